@@ -1,0 +1,3 @@
+"""dlmsdoctor: diagnostics for DLMS/COSEM electricity meters."""
+
+__version__ = "0.1.0"
