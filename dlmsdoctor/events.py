@@ -19,7 +19,8 @@ class StepStatus(StrEnum):
     FAILED = "failed"  # the rung ran and the meter/network did not do what it should
     WARNING = "warning"  # it worked, with something worth knowing
     SKIPPED = "skipped"  # not run: a prerequisite failed, the user turned it off, or no budget
-    UNAVAILABLE = "unavailable"  # could not be run here (e.g. no ICMP permission): not the meter's fault
+    # could not be run here (e.g. no ICMP permission): not the meter's fault
+    UNAVAILABLE = "unavailable"
     ERROR = "error"  # a bug or unexpected exception in dlmsdoctor: never blamed on the meter
     CANCELLED = "cancelled"
 

@@ -180,7 +180,8 @@ class Session:
     pings: list[PingRecord] = field(default_factory=list)
     findings: list[ProbeFinding] = field(default_factory=list)
     logins: list[LoginRecord] = field(default_factory=list)
-    identity: dict[str, Any] = field(default_factory=dict)  # logical device name, serial, firmware...
+    # logical device name, serial number, firmware, ...
+    identity: dict[str, Any] = field(default_factory=dict)
     diagnosis: Diagnosis | None = None
     cancelled: bool = False
 
@@ -279,7 +280,10 @@ def _session_from_dict(doc: dict[str, Any]) -> Session:
             )
             for c in doc.get("connections", [])
         ],
-        pings=[PingRecord(**{**p, "payload": bytes.fromhex(p["payload"])}) for p in doc.get("pings", [])],
+        pings=[
+            PingRecord(**{**p, "payload": bytes.fromhex(p["payload"])})
+            for p in doc.get("pings", [])
+        ],
         findings=[ProbeFinding(**f) for f in doc.get("findings", [])],
         logins=[LoginRecord(**x) for x in doc.get("logins", [])],
         identity=doc.get("identity", {}),
