@@ -162,10 +162,10 @@ def _parse(buf: bytes, offset: int, end: int | None) -> DecodedFrame:
     summary = f"WRAPPER wPort {src} -> {dst}, {len(apdu)} bytes APDU"
     if kind is FrameKind.PARTIAL:
         summary = f"partial {summary}, {length} announced"
-    version = fields.get("version")
-    if version != WRAPPER_VERSION:
+    found_version = (buf[offset] << 8) | buf[offset + 1]
+    if found_version != WRAPPER_VERSION:
         hdlc_like = buf[offset] == 0x7E and buf[offset + 1] & 0xF0 == 0xA0
-        summary = (f"bad wrapper version 0x{version:04X}"
+        summary = (f"bad wrapper version 0x{found_version:04X}"
                    f"{' (looks like HDLC)' if hdlc_like else ''}: {summary}")
     return DecodedFrame(kind, offset, buf[offset:apdu_end], summary, tuple(spans),
                         tuple(findings), fields, apdu if kind is FrameKind.WRAPPER else None)
