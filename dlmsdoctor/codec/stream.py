@@ -1,0 +1,477 @@
+"""Cut a byte stream into HDLC frames, wrapper PDUs, partial frames and recognised gaps.
+
+``split_stream(buf)`` decodes a whole buffer (a paste, a capture); ``StreamSplitter`` does the
+same for a socket, holding back only what more bytes could still change. Feeding a stream
+byte by byte and then calling ``close()`` gives exactly the chunks ``split_stream`` gives for
+the whole, with the same absolute offsets.
+
+The chunks tile the buffer in order: each chunk starts where the previous one ended, except
+after two HDLC frames that share one flag (``7E .. 7E .. 7E``, allowed by ISO/IEC 13239): the
+second frame's chunk starts on the shared flag, so that its ``data`` is a whole frame, and
+carries ``fields["shared_flag"] = True``.
+
+Rules (why, in brief):
+- At 7E the format field (type A, 11-bit length) says where the frame ends; a frame is taken
+  when the byte there is the closing flag and either the FCS is right or both addresses are
+  well formed (1, 2 or 4 bytes), so that random noise rarely becomes a "frame".
+- A frame whose end lies beyond the buffer is PARTIAL (``stream.truncated``), unless a
+  complete frame with a right FCS starts inside what it claims: then the start was noise.
+- At 00 01 a wrapper PDU is taken when its wPorts fit in 14 bits, its length is not zero and
+  its APDU starts with a known xDLMS/ACSE tag.
+- Everything else is a gap, handed to ``dlmsdoctor.codec.text.classify_gap``; gaps longer than
+  64 KiB are cut into 64 KiB pieces so that a socket spewing noise holds bounded memory.
+
+Finding codes emitted here (plus those of ``text``, ``hdlc`` and ``wrapper``):
+- ``stream.truncated`` (error): a frame cut at the end, with how many bytes are missing.
+- ``stream.bytes_outside_frame`` (warning): unrecognised bytes before, between or after frames.
+- ``stream.decoder_error`` (error): a frame decoder raised; the bytes are kept, undecoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from dlmsdoctor.codec import text
+from dlmsdoctor.codec.crc import crc16_x25
+from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
+
+FLAG = 0x7E
+MIN_HDLC_LENGTH = 7  # format(2) + dest(1) + src(1) + control(1) + FCS(2)
+WRAPPER_HEADER = 8
+MAX_GAP = 65536
+MAX_WPORT = 0x3FFF
+
+# First byte of an APDU a wrapper can carry (IEC 62056-5-3 / Green Book tag list).
+APDU_TAGS = frozenset(
+    (0x01, 0x05, 0x06, 0x08, 0x0C, 0x0D, 0x0E, 0x0F, 0x16, 0x18, 0x21, 0x22, 0x28, 0x2E,
+     *range(0x60, 0x64), *range(0xC0, 0xE1))
+)  # fmt: skip
+
+
+class _NeedMore:
+    """The answer at this position depends on bytes that have not arrived yet."""
+
+
+NEED_MORE = _NeedMore()
+_Result = DecodedFrame | _NeedMore | None
+
+
+# ---------------------------------------------------------------------------------------------
+# frame candidates
+
+
+def _address_size(buf: bytes, p: int, end: int) -> int:
+    """Bytes of the HDLC address at ``p`` (LSB=1 ends it), 0 if unterminated within 4."""
+    for i in range(4):
+        if p + i >= end:
+            return 0
+        if buf[p + i] & 1:
+            return i + 1
+    return 0
+
+
+def _hdlc_header_sane(buf: bytes, p: int, end: int) -> bool:
+    dest = _address_size(buf, p + 3, end)
+    if dest not in (1, 2, 4):
+        return False
+    src = _address_size(buf, p + 3 + dest, end)
+    return src in (1, 2, 4)
+
+
+def _hdlc_length(buf: bytes, p: int) -> int:
+    return ((buf[p + 1] & 0x07) << 8) | buf[p + 2]
+
+
+def _complete_hdlc_ok(buf: bytes, p: int, e: int) -> bool:
+    """A complete frame candidate [p, e): closing flag there and not obviously noise."""
+    if buf[e - 1] != FLAG:
+        return False
+    body = buf[p + 1 : e - 3]
+    fcs = buf[e - 3] | (buf[e - 2] << 8)
+    return crc16_x25(body) == fcs or _hdlc_header_sane(buf, p, e - 1)
+
+
+def _valid_frame_starts_in(buf: bytes, start: int, stop: int) -> bool:
+    """Does a complete HDLC frame with a right FCS start in [start, stop)?"""
+    q = buf.find(FLAG, start, stop)
+    while q >= 0:
+        if q + 3 <= len(buf) and buf[q + 1] >> 4 == 0xA:
+            e = q + _hdlc_length(buf, q) + 2
+            if e <= len(buf) and buf[e - 1] == FLAG:
+                fcs = buf[e - 3] | (buf[e - 2] << 8)
+                if e - q >= MIN_HDLC_LENGTH + 2 and crc16_x25(buf[q + 1 : e - 3]) == fcs:
+                    return True
+        q = buf.find(FLAG, q + 1, stop)
+    return False
+
+
+def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
+    n = len(buf)
+    if p + 3 > n:
+        if not final:
+            return NEED_MORE
+        if p + 2 == n and buf[p + 1] >> 4 == 0xA:
+            return _partial_hdlc(buf, p, None, direction)
+        return None
+    if buf[p + 1] >> 4 != 0xA:
+        return None
+    length = _hdlc_length(buf, p)
+    if length < MIN_HDLC_LENGTH:
+        return None
+    e = p + length + 2
+    if e <= n:
+        if not _complete_hdlc_ok(buf, p, e):
+            return None
+        return _decode(_parse_hdlc, buf, p, e, direction, "HDLC")
+    # The end has not arrived.
+    if not final:
+        if p + 8 <= n and not _hdlc_header_sane(buf, p, n):
+            return None
+        return NEED_MORE
+    if (p + 8 <= n and not _hdlc_header_sane(buf, p, n)) or _valid_frame_starts_in(buf, p + 1, n):
+        return None
+    return _partial_hdlc(buf, p, length + 2, direction)
+
+
+def _wrapper_at(buf: bytes, p: int, final: bool) -> _Result:
+    n = len(buf)
+    if p + WRAPPER_HEADER + 1 > n:
+        return None if final else NEED_MORE
+    src = (buf[p + 2] << 8) | buf[p + 3]
+    dst = (buf[p + 4] << 8) | buf[p + 5]
+    length = (buf[p + 6] << 8) | buf[p + 7]
+    if src > MAX_WPORT or dst > MAX_WPORT or length == 0 or buf[p + 8] not in APDU_TAGS:
+        return None
+    e = p + WRAPPER_HEADER + length
+    if e <= n:
+        return _decode(_parse_wrapper, buf, p, e, None, "wrapper")
+    if not final:
+        return NEED_MORE
+    parsed = _safe_parse(_parse_wrapper, buf, p, None, "wrapper")
+    missing = e - n
+    return _partial(parsed, buf, p, WRAPPER_HEADER + length, missing, "wrapper PDU", "wrapper")
+
+
+def _frame_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
+    b = buf[p]
+    if b == FLAG:
+        return _hdlc_at(buf, p, final, direction)
+    if b == 0x00:
+        if p + 1 >= len(buf):
+            return None if final else NEED_MORE
+        if buf[p + 1] == 0x01:
+            return _wrapper_at(buf, p, final)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding through hdlc.py / wrapper.py
+
+_Parser = Callable[[bytes, int, str | None], DecodedFrame]
+
+
+def _parse_hdlc(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
+    from dlmsdoctor.codec.hdlc import parse_hdlc
+
+    return parse_hdlc(buf, p, direction)
+
+
+def _parse_wrapper(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
+    from dlmsdoctor.codec.wrapper import parse_wrapper
+
+    return parse_wrapper(buf, p)
+
+
+def _safe_parse(
+    parser: _Parser, buf: bytes, p: int, direction: str | None, what: str
+) -> DecodedFrame:
+    kind = FrameKind.HDLC if what == "HDLC" else FrameKind.WRAPPER
+    try:
+        return parser(buf, p, direction)
+    except Exception as exc:  # decoders must not raise; if one does, keep the bytes
+        finding = Finding(
+            "stream.decoder_error", Severity.ERROR, p, len(buf) - p, what.lower(),
+            f"The {what} decoder failed on these bytes ({type(exc).__name__}: {exc}); "
+            "this is a dlmsdoctor bug, please report it with the hex.",
+        )  # fmt: skip
+        return DecodedFrame(kind, p, buf[p:], f"{what} (not decoded)", (), (finding,))
+
+
+def _decode(
+    parser: _Parser, buf: bytes, p: int, e: int, direction: str | None, what: str
+) -> DecodedFrame:
+    # The decoders read one frame from its length field; no copy of the buffer per frame.
+    return _safe_parse(parser, buf, p, direction, what)
+
+
+def _partial_hdlc(buf: bytes, p: int, total: int | None, direction: str | None) -> DecodedFrame:
+    parsed = _safe_parse(_parse_hdlc, buf, p, direction, "HDLC")
+    if total is None:
+        return _partial(parsed, buf, p, None, None, "HDLC frame", "hdlc")
+    return _partial(parsed, buf, p, total, total - (len(buf) - p), "HDLC frame", "hdlc")
+
+
+def _partial(
+    parsed: DecodedFrame, buf: bytes, p: int, total: int | None, missing: int | None,
+    what: str, layer: str,
+) -> DecodedFrame:  # fmt: skip
+    have = len(buf) - p
+    if total is None or missing is None:
+        how = f"{have} byte(s) arrived, the length field did not"
+        summary = f"{what} cut after {have} byte(s)"
+    else:
+        how = f"{have} of {total} byte(s) arrived, {missing} missing"
+        summary = f"{what} cut: {have} of {total} bytes, {missing} missing"
+    finding = Finding(
+        "stream.truncated", Severity.ERROR, p, have, layer,
+        f"The {what} is cut at the end: {how}. The peer closed or stopped mid-frame (a "
+        "reset meter, a bridge dropping the line, a read timeout too short), or the paste "
+        "lost its end.",
+        expected=None if total is None else str(total), found=str(have),
+    )  # fmt: skip
+    fields = dict(parsed.fields)
+    fields.update({"layer": layer, "expected_length": total, "missing": missing})
+    spans = tuple(s for s in parsed.spans if s.offset < len(buf))
+    return DecodedFrame(
+        FrameKind.PARTIAL, p, buf[p:], summary, spans, (*parsed.findings, finding), fields,
+        parsed.apdu,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# the scan
+
+
+@dataclasses.dataclass
+class _State:
+    """Where a scan stands, so that a socket's splitter can resume exactly there."""
+
+    pos: int  # next byte to decide
+    after_hdlc: bool = False  # the chunk before ``pos`` was an HDLC frame (shared flag)
+    echo_at: int | None = None  # where ``sent`` may come back
+    scan_from: int = 0  # gap: no frame start before this position (resume hint)
+
+
+def _gap_end(
+    buf: bytes, st: _State, final: bool, direction: str | None
+) -> tuple[int, _Result] | _NeedMore:
+    """End of the gap at ``st.pos`` and the frame that ends it (None: buffer/piece end)."""
+    n = len(buf)
+    gs = st.pos
+    limit = min(n, gs + MAX_GAP)
+    if st.echo_at is not None and st.echo_at > gs:
+        limit = min(limit, st.echo_at)
+    q = max(st.scan_from, gs + 1)
+    # Next 7E and next 00 01, each searched once per hit, so noise costs one pass.
+    f = buf.find(FLAG, q, limit)
+    z = buf.find(b"\x00\x01", q, limit)
+    while f >= 0 or z >= 0:
+        c = f if z < 0 else z if f < 0 else min(f, z)
+        r = _frame_at(buf, c, final, direction)
+        if isinstance(r, _NeedMore):
+            st.scan_from = c
+            return NEED_MORE
+        if r is not None:
+            return c, r
+        if c == f:
+            f = buf.find(FLAG, c + 1, limit)
+        if c == z:
+            z = buf.find(b"\x00\x01", c + 1, limit)
+    if limit == n and limit < gs + MAX_GAP and not final and st.echo_at != limit:
+        # The gap may go on; the last byte may still start a frame.
+        st.scan_from = max(gs + 1, n - 1)
+        return NEED_MORE
+    return limit, None
+
+
+def _scan(
+    buf: bytes, st: _State, final: bool, sent: bytes | None, direction: str | None
+) -> list[DecodedFrame]:
+    """Decide chunks from ``st.pos`` on; stop where more bytes could change the answer."""
+    out: list[DecodedFrame] = []
+    n = len(buf)
+    while st.pos < n:
+        p = st.pos
+        if st.echo_at == p and sent:
+            k = text.echo_length(buf, p, n, sent)
+            if not final and p + len(sent) > n and buf[p:n] == sent[: n - p]:
+                return out  # still matching what we sent
+            st.echo_at = None
+            if k:
+                echo = text.recognise_echo(buf, p, n, sent)
+                if echo is not None:
+                    out.append(echo)
+                    st.pos = echo.end
+                    st.after_hdlc = False
+                    continue
+        # Two frames may share one flag: the closing flag of one opens the next.
+        if st.after_hdlc and buf[p] != FLAG:
+            r = _hdlc_at(buf, p - 1, final, direction)
+            if isinstance(r, _NeedMore):
+                return out
+            if r is not None and r.kind is FrameKind.HDLC:
+                out.append(_with_fields(r, shared_flag=True))
+                st.pos = r.end
+                continue
+            if r is not None:  # a partial frame opened by the shared flag
+                partial = _with_fields(r, shared_flag=True)
+                out.append(partial)
+                st.pos = partial.end
+                st.after_hdlc = False
+                continue
+        st.after_hdlc = False
+        r = _frame_at(buf, p, final, direction)
+        if isinstance(r, _NeedMore):
+            return out
+        if r is None:
+            g = _gap_end(buf, st, final, direction)
+            if isinstance(g, _NeedMore):
+                return out
+            ge, r = g
+            out.extend(_gap_chunks(buf, p, ge))
+            st.pos = ge
+            st.scan_from = 0
+            if r is None or isinstance(r, _NeedMore):
+                continue
+        out.append(r)
+        st.pos = r.end
+        st.after_hdlc = r.kind is FrameKind.HDLC
+    return out
+
+
+def _gap_chunks(buf: bytes, start: int, end: int) -> list[DecodedFrame]:
+    chunks = text.classify_gap(buf, start, end)
+    out = []
+    for c in chunks:
+        if c.kind is FrameKind.GARBAGE and not c.fields.get("flag_fill"):
+            extra = Finding(
+                "stream.bytes_outside_frame", Severity.WARNING, c.offset, len(c.data), "stream",
+                f"{len(c.data)} byte(s) outside any frame: stale bytes from an earlier "
+                "session buffered in a bridge or modem, noise, or a baud-rate mismatch on the "
+                "serial side.",
+            )  # fmt: skip
+            c = dataclasses.replace(c, findings=(*c.findings, extra))
+        out.append(c)
+    return out
+
+
+def _with_fields(frame: DecodedFrame, **extra: object) -> DecodedFrame:
+    return dataclasses.replace(frame, fields={**frame.fields, **extra})
+
+
+def split_stream(
+    buf: bytes, *, sent: bytes | None = None, direction: str | None = None
+) -> list[DecodedFrame]:
+    """Cut ``buf`` into frames and recognised chunks, in order, offsets absolute in ``buf``.
+
+    ``sent`` is what was transmitted just before ``buf`` arrived: bytes at the start that repeat
+    it are an ECHO chunk. Never raises.
+    """
+    data = bytes(buf)
+    st = _State(0, echo_at=0 if sent else None)
+    try:
+        return _scan(data, st, True, sent, direction)
+    except Exception as exc:  # last resort: a diagnostic tool must still show the bytes
+        return _internal_error(data, 0, exc)
+
+
+def _internal_error(data: bytes, base: int, exc: Exception) -> list[DecodedFrame]:
+    finding = Finding(
+        "stream.decoder_error", Severity.ERROR, base, len(data), "stream",
+        f"The stream splitter failed ({type(exc).__name__}: {exc}); this is a dlmsdoctor bug, "
+        "please report it with the hex.",
+    )  # fmt: skip
+    return [DecodedFrame(FrameKind.GARBAGE, base, data, "undecoded bytes", (), (finding,))]
+
+
+# ---------------------------------------------------------------------------------------------
+# streaming
+
+
+class StreamSplitter:
+    """Incremental ``split_stream`` for a socket: feed bytes as they come, close at the end.
+
+    Offsets are absolute in the whole stream since the splitter was made. Held back: a frame
+    whose end has not arrived, and a gap that may still grow (text and noise are only cut when
+    a frame follows, 64 KiB have piled up, or the stream closes).
+    """
+
+    def __init__(self, *, sent: bytes | None = None, direction: str | None = None) -> None:
+        self._buf = b""
+        self._base = 0  # stream offset of self._buf[0]
+        self._direction = direction
+        self._sent = sent
+        self._state = _State(0, echo_at=0 if sent else None)
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet returned as chunks."""
+        return len(self._buf) - self._state.pos
+
+    def expect_echo(self, sent: bytes) -> None:
+        """We just transmitted ``sent``: the next bytes may repeat it."""
+        self._sent = sent
+        self._state.echo_at = len(self._buf)
+
+    def feed(self, data: bytes) -> list[DecodedFrame]:
+        """Chunks that ``data`` completed, in order."""
+        if self._closed or not data:
+            return []
+        self._buf += bytes(data)
+        return self._run(final=False)
+
+    def close(self) -> list[DecodedFrame]:
+        """Everything still held, a frame cut short becoming PARTIAL (the peer closed)."""
+        if self._closed:
+            return []
+        self._closed = True
+        return self._run(final=True)
+
+    def _run(self, final: bool) -> list[DecodedFrame]:
+        st = self._state
+        try:
+            chunks = _scan(self._buf, st, final, self._sent, self._direction)
+        except Exception as exc:
+            chunks = _internal_error(self._buf[st.pos :], st.pos, exc)
+            st.pos = len(self._buf)
+        out = [_rebase(c, self._base) for c in chunks] if self._base else chunks
+        self._trim()
+        return out
+
+    def _trim(self) -> None:
+        # Keep the shared-flag byte before pos, and nothing older.
+        st = self._state
+        keep_from = st.pos - 1 if st.after_hdlc and st.pos > 0 else st.pos
+        if keep_from <= 0:
+            return
+        self._buf = self._buf[keep_from:]
+        self._base += keep_from
+        st.pos -= keep_from
+        st.scan_from = max(0, st.scan_from - keep_from)
+        if st.echo_at is not None:
+            st.echo_at -= keep_from
+
+
+def _rebase(frame: DecodedFrame, delta: int) -> DecodedFrame:
+    """The same frame with every offset moved by ``delta``."""
+    fields = {
+        k: (v + delta if k.endswith("_offset") and isinstance(v, int) else v)
+        for k, v in frame.fields.items()
+    }
+    return dataclasses.replace(
+        frame,
+        offset=frame.offset + delta,
+        spans=tuple(_rebase_span(s, delta) for s in frame.spans),
+        findings=tuple(dataclasses.replace(f, offset=f.offset + delta) for f in frame.findings),
+        fields=fields,
+    )
+
+
+def _rebase_span(span: Span, delta: int) -> Span:
+    return dataclasses.replace(
+        span,
+        offset=span.offset + delta,
+        children=tuple(_rebase_span(c, delta) for c in span.children),
+    )
