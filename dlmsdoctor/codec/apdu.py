@@ -1,0 +1,1261 @@
+"""DLMS APDUs (ACSE + xDLMS) into annotated spans with absolute offsets.
+
+Pure and fast: no gurux, no regexes. ACSE APDUs (AARQ/AARE/RLRQ/RLRE) are walked as BER,
+xDLMS ones (GET/SET/ACTION, exception, notifications, InitiateRequest/Response) as A-XDR,
+both per IEC 62056-53 and the DLMS UA Green Book (DLMS UA 1000-2, clause 9). Ciphered APDUs
+show their security header; their payload is not decrypted.
+
+``decode_apdu`` never raises. Finding codes (besides those of ``axdr`` and ``ber``):
+``apdu.empty``, ``apdu.unknown_tag`` (tag not known: a raw span follows),
+``apdu.ber.length`` (BER length against the bytes present), ``apdu.trailing_bytes``
+(bytes after a complete APDU), ``apdu.ber.unexpected`` (an ACSE element where another was
+expected), ``apdu.aare.rejected`` (association refused, with the diagnostic),
+``apdu.initiate_error`` (ConfirmedServiceError in an AARE), ``apdu.exception``
+(exception-response), ``apdu.access_error`` (a data-access-result other than success),
+``apdu.internal_error`` (a decoder bug: the APDU is shown raw; should never appear).
+
+``fields`` keys are stable (scripts read them): ``apdu_type``, ``context``, ``mechanism``,
+``result``, ``result_name``, ``diagnostic_source``, ``diagnostic``, ``diagnostic_name``,
+``initiate_error``, ``max_pdu_size``, ``conformance``, ``client_system_title``,
+``server_system_title``, ``invoke_id``, ``class_id``, ``obis``, ``attribute``, ``method``,
+``value``, ``access_result``, ``cipher``, ``security_control``, ``invocation_counter``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dlmsdoctor.codec.axdr import (
+    DecodeContext,
+    clamp,
+    decode_data,
+    encode_length,
+    octet_value,
+    read_length,
+)
+from dlmsdoctor.codec.ber import (
+    AARE_RESULTS,
+    ACSE_PROVIDER_DIAGNOSTICS,
+    ACSE_USER_DIAGNOSTICS,
+    CONTEXT_NAMES,
+    MECHANISM_NAMES,
+    RLRE_REASONS,
+    RLRQ_REASONS,
+    Tlv,
+    decode_oid,
+    dlms_oid,
+    flag_id,
+    read_tlv,
+)
+from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
+from dlmsdoctor.codec.obis import (
+    ACTION_RESULTS,
+    CIPHER_TAGS,
+    CONFIRMED_SERVICE_ERRORS,
+    CONFORMANCE_BITS,
+    DATA_ACCESS_RESULTS,
+    EXCEPTION_SERVICE_ERRORS,
+    EXCEPTION_STATE_ERRORS,
+    SERVICE_ERROR_KINDS,
+    SERVICE_ERROR_VALUES,
+    class_name,
+    dotted_obis,
+    format_obis,
+    obis_name,
+)
+
+__all__ = ["ApduDecode", "conformance_names", "decode_apdu"]
+
+Fields = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ApduDecode:
+    """What one APDU turned out to be: spans in wire order, findings, a line, stable fields."""
+
+    spans: tuple[Span, ...]
+    findings: tuple[Finding, ...]
+    summary: str
+    fields: dict[str, object]
+
+
+def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -> ApduDecode:
+    """Decode one APDU. Offsets in the result are ``base_offset`` + position in ``apdu``."""
+    buf = bytes(apdu)
+    ctx = DecodeContext(buf, base_offset, show_secrets)
+    fields: Fields = {}
+    if not buf:
+        ctx.finding("apdu.empty", 0, 0, "apdu", "empty APDU")
+        return ApduDecode((), tuple(ctx.findings), "empty APDU", {"apdu_type": "empty"})
+    try:
+        spans, summary = _decode_top(ctx, fields)
+    except Exception as exc:  # a decoder bug must not take a capture view down with it
+        ctx.finding(
+            "apdu.internal_error", 0, len(buf), "apdu",
+            f"decoder error ({type(exc).__name__}); APDU shown raw",
+        )
+        fields.clear()
+        fields["apdu_type"] = "unknown"
+        spans, summary = (ctx.raw(0, len(buf), "apdu.raw", "APDU"),), "APDU (not decoded)"
+    return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields)
+
+
+def _decode_top(ctx: DecodeContext, fields: Fields) -> tuple[tuple[Span, ...], str]:
+    end = len(ctx.buf)
+    span, stop, summary = decode_pdu(ctx, 0, end, fields, "apdu")
+    if stop >= end:
+        return (span,), summary
+    ctx.finding(
+        "apdu.trailing_bytes", stop, end - stop, "apdu",
+        f"{end - stop} bytes after the end of the APDU", severity=Severity.WARNING,
+        expected=str(stop), found=str(end),
+    )
+    return (span, ctx.raw(stop, end, "apdu.trailing", "Trailing bytes")), summary
+
+
+def decode_pdu(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
+    """One APDU (ACSE or xDLMS) at ``pos``: (span, next position, summary)."""
+    tag = ctx.buf[pos]
+    handler = _HANDLERS.get(tag)
+    if handler is not None:
+        return handler(ctx, pos, end, fields, name)
+    if tag in CIPHER_TAGS:
+        return _ciphered(ctx, pos, end, fields, name)
+    fields["apdu_type"] = "unknown"
+    ctx.finding(
+        "apdu.unknown_tag", pos, 1, "tag", f"unknown APDU tag 0x{tag:02X}", found=f"{tag:02X}"
+    )
+    span = ctx.raw(pos, end, f"{name}.unknown", f"Unknown APDU (tag 0x{tag:02X})")
+    return span, end, f"unknown APDU tag 0x{tag:02X} ({end - pos} bytes)"
+
+
+# ---------------------------------------------------------------- small readers
+
+
+def _uint(
+    ctx: DecodeContext, pos: int, end: int, size: int, name: str, label: str,
+    names: dict[int, str] | None = None,
+) -> tuple[Span, int, int | None]:
+    """Unsigned big-endian integer of ``size`` bytes, optionally named."""
+    if not ctx.need(pos, end, size, label):
+        return ctx.span(pos, max(0, end - pos), name, label, None, "truncated"), end, None
+    value = int.from_bytes(ctx.buf[pos : pos + size], "big")
+    meaning = str(value)
+    if names is not None:
+        meaning = names.get(value, f"unknown ({value})")
+    return ctx.span(pos, size, name, label, value, meaning), pos + size, value
+
+
+def _invoke_id(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
+    """Invoke-Id-And-Priority (Green Book 9.3.8): bits 0-3 id, bit 6 confirmed, bit 7 high."""
+    if not ctx.need(pos, end, 1, "invoke-id-and-priority"):
+        return ctx.span(pos, 0, name + ".invoke_id", "Invoke id and priority"), end
+    b = ctx.buf[pos]
+    fields["invoke_id"] = b & 0x0F
+    meaning = (
+        f"invoke id {b & 0x0F}, {'confirmed' if b & 0x40 else 'unconfirmed'}, "
+        f"{'high' if b & 0x80 else 'normal'} priority"
+    )
+    return ctx.span(pos, 1, name + ".invoke_id", "Invoke id and priority", b, meaning), pos + 1
+
+
+def _descriptor(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields | None, name: str, method: bool = False
+) -> tuple[Span, int, str]:
+    """Cosem-Attribute-Descriptor or Cosem-Method-Descriptor: class, instance, id (9 bytes)."""
+    label = "Method descriptor" if method else "Attribute descriptor"
+    if not ctx.need(pos, end, 9, label):
+        return ctx.raw(pos, end, name, label, "truncated"), end, "?"
+    buf = ctx.buf
+    cid = (buf[pos] << 8) | buf[pos + 1]
+    obis = buf[pos + 2 : pos + 8]
+    item = buf[pos + 8]
+    cname = class_name(cid)
+    oname = obis_name(obis)
+    ob_text = format_obis(obis)
+    key = "method" if method else "attribute"
+    children = (
+        ctx.span(pos, 2, name + ".class_id", "Class id", cid, cname),
+        ctx.span(
+            pos + 2, 6, name + ".instance_id", "Instance id (OBIS)", ob_text,
+            f"{ob_text} {oname}".rstrip(),
+        ),
+        ctx.span(pos + 8, 1, name + "." + key, key.capitalize(), item, f"{key} {item}"),
+    )
+    text = f"{cname} {ob_text}{' (' + oname + ')' if oname else ''} {key} {item}"
+    if fields is not None:
+        fields["class_id"] = cid
+        fields["class_name"] = cname
+        fields["obis"] = dotted_obis(obis)
+        if oname:
+            fields["obis_name"] = oname
+        fields[key] = item
+    return ctx.span(pos, 9, name, label, None, text, children), pos + 9, text
+
+
+def _access_selection(ctx: DecodeContext, pos: int, end: int, name: str) -> tuple[Span, int]:
+    """Selective-Access-Descriptor OPTIONAL: 00 absent, 01 selector + parameters."""
+    if not ctx.need(pos, end, 1, "access selection"):
+        return ctx.span(pos, 0, name, "Access selection"), end
+    if ctx.buf[pos] == 0:
+        return ctx.span(pos, 1, name, "Access selection", False, "absent"), pos + 1
+    sel, cur, selector = _uint(ctx, pos + 1, end, 1, name + ".selector", "Access selector",
+                               {1: "range descriptor", 2: "entry descriptor"})
+    params, cur, _ = decode_data(ctx, cur, end, name + ".parameters", "Access parameters")
+    return (
+        ctx.span(pos, cur - pos, name, "Access selection", True, f"selector {selector}",
+                 (sel, params)),
+        cur,
+    )
+
+
+def _octets(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str, secret: bool = False
+) -> tuple[Span, int, bytes]:
+    """A-XDR OCTET STRING: length + bytes."""
+    got = read_length(ctx, pos, end, label)
+    if got is None:
+        return ctx.raw(pos, end, name, label, "bad length"), end, b""
+    n, lsize = got
+    stop = clamp(ctx, pos, lsize, pos + lsize, n, end, label)
+    data = ctx.buf[pos + lsize : stop]
+    meaning = hexs(data) if len(data) <= 16 else f"{len(data)} bytes"
+    return ctx.span(pos, stop - pos, name, label, data, meaning, secret=secret), stop, data
+
+
+def _data_result(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields | None, name: str
+) -> tuple[Span, int, str]:
+    """Get-Data-Result CHOICE: [0] data, [1] data-access-result."""
+    if not ctx.need(pos, end, 1, "result"):
+        return ctx.span(pos, 0, name, "Result"), end, "?"
+    if ctx.buf[pos] == 0:
+        data, cur, value = decode_data(ctx, pos + 1, end, name + ".data", "Data")
+        if fields is not None:
+            fields["value"] = value
+            fields["access_result"] = "success"
+        text = data.meaning if len(data.meaning) <= 60 else data.meaning[:57] + "..."
+        sel = ctx.span(pos, 1, name + ".choice", "Result choice", 0, "data")
+        return ctx.span(pos, cur - pos, name, "Result", None, "data", (sel, data)), cur, text
+    if ctx.buf[pos] == 1:
+        res, cur, code = _uint(ctx, pos + 1, end, 1, name + ".access_result",
+                               "Data access result", DATA_ACCESS_RESULTS)
+        text = res.meaning
+        _access_finding(ctx, pos + 1, code, text)
+        if fields is not None:
+            fields["access_result"] = text
+        sel = ctx.span(pos, 1, name + ".choice", "Result choice", 1, "data-access-result")
+        return ctx.span(pos, cur - pos, name, "Result", code, text, (sel, res)), cur, text
+    ctx.finding("apdu.axdr.choice", pos, 1, "result", f"result choice {ctx.buf[pos]} unknown",
+                expected="0 or 1", found=str(ctx.buf[pos]))
+    return ctx.raw(pos, end, name, "Result", "unknown choice"), end, "?"
+
+
+def _access_finding(ctx: DecodeContext, pos: int, code: int | None, text: str) -> None:
+    if code is not None and code != 0:
+        ctx.finding("apdu.access_error", pos, 1, "data-access-result",
+                    f"meter answered {text}", severity=Severity.WARNING, found=text)
+
+
+def _block_sa(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
+    """DataBlock-SA: last-block BOOLEAN, block-number Unsigned32, raw-data OCTET STRING."""
+    last, cur, lb = _uint(ctx, pos, end, 1, name + ".last_block", "Last block")
+    num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+    raw, cur, data = _octets(ctx, cur, end, name + ".raw_data", "Raw data")
+    fields["last_block"] = bool(lb)
+    fields["block_number"] = bn
+    meaning = f"block {bn}{' (last)' if lb else ''}, {len(data)} bytes"
+    return ctx.span(pos, cur - pos, name, "Data block", None, meaning, (last, num, raw)), cur
+
+
+def _count(ctx: DecodeContext, pos: int, end: int, name: str, label: str) -> tuple[Span, int, int]:
+    got = read_length(ctx, pos, end, label)
+    if got is None:
+        return ctx.span(pos, 0, name, label), end, 0
+    n, lsize = got
+    return ctx.span(pos, lsize, name, label, n, f"{n} items"), pos + lsize, n
+
+
+def _list_of(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str,
+    item: Callable[[int, int], tuple[Span, int]],
+) -> tuple[Span, int, int]:
+    """SEQUENCE OF: an A-XDR count then items; stops at the end of the bytes."""
+    cnt, cur, n = _count(ctx, pos, end, name + ".count", label + " count")
+    children = [cnt]
+    for i in range(n):
+        if cur >= end:
+            ctx.finding("apdu.axdr.length", pos, cnt.length, label,
+                        f"{label}: {n} items announced, {i} present",
+                        expected=str(i), found=str(n), corrected=hexs(encode_length(i)))
+            break
+        child, cur = item(cur, i)
+        children.append(child)
+    return ctx.span(pos, cur - pos, name, label, n, f"{n} items", tuple(children)), cur, n
+
+
+def _header(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str, apdu_type: str,
+    fields: Fields,
+) -> tuple[Span, Span | None, int]:
+    """Tag and choice bytes of a GET/SET/ACTION APDU."""
+    fields["apdu_type"] = apdu_type
+    tag = ctx.span(pos, 1, name + ".tag", "APDU tag", ctx.buf[pos], label)
+    if pos + 1 >= end:
+        ctx.need(pos + 1, end, 1, "request/response type")
+        return tag, None, end
+    choice = ctx.span(pos + 1, 1, name + ".type", "Type", ctx.buf[pos + 1], apdu_type)
+    return tag, choice, pos + 2
+
+
+# ---------------------------------------------------------------- GET / SET / ACTION
+
+_GET_REQ = {1: "GET-Request-Normal", 2: "GET-Request-Next", 3: "GET-Request-With-List"}
+_GET_RES = {1: "GET-Response-Normal", 2: "GET-Response-With-Datablock",
+            3: "GET-Response-With-List"}
+_SET_REQ = {1: "SET-Request-Normal", 2: "SET-Request-With-First-Datablock",
+            3: "SET-Request-With-Datablock", 4: "SET-Request-With-List",
+            5: "SET-Request-With-List-And-First-Datablock"}
+_SET_RES = {1: "SET-Response-Normal", 2: "SET-Response-Datablock",
+            3: "SET-Response-Last-Datablock", 4: "SET-Response-Last-Datablock-With-List",
+            5: "SET-Response-With-List"}
+_ACT_REQ = {1: "ACTION-Request-Normal", 2: "ACTION-Request-Next-Pblock",
+            3: "ACTION-Request-With-List", 4: "ACTION-Request-With-First-Pblock",
+            5: "ACTION-Request-With-List-And-First-Pblock", 6: "ACTION-Request-With-Pblock"}
+_ACT_RES = {1: "ACTION-Response-Normal", 2: "ACTION-Response-With-Pblock",
+            3: "ACTION-Response-With-List", 4: "ACTION-Response-Next-Pblock"}
+
+
+def _service(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str,
+    family: str, kinds: dict[int, str],
+) -> tuple[Tlv | None, list[Span], int, str | None, int]:
+    """Shared start of GET/SET/ACTION: (unused, spans so far, position, type name, choice)."""
+    choice = ctx.buf[pos + 1] if pos + 1 < end else -1
+    apdu_type = kinds.get(choice)
+    if apdu_type is None:
+        apdu_type = f"{family}-unknown"
+        if choice >= 0:
+            ctx.finding("apdu.unknown_tag", pos + 1, 1, "type",
+                        f"{family} type {choice} unknown", found=str(choice))
+    tag, ch, cur = _header(ctx, pos, end, name, family, apdu_type, fields)
+    spans = [tag] if ch is None else [tag, ch]
+    if ch is not None and choice in kinds:
+        inv, cur = _invoke_id(ctx, cur, end, fields, name)
+        spans.append(inv)
+        return None, spans, cur, apdu_type, choice
+    return None, spans, cur, None, choice
+
+
+def _finish(
+    ctx: DecodeContext, pos: int, cur: int, end: int, name: str, label: str,
+    spans: list[Span], summary: str,
+) -> tuple[Span, int, str]:
+    return ctx.span(pos, cur - pos, name, label, None, summary, tuple(spans)), cur, summary
+
+
+def _get_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                 ) -> tuple[Span, int, str]:
+    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Request", _GET_REQ)
+    if kind is None:
+        return _unparsed(ctx, pos, cur, end, name, "GET-Request", spans)
+    iid = fields.get("invoke_id")
+    if choice == 1:
+        desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor")
+        sel, cur = _access_selection(ctx, cur, end, name + ".access_selection")
+        spans += (desc, sel)
+        summary = f"{kind} #{iid} {text}"
+    elif choice == 2:
+        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        fields["block_number"] = bn
+        spans.append(num)
+        summary = f"{kind} #{iid} block {bn}"
+    else:
+        def item(p: int, i: int) -> tuple[Span, int]:
+            d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}")
+            s, p = _access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
+            return ctx.span(d.offset - ctx.base, p - (d.offset - ctx.base), f"{name}.item{i}",
+                            f"Item {i}", None, d.meaning, (d, s)), p
+        lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Attributes", item)
+        spans.append(lst)
+        fields["count"] = n
+        summary = f"{kind} #{iid} {n} attributes"
+    return _finish(ctx, pos, cur, end, name, "GET-Request", spans, summary)
+
+
+def _get_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                  ) -> tuple[Span, int, str]:
+    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Response", _GET_RES)
+    if kind is None:
+        return _unparsed(ctx, pos, cur, end, name, "GET-Response", spans)
+    iid = fields.get("invoke_id")
+    if choice == 1:
+        res, cur, text = _data_result(ctx, cur, end, fields, name + ".result")
+        spans.append(res)
+        summary = f"{kind} #{iid} {text}"
+    elif choice == 2:
+        start = cur
+        last, cur, lb = _uint(ctx, cur, end, 1, name + ".last_block", "Last block")
+        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        parts = [last, num]
+        fields["last_block"] = bool(lb)
+        fields["block_number"] = bn
+        if ctx.need(cur, end, 1, "block result"):
+            if ctx.buf[cur] == 0:
+                raw, cur2, data = _octets(ctx, cur + 1, end, name + ".raw_data", "Raw data")
+                parts.append(ctx.span(cur, cur2 - cur, name + ".result", "Result", None,
+                                      f"raw data, {len(data)} bytes", (raw,)))
+                detail = f"{len(data)} bytes"
+                cur = cur2
+            else:
+                res, cur2, code = _uint(ctx, cur + 1, end, 1, name + ".access_result",
+                                        "Data access result", DATA_ACCESS_RESULTS)
+                _access_finding(ctx, cur + 1, code, res.meaning)
+                fields["access_result"] = res.meaning
+                parts.append(ctx.span(cur, cur2 - cur, name + ".result", "Result", None,
+                                      res.meaning, (res,)))
+                detail = res.meaning
+                cur = cur2
+        else:
+            detail = "truncated"
+        spans.append(ctx.span(start, cur - start, name + ".block", "Data block", None,
+                              f"block {bn}{' (last)' if lb else ''}", tuple(parts)))
+        summary = f"{kind} #{iid} block {bn}{' last' if lb else ''}: {detail}"
+    else:
+        def item(p: int, i: int) -> tuple[Span, int]:
+            s, p, _ = _data_result(ctx, p, end, None, f"{name}.result{i}")
+            return s, p
+        lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results", item)
+        spans.append(lst)
+        fields["count"] = n
+        summary = f"{kind} #{iid} {n} results"
+    return _finish(ctx, pos, cur, end, name, "GET-Response", spans, summary)
+
+
+def _set_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                 ) -> tuple[Span, int, str]:
+    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Request", _SET_REQ)
+    if kind is None:
+        return _unparsed(ctx, pos, cur, end, name, "SET-Request", spans)
+    iid = fields.get("invoke_id")
+    summary = f"{kind} #{iid}"
+    if choice in (1, 2):
+        desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor")
+        sel, cur = _access_selection(ctx, cur, end, name + ".access_selection")
+        spans += (desc, sel)
+        summary += " " + text
+        if choice == 1:
+            val, cur, value = decode_data(ctx, cur, end, name + ".value", "Value")
+            fields["value"] = value
+            spans.append(val)
+            summary += " = " + val.meaning[:60]
+        else:
+            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            spans.append(blk)
+    elif choice == 3:
+        blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+        spans.append(blk)
+        summary += " " + blk.meaning
+    else:
+        def item(p: int, i: int) -> tuple[Span, int]:
+            d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}")
+            s, p = _access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
+            return ctx.span(d.offset - ctx.base, p - (d.offset - ctx.base), f"{name}.item{i}",
+                            f"Item {i}", None, d.meaning, (d, s)), p
+        lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Attributes", item)
+        spans.append(lst)
+        fields["count"] = n
+        if choice == 4:
+            def value(p: int, i: int) -> tuple[Span, int]:
+                s, p, _ = decode_data(ctx, p, end, f"{name}.value{i}", f"Value {i}")
+                return s, p
+            vals, cur, _ = _list_of(ctx, cur, end, name + ".values", "Values", value)
+            spans.append(vals)
+        else:
+            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            spans.append(blk)
+        summary += f" {n} attributes"
+    return _finish(ctx, pos, cur, end, name, "SET-Request", spans, summary)
+
+
+def _set_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                  ) -> tuple[Span, int, str]:
+    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Response", _SET_RES)
+    if kind is None:
+        return _unparsed(ctx, pos, cur, end, name, "SET-Response", spans)
+    iid = fields.get("invoke_id")
+    summary = f"{kind} #{iid}"
+    if choice in (1, 3):
+        res, cur, code = _uint(ctx, cur, end, 1, name + ".result", "Data access result",
+                               DATA_ACCESS_RESULTS)
+        _access_finding(ctx, res.offset - ctx.base, code, res.meaning)
+        fields["access_result"] = res.meaning
+        spans.append(res)
+        summary += " " + res.meaning
+    if choice in (4, 5):
+        def item(p: int, i: int) -> tuple[Span, int]:
+            s, p, code = _uint(ctx, p, end, 1, f"{name}.result{i}", f"Result {i}",
+                               DATA_ACCESS_RESULTS)
+            _access_finding(ctx, s.offset - ctx.base, code, s.meaning)
+            return s, p
+        lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results", item)
+        spans.append(lst)
+        summary += f" {n} results"
+    if choice in (2, 3, 4):
+        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        fields["block_number"] = bn
+        spans.append(num)
+        summary += f" block {bn}"
+    return _finish(ctx, pos, cur, end, name, "SET-Response", spans, summary)
+
+
+def _action_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                    ) -> tuple[Span, int, str]:
+    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Request",
+                                           _ACT_REQ)
+    if kind is None:
+        return _unparsed(ctx, pos, cur, end, name, "ACTION-Request", spans)
+    iid = fields.get("invoke_id")
+    summary = f"{kind} #{iid}"
+    if choice in (1, 4):
+        desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor", method=True)
+        spans.append(desc)
+        summary += " " + text
+        if choice == 1:
+            par, cur = _optional_data(ctx, cur, end, fields, name + ".parameters",
+                                      "Method invocation parameters", secret=_is_hls_reply(fields))
+            spans.append(par)
+        else:
+            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            spans.append(blk)
+    elif choice in (2,):
+        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        fields["block_number"] = bn
+        spans.append(num)
+        summary += f" block {bn}"
+    elif choice == 6:
+        blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+        spans.append(blk)
+        summary += " " + blk.meaning
+    else:
+        def item(p: int, i: int) -> tuple[Span, int]:
+            d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}", method=True)
+            return d, p
+        lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Methods", item)
+        spans.append(lst)
+        if choice == 3:
+            def value(p: int, i: int) -> tuple[Span, int]:
+                s, p, _ = decode_data(ctx, p, end, f"{name}.parameters{i}", f"Parameters {i}")
+                return s, p
+            vals, cur, _ = _list_of(ctx, cur, end, name + ".parameters", "Parameters", value)
+            spans.append(vals)
+        else:
+            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            spans.append(blk)
+        summary += f" {n} methods"
+    return _finish(ctx, pos, cur, end, name, "ACTION-Request", spans, summary)
+
+
+def _is_hls_reply(fields: Fields) -> bool:
+    """Association LN method 1 (reply_to_HLS_authentication) carries f(StoC): keep it masked."""
+    return fields.get("class_id") in (12, 15) and fields.get("method") == 1
+
+
+def _optional_data(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str, label: str,
+    secret: bool = False,
+) -> tuple[Span, int]:
+    if not ctx.need(pos, end, 1, label):
+        return ctx.span(pos, 0, name, label), end
+    if ctx.buf[pos] == 0:
+        return ctx.span(pos, 1, name, label, None, "absent"), pos + 1
+    data, cur, value = decode_data(ctx, pos + 1, end, name + ".data", "Data")
+    if secret and not ctx.show_secrets:
+        data = ctx.span(data.offset - ctx.base, data.length, data.name, data.label,
+                        None, "", secret=True)
+    else:
+        fields["value"] = value
+    return ctx.span(pos, cur - pos, name, label, None, data.meaning, (data,)), cur
+
+
+def _action_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                     ) -> tuple[Span, int, str]:
+    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Response",
+                                           _ACT_RES)
+    if kind is None:
+        return _unparsed(ctx, pos, cur, end, name, "ACTION-Response", spans)
+    iid = fields.get("invoke_id")
+    summary = f"{kind} #{iid}"
+
+    def with_data(p: int, i: int, f: Fields | None) -> tuple[Span, int]:
+        start = p
+        res, p, code = _uint(ctx, p, end, 1, f"{name}.result{i}", "Action result",
+                             ACTION_RESULTS)
+        _access_finding(ctx, start, code, res.meaning)
+        parts = [res]
+        if f is not None:
+            f["action_result"] = res.meaning
+        if p < end and ctx.buf[p] == 1:
+            data, p2, text = _data_result(ctx, p + 1, end, f, f"{name}.return{i}")
+            parts.append(ctx.span(p, p2 - p, f"{name}.return_parameters{i}",
+                                  "Return parameters", None, text, (data,)))
+            p = p2
+        elif p < end:
+            parts.append(ctx.span(p, 1, f"{name}.return_parameters{i}", "Return parameters",
+                                  None, "absent"))
+            p += 1
+        return ctx.span(start, p - start, f"{name}.response{i}", "Action response", None,
+                        res.meaning, tuple(parts)), p
+
+    if choice == 1:
+        resp, cur = with_data(cur, 0, fields)
+        spans.append(resp)
+        summary += " " + resp.meaning
+    elif choice == 2:
+        blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+        spans.append(blk)
+        summary += " " + blk.meaning
+    elif choice == 3:
+        lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results",
+                               lambda p, i: with_data(p, i, None))
+        spans.append(lst)
+        summary += f" {n} results"
+    else:
+        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        fields["block_number"] = bn
+        spans.append(num)
+        summary += f" block {bn}"
+    return _finish(ctx, pos, cur, end, name, "ACTION-Response", spans, summary)
+
+
+def _unparsed(
+    ctx: DecodeContext, pos: int, cur: int, end: int, name: str, label: str, spans: list[Span]
+) -> tuple[Span, int, str]:
+    if cur < end:
+        spans.append(ctx.raw(cur, end, name + ".body", "Body"))
+    return _finish(ctx, pos, end, end, name, label, spans, f"{label} (type not decoded)")
+
+
+# ---------------------------------------------------------------- other xDLMS APDUs
+
+
+def _exception(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+               ) -> tuple[Span, int, str]:
+    """Exception-Response (Green Book 9.3.5): state-error, service-error [, counter]."""
+    fields["apdu_type"] = "ExceptionResponse"
+    tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xD8, "exception-response")
+    st, cur, state = _uint(ctx, pos + 1, end, 1, name + ".state_error", "State error",
+                           EXCEPTION_STATE_ERRORS)
+    se, cur, service = _uint(ctx, cur, end, 1, name + ".service_error", "Service error",
+                             EXCEPTION_SERVICE_ERRORS)
+    spans = [tag, st, se]
+    fields["state_error"] = st.meaning
+    fields["service_error"] = se.meaning
+    summary = f"ExceptionResponse {st.meaning}, {se.meaning}"
+    if service == 6:
+        ic, cur, counter = _uint(ctx, cur, end, 4, name + ".invocation_counter",
+                                 "Expected invocation counter")
+        fields["invocation_counter"] = counter
+        spans.append(ic)
+        summary += f" (meter expects {counter})"
+    ctx.finding("apdu.exception", pos, cur - pos, "exception-response", summary,
+                severity=Severity.WARNING, found=f"{state}/{service}")
+    return _finish(ctx, pos, cur, end, name, "Exception-Response", spans, summary)
+
+
+def _data_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                       ) -> tuple[Span, int, str]:
+    """Data-Notification (Green Book 9.3.7): long invoke id, date-time, body."""
+    fields["apdu_type"] = "DataNotification"
+    tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0x0F, "data-notification")
+    inv, cur, lid = _uint(ctx, pos + 1, end, 4, name + ".long_invoke_id",
+                          "Long invoke id and priority")
+    fields["long_invoke_id"] = None if lid is None else lid & 0xFFFFFF
+    dt, cur, raw = _octets(ctx, cur, end, name + ".date_time", "Date-time")
+    if raw:
+        value, meaning = octet_value(raw)
+        dt = ctx.span(dt.offset - ctx.base, dt.length, dt.name, dt.label, value, meaning)
+    body, cur, value = decode_data(ctx, cur, end, name + ".body", "Notification body")
+    fields["value"] = value
+    summary = f"DataNotification id {fields['long_invoke_id']}: {body.meaning[:60]}"
+    return _finish(ctx, pos, cur, end, name, "Data-Notification", [tag, inv, dt, body], summary)
+
+
+def _event_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                        ) -> tuple[Span, int, str]:
+    fields["apdu_type"] = "EventNotificationRequest"
+    tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xC2, "event-notification-request")
+    spans = [tag]
+    cur = pos + 1
+    if ctx.need(cur, end, 1, "time"):
+        if ctx.buf[cur]:
+            t, cur2, raw = _octets(ctx, cur + 1, end, name + ".time", "Time")
+            spans.append(ctx.span(cur, cur2 - cur, name + ".time_present", "Time", None,
+                                  octet_value(raw)[1], (t,)))
+            cur = cur2
+        else:
+            spans.append(ctx.span(cur, 1, name + ".time_present", "Time", None, "absent"))
+            cur += 1
+    desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor")
+    val, cur, value = decode_data(ctx, cur, end, name + ".value", "Value")
+    fields["value"] = value
+    spans += (desc, val)
+    summary = f"EventNotification {text} = {val.meaning[:60]}"
+    return _finish(ctx, pos, cur, end, name, "Event-Notification", spans, summary)
+
+
+def _gbt(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+         ) -> tuple[Span, int, str]:
+    """General-Block-Transfer (Green Book 9.3.13): control, numbers, block data."""
+    fields["apdu_type"] = "GeneralBlockTransfer"
+    tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xE0, "general-block-transfer")
+    ctl, cur, control = _uint(ctx, pos + 1, end, 1, name + ".control", "Block control")
+    if control is not None:
+        ctl = ctx.span(pos + 1, 1, ctl.name, ctl.label, control,
+                       f"last={bool(control & 0x80)} streaming={bool(control & 0x40)} "
+                       f"window={control & 0x3F}")
+    num, cur, bn = _uint(ctx, cur, end, 2, name + ".block_number", "Block number")
+    ack, cur, _ = _uint(ctx, cur, end, 2, name + ".block_number_ack", "Block number ack")
+    data, cur, raw = _octets(ctx, cur, end, name + ".block_data", "Block data")
+    fields["block_number"] = bn
+    summary = f"GeneralBlockTransfer block {bn}, {len(raw)} bytes"
+    return _finish(ctx, pos, cur, end, name, "General-Block-Transfer",
+                   [tag, ctl, num, ack, data], summary)
+
+
+def _sn_service(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                ) -> tuple[Span, int, str]:
+    """Short-name services: named and shown raw (SN meters are rare in the field today)."""
+    label = _SN_NAMES.get(ctx.buf[pos], "SN service")
+    fields["apdu_type"] = label
+    tag = ctx.span(pos, 1, name + ".tag", "APDU tag", ctx.buf[pos], label)
+    spans = [tag]
+    if pos + 1 < end:
+        spans.append(ctx.raw(pos + 1, end, name + ".body", "Body"))
+    return _finish(ctx, pos, end, end, name, label, spans, f"{label} ({end - pos} bytes)")
+
+
+_SN_NAMES = {0x05: "ReadRequest", 0x0C: "ReadResponse", 0x06: "WriteRequest",
+             0x0D: "WriteResponse", 0x16: "UnconfirmedWriteRequest",
+             0x18: "InformationReportRequest"}
+
+
+# ---------------------------------------------------------------- ciphered APDUs
+
+
+def _security_header(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[list[Span], int]:
+    """Security control byte + invocation counter (Green Book 9.2.7.2.4)."""
+    out: list[Span] = []
+    if not ctx.need(pos, end, 1, "security control"):
+        return out, end
+    sc = ctx.buf[pos]
+    bits = {
+        "suite": sc & 0x0F,
+        "authentication": bool(sc & 0x10),
+        "encryption": bool(sc & 0x20),
+        "broadcast_key": bool(sc & 0x40),
+        "compression": bool(sc & 0x80),
+    }
+    fields["security_control"] = bits
+    meaning = (
+        f"suite {sc & 0x0F}, {'A' if sc & 0x10 else '-'}{'E' if sc & 0x20 else '-'}, "
+        f"{'broadcast' if sc & 0x40 else 'unicast'} key"
+        f"{', compressed' if sc & 0x80 else ''}"
+    )
+    out.append(ctx.span(pos, 1, name + ".security_control", "Security control", sc, meaning))
+    ic, cur, counter = _uint(ctx, pos + 1, end, 4, name + ".invocation_counter",
+                             "Invocation counter")
+    fields["invocation_counter"] = counter
+    out.append(ic)
+    if cur < end:
+        out.append(ctx.span(cur, end - cur, name + ".payload", "Ciphered payload",
+                            None, f"ciphered payload ({end - cur} bytes)"))
+    return out, end
+
+
+def _ciphered(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+              ) -> tuple[Span, int, str]:
+    tag = ctx.buf[pos]
+    cname = CIPHER_TAGS[tag]
+    fields["apdu_type"] = "ciphered"
+    fields["cipher"] = cname
+    spans = [ctx.span(pos, 1, name + ".tag", "APDU tag", tag, cname)]
+    cur = pos + 1
+    if tag in (0xDB, 0xDC):
+        st, cur, title = _octets(ctx, cur, end, name + ".system_title", "System title")
+        flag = flag_id(title)
+        fields["system_title"] = title.hex().upper()
+        if flag:
+            st = ctx.span(st.offset - ctx.base, st.length, st.name, st.label, title,
+                          f"{hexs(title)} (manufacturer {flag})")
+        spans.append(st)
+    elif tag == 0xDD:
+        for key, label in (("transaction_id", "Transaction id"),
+                           ("originator_system_title", "Originator system title"),
+                           ("recipient_system_title", "Recipient system title"),
+                           ("date_time", "Date-time"), ("other_information", "Other information")):
+            s, cur, data = _octets(ctx, cur, end, f"{name}.{key}", label)
+            spans.append(s)
+            if key.endswith("system_title"):
+                fields[key] = data.hex().upper()
+        if cur < end and ctx.buf[cur] != 0:
+            spans.append(ctx.raw(cur, end, name + ".key_info", "Key info and content",
+                                 "key info present: not decoded"))
+            summary = f"{cname} (key info, {end - cur} bytes)"
+            return _finish(ctx, pos, end, end, name, cname, spans, summary)
+        if cur < end:
+            spans.append(ctx.span(cur, 1, name + ".key_info", "Key info", None, "absent"))
+            cur += 1
+    got = read_length(ctx, cur, end, "ciphered content")
+    if got is not None:
+        n, lsize = got
+        stop = clamp(ctx, cur, lsize, cur + lsize, n, end, "ciphered content")
+        header, _ = _security_header(ctx, cur + lsize, stop, fields, name)
+        spans.append(ctx.span(cur, stop - cur, name + ".content", "Ciphered content", None,
+                              f"{stop - cur - lsize} bytes", tuple(header)))
+        cur = stop
+    payload = max(0, cur - pos - 1 - 5)
+    summary = f"{cname}, IC {fields.get('invocation_counter')}, ciphered payload ({payload} bytes)"
+    return _finish(ctx, pos, cur, end, name, cname, spans, summary)
+
+
+# ---------------------------------------------------------------- InitiateRequest/Response
+
+
+def conformance_names(bits: int) -> list[str]:
+    """Names of the set conformance bits (24-bit value, bit 0 = most significant)."""
+    return [n for i, n in enumerate(CONFORMANCE_BITS) if bits & (1 << (23 - i))]
+
+
+def _conformance(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                 ) -> tuple[Span, int]:
+    """Conformance ::= [APPLICATION 31] IMPLICIT BIT STRING (SIZE(24)): 5F 1F 04 00 xx xx xx."""
+    if not ctx.need(pos, end, 7, "conformance"):
+        return ctx.raw(pos, end, name, "Conformance", "truncated"), end
+    buf = ctx.buf
+    if buf[pos] != 0x5F or buf[pos + 1] != 0x1F or buf[pos + 2] != 0x04:
+        ctx.finding("apdu.conformance.tag", pos, 3, "conformance",
+                    "conformance block should start 5F 1F 04",
+                    expected="5F 1F 04", found=hexs(buf[pos : pos + 3]))
+    bits = int.from_bytes(buf[pos + 4 : pos + 7], "big")
+    names = conformance_names(bits)
+    fields["conformance"] = names
+    fields["conformance_bits"] = bits
+    value_span = ctx.span(pos + 4, 3, name + ".bits", "Conformance bits", bits,
+                          ", ".join(names) or "none")
+    return ctx.span(pos, 7, name, "Conformance", bits, f"{len(names)} services",
+                    (value_span,)), pos + 7
+
+
+def _optional_u8(ctx: DecodeContext, pos: int, end: int, name: str, label: str
+                 ) -> tuple[Span, int, int | None]:
+    if not ctx.need(pos, end, 1, label):
+        return ctx.span(pos, 0, name, label), end, None
+    if ctx.buf[pos] == 0:
+        return ctx.span(pos, 1, name, label, None, "absent"), pos + 1, None
+    s, cur, v = _uint(ctx, pos + 1, end, 1, name + ".value", label)
+    return ctx.span(pos, cur - pos, name, label, v, str(v), (s,)), cur, v
+
+
+def _initiate_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                      ) -> tuple[Span, int, str]:
+    """xDLMS InitiateRequest (Green Book 9.5): key, response-allowed, QoS, version, conformance."""
+    fields.setdefault("apdu_type", "InitiateRequest")
+    fields["xdlms"] = "InitiateRequest"
+    spans = [ctx.span(pos, 1, name + ".tag", "xDLMS tag", 0x01, "InitiateRequest")]
+    cur = pos + 1
+    if ctx.need(cur, end, 1, "dedicated key"):
+        if ctx.buf[cur]:
+            key, cur2, data = _octets(ctx, cur + 1, end, name + ".dedicated_key.value",
+                                      "Dedicated key", secret=True)
+            fields["dedicated_key"] = True
+            spans.append(ctx.span(cur, cur2 - cur, name + ".dedicated_key", "Dedicated key",
+                                  None, f"present ({len(data)} bytes)", (key,)))
+            cur = cur2
+        else:
+            spans.append(ctx.span(cur, 1, name + ".dedicated_key", "Dedicated key", None,
+                                  "absent"))
+            cur += 1
+    ra, cur, allowed = _optional_u8(ctx, cur, end, name + ".response_allowed",
+                                    "Response allowed")
+    if allowed is None:
+        ra = ctx.span(ra.offset - ctx.base, ra.length, ra.name, ra.label, True,
+                      "default (true)")
+    qos, cur, _ = _optional_u8(ctx, cur, end, name + ".proposed_qos", "Proposed quality of service")
+    ver, cur, version = _uint(ctx, cur, end, 1, name + ".dlms_version", "Proposed DLMS version")
+    conf, cur = _conformance(ctx, cur, end, fields, name + ".conformance")
+    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size",
+                           "Client max receive PDU size")
+    fields["dlms_version"] = version
+    fields["max_pdu_size"] = size
+    spans += (ra, qos, ver, conf, pdu)
+    summary = f"InitiateRequest DLMS {version}, max PDU {size}"
+    return _finish(ctx, pos, cur, end, name, "InitiateRequest", spans, summary)
+
+
+def _initiate_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                       ) -> tuple[Span, int, str]:
+    fields.setdefault("apdu_type", "InitiateResponse")
+    fields["xdlms"] = "InitiateResponse"
+    spans = [ctx.span(pos, 1, name + ".tag", "xDLMS tag", 0x08, "InitiateResponse")]
+    qos, cur, _ = _optional_u8(ctx, pos + 1, end, name + ".negotiated_qos",
+                               "Negotiated quality of service")
+    ver, cur, version = _uint(ctx, cur, end, 1, name + ".dlms_version",
+                              "Negotiated DLMS version")
+    conf, cur = _conformance(ctx, cur, end, fields, name + ".conformance")
+    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size",
+                           "Server max receive PDU size")
+    vaa, cur, vaa_name = _uint(ctx, cur, end, 2, name + ".vaa_name", "VAA name")
+    if vaa_name is not None:
+        vaa = ctx.span(vaa.offset - ctx.base, 2, vaa.name, vaa.label, vaa_name,
+                       "LN (0x0007)" if vaa_name == 7 else
+                       "SN (0xFA00)" if vaa_name == 0xFA00 else f"0x{vaa_name:04X}")
+    fields["dlms_version"] = version
+    fields["max_pdu_size"] = size
+    fields["vaa_name"] = vaa_name
+    spans += (qos, ver, conf, pdu, vaa)
+    summary = f"InitiateResponse DLMS {version}, max PDU {size}"
+    return _finish(ctx, pos, cur, end, name, "InitiateResponse", spans, summary)
+
+
+def _confirmed_service_error(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                             ) -> tuple[Span, int, str]:
+    """ConfirmedServiceError: which service, then ServiceError CHOICE and its enum."""
+    fields.setdefault("apdu_type", "ConfirmedServiceError")
+    fields["xdlms"] = "ConfirmedServiceError"
+    spans = [ctx.span(pos, 1, name + ".tag", "xDLMS tag", 0x0E, "ConfirmedServiceError")]
+    svc, cur, _ = _uint(ctx, pos + 1, end, 1, name + ".service", "Service",
+                        CONFIRMED_SERVICE_ERRORS)
+    kind_span, cur, kind = _uint(ctx, cur, end, 1, name + ".error_kind", "Service error",
+                                 SERVICE_ERROR_KINDS)
+    val, cur, code = _uint(ctx, cur, end, 1, name + ".error", "Error",
+                           SERVICE_ERROR_VALUES.get(kind if kind is not None else -1, {}))
+    spans += (svc, kind_span, val)
+    fields["initiate_error"] = val.meaning
+    fields["service_error"] = f"{kind_span.meaning}: {val.meaning}"
+    summary = f"ConfirmedServiceError {svc.meaning}: {kind_span.meaning} {val.meaning}"
+    ctx.finding("apdu.initiate_error", pos, cur - pos, "confirmed-service-error", summary,
+                found=f"{kind}/{code}")
+    return _finish(ctx, pos, cur, end, name, "ConfirmedServiceError", spans, summary)
+
+
+# ---------------------------------------------------------------- ACSE (BER)
+
+_ACSE_TYPES = {0x60: "AARQ", 0x61: "AARE", 0x62: "RLRQ", 0x63: "RLRE"}
+
+# (apdu, tag) -> (span name, label). Tags are context-specific, so they mean different
+# things in AARQ and AARE (IEC 62056-53 / Green Book 9.4.2, ACSE-APDU ASN.1).
+_ACSE_ELEMENTS: dict[tuple[int, int], tuple[str, str]] = {
+    (0x60, 0x80): ("protocol_version", "Protocol version"),
+    (0x60, 0xA1): ("application_context_name", "Application context name"),
+    (0x60, 0xA2): ("called_ap_title", "Called AP title"),
+    (0x60, 0xA3): ("called_ae_qualifier", "Called AE qualifier"),
+    (0x60, 0xA4): ("called_ap_invocation_id", "Called AP invocation id"),
+    (0x60, 0xA5): ("called_ae_invocation_id", "Called AE invocation id"),
+    (0x60, 0xA6): ("calling_ap_title", "Calling AP title"),
+    (0x60, 0xA7): ("calling_ae_qualifier", "Calling AE qualifier"),
+    (0x60, 0xA8): ("calling_ap_invocation_id", "Calling AP invocation id"),
+    (0x60, 0xA9): ("calling_ae_invocation_id", "Calling AE invocation id"),
+    (0x60, 0x8A): ("sender_acse_requirements", "Sender ACSE requirements"),
+    (0x60, 0x8B): ("mechanism_name", "Mechanism name"),
+    (0x60, 0xAC): ("calling_authentication_value", "Calling authentication value"),
+    (0x60, 0xBD): ("implementation_information", "Implementation information"),
+    (0x60, 0xBE): ("user_information", "User information"),
+    (0x61, 0x80): ("protocol_version", "Protocol version"),
+    (0x61, 0xA1): ("application_context_name", "Application context name"),
+    (0x61, 0xA2): ("result", "Result"),
+    (0x61, 0xA3): ("result_source_diagnostic", "Result source diagnostic"),
+    (0x61, 0xA4): ("responding_ap_title", "Responding AP title"),
+    (0x61, 0xA5): ("responding_ae_qualifier", "Responding AE qualifier"),
+    (0x61, 0xA6): ("responding_ap_invocation_id", "Responding AP invocation id"),
+    (0x61, 0xA7): ("responding_ae_invocation_id", "Responding AE invocation id"),
+    (0x61, 0x88): ("responder_acse_requirements", "Responder ACSE requirements"),
+    (0x61, 0x89): ("mechanism_name", "Mechanism name"),
+    (0x61, 0xAA): ("responding_authentication_value", "Responding authentication value"),
+    (0x61, 0xBD): ("implementation_information", "Implementation information"),
+    (0x61, 0xBE): ("user_information", "User information"),
+    (0x62, 0x80): ("reason", "Release request reason"),
+    (0x62, 0xBE): ("user_information", "User information"),
+    (0x63, 0x80): ("reason", "Release response reason"),
+    (0x63, 0xBE): ("user_information", "User information"),
+}
+
+
+def _acse(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+          ) -> tuple[Span, int, str]:
+    apdu_tag = ctx.buf[pos]
+    kind = _ACSE_TYPES[apdu_tag]
+    fields["apdu_type"] = kind
+    name = f"{name}.{kind.lower()}"
+    tlv = read_tlv(ctx, pos, end, kind)
+    if tlv is None:
+        return ctx.raw(pos, end, name, kind, "truncated"), end, f"{kind} (truncated)"
+    children: list[Span] = []
+    cur = tlv.value_start
+    while cur < tlv.value_end:
+        el = read_tlv(ctx, cur, tlv.value_end, f"{kind} element")
+        if el is None:
+            children.append(ctx.raw(cur, tlv.value_end, name + ".rest", "Undecoded bytes"))
+            break
+        known = _ACSE_ELEMENTS.get((apdu_tag, el.tag))
+        if known is None:
+            ctx.finding("apdu.ber.unexpected", cur, 1, kind,
+                        f"{kind}: element tag 0x{el.tag:02X} not expected here",
+                        severity=Severity.WARNING, found=f"{el.tag:02X}")
+            children.append(ctx.raw(cur, el.value_end, f"{name}.element_{el.tag:02x}",
+                                    f"Element [0x{el.tag:02X}]"))
+        else:
+            ename, label = known
+            children.append(_acse_element(ctx, el, fields, f"{name}.{ename}", ename, label))
+        cur = el.value_end
+    summary = _acse_summary(kind, fields)
+    if kind == "AARE" and fields.get("result") not in (None, 0):
+        ctx.finding("apdu.aare.rejected", pos, tlv.value_end - pos, "result", summary,
+                    severity=Severity.WARNING,
+                    found=f"{fields.get('result_name')}/{fields.get('diagnostic_name')}")
+    span = ctx.span(pos, tlv.value_end - pos, name, kind, None, summary, tuple(children))
+    return span, tlv.value_end, summary
+
+
+def _inner(ctx: DecodeContext, el: Tlv, label: str) -> Tlv | None:
+    """The single BER element inside an explicitly tagged one."""
+    if el.value_start >= el.value_end:
+        ctx.need(el.value_start, el.value_end, 2, label)
+        return None
+    return read_tlv(ctx, el.value_start, el.value_end, label)
+
+
+def _acse_element(
+    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, key: str, label: str
+) -> Span:
+    buf = ctx.buf
+    content = buf[el.value_start : el.value_end]
+    length = el.value_end - el.start
+    value: object = None
+    meaning = ""
+    children: tuple[Span, ...] = ()
+    if key == "protocol_version":
+        value = content[1:].hex().upper() if content else ""
+        meaning = "version1" if content[1:2] and content[1] & 0x80 else f"bits {hexs(content)}"
+    elif key in ("sender_acse_requirements", "responder_acse_requirements"):
+        on = bool(content[1:2] and content[1] & 0x80)
+        value, meaning = on, "authentication" if on else "none"
+    elif key == "mechanism_name":
+        value, meaning = _mechanism(content, fields)
+    elif key == "application_context_name":
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            oid = buf[inner.value_start : inner.value_end]
+            value, meaning = _context(oid, fields)
+    elif key in ("calling_ap_title", "called_ap_title", "responding_ap_title"):
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            title = buf[inner.value_start : inner.value_end]
+            flag = flag_id(title)
+            value = title.hex().upper()
+            meaning = f"system title {hexs(title)}" + (f", manufacturer {flag}" if flag else "")
+            if key == "calling_ap_title":
+                fields["client_system_title"] = value
+            elif key == "responding_ap_title":
+                fields["server_system_title"] = value
+            if flag:
+                fields["server_flag_id" if key == "responding_ap_title"
+                       else "client_flag_id"] = flag
+    elif key in ("calling_authentication_value", "responding_authentication_value"):
+        return _auth_value(ctx, el, fields, name, key, label)
+    elif key == "result":
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            result = int.from_bytes(buf[inner.value_start : inner.value_end], "big")
+            fields["result"] = result
+            fields["result_name"] = AARE_RESULTS.get(result, f"unknown ({result})")
+            value, meaning = result, str(fields["result_name"])
+    elif key == "result_source_diagnostic":
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            value, meaning = _diagnostic(ctx, inner, fields)
+    elif key == "reason":
+        reason = int.from_bytes(content, "big") if content else None
+        names = RLRQ_REASONS if ctx.buf[el.start - 0] == 0x80 and "request" in label.lower() \
+            else RLRE_REASONS
+        fields["reason"] = None if reason is None else names.get(reason, f"unknown ({reason})")
+        value, meaning = reason, str(fields["reason"])
+    elif key == "user_information":
+        return _user_information(ctx, el, fields, name, label)
+    elif key.endswith("invocation_id"):
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            value = int.from_bytes(buf[inner.value_start : inner.value_end], "big")
+            meaning = str(value)
+    else:
+        value, meaning = bytes(content), hexs(content) if len(content) <= 16 else ""
+    return ctx.span(el.start, length, name, label, value, meaning, children)
+
+
+def _mechanism(oid: bytes, fields: Fields) -> tuple[object, str]:
+    got = dlms_oid(oid)
+    if got is not None and got[0] == 2:
+        mech = MECHANISM_NAMES.get(got[1], f"mechanism {got[1]}")
+        fields["mechanism"] = mech
+        fields["mechanism_id"] = got[1]
+        return got[1], f"{mech} ({decode_oid(oid)})"
+    fields["mechanism"] = decode_oid(oid)
+    return decode_oid(oid), "not a DLMS UA mechanism"
+
+
+def _context(oid: bytes, fields: Fields) -> tuple[object, str]:
+    got = dlms_oid(oid)
+    if got is not None and got[0] == 1:
+        ctx_name = CONTEXT_NAMES.get(got[1], f"context {got[1]}")
+        fields["context"] = ctx_name
+        fields["context_id"] = got[1]
+        return got[1], f"{ctx_name} referencing ({decode_oid(oid)})"
+    fields["context"] = decode_oid(oid)
+    return decode_oid(oid), "not a DLMS UA application context"
+
+
+def _diagnostic(ctx: DecodeContext, inner: Tlv, fields: Fields) -> tuple[object, str]:
+    """Associate-source-diagnostic CHOICE: [1] acse-service-user, [2] acse-service-provider."""
+    src = "acse-service-user" if inner.tag == 0xA1 else \
+        "acse-service-provider" if inner.tag == 0xA2 else f"tag 0x{inner.tag:02X}"
+    fields["diagnostic_source"] = src
+    value_tlv = read_tlv(ctx, inner.value_start, inner.value_end, "diagnostic")
+    if value_tlv is None:
+        return None, src
+    code = int.from_bytes(ctx.buf[value_tlv.value_start : value_tlv.value_end], "big")
+    table = ACSE_USER_DIAGNOSTICS if inner.tag == 0xA1 else ACSE_PROVIDER_DIAGNOSTICS
+    dname = table.get(code, f"unknown ({code})")
+    fields["diagnostic"] = code
+    fields["diagnostic_name"] = dname
+    return code, f"{src}: {dname}"
+
+
+def _auth_value(
+    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, key: str, label: str
+) -> Span:
+    """Authentication-value CHOICE ([0] charstring, [1] bitstring ...): the LLS password or
+    an HLS challenge. Marked secret: masked unless the caller asked for secrets."""
+    inner = _inner(ctx, el, label)
+    children: tuple[Span, ...] = ()
+    if inner is not None:
+        data = ctx.buf[inner.value_start : inner.value_end]
+        fields[key.replace("_value", "_length")] = len(data)
+        shown: object = data.decode("latin-1") if is_printable(data) else bytes(data)
+        meaning = f"{shown!r}" if isinstance(shown, str) else hexs(data)
+        children = (ctx.span(inner.value_start, inner.value_end - inner.value_start,
+                             name + ".value", "Value", shown, meaning, secret=True),)
+        kind = "charstring" if inner.tag == 0x80 else "bitstring" if inner.tag == 0x81 \
+            else f"tag 0x{inner.tag:02X}"
+        outer_meaning = f"{kind}, {len(data)} bytes (secret)"
+    else:
+        outer_meaning = "empty"
+    return ctx.span(el.start, el.value_end - el.start, name, label, None, outer_meaning,
+                    children)
+
+
+def is_printable(data: bytes) -> bool:
+    return bool(data) and data.isascii() and data.decode("ascii").isprintable()
+
+
+def _user_information(
+    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, label: str
+) -> Span:
+    """user-information: [30] EXPLICIT Association-information = OCTET STRING (xDLMS APDU)."""
+    inner = _inner(ctx, el, label)
+    if inner is None:
+        return ctx.raw(el.start, el.value_end, name, label, "empty")
+    children: list[Span] = []
+    if inner.tag != 0x04:
+        ctx.finding("apdu.ber.unexpected", inner.start, 1, label,
+                    "user-information should hold an OCTET STRING (04)",
+                    expected="04", found=f"{inner.tag:02X}", severity=Severity.WARNING)
+    if inner.value_start < inner.value_end:
+        xname = name + ".xdlms"
+        tag = ctx.buf[inner.value_start]
+        handler = _XDLMS_IN_ACSE.get(tag)
+        if handler is not None:
+            span, stop, summary = handler(ctx, inner.value_start, inner.value_end, fields, xname)
+        elif tag in CIPHER_TAGS:
+            saved = fields.get("apdu_type")
+            span, stop, summary = _ciphered(ctx, inner.value_start, inner.value_end, fields,
+                                            xname)
+            fields["apdu_type"] = saved
+        else:
+            ctx.finding("apdu.unknown_tag", inner.value_start, 1, "user-information",
+                        f"unknown xDLMS tag 0x{tag:02X}", found=f"{tag:02X}")
+            span = ctx.raw(inner.value_start, inner.value_end, xname, "xDLMS APDU")
+            stop, summary = inner.value_end, "unknown"
+        children.append(span)
+        if stop < inner.value_end:
+            children.append(ctx.raw(stop, inner.value_end, name + ".extra", "Extra bytes"))
+        meaning = summary
+    else:
+        meaning = "empty"
+    return ctx.span(el.start, el.value_end - el.start, name, label, None, meaning,
+                    tuple(children))
+
+
+def _acse_summary(kind: str, f: Fields) -> str:
+    parts = [kind]
+    if kind in ("AARQ", "AARE") and "context" in f:
+        parts.append(str(f["context"]))
+    if kind == "AARQ":
+        parts.append(str(f.get("mechanism", "no authentication")))
+        if "client_system_title" in f:
+            parts.append(f"client ST {f['client_system_title']}")
+    if kind == "AARE":
+        parts.append(str(f.get("result_name", "no result")))
+        if f.get("diagnostic"):
+            parts.append(f"({f.get('diagnostic_source')}: {f.get('diagnostic_name')})")
+        if "mechanism" in f:
+            parts.append(str(f["mechanism"]))
+        if "server_system_title" in f:
+            parts.append(f"server ST {f['server_system_title']}")
+    if "initiate_error" in f:
+        parts.append(f"initiate error {f['initiate_error']}")
+    if f.get("cipher"):
+        parts.append(f"user-information {f['cipher']}")
+    if "max_pdu_size" in f:
+        parts.append(f"max PDU {f['max_pdu_size']}")
+    if kind in ("RLRQ", "RLRE") and "reason" in f:
+        parts.append(str(f["reason"]))
+    return ", ".join([parts[0] + " " + parts[1], *parts[2:]]) if len(parts) > 1 else kind
+
+
+Handler = Callable[[DecodeContext, int, int, Fields, str], tuple[Span, int, str]]
+
+_XDLMS_IN_ACSE: dict[int, Handler] = {
+    0x01: _initiate_request,
+    0x08: _initiate_response,
+    0x0E: _confirmed_service_error,
+}
+
+_HANDLERS: dict[int, Handler] = {
+    0x60: _acse,
+    0x61: _acse,
+    0x62: _acse,
+    0x63: _acse,
+    0x01: _initiate_request,
+    0x08: _initiate_response,
+    0x0E: _confirmed_service_error,
+    0x0F: _data_notification,
+    0xC0: _get_request,
+    0xC1: _set_request,
+    0xC2: _event_notification,
+    0xC3: _action_request,
+    0xC4: _get_response,
+    0xC5: _set_response,
+    0xC7: _action_response,
+    0xD8: _exception,
+    0xE0: _gbt,
+    **{tag: _sn_service for tag in _SN_NAMES},
+}

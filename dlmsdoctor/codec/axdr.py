@@ -1,0 +1,389 @@
+"""A-XDR (IEC 61334-6) decoding for xDLMS: lengths, the ``Data`` CHOICE, date-time.
+
+Every decoder here takes a :class:`DecodeContext` (the buffer, the absolute base
+offset and the findings collected so far), a position and an end, and returns
+spans with absolute offsets plus the next position. Nothing raises on bad bytes:
+a short or inconsistent field becomes a finding and a span over what is there.
+
+Finding codes emitted here:
+``apdu.truncated`` (a fixed-size field runs past the end of the APDU),
+``apdu.axdr.length`` (an A-XDR length or element count larger than the bytes present),
+``apdu.axdr.type`` (unknown Data type tag), ``apdu.axdr.depth`` (nesting or size guard hit).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
+
+# Guards against hostile or corrupt input: nesting depth and total spans per APDU.
+MAX_DEPTH = 24
+MAX_SPANS = 20000
+MASK = "********"
+
+DATA_TYPE_NAMES: dict[int, str] = {
+    0: "null-data",
+    1: "array",
+    2: "structure",
+    3: "boolean",
+    4: "bit-string",
+    5: "double-long",
+    6: "double-long-unsigned",
+    9: "octet-string",
+    10: "visible-string",
+    12: "utf8-string",
+    13: "bcd",
+    15: "integer",
+    16: "long",
+    17: "unsigned",
+    18: "long-unsigned",
+    19: "compact-array",
+    20: "long64",
+    21: "long64-unsigned",
+    22: "enum",
+    23: "float32",
+    24: "float64",
+    25: "date-time",
+    26: "date",
+    27: "time",
+    255: "dont-care",
+}
+
+# Fixed-size types: tag -> (size, struct format). Big-endian per A-XDR.
+_FIXED: dict[int, tuple[int, str]] = {
+    3: (1, ">B"),
+    5: (4, ">i"),
+    6: (4, ">I"),
+    13: (1, ">B"),
+    15: (1, ">b"),
+    16: (2, ">h"),
+    17: (1, ">B"),
+    18: (2, ">H"),
+    20: (8, ">q"),
+    21: (8, ">Q"),
+    22: (1, ">B"),
+    23: (4, ">f"),
+    24: (8, ">d"),
+}
+_STRUCTS = {fmt: struct.Struct(fmt) for _, fmt in _FIXED.values()}
+
+_DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class DecodeContext:
+    """State shared by the decoders of one APDU: buffer, base offset, findings, guards."""
+
+    __slots__ = ("base", "buf", "findings", "show_secrets", "spans_left")
+
+    def __init__(self, buf: bytes, base: int, show_secrets: bool) -> None:
+        self.buf = buf
+        self.base = base
+        self.show_secrets = show_secrets
+        self.findings: list[Finding] = []
+        self.spans_left = MAX_SPANS
+
+    def span(
+        self,
+        pos: int,
+        length: int,
+        name: str,
+        label: str,
+        value: object = None,
+        meaning: str = "",
+        children: tuple[Span, ...] = (),
+        secret: bool = False,
+    ) -> Span:
+        self.spans_left -= 1
+        if secret and not self.show_secrets:
+            value, meaning = MASK, MASK
+        return Span(self.base + pos, max(0, length), name, label, value, meaning, children, secret)
+
+    def raw(self, pos: int, end: int, name: str, label: str, meaning: str = "") -> Span:
+        data = self.buf[pos:end]
+        return self.span(pos, end - pos, name, label, data, meaning or f"{len(data)} bytes")
+
+    def finding(
+        self,
+        code: str,
+        pos: int,
+        length: int,
+        field: str,
+        message: str,
+        *,
+        severity: Severity = Severity.ERROR,
+        expected: str | None = None,
+        found: str | None = None,
+        corrected: str | None = None,
+    ) -> None:
+        self.findings.append(
+            Finding(
+                code, severity, self.base + pos, max(0, length), field, message,
+                expected, found, corrected,
+            )
+        )
+
+    def need(self, pos: int, end: int, size: int, field: str) -> bool:
+        """True when ``size`` bytes are present at ``pos``; else a truncation finding."""
+        if pos + size <= end:
+            return True
+        have = max(0, end - pos)
+        self.finding(
+            "apdu.truncated", pos, have, field,
+            f"{field}: {size} bytes needed, {have} present",
+            expected=str(size), found=str(have),
+        )
+        return False
+
+
+def encode_length(n: int) -> bytes:
+    """BER/A-XDR definite length encoding."""
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def read_length(ctx: DecodeContext, pos: int, end: int, field: str) -> tuple[int, int] | None:
+    """A-XDR length at ``pos``: (value, bytes used), or None when it cannot be read."""
+    buf = ctx.buf
+    if pos >= end:
+        ctx.need(pos, end, 1, field + " length")
+        return None
+    first = buf[pos]
+    if first < 0x80:
+        return first, 1
+    count = first & 0x7F
+    if count == 0 or count > 4:
+        ctx.finding(
+            "apdu.axdr.length", pos, 1, field,
+            f"{field}: length byte {first:02X} is not a valid definite length",
+            found=f"{first:02X}",
+        )
+        return None
+    if not ctx.need(pos + 1, end, count, field + " length"):
+        return None
+    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), 1 + count
+
+
+def clamp(
+    ctx: DecodeContext, len_pos: int, len_size: int, start: int, declared: int, end: int,
+    field: str, code: str = "apdu.axdr.length",
+) -> int:
+    """End of a field of ``declared`` bytes starting at ``start``; a finding when it overruns."""
+    if start + declared <= end:
+        return start + declared
+    have = end - start
+    ctx.finding(
+        code, len_pos, len_size, field,
+        f"{field}: length says {declared} bytes, only {have} present",
+        expected=str(have), found=str(declared), corrected=hexs(encode_length(have)),
+    )
+    return end
+
+
+def is_text(data: bytes) -> bool:
+    """Printable ASCII (what meters put in names and serial numbers)."""
+    return bool(data) and data.isascii() and data.decode("ascii").isprintable()
+
+
+def octet_value(data: bytes) -> tuple[object, str]:
+    """Python value and meaning of an octet-string: text, a date-time, or bytes."""
+    if is_text(data):
+        text = data.decode("ascii")
+        return text, repr(text)
+    if len(data) == 12:
+        dt = format_datetime(data)
+        if dt is not None:
+            return dt, "date-time " + dt
+    return bytes(data), hexs(data) if len(data) <= 32 else f"{len(data)} bytes"
+
+
+def format_date(d: bytes) -> str | None:
+    """``YYYY-MM-DD`` with ``*`` for not-specified parts; None when not a plausible date."""
+    year = (d[0] << 8) | d[1]
+    month, day = d[2], d[3]
+    if not (month == 0xFF or 1 <= month <= 12 or month in (0xFD, 0xFE)):
+        return None
+    if not (day == 0xFF or 1 <= day <= 31 or day in (0xFD, 0xFE)):
+        return None
+    ys = "****" if year == 0xFFFF else f"{year:04d}"
+    ms = "**" if month >= 0xFD else f"{month:02d}"
+    ds = "**" if day >= 0xFD else f"{day:02d}"
+    return f"{ys}-{ms}-{ds}"
+
+
+def format_time(t: bytes) -> str | None:
+    hour, minute, second, hundredths = t[0], t[1], t[2], t[3]
+    if (hour != 0xFF and hour > 23) or (minute != 0xFF and minute > 59):
+        return None
+    if (second != 0xFF and second > 59) or (hundredths != 0xFF and hundredths > 99):
+        return None
+    parts = ["**" if v == 0xFF else f"{v:02d}" for v in (hour, minute, second)]
+    out = ":".join(parts)
+    if hundredths not in (0, 0xFF):
+        out += f".{hundredths:02d}"
+    return out
+
+
+def format_datetime(dt: bytes) -> str | None:
+    """COSEM date-time (12 bytes, Blue Book 4.1.6.1) as text; None when implausible."""
+    date = format_date(dt[0:4])
+    dow = dt[4]
+    time = format_time(dt[5:9])
+    if date is None or time is None or not (dow == 0xFF or 1 <= dow <= 7):
+        return None
+    out = f"{date} {time}"
+    deviation = int.from_bytes(dt[9:11], "big", signed=True)
+    if deviation != -0x8000:
+        out += f" dev {deviation:+d} min"
+    status = dt[11]
+    if status not in (0, 0xFF):
+        out += f" status 0x{status:02X}"
+    return out
+
+
+def decode_data(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str, depth: int = 0
+) -> tuple[Span, int, object]:
+    """One A-XDR ``Data`` value at ``pos``: (span, next position, python value)."""
+    buf = ctx.buf
+    if not ctx.need(pos, end, 1, label):
+        return ctx.span(pos, 0, name, label, None, "missing"), end, None
+    tag = buf[pos]
+    tname = DATA_TYPE_NAMES.get(tag)
+    if depth > MAX_DEPTH or ctx.spans_left <= 0:
+        ctx.finding(
+            "apdu.axdr.depth", pos, end - pos, label,
+            "nesting or size guard reached: rest shown raw", severity=Severity.WARNING,
+        )
+        return ctx.raw(pos, end, name, label, "not decoded (guard)"), end, None
+    fixed = _FIXED.get(tag)
+    if fixed is not None:
+        size, fmt = fixed
+        if not ctx.need(pos + 1, end, size, label):
+            return ctx.span(pos, end - pos, name, label, None, f"{tname}, truncated"), end, None
+        value: object = _STRUCTS[fmt].unpack_from(buf, pos + 1)[0]
+        if tag == 3:
+            value = value != 0
+        meaning = f"{tname} {value}"
+        return ctx.span(pos, 1 + size, name, label, value, meaning), pos + 1 + size, value
+    if tag in (9, 10, 12):
+        got = read_length(ctx, pos + 1, end, label)
+        if got is None:
+            return ctx.span(pos, end - pos, name, label, None, f"{tname}, bad length"), end, None
+        n, lsize = got
+        start = pos + 1 + lsize
+        stop = clamp(ctx, pos + 1, lsize, start, n, end, label)
+        data = buf[start:stop]
+        if tag == 9:
+            value, meaning = octet_value(data)
+            meaning = f"octet-string[{len(data)}] {meaning}"
+        else:
+            value = data.decode("utf-8" if tag == 12 else "latin-1", errors="replace")
+            meaning = f"{tname} {value!r}"
+        return ctx.span(pos, stop - pos, name, label, value, meaning), stop, value
+    if tag in (1, 2):
+        return _decode_sequence(ctx, pos, end, name, label, depth, tag)
+    if tag == 4:
+        got = read_length(ctx, pos + 1, end, label)
+        if got is None:
+            return ctx.span(pos, end - pos, name, label, None, "bit-string, bad length"), end, None
+        bits, lsize = got
+        start = pos + 1 + lsize
+        stop = clamp(ctx, pos + 1, lsize, start, (bits + 7) // 8, end, label)
+        text = "".join(f"{b:08b}" for b in buf[start:stop])[:bits]
+        return ctx.span(pos, stop - pos, name, label, text, f"bit-string {text}"), stop, text
+    if tag in (25, 26, 27):
+        size = {25: 12, 26: 5, 27: 4}[tag]
+        if not ctx.need(pos + 1, end, size, label):
+            return ctx.span(pos, end - pos, name, label, None, f"{tname}, truncated"), end, None
+        raw = buf[pos + 1 : pos + 1 + size]
+        dt_text: str | None
+        if tag == 25:
+            dt_text = format_datetime(raw)
+        elif tag == 26:
+            dt_text = format_date(raw[:4])
+            if dt_text is not None and raw[4] != 0xFF and 1 <= raw[4] <= 7:
+                dt_text += " " + _DAYS[raw[4]]
+        else:
+            dt_text = format_time(raw)
+        shown: str = dt_text if dt_text is not None else "invalid " + hexs(raw)
+        span = ctx.span(pos, 1 + size, name, label, shown, f"{tname} {shown}")
+        return span, pos + 1 + size, shown
+    if tag in (0, 255):
+        return ctx.span(pos, 1, name, label, None, tname or ""), pos + 1, None
+    if tag == 19:
+        return _decode_compact_array(ctx, pos, end, name, label)
+    ctx.finding(
+        "apdu.axdr.type", pos, 1, label, f"unknown Data type tag {tag} (0x{tag:02X})",
+        found=str(tag),
+    )
+    return ctx.raw(pos, end, name, label, f"unknown type {tag}"), end, None
+
+
+def _decode_sequence(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str, depth: int, tag: int
+) -> tuple[Span, int, object]:
+    kind = "array" if tag == 1 else "structure"
+    got = read_length(ctx, pos + 1, end, label)
+    if got is None:
+        return ctx.span(pos, end - pos, name, label, None, f"{kind}, bad count"), end, None
+    count, lsize = got
+    cur = pos + 1 + lsize
+    children: list[Span] = []
+    values: list[object] = []
+    for i in range(count):
+        if cur >= end:
+            ctx.finding(
+                "apdu.axdr.length", pos + 1, lsize, label,
+                f"{label}: {kind} of {count} elements, only {i} present",
+                expected=str(i), found=str(count), corrected=hexs(encode_length(i)),
+            )
+            break
+        child, cur, value = decode_data(ctx, cur, end, f"{name}.{i}", f"[{i}]", depth + 1)
+        children.append(child)
+        values.append(value)
+    return (
+        ctx.span(pos, cur - pos, name, label, None, f"{kind} of {count}", tuple(children)),
+        cur,
+        values,
+    )
+
+
+def _skip_type_description(ctx: DecodeContext, pos: int, end: int, depth: int) -> int:
+    """Compact-array type description (Blue Book 4.1.6.1): returns the position after it."""
+    if pos >= end or depth > MAX_DEPTH:
+        return end
+    tag = ctx.buf[pos]
+    if tag == 1:  # array: count (2 bytes) + element type
+        return _skip_type_description(ctx, pos + 3, end, depth + 1)
+    if tag == 2:  # structure: count + types
+        got = read_length(ctx, pos + 1, end, "compact-array type")
+        if got is None:
+            return end
+        cur = pos + 1 + got[1]
+        for _ in range(got[0]):
+            cur = _skip_type_description(ctx, cur, end, depth + 1)
+            if cur >= end:
+                return end
+        return cur
+    return pos + 1
+
+
+def _decode_compact_array(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str
+) -> tuple[Span, int, object]:
+    desc_end = _skip_type_description(ctx, pos + 1, end, 0)
+    got = read_length(ctx, desc_end, end, label) if desc_end < end else None
+    if got is None:
+        return ctx.raw(pos, end, name, label, "compact-array, not decoded"), end, None
+    n, lsize = got
+    stop = clamp(ctx, desc_end, lsize, desc_end + lsize, n, end, label)
+    children = (
+        ctx.raw(pos + 1, desc_end, name + ".type", "type description"),
+        ctx.raw(desc_end + lsize, stop, name + ".contents", "array contents"),
+    )
+    meaning = f"compact-array, {n} content bytes"
+    span = ctx.span(pos, stop - pos, name, label, None, meaning, children)
+    return span, stop, bytes(ctx.buf[desc_end + lsize : stop])
