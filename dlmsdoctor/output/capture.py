@@ -1,0 +1,404 @@
+"""Write a Session as a pcapng file a vendor's engineer opens in Wireshark.
+
+The blocks are written with ``struct`` (scapy 2.8's PcapNgWriter cannot set a section comment or
+the per-packet direction flags), over LINKTYPE_RAW (101: bare IPv4 packets). Each connection
+becomes a synthetic but consistent IPv4/TCP stream: three-way handshake, contiguous seq/ack, one
+HDLC frame or wrapper PDU per segment (Wireshark's DLMS dissector expects exactly that), the close
+as observed (FIN or RST, and by whom), real timestamps (``started_at`` + ``frame.at``) and right
+checksums. Pings become ICMP echo request/reply with their id and sequence.
+
+Every packet carries comments: a human one (dlmsdoctor's own decode, whatever the HDLC address
+size, since Wireshark understands only 1-byte addresses) and a machine one (``dlmsdoctor:frame
+...``) that ``capture_read`` uses to restore the Session exactly. The section header holds what the
+file is, how to decode it on a port other than 4059, and the Session without its frames as JSON.
+Secret bytes are masked in packets and comments unless ``show_secrets``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dlmsdoctor.events import CloseHow, Direction
+from dlmsdoctor.output.report_frames import FrameNote, annotate
+from dlmsdoctor.session import ConnectionRecord, Session
+
+LINKTYPE_RAW = 101
+SESSION_COMMENT_PREFIX = "dlmsdoctor-session-json: "
+FRAME_COMMENT_PREFIX = "dlmsdoctor:frame "
+FLAG_INBOUND = 0b01  # epb_flags direction bits (pcapng spec, section 4.3.1)
+FLAG_OUTBOUND = 0b10
+# Addresses from the documentation ranges (RFC 5737) when the real ones are unknown.
+CLIENT_STANDIN = "192.0.2.100"
+SERVER_STANDIN = "192.0.2.1"
+_TCP_FIN, _TCP_SYN, _TCP_RST, _TCP_PSH, _TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+_WINDOW = 64240
+
+
+class CaptureWriteError(OSError):
+    """The capture file could not be written."""
+
+
+@dataclass(slots=True)
+class Packet:
+    ts_us: int
+    data: bytes
+    outbound: bool
+    comments: list[str]
+    order: int = 0
+
+
+@dataclass(slots=True)
+class CaptureStats:
+    packets: int = 0
+    tcp_segments: int = 0
+    icmp: int = 0
+    masked_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- checksums, headers
+
+
+def inet_checksum(data: bytes) -> int:
+    """RFC 1071 ones' complement sum."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ipv4_packet(src: bytes, dst: bytes, proto: int, payload: bytes, ident: int) -> bytes:
+    header = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident & 0xFFFF, 0x4000, 64, proto, 0, src, dst
+    )
+    checksum = inet_checksum(header)
+    return header[:10] + struct.pack("!H", checksum) + header[12:] + payload
+
+
+def tcp_segment(
+    src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes
+) -> bytes:
+    header = struct.pack(
+        "!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, _WINDOW,
+        0, 0,
+    )
+    pseudo = struct.pack("!4s4sBBH", src, dst, 0, 6, len(header) + len(payload))
+    checksum = inet_checksum(pseudo + header + payload)
+    return header[:16] + struct.pack("!H", checksum) + header[18:] + payload
+
+
+def icmp_echo(reply: bool, ident: int, seq: int, payload: bytes) -> bytes:
+    header = struct.pack("!BBHHH", 0 if reply else 8, 0, 0, ident & 0xFFFF, seq & 0xFFFF)
+    checksum = inet_checksum(header + payload)
+    return header[:2] + struct.pack("!H", checksum) + header[4:] + payload
+
+
+# --------------------------------------------------------------------------- pcapng blocks
+
+
+def _option(code: int, value: bytes) -> bytes:
+    pad = (-len(value)) % 4
+    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
+
+
+def section_header(comments: list[str], application: str) -> bytes:
+    options = b"".join(_option(1, c.encode("utf-8")) for c in comments)
+    options += _option(4, application.encode("utf-8")) + _option(0, b"")
+    body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + options
+    return _block(0x0A0D0D0A, body)
+
+
+def interface_description(name: str) -> bytes:
+    options = _option(2, name.encode()) + _option(9, bytes([6])) + _option(0, b"")
+    return _block(1, struct.pack("<HHI", LINKTYPE_RAW, 0, 0) + options)
+
+
+def enhanced_packet(packet: Packet) -> bytes:
+    data = packet.data
+    body = struct.pack(
+        "<IIIII", 0, packet.ts_us >> 32, packet.ts_us & 0xFFFFFFFF, len(data), len(data)
+    )
+    body += data + b"\x00" * ((-len(data)) % 4)
+    options = b"".join(_option(1, c.encode("utf-8")) for c in packet.comments)
+    flags = FLAG_OUTBOUND if packet.outbound else FLAG_INBOUND
+    options += _option(2, struct.pack("<I", flags)) + _option(0, b"")
+    return _block(6, body + options)
+
+
+# --------------------------------------------------------------------------- the session
+
+
+def start_epoch_us(session: Session) -> int:
+    """Wall-clock microseconds of run time 0.0 (falls back to 0 for an unreadable date)."""
+    try:
+        moment = datetime.fromisoformat(session.started_at.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # the Session writes UTC
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds
+
+def _ipv4(host: str) -> bytes | None:
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return addr.packed if addr.version == 4 else None
+
+
+@dataclass(slots=True)
+class _Endpoints:
+    server: bytes
+    client: bytes
+    standin_note: str = ""
+
+
+def endpoints(session: Session) -> _Endpoints:
+    server = _ipv4(session.target.host)
+    note = ""
+    if server is None:
+        server = ipaddress.IPv4Address(SERVER_STANDIN).packed
+        note = (
+            f"the meter's address {session.target.host!r} is not IPv4: shown as {SERVER_STANDIN}"
+        )
+    local = str(session.settings.get("local_host", "")) if session.settings else ""
+    client = _ipv4(local)
+    if client is None:
+        loopback = ipaddress.IPv4Address(server).is_loopback
+        client = server if loopback else ipaddress.IPv4Address(CLIENT_STANDIN).packed
+    return _Endpoints(server, client, note)
+
+
+def frame_comment(note: FrameNote) -> str:
+    """The human comment of a data packet: dlmsdoctor's decode of the frame it carries."""
+    arrow = "client -> meter" if note.direction is Direction.TX else "meter -> client"
+    lines = [
+        f"dlmsdoctor frame #{note.index} {note.direction.value.upper()} ({arrow}), connection "
+        f"{note.conn_id}, t+{note.at:.6f} s, step {note.step_id or '-'}",
+        note.summary,
+    ]
+    lines += [f"  {label}: {meaning}" for label, meaning in note.fields]
+    lines += [f"  PROBLEM {p}" for p in note.problems]
+    if note.secret_count:
+        extra = "; FCS recomputed over the masked frame" if note.fcs_recomputed else ""
+        lines.append(f"  {note.secret_count} secret byte(s) masked as '*'{extra}")
+    return "\n".join(lines)
+
+
+def machine_comment(note: FrameNote, kind: str) -> str:
+    meta = {"index": note.index, "conn": note.conn_id, "dir": note.direction.value,
+            "at": round(note.at, 6), "step": note.step_id, "kind": kind}
+    return FRAME_COMMENT_PREFIX + json.dumps(meta, separators=(",", ":"))
+
+
+class _Stream:
+    """One TCP connection's sequence numbers; packets are appended to ``out``."""
+
+    def __init__(self, conn: ConnectionRecord, ends: _Endpoints, t0: int, out: list[Packet]):
+        self.conn = conn
+        self.ends = ends
+        self.t0 = t0
+        self.out = out
+        self.cport = conn.local_port or 49152 + conn.id % 16000
+        self.sport = conn.port
+        # Deterministic initial sequence numbers keep golden files stable.
+        self.cseq = (0x1000_0000 * conn.id + 0x0100) & 0xFFFFFFFF
+        self.sseq = (0x8000_0000 + 0x0100_0000 * conn.id) & 0xFFFFFFFF
+        self.ident = {True: 0x1000 * conn.id, False: 0x8000 + 0x100 * conn.id}
+
+    def ts(self, at: float) -> int:
+        return self.t0 + round(at * 1_000_000)
+
+    def send(self, at: float, from_client: bool, flags: int, payload: bytes,
+             comments: list[str]) -> None:
+        ends = self.ends
+        src, dst = (ends.client, ends.server) if from_client else (ends.server, ends.client)
+        sport, dport = (self.cport, self.sport) if from_client else (self.sport, self.cport)
+        seq, ack = (self.cseq, self.sseq) if from_client else (self.sseq, self.cseq)
+        if not flags & _TCP_ACK:
+            ack = 0
+        segment = tcp_segment(src, dst, sport, dport, seq, ack, flags, payload)
+        self.ident[from_client] += 1
+        packet = ipv4_packet(src, dst, 6, segment, self.ident[from_client])
+        self.out.append(Packet(self.ts(at), packet, from_client, comments, len(self.out)))
+        advance = len(payload) + (1 if flags & (_TCP_SYN | _TCP_FIN) else 0)
+        if from_client:
+            self.cseq += advance
+        else:
+            self.sseq += advance
+
+
+def _tcp_packets(session: Session, ends: _Endpoints, t0: int, show_secrets: bool,
+                 out: list[Packet], stats: CaptureStats) -> None:
+    by_conn: dict[int, list[int]] = {}
+    for pos, frame in enumerate(session.frames):
+        by_conn.setdefault(frame.conn_id, []).append(pos)
+    known = {c.id for c in session.connections}
+    conns = list(session.connections)
+    for conn_id in sorted(set(by_conn) - known):
+        # Frames on a connection the recorder never described: show them on an assumed one.
+        first = session.frames[by_conn[conn_id][0]].at
+        conns.append(ConnectionRecord(id=conn_id, host=session.target.host,
+                                      port=session.target.port, opened_at=first,
+                                      connect_time=0.0, note="connection not recorded"))
+    host = session.target.host
+    for conn in conns:
+        stream = _Stream(conn, ends, t0, out)
+        where = f"{host}:{conn.port}"
+        frames = [session.frames[p] for p in by_conn.get(conn.id, [])]
+        if conn.opened_at is None or conn.failed:
+            _failed_connection(stream, conn, where)
+            continue
+        syn_at = max(conn.opened_at - (conn.connect_time or 0.0), 0.0)
+        stream.send(syn_at, True, _TCP_SYN, b"",
+                    [f"connection {conn.id}: SYN to {where} (synthetic TCP: dlmsdoctor records "
+                     f"the connection, not its packets)"])
+        stream.send(conn.opened_at, False, _TCP_SYN | _TCP_ACK, b"", [f"connection {conn.id}: "
+                    f"SYN-ACK, connected in {(conn.connect_time or 0) * 1000:.1f} ms"])
+        stream.send(conn.opened_at, True, _TCP_ACK, b"", [f"connection {conn.id}: established"])
+        last = conn.opened_at
+        for frame in frames:
+            note = annotate(frame, show_secrets)
+            stats.masked_bytes += note.secret_count
+            at = max(frame.at, last)
+            last = at
+            stream.send(at, frame.direction is Direction.TX, _TCP_PSH | _TCP_ACK, note.data,
+                        [frame_comment(note), machine_comment(note, frame.kind)])
+            stats.tcp_segments += 1
+        _close(stream, conn, max(conn.closed_at if conn.closed_at is not None else last, last))
+
+
+def _failed_connection(stream: _Stream, conn: ConnectionRecord, where: str) -> None:
+    at = conn.opened_at if conn.opened_at is not None else (conn.closed_at or 0.0)
+    elapsed = conn.connect_time or 0.0
+    stream.send(max(at - elapsed, 0.0), True, _TCP_SYN, b"",
+                [f"connection {conn.id}: SYN to {where}"])
+    if conn.failed == "refused":
+        stream.send(at, False, _TCP_RST | _TCP_ACK, b"",
+                    [f"connection {conn.id}: refused (RST): nothing listens on {where}"])
+    else:
+        # Only the SYN was seen; a timeout or unreachable network sends nothing back.
+        stream.out[-1].comments.append(
+            f"connection {conn.id} failed: {conn.failed or 'unknown'} {conn.note}".rstrip()
+        )
+
+
+def _close(stream: _Stream, conn: ConnectionRecord, at: float) -> None:
+    how = conn.close_how
+    if how is None:
+        return
+    cid = conn.id
+    if how is CloseHow.RST:
+        by_peer = bool(conn.closed_by_peer)
+        who = "the meter/bridge" if by_peer else "dlmsdoctor"
+        stream.send(at, not by_peer, _TCP_RST | _TCP_ACK, b"",
+                    [f"connection {cid}: reset (RST) by {who}"])
+        return
+    if how is CloseHow.FIN and conn.closed_by_peer:
+        stream.send(at, False, _TCP_FIN | _TCP_ACK, b"",
+                    [f"connection {cid}: closed by the meter/bridge (FIN) {conn.note}".rstrip()])
+        stream.send(at, True, _TCP_FIN | _TCP_ACK, b"",
+                    [f"connection {cid}: dlmsdoctor closes its side too"])
+        return
+    reason = "after a timeout" if how is CloseHow.TIMEOUT else "when done"
+    # Only our FIN is known: the peer's answer to it is not recorded, so it is not invented.
+    stream.send(at, True, _TCP_FIN | _TCP_ACK, b"",
+                [f"connection {cid}: closed by dlmsdoctor (FIN) {reason}"])
+
+def _icmp_packets(session: Session, ends: _Endpoints, t0: int, out: list[Packet],
+                  stats: CaptureStats) -> None:
+    ident = 0x4000
+    for ping in session.pings:
+        ident += 1
+        request = icmp_echo(False, ping.ident, ping.seq, ping.payload)
+        out.append(Packet(t0 + round(ping.at * 1_000_000),
+                          ipv4_packet(ends.client, ends.server, 1, request, ident), True,
+                          [f"ping id=0x{ping.ident:04x} seq={ping.seq}"], len(out)))
+        stats.icmp += 1
+        reply_at = ping.reply_at
+        if reply_at is None and ping.rtt is not None:
+            reply_at = ping.at + ping.rtt
+        if reply_at is None:
+            out[-1].comments.append("no reply")
+            continue
+        reply = icmp_echo(True, ping.ident, ping.seq, ping.payload)
+        rtt = (ping.rtt if ping.rtt is not None else reply_at - ping.at) * 1000
+        out.append(Packet(t0 + round(reply_at * 1_000_000),
+                          ipv4_packet(ends.server, ends.client, 1, reply, ident + 0x8000), False,
+                          [f"ping reply id=0x{ping.ident:04x} seq={ping.seq}, RTT {rtt:.1f} ms"],
+                          len(out)))
+        stats.icmp += 1
+
+
+def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> list[str]:
+    port = session.target.port
+    lines = [
+        f"dlmsdoctor {session.tool_version} probe session {session.id}: "
+        f"{session.target.host}:{port}, started {session.started_at}",
+        "The TCP/IP headers are synthetic but consistent (dlmsdoctor records connections and "
+        "bytes, not packets); payloads, timestamps, directions and how each connection closed "
+        "are as observed. Every data packet carries one HDLC frame or wrapper PDU and a comment "
+        "with dlmsdoctor's own decode (full decode whatever the HDLC address size: Wireshark's "
+        "DLMS dissector understands only 1-byte addresses).",
+    ]
+    if port != 4059:
+        lines.append(
+            f"DLMS on port {port}, not 4059: in Wireshark 4.6+ use Analyze > Decode As... "
+            f"TCP port {port} -> DLMS, or tshark -d tcp.port=={port},dlms (older versions "
+            "show TCP only; read the packet comments)."
+        )
+    else:
+        lines.append("Wireshark 4.6+ decodes DLMS on port 4059 by itself; older versions show "
+                     "TCP only: read the packet comments.")
+    if ends.standin_note:
+        lines.append(ends.standin_note)
+    if stats.masked_bytes:
+        lines.append(f"{stats.masked_bytes} secret byte(s) (passwords, keys) are masked as '*'.")
+    meta = session.to_json()
+    meta.pop("frames", None)
+    lines.append(SESSION_COMMENT_PREFIX + json.dumps(meta, ensure_ascii=False,
+                                                     separators=(",", ":")))
+    return lines
+
+
+def build_capture(session: Session, show_secrets: bool = False) -> tuple[bytes, CaptureStats]:
+    """The pcapng bytes of a session and what went into them."""
+    stats = CaptureStats()
+    ends = endpoints(session)
+    t0 = start_epoch_us(session)
+    packets: list[Packet] = []
+    _icmp_packets(session, ends, t0, packets, stats)
+    _tcp_packets(session, ends, t0, show_secrets, packets, stats)
+    packets.sort(key=lambda p: (p.ts_us, p.order))
+    stats.packets = len(packets)
+    from dlmsdoctor import __version__
+
+    out = [
+        section_header(header_comments(session, ends, stats), f"dlmsdoctor {__version__}"),
+        interface_description("dlmsdoctor-synthetic-ipv4"),
+    ]
+    out += [enhanced_packet(p) for p in packets]
+    return b"".join(out), stats
+
+
+def write_capture(session: Session, path: str | Path, show_secrets: bool = False) -> CaptureStats:
+    """Write the session's pcapng; raises CaptureWriteError with a plain message on I/O errors."""
+    data, stats = build_capture(session, show_secrets)
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise CaptureWriteError(f"cannot write capture {path}: {exc.strerror or exc}") from exc
+    return stats

@@ -1,0 +1,465 @@
+"""Read a capture back into a Session: a dlmsdoctor pcapng, or any pcap/pcapng with a DLMS stream.
+
+A dlmsdoctor pcapng carries the Session (without frames) as JSON in its section header and one
+machine comment per data packet: the Session comes back exactly (frames, directions, connection
+ids, steps, timestamps to the microsecond; secret bytes stay masked if they were masked).
+
+A foreign capture (tcpdump, Wireshark) is read by its TCP streams: the server port is the one the
+first SYN went to (without a SYN: 4059 if seen, else the lower port), payload is taken in
+sequence order (retransmissions dropped), and each direction is cut into frames with the codec's
+``StreamSplitter``; a frame is timestamped by the segment that completed it. Streams whose
+payload is neither HDLC nor the wrapper are left out unless their port is asked for.
+
+The pcap/pcapng parsing is done here with ``struct``: it is small, never imports scapy, and
+never raises anything but ``CaptureFormatError`` on damaged files.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dlmsdoctor.events import CloseHow, Direction
+from dlmsdoctor.output.capture import FRAME_COMMENT_PREFIX, SESSION_COMMENT_PREFIX
+from dlmsdoctor.session import (
+    ConnectionRecord,
+    FrameRecord,
+    PingRecord,
+    Session,
+    SessionFormatError,
+    Target,
+)
+
+PCAPNG_SHB = 0x0A0D0D0A
+_PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1_000_000),
+    b"\xa1\xb2\xc3\xd4": (">", 1_000_000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1_000_000_000),
+    b"\xa1\xb2\x3c\x4d": (">", 1_000_000_000),
+}
+# Link types whose packets we can walk down to IP.
+LINK_ETHERNET, LINK_RAW, LINK_NULL, LINK_LOOP, LINK_SLL, LINK_IPV4, LINK_IPV6, LINK_SLL2 = (
+    1, 101, 0, 108, 113, 228, 229, 276,
+)  # fmt: skip
+
+
+class CaptureFormatError(ValueError):
+    """A file that is not a readable pcap/pcapng, or holds no DLMS stream."""
+
+
+@dataclass(slots=True)
+class RawPacket:
+    ts_us: int
+    linktype: int
+    data: bytes
+    comments: list[str] = field(default_factory=list)
+    outbound: bool | None = None
+
+
+@dataclass(slots=True)
+class RawCapture:
+    packets: list[RawPacket]
+    section_comments: list[str]
+
+
+# --------------------------------------------------------------------------- file formats
+
+
+def _options(buf: bytes, pos: int, end: int, endian: str) -> list[tuple[int, bytes]]:
+    out: list[tuple[int, bytes]] = []
+    while pos + 4 <= end:
+        code, length = struct.unpack_from(endian + "HH", buf, pos)
+        if code == 0:
+            break
+        value = buf[pos + 4 : pos + 4 + length]
+        out.append((code, value))
+        pos += 4 + length + (-length) % 4
+    return out
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")
+
+
+def read_pcapng(buf: bytes) -> RawCapture:
+    packets: list[RawPacket] = []
+    comments: list[str] = []
+    interfaces: list[tuple[int, int]] = []  # (linktype, units per second)
+    endian = "<"
+    pos = 0
+    while pos + 12 <= len(buf):
+        block_type = struct.unpack_from("<I", buf, pos)[0]
+        if block_type == PCAPNG_SHB:
+            bom = buf[pos + 8 : pos + 12]
+            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            interfaces = []
+        block_type, total = struct.unpack_from(endian + "II", buf, pos)
+        if total < 12 or total % 4 or pos + total > len(buf):
+            if packets:
+                break  # a file cut short: keep what was whole (tcpdump killed mid-write)
+            raise CaptureFormatError("damaged pcapng block")
+        body, end = pos + 8, pos + total - 4
+        if block_type == PCAPNG_SHB:
+            comments += [_text(v) for c, v in _options(buf, body + 16, end, endian) if c == 1]
+        elif block_type == 1 and body + 8 <= end:
+            linktype = struct.unpack_from(endian + "H", buf, body)[0]
+            resolution = 1_000_000
+            for code, value in _options(buf, body + 8, end, endian):
+                if code == 9 and value:
+                    exp = value[0]
+                    resolution = 2 ** (exp & 0x7F) if exp & 0x80 else 10**exp
+            interfaces.append((linktype, resolution))
+        elif block_type == 6 and body + 20 <= end:
+            iface, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", buf, body)
+            if iface < len(interfaces):
+                linktype, resolution = interfaces[iface]
+                data = buf[body + 20 : body + 20 + caplen]
+                opts = _options(buf, body + 20 + caplen + (-caplen) % 4, end, endian)
+                packet = RawPacket(((hi << 32) | lo) * 1_000_000 // resolution, linktype, data)
+                for code, value in opts:
+                    if code == 1:
+                        packet.comments.append(_text(value))
+                    elif code == 2 and len(value) == 4:
+                        bits = struct.unpack(endian + "I", value)[0] & 0b11
+                        packet.outbound = {1: False, 2: True}.get(bits)
+                packets.append(packet)
+        elif block_type == 3 and interfaces and body + 4 <= end:  # simple packet block
+            packets.append(RawPacket(0, interfaces[0][0], buf[body + 4 : end]))
+        pos += total
+    return RawCapture(packets, comments)
+
+
+def read_pcap(buf: bytes) -> RawCapture:
+    if len(buf) < 24:
+        raise CaptureFormatError("pcap file too short")
+    endian, resolution = _PCAP_MAGICS[buf[:4]]
+    linktype = struct.unpack_from(endian + "I", buf, 20)[0] & 0x0FFFFFFF
+    packets: list[RawPacket] = []
+    pos = 24
+    while pos + 16 <= len(buf):
+        sec, frac, caplen, _orig = struct.unpack_from(endian + "IIII", buf, pos)
+        data = buf[pos + 16 : pos + 16 + caplen]
+        if len(data) < caplen:
+            break
+        packets.append(RawPacket(sec * 1_000_000 + frac * 1_000_000 // resolution, linktype, data))
+        pos += 16 + caplen
+    return RawCapture(packets, [])
+
+
+def read_raw(path: str | Path) -> RawCapture:
+    try:
+        buf = Path(path).read_bytes()
+    except OSError as exc:
+        raise CaptureFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if buf[:4] == struct.pack("<I", PCAPNG_SHB):
+        return read_pcapng(buf)
+    if buf[:4] in _PCAP_MAGICS:
+        return read_pcap(buf)
+    raise CaptureFormatError(f"{path} is not a pcap or pcapng file")
+
+
+# --------------------------------------------------------------------------- IP and TCP
+
+
+@dataclass(slots=True)
+class IpPacket:
+    src: str
+    dst: str
+    proto: int
+    payload: bytes
+
+
+def _ip_of(packet: RawPacket) -> IpPacket | None:
+    data, link = packet.data, packet.linktype
+    if link == LINK_ETHERNET:
+        if len(data) < 14:
+            return None
+        ethertype, pos = struct.unpack_from("!H", data, 12)[0], 14
+        while ethertype in (0x8100, 0x88A8) and len(data) >= pos + 4:  # VLAN tags
+            ethertype, pos = struct.unpack_from("!H", data, pos + 2)[0], pos + 4
+        data = data[pos:] if ethertype in (0x0800, 0x86DD) else b""
+    elif link in (LINK_NULL, LINK_LOOP):
+        data = data[4:]
+    elif link == LINK_SLL:
+        data = data[16:]
+    elif link == LINK_SLL2:
+        data = data[20:]
+    elif link not in (LINK_RAW, LINK_IPV4, LINK_IPV6):
+        return None
+    if len(data) >= 20 and data[0] >> 4 == 4:
+        ihl = (data[0] & 0x0F) * 4
+        total = struct.unpack_from("!H", data, 2)[0]
+        if struct.unpack_from("!H", data, 6)[0] & 0x1FFF:
+            return None  # a later IP fragment: not reassembled
+        src, dst = ".".join(map(str, data[12:16])), ".".join(map(str, data[16:20]))
+        return IpPacket(src, dst, data[9], data[ihl : max(total, ihl)])
+    if len(data) >= 40 and data[0] >> 4 == 6:
+        import ipaddress
+
+        plen = struct.unpack_from("!H", data, 4)[0]
+        src = str(ipaddress.IPv6Address(data[8:24]))
+        dst = str(ipaddress.IPv6Address(data[24:40]))
+        return IpPacket(src, dst, data[6], data[40 : 40 + plen])
+    return None
+
+
+@dataclass(slots=True)
+class TcpSegment:
+    ts_us: int
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    seq: int
+    flags: int
+    payload: bytes
+
+
+def _tcp(ts_us: int, ip: IpPacket) -> TcpSegment | None:
+    seg = ip.payload
+    if len(seg) < 20:
+        return None
+    sport, dport, seq, _ack, off, flags = struct.unpack_from("!HHIIBB", seg, 0)
+    return TcpSegment(ts_us, ip.src, sport, ip.dst, dport, seq, flags, seg[(off >> 4) * 4 :])
+
+
+# --------------------------------------------------------------------------- dlmsdoctor files
+
+
+def _own_session(raw: RawCapture) -> Session | None:
+    meta = next((c for c in raw.section_comments if c.startswith(SESSION_COMMENT_PREFIX)), None)
+    if meta is None:
+        return None
+    try:
+        doc = json.loads(meta[len(SESSION_COMMENT_PREFIX) :])
+    except json.JSONDecodeError as exc:
+        raise CaptureFormatError(f"the session in the capture header is damaged: {exc}") from exc
+    doc["frames"] = []
+    try:
+        session = Session.from_json(doc)
+    except SessionFormatError as exc:
+        raise CaptureFormatError(str(exc)) from exc
+    frames: dict[int, FrameRecord] = {}
+    for packet in raw.packets:
+        note = next((c for c in packet.comments if c.startswith(FRAME_COMMENT_PREFIX)), None)
+        ip = _ip_of(packet)
+        seg = _tcp(packet.ts_us, ip) if ip and ip.proto == 6 else None
+        if note is None or seg is None:
+            continue
+        try:
+            info: dict[str, Any] = json.loads(note[len(FRAME_COMMENT_PREFIX) :])
+            index = int(info["index"])
+            if index in frames:  # one received chunk written as several segments
+                frames[index].data += seg.payload
+                continue
+            frames[index] = FrameRecord(
+                index=index, conn_id=int(info["conn"]), direction=Direction(info["dir"]),
+                at=float(info["at"]), data=seg.payload, step_id=str(info.get("step", "")),
+                kind=str(info.get("kind", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CaptureFormatError(f"a packet comment is damaged: {exc}") from exc
+    session.frames = [frames[i] for i in sorted(frames)]
+    return session
+
+
+# --------------------------------------------------------------------------- foreign captures
+
+
+@dataclass(slots=True)
+class _Flow:
+    client: tuple[str, int]
+    server: tuple[str, int]
+    segments: list[TcpSegment] = field(default_factory=list)
+    closed: bool = False
+
+
+def _flows(segments: list[TcpSegment]) -> list[_Flow]:
+    """TCP connections in order of their first packet; a SYN after a FIN/RST on the same
+    addresses and ports starts a new one."""
+    current: dict[frozenset[tuple[str, int]], _Flow] = {}
+    out: list[_Flow] = []
+    for seg in segments:
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = frozenset((a, b))
+        is_syn = seg.flags & 0x12 == 0x02
+        flow = current.get(key)
+        if flow is None or (is_syn and flow.closed):
+            flow = _Flow(a, b) if is_syn else _guess_roles(a, b)
+            current[key] = flow
+            out.append(flow)
+        flow.segments.append(seg)
+        if seg.flags & 0x05:
+            flow.closed = True
+    return out
+
+
+def _guess_roles(a: tuple[str, int], b: tuple[str, int]) -> _Flow:
+    if a[1] == 4059 or (b[1] != 4059 and a[1] < b[1]):
+        return _Flow(b, a)
+    return _Flow(a, b)
+
+
+def _payloads(flow: _Flow, from_client: bool) -> list[tuple[int, bytes]]:
+    """(time, new bytes) in sequence order; retransmitted bytes dropped."""
+    src = flow.client if from_client else flow.server
+    out: list[tuple[int, bytes]] = []
+    next_seq: int | None = None
+    for seg in flow.segments:
+        if (seg.src, seg.sport) != src:
+            continue
+        if seg.flags & 0x02:
+            next_seq = (seg.seq + 1) & 0xFFFFFFFF
+            continue
+        if not seg.payload:
+            continue
+        if next_seq is None:
+            next_seq = seg.seq
+        skip = (next_seq - seg.seq) & 0xFFFFFFFF
+        if skip >= len(seg.payload) or skip > 0x7FFFFFFF:
+            continue  # retransmission or a gap we cannot fill
+        out.append((seg.ts_us, seg.payload[skip:]))
+        next_seq = (seg.seq + len(seg.payload)) & 0xFFFFFFFF
+    return out
+
+
+def _looks_dlms(data: bytes) -> bool:
+    return data[:1] == b"\x7e" or data[:2] == b"\x00\x01"
+
+
+def _dlms_flow(flow: _Flow) -> bool:
+    data = [s.payload for s in flow.segments if s.payload]
+    return any(_looks_dlms(d) for d in data[:2])
+
+
+def _split(chunks: list[tuple[int, bytes]], direction: Direction) -> list[tuple[int, bytes, str]]:
+    from dlmsdoctor.codec.stream import StreamSplitter
+
+    splitter = StreamSplitter(direction=direction.value)
+    out: list[tuple[int, bytes, str]] = []
+    last = 0
+    for ts, data in chunks:
+        last = ts
+        out += [(ts, f.data, f.kind.value) for f in splitter.feed(data)]
+    out += [(last, f.data, f.kind.value) for f in splitter.close()]
+    return out
+
+
+def _foreign_session(raw: RawCapture, source: str, port: int | None) -> Session:
+    segments: list[TcpSegment] = []
+    icmp: list[tuple[int, IpPacket]] = []
+    for packet in raw.packets:
+        ip = _ip_of(packet)
+        if ip is None:
+            continue
+        if ip.proto == 6:
+            seg = _tcp(packet.ts_us, ip)
+            if seg is not None:
+                segments.append(seg)
+        elif ip.proto == 1:
+            icmp.append((packet.ts_us, ip))
+    flows = _flows(segments)
+    if port is not None:
+        servers = {f.server for f in flows if f.server[1] == port}
+    else:
+        servers = {f.server for f in flows if f.server[1] == 4059 or _dlms_flow(f)}
+    # Every connection to a DLMS server counts, also those that carried only a bridge's text.
+    chosen = [f for f in flows if f.server in servers]
+    if not chosen:
+        where = f" on port {port}" if port is not None else ""
+        raise CaptureFormatError(
+            f"no DLMS TCP stream found in {source}{where} (HDLC or wrapper payload, or port "
+            "4059); give the meter's port"
+        )
+    t0 = min([s.ts_us for s in segments] + [t for t, _ in icmp])
+    host, server_port = chosen[0].server
+    session = Session(
+        id=f"capture:{Path(source).name}", tool_version="(foreign capture)",
+        started_at=datetime.fromtimestamp(t0 / 1_000_000, UTC).isoformat(timespec="microseconds"),
+        target=Target(host=host, port=server_port),
+        settings={"source": str(source)},
+    )
+    rows: list[tuple[int, int, Direction, bytes, str]] = []
+    for conn_id, flow in enumerate(chosen, start=1):
+        session.connections.append(_connection(conn_id, flow, t0))
+        for direction in (Direction.TX, Direction.RX):
+            chunks = _payloads(flow, direction is Direction.TX)
+            rows += [(ts, conn_id, direction, data, kind)
+                     for ts, data, kind in _split(chunks, direction)]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    session.frames = [
+        FrameRecord(index=i, conn_id=c, direction=d, at=(ts - t0) / 1_000_000, data=data,
+                    kind=kind)
+        for i, (ts, c, d, data, kind) in enumerate(rows)
+    ]
+    session.pings = _pings(icmp, host, t0)
+    last = max([s.ts_us for s in segments] + [t for t, _ in icmp])
+    session.duration = (last - t0) / 1_000_000
+    return session
+
+
+def _connection(conn_id: int, flow: _Flow, t0: int) -> ConnectionRecord:
+    host, port = flow.server
+    conn = ConnectionRecord(id=conn_id, host=host, port=port, local_port=flow.client[1])
+    segs = flow.segments
+    syn = next((s for s in segs if s.flags & 0x12 == 0x02), None)
+    synack = next((s for s in segs if s.flags & 0x12 == 0x12), None)
+    start = syn.ts_us if syn else segs[0].ts_us
+    if synack is not None:
+        conn.opened_at = (synack.ts_us - t0) / 1_000_000
+        conn.connect_time = (synack.ts_us - start) / 1_000_000
+    elif syn is not None and any(s.flags & 0x04 for s in segs):
+        conn.failed = "refused"
+        conn.opened_at = (segs[-1].ts_us - t0) / 1_000_000
+    elif syn is not None:
+        conn.failed = "timeout"
+        conn.opened_at = (start - t0) / 1_000_000
+    else:
+        conn.opened_at = (start - t0) / 1_000_000  # capture began mid-connection
+        conn.note = "capture started after the connection opened"
+    end = next((s for s in segs if s.flags & 0x05 and not (syn and s is syn)), None)
+    if end is not None and not conn.failed:
+        conn.closed_at = (end.ts_us - t0) / 1_000_000
+        conn.closed_by_peer = (end.src, end.sport) == flow.server
+        if end.flags & 0x04:
+            conn.close_how = CloseHow.RST
+        else:
+            conn.close_how = CloseHow.FIN if conn.closed_by_peer else CloseHow.LOCAL
+    return conn
+
+
+def _pings(icmp: list[tuple[int, IpPacket]], host: str, t0: int) -> list[PingRecord]:
+    pings: dict[tuple[int, int], PingRecord] = {}
+    for ts, ip in icmp:
+        p = ip.payload
+        if len(p) < 8:
+            continue
+        ident, seq = struct.unpack_from("!HH", p, 4)
+        if p[0] == 8 and ip.dst == host:
+            pings.setdefault((ident, seq), PingRecord((ts - t0) / 1e6, ident, seq, p[8:]))
+        elif p[0] == 0 and ip.src == host and (ident, seq) in pings:
+            ping = pings[(ident, seq)]
+            ping.reply_at = (ts - t0) / 1e6
+            ping.rtt = round(ping.reply_at - ping.at, 6)
+    return list(pings.values())
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def read_capture(path: str | Path, port: int | None = None) -> Session:
+    """A Session from a capture file; raises CaptureFormatError with a plain message."""
+    raw = read_raw(path)
+    try:
+        own = _own_session(raw)
+        if own is not None:
+            return own
+        return _foreign_session(raw, str(path), port)
+    except CaptureFormatError:
+        raise
+    except (struct.error, ValueError, IndexError, KeyError) as exc:
+        raise CaptureFormatError(f"{path} is damaged: {exc}") from exc

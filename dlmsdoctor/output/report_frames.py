@@ -1,0 +1,228 @@
+"""Annotate a session's frames for the report appendix and the capture's packet comments.
+
+The Session stores raw bytes; the decode is recomputed here with the codec (``parse_hdlc``, and the
+wrapper and APDU decoders when they are present), so a report always reflects the codec of the
+version that writes it. Secret bytes (spans marked ``secret``, plus the AARQ
+calling-authentication-value found by a small BER walk, so a password is masked even where the
+APDU decoder does not mark it) are masked unless the caller asks for secrets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlmsdoctor.codec.crc import crc_bytes
+from dlmsdoctor.codec.model import DecodedFrame, Span, hexs
+from dlmsdoctor.events import Direction
+from dlmsdoctor.session import FrameRecord
+
+MASK_BYTE = 0x2A  # '*': what replaces a secret byte in masked packet bytes
+
+
+@dataclass(slots=True)
+class FrameNote:
+    """One frame as a person reads it: a summary, decoded fields and what is wrong."""
+
+    index: int
+    conn_id: int
+    direction: Direction
+    at: float
+    step_id: str
+    kind: str
+    summary: str
+    data: bytes  # masked unless secrets were asked for
+    fields: list[tuple[str, str]] = field(default_factory=list)  # (label, meaning)
+    problems: list[str] = field(default_factory=list)  # "code: message"
+    secret_count: int = 0  # bytes masked
+    fcs_recomputed: bool = False
+
+    @property
+    def hex(self) -> str:
+        return hexs(self.data)
+
+    def short_hex(self, limit: int = 24) -> str:
+        """The first ``limit`` bytes, enough to recognise a frame in evidence."""
+        if len(self.data) <= limit:
+            return self.hex
+        return f"{hexs(self.data[:limit])} … ({len(self.data)} bytes)"
+
+
+def _optional(module: str, name: str) -> Callable[..., Any] | None:
+    """A codec function that may not exist yet in this tree (decoders land independently)."""
+    try:
+        function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return function
+
+
+def _ber_length(buf: bytes, pos: int) -> tuple[int, int] | None:
+    """(length, position after the length field) or None when the bytes end early."""
+    if pos >= len(buf):
+        return None
+    first = buf[pos]
+    if first < 0x80:
+        return first, pos + 1
+    count = first & 0x7F
+    if count == 0 or count > 3 or pos + 1 + count > len(buf):
+        return None
+    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
+
+
+def aarq_secret_range(apdu: bytes) -> tuple[int, int] | None:
+    """(offset, length) of the password inside an AARQ's calling-authentication-value [12].
+
+    AARQ is ``60 len {components}``; the password is the value of the ``AC len 80 len value``
+    component (IEC 62056-53, ACSE). Any malformation gives None: never raises.
+    """
+    if len(apdu) < 2 or apdu[0] != 0x60:
+        return None
+    head = _ber_length(apdu, 1)
+    if head is None:
+        return None
+    _, pos = head
+    while pos + 1 < len(apdu):
+        tag = apdu[pos]
+        got = _ber_length(apdu, pos + 1)
+        if got is None:
+            return None
+        length, body = got
+        if tag == 0xAC:
+            inner = _ber_length(apdu, body + 1) if body < len(apdu) else None
+            if inner is None:
+                return None
+            value_len, value_pos = inner
+            value_len = min(value_len, len(apdu) - value_pos)
+            return (value_pos, value_len) if value_len > 0 else None
+        pos = body + length
+    return None
+
+
+def _walk(spans: tuple[Span, ...]) -> list[Span]:
+    out: list[Span] = []
+    for top in spans:
+        out.extend(top.walk())
+    return out
+
+
+def _decode(data: bytes, direction: str) -> tuple[DecodedFrame | None, list[Span], int | None]:
+    """The codec's decode of one frame, the APDU spans (absolute offsets) and the APDU offset."""
+    if not data:
+        return None, [], None
+    decoded: DecodedFrame | None = None
+    apdu_offset: int | None = None
+    if data[0] == 0x7E:
+        parse_hdlc = _optional("dlmsdoctor.codec.hdlc", "parse_hdlc")
+        if parse_hdlc is not None:
+            decoded = parse_hdlc(data, 0, direction)
+            info_offset = decoded.fields.get("info_offset") if decoded else None
+            if decoded is not None and decoded.apdu and isinstance(info_offset, int):
+                llc = decoded.fields.get("llc")
+                apdu_offset = info_offset + (3 if llc else 0)
+                if data[apdu_offset : apdu_offset + len(decoded.apdu)] != decoded.apdu:
+                    apdu_offset = None
+    elif data[:2] == b"\x00\x01" and len(data) >= 8:
+        parse_wrapper = _optional("dlmsdoctor.codec.wrapper", "parse_wrapper")
+        if parse_wrapper is not None:
+            decoded = parse_wrapper(data, 0)
+        apdu_offset = 8
+    apdu_spans: list[Span] = []
+    if apdu_offset is not None and apdu_offset < len(data):
+        decode_apdu = _optional("dlmsdoctor.codec.apdu", "decode_apdu")
+        if decode_apdu is not None:
+            try:
+                result = decode_apdu(data[apdu_offset:], base_offset=apdu_offset)
+                apdu_spans = list(getattr(result, "spans", ()) or ())
+            except Exception:
+                apdu_spans = []
+    return decoded, apdu_spans, apdu_offset
+
+
+def _secret_offsets(data: bytes, spans: list[Span], apdu_offset: int | None) -> set[int]:
+    out: set[int] = set()
+    for span in spans:
+        if span.secret:
+            out.update(range(span.offset, min(span.end, len(data))))
+    if apdu_offset is not None:
+        found = aarq_secret_range(data[apdu_offset:])
+        if found is not None:
+            start = apdu_offset + found[0]
+            out.update(range(start, min(start + found[1], len(data))))
+    return out
+
+
+def mask_frame(data: bytes, secret: set[int]) -> tuple[bytes, bool]:
+    """Secret bytes replaced by '*'; an HDLC FCS that was right is recomputed so that the masked
+    frame still checks (a vendor's Wireshark then shows no false FCS error). Returns the bytes and
+    whether the FCS was recomputed."""
+    if not secret:
+        return data, False
+    out = bytearray(data)
+    for pos in secret:
+        if 0 <= pos < len(out):
+            out[pos] = MASK_BYTE
+    recomputed = False
+    if len(data) >= 5 and data[0] == 0x7E and data[-1] == 0x7E:
+        body = data[1:-3]
+        if crc_bytes(body) == data[-3:-1]:
+            out[-3:-1] = crc_bytes(bytes(out[1:-3]))
+            recomputed = True
+    return bytes(out), recomputed
+
+
+def _text_summary(data: bytes) -> str:
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return ""
+    if text and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        return "text " + repr(text)
+    return ""
+
+
+def annotate(frame: FrameRecord, show_secrets: bool = False) -> FrameNote:
+    """Decode one recorded frame; never raises on bad bytes."""
+    data = frame.data
+    try:
+        decoded, apdu_spans, apdu_offset = _decode(data, frame.direction.value)
+    except Exception:
+        decoded, apdu_spans, apdu_offset = None, [], None
+    spans = _walk(decoded.spans if decoded else ()) + _walk(tuple(apdu_spans))
+    secret = set() if show_secrets else _secret_offsets(data, spans, apdu_offset)
+    masked, recomputed = mask_frame(data, secret)
+    summary = decoded.summary if decoded and decoded.summary else frame.summary
+    if not summary:
+        summary = _text_summary(data) or f"{len(data)} bytes"
+    note = FrameNote(
+        index=frame.index,
+        conn_id=frame.conn_id,
+        direction=frame.direction,
+        at=frame.at,
+        step_id=frame.step_id,
+        kind=frame.kind or (decoded.kind.value if decoded else ""),
+        summary=summary,
+        data=masked,
+        secret_count=len(secret),
+        fcs_recomputed=recomputed,
+    )
+    for span in spans:
+        # Leaves and named parts with a meaning are what a reader needs; structure is implied.
+        if not span.meaning or (span.name.endswith((".id", ".length")) and not span.children):
+            continue
+        hidden = span.secret or any(p in secret for p in range(span.offset, span.end))
+        meaning = "********" if hidden else span.meaning
+        note.fields.append((f"{span.offset:>3}+{span.length:<3} {span.label}", meaning))
+    seen: set[str] = set()
+    for finding in decoded.findings if decoded else ():
+        seen.add(finding.code)
+        note.problems.append(f"{finding.code}: {finding.message}")
+    for stored in frame.findings:
+        code = str(stored.get("code", ""))
+        if code and code not in seen:
+            seen.add(code)
+            note.problems.append(f"{code}: {stored.get('message', '')}")
+    return note
+
