@@ -551,9 +551,10 @@ class _Ctx:
 def _parse(buf: bytes, offset: int, direction: str | None) -> DecodedFrame:
     n = len(buf)
     if offset < 0 or offset >= n:
+        start = min(max(offset, 0), n)
         return DecodedFrame(
-            kind=FrameKind.PARTIAL, offset=max(offset, 0), data=b"", summary="HDLC: no bytes",
-            findings=(_finding("hdlc.empty", _E, max(offset, 0), 0, "hdlc", "no bytes to decode"),),
+            kind=FrameKind.PARTIAL, offset=start, data=b"", summary="HDLC: no bytes",
+            findings=(_finding("hdlc.empty", _E, start, 0, "hdlc", "no bytes to decode"),),
         )
     ctx = _Ctx()
     spans, findings = ctx.spans, ctx.findings

@@ -89,7 +89,7 @@ def parse_wrapper(
 def _parse(buf: bytes, offset: int, end: int | None) -> DecodedFrame:
     n = len(buf) if end is None else min(end, len(buf))
     if offset < 0 or offset >= n:
-        start = max(offset, 0)
+        start = min(max(offset, 0), n)
         return DecodedFrame(
             FrameKind.PARTIAL, start, b"", "wrapper: no bytes",
             findings=(Finding("wrapper.empty", Severity.ERROR, start, 0, "wrapper",
