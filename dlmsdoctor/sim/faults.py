@@ -1,0 +1,152 @@
+"""Field faults the simulated meter can show, parsed from ``--fault SPEC`` strings.
+
+Each spec is ``NAME`` or ``NAME=VALUE``; several may be combined. ``FAULT_HELP`` lists them
+with what the client sees on the wire (docs/simulator.md repeats it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+FAULT_HELP: dict[str, str] = {
+    "wrapper-only[=close|silent]": "speaks only the wrapper; on HDLC bytes closes (default) or "
+    "stays silent",
+    "hdlc-only[=silent|close]": "speaks only HDLC; on wrapper bytes stays silent (default) or "
+    "closes",
+    "wrong-address=silent|close": "a frame for another address is ignored (silent, the HDLC "
+    "rule) or the socket is closed",
+    "lockout=N,T": "after N failed logins, locked for T seconds: every new connection is closed "
+    "after its first frame and even the right password fails",
+    "single-session=close|dm": "a second connection is closed after its first frame, or its "
+    "frames are answered with DM",
+    "dm-on-snrm": "SNRM is answered with DM",
+    "frmr-too-long": "frames whose information field exceeds the max info length get FRMR",
+    "delay=SECONDS": "every reply is sent SECONDS late",
+    "latency=SECONDS": "one-way latency added in each direction (a round trip costs 2x)",
+    "garbage-reply": "replies are replaced by bytes that are no frame",
+    "bad-fcs": "replies carry a wrong FCS",
+    "cut-reply": "the first reply is cut mid-frame and the socket closed",
+    "stale-bytes": "bytes from an earlier session are delivered right after connect",
+    "inactivity=SECONDS": "an idle connection is closed after SECONDS",
+    "iec62056-21": "answers with an IEC 62056-21 identification text instead of HDLC",
+    "echo": "every byte received is echoed back first (optical head, half-duplex RS-485)",
+    "bridge-busy": "sends ser2net's 'Port already in use' text and closes",
+}
+
+
+class FaultError(ValueError):
+    """A fault spec that cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    wrapper_only: str | None = None  # "close" | "silent"
+    hdlc_only: str | None = None  # "silent" | "close"
+    wrong_address: str = "silent"  # default HDLC behaviour; "close" is the fault
+    lockout: tuple[int, float] | None = None
+    single_session: str | None = None  # "close" | "dm"
+    dm_on_snrm: bool = False
+    frmr_too_long: bool = False
+    delay: float = 0.0
+    latency: float = 0.0
+    garbage_reply: bool = False
+    bad_fcs: bool = False
+    cut_reply: bool = False
+    stale_bytes: bool = False
+    inactivity: float | None = None
+    iec62056_21: bool = False
+    echo: bool = False
+    bridge_busy: bool = False
+    specs: tuple[str, ...] = ()
+
+    @property
+    def forced_framing(self) -> str | None:
+        if self.wrapper_only:
+            return "wrapper"
+        if self.hdlc_only:
+            return "hdlc"
+        return None
+
+
+def _seconds(name: str, value: str | None) -> float:
+    if value is None:
+        raise FaultError(f"fault {name!r} needs a value in seconds, e.g. {name}=0.2")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise FaultError(f"fault {name!r}: {value!r} is not a number of seconds") from None
+    if not 0 <= seconds <= 3600:
+        raise FaultError(f"fault {name!r}: {seconds} s is out of range 0..3600")
+    return seconds
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    if value is None:
+        return choices[0]
+    if value not in choices:
+        allowed = ", ".join(choices)
+        raise FaultError(f"fault {name!r}: value must be one of {allowed}, not {value!r}")
+    return value
+
+
+def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
+    """Combine fault specs into one ``Faults``; raises ``FaultError`` with a usable message."""
+    faults = Faults(specs=tuple(specs))
+    for spec in specs:
+        name, _, raw = spec.strip().partition("=")
+        value = raw.strip() or None if "=" in spec else None
+        name = name.strip().lower()
+        flag_faults = {
+            "dm-on-snrm": "dm_on_snrm",
+            "frmr-too-long": "frmr_too_long",
+            "garbage-reply": "garbage_reply",
+            "bad-fcs": "bad_fcs",
+            "cut-reply": "cut_reply",
+            "stale-bytes": "stale_bytes",
+            "iec62056-21": "iec62056_21",
+            "echo": "echo",
+            "bridge-busy": "bridge_busy",
+        }
+        if name in flag_faults:
+            if value is not None:
+                raise FaultError(f"fault {name!r} takes no value")
+            faults = replace(faults, **{flag_faults[name]: True})  # type: ignore[arg-type]
+        elif name == "wrapper-only":
+            faults = replace(faults, wrapper_only=_choice(name, value, ("close", "silent")))
+        elif name == "hdlc-only":
+            faults = replace(faults, hdlc_only=_choice(name, value, ("silent", "close")))
+        elif name == "wrong-address":
+            faults = replace(faults, wrong_address=_choice(name, value, ("silent", "close")))
+        elif name == "single-session":
+            faults = replace(faults, single_session=_choice(name, value, ("close", "dm")))
+        elif name == "lockout":
+            faults = replace(faults, lockout=_lockout(value))
+        elif name == "delay":
+            faults = replace(faults, delay=_seconds(name, value))
+        elif name == "latency":
+            faults = replace(faults, latency=_seconds(name, value))
+        elif name == "inactivity":
+            faults = replace(faults, inactivity=_seconds(name, value))
+        else:
+            known = ", ".join(sorted(k.split("[")[0].split("=")[0] for k in FAULT_HELP))
+            raise FaultError(f"unknown fault {name!r}; known faults: {known}")
+    if faults.wrapper_only and faults.hdlc_only:
+        raise FaultError("faults 'wrapper-only' and 'hdlc-only' exclude each other")
+    return faults
+
+
+def _lockout(value: str | None) -> tuple[int, float]:
+    if value is None:
+        raise FaultError(
+            "fault 'lockout' needs N,T: N failed logins, T seconds locked (lockout=3,60)"
+        )
+    count_text, _, seconds_text = value.partition(",")
+    try:
+        count = int(count_text)
+    except ValueError:
+        raise FaultError(
+            f"fault 'lockout': {count_text!r} is not a count of failed logins"
+        ) from None
+    if count < 1:
+        raise FaultError("fault 'lockout': N must be at least 1")
+    return count, _seconds("lockout", seconds_text or "60")
