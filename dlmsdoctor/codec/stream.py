@@ -38,6 +38,8 @@ from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, S
 
 FLAG = 0x7E
 MIN_HDLC_LENGTH = 7  # format(2) + dest(1) + src(1) + control(1) + FCS(2)
+MAX_FRAME = 0x7FF + 2 + 8  # 11-bit length + 2 flags, plus slack for a wrong length field
+MAX_LENGTH_MISMATCH_TRIES = 4  # flags tried for a frame whose length field is wrong
 WRAPPER_HEADER = 8
 MAX_GAP = 65536
 MAX_WPORT = 0x3FFF
@@ -83,27 +85,55 @@ def _hdlc_length(buf: bytes, p: int) -> int:
     return ((buf[p + 1] & 0x07) << 8) | buf[p + 2]
 
 
-def _complete_hdlc_ok(buf: bytes, p: int, e: int) -> bool:
-    """A complete frame candidate [p, e): closing flag there and not obviously noise."""
-    if buf[e - 1] != FLAG:
+def _fcs_ok(buf: bytes, p: int, q: int) -> bool:
+    """Is there a right FCS before the flag at ``q`` for a frame opened at ``p``?"""
+    if q - p < MIN_HDLC_LENGTH + 1:
         return False
-    body = buf[p + 1 : e - 3]
-    fcs = buf[e - 3] | (buf[e - 2] << 8)
-    return crc16_x25(body) == fcs or _hdlc_header_sane(buf, p, e - 1)
+    return crc16_x25(buf[p + 1 : q - 2]) == buf[q - 2] | (buf[q - 1] << 8)
 
 
 def _valid_frame_starts_in(buf: bytes, start: int, stop: int) -> bool:
-    """Does a complete HDLC frame with a right FCS start in [start, stop)?"""
+    """Does a complete HDLC frame with a right length and FCS start in [start, stop)?"""
     q = buf.find(FLAG, start, stop)
     while q >= 0:
         if q + 3 <= len(buf) and buf[q + 1] >> 4 == 0xA:
             e = q + _hdlc_length(buf, q) + 2
-            if e <= len(buf) and buf[e - 1] == FLAG:
-                fcs = buf[e - 3] | (buf[e - 2] << 8)
-                if e - q >= MIN_HDLC_LENGTH + 2 and crc16_x25(buf[q + 1 : e - 3]) == fcs:
-                    return True
+            if e <= len(buf) and buf[e - 1] == FLAG and _fcs_ok(buf, q, e - 1):
+                return True
         q = buf.find(FLAG, q + 1, stop)
     return False
+
+
+def _hdlc_end(buf: bytes, p: int, final: bool) -> int | _NeedMore | None:
+    """Where the frame opened at ``p`` ends (after its closing flag), None if it is no frame.
+
+    The closing flag is the one the length field points at (if the FCS is right or the
+    addresses are well formed), or else one of the next few flags with a right FCS before it:
+    real clients send wrong length fields, and the frame must still be shown (the HDLC decoder
+    then reports ``hdlc.length.mismatch``). Flags are tried in wire order so that a socket and a
+    whole buffer decide alike. Returns ``len(buf) + 1`` for "truncated" in final mode.
+    """
+    n = len(buf)
+    declared = p + _hdlc_length(buf, p) + 1  # where the closing flag should be
+    stop = min(n, p + MAX_FRAME)
+    tries = 0
+    q = buf.find(FLAG, p + MIN_HDLC_LENGTH + 1, stop)
+    while q >= 0:
+        if q == declared:
+            if _fcs_ok(buf, p, q) or _hdlc_header_sane(buf, p, q):
+                return q + 1
+        elif tries < MAX_LENGTH_MISMATCH_TRIES:
+            tries += 1
+            if _fcs_ok(buf, p, q):
+                return q + 1
+        elif q > declared:
+            return None
+        q = buf.find(FLAG, q + 1, stop)
+    if n >= p + MAX_FRAME or (tries >= MAX_LENGTH_MISMATCH_TRIES and declared < n):
+        return None  # every try failed, nothing later can help
+    if not final:
+        return NEED_MORE
+    return n + 1 if declared >= n else None
 
 
 def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
@@ -114,24 +144,19 @@ def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
         if p + 2 == n and buf[p + 1] >> 4 == 0xA:
             return _partial_hdlc(buf, p, None, direction)
         return None
-    if buf[p + 1] >> 4 != 0xA:
+    if buf[p + 1] >> 4 != 0xA or _hdlc_length(buf, p) < MIN_HDLC_LENGTH:
         return None
-    length = _hdlc_length(buf, p)
-    if length < MIN_HDLC_LENGTH:
+    if p + 8 <= n and not _hdlc_header_sane(buf, p, n):
         return None
-    e = p + length + 2
+    e = _hdlc_end(buf, p, final)
+    if e is None or isinstance(e, _NeedMore):
+        return e
     if e <= n:
-        if not _complete_hdlc_ok(buf, p, e):
-            return None
         return _decode(_parse_hdlc, buf, p, e, direction, "HDLC")
-    # The end has not arrived.
-    if not final:
-        if p + 8 <= n and not _hdlc_header_sane(buf, p, n):
-            return None
-        return NEED_MORE
-    if (p + 8 <= n and not _hdlc_header_sane(buf, p, n)) or _valid_frame_starts_in(buf, p + 1, n):
+    # Truncated: unless a real frame starts inside what this one claims (then it was noise).
+    if _valid_frame_starts_in(buf, p + 1, n):
         return None
-    return _partial_hdlc(buf, p, length + 2, direction)
+    return _partial_hdlc(buf, p, _hdlc_length(buf, p) + 2, direction)
 
 
 def _wrapper_at(buf: bytes, p: int, final: bool) -> _Result:
@@ -148,7 +173,7 @@ def _wrapper_at(buf: bytes, p: int, final: bool) -> _Result:
         return _decode(_parse_wrapper, buf, p, e, None, "wrapper")
     if not final:
         return NEED_MORE
-    parsed = _safe_parse(_parse_wrapper, buf, p, None, "wrapper")
+    parsed = _decode(_parse_wrapper, buf, p, n, None, "wrapper")
     missing = e - n
     return _partial(parsed, buf, p, WRAPPER_HEADER + length, missing, "wrapper PDU", "wrapper")
 
@@ -168,45 +193,46 @@ def _frame_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result
 # ---------------------------------------------------------------------------------------------
 # decoding through hdlc.py / wrapper.py
 
-_Parser = Callable[[bytes, int, str | None], DecodedFrame]
 
-
-def _parse_hdlc(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
+def _parse_hdlc(data: bytes, direction: str | None) -> DecodedFrame:
     from dlmsdoctor.codec.hdlc import parse_hdlc
 
-    return parse_hdlc(buf, p, direction)
+    return parse_hdlc(data, 0, direction)
 
 
-def _parse_wrapper(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
+def _parse_wrapper(data: bytes, direction: str | None) -> DecodedFrame:
     from dlmsdoctor.codec.wrapper import parse_wrapper
 
-    return parse_wrapper(buf, p)
+    return parse_wrapper(data, 0)
 
 
-def _safe_parse(
-    parser: _Parser, buf: bytes, p: int, direction: str | None, what: str
-) -> DecodedFrame:
-    kind = FrameKind.HDLC if what == "HDLC" else FrameKind.WRAPPER
-    try:
-        return parser(buf, p, direction)
-    except Exception as exc:  # decoders must not raise; if one does, keep the bytes
-        finding = Finding(
-            "stream.decoder_error", Severity.ERROR, p, len(buf) - p, what.lower(),
-            f"The {what} decoder failed on these bytes ({type(exc).__name__}: {exc}); "
-            "this is a dlmsdoctor bug, please report it with the hex.",
-        )  # fmt: skip
-        return DecodedFrame(kind, p, buf[p:], f"{what} (not decoded)", (), (finding,))
+_Parser = Callable[[bytes, str | None], DecodedFrame]
 
 
 def _decode(
     parser: _Parser, buf: bytes, p: int, e: int, direction: str | None, what: str
 ) -> DecodedFrame:
-    # The decoders read one frame from its length field; no copy of the buffer per frame.
-    return _safe_parse(parser, buf, p, direction, what)
+    """Decode ``buf[p:e]`` alone (so the decoder cannot wander into the next frame), then move
+    its offsets to ``p``. Copies one frame, never the whole buffer."""
+    data = buf[p:e]
+    kind = FrameKind.HDLC if what == "HDLC" else FrameKind.WRAPPER
+    try:
+        frame = parser(data, direction)
+    except Exception as exc:  # decoders must not raise; if one does, keep the bytes
+        finding = Finding(
+            "stream.decoder_error", Severity.ERROR, p, len(data), what.lower(),
+            f"The {what} decoder failed on these bytes ({type(exc).__name__}: {exc}); "
+            "this is a dlmsdoctor bug, please report it with the hex.",
+        )  # fmt: skip
+        return DecodedFrame(kind, p, data, f"{what} (not decoded)", (), (finding,))
+    if len(frame.data) != len(data):
+        # The chunks must tile the stream: keep every byte we decided belongs to the frame.
+        frame = dataclasses.replace(frame, data=data)
+    return _rebase(frame, p) if p else frame
 
 
 def _partial_hdlc(buf: bytes, p: int, total: int | None, direction: str | None) -> DecodedFrame:
-    parsed = _safe_parse(_parse_hdlc, buf, p, direction, "HDLC")
+    parsed = _decode(_parse_hdlc, buf, p, len(buf), direction, "HDLC")
     if total is None:
         return _partial(parsed, buf, p, None, None, "HDLC frame", "hdlc")
     return _partial(parsed, buf, p, total, total - (len(buf) - p), "HDLC frame", "hdlc")

@@ -1,0 +1,386 @@
+"""Read hex the way people paste it: bare hex, log lines, dumps, ``0x`` lists, bytes literals.
+
+``parse_hex_input(text)`` returns the byte chunks found, each with its direction (from log words
+such as TX/RX/Sent/Recibido or arrows), its timestamp as written, its line number and its source
+text, plus ``problems``: lines that meant hex but could not be read (odd digit count, a non-hex
+character), so that nothing is lost silently. Never raises.
+
+Accepted forms, per line:
+- ``7E A0 07 ..``, ``7EA007..``, ``7e:a0:07``, ``7E-A0-07``, ``0x7E, 0xA0``, ``{0x7E,0xA0}``;
+- ``\\x7e\\xa0..`` and Python bytes literals ``b'~\\xa0..'`` / ``bytearray(b'..')``;
+- log lines: ``TX 7E ..``, ``RX: 7E ..``, ``Sent\\t7E ..``, ``<- 7E ..``, ``>> ..``,
+  ``[2025-10-30 14:51:48.452] TX: ..``, ``2025-10-30 14:51:48,452 DEBUG dlms: TX ..``,
+  ``Frame HDLC enviado: 7E A0 ..``; several markers on one line give several chunks;
+- ``hexdump -C``, ``xxd`` and Wireshark "Copy as Hex Dump" rows (offset, hex, ascii).
+
+Rule for multi-line dumps: a line that holds only hex (no direction word, no timestamp, no
+other text) continues the chunk of the line just before it when that line also gave hex; a
+blank line, a direction word or a timestamp starts a new chunk. Dump rows continue their dump
+while each offset equals the previous offset plus the previous row's byte count.
+
+Words are not hex: a token needs a digit, or must not read as a word ("Face", "Added", "de");
+a lone byte counts only as ``0x..``/``\\x..`` or when it is all the line holds.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class HexChunk:
+    """Bytes found on one line (or on a run of continuation lines)."""
+
+    data: bytes
+    direction: str | None  # "tx", "rx" or None
+    line: int  # 1-based number of the first line
+    timestamp: str | None  # as written in the input
+    source: str  # the original line(s)
+
+
+@dataclass(frozen=True, slots=True)
+class HexProblem:
+    """A line that meant hex but could not be read."""
+
+    line: int
+    message: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class HexInput:
+    chunks: tuple[HexChunk, ...]
+    problems: tuple[HexProblem, ...]
+
+    @property
+    def data(self) -> bytes:
+        """Every chunk's bytes, in order."""
+        return b"".join(c.data for c in self.chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# patterns
+
+_TIMESTAMPS = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
+    r"|\d{1,2}/\d{1,2}/\d{2,4}[ ,]+\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"
+    r"|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2}"
+    r"(?:[.,]\d{1,9})?"
+    r"|(?<![0-9A-Fa-f:])\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?![0-9A-Za-z:])"
+    r"|(?<=\[)\d{9,10}\.\d{1,9}(?=\])"
+)
+_TX_WORDS = "tx|sent|send|sending|snd|enviado|enviada|enviando|env[ií]o|envi[ée]"
+_RX_WORDS = "rx|received|receive|receiving|recv|rcv|recibido|recibida|recibiendo|recepci[oó]n"
+_MARKER = re.compile(
+    rf"(?P<tx>(?<![0-9A-Za-z])(?:{_TX_WORDS})(?![0-9A-Za-z])|-->|->|=>|>>)"
+    rf"|(?P<rx>(?<![0-9A-Za-z])(?:{_RX_WORDS})(?![0-9A-Za-z])|<--|<-|<=|<<)",
+    re.IGNORECASE,
+)
+_BYTES_LITERAL = re.compile(r"""(?<![A-Za-z0-9_])b(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_X_ESCAPES = re.compile(r"(?:\\x[0-9A-Fa-f]{2})+")
+_DUMP_ROW = re.compile(r"^(?P<off>[0-9A-Fa-f]{4,8}):?(?P<rest>[ \t]{1,3}\S.*)$")
+_DUMP_TOKEN = re.compile(r"[ \t]{1,3}([0-9A-Fa-f]{4}|[0-9A-Fa-f]{2})(?=\s|$)")
+# One token of hex: an even or odd run of hex digits between non-alphanumerics.
+_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]+(?![0-9A-Za-z])")
+_SEPARATORS = " \t,;:-_|{}[]()"
+# Letters-only tokens that are words, not bytes (English and Spanish, as found in logs).
+_WORDS = frozenset(
+    {
+        "a", "ab", "abba", "abbe", "accede", "ace", "aced", "ad", "add", "added", "ba", "bad",
+        "bade", "be", "bead", "bed", "bee", "beef", "cab", "cafe", "cede", "dab", "dad", "de",
+        "dead", "deaf", "deb", "decade", "deed", "efface", "fa", "fab", "face", "faced", "fad",
+        "fade", "faded", "fe", "fed", "fee", "feed",
+    }
+)  # fmt: skip
+_MIN_RUN = 2  # bytes, for hex found inside other text
+_MIN_DIGITS_ONLY = 6  # a digits-only run shorter than this is a number ("port 4059")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_hex_byte_token(tok: str) -> bool:
+    """Is this run of hex digits meant as bytes, not a word or a small number?"""
+    if not any(c.isdigit() for c in tok):
+        if tok.lower() in _WORDS:
+            return False
+        if len(tok) > 2 and tok[0].isupper() and tok[1:].islower():
+            return False  # "Face", "Added": capitalised words
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# one line
+
+
+@dataclass(slots=True)
+class _Found:
+    data: bytes
+    direction: str | None
+    bare: bool  # the line held only hex (may continue the previous chunk)
+
+
+@dataclass(slots=True)
+class _LineResult:
+    found: list[_Found]
+    problems: list[str]
+    timestamp: str | None
+    marked: bool  # a direction word or timestamp was on the line
+
+
+def _strict(text: str) -> bytes | str | None:
+    """Hex meant as the whole of ``text``: bytes, an error message, or None if not hex."""
+    body = text.strip().strip(_SEPARATORS + ".=")
+    if not body:
+        return None
+    if "0x" in body.lower():
+        parts = re.split(r"0[xX]", body)
+        if parts[0].strip(_SEPARATORS):
+            return None
+        out = bytearray()
+        for part in parts[1:]:
+            m = re.match(r"[0-9A-Fa-f]{1,2}", part)
+            rest = part[m.end() :] if m else part
+            if not m or rest.strip(_SEPARATORS):
+                shown = (part.strip() or "?")[:8]
+                return f"'0x{shown}' is not a byte: use 0x followed by 1 or 2 hex digits"
+            out.append(int(m.group(0), 16))
+        return bytes(out)
+    tokens = [t for t in re.split(r"[ \t,;:\-_|{}\[\]()]+", body) if t]
+    bad: str | None = None
+    for tok in tokens:
+        non_hex = [c for c in tok if c not in _HEX_DIGITS]
+        if not non_hex:
+            if not _is_hex_byte_token(tok):
+                return None  # a word such as "Face": this is text, not hex
+            continue
+        # "0G", "7x": a typo inside hex. "bytes", "OK": words, so the hex sits in text.
+        if len(non_hex) == 1 and len(tok) <= 4 and non_hex[0].isalnum():
+            bad = bad or f"{non_hex[0]!r} in {tok!r} is not a hex digit"
+            continue
+        return None
+    if bad:
+        return bad
+    joined = "".join(tokens)
+    if len(joined) < 2:
+        return None
+    if len(joined) % 2:
+        odd = [t for t in tokens if len(t) % 2]
+        where = f" (token {odd[0]!r})" if odd and len(tokens) > 1 else ""
+        return f"odd number of hex digits ({len(joined)}){where}: a digit is missing or extra"
+    return bytes.fromhex(joined)
+
+
+def _digits_only(run: str) -> bool:
+    return re.sub(r"[^0-9A-Fa-f]", "", run).isdigit()
+
+
+def _lenient(text: str) -> list[bytes]:
+    """Runs of hex bytes inside other text: the longest, and any others of 4+ bytes."""
+    runs: list[tuple[int, int]] = []  # (start, end) in text
+    start = end = -1
+    nbytes = 0
+    sizes: list[int] = []
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        ok = len(tok) % 2 == 0 and _is_hex_byte_token(tok)
+        joins = ok and start >= 0 and text[end : m.start()].strip(" \t,:-") == ""
+        joins = joins and len(text[end : m.start()]) <= 3
+        if ok and joins:
+            end = m.end()
+            nbytes += len(tok) // 2
+            continue
+        if start >= 0:
+            runs.append((start, end))
+            sizes.append(nbytes)
+            start = -1
+        if ok:
+            start, end, nbytes = m.start(), m.end(), len(tok) // 2
+    if start >= 0:
+        runs.append((start, end))
+        sizes.append(nbytes)
+    good = [
+        (r, n)
+        for r, n in zip(runs, sizes, strict=True)
+        if n >= _MIN_RUN and (n * 2 >= _MIN_DIGITS_ONLY or not _digits_only(text[r[0] : r[1]]))
+    ]
+    if not good:
+        return []
+    longest = max(n for _, n in good)
+    out = []
+    for (a, b), n in good:
+        if n == longest or n >= 4:
+            digits = re.sub(r"[^0-9A-Fa-f]", "", text[a:b])
+            out.append(bytes.fromhex(digits))
+    return out
+
+
+def _segments(text: str) -> list[tuple[str | None, str, bool]]:
+    """Cut at direction markers: (direction, text after the marker, marker present)."""
+    out: list[tuple[str | None, str, bool]] = []
+    pos = 0
+    direction: str | None = None
+    marked = False
+    for m in _MARKER.finditer(text):
+        out.append((direction, text[pos : m.start()], marked))
+        direction = "tx" if m.group("tx") else "rx"
+        marked = True
+        pos = m.end()
+    out.append((direction, text[pos:], marked))
+    return out
+
+
+def _parse_line(line: str) -> _LineResult:
+    res = _LineResult([], [], None, False)
+    text = line
+    ts = _TIMESTAMPS.search(text)
+    if ts:
+        res.timestamp = ts.group(0)
+        res.marked = True
+        text = text[: ts.start()] + " " + text[ts.end() :]
+    # Bytes literals and \x escapes first: their text would confuse the hex search.
+    literal = _BYTES_LITERAL.search(text) or _X_ESCAPES.search(text)
+    if literal:
+        raw = literal.group(0)
+        try:
+            value = ast.literal_eval(raw if raw.startswith("b") else f"b'{raw}'")
+        except (ValueError, SyntaxError):
+            res.problems.append("the bytes literal cannot be read (bad escape or quote)")
+            return res
+        if isinstance(value, bytes) and value:
+            direction, marked = _direction_before(text[: literal.start()])
+            res.marked = res.marked or marked
+            res.found.append(_Found(value, direction, False))
+        return res
+    for direction, seg, marked in _segments(text):
+        res.marked = res.marked or marked
+        strict = _strict(seg)
+        if isinstance(strict, bytes):
+            whole_line = not marked and not res.timestamp and len(_segments(text)) == 1
+            if len(strict) >= _MIN_RUN or marked or whole_line or "0x" in seg.lower():
+                res.found.append(_Found(strict, direction, whole_line))
+            continue
+        if isinstance(strict, str):
+            res.problems.append(strict)
+            continue
+        # Text with hex inside ("Frame HDLC enviado: 7E A0 ...", "TX 7E A0 .. (9 bytes)").
+        hint = seg
+        if ":" in seg:
+            tail = seg.rsplit(":", 1)[1]
+            if _lenient(tail):
+                hint = tail
+        for data in _lenient(hint):
+            res.found.append(_Found(data, direction, False))
+    return res
+
+
+def _direction_before(text: str) -> tuple[str | None, bool]:
+    found = list(_MARKER.finditer(text))
+    if not found:
+        return None, False
+    return ("tx" if found[-1].group("tx") else "rx"), True
+
+
+def _dump_row(line: str) -> tuple[int, bytes] | None:
+    """(offset, bytes) of a hexdump -C / xxd / Wireshark row, or None."""
+    m = _DUMP_ROW.match(line)
+    if not m:
+        return None
+    rest = m.group("rest")
+    out = bytearray()
+    pos = 0
+    while len(out) < 16:
+        t = _DUMP_TOKEN.match(rest, pos)
+        if not t:
+            break
+        out += bytes.fromhex(t.group(1))
+        pos = t.end()
+    if not out:
+        return None
+    tail = rest[pos:]
+    # What follows the hex must be the ascii column (after a wide gap or a '|'), or nothing.
+    if tail.strip() and not (tail.startswith(("   ", "  |", " |", "\t")) or len(out) >= 16):
+        return None
+    return int(m.group("off"), 16), bytes(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole input
+
+
+@dataclass(slots=True)
+class _Building:
+    data: bytearray
+    direction: str | None
+    line: int
+    timestamp: str | None
+    sources: list[str]
+
+    def done(self) -> HexChunk:
+        return HexChunk(
+            bytes(self.data), self.direction, self.line, self.timestamp, "\n".join(self.sources)
+        )
+
+
+def parse_hex_input(text: str) -> HexInput:
+    """Find the bytes in pasted text. Never raises."""
+    chunks: list[HexChunk] = []
+    problems: list[HexProblem] = []
+    cur: _Building | None = None
+    dump_next: int | None = None  # offset the next dump row must have to continue
+    prev_gave_hex = False
+
+    def close() -> None:
+        nonlocal cur
+        if cur is not None:
+            chunks.append(cur.done())
+            cur = None
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            close()
+            dump_next = None
+            prev_gave_hex = False
+            continue
+        row = _dump_row(line)
+        if row is not None and (row[0] == 0 or row[0] == dump_next):
+            offset, data = row
+            if offset == 0 or cur is None:
+                close()
+                cur = _Building(bytearray(), None, number, None, [])
+            cur.data += data
+            cur.sources.append(raw)
+            dump_next = offset + len(data)
+            prev_gave_hex = True
+            continue
+        if (
+            dump_next is not None
+            and re.fullmatch(r"[0-9A-Fa-f]{4,8}", line)
+            and int(line, 16) == dump_next
+        ):
+            continue  # hexdump's closing offset line
+        dump_next = None
+        try:
+            res = _parse_line(line)
+        except Exception as exc:  # a reader bug must not lose the rest of the paste
+            problems.append(HexProblem(number, f"could not read this line ({exc})", raw))
+            close()
+            prev_gave_hex = False
+            continue
+        for message in res.problems:
+            problems.append(HexProblem(number, message, raw))
+        if not res.found:
+            close()
+            prev_gave_hex = False
+            continue
+        for i, found in enumerate(res.found):
+            if cur is not None and i == 0 and found.bare and prev_gave_hex and not res.marked:
+                cur.data += found.data
+                cur.sources.append(raw)
+                continue
+            close()
+            cur = _Building(bytearray(found.data), found.direction, number, res.timestamp, [raw])
+        prev_gave_hex = True
+    close()
+    return HexInput(tuple(chunks), tuple(problems))
