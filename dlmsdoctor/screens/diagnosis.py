@@ -1,0 +1,174 @@
+"""The Diagnosis screen: ranked causes, their evidence (links to frames), actions, the profile."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from dlmsdoctor.screens.layout import BREAKPOINTS
+from dlmsdoctor.session import Cause, ConnectionProfile, Evidence, Session
+
+_STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red"}
+
+
+def evidence_frame(session: Session, evidence: Evidence) -> int | None:
+    """The frame an evidence item points at, directly or through its probe finding."""
+    if evidence.frame is not None:
+        return evidence.frame
+    if evidence.finding:
+        for finding in session.findings:
+            if finding.code == evidence.finding and finding.frames:
+                return finding.frames[0]
+    if evidence.step:
+        return next((f.index for f in session.frames if f.step_id == evidence.step), None)
+    return None
+
+
+def profile_text(profile: ConnectionProfile | None) -> Text:
+    if profile is None:
+        return Text("No working connection profile: nothing got as far as an association.")
+    text = Text("Working connection profile\n", style="bold")
+    server = f"{profile.server_logical}"
+    if profile.server_physical is not None:
+        server += f"/{profile.server_physical}"
+    rows = [
+        ("host", f"{profile.host}:{profile.port}"),
+        ("framing", profile.framing),
+        ("server address", f"{server} ({profile.address_size}-byte)"),
+        ("client SAP", str(profile.client_sap)),
+        ("authentication", profile.authentication),
+        ("credential set", profile.credential or "-"),
+        ("max info tx/rx", f"{profile.max_info_tx or '-'}/{profile.max_info_rx or '-'}"),
+        ("window tx/rx", f"{profile.window_tx or '-'}/{profile.window_rx or '-'}"),
+        ("max PDU size", str(profile.max_pdu_size or "-")),
+    ]
+    for key, value in rows:
+        text.append(f"  {key:<15}", style="dim")
+        text.append(f"{value}\n")
+    return text
+
+
+class DiagnosisScreen(Screen[None]):
+    CSS_PATH = "diagnosis.tcss"
+    AUTO_FOCUS = "#causes"
+    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
+
+    class EvidenceChosen(Message):
+        """The user followed an evidence link to a frame (the app switches to Frames)."""
+
+        def __init__(self, frame_index: int) -> None:
+            super().__init__()
+            self.frame_index = frame_index
+
+    class ExportRequested(Message):
+        def __init__(self, what: str) -> None:
+            super().__init__()
+            self.what = what  # "report" or "capture"
+
+    def __init__(self) -> None:
+        super().__init__(id="diagnosis")
+        self._ready = False
+        self.session: Session | None = None
+        self._causes: list[Cause] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="diagnosis-headline", classes="screen-title")
+        with Horizontal(id="diagnosis-body"):
+            yield OptionList(id="causes")
+            with VerticalScroll(id="cause-detail"):
+                yield Static("", id="cause-explanation")
+                yield Static("Evidence (enter jumps to the frame)", classes="section")
+                yield OptionList(id="evidence")
+                yield Static("", id="cause-actions")
+                yield Static("", id="profile")
+        with Horizontal(id="diagnosis-buttons"):
+            yield Button("Export report", id="export-report")
+            yield Button("Export capture", id="export-capture")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#causes", OptionList).border_title = "Causes"
+        self._ready = True
+        self.show_session(self.session)
+
+    def show_session(self, session: Session | None) -> None:
+        self.session = session
+        if not self._ready:
+            return  # on_mount shows it
+        headline = self.query_one("#diagnosis-headline", Static)
+        causes = self.query_one("#causes", OptionList)
+        causes.clear_options()
+        diagnosis = session.diagnosis if session else None
+        if diagnosis is None:
+            self._causes = []
+            headline.update("No diagnosis yet: run a probe (1) or open a session (o).")
+            self._show_cause(None)
+            return
+        line = Text()
+        line.append(
+            f"{diagnosis.status.upper()} ", style=_STATUS_STYLE.get(diagnosis.status, "bold")
+        )
+        line.append(diagnosis.headline)
+        headline.update(line)
+        self._causes = sorted(diagnosis.causes, key=lambda c: -c.confidence)
+        causes.add_options(
+            Option(f"{c.confidence:>4.0%} {c.title} ({c.whose})", id=f"cause-{i}")
+            for i, c in enumerate(self._causes)
+        )
+        if self._causes:
+            causes.highlighted = 0
+        self._show_cause(self._causes[0] if self._causes else None)
+        self.query_one("#profile", Static).update(profile_text(diagnosis.profile))
+
+    @on(OptionList.OptionHighlighted, "#causes")
+    def _cause_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if 0 <= event.option_index < len(self._causes):
+            self._show_cause(self._causes[event.option_index])
+
+    def _show_cause(self, cause: Cause | None) -> None:
+        evidence = self.query_one("#evidence", OptionList)
+        evidence.clear_options()
+        explanation = self.query_one("#cause-explanation", Static)
+        actions = self.query_one("#cause-actions", Static)
+        if cause is None:
+            explanation.update("")
+            actions.update("")
+            return
+        text = Text(cause.title, style="bold")
+        text.append(f"  {cause.code}, {cause.confidence:.0%}, whose: {cause.whose}\n", style="dim")
+        text.append(cause.explanation)
+        explanation.update(text)
+        session = self.session
+        for i, item in enumerate(cause.evidence):
+            frame = evidence_frame(session, item) if session else None
+            where = f"frame #{frame}" if frame is not None else (item.step or "-")
+            evidence.add_option(Option(f"→ {where}: {item.note}", id=f"evidence-{i}"))
+        steps = Text("Actions\n", style="bold")
+        for action in cause.actions:
+            steps.append(f"  • {action.text}")
+            steps.append(f" ({action.when})\n" if action.when != "now" else "\n", style="dim")
+        actions.update(steps)
+
+    @on(OptionList.OptionSelected, "#evidence")
+    def _evidence_selected(self, event: OptionList.OptionSelected) -> None:
+        cause_index = self.query_one("#causes", OptionList).highlighted
+        if self.session is None or cause_index is None or cause_index >= len(self._causes):
+            return
+        cause = self._causes[cause_index]
+        if event.option_index < len(cause.evidence):
+            frame = evidence_frame(self.session, cause.evidence[event.option_index])
+            if frame is not None:
+                self.post_message(self.EvidenceChosen(frame))
+            else:
+                self.notify("This evidence does not point at a frame.", severity="warning")
+
+    @on(Button.Pressed, "#export-report, #export-capture")
+    def _export(self, event: Button.Pressed) -> None:
+        what = "report" if event.button.id == "export-report" else "capture"
+        self.post_message(self.ExportRequested(what))

@@ -1,0 +1,152 @@
+"""The Frames screen: frame list, annotated hex view and decode tree of the selected frame."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from dlmsdoctor.codec.model import Span
+from dlmsdoctor.screens.layout import BREAKPOINTS
+from dlmsdoctor.session import FrameRecord, Session
+from dlmsdoctor.widgets.decode_tree import DecodeTree
+from dlmsdoctor.widgets.frame_decode import DecodeCache, FrameView
+from dlmsdoctor.widgets.frame_list import FrameList
+from dlmsdoctor.widgets.hex_view import HexView
+
+
+def _title(session: Session | None) -> str:
+    if session is None:
+        return "Frames: no session open (o to open one, 1 to probe a meter)"
+    t = session.target
+    return (
+        f"Frames: {t.host}:{t.port} {t.framing}  ·  {len(session.frames)} frames  ·  {session.id}"
+    )
+
+
+class FramesScreen(Screen[None]):
+    """Shows one session's frames; the app sets ``session`` and calls ``select_frame``."""
+
+    CSS_PATH = "frames.tcss"
+    AUTO_FOCUS = "#frame-list"
+    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
+
+    def __init__(self) -> None:
+        super().__init__(id="frames")
+        self._ready = False
+        self.session: Session | None = None
+        self._cache = DecodeCache()
+        self._view: FrameView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(_title(None), id="frames-title", classes="screen-title")
+        with Horizontal(id="frames-body"):
+            yield FrameList(id="frame-list")
+            with Vertical(id="frame-detail"):
+                yield HexView(id="hex")
+                yield DecodeTree(id="decode-tree")
+        yield Static("", id="frame-notes")
+        yield Footer()
+
+    # -- attributes down -------------------------------------------------------------------
+    def show_session(self, session: Session | None) -> None:
+        self.session = session
+        if not self._ready:
+            return  # on_mount shows it
+        self.query_one("#frames-title", Static).update(_title(session))
+        frames = session.frames if session else []
+        self.query_one(FrameList).set_frames(frames)
+        if not frames:
+            self._show_frame(None)
+
+    def on_mount(self) -> None:
+        self._ready = True
+        self.show_session(self.session)
+
+    def frames_added(self) -> None:
+        """Frames were appended to the session being viewed (live run)."""
+        self.query_one("#frames-title", Static).update(_title(self.session))
+        frame_list = self.query_one(FrameList)
+        was_empty = self._view is None
+        frame_list.frames_added()
+        if was_empty and frame_list.frames:
+            self._show_frame(frame_list.frames[0])
+
+    def select_frame(self, frame_index: int) -> bool:
+        """Show the frame with this session index (an evidence link landed here)."""
+        found = self.query_one(FrameList).select_frame_index(frame_index)
+        if found:
+            self.query_one(FrameList).focus()
+        return found
+
+    # -- messages up -----------------------------------------------------------------------
+    @on(FrameList.Highlighted)
+    def _frame_highlighted(self, event: FrameList.Highlighted) -> None:
+        frames = event.frame_list.frames
+        if 0 <= event.position < len(frames):
+            self._show_frame(frames[event.position])
+
+    @on(DecodeTree.SpanSelected)
+    def _span_selected(self, event: DecodeTree.SpanSelected) -> None:
+        self.query_one(HexView).select(event.span.offset, event.span.length)
+        self._describe(event.span)
+
+    @on(HexView.ByteSelected)
+    def _byte_selected(self, event: HexView.ByteSelected) -> None:
+        if self._view is None:
+            return
+        span = self._view.deepest_span_at(event.offset)
+        if span is not None:
+            self.query_one(DecodeTree).select_span(span)
+            self.query_one(HexView).select(span.offset, span.length)
+            self._describe(span)
+
+    # -- rendering -------------------------------------------------------------------------
+    def _show_frame(self, record: FrameRecord | None) -> None:
+        hex_view = self.query_one(HexView)
+        tree = self.query_one(DecodeTree)
+        if record is None:
+            self._view = None
+            hex_view.show(b"")
+            tree.clear()
+            self.query_one("#frame-notes", Static).update("")
+            return
+        view = self._cache.get(record)
+        self._view = view
+        hex_view.show(
+            view.data,
+            findings=[(f.offset, max(1, f.length)) for f in view.findings],
+            secrets=view.secret_ranges(),
+        )
+        tree.show(view.spans, view.findings)
+        self.query_one("#frame-notes", Static).update(self._notes(record, view))
+
+    def _notes(self, record: FrameRecord, view: FrameView) -> Text:
+        text = Text()
+        text.append(f"#{record.index} {record.direction.value.upper()} ", style="bold")
+        text.append(f"{record.at:.3f}s conn {record.conn_id} step {record.step_id or '-'}  ")
+        text.append(view.summary or "")
+        for finding in view.findings:
+            style = {"error": "bold red", "warning": "yellow"}.get(finding.severity.value, "")
+            text.append(f"\n{finding.severity.value}: ", style=style)
+            text.append(f"{finding.message} [{finding.code} @ {finding.offset}]")
+            if finding.expected is not None or finding.found is not None:
+                text.append(f" expected {finding.expected}, found {finding.found}")
+        return text
+
+    def _describe(self, span: Span) -> None:
+        if self._view is None:
+            return
+        notes = self.query_one("#frame-notes", Static)
+        text = Text()
+        text.append(f"{span.label or span.name}", style="bold")
+        text.append(f" ({span.name}) bytes {span.offset}..{span.end - 1}")
+        if span.meaning:
+            text.append(f": {span.meaning}")
+        for finding in self._view.findings:
+            if finding.offset < span.end and span.offset < finding.offset + max(1, finding.length):
+                text.append(f"\n{finding.severity.value}: {finding.message}", style="red")
+        notes.update(text)

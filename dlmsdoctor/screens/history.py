@@ -1,0 +1,119 @@
+"""The History screen: earlier sessions from the data directory, re-openable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from dlmsdoctor.session import Session, SessionFormatError
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    path: Path
+    started_at: str
+    target: str
+    status: str
+    headline: str
+    frames: int
+
+
+def summarize(path: Path) -> SessionSummary:
+    """One history row; a damaged file is listed with the reason rather than hidden."""
+    try:
+        session = Session.loads(path.read_text(encoding="utf-8"))
+    except (OSError, SessionFormatError) as exc:
+        return SessionSummary(path, "?", path.name, "unreadable", str(exc)[:80], 0)
+    diagnosis = session.diagnosis
+    status = diagnosis.status if diagnosis else ("cancelled" if session.cancelled else "-")
+    return SessionSummary(
+        path=path,
+        started_at=session.started_at.replace("T", " ")[:19],
+        target=f"{session.target.host}:{session.target.port}",
+        status=status,
+        headline=diagnosis.headline if diagnosis else "",
+        frames=len(session.frames),
+    )
+
+
+def list_sessions(folder: Path) -> list[SessionSummary]:
+    if not folder.is_dir():
+        return []
+    paths = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return [summarize(p) for p in paths]
+
+
+class HistoryScreen(Screen[None]):
+    CSS_PATH = "history.tcss"
+    AUTO_FOCUS = "#history-table"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
+
+    class SessionChosen(Message):
+        def __init__(self, path: Path) -> None:
+            super().__init__()
+            self.path = path
+
+    def __init__(self, sessions_dir: Path | None = None) -> None:
+        super().__init__(id="history")
+        self._sessions_dir = sessions_dir
+        self._rows: list[SessionSummary] = []
+
+    @property
+    def sessions_dir(self) -> Path:
+        if self._sessions_dir is None:
+            from dlmsdoctor.paths import sessions_dir
+
+            self._sessions_dir = sessions_dir()
+        return self._sessions_dir
+
+    def compose(self) -> ComposeResult:
+        yield Static("History", id="history-title", classes="screen-title")
+        yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="history-notes")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("started (UTC)", "target", "status", "frames", "headline")
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.action_reload()
+
+    def action_reload(self) -> None:
+        self.query_one("#history-title", Static).update(
+            f"History: sessions in {self.sessions_dir}  (enter opens, r reloads)"
+        )
+        self._load(self.sessions_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="history")
+    def _load(self, folder: Path) -> None:
+        # Parsing many session files can take a while: do it off the UI thread.
+        rows = list_sessions(folder)
+        self.app.call_from_thread(self._show_rows, rows)
+
+    def _show_rows(self, rows: list[SessionSummary]) -> None:
+        self._rows = rows
+        table = self.query_one(DataTable)
+        table.clear()
+        for i, row in enumerate(rows):
+            table.add_row(
+                row.started_at, row.target, row.status, str(row.frames), row.headline, key=str(i)
+            )
+        notes = self.query_one("#history-notes", Static)
+        notes.update(f"{len(rows)} sessions" if rows else "No saved sessions yet.")
+
+    @on(DataTable.RowSelected, "#history-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        index = int(event.row_key.value or 0)
+        if 0 <= index < len(self._rows):
+            self.post_message(self.SessionChosen(self._rows[index].path))

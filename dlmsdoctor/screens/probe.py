@@ -1,0 +1,227 @@
+"""The Probe screen: target form, credentials, and the ladder running live."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Static
+
+from dlmsdoctor.engine import ProbeOptions, run_probe
+from dlmsdoctor.events import (
+    Event,
+    FindingRaised,
+    FrameReceived,
+    FrameSent,
+    LoginAttempted,
+    StepFinished,
+    StepStarted,
+)
+from dlmsdoctor.screens import probe_messages as pm
+from dlmsdoctor.screens.layout import BREAKPOINTS
+from dlmsdoctor.screens.probe_run import (
+    build_options,
+    diagnosed,
+    live_frame,
+    login_failed,
+    new_session,
+)
+from dlmsdoctor.session import Session, StepRecord
+from dlmsdoctor.widgets.ladder import Ladder
+from dlmsdoctor.widgets.target_form import FormError, TargetForm, TargetValues
+
+
+class ProbeScreen(Screen[None]):
+    CSS_PATH = "probe.tcss"
+    AUTO_FOCUS = "#host"
+    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "start", "Run"),
+        Binding("escape", "cancel", "Cancel run"),
+        Binding("ctrl+k", "credentials", "Credentials"),
+    ]
+
+    def __init__(self, config_path: Path | None = None) -> None:
+        super().__init__(id="probe")
+        self._config_path = config_path
+        self._cancel: asyncio.Event | None = None
+        self._live: Session | None = None
+        self._frames_seen = 0
+        self._logins = 0
+        self._logins_left = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("Probe: where is the meter?", id="probe-title", classes="screen-title")
+        with Horizontal(id="probe-body"):
+            with Vertical(id="probe-left"):
+                yield TargetForm(credentials=self._credential_names(), id="target-form")
+                with Horizontal(id="probe-buttons"):
+                    yield Button("Run", id="run", variant="success", compact=True)
+                    yield Button(
+                        "Cancel", id="cancel", variant="error", compact=True, disabled=True
+                    )
+                    yield Button("Credentials…", id="credentials", compact=True)
+            with Vertical(id="probe-right"):
+                yield Ladder(id="ladder")
+                yield Static("Ready.", id="probe-status")
+        yield Footer()
+
+    # -- config ----------------------------------------------------------------------------
+    def _credential_names(self) -> list[str]:
+        from dlmsdoctor.config import ConfigError, load_config
+
+        try:
+            return sorted(load_config(self._config_path).credentials)
+        except ConfigError as exc:
+            self.app.notify(str(exc), severity="error", timeout=10)
+            return []
+
+    # -- actions ---------------------------------------------------------------------------
+    @on(Button.Pressed, "#run")
+    def action_start(self) -> None:
+        if self._cancel is not None:
+            return  # a run is under way: one at a time
+        form = self.query_one(TargetForm)
+        try:
+            values = form.values()
+        except FormError as exc:
+            self.notify(str(exc), severity="error")
+            form.query_one(f"#{exc.field_id}", Input).focus()
+            return
+        self._begin(values)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        if self._cancel is not None and not self._cancel.is_set():
+            self._cancel.set()  # the engine sees it, releases the association and returns
+            self._status("Cancelling: releasing the session…")
+
+    @on(Button.Pressed, "#credentials")
+    def action_credentials(self) -> None:
+        from dlmsdoctor.screens.credentials import CredentialsScreen
+
+        def chosen(name: str | None) -> None:
+            self.query_one(TargetForm).set_credentials(self._credential_names(), name)
+
+        self.app.push_screen(CredentialsScreen(self._config_path), chosen)
+
+    def _begin(self, values: TargetValues) -> None:
+        try:
+            options, budget = build_options(values, self._config_path)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._cancel = asyncio.Event()
+        self._live = new_session(values)
+        self._frames_seen = 0
+        self._logins = 0
+        self._logins_left = budget
+        self.query_one(Ladder).reset()
+        self.query_one("#run", Button).disabled = True
+        self.query_one("#cancel", Button).disabled = False
+        self._status(f"Probing {values.host}:{values.port}…")
+        self.post_message(pm.LiveSessionStarted(self._live))
+        self._run(options, self._cancel)
+
+    # -- the worker: only posts messages ---------------------------------------------------
+    @work(exclusive=True, exit_on_error=False, group="probe")
+    async def _run(self, options: ProbeOptions, cancel: asyncio.Event) -> None:
+        frames: list[FrameSent | FrameReceived] = []
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, FrameSent | FrameReceived):
+                frames.append(event)
+                self.post_message(pm.ProbeFramesArrived(tuple(frames)))
+            else:
+                self.post_message(pm.ProbeEventArrived(event))
+
+        try:
+            session = await run_probe(options, on_event=on_event, cancel=cancel)
+        except Exception as exc:  # shown to the user, never a traceback
+            self.post_message(pm.ProbeFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(pm.ProbeFinished(diagnosed(session)))
+
+    # -- handlers own the state ------------------------------------------------------------
+    @on(pm.ProbeEventArrived)
+    def _event_arrived(self, message: pm.ProbeEventArrived) -> None:
+        event, live = message.event, self._live
+        if live is None:
+            return
+        ladder = self.query_one(Ladder)
+        if isinstance(event, StepStarted):
+            step = live.step(event.step_id)
+            if step is None:
+                step = StepRecord(event.step_id, event.title, event.layer)
+                live.steps.append(step)
+            step.status, step.started = step.status.RUNNING, event.at
+            ladder.update_step(step)
+            self._status(f"{event.title}…")
+        elif isinstance(event, StepFinished):
+            step = live.step(event.step_id) or StepRecord(event.step_id, event.step_id, "")
+            if step not in live.steps:
+                live.steps.append(step)
+            step.status, step.finished, step.summary = event.status, event.at, event.summary
+            ladder.update_step(step)
+        elif isinstance(event, LoginAttempted):
+            self._logins += 1
+            if login_failed(event.mechanism, event.outcome):
+                self._logins_left = max(0, self._logins_left - 1)
+            self._status(f"Login as {event.credential}: {event.outcome}")
+        elif isinstance(event, FindingRaised):
+            self._status(f"{event.severity.value}: {event.message}")
+
+    @on(pm.ProbeFramesArrived)
+    def _frames_arrived(self, message: pm.ProbeFramesArrived) -> None:
+        if self._live is None:
+            return
+        for event in message.frames[self._frames_seen :]:
+            self._live.frames.append(live_frame(len(self._live.frames), event))
+        self._frames_seen = len(message.frames)
+        self.post_message(pm.LiveFramesAdded())
+        self._status(None)
+
+    @on(pm.ProbeFinished)
+    def _finished(self, message: pm.ProbeFinished) -> None:
+        session = message.session
+        self._end_run()
+        self.query_one(Ladder).reset(session.steps)
+        self._live = session
+        outcome = "cancelled, session released" if session.cancelled else "finished"
+        headline = session.diagnosis.headline if session.diagnosis else ""
+        self._status(f"Run {outcome}. {headline}".strip())
+        self.post_message(pm.RunCompleted(session))
+
+    @on(pm.ProbeFailed)
+    def _failed(self, message: pm.ProbeFailed) -> None:
+        self._end_run()
+        self._status(f"The run stopped: {message.error}")
+        self.notify(message.error, title="Probe failed", severity="error", timeout=10)
+
+    def _end_run(self) -> None:
+        self._cancel = None
+        self.query_one("#run", Button).disabled = False
+        self.query_one("#cancel", Button).disabled = True
+
+    def _status(self, line: str | None) -> None:
+        text = Text()
+        if line is not None:
+            self._last_line = line
+        text.append(getattr(self, "_last_line", ""))
+        frames = len(self._live.frames) if self._live else 0
+        text.append(f"\nframes {frames}  ·  logins {self._logins}", style="dim")
+        if self._live is not None:
+            left = self._logins_left
+            text.append(f"  ·  failed logins left {left}", style="bold" if left else "bold red")
+        self.query_one("#probe-status", Static).update(text)
+
+    @property
+    def running(self) -> bool:
+        return self._cancel is not None

@@ -1,0 +1,73 @@
+"""Messages the probe worker posts to the Probe screen, and the screen posts to the app.
+
+The worker only posts these; the handlers own all state (Textual's "attributes down, messages up").
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from dlmsdoctor.events import Event, FrameReceived, FrameSent
+from dlmsdoctor.session import Session
+
+
+class ProbeEventArrived(Message):
+    """A step, connection, finding or login event: every one matters, none is collapsed."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ProbeFramesArrived(Message):
+    """All frames seen so far in this run (cumulative, so a newer one can replace an older one).
+
+    A burst of frames posts many of these; Textual drops the queued ones a newer message
+    replaces (toolong does the same with its scan progress), so the UI redraws once per burst.
+    """
+
+    def __init__(self, frames: tuple[FrameSent | FrameReceived, ...]) -> None:
+        super().__init__()
+        self.frames = frames
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProbeFramesArrived)
+
+
+class ProbeFinished(Message):
+    """The engine returned its Session (also after a cancel: then ``session.cancelled``)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+
+class ProbeFailed(Message):
+    """The run could not start or crashed: a bug or bad options, never the meter's fault."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class LiveSessionStarted(Message):
+    """Posted up to the app: show this (growing) session in the viewers."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+
+class LiveFramesAdded(Message):
+    """Posted up to the app: frames were appended to the live session."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LiveFramesAdded)
+
+
+class RunCompleted(Message):
+    """Posted up to the app: the run's final Session, diagnosed."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session

@@ -1,0 +1,1 @@
+"""Reusable Textual widgets of the TUI: frame list, hex view, decode tree, ladder, forms."""

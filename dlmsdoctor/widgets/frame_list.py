@@ -1,0 +1,180 @@
+"""The TX/RX frame list: one line per frame, drawn with the Line API.
+
+Only the visible rows are ever rendered (toolong's approach), so a session of 100,000 frames costs
+the same widgets as one of ten. The list holds a reference to the session's frame list; callers
+append to it and call ``frames_added`` during a live run.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from dlmsdoctor.events import Direction
+from dlmsdoctor.session import FrameRecord
+from dlmsdoctor.widgets.frame_decode import is_valid
+
+HEADER = f"{'#':>6} {'time':>9} {'dir':<3} {'kind':<8} {'size':>5}   summary"
+
+
+def format_row(record: FrameRecord) -> str:
+    arrow = "TX>" if record.direction is Direction.TX else "<RX"
+    mark = "✓" if is_valid(record) else "✗"
+    kind = (record.kind or "?")[:8]
+    return (
+        f"{record.index:>6} {record.at:>9.3f} {arrow:<3} {kind:<8} {len(record.data):>5} "
+        f"{mark} {record.summary}"
+    )
+
+
+class FrameList(ScrollView, can_focus=True):
+    """A virtual list of frames; posts ``FrameList.Highlighted`` when the cursor moves."""
+
+    DEFAULT_CSS = """
+    FrameList { background: $surface; }
+    FrameList > .frame-list--header { text-style: bold; color: $text-muted; }
+    FrameList > .frame-list--cursor { background: $accent 40%; }
+    FrameList:focus > .frame-list--cursor { background: $accent; color: $text; }
+    FrameList > .frame-list--tx { color: $text; }
+    FrameList > .frame-list--rx { color: $secondary; }
+    FrameList > .frame-list--invalid { color: $error; }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "frame-list--header",
+        "frame-list--cursor",
+        "frame-list--tx",
+        "frame-list--rx",
+        "frame-list--invalid",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0, init=False)
+
+    class Highlighted(Message):
+        """The cursor moved to a frame (by index into the list)."""
+
+        def __init__(self, frame_list: FrameList, position: int) -> None:
+            super().__init__()
+            self.frame_list = frame_list
+            self.position = position
+
+        @property
+        def control(self) -> FrameList:
+            return self.frame_list
+
+    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self._frames: list[FrameRecord] = []
+        self._width = len(HEADER)
+
+    # -- data in ---------------------------------------------------------------------------
+    @property
+    def frames(self) -> list[FrameRecord]:
+        return self._frames
+
+    def set_frames(self, frames: list[FrameRecord]) -> None:
+        self._frames = frames
+        self.set_reactive(FrameList.cursor, 0)
+        self._width = len(HEADER)
+        self._update_size()
+        self.scroll_to(0, 0, animate=False)
+        self.refresh()
+        if frames:
+            self.post_message(self.Highlighted(self, 0))
+
+    def frames_added(self) -> None:
+        """New frames were appended to the shared list (live run)."""
+        self._update_size()
+        self.refresh()
+
+    def _update_size(self) -> None:
+        # One header line plus one line per frame; width grows to the longest summary seen
+        # on screen, so horizontal scroll works without measuring 100,000 rows up front.
+        self.virtual_size = Size(self._width, len(self._frames) + 1)
+
+    # -- cursor ----------------------------------------------------------------------------
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self._frames) - 1)) if self._frames else 0
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        if self._frames:
+            self.post_message(self.Highlighted(self, new))
+
+    def _scroll_cursor_into_view(self) -> None:
+        row = self.cursor + 1  # header is line 0
+        top = int(self.scroll_y) + 1
+        visible = max(1, self.scrollable_content_region.height - 1)
+        if row < top:
+            self.scroll_to(y=row - 1, animate=False)
+        elif row >= top + visible:
+            self.scroll_to(y=row - visible, animate=False)
+
+    def action_cursor(self, delta: int) -> None:
+        self.cursor += delta
+
+    def action_page(self, direction: int) -> None:
+        self.cursor += direction * max(1, self.scrollable_content_region.height - 1)
+
+    def action_jump(self, where: int) -> None:
+        self.cursor = len(self._frames) - 1 if where < 0 else where
+
+    def select_frame_index(self, frame_index: int) -> bool:
+        """Move the cursor to the frame whose ``index`` is given (evidence links use this)."""
+        for position, record in enumerate(self._frames):
+            if record.index == frame_index:
+                self.cursor = position
+                return True
+        return False
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        row = offset.y + int(self.scroll_y)
+        if row >= 1:
+            self.cursor = row - 1
+
+    # -- rendering -------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            text, style = HEADER, self.get_component_rich_style("frame-list--header")
+        else:
+            position = y + scroll_y - 1
+            if position >= len(self._frames):
+                return Strip.blank(width, base)
+            record = self._frames[position]
+            text = format_row(record)
+            if len(text) > self._width:
+                self._width = len(text)
+                self.call_later(self._update_size)
+            style = self.get_component_rich_style(
+                "frame-list--tx" if record.direction is Direction.TX else "frame-list--rx"
+            )
+            if not is_valid(record):
+                style += self.get_component_rich_style("frame-list--invalid")
+            if position == self.cursor:
+                style += self.get_component_rich_style("frame-list--cursor")
+        strip = Strip([Segment(text, base + style)])
+        if y == 0:
+            return strip.crop_extend(scroll_x, scroll_x + width, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base + style)

@@ -1,0 +1,112 @@
+"""The target form: where the meter is and how to address it (one line per field)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select
+
+FRAMINGS = [("auto", "auto"), ("HDLC", "hdlc"), ("wrapper (47)", "wrapper")]
+ADDRESS_SIZES = [("auto", 0), ("1 byte", 1), ("2 bytes", 2), ("4 bytes", 4)]
+
+
+class FormError(ValueError):
+    """A field the technician must fix; ``field_id`` names the input to focus."""
+
+    def __init__(self, field_id: str, message: str) -> None:
+        super().__init__(message)
+        self.field_id = field_id
+
+
+@dataclass(frozen=True, slots=True)
+class TargetValues:
+    host: str
+    port: int
+    framing: str
+    server_address: str | None
+    address_size: int | None
+    serial_number: str | None
+    credential: str | None
+
+
+class TargetForm(VerticalScroll):
+    DEFAULT_CSS = """
+    TargetForm { height: auto; max-height: 100%; }
+    TargetForm > Horizontal { height: 1; margin-bottom: 1; }
+    TargetForm Label { width: 12; color: $text-muted; }
+    TargetForm Input, TargetForm Select { width: 1fr; }
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "",
+        port: int = 4059,
+        credentials: list[str] | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self._host = host
+        self._port = port
+        self._credentials = credentials or []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label("Host")
+            yield Input(self._host, placeholder="192.0.2.10", id="host", compact=True)
+        with Horizontal():
+            yield Label("Port")
+            yield Input(str(self._port), id="port", type="integer", compact=True)
+        with Horizontal():
+            yield Label("Framing")
+            yield Select(FRAMINGS, value="auto", allow_blank=False, id="framing", compact=True)
+        with Horizontal():
+            yield Label("Server addr")
+            yield Input(placeholder="1/17 (blank: try)", id="server-address", compact=True)
+        with Horizontal():
+            yield Label("Addr size")
+            yield Select(ADDRESS_SIZES, value=0, allow_blank=False, id="address-size", compact=True)
+        with Horizontal():
+            yield Label("Serial no.")
+            yield Input(placeholder="optional", id="serial", compact=True)
+        with Horizontal():
+            yield Label("Credentials")
+            yield Select(
+                [(name, name) for name in self._credentials],
+                prompt="public (16, none)",
+                id="credential",
+                compact=True,
+            )
+
+    def set_credentials(self, names: list[str], selected: str | None = None) -> None:
+        select = self.query_one("#credential", Select)
+        select.set_options([(name, name) for name in names])
+        if selected in names:
+            select.value = selected
+
+    def values(self) -> TargetValues:
+        """The form's values, checked; raises FormError naming the field to fix."""
+        host = self.query_one("#host", Input).value.strip()
+        if not host:
+            raise FormError("host", "Enter the meter's (or bridge's) host name or IP address.")
+        port_text = self.query_one("#port", Input).value.strip()
+        try:
+            port = int(port_text)
+        except ValueError:
+            port = -1
+        if not 0 < port < 65536:
+            raise FormError("port", f"Port must be 1..65535, not {port_text!r}.")
+        server = self.query_one("#server-address", Input).value.strip() or None
+        size = self.query_one("#address-size", Select).value
+        credential = self.query_one("#credential", Select).value
+        return TargetValues(
+            host=host,
+            port=port,
+            framing=str(self.query_one("#framing", Select).value),
+            server_address=server,
+            address_size=int(size) if isinstance(size, int) and size else None,
+            serial_number=self.query_one("#serial", Input).value.strip() or None,
+            credential=credential if isinstance(credential, str) else None,
+        )
