@@ -1,0 +1,25 @@
+"""Diagnosis: rules over a Session's evidence -> ranked causes, actions, a working profile.
+
+``diagnose(session) -> Diagnosis`` is the one entry point. Rules live in ``rules_*.py`` modules,
+one small function each, registered in ``registry.RULES`` in import order (lower layers first).
+"""
+
+from __future__ import annotations
+
+# Import order is rule order: network, bridge, client, link, association.
+# isort: off
+from dlmsdoctor.diagnosis import (  # noqa: F401
+    rules_network,
+    rules_bridge,
+    rules_client,
+    rules_link,
+    rules_association,
+)
+
+# isort: on
+from dlmsdoctor.diagnosis.facts import SessionFacts
+from dlmsdoctor.diagnosis.profile import profile_forms
+from dlmsdoctor.diagnosis.registry import BENIGN, RULES, Rule
+from dlmsdoctor.diagnosis.verdict import diagnose, rank
+
+__all__ = ["BENIGN", "RULES", "Rule", "SessionFacts", "diagnose", "profile_forms", "rank"]

@@ -1,0 +1,244 @@
+"""Rules for the association rungs: AARQ/AARE, passwords, lockout (DOMAIN.md sections 3 and 4)."""
+
+from __future__ import annotations
+
+from dlmsdoctor.diagnosis.facts import TAG_AARQ, SessionFacts, diagnostic_number
+from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, now, rule
+from dlmsdoctor.session import Cause, Evidence, LoginRecord, ProbeFinding
+
+
+def _who(login: LoginRecord) -> str:
+    return f"credential set {login.credential!r} (client SAP {login.client_sap}, {login.mechanism})"
+
+
+def _finding_who(pf: ProbeFinding) -> str:
+    name = pf.data.get("credential") or "?"
+    return f"credential set {name!r} (client SAP {pf.data.get('client_sap', '?')})"
+
+
+def _rejected(f: SessionFacts, *diagnostics: int) -> tuple[list[str], list[Evidence]]:
+    """Who was rejected with one of these diagnostics, from logins and probe findings."""
+    who: list[str] = []
+    evidence: list[Evidence] = []
+    for login in f.rejected_logins(*diagnostics):
+        who.append(_who(login))
+        evidence.append(
+            Evidence(note=f"AARE rejected {_who(login)}: {login.diagnostic}", step=login.step_id)
+        )
+    for pf in f.rejections(*diagnostics):
+        if not who:
+            who.append(_finding_who(pf))
+        evidence.append(ev_finding(pf))
+    return sorted(set(who)), evidence
+
+
+@rule("auth.lockout")
+def lockout(f: SessionFacts) -> list[Cause]:
+    """Correct password refused after wrong ones, or drops right after a failed login."""
+    evidence: list[Evidence] = [ev_finding(pf) for pf in f.findings("login.lockout")]
+    failed = f.rejected_logins(13) or []
+    failed_at = min((x.at for x in failed), default=None)
+    failed_pf = f.rejections(13)
+    if failed_at is None and failed_pf:
+        failed_at = min(pf.at for pf in failed_pf)
+    # (a) a credential accepted before was refused afterwards: the right password, refused
+    accepted = {x.credential: x for x in f.logins if x.outcome == "accepted"}
+    for x in failed:
+        if x.credential in accepted and accepted[x.credential].at < x.at:
+            evidence.append(
+                Evidence(note=f"{_who(x)} accepted earlier, refused now", step=x.step_id)
+            )
+    # (b) after a failed login, connections dropped right after their first frame
+    if failed_at is not None:
+        for conn in f.connections:
+            last = conn.closed_right_after_tx
+            if last is not None and last.at > failed_at and not conn.rx:
+                evidence.append(
+                    ev_frame(
+                        last, f"connection {conn.id} dropped after this frame, after a failed login"
+                    )
+                )
+    if not evidence:
+        return []
+    return [
+        cause(
+            "auth.lockout",
+            "The meter locked logins out after failed password attempts",
+            0.9,
+            "client",
+            "After a wrong password the meter refuses every login (even the right one) or drops "
+            "connections at once for a while: its password lockout. The wrong attempts may "
+            "come from this run or from another client (a poller with an old password).",
+            evidence,
+            [
+                now(
+                    "Stop all login attempts (including the poller's) and wait out the lockout "
+                    "(often 60-255 s; some meters count failures per day)."
+                ),
+                now("Then try once, with the password verified for that client SAP."),
+            ],
+        )
+    ]
+
+
+@rule("auth.wrong_password")
+def wrong_password(f: SessionFacts) -> list[Cause]:
+    who, evidence = _rejected(f, 13)
+    if not who:
+        return []
+    return [
+        cause(
+            "auth.wrong_password",
+            f"Password refused for {', '.join(who)}",
+            0.85,
+            "client",
+            "The meter rejected the association with 'authentication failure' (AARE diagnostic "
+            "13): the password is wrong, or it belongs to another client SAP (1, 16, 32 and "
+            "vendor SAPs have separate passwords). Further tries can lock the meter.",
+            evidence,
+            [
+                now("Stop: do not retry this password; each failure counts toward a lockout."),
+                now(
+                    "Check which client SAP this password belongs to, and the password itself "
+                    "(meter documentation, configuration tool)."
+                ),
+            ],
+        )
+    ]
+
+
+@rule("auth.mechanism_mismatch")
+def mechanism_mismatch(f: SessionFacts) -> list[Cause]:
+    who, evidence = _rejected(f, 11, 12, 14)
+    if not who:
+        return []
+    return [
+        cause(
+            "auth.mechanism_mismatch",
+            f"Wrong authentication level for {', '.join(who)}",
+            0.8,
+            "client",
+            "The AARE says the authentication mechanism is not recognised, required or missing "
+            "(diagnostic 11, 12 or 14): this client SAP needs another level (none, low/LLS, "
+            "high/HLS-GMAC).",
+            evidence,
+            [
+                now(
+                    "Use the authentication level the meter defines for this client SAP "
+                    "(e.g. SAP 16: none, SAP 1: high)."
+                )
+            ],
+        )
+    ]
+
+
+@rule("assoc.context_rejected")
+def context_rejected(f: SessionFacts) -> list[Cause]:
+    who, evidence = _rejected(f, 2)
+    if not who:
+        return []
+    return [
+        cause(
+            "assoc.context_rejected",
+            "The meter rejects the application context (LN/SN or ciphering)",
+            0.8,
+            "client",
+            "AARE diagnostic 2, application-context-name-not-supported: the meter wants short "
+            "name (SN) instead of logical name (LN) referencing, or a ciphered context.",
+            evidence,
+            [
+                now(
+                    "Switch the client's referencing (LN/SN), or configure ciphering if the meter "
+                    "requires it."
+                )
+            ],
+        )
+    ]
+
+
+@rule("assoc.rejected")
+def other_rejection(f: SessionFacts) -> list[Cause]:
+    known = {2, 11, 12, 13, 14}
+    logins = [x for x in f.rejected_logins() if diagnostic_number(x.diagnostic) not in known]
+    findings = [
+        pf
+        for pf in f.findings("assoc.rejected", "assoc.service_error")
+        if diagnostic_number(pf.data.get("diagnostic")) not in known
+    ]
+    if not logins and not findings:
+        return []
+    evidence = [
+        Evidence(note=f"AARE rejected {_who(x)}: {x.diagnostic or 'no reason'}", step=x.step_id)
+        for x in logins
+    ]
+    evidence += [ev_finding(pf) for pf in findings]
+    return [
+        cause(
+            "assoc.rejected",
+            "The meter rejected the association",
+            0.6,
+            "unknown",
+            "The AARE rejected the association without a diagnostic pointing at the password "
+            "or the context: PDU size, conformance or DLMS version mismatch, or a vendor rule.",
+            evidence,
+            [now("Read the AARE decode in the ladder; compare conformance and PDU size.")],
+        )
+    ]
+
+
+@rule("assoc.no_answer", "assoc.aarq_too_long")
+def no_answer_after_aarq(f: SessionFacts) -> list[Cause]:
+    """UA, then silence after the AARQ: too long for the link, or the meter needs ciphering."""
+    hits = []
+    for conn in f.connections:
+        ua = next((x for x in conn.rx if x.hdlc_type == "UA"), None)
+        for x in conn.tx:
+            if x.apdu_tag != TAG_AARQ or ua is None or x.index < ua.index:
+                continue
+            if not conn.answered_after(x):
+                hits.append((x, ua))
+    findings = f.findings("assoc.no_answer")
+    if not hits and not findings:
+        return []
+    evidence = [ev_frame(x, "AARQ: no answer") for x, _ in hits[:2]]
+    evidence += [ev_finding(pf) for pf in findings[:1]]
+    too_long = [
+        (x, ua)
+        for x, ua in hits
+        if ua.params
+        and isinstance(ua.params.get("max_info_rx"), int)
+        and x.info_length > int(ua.params["max_info_rx"])
+    ]
+    if too_long:
+        x, ua = too_long[0]
+        assert ua.params is not None
+        return [
+            cause(
+                "assoc.aarq_too_long",
+                "Our AARQ is longer than the link allows, so the meter ignores it",
+                0.85,
+                "client",
+                f"The UA set the meter's receive limit to {ua.params['max_info_rx']} bytes; the "
+                f"AARQ frame carried {x.info_length}. Frames over the limit are dropped.",
+                [ev_frame(ua, "UA: negotiated limits"), *evidence],
+                [now("Segment frames to the negotiated max info length, or shorten the AARQ.")],
+            )
+        ]
+    return [
+        cause(
+            "assoc.no_answer",
+            "The link works but the meter ignores our AARQ (ciphering or other context needed)",
+            0.6,
+            "client",
+            "The meter accepted the HDLC link (UA) and then stays silent to the association "
+            "request: typically it requires a ciphered context (security suite, system title, "
+            "keys) or a different client SAP for that link.",
+            evidence,
+            [
+                now(
+                    "Ask for the meter's security setup (security suite, keys, client SAP) and "
+                    "try an HLS/ciphered credential set."
+                ),
+            ],
+        )
+    ]

@@ -1,0 +1,122 @@
+"""Rules about the client side: frames we (or the user's client) sent wrong, our own bugs, release,
+and the login budget. The seed field report's team never saw that their own SNRM was malformed
+(group length 0x12 for 20 bytes of parameters): a frame linted bad on TX is said plainly."""
+
+from __future__ import annotations
+
+from dlmsdoctor.codec.hdlc import parse_hdlc
+from dlmsdoctor.codec.model import Finding, FrameKind, Severity
+from dlmsdoctor.codec.wrapper import parse_wrapper
+from dlmsdoctor.diagnosis.facts import FrameFacts, SessionFacts
+from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
+from dlmsdoctor.events import StepStatus
+from dlmsdoctor.session import Cause, Evidence
+
+
+def _errors(frame: FrameFacts) -> list[Finding]:
+    data = frame.record.data
+    if frame.kind == FrameKind.HDLC:
+        decoded = parse_hdlc(data, direction="tx")
+    elif frame.kind == FrameKind.WRAPPER:
+        decoded = parse_wrapper(data)
+    else:
+        return []
+    return [x for x in decoded.findings if x.severity is Severity.ERROR]
+
+
+@rule("client.malformed_frame")
+def malformed_tx(f: SessionFacts) -> list[Cause]:
+    bad = [(x, _errors(x)) for x in f.frames if x.tx and x.is_dlms]
+    bad = [(x, errs) for x, errs in bad if errs]
+    if not bad:
+        return []
+    frame, errs = bad[0]
+    first = errs[0]
+    detail = first.message
+    if first.expected is not None or first.found is not None:
+        detail += f" (expected {first.expected}, found {first.found})"
+    if first.corrected:
+        detail += f"; the right value is {first.corrected}"
+    answered = bool(f.answers_to(frame))
+    evidence = [ev_frame(x, "; ".join(e.code for e in errs)) for x, errs in bad[:3]]
+    return [
+        cause(
+            "client.malformed_frame",
+            f"A frame the client sent is malformed ({first.code}): the meter may drop it",
+            0.95 if not answered else 0.7,
+            "client",
+            f"Frame #{frame.index}: {detail}. Strict meters drop such frames silently or close "
+            "the connection, which looks exactly like a dead or locked meter. The fault is in "
+            "the client that built the frame, not in the meter.",
+            evidence,
+            [
+                now(
+                    "Fix the client's frame builder (or its library version) before blaming "
+                    "the meter; `dlmsdoctor decode` shows the corrected bytes."
+                ),
+            ],
+        )
+    ]
+
+
+@rule("dlmsdoctor.bug")
+def engine_error(f: SessionFacts) -> list[Cause]:
+    steps = [s for s in f.session.steps if s.status is StepStatus.ERROR]
+    findings = f.findings("engine.exception")
+    if not steps and not findings:
+        return []
+    evidence = [ev_step(s.id, s.summary or "internal error") for s in steps[:3]]
+    evidence += [ev_finding(pf) for pf in findings[:2]]
+    return [
+        cause(
+            "dlmsdoctor.bug",
+            "dlmsdoctor hit an internal error; results after that step are incomplete",
+            0.5,
+            "client",
+            "A probe raised an unexpected exception: this is a bug in dlmsdoctor, not a "
+            "statement about the meter.",
+            evidence,
+            [later("Report it with the saved session file.")],
+        )
+    ]
+
+
+@rule("release.not_clean")
+def release_not_clean(f: SessionFacts) -> list[Cause]:
+    findings = f.findings("release.not_clean")
+    failed = [s for s in f.steps("release") if s.status is StepStatus.FAILED]
+    if not findings and not failed:
+        return []
+    evidence: list[Evidence] = [ev_finding(pf) for pf in findings[:2]]
+    evidence += [ev_step(s.id, s.summary or "release failed") for s in failed[:1]]
+    return [
+        cause(
+            "release.not_clean",
+            "The meter may still hold our association (release not confirmed)",
+            0.55,
+            "unknown",
+            "No RLRE or UA confirmed the release. Behind a bridge, closing TCP does not end the "
+            "meter's session, so the next client may be refused until the inactivity timeout.",
+            evidence,
+            [now("Wait for the meter's inactivity timeout before the next poll.")],
+        )
+    ]
+
+
+@rule(benign=("login.budget",))
+def login_budget(f: SessionFacts) -> list[Cause]:
+    findings = f.findings("login.budget", "login.sap_blocked")
+    if not findings:
+        return []
+    return [
+        cause(
+            "login.budget",
+            "Some credential sets were not tried, to protect the meter from a lockout",
+            0.9,
+            "client",
+            "The login budget (failed logins per run and per meter) was spent, or an earlier "
+            "authentication failure on that client SAP stopped further tries.",
+            [ev_finding(pf) for pf in findings[:3]],
+            [later("Fix the failing credential first; raise --max-failed-logins only knowingly.")],
+        )
+    ]

@@ -1,0 +1,547 @@
+"""Rules for the link rungs: framing, HDLC SNRM/UA, address discovery, and the byte stream.
+
+Signatures from DOMAIN.md section 3; the key point (from the field) is that an HDLC meter
+ignores, silently, any frame it cannot accept: silence is a clue, never proof of a dead meter.
+"""
+
+from __future__ import annotations
+
+from dlmsdoctor.codec.model import FrameKind
+from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
+from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
+from dlmsdoctor.session import Cause, Evidence
+
+
+def _closed_right_after(f: SessionFacts) -> list[tuple[ConnFacts, FrameFacts]]:
+    """Connections the peer closed right after our frame, with no byte back (no bridge text)."""
+    out = []
+    for conn in f.connections:
+        last = conn.closed_right_after_tx
+        if last is None or (conn.rx and conn.rx[-1].index > last.index):
+            continue
+        # a bridge message or an answer earlier on the same connection explains it otherwise
+        if any(x.kind == FrameKind.BRIDGE_MESSAGE for x in conn.rx):
+            continue
+        out.append((conn, last))
+    return out
+
+
+@rule(
+    "framing.wrapper_only",
+    "framing.hdlc_only",
+    "meter.session_taken",
+    "network.proxy",
+    "link.closed_after_frame",
+    "auth.lockout_elsewhere",
+)
+def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
+    """Socket closed right after our frame, no bytes: disambiguated by what else was seen."""
+    closed = _closed_right_after(f)
+    if not closed:
+        return []
+    if f.has("bridge.busy") or f.frames_with_code("stream.bridge", tx=False):
+        return []  # the bridge rules say it better
+    evidence: list[Evidence] = [
+        ev_frame(
+            last,
+            f"connection {conn.id} closed by the peer "
+            f"{(conn.record.closed_at or last.at) - last.at:.3f} s after this frame, "
+            "no byte back",
+        )
+        for conn, last in closed[:3]
+    ]
+    evidence += [ev_finding(pf) for pf in f.findings("tcp.closed_after_first_frame")[:2]]
+    framings = {last.kind for _, last in closed}
+    out: list[Cause] = []
+    if FrameKind.HDLC in framings and f.framing_answered(FrameKind.WRAPPER):
+        return [_wrong_framing("wrapper", evidence, f)]
+    if FrameKind.WRAPPER in framings and f.framing_answered(FrameKind.HDLC):
+        return [_wrong_framing("hdlc", evidence, f)]
+    if f.rejected_logins(13) or f.rejections(13) or f.has("login.lockout"):
+        return []  # the lockout rule owns this combination
+    if f.dlms_answers:
+        # it answered on another connection: the close is about that frame or that moment
+        out.append(
+            cause(
+                "link.closed_after_frame",
+                "The meter closed the connection after one of our frames",
+                0.5,
+                "unknown",
+                "The peer answered DLMS on another connection, but dropped this one right "
+                "after a frame, without answering.",
+                evidence,
+                [now("Look at the frame just before the close in the ladder.")],
+            )
+        )
+        return out
+    both_tried = f.framing_sent(FrameKind.HDLC) and f.framing_sent(FrameKind.WRAPPER)
+    proxy_hint = _proxy_hint(f)
+    taken = 0.45 if both_tried else 0.4
+    out.append(
+        cause(
+            "meter.session_taken",
+            "Another client holds the meter's only DLMS session",
+            taken + (0.1 if f.rx_of_type("DM") else 0.0),
+            "poller",
+            "Many meters and modems serve one client at a time and drop any other connection "
+            "after its first frame. The usual holder is the site's own polling service, or a "
+            "session a client left open until the meter's inactivity timeout.",
+            evidence,
+            [
+                now("Pause the polling service (and any other client) and probe again."),
+                later("Make every client release (RLRQ, DISC) before closing."),
+            ],
+        )
+    )
+    if not both_tried:
+        other = "wrapper" if FrameKind.HDLC in framings else "hdlc"
+        out.append(_wrong_framing(other, evidence, f, confidence=0.4))
+    out.append(
+        cause(
+            "auth.lockout_elsewhere",
+            "Meter locked out after failed logins elsewhere (not shown by this run)",
+            0.25,
+            "unknown",
+            "A meter in password lockout drops every connection after its first frame. This "
+            "run made no failed login, so only an earlier client (the poller, a previous run) "
+            "could have caused one: check its logs before concluding the meter is locked.",
+            evidence,
+            [later("Wait out the lockout time (often 60-255 s, or until the next day), once.")],
+        )
+    )
+    if proxy_hint is not None:
+        out.append(proxy_hint)
+    return out
+
+
+def _wrong_framing(
+    framing: str, evidence: list[Evidence], f: SessionFacts, confidence: float = 0.88
+) -> Cause:
+    proven = f.framing_answered(framing)
+    if framing == "wrapper":
+        title = (
+            "The meter speaks the TCP wrapper (IEC 62056-47), not HDLC"
+            if proven
+            else "Maybe wrong framing: the meter may expect the TCP wrapper, not HDLC"
+        )
+        explanation = (
+            "HDLC frames were dropped (closed or ignored) while the wrapper got answers. A "
+            "wrapper meter reads HDLC's 7E A0 as a bad version and closes or stays silent."
+            if proven
+            else "Only HDLC was tried and the peer dropped it: a wrapper-only meter does that."
+        )
+        action = now(
+            "Set your client to the TCP wrapper (gurux: -i WRAPPER / InterfaceType.WRAPPER)."
+        )
+    else:
+        title = (
+            "The meter speaks HDLC, not the TCP wrapper"
+            if proven
+            else "Maybe wrong framing: the meter may expect HDLC, not the TCP wrapper"
+        )
+        explanation = (
+            "Wrapper PDUs were dropped while HDLC frames got answers."
+            if proven
+            else "Only the wrapper was tried and the peer dropped it: an HDLC meter does that."
+        )
+        action = now("Set your client to HDLC framing (gurux: -i HDLC, the default).")
+    return cause(
+        f"framing.{framing}_only",
+        title,
+        confidence if proven else min(confidence, 0.4),
+        "client",
+        explanation,
+        evidence,
+        [action] if proven else [now("Probe again with --framing auto."), action],
+    )
+
+
+def _proxy_hint(f: SessionFacts) -> Cause | None:
+    """A TCP handshake much faster than the ICMP round trip: something nearer than the meter
+    accepted the connection (a firewall proxy, a modem stack) and then drops it."""
+    rtt = f.ping_rtt
+    times = [c.record.connect_time for c in f.opened if c.record.connect_time is not None]
+    if rtt is None or not times or rtt < 0.02:
+        return None
+    connect = min(times)
+    if connect * 4 > rtt:
+        return None
+    return cause(
+        "network.proxy",
+        "Something nearer than the meter accepts the connection and drops it (proxy, firewall)",
+        0.3,
+        "network",
+        f"TCP connected in {connect * 1000:.0f} ms while ping takes {rtt * 1000:.0f} ms: the "
+        "connection ends before the meter's network. A firewall or proxy may accept it and "
+        "close it when the first bytes are not what it allows.",
+        [
+            ev_step("tcp.connect", f"connect {connect * 1000:.1f} ms"),
+            ev_step("icmp.ping", f"rtt {rtt * 1000:.1f} ms"),
+        ],
+        [later("Check firewalls/proxies on the path for rules on this port.")],
+    )
+
+
+def _silent_snrms(f: SessionFacts) -> list[FrameFacts]:
+    out = []
+    for snrm in f.tx_of_type("SNRM"):
+        conn = f.conn_of(snrm)
+        answers = f.answers_to(snrm)
+        if answers:
+            continue
+        if conn is not None and conn.closed_right_after_tx is snrm:
+            continue  # a close, not silence: the closed-after-frame rule
+        out.append(snrm)
+    return out
+
+
+def _addresses(frames: list[FrameFacts]) -> str:
+    return ", ".join(sorted({s.server_text() for s in frames}))
+
+
+def _serial_rule(serial: str | None, physical: int | None) -> str:
+    if not serial or physical is None:
+        return ""
+    digits = "".join(ch for ch in serial if ch.isdigit())
+    if not digits:
+        return ""
+    sn = int(digits)
+    if physical == sn % 10000 + 1000:
+        return f" It is derived from the serial number {serial}: SN % 10000 + 1000 = {physical}."
+    if physical == int(digits[-4:]):
+        return f" It is the last four digits of the serial number {serial}."
+    return ""
+
+
+@rule("hdlc.wrong_address", "hdlc.no_answer", "bridge.serial_dead")
+def silence_after_snrm(f: SessionFacts) -> list[Cause]:
+    silent = _silent_snrms(f)
+    if not silent:
+        return []
+    ua = [x for x in f.rx_of_type("UA") if not x.errors]
+    target = f.session.target
+    if ua:
+        good = ua[0]
+        silent_before = [s for s in silent if s.index < good.index]
+        if not silent_before:
+            return []
+        found = f.findings("address.found")
+        derived = str(found[0].data.get("derived_from", "")) if found else ""
+        explanation = (
+            f"The meter ignored SNRMs to {_addresses(silent_before)} "
+            f"and answered at {good.server_text()}. An HDLC meter silently ignores frames not "
+            "addressed to it, which looks like a dead meter to a client with the wrong address."
+        )
+        explanation += _serial_rule(target.serial_number, (good.server or {}).get("physical"))
+        if derived.startswith("serial") and "serial" not in explanation:
+            explanation += " The address was derived from the serial number."
+        user_gave = target.server_address is not None
+        evidence = [ev_frame(s, f"SNRM to {s.server_text()}: no answer") for s in silent_before[:4]]
+        evidence.append(ev_frame(good, f"UA from {good.server_text()}"))
+        evidence += [ev_finding(pf) for pf in found[:1]]
+        return [
+            cause(
+                "hdlc.wrong_address",
+                f"Wrong server address: the meter answers at {good.server_text()}",
+                0.9 if user_gave else 0.7,
+                "client",
+                explanation,
+                evidence,
+                [
+                    now(
+                        f"Set your client's server address to {good.server_text()} "
+                        "(logical/physical and address size)."
+                    ),
+                    later("Record the address per meter; derived addresses differ meter to meter."),
+                ],
+            )
+        ]
+    evidence = [ev_frame(s, f"SNRM to {s.server_text()}: no answer") for s in silent[:4]]
+    evidence += [ev_finding(pf) for pf in f.findings("address.not_found", "hdlc.no_answer")[:2]]
+    tried = sorted({s.server_text() for s in silent})
+    out = [
+        cause(
+            "hdlc.no_answer",
+            "The meter ignores our SNRM: most likely a server address it does not answer to",
+            0.55 if len(tried) < 3 else 0.45,
+            "client",
+            f"No answer to SNRM at {', '.join(tried[:6])}{'...' if len(tried) > 6 else ''}. "
+            "An HDLC meter stays silent to frames not addressed to it (logical/physical "
+            "address or address size), to frames with a bad FCS, and to the wrong framing.",
+            evidence,
+            [
+                now(
+                    "Give the serial number (--serial-number) so that derived addresses are "
+                    "tried, or the address from the meter's label/menu (--server-address)."
+                ),
+                now("Try --framing wrapper in case the meter expects the TCP wrapper."),
+            ],
+        )
+    ]
+    if not f.framing_sent(FrameKind.WRAPPER):
+        out.append(_wrong_framing("wrapper", evidence, f, confidence=0.3))
+    out.append(
+        cause(
+            "bridge.serial_dead",
+            "Nothing answers behind the bridge: the serial side may be dead",
+            0.3,
+            "bridge",
+            "When a serial-to-TCP bridge is in front of the meter, TCP works even if the serial "
+            "cable, the baud rate or the meter itself is dead.",
+            evidence[:2],
+            [later("Check the bridge's serial settings (baud rate, 8N1) and the meter cable.")],
+        )
+    )
+    return out
+
+
+@rule("hdlc.dm", benign=("hdlc.dm_cleared",))
+def dm_after_snrm(f: SessionFacts) -> list[Cause]:
+    dms = f.rx_of_type("DM")
+    if not dms:
+        return []
+    # DM to our own DISC (disc_first) is a normal "already disconnected"
+    to_snrm = []
+    for dm in dms:
+        conn = f.conn_of(dm)
+        prev = [x for x in (conn.frames if conn else []) if x.tx and x.index < dm.index]
+        if prev and prev[-1].hdlc_type == "SNRM":
+            to_snrm.append(dm)
+    if not to_snrm:
+        return []
+    evidence = [ev_frame(x, "DM: link refused") for x in to_snrm[:3]]
+    evidence += [ev_finding(pf) for pf in f.findings("hdlc.dm", "target.busy")[:2]]
+    ua_after = [x for x in f.rx_of_type("UA") if x.index > to_snrm[-1].index]
+    if ua_after:
+        return [
+            cause(
+                "hdlc.dm_cleared",
+                "The meter refused the link once (DM), then accepted it",
+                0.6,
+                "meter",
+                "A DM answers SNRM while the meter still holds an earlier link (a client that "
+                "did not disconnect) or is not ready; it cleared.",
+                [*evidence, ev_frame(ua_after[0], "UA later")],
+                [later("Make clients send DISC when they finish.")],
+            )
+        ]
+    return [
+        cause(
+            "hdlc.dm",
+            "The meter refuses the HDLC link (DM): another session is active, or it is not ready",
+            0.75,
+            "poller",
+            "The meter answers SNRM with DM (disconnected mode): it will not open a link now. "
+            "Most often another client (the poller, a previous session never released) holds "
+            "the meter's single session.",
+            evidence,
+            [
+                now(
+                    "Pause other clients, wait for the meter's inactivity timeout, then retry "
+                    "(--disc-first sends DISC to clear a stale link)."
+                ),
+            ],
+        )
+    ]
+
+
+@rule("hdlc.frmr")
+def frmr(f: SessionFacts) -> list[Cause]:
+    frames = f.rx_of_type("FRMR")
+    if not frames:
+        return []
+    evidence = []
+    for x in frames[:2]:
+        conn = f.conn_of(x)
+        prev = [y for y in (conn.frames if conn else []) if y.tx and y.index < x.index]
+        if prev:
+            evidence.append(
+                ev_frame(prev[-1], f"rejected frame ({prev[-1].info_length} info bytes)")
+            )
+        evidence.append(ev_frame(x, "FRMR: frame rejected"))
+    return [
+        cause(
+            "hdlc.frmr",
+            "The meter rejected one of our frames (FRMR): too long or not allowed now",
+            0.8,
+            "client",
+            "FRMR means the meter received a frame it will not process: an information field "
+            "longer than its negotiated maximum, a control field it does not support, or a bad "
+            "sequence number.",
+            evidence,
+            [now("Lower the client's max info length / PDU size to what the UA negotiated.")],
+        )
+    ]
+
+
+@rule("link.stale_bytes", "link.unasked_bytes")
+def unasked_bytes(f: SessionFacts) -> list[Cause]:
+    out: list[Cause] = []
+    for conn in f.connections:
+        unasked = [
+            x
+            for x in conn.unasked
+            if x.kind not in (FrameKind.BRIDGE_MESSAGE, FrameKind.TELNET, FrameKind.IEC62056_21)
+        ]
+        if not unasked:
+            continue
+        ev = [
+            ev_frame(x, f"{len(x.record.data)} bytes before we sent anything") for x in unasked[:3]
+        ]
+        ev += [ev_finding(pf) for pf in f.findings("tcp.unsolicited_bytes")[:1]]
+        if any(x.is_dlms or x.kind == FrameKind.PARTIAL for x in unasked):
+            out.append(
+                cause(
+                    "link.stale_bytes",
+                    "Stale DLMS frames waited in the bridge (answers meant for another client)",
+                    0.75,
+                    "bridge",
+                    "DLMS frames arrived right after connect, before we asked anything: the "
+                    "bridge or modem buffered what the meter sent to an earlier client. A client "
+                    "that reads them as answers sees out-of-sequence or checksum errors.",
+                    ev,
+                    [
+                        now("Flush the input after connecting and send DISC before SNRM."),
+                        later("Stop clients that disconnect without releasing (DISC)."),
+                    ],
+                )
+            )
+        else:
+            out.append(
+                cause(
+                    "link.unasked_bytes",
+                    "Bytes arrive right after connect, before we send anything",
+                    0.55,
+                    "bridge",
+                    "The peer sends something as soon as the connection opens. Clients that do "
+                    "not expect it mistake it for the answer to their first frame.",
+                    ev,
+                    [now("Have the client read and discard bytes right after connect.")],
+                )
+            )
+        break
+    return out
+
+
+@rule("link.corrupt_replies")
+def corrupt_replies(f: SessionFacts) -> list[Cause]:
+    bad = [
+        x
+        for x in f.frames
+        if not x.tx
+        and x.kind in (FrameKind.HDLC, FrameKind.GARBAGE)
+        and (
+            x.kind == FrameKind.GARBAGE
+            or {"hdlc.fcs.mismatch", "hdlc.hcs.mismatch", "hdlc.length.mismatch"} & x.errors
+        )
+    ]
+    conns_unasked = {x.index for c in f.connections for x in c.unasked}
+    bad = [x for x in bad if x.index not in conns_unasked]
+    if not bad:
+        return []
+    evidence = [ev_frame(x, ", ".join(sorted(x.errors)) or "garbage") for x in bad[:3]]
+    evidence += [ev_finding(pf) for pf in f.findings("hdlc.bad_frame", "link.garbage")[:1]]
+    return [
+        cause(
+            "link.corrupt_replies",
+            "Replies arrive corrupted (bad checksum or garbage): noise or wrong serial settings",
+            0.7 if len(bad) > 1 else 0.6,
+            "meter",
+            "The meter's answers fail their checksum or are not frames at all. Behind a bridge "
+            "this points at the serial line: baud rate, parity, noise, a long RS-485 run "
+            "without termination.",
+            evidence,
+            [now("Check the serial settings (baud rate, 8N1) and the bridge-meter wiring.")],
+        )
+    ]
+
+
+@rule("link.reply_cut")
+def reply_cut(f: SessionFacts) -> list[Cause]:
+    cut = []
+    for conn in f.connections:
+        partial = [
+            x for x in conn.rx if x.kind == FrameKind.PARTIAL or "hdlc.length.truncated" in x.codes
+        ]
+        if partial and conn.closed_by_peer:
+            cut.append(partial[-1])
+    if not cut:
+        return []
+    return [
+        cause(
+            "link.reply_cut",
+            "A reply was cut off mid-frame and the connection closed",
+            0.75,
+            "meter",
+            "The meter (or the bridge) started a frame and closed the connection before its "
+            "end: a reset, a watchdog, or a bridge timeout.",
+            [ev_frame(x, "frame ends early, then close") for x in cut[:3]],
+            [now("Retry once; if it repeats, check the meter's and bridge's power and logs.")],
+        )
+    ]
+
+
+@rule("link.inactivity_timeout")
+def inactivity_timeout(f: SessionFacts) -> list[Cause]:
+    hits = []
+    for conn in f.connections:
+        idle = conn.idle_before_close
+        if idle is None or idle < 1.0 or not conn.rx:
+            continue
+        last_tx = conn.tx[-1] if conn.tx else None
+        if last_tx is not None and not conn.answered_after(last_tx):
+            continue  # our last frame was not answered: not an idle close
+        hits.append((conn, idle))
+    if not hits:
+        return []
+    conn, idle = hits[0]
+    configured = f.session.identity.get("hdlc_inactivity_timeout")
+    explanation = (
+        f"The peer closed connection {conn.id} after {idle:.1f} s without traffic, while the "
+        "link worked: the meter's inactivity timeout."
+    )
+    if configured:
+        explanation += f" The meter reports an HDLC inactivity timeout of {configured} s."
+    return [
+        cause(
+            "link.inactivity_timeout",
+            "The meter closes idle connections (inactivity timeout)",
+            0.75,
+            "meter",
+            explanation,
+            [Evidence(note=f"closed after {idle:.1f} s idle", step="tcp.connect")],
+            [
+                now("Keep the connection busy (a read) below the timeout, or reconnect per poll."),
+                later("Read 0.0.22.0.0.255 attribute 8 for the exact timeout."),
+            ],
+        )
+    ]
+
+
+@rule("meter.slow_replies")
+def slow_replies(f: SessionFacts) -> list[Cause]:
+    delays = []
+    for conn in f.connections:
+        for tx in conn.tx:
+            answers = conn.answered_after(tx)
+            if answers and answers[0].is_dlms:
+                delays.append((answers[0].at - tx.at, tx, answers[0]))
+    if not delays:
+        return []
+    delays.sort(key=lambda d: d[0])
+    median = delays[len(delays) // 2][0]
+    if median < 1.0:
+        return []
+    slowest = delays[-1]
+    return [
+        cause(
+            "meter.slow_replies",
+            f"The meter answers slowly (typically {median:.1f} s)",
+            0.5,
+            "network",
+            "Replies take over a second; clients with short timeouts give up and retry, which "
+            "makes things worse on a single-session meter.",
+            [ev_frame(slowest[2], f"answered after {slowest[0]:.2f} s")],
+            [now(f"Set the client's reply timeout to at least {max(3.0, median * 3):.0f} s.")],
+        )
+    ]

@@ -1,0 +1,90 @@
+"""``diagnose(session)``: run every rule, rank the causes, build the profile and the headline."""
+
+from __future__ import annotations
+
+import logging
+
+from dlmsdoctor.diagnosis.facts import SessionFacts
+from dlmsdoctor.diagnosis.profile import build_profile, server_text
+from dlmsdoctor.diagnosis.registry import BENIGN, RULES
+from dlmsdoctor.session import Cause, Diagnosis, Evidence, Session
+
+log = logging.getLogger(__name__)
+
+# A cause this sure, and not a benign note, makes a working meter "degraded".
+DEGRADED_AT = 0.5
+
+
+def rank(causes: list[Cause]) -> list[Cause]:
+    """Faults by confidence (ties keep rule order: lower layers first), then the benign notes.
+
+    One code appears once: the most confident instance keeps it, its evidence merged."""
+    by_code: dict[str, Cause] = {}
+    for c in causes:
+        kept = by_code.get(c.code)
+        if kept is None:
+            by_code[c.code] = c
+        elif c.confidence > kept.confidence:
+            c.evidence.extend(e for e in kept.evidence if e not in c.evidence)
+            by_code[c.code] = c
+    ordered = list(by_code.values())
+    return sorted(ordered, key=lambda c: (c.code in BENIGN, -c.confidence))
+
+
+def run_rules(facts: SessionFacts) -> list[Cause]:
+    causes: list[Cause] = []
+    for r in RULES:
+        try:
+            causes.extend(r.fn(facts))
+        except Exception as exc:  # one broken rule must not hide the others
+            log.exception("diagnosis rule %s failed", r.name)
+            causes.append(
+                Cause(
+                    code="dlmsdoctor.bug",
+                    title=f"dlmsdoctor's diagnosis rule {r.name} failed",
+                    confidence=0.1,
+                    whose="client",
+                    explanation=f"{type(exc).__name__}: {exc}",
+                    evidence=[Evidence(note="internal error in the diagnosis")],
+                )
+            )
+    return causes
+
+
+def diagnose(session: Session) -> Diagnosis:
+    """Ranked causes, the working profile (or None), a status word and a one-line headline."""
+    facts = SessionFacts(session)
+    causes = rank(run_rules(facts))
+    profile = build_profile(facts)
+    faults = [c for c in causes if c.code not in BENIGN and c.confidence >= DEGRADED_AT]
+    status = "failed" if profile is None else ("degraded" if faults else "ok")
+    return Diagnosis(
+        status=status,
+        headline=_headline(session, status, causes, profile),
+        causes=causes,
+        profile=profile,
+    )
+
+
+def _headline(session: Session, status: str, causes: list[Cause], profile: object) -> str:
+    from dlmsdoctor.session import ConnectionProfile
+
+    top = next((c for c in causes if c.code not in BENIGN), None)
+    if isinstance(profile, ConnectionProfile):
+        works = (
+            f"works with {server_text(profile)}, client {profile.client_sap}, "
+            f"authentication {profile.authentication}"
+        )
+        if status == "ok":
+            return f"Meter answers: {works}."
+        assert top is not None
+        return f"{top.title} ({top.whose}); meter {works}."
+    if session.cancelled and top is None:
+        return "Cancelled before a verdict."
+    if top is None:
+        if not session.steps:
+            return "Nothing was probed."
+        return "No association was made and no known signature matched; see the ladder."
+    action = next((a.text for a in top.actions if a.when == "now"), "")
+    headline = f"{top.title} [{top.whose}]"
+    return f"{headline}. {action}" if action else headline + "."
