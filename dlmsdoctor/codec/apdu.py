@@ -6,13 +6,15 @@ both per IEC 62056-53 and the DLMS UA Green Book (DLMS UA 1000-2, clause 9). Cip
 show their security header; their payload is not decrypted.
 
 ``decode_apdu`` never raises. Finding codes (besides those of ``axdr`` and ``ber``):
-``apdu.empty``, ``apdu.unknown_tag`` (tag not known: a raw span follows),
-``apdu.ber.length`` (BER length against the bytes present), ``apdu.trailing_bytes``
-(bytes after a complete APDU), ``apdu.ber.unexpected`` (an ACSE element where another was
-expected), ``apdu.aare.rejected`` (association refused, with the diagnostic),
-``apdu.initiate_error`` (ConfirmedServiceError in an AARE), ``apdu.exception``
-(exception-response), ``apdu.access_error`` (a data-access-result other than success),
-``apdu.internal_error`` (a decoder bug: the APDU is shown raw; should never appear).
+``apdu.empty``; ``apdu.unknown_tag`` (tag not known: a raw span follows);
+``apdu.ber.length`` (BER length against the bytes present); ``apdu.trailing_bytes``
+(bytes after a complete APDU); ``apdu.ber.unexpected`` (an ACSE element where another
+was expected); ``apdu.aare.rejected`` (association refused, with the diagnostic);
+``apdu.initiate_error`` (ConfirmedServiceError in an AARE); ``apdu.exception``
+(exception-response); ``apdu.access_error`` (a data-access-result other than success);
+``apdu.axdr.choice`` (a CHOICE tag that does not exist); ``apdu.conformance.tag``
+(conformance block not introduced by 5F 1F 04); ``apdu.internal_error`` (a decoder bug:
+the APDU is shown raw; should never appear).
 
 ``fields`` keys are stable (scripts read them): ``apdu_type``, ``context``, ``mechanism``,
 ``result``, ``result_name``, ``diagnostic_source``, ``diagnostic``, ``diagnostic_name``,
@@ -776,6 +778,7 @@ def _security_header(
                              "Invocation counter")
     fields["invocation_counter"] = counter
     out.append(ic)
+    fields["ciphered_payload_length"] = max(0, end - cur)
     if cur < end:
         out.append(ctx.span(cur, end - cur, name + ".payload", "Ciphered payload",
                             None, f"ciphered payload ({end - cur} bytes)"))
@@ -823,7 +826,7 @@ def _ciphered(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
         spans.append(ctx.span(cur, stop - cur, name + ".content", "Ciphered content", None,
                               f"{stop - cur - lsize} bytes", tuple(header)))
         cur = stop
-    payload = max(0, cur - pos - 1 - 5)
+    payload = fields.get("ciphered_payload_length", 0)
     summary = f"{cname}, IC {fields.get('invocation_counter')}, ciphered payload ({payload} bytes)"
     return _finish(ctx, pos, cur, end, name, cname, spans, summary)
 
@@ -944,7 +947,7 @@ def _confirmed_service_error(ctx: DecodeContext, pos: int, end: int, fields: Fie
     fields["service_error"] = f"{kind_span.meaning}: {val.meaning}"
     summary = f"ConfirmedServiceError {svc.meaning}: {kind_span.meaning} {val.meaning}"
     ctx.finding("apdu.initiate_error", pos, cur - pos, "confirmed-service-error", summary,
-                found=f"{kind}/{code}")
+                severity=Severity.WARNING, found=f"{kind}/{code}")
     return _finish(ctx, pos, cur, end, name, "ConfirmedServiceError", spans, summary)
 
 
