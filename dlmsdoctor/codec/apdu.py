@@ -609,7 +609,7 @@ def _action_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, nam
             parts.append(ctx.span(p, p2 - p, f"{name}.return_parameters{i}",
                                   "Return parameters", None, text, (data,)))
             p = p2
-        elif p < end:
+        elif ctx.need(p, end, 1, "return parameters"):
             parts.append(ctx.span(p, 1, f"{name}.return_parameters{i}", "Return parameters",
                                   None, "absent"))
             p += 1
