@@ -1,0 +1,90 @@
+"""``dlmsdoctor simulate``: run a simulated DLMS/COSEM meter until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+import click
+
+from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.sim.faults import FAULT_HELP, FaultError, parse_faults
+from dlmsdoctor.sim.profile import ProfileError, builtin_names, load_profile
+
+
+class SimulateError(click.ClickException):
+    exit_code = ExitCode.USAGE
+
+
+def _fault_list() -> str:
+    return "\n".join(f"  {name:<30} {text}" for name, text in FAULT_HELP.items())
+
+
+@click.command(
+    "simulate",
+    epilog="\b\nFaults (repeat --fault to combine):\n" + _fault_list(),
+)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; loopback unless you name another one.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="TCP port (0: any free port).  [default: 4059, none with --serial-device]")
+@click.option("--framing", type=click.Choice(["hdlc", "wrapper"]), default=None,
+              help="Override the profile's framing.")
+@click.option("--serial-device", "serial_device", default=None, metavar="PATH",
+              help="Also serve HDLC on a serial device; a path that does not exist is created "
+                   "as a link to a new pseudo-terminal (for ser2net), 'pty' just makes one.")
+@click.option("--profile", "profile_name", default="default", show_default=True,
+              metavar="NAME|FILE",
+              help=f"Built-in profile ({', '.join(builtin_names())}) or a TOML file.")
+@click.option("--fault", "fault_specs", multiple=True, metavar="SPEC", help="Switch a fault on.")
+@click.option("--events", "events_path", default=None, metavar="PATH",
+              help="Append the meter's event log to PATH as JSON lines.")
+def simulate(
+    host: str,
+    port: int | None,
+    framing: str | None,
+    serial_device: str | None,
+    profile_name: str,
+    fault_specs: tuple[str, ...],
+    events_path: str | None,
+) -> None:
+    """Run a simulated DLMS/COSEM meter (a test and training peer) until Ctrl-C."""
+    try:
+        profile = load_profile(profile_name)
+        faults = parse_faults(list(fault_specs))
+    except (ProfileError, FaultError) as exc:
+        raise SimulateError(str(exc)) from None
+    if port is None and serial_device is None:
+        port = 4059
+    from dlmsdoctor.sim.meter import SimulatedMeter
+
+    try:
+        meter = SimulatedMeter(profile, faults, host=host, port=port, framing=framing,
+                               events_path=events_path, serial_device=serial_device)
+    except OSError as exc:
+        raise SimulateError(f"cannot open the event log {events_path}: {exc.strerror}") from None
+    try:
+        asyncio.run(_serve(meter))
+    except OSError as exc:
+        raise SimulateError(f"cannot listen: {exc.strerror or exc}") from None
+
+
+async def _serve(meter: object) -> None:
+    from dlmsdoctor.sim.meter import SimulatedMeter
+
+    assert isinstance(meter, SimulatedMeter)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await meter.start()
+    try:
+        click.echo(meter.banner())
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await meter.stop()
+    click.echo("stopped", err=True)
