@@ -9,12 +9,13 @@ findings are a cache), so a session loaded from an older file is judged by today
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from dlmsdoctor.codec.hdlc import parse_hdlc
 from dlmsdoctor.codec.model import FrameKind
+from dlmsdoctor.codec.stream import split_stream
 from dlmsdoctor.codec.wrapper import parse_wrapper
 from dlmsdoctor.events import CloseHow, Direction, StepStatus
 from dlmsdoctor.session import (
@@ -173,6 +174,10 @@ def frame_facts(record: FrameRecord) -> FrameFacts:
             codes=frozenset(codes),
             errors=frozenset(errors),
         )
+    # text, telnet, garbage...: recognise again from the bytes (bridge messages and the like)
+    for chunk in split_stream(record.data, direction=direction):
+        codes |= {f.code for f in chunk.findings}
+        errors |= {f.code for f in chunk.findings if f.severity.value == "error"}
     return FrameFacts(record=record, kind=kind, codes=frozenset(codes), errors=frozenset(errors))
 
 
@@ -256,6 +261,23 @@ class ConnFacts:
         return None if last is None else self.record.closed_at - last
 
 
+def _mark_echoes(frames: list[FrameFacts]) -> list[FrameFacts]:
+    """An RX chunk equal to the TX just before it is a local echo (optical head, RS-485), even
+    when the recorder decoded it as a frame: it never saw what we sent."""
+    out: list[FrameFacts] = []
+    last_tx: bytes | None = None
+    for f in frames:
+        if f.tx:
+            last_tx = f.record.data
+        elif last_tx is not None and f.kind != FrameKind.ECHO and f.record.data == last_tx:
+            f = replace(f, kind=FrameKind.ECHO.value)
+            last_tx = None
+        else:
+            last_tx = None
+        out.append(f)
+    return out
+
+
 class SessionFacts:
     """The Session, indexed for rules. Cheap to build; decodes each frame once."""
 
@@ -265,12 +287,13 @@ class SessionFacts:
     # -- frames and connections ------------------------------------------------------------
     @cached_property
     def frames(self) -> list[FrameFacts]:
-        return [frame_facts(r) for r in self.session.frames]
+        """Every frame in recording order (the same objects the connections hold)."""
+        return sorted((f for c in self.connections for f in c.frames), key=lambda f: f.index)
 
     @cached_property
     def connections(self) -> list[ConnFacts]:
         by_id = {c.id: ConnFacts(c) for c in self.session.connections}
-        for f in self.frames:
+        for f in (frame_facts(r) for r in self.session.frames):
             conn = by_id.get(f.record.conn_id)
             if conn is None:  # a frame whose connection was not recorded: still evidence
                 conn = by_id[f.record.conn_id] = ConnFacts(
@@ -279,11 +302,16 @@ class SessionFacts:
             conn.frames.append(f)
         for conn in by_id.values():
             conn.frames.sort(key=lambda f: (f.at, f.index))
+            conn.frames = _mark_echoes(conn.frames)
         return sorted(by_id.values(), key=lambda c: c.id)
 
     @property
     def opened(self) -> list[ConnFacts]:
         return [c for c in self.connections if c.record.opened_at is not None]
+
+    @cached_property
+    def echoes(self) -> set[int]:
+        return {f.index for c in self.connections for f in c.frames if f.kind == FrameKind.ECHO}
 
     def frames_with_code(self, prefix: str, *, tx: bool | None = None) -> list[FrameFacts]:
         """Frames carrying a codec finding whose code starts with ``prefix``."""

@@ -10,6 +10,9 @@ from dlmsdoctor.diagnosis.facts import FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
 from dlmsdoctor.session import Cause, Evidence
 
+# A retry opened this soon after the busy close counts as "the engine's retry".
+RETRY_WINDOW_S = 5.0
+
 
 def _text(frame: FrameFacts) -> str:
     return frame.record.data.decode("latin-1", "replace").strip()
@@ -22,27 +25,46 @@ def bridge_busy(f: SessionFacts) -> list[Cause]:
     findings = f.findings("bridge.busy")
     if not frames and not findings:
         return []
-    last_busy_conn = max(
-        [x.record.conn_id for x in frames]
-        + [c.id for c in f.connections if any(x in frames for x in c.frames)],
-        default=-1,
+    # Through: a later connection, opened soon after the busy one closed, reached the meter
+    # (the engine's single retry after busy_retry_wait, docs/probes.md safety rule 6).
+    busy_conns = {x.record.conn_id for x in frames}
+    last_busy = max(
+        (c for c in f.connections if c.id in busy_conns), key=lambda c: c.id, default=None
     )
-    later_ok = [x for x in f.dlms_answers if x.record.conn_id > last_busy_conn] if frames else []
+    later_ok: list[FrameFacts] = []
+    if last_busy is not None:
+        end = last_busy.record.closed_at or max(x.at for x in frames)
+        later_ok = [
+            x
+            for x in f.dlms_answers
+            if x.record.conn_id > last_busy.id and x.at - end <= RETRY_WINDOW_S
+        ] or [
+            x
+            for c in f.opened
+            if c.id > last_busy.id
+            and c.record.opened_at is not None
+            and c.record.opened_at - end <= RETRY_WINDOW_S
+            and not any("stream.bridge" in code for y in c.rx for code in y.codes)
+            for x in c.frames[:1]
+        ]
+    if any(pf.data.get("after_retry") is False for pf in findings) and not later_ok:
+        later_ok = [x for x in f.dlms_answers if x.record.conn_id not in busy_conns][:1]
     still_busy_after_retry = any(pf.data.get("after_retry") for pf in findings)
     evidence: list[Evidence] = [
         ev_frame(x, f"the bridge wrote {_text(x)!r} and closed") for x in frames[:3]
     ]
     evidence += [ev_finding(pf) for pf in findings[:2]]
     if later_ok and not still_busy_after_retry:
-        evidence.append(ev_frame(later_ok[0], "the retry a moment later reached the meter"))
+        evidence.append(ev_frame(later_ok[0], "a connection a moment later got through"))
         return [
             cause(
                 "bridge.teardown_busy",
-                "The bridge was briefly busy tearing down the previous connection (not a fault)",
+                "The bridge was busy at first, then let us through (not a fault)",
                 0.7,
                 "bridge",
-                "ser2net answers 'Port already in use' for a fraction of a second after a "
-                "client disconnects. A retry a moment later got through.",
+                "ser2net answers 'Port already in use' while it tears down the previous "
+                "connection (a fraction of a second after a client disconnects), or while "
+                "another client finishes. A connection a moment later got through.",
                 evidence,
                 [later("Let your client wait about a second before reconnecting to a bridge.")],
             )

@@ -7,7 +7,7 @@ import logging
 from dlmsdoctor.diagnosis.facts import SessionFacts
 from dlmsdoctor.diagnosis.profile import build_profile, server_text
 from dlmsdoctor.diagnosis.registry import BENIGN, RULES
-from dlmsdoctor.session import Cause, Diagnosis, Evidence, Session
+from dlmsdoctor.session import Cause, ConnectionProfile, Diagnosis, Evidence, Session
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +66,18 @@ def diagnose(session: Session) -> Diagnosis:
     )
 
 
-def _headline(session: Session, status: str, causes: list[Cause], profile: object) -> str:
-    from dlmsdoctor.session import ConnectionProfile
-
+def _headline(
+    session: Session, status: str, causes: list[Cause], profile: ConnectionProfile | None
+) -> str:
     top = next((c for c in causes if c.code not in BENIGN), None)
-    if isinstance(profile, ConnectionProfile):
+    if profile is not None:
         works = (
-            f"works with {server_text(profile)}, client {profile.client_sap}, "
+            f"{server_text(profile)}, client {profile.client_sap}, "
             f"authentication {profile.authentication}"
         )
-        if status == "ok":
-            return f"Meter answers: {works}."
-        assert top is not None
-        return f"{top.title} ({top.whose}); meter {works}."
+        if status == "ok" or top is None:
+            return f"The meter works: {works}."
+        return f"{top.title} [{top.whose}]. Works with: {works}."
     if session.cancelled and top is None:
         return "Cancelled before a verdict."
     if top is None:
