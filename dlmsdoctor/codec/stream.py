@@ -64,20 +64,26 @@ _Result = DecodedFrame | _NeedMore | None
 
 
 def _address_size(buf: bytes, p: int, end: int) -> int:
-    """Bytes of the HDLC address at ``p`` (LSB=1 ends it), 0 if unterminated within 4."""
+    """Bytes of the HDLC address at ``p`` (LSB=1 ends it); 0 if unterminated within 4 bytes,
+    -1 if the bytes end before that is known."""
     for i in range(4):
         if p + i >= end:
-            return 0
+            return -1
         if buf[p + i] & 1:
             return i + 1
     return 0
 
 
-def _hdlc_header_sane(buf: bytes, p: int, end: int) -> bool:
+def _header_sane(buf: bytes, p: int, end: int) -> bool | None:
+    """Are both addresses of the frame at ``p`` 1, 2 or 4 bytes? None: not all bytes are here."""
     dest = _address_size(buf, p + 3, end)
+    if dest < 0:
+        return None
     if dest not in (1, 2, 4):
         return False
     src = _address_size(buf, p + 3 + dest, end)
+    if src < 0:
+        return None
     return src in (1, 2, 4)
 
 
@@ -120,7 +126,7 @@ def _hdlc_end(buf: bytes, p: int, final: bool) -> int | _NeedMore | None:
     q = buf.find(FLAG, p + MIN_HDLC_LENGTH + 1, stop)
     while q >= 0:
         if q == declared:
-            if _fcs_ok(buf, p, q) or _hdlc_header_sane(buf, p, q):
+            if _fcs_ok(buf, p, q) or _header_sane(buf, p, q) is True:
                 return q + 1
         elif tries < MAX_LENGTH_MISMATCH_TRIES:
             tries += 1
@@ -146,7 +152,7 @@ def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
         return None
     if buf[p + 1] >> 4 != 0xA or _hdlc_length(buf, p) < MIN_HDLC_LENGTH:
         return None
-    if p + 8 <= n and not _hdlc_header_sane(buf, p, n):
+    if _header_sane(buf, p, n) is False:
         return None
     e = _hdlc_end(buf, p, final)
     if e is None or isinstance(e, _NeedMore):

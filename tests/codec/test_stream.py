@@ -1,0 +1,252 @@
+"""split_stream and StreamSplitter: vectors, whole / byte by byte / trailing garbage, tiling."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlmsdoctor.codec.model import DecodedFrame, FrameKind, Severity
+from dlmsdoctor.codec.stream import StreamSplitter, split_stream
+
+VECTORS = Path(__file__).parent.parent / "vectors"
+CASES: list[dict[str, Any]] = json.loads((VECTORS / "stream_cases.json").read_text())["cases"]
+SER2NET: dict[str, Any] = json.loads((VECTORS / "stream_ser2net.json").read_text())
+
+SNRM = bytes.fromhex("7EA0070321930F017E")
+DISC = bytes.fromhex("7EA00703215303C77E")
+
+
+def feed_in_pieces(data: bytes, sizes: list[int] | None = None, **kw: Any) -> list[DecodedFrame]:
+    splitter = StreamSplitter(**kw)
+    out: list[DecodedFrame] = []
+    i = 0
+    k = 0
+    while i < len(data):
+        step = sizes[k % len(sizes)] if sizes else 1
+        out += splitter.feed(data[i : i + step])
+        i += step
+        k += 1
+    return out + splitter.close()
+
+
+def assert_tiles(chunks: list[DecodedFrame], data: bytes) -> None:
+    """Every byte in exactly one chunk, in order (a shared flag belongs to both frames)."""
+    pos = 0
+    for c in chunks:
+        expected = pos - 1 if c.fields.get("shared_flag") else pos
+        assert c.offset == expected, (c.kind, c.offset, pos)
+        assert data[c.offset : c.end] == c.data
+        for s in c.spans:
+            assert c.offset <= s.offset and s.end <= c.end, (c.kind, s)
+        pos = c.end
+    assert pos == len(data)
+
+
+def shape(chunks: list[DecodedFrame]) -> list[tuple[str, int, int]]:
+    return [(c.kind.value, c.offset, len(c.data)) for c in chunks]
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_vector_whole(case: dict[str, Any]) -> None:
+    data = bytes.fromhex(case["hex"])
+    sent = bytes.fromhex(case["sent"]) if case.get("sent") else None
+    chunks = split_stream(data, sent=sent)
+    assert shape(chunks) == [(e["kind"], e["offset"], e["length"]) for e in case["expect"]]
+    for chunk, exp in zip(chunks, case["expect"], strict=True):
+        codes = {f.code for f in chunk.findings}
+        assert set(exp.get("codes", [])) <= codes, (exp, codes)
+        if "shared_flag" in exp:
+            assert chunk.fields.get("shared_flag") is exp["shared_flag"]
+        if "missing" in exp:
+            assert chunk.fields["missing"] == exp["missing"]
+            truncated = [f for f in chunk.findings if f.code == "stream.truncated"]
+            assert f"{exp['missing']} missing" in truncated[0].message
+    assert_tiles(chunks, data)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_vector_byte_by_byte_and_in_pieces(case: dict[str, Any]) -> None:
+    data = bytes.fromhex(case["hex"])
+    sent = bytes.fromhex(case["sent"]) if case.get("sent") else None
+    whole = split_stream(data, sent=sent)
+    assert feed_in_pieces(data, sent=sent) == whole
+    assert feed_in_pieces(data, [3, 1, 7], sent=sent) == whole
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_vector_with_trailing_garbage(case: dict[str, Any]) -> None:
+    data = bytes.fromhex(case["hex"])
+    sent = bytes.fromhex(case["sent"]) if case.get("sent") else None
+    tail = b"\x91\x92\x93"
+    chunks = split_stream(data + tail, sent=sent)
+    assert_tiles(chunks, data + tail)
+    assert chunks[-1].data.endswith(tail)
+    # Complete frames before the garbage are found unchanged.
+    before = [c for c in split_stream(data, sent=sent) if c.kind in (FrameKind.HDLC,)]
+    after = [c for c in chunks if c.kind is FrameKind.HDLC]
+    assert before == after
+
+
+@pytest.mark.parametrize(
+    "case", SER2NET["cases"], ids=[c["text"].strip() for c in SER2NET["cases"]]
+)
+def test_ser2net_messages(case: dict[str, Any]) -> None:
+    data = case["text"].encode()
+    (chunk,) = split_stream(data)
+    assert chunk.kind is FrameKind.BRIDGE_MESSAGE
+    assert chunk.data == data  # the line ending (either order) belongs to the message
+    (finding,) = chunk.findings
+    assert finding.code == case["code"]
+    assert finding.severity is Severity.ERROR
+    if "detail" in case:
+        assert chunk.fields["detail"] == case["detail"]
+
+
+def test_busy_message_says_what_it_means_and_what_to_do() -> None:
+    (chunk,) = split_stream(b"Port already in use\r\n")
+    message = chunk.findings[0].message
+    assert "another client" in message and "poller" in message
+    assert "tearing down" in message and "retry" in message.lower()
+
+
+def test_bridge_message_after_garbage_and_before_frame() -> None:
+    data = b"\x00\x9f" + b"Port already in use\r\n" + SNRM
+    chunks = split_stream(data)
+    assert [c.kind for c in chunks] == [
+        FrameKind.GARBAGE, FrameKind.BRIDGE_MESSAGE, FrameKind.HDLC,
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def test_gurux_frames_are_found_in_one_stream() -> None:
+    from gurux_dlms import GXDLMSClient
+    from gurux_dlms.enums import InterfaceType
+
+    client = GXDLMSClient(True, 16, 1)
+    client.interfaceType = InterfaceType.HDLC
+    snrm = bytes(client.snrmRequest())
+    disc = bytes(client.disconnectRequest(True))  # force: not associated
+    data = b"\xee" + snrm + disc[1:] + snrm
+    chunks = split_stream(data)
+    assert shape(chunks) == [
+        ("garbage", 0, 1),
+        ("hdlc", 1, len(snrm)),
+        ("hdlc", len(snrm), len(disc)),
+        ("hdlc", len(snrm) + len(disc), len(snrm)),
+    ]
+    assert all(c.valid for c in chunks[1:])
+    assert chunks[2].fields["shared_flag"] is True
+    assert chunks[2].fields["frame_type"] == "DISC"
+
+
+def test_partial_frame_held_until_close_then_partial() -> None:
+    splitter = StreamSplitter()
+    assert splitter.feed(SNRM[:5]) == []
+    assert splitter.pending == 5
+    (partial,) = splitter.close()
+    assert partial.kind is FrameKind.PARTIAL
+    assert partial.fields["missing"] == 4
+    assert splitter.feed(b"more") == []  # closed
+
+
+def test_frames_come_out_as_soon_as_complete() -> None:
+    splitter = StreamSplitter()
+    assert splitter.feed(SNRM[:-1]) == []
+    (frame,) = splitter.feed(SNRM[-1:] + DISC[:3])
+    assert frame.kind is FrameKind.HDLC and frame.offset == 0
+    (disc,) = splitter.feed(DISC[3:])
+    assert disc.offset == len(SNRM)  # offsets absolute in the whole stream
+    assert all(s.offset >= disc.offset for s in disc.spans)
+
+
+def test_expect_echo_mid_stream() -> None:
+    splitter = StreamSplitter()
+    assert len(splitter.feed(SNRM)) == 1
+    splitter.expect_echo(DISC)
+    out = splitter.feed(DISC) + splitter.feed(SNRM) + splitter.close()
+    assert [c.kind for c in out] == [FrameKind.ECHO, FrameKind.HDLC]
+    assert out[0].offset == len(SNRM)
+
+
+def test_no_echo_when_reply_only_shares_the_flag_and_format() -> None:
+    ua_start = bytes.fromhex("7EA01E2103")
+    chunks = split_stream(ua_start, sent=SNRM)
+    assert chunks[0].kind is FrameKind.PARTIAL
+
+
+def test_frame_start_noise_is_not_a_partial_when_a_frame_follows() -> None:
+    # 7E A5 FF claims 0x5FF bytes; the real SNRM inside that range proves it was noise.
+    data = bytes.fromhex("7EA5FF") + SNRM
+    chunks = split_stream(data)
+    assert [c.kind for c in chunks] == [FrameKind.GARBAGE, FrameKind.HDLC]
+
+
+def test_gap_longer_than_64k_is_cut_in_pieces_both_ways() -> None:
+    data = b"\x91" * 70000
+    whole = split_stream(data)
+    assert [len(c.data) for c in whole] == [65536, 70000 - 65536]
+    assert feed_in_pieces(data, [4096]) == whole
+
+
+def test_one_megabyte_of_noise_is_linear() -> None:
+    data = random.Random(7).randbytes(1 << 20)
+    start = time.perf_counter()
+    chunks = split_stream(data)
+    elapsed = time.perf_counter() - start
+    assert_tiles(chunks, data)
+    assert elapsed < 5.0, elapsed
+
+
+@pytest.mark.slow
+def test_one_megabyte_fed_in_small_reads_matches_whole() -> None:
+    data = os.urandom(1 << 20)
+    assert feed_in_pieces(data, [1, 17, 256]) == split_stream(data)
+
+
+# --------------------------------------------------------------------------- properties
+
+_PIECES = [
+    SNRM, SNRM[1:], DISC, DISC[:4], b"\x7e", b"\x7e\xa0", b"\x00", b"\x00\x01",
+    bytes.fromhex("0001001000010003C00101"), b"Port already in use\r\n", b"\xff\xfb\x01",
+    b"\xff\xfa\x2c\x01", b"/ISK5\\2MT382\r\n", b"\x06050\r\n", b"\x02a(1)\r\n!\r\n\x03", b"abc",
+]  # fmt: skip
+streams = st.lists(st.one_of(st.sampled_from(_PIECES), st.binary(max_size=12)), max_size=10).map(
+    b"".join
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=600))
+def test_never_raises_and_tiles_on_random_bytes(data: bytes) -> None:
+    chunks = split_stream(data)
+    assert_tiles(chunks, data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=streams, sent=st.one_of(st.none(), st.just(SNRM), st.binary(min_size=1, max_size=6)))
+def test_streaming_equals_whole(data: bytes, sent: bytes | None) -> None:
+    whole = split_stream(data, sent=sent)
+    assert_tiles(whole, data)
+    assert feed_in_pieces(data, sent=sent) == whole
+    assert feed_in_pieces(data, [2, 5], sent=sent) == whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=streams, cut=st.integers(min_value=0, max_value=200))
+def test_streaming_equals_whole_with_random_cuts(data: bytes, cut: int) -> None:
+    splitter = StreamSplitter()
+    out = splitter.feed(data[:cut]) + splitter.feed(data[cut:]) + splitter.close()
+    assert out == split_stream(data)
