@@ -7,6 +7,7 @@ log lines) in their plain and hex spellings.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from dlmsdoctor.codec.model import Span
@@ -49,10 +50,8 @@ def mask_text(text: str, secrets: Iterable[str | bytes], placeholder: str = MASK
     for secret in secrets:
         if isinstance(secret, bytes):
             raw = secret
-            try:
+            with contextlib.suppress(UnicodeDecodeError):  # binary keys are scrubbed as hex only
                 needles.add(secret.decode("utf-8"))
-            except UnicodeDecodeError:
-                pass
         else:
             raw = secret.encode("utf-8")
             needles.add(secret)
