@@ -1,0 +1,311 @@
+"""The user's TOML config: named credential sets and named targets.
+
+::
+
+    [credentials.mgmt]
+    client_sap = 1
+    auth = "low"            # none | low | gmac
+    password = "00000000"
+
+    [targets.meter2]
+    host = "192.168.1.135"
+    port = 3333
+    server_address = "1/17"
+    credentials = ["mgmt"]
+
+The file lives in the platformdirs config dir (``DLMSDOCTOR_CONFIG_DIR`` overrides). Reading never
+creates it; writing creates it with mode 0600 because it holds passwords. A broken file gives a
+``ConfigError`` naming the file and line, never a traceback. Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlmsdoctor import paths
+
+AUTH_MECHANISMS = ("none", "low", "gmac")
+_MASK = "********"
+
+
+class ConfigError(ValueError):
+    """A config file or a ``--cred`` value that cannot be used; the message says where and why."""
+
+    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None):
+        where = ""
+        if path is not None:
+            where = f"{path}"
+            if line is not None:
+                where += f", line {line}"
+            where += ": "
+        super().__init__(where + message)
+        self.path = path
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One credential set: a client SAP and how it authenticates.
+
+    ``password`` is the LLS secret; ``system_title``/``block_cipher_key``/``authentication_key``
+    (hex) serve HLS-GMAC. ``repr`` masks every secret so logs and tracebacks never leak one.
+    """
+
+    name: str
+    client_sap: int
+    auth: str = "none"
+    password: str | None = field(default=None, repr=False)
+    system_title: str | None = None
+    block_cipher_key: str | None = field(default=None, repr=False)
+    authentication_key: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        secret = _MASK if (self.password or self.block_cipher_key) else None
+        return (
+            f"Credential(name={self.name!r}, client_sap={self.client_sap}, auth={self.auth!r}, "
+            f"secret={secret!r})"
+        )
+
+    __str__ = __repr__
+
+    def describe(self) -> dict[str, object]:
+        """What a Session or a report may show: no secret."""
+        return {"name": self.name, "client_sap": self.client_sap, "auth": self.auth}
+
+
+def parse_credential(text: str) -> Credential:
+    """Parse the CLI form ``[NAME=]SAP:AUTH[:SECRET]``.
+
+    For ``gmac`` the secret is ``BLOCK_KEY_HEX,AUTH_KEY_HEX[,SYSTEM_TITLE_HEX]``. The secret may
+    itself contain ``:`` (everything after the second colon is the secret).
+    """
+    name = ""
+    body = text.strip()
+    if "=" in body.split(":", 1)[0]:
+        name, body = body.split("=", 1)
+        name = name.strip()
+        if not name:
+            raise ConfigError(f"empty credential name in {_mask_cli(text)!r}")
+    parts = body.split(":", 2)
+    if len(parts) < 2:
+        raise ConfigError(
+            f"credential {_mask_cli(text)!r} is not [NAME=]SAP:AUTH[:SECRET] (e.g. 1:low:00000000)"
+        )
+    sap = _parse_sap(parts[0])
+    auth = parts[1].strip().lower()
+    secret = parts[2] if len(parts) == 3 else None
+    return _build(name or f"{sap}-{auth}", sap, auth, secret)
+
+
+def _mask_cli(text: str) -> str:
+    parts = text.split(":", 2)
+    return ":".join(parts[:2]) + (":" + _MASK if len(parts) == 3 else "")
+
+
+def _parse_sap(text: str) -> int:
+    try:
+        sap = int(text.strip(), 0)
+    except ValueError:
+        raise ConfigError(f"client SAP {text!r} is not a number") from None
+    if not 0 <= sap <= 0x7F:
+        raise ConfigError(f"client SAP {sap} is out of range 0..127")
+    return sap
+
+
+def _build(name: str, sap: int, auth: str, secret: str | None) -> Credential:
+    if auth not in AUTH_MECHANISMS:
+        raise ConfigError(f"authentication {auth!r} is not one of {', '.join(AUTH_MECHANISMS)}")
+    if auth == "none":
+        return Credential(name, sap, "none")
+    if auth == "low":
+        if not secret:
+            raise ConfigError(f"credential {name!r}: auth low needs a password")
+        return Credential(name, sap, "low", password=secret)
+    keys = [k.strip() for k in (secret or "").split(",")]
+    if len(keys) < 2 or not all(_is_hex(k) for k in keys):
+        raise ConfigError(
+            f"credential {name!r}: auth gmac needs BLOCK_KEY_HEX,AUTH_KEY_HEX[,SYSTEM_TITLE_HEX]"
+        )
+    return Credential(
+        name, sap, "gmac", block_cipher_key=keys[0], authentication_key=keys[1],
+        system_title=keys[2] if len(keys) > 2 else None,
+    )
+
+
+def _is_hex(text: str) -> bool:
+    return bool(re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", text))
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    name: str
+    host: str
+    port: int = 4059
+    framing: str | None = None
+    server_address: str | None = None
+    address_size: int | None = None
+    serial_number: str | None = None
+    credentials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    targets: dict[str, TargetConfig] = field(default_factory=dict)
+    path: Path | None = None
+
+    def credential(self, name: str) -> Credential:
+        try:
+            return self.credentials[name]
+        except KeyError:
+            known = ", ".join(sorted(self.credentials)) or "none defined"
+            raise ConfigError(
+                f"no credential set named {name!r} ({known})", path=self.path
+            ) from None
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config; a missing file is an empty config (and is not created)."""
+    path = path or paths.config_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(path=path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=path) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None
+        ) from None
+    creds: dict[str, Credential] = {}
+    targets: dict[str, TargetConfig] = {}
+    for key in doc:
+        if key not in ("credentials", "targets"):
+            raise ConfigError(
+                f"unknown section [{key}] (expected [credentials.NAME] or [targets.NAME])",
+                path=path, line=_line_of(text, key),
+            )
+    for name, table in _tables(doc, "credentials", text, path).items():
+        try:
+            creds[name] = _credential_from_table(name, table)
+        except ConfigError as exc:
+            line = _line_of(text, f"credentials.{name}")
+            raise ConfigError(str(exc), path=path, line=line) from None
+    for name, table in _tables(doc, "targets", text, path).items():
+        try:
+            targets[name] = _target_from_table(name, table, creds)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), path=path, line=_line_of(text, f"targets.{name}")) from None
+    return Config(creds, targets, path)
+
+
+def _tables(doc: dict[str, object], key: str, text: str, path: Path | None) -> dict[str, dict]:
+    section = doc.get(key, {})
+    if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+        raise ConfigError(f"[{key}] must hold tables like [{key}.NAME]", path=path,
+                          line=_line_of(text, key))
+    return section
+
+
+def _line_of(text: str, header: str) -> int | None:
+    """Line number of ``[header]`` (or the first mention of it) to point the user at."""
+    pattern = re.compile(r"^\s*\[\s*" + re.escape(header) + r"\s*\]", re.MULTILINE)
+    match = pattern.search(text) or re.search(re.escape(header), text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _credential_from_table(name: str, table: dict[str, object]) -> Credential:
+    allowed = {"client_sap", "auth", "password", "system_title", "block_cipher_key",
+               "authentication_key"}
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigError(f"credential {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
+    sap = table.get("client_sap")
+    if not isinstance(sap, int) or isinstance(sap, bool):
+        raise ConfigError(f"credential {name!r}: client_sap must be an integer")
+    _parse_sap(str(sap))
+    auth = table.get("auth", "none")
+    if not isinstance(auth, str):
+        raise ConfigError(f"credential {name!r}: auth must be a string")
+    for key in ("password", "system_title", "block_cipher_key", "authentication_key"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"credential {name!r}: {key} must be a string (quote it)")
+    if auth == "gmac":
+        secret = ",".join(
+            str(table.get(k, "")) for k in ("block_cipher_key", "authentication_key")
+        ) + ("," + str(table["system_title"]) if "system_title" in table else "")
+        return _build(name, sap, auth, secret)
+    password = table.get("password")
+    return _build(name, sap, auth.lower(), password if isinstance(password, str) else None)
+
+
+def _target_from_table(
+    name: str, table: dict[str, object], creds: dict[str, Credential]
+) -> TargetConfig:
+    host = table.get("host")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"target {name!r}: host is required")
+    port = table.get("port", 4059)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"target {name!r}: port must be 1..65535")
+    cred_names = table.get("credentials", [])
+    if not isinstance(cred_names, list) or not all(isinstance(c, str) for c in cred_names):
+        raise ConfigError(f"target {name!r}: credentials must be a list of names")
+    for cred in cred_names:
+        if cred not in creds:
+            raise ConfigError(f"target {name!r}: unknown credential set {cred!r}")
+    size = table.get("address_size")
+    if size is not None and size not in (1, 2, 4):
+        raise ConfigError(f"target {name!r}: address_size must be 1, 2 or 4")
+    framing = table.get("framing")
+    if framing is not None and framing not in ("auto", "hdlc", "wrapper"):
+        raise ConfigError(f"target {name!r}: framing must be auto, hdlc or wrapper")
+
+    def opt_str(key: str) -> str | None:
+        value = table.get(key)
+        return None if value is None else str(value)
+
+    return TargetConfig(
+        name, host, port, opt_str("framing"), opt_str("server_address"),
+        size if isinstance(size, int) else None, opt_str("serial_number"), tuple(cred_names),
+    )
+
+
+def save_credential(cred: Credential, path: Path | None = None) -> Path:
+    """Append a credential set to the config file, creating it with mode 0600."""
+    path = path or paths.config_file()
+    existing = load_config(path)
+    if cred.name in existing.credentials:
+        raise ConfigError(f"credential set {cred.name!r} already exists", path=path)
+    lines = [f"\n[credentials.{_toml_key(cred.name)}]", f"client_sap = {cred.client_sap}",
+             f'auth = "{cred.auth}"']
+    for key in ("password", "system_title", "block_cipher_key", "authentication_key"):
+        value = getattr(cred, key)
+        if value is not None:
+            lines.append(f"{key} = {_toml_string(value)}")
+    paths.ensure_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def _toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml_string(name)
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,248 @@
+"""Rungs 6 and 7: associations. The public client (16, no authentication) first, then one
+association per credential set, each AARE result and diagnostic put into plain words.
+
+Passwords are spent only here, and only within the login budget (``LoginBudget``): one failed
+login per credential set per run, a small total per meter per window, none after an
+authentication failure on the same client SAP, nothing after a lockout sign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from dlmsdoctor.codec.apdu import decode_apdu
+from dlmsdoctor.codec.model import Severity
+from dlmsdoctor.config import Credential
+from dlmsdoctor.events import Event, LoginAttempted, StepStatus
+from dlmsdoctor.probes import apdus, hdlc, wire
+from dlmsdoctor.probes.base import Probe, ProbeContext
+from dlmsdoctor.probes.safety import check_lockout
+from dlmsdoctor.probes.tcp import ensure_connection, report_close
+
+PUBLIC = Credential("public", 16, "none")
+
+# What an AARE diagnostic means for the technician (DLMS UA Green Book 9.4.2.2.3).
+_DIAG_TEXT = {
+    1: "no reason given",
+    2: "application context not supported: LN/SN referencing, or a ciphered context required",
+    3: "calling AP-title not recognised (system title)",
+    11: "authentication mechanism not recognised for this client",
+    12: "authentication mechanism required: this client SAP needs a password or keys",
+    13: "authentication failure: wrong password, or the wrong client SAP for this password",
+    14: "authentication required",
+}
+
+
+@dataclass
+class AssocResult:
+    outcome: str  # accepted, rejected, no-answer, closed, link-refused, no-connection
+    fields: dict[str, object] = field(default_factory=dict)
+    frames: list[int] = field(default_factory=list)
+    reply: wire.Reply | None = None
+
+    @property
+    def diagnostic_name(self) -> str:
+        return str(self.fields.get("diagnostic_name", "")) if self.outcome == "rejected" else ""
+
+
+async def release_association(ctx: ProbeContext, step_id: str) -> bool:
+    """RLRQ for the open association, if any. True when an RLRE came back."""
+    facts = ctx.facts
+    if facts.associated_sap is None or wire.peer_closed(ctx):
+        facts.associated_sap = None
+        return True
+    sap = facts.associated_sap
+    got = await wire.exchange_apdu(ctx, step_id, apdus.build_rlrq(), sap,
+                                   ctx.options.release_timeout if ctx.releasing else None)
+    facts.associated_sap = None
+    ok = got.apdu is not None and got.apdu[:1] == b"\x63"
+    if not ok:
+        ctx.emit(ctx.finding(step_id, "release.rlrq_no_answer", Severity.WARNING,
+                             "no RLRE to our release request", tuple(got.frames)))
+    return ok
+
+
+async def prepare_link(ctx: ProbeContext, step_id: str, client_sap: int) -> str | None:
+    """Make the link ready for an AARQ from ``client_sap``; None when ready, else the reason."""
+    facts = ctx.facts
+    await release_association(ctx, step_id)
+    if facts.framing == "wrapper":
+        return None if await ensure_connection(ctx, step_id) else "no connection"
+    server = facts.server or ctx.options.first_server()
+    if facts.link_client_sap == client_sap and not wire.peer_closed(ctx):
+        return None
+    if facts.link_client_sap is not None and not wire.peer_closed(ctx):
+        await hdlc.disc(ctx, step_id, server, facts.link_client_sap)
+    answer = await hdlc.snrm(ctx, step_id, server, client_sap)
+    if answer.outcome == "ua":
+        return None
+    if answer.closed_at_once and answer.reply is not None:
+        check_lockout(ctx, step_id, answer.reply)
+    return f"SNRM for client {client_sap}: {answer.outcome}"
+
+
+async def associate(
+    ctx: ProbeContext, step_id: str, cred: Credential
+) -> AssocResult:
+    password = cred.password.encode() if cred.auth == "low" and cred.password else None
+    got = await wire.exchange_apdu(ctx, step_id, apdus.build_aarq(password), cred.client_sap)
+    result = AssocResult("no-answer", frames=got.frames, reply=got.reply)
+    if got.apdu is not None:
+        decoded = decode_apdu(got.apdu)
+        result.fields = dict(decoded.fields)
+        if decoded.fields.get("apdu_type") == "AARE":
+            accepted = decoded.fields.get("result") == 0
+            result.outcome = "accepted" if accepted else "rejected"
+            if accepted:
+                ctx.facts.associated_sap = cred.client_sap
+                ctx.facts.associated_name = cred.name
+                pdu = decoded.fields.get("max_pdu_size")
+                ctx.facts.max_pdu_size = pdu if isinstance(pdu, int) else None
+        else:
+            result.outcome = "other"
+    elif got.reply.closed is not None:
+        result.outcome = "closed"
+        report_close(ctx, step_id, got.reply)
+    elif got.reply.frame is not None:
+        ftype = got.reply.frame_type
+        result.outcome = "link-refused" if ftype in ("DM", "FRMR") else "other"
+        if ftype in ("DM", "FRMR"):
+            ctx.facts.link_client_sap = None
+    return result
+
+
+def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
+                  result: AssocResult) -> tuple[StepStatus, str]:
+    """Findings, LoginAttempted and the ledger entry for one AARQ."""
+    f = result.fields
+    frames = tuple(result.frames)
+    who = {"client_sap": cred.client_sap, "mechanism": cred.auth, "credential": cred.name}
+    outcome = {"accepted": "accepted", "rejected": "rejected", "closed": "closed"}.get(
+        result.outcome, "no-answer")
+    diag_name = result.diagnostic_name
+    ctx.emit(LoginAttempted(step_id, ctx.now(), cred.name, cred.client_sap, cred.auth, outcome,
+                            diag_name))
+    ctx.budget.record(cred.name, cred.client_sap, cred.auth, outcome, diag_name)
+    if result.outcome == "accepted":
+        ctx.emit(ctx.finding(step_id, "assoc.accepted", Severity.INFO,
+                             f"association accepted for client {cred.client_sap} ({cred.auth})",
+                             frames, max_pdu_size=f.get("max_pdu_size"),
+                             conformance=f.get("conformance"), **who))
+        return StepStatus.OK, (f"accepted: client {cred.client_sap}, {cred.auth}, max PDU "
+                               f"{f.get('max_pdu_size')}")
+    if cred.auth != "none" and outcome != "accepted":
+        ctx.facts.failed_logins += 1
+    if result.outcome == "rejected":
+        diag = f.get("diagnostic")
+        text = _DIAG_TEXT.get(diag, str(f.get("diagnostic_name", ""))) if isinstance(
+            diag, int) else str(f.get("diagnostic_name", ""))
+        data = {"result": f.get("result"), "source": f.get("diagnostic_source"),
+                "diagnostic": diag, "diagnostic_text": text, **who}
+        code = "assoc.rejected"
+        if diag == 13:
+            code = "assoc.auth_failure"
+        elif diag in (11, 12, 14):
+            code = "assoc.mechanism_mismatch"
+        elif diag == 2:
+            code = "assoc.context_mismatch"
+        ctx.emit(ctx.finding(step_id, code, Severity.ERROR,
+                             f"association refused ({f.get('result_name')}): {text}", frames,
+                             **data))
+        if f.get("service_error") or f.get("initiate_error"):
+            ctx.emit(ctx.finding(step_id, "assoc.service_error", Severity.ERROR,
+                                 f"the meter refused the xDLMS parameters: "
+                                 f"{f.get('service_error') or f.get('initiate_error')}", frames,
+                                 text=str(f.get("service_error") or f.get("initiate_error"))))
+        return StepStatus.FAILED, f"rejected: {text}"
+    if result.outcome == "closed":
+        if result.reply is not None:
+            check_lockout(ctx, step_id, result.reply)
+        return StepStatus.FAILED, "the peer closed the connection after the AARQ"
+    waited = result.reply.waited if result.reply else 0.0
+    ctx.emit(ctx.finding(step_id, "assoc.no_answer", Severity.ERROR,
+                         "no AARE to our AARQ (AARQ too long for the link, or the meter needs "
+                         "ciphering)", frames, waited=round(waited, 3), **who))
+    return StepStatus.FAILED, f"no answer to AARQ ({result.outcome})"
+
+
+class PublicAssociationProbe(Probe):
+    id = "assoc.public"
+    title = "Public association (client 16, no authentication)"
+    layer = "association"
+    requires = ("tcp.connect",)
+
+    def skip_reason(self, ctx: ProbeContext) -> str | None:
+        if not ctx.options.public:
+            return "turned off"
+        return _link_missing(ctx)
+
+    async def run(self, ctx: ProbeContext) -> AsyncIterator[Event]:
+        yield ctx.started(self.id, self.title, self.layer)
+        facts = ctx.facts
+        if facts.associated_sap == PUBLIC.client_sap:
+            yield ctx.finished(self.id, StepStatus.OK,
+                               "accepted during framing detection (wrapper)",
+                               client_sap=16, mechanism="none")
+            return
+        problem = await prepare_link(ctx, self.id, PUBLIC.client_sap)
+        if problem is not None:
+            yield ctx.finished(self.id, StepStatus.FAILED, problem, client_sap=16)
+            return
+        result = await associate(ctx, self.id, PUBLIC)
+        status, summary = report_result(ctx, self.id, PUBLIC, result)
+        yield ctx.finished(self.id, status, summary, client_sap=16, mechanism="none",
+                           result=result.fields.get("result"),
+                           diagnostic=result.fields.get("diagnostic"))
+
+
+def _link_missing(ctx: ProbeContext) -> str | None:
+    facts = ctx.facts
+    if facts.framing == "wrapper":
+        return None
+    if facts.framing == "hdlc" and facts.server_confirmed:
+        return None
+    return "no working link (framing or server address unknown)"
+
+
+class LoginProbe(Probe):
+    """One association with a user credential set."""
+
+    layer = "association"
+    requires = ("tcp.connect",)
+
+    def __init__(self, cred: Credential) -> None:
+        self.cred = cred
+        self.id = f"assoc.login.{cred.name}"
+        self.title = f"Login {cred.name!r} (client {cred.client_sap}, {cred.auth})"
+
+    def skip_reason(self, ctx: ProbeContext) -> str | None:
+        return _link_missing(ctx)
+
+    async def run(self, ctx: ProbeContext) -> AsyncIterator[Event]:
+        yield ctx.started(self.id, self.title, self.layer)
+        cred = self.cred
+        who = {"client_sap": cred.client_sap, "mechanism": cred.auth}
+        if cred.auth == "gmac":
+            yield ctx.finding(self.id, "assoc.unsupported", Severity.INFO,
+                              "HLS-GMAC associations are not supported by this dlmsdoctor build; "
+                              "no key was used", mechanism="gmac")
+            yield ctx.finished(self.id, StepStatus.UNAVAILABLE, "HLS-GMAC not supported yet",
+                               **who)
+            return
+        verdict = ctx.budget.check(cred.name, cred.client_sap, cred.auth)
+        if not verdict.allowed:
+            yield ctx.finding(self.id, verdict.code, Severity.WARNING,
+                              f"login {cred.name!r} not attempted: {verdict.reason}",
+                              **verdict.data)
+            yield ctx.finished(self.id, StepStatus.SKIPPED, verdict.reason, reason="budget",
+                               **who)
+            return
+        problem = await prepare_link(ctx, self.id, cred.client_sap)
+        if problem is not None:
+            yield ctx.finished(self.id, StepStatus.FAILED, problem, **who)
+            return
+        result = await associate(ctx, self.id, cred)
+        status, summary = report_result(ctx, self.id, cred, result)
+        yield ctx.finished(self.id, status, summary, result=result.fields.get("result"),
+                           diagnostic=result.fields.get("diagnostic"), **who)

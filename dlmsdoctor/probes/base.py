@@ -1,0 +1,186 @@
+"""What every probe shares: the ``Probe`` base, the facts earlier rungs found, and the context.
+
+A probe is a small class with an ``id`` (its step id), a ``layer`` and what it ``requires``
+(step ids that must have ended OK or WARNING). ``run(ctx)`` is an async generator of
+``dlmsdoctor.events``; the I/O helpers of ``ProbeContext`` (in ``probes/wire.py``) emit their
+frame and connection events themselves through ``ctx.emit``, in order with what the probe yields.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dlmsdoctor.codec.hdlc import HdlcParams, ServerAddress
+from dlmsdoctor.codec.model import Severity
+from dlmsdoctor.events import (
+    Event,
+    FindingRaised,
+    StepFinished,
+    StepStarted,
+    StepStatus,
+)
+from dlmsdoctor.link.channel import Channel, ChannelFactory
+from dlmsdoctor.link.clock import Clock
+
+if TYPE_CHECKING:
+    from dlmsdoctor.engine import ProbeOptions
+    from dlmsdoctor.ledger import LoginBudget
+
+
+class RunStopped(Exception):
+    """Raised inside a probe when the run must stop now (lockout, busy target, cancel)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Facts:
+    """What the rungs have learned so far; later rungs read it, the Session keeps a copy."""
+
+    rtt: float | None = None  # seconds, ICMP average or TCP connect time
+    framing: str | None = None  # hdlc, wrapper
+    framing_evidence: str | None = None
+    server: ServerAddress | None = None  # the address that answered (or the one to use)
+    server_confirmed: bool = False
+    hdlc_params: HdlcParams | None = None
+    link_client_sap: int | None = None  # HDLC link up (UA) for this client SAP
+    send_seq: int = 0  # N(S) of our next I-frame
+    recv_seq: int = 0  # N(R): the meter's next N(S) we expect
+    associated_sap: int | None = None  # an association is open for this client SAP
+    associated_name: str | None = None
+    max_pdu_size: int | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+    hdlc_silent: bool = False  # SNRM met silence (discovery wanted)
+    hdlc_dm: bool = False
+    peer_closed_on_first_frame: bool = False
+    failed_logins: int = 0
+    stop_reason: str | None = None
+    conn_count: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        server = None
+        if self.server is not None:
+            server = {"logical": self.server.logical, "physical": self.server.physical,
+                      "size": self.server.size, "confirmed": self.server_confirmed}
+        return {
+            "rtt": self.rtt,
+            "framing": self.framing,
+            "framing_evidence": self.framing_evidence,
+            "server": server,
+            "hdlc_params": self.hdlc_params.as_dict() if self.hdlc_params else None,
+            "max_pdu_size": self.max_pdu_size,
+            "connections": self.conn_count,
+            "failed_logins": self.failed_logins,
+        }
+
+
+class ProbeContext:
+    """Everything a probe may touch: options, clock, cancel flag, ledger, facts, the channel.
+
+    I/O goes through the helpers in ``dlmsdoctor.probes.wire`` that take this context.
+    """
+
+    def __init__(
+        self,
+        options: ProbeOptions,
+        *,
+        clock: Clock,
+        channel_factory: ChannelFactory,
+        emit: Callable[[Event], None],
+        cancel: asyncio.Event,
+        budget: LoginBudget,
+    ) -> None:
+        self.options = options
+        self.clock = clock
+        self.channel_factory = channel_factory
+        self._emit = emit
+        self.cancel = cancel
+        self.budget = budget
+        self.facts = Facts()
+        self.channel: Channel | None = None
+        self.frame_count = 0  # index the next FrameSent/FrameReceived will get in the Session
+        self.step_status: dict[str, StepStatus] = {}
+        # per-connection stream state lives in wire.py; kept here so it dies with the run
+        self.wire_state: dict[int, Any] = {}
+        # set by the release rung: it must finish its exchanges even when the run is cancelled
+        self.releasing = False
+
+    # -- events -----------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        self._emit(event)
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def started(self, step_id: str, title: str, layer: str) -> StepStarted:
+        return StepStarted(step_id, title, layer, self.now())
+
+    def finished(
+        self, step_id: str, status: StepStatus, summary: str, **details: object
+    ) -> StepFinished:
+        return StepFinished(step_id, status, summary, self.now(), dict(details))
+
+    def finding(
+        self,
+        step_id: str,
+        code: str,
+        severity: Severity,
+        message: str,
+        frames: tuple[int, ...] = (),
+        /,
+        **data: object,
+    ) -> FindingRaised:
+        return FindingRaised(step_id, code, severity, message, self.now(), frames, dict(data))
+
+    # -- time -------------------------------------------------------------------------------
+    def reply_timeout(self) -> float:
+        """How long to wait for an answer: the option, scaled up on slow links (4 x RTT)."""
+        rtt = self.facts.rtt or 0.0
+        return max(self.options.timeout, 4.0 * rtt)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set() and not self.releasing
+
+    def check_cancel(self) -> None:
+        if self.cancelled:
+            raise RunStopped("cancelled")
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the run clock, waking early when the run is cancelled."""
+        if seconds <= 0:
+            return
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waiter = asyncio.ensure_future(self.cancel.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waiter):
+                task.cancel()
+        self.check_cancel()
+
+
+class Probe(abc.ABC):
+    """One rung of the ladder."""
+
+    id: str = ""
+    title: str = ""
+    layer: str = ""
+    requires: tuple[str, ...] = ()
+
+    def skip_reason(self, ctx: ProbeContext) -> str | None:
+        """Why this rung does not apply now (None: run it). Checked after ``requires``."""
+        return None
+
+    @abc.abstractmethod
+    def run(self, ctx: ProbeContext) -> AsyncIterator[Event]:
+        """Yield the step's events: StepStarted first, StepFinished last."""
+
+
+OnEvent = Callable[[Event], Awaitable[None] | None]

@@ -1,0 +1,232 @@
+"""Rung 4: the HDLC link. SNRM/UA with the negotiated parameters; DM, FRMR, silence, a close and
+non-DLMS bytes each classified. Also the DISC used first (optional) and by the release rung.
+
+An HDLC meter ignores a frame not addressed to it: silence after SNRM means a wrong address or
+size, a wrong framing, or a dead serial side behind a bridge, never proof the meter is dead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from dlmsdoctor.codec import hdlc as hd
+from dlmsdoctor.codec.model import FrameKind, Severity
+from dlmsdoctor.events import Event, StepStatus
+from dlmsdoctor.probes import wire
+from dlmsdoctor.probes.base import Probe, ProbeContext
+from dlmsdoctor.probes.tcp import ensure_connection, report_close
+
+PUBLIC_CLIENT = 16
+# What we offer: the defaults, sent explicitly so the UA shows what the meter accepted.
+OFFERED_PARAMS = hd.HdlcParams(max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1)
+
+
+@dataclass
+class LinkAnswer:
+    """How the meter answered one SNRM or DISC."""
+
+    outcome: str  # ua, dm, frmr, silence, closed, other, wrapper, no-connection
+    reply: wire.Reply = field(default_factory=wire.Reply)
+    request_index: int | None = None
+    params: hd.HdlcParams | None = None
+    closed_at_once: bool = False
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome in ("ua", "dm", "frmr")
+
+    @property
+    def frames(self) -> tuple[int, ...]:
+        out = [] if self.request_index is None else [self.request_index]
+        if self.reply.index is not None:
+            out.append(self.reply.index)
+        return tuple(out)
+
+
+def server_text(server: hd.ServerAddress) -> str:
+    return str(server.logical) if server.physical is None else f"{server.logical}/{server.physical}"
+
+
+async def link_request(
+    ctx: ProbeContext, step_id: str, frame: bytes, timeout: float | None = None
+) -> LinkAnswer:
+    """Send an SNRM or DISC and classify the answer."""
+    if not await ensure_connection(ctx, step_id):
+        return LinkAnswer("no-connection")
+    index = await wire.send(ctx, step_id, frame)
+    reply = await wire.next_frame(ctx, step_id, timeout)
+    answer = LinkAnswer("silence", reply, index)
+    if reply.frame is not None:
+        ftype = reply.frame_type
+        if reply.frame.kind is FrameKind.WRAPPER:
+            answer.outcome = "wrapper"
+        elif ftype == "UA":
+            answer.outcome = "ua"
+            answer.params = hd.parse_params(wire.frame_info(reply.frame)) or hd.HdlcParams()
+        elif ftype == "DM":
+            answer.outcome = "dm"
+        elif ftype == "FRMR":
+            answer.outcome = "frmr"
+        else:
+            answer.outcome = "other"
+        bad = [f.code for f in reply.frame.findings if f.severity is Severity.ERROR]
+        if bad:
+            ctx.emit(ctx.finding(step_id, "hdlc.bad_frame", Severity.WARNING,
+                                 f"the answer is damaged: {', '.join(bad)}", answer.frames,
+                                 codes=bad))
+    elif reply.closed is not None:
+        answer.outcome = "closed"
+        answer.closed_at_once = wire.closed_after_first_frame(ctx, reply)
+        report_close(ctx, step_id, reply)
+    return answer
+
+
+async def snrm(ctx: ProbeContext, step_id: str, server: hd.ServerAddress, client_sap: int,
+               timeout: float | None = None) -> LinkAnswer:
+    answer = await link_request(ctx, step_id, hd.build_snrm(server, client_sap, OFFERED_PARAMS,
+                                                            omit_defaults=False), timeout)
+    if answer.outcome == "ua":
+        facts = ctx.facts
+        facts.framing = "hdlc"
+        facts.server = server
+        facts.server_confirmed = True
+        facts.link_client_sap = client_sap
+        facts.hdlc_params = answer.params
+        facts.send_seq = facts.recv_seq = 0
+        facts.associated_sap = None
+    return answer
+
+
+async def disc(ctx: ProbeContext, step_id: str, server: hd.ServerAddress, client_sap: int,
+               timeout: float | None = None) -> LinkAnswer:
+    answer = await link_request(ctx, step_id, hd.build_disc(server, client_sap), timeout)
+    if answer.outcome in ("ua", "dm"):
+        ctx.facts.link_client_sap = None
+        ctx.facts.associated_sap = None
+    return answer
+
+
+def report_answer(ctx: ProbeContext, step_id: str, server: hd.ServerAddress,
+                  answer: LinkAnswer) -> tuple[StepStatus, str]:
+    """Findings for one SNRM answer; the step status and summary it implies."""
+    where = server_text(server)
+    data = {"server": where, "address_size": server.size}
+    frames = answer.frames
+    if answer.outcome == "ua":
+        params = (answer.params or hd.HdlcParams()).as_dict()
+        ctx.emit(ctx.finding(step_id, "hdlc.ua", Severity.INFO, f"UA from {where}: link up",
+                             frames, params=params, **data))
+        p = answer.params or hd.HdlcParams()
+        if p.max_info_rx < OFFERED_PARAMS.max_info_tx or p.max_info_tx < OFFERED_PARAMS.max_info_rx:
+            ctx.emit(ctx.finding(step_id, "hdlc.params_reduced", Severity.INFO,
+                                 "the meter negotiated smaller information fields than offered",
+                                 frames, params=params))
+        return StepStatus.OK, (f"UA from {where} ({server.size}-byte): max info "
+                               f"{p.max_info_tx}/{p.max_info_rx}, window {p.window_tx}/"
+                               f"{p.window_rx}")
+    if answer.outcome == "dm":
+        ctx.emit(ctx.finding(step_id, "hdlc.dm", Severity.ERROR,
+                             f"DM from {where}: the meter refuses the link (not ready, or "
+                             "another session is active)", frames, **data))
+        return StepStatus.FAILED, f"DM from {where}: link refused"
+    if answer.outcome == "frmr":
+        info = wire.frame_info(answer.reply.frame) if answer.reply.frame else b""
+        ctx.emit(ctx.finding(step_id, "hdlc.frmr", Severity.ERROR,
+                             f"FRMR from {where}: the meter rejected our frame", frames,
+                             hex=info.hex(" ").upper(), **data))
+        return StepStatus.FAILED, f"FRMR from {where}: frame rejected"
+    if answer.outcome == "silence":
+        ctx.emit(ctx.finding(step_id, "hdlc.no_answer", Severity.WARNING,
+                             f"no answer to SNRM for {where} ({server.size}-byte) within "
+                             f"{answer.reply.waited:.1f} s", frames,
+                             waited=round(answer.reply.waited, 3), **data))
+        return StepStatus.FAILED, f"silence after SNRM to {where}"
+    if answer.outcome == "closed":
+        if answer.closed_at_once:
+            how = answer.reply.closed.how.value if answer.reply.closed else "?"
+            ctx.emit(ctx.finding(
+                step_id, "tcp.closed_after_first_frame", Severity.ERROR,
+                "The peer closed the connection right after our first frame without a byte back: "
+                "wrong framing (a wrapper-only meter), a lockout, or its single session is taken",
+                frames, how=how, after_tx=round(answer.reply.waited, 3), framing_sent="hdlc"))
+        return StepStatus.FAILED, "the peer closed the connection after SNRM"
+    if answer.outcome == "wrapper":
+        return StepStatus.FAILED, "a wrapper PDU answered the SNRM"
+    if answer.outcome == "other":
+        ctx.emit(ctx.finding(step_id, "hdlc.unexpected", Severity.WARNING,
+                             f"unexpected {answer.reply.frame_type} frame after SNRM", frames,
+                             frame_type=answer.reply.frame_type))
+        return StepStatus.FAILED, f"unexpected {answer.reply.frame_type} after SNRM"
+    return StepStatus.FAILED, "no connection"
+
+
+class DiscFirstProbe(Probe):
+    id = "hdlc.disc"
+    title = "DISC first (clear a stale link)"
+    layer = "hdlc"
+    requires = ("tcp.connect",)
+
+    def skip_reason(self, ctx: ProbeContext) -> str | None:
+        if not ctx.options.disc_first:
+            return "not asked (--disc-first)"
+        if ctx.options.framing == "wrapper":
+            return "wrapper framing has no HDLC link"
+        return None
+
+    async def run(self, ctx: ProbeContext) -> AsyncIterator[Event]:
+        yield ctx.started(self.id, self.title, self.layer)
+        server = ctx.options.first_server()
+        answer = await disc(ctx, self.id, server, PUBLIC_CLIENT)
+        if answer.outcome in ("ua", "dm"):
+            yield ctx.finished(self.id, StepStatus.OK,
+                               f"{answer.outcome.upper()} to DISC: no stale link left")
+        else:
+            yield ctx.finished(self.id, StepStatus.WARNING, f"DISC: {answer.outcome}")
+
+
+class SnrmProbe(Probe):
+    id = "hdlc.snrm"
+    title = "HDLC link (SNRM/UA)"
+    layer = "hdlc"
+    requires = ("tcp.connect",)
+
+    def skip_reason(self, ctx: ProbeContext) -> str | None:
+        if ctx.facts.framing == "wrapper":
+            return "the meter speaks the wrapper, not HDLC"
+        return None
+
+    async def run(self, ctx: ProbeContext) -> AsyncIterator[Event]:
+        yield ctx.started(self.id, self.title, self.layer)
+        facts = ctx.facts
+        server = facts.server or ctx.options.first_server()
+        if facts.link_client_sap is not None:
+            p = facts.hdlc_params or hd.HdlcParams()
+            yield ctx.finished(self.id, StepStatus.OK,
+                               f"link up with {server_text(server)} (UA during framing detection)",
+                               params=p.as_dict(), server=server_text(server),
+                               address_size=server.size)
+            return
+        if facts.hdlc_silent:
+            yield ctx.finished(self.id, StepStatus.FAILED,
+                               f"silence after SNRM to {server_text(server)} (framing detection)",
+                               server=server_text(server), address_size=server.size)
+            return
+        answer = await snrm(ctx, self.id, server, PUBLIC_CLIENT)
+        if answer.outcome == "dm":
+            # DM: not ready or another session active. Clear it once, then try again.
+            await disc(ctx, self.id, server, PUBLIC_CLIENT)
+            await ctx.sleep(max(0.5, 2 * (facts.rtt or 0.0)))
+            answer = await snrm(ctx, self.id, server, PUBLIC_CLIENT)
+        status, summary = report_answer(ctx, self.id, server, answer)
+        facts.hdlc_silent = answer.outcome == "silence"
+        facts.hdlc_dm = answer.outcome == "dm"
+        if answer.closed_at_once:
+            facts.peer_closed_on_first_frame = True
+            from dlmsdoctor.probes.safety import check_lockout
+
+            check_lockout(ctx, self.id, answer.reply)
+        details: dict[str, object] = {"server": server_text(server), "address_size": server.size}
+        if answer.params is not None:
+            details["params"] = answer.params.as_dict()
+        yield ctx.finished(self.id, status, summary, **details)

@@ -1,0 +1,331 @@
+"""The probes' I/O: connect, send, wait for the next DLMS frame, exchange APDUs, close.
+
+Every byte is emitted as an event as it happens (``FrameSent``; ``FrameReceived`` per chunk the
+codec's ``StreamSplitter`` cuts: frames, bridge text, telnet, echo, garbage), so the Session is a
+complete record even when a probe fails half-way. Non-DLMS chunks become probe findings here,
+once, whichever probe was waiting when they came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from dlmsdoctor.codec import hdlc as hd
+from dlmsdoctor.codec.model import DecodedFrame, FrameKind, Severity, hexs
+from dlmsdoctor.codec.stream import StreamSplitter
+from dlmsdoctor.codec.wrapper import build_wrapper
+from dlmsdoctor.events import (
+    CloseHow,
+    ConnectionClosed,
+    ConnectionFailed,
+    ConnectionOpened,
+    FrameReceived,
+    FrameSent,
+)
+from dlmsdoctor.link.channel import Channel, Chunk, CloseInfo, ConnectError
+from dlmsdoctor.probes.base import ProbeContext
+
+DLMS_KINDS = (FrameKind.HDLC, FrameKind.WRAPPER)
+# bridge/text chunk kinds -> (probe finding code, severity)
+_EXTRA_CODES: dict[FrameKind, tuple[str, Severity]] = {
+    FrameKind.BRIDGE_MESSAGE: ("bridge.message", Severity.WARNING),
+    FrameKind.TELNET: ("bridge.telnet", Severity.WARNING),
+    FrameKind.IEC62056_21: ("meter.iec62056_21", Severity.WARNING),
+    FrameKind.ECHO: ("link.echo", Severity.WARNING),
+    FrameKind.TEXT: ("link.garbage", Severity.WARNING),
+    FrameKind.GARBAGE: ("link.garbage", Severity.WARNING),
+}
+
+
+@dataclass
+class WireState:
+    """Per-connection receive state."""
+
+    splitter: StreamSplitter = field(default_factory=lambda: StreamSplitter(direction="rx"))
+    pending: list[tuple[int, DecodedFrame]] = field(default_factory=list)
+    bytes_received: int = 0
+    frames_sent: int = 0
+    last_tx_at: float | None = None
+    close_reported: bool = False
+    busy_seen: bool = False
+
+
+@dataclass
+class Reply:
+    """What came back while waiting for one DLMS frame."""
+
+    frame: DecodedFrame | None = None
+    index: int | None = None
+    extras: list[tuple[int, DecodedFrame]] = field(default_factory=list)
+    closed: CloseInfo | None = None
+    waited: float = 0.0
+
+    @property
+    def frame_type(self) -> str | None:
+        if self.frame is None or self.frame.kind is not FrameKind.HDLC:
+            return None
+        value = self.frame.fields.get("frame_type")
+        return str(value) if value is not None else None
+
+    @property
+    def busy(self) -> bool:
+        return any(f.fields.get("code") == "stream.bridge.busy" for _, f in self.extras)
+
+
+def _state(ctx: ProbeContext, channel: Channel) -> WireState:
+    state = ctx.wire_state.get(channel.conn_id)
+    if state is None:
+        state = ctx.wire_state[channel.conn_id] = WireState()
+    assert isinstance(state, WireState)
+    return state
+
+
+async def connect(ctx: ProbeContext, step_id: str) -> Channel | ConnectError:
+    """Open a new connection (closing none: the caller closes the old one first)."""
+    ctx.check_cancel()
+    ctx.facts.conn_count += 1
+    conn_id = ctx.facts.conn_count
+    opts = ctx.options
+    start = ctx.now()
+    try:
+        channel = await ctx.channel_factory(opts.host, opts.port, opts.connect_timeout, conn_id)
+    except ConnectError as exc:
+        ctx.emit(ConnectionFailed(conn_id, opts.host, opts.port, ctx.now(), exc.reason,
+                                  exc.message, exc.elapsed or ctx.now() - start))
+        return exc
+    ctx.channel = channel
+    ctx.wire_state[conn_id] = WireState()
+    ctx.emit(ConnectionOpened(conn_id, opts.host, opts.port, channel.opened_at,
+                              channel.connect_time, channel.local_port, channel.local_host))
+    return channel
+
+
+async def send(ctx: ProbeContext, step_id: str, data: bytes) -> int:
+    """Send one frame; returns its frame index in the Session."""
+    channel = ctx.channel
+    if channel is None:
+        raise RuntimeError("send without a connection")
+    state = _state(ctx, channel)
+    state.splitter.expect_echo(data)
+    at = await channel.send(data)
+    index = ctx.frame_count
+    ctx.frame_count += 1
+    ctx.emit(FrameSent(channel.conn_id, step_id, at, data))
+    state.frames_sent += 1
+    state.last_tx_at = at
+    return index
+
+
+def closed_after_first_frame(ctx: ProbeContext, reply: Reply) -> bool:
+    """The peer closed right after our first frame on this connection, sending nothing."""
+    state = wire_state(ctx) if ctx.channel is not None else None
+    return (reply.closed is not None and reply.closed.by_peer and state is not None
+            and state.frames_sent == 1 and state.bytes_received == 0)
+
+
+def _take(ctx: ProbeContext, channel: Channel, step_id: str, frames: list[DecodedFrame],
+          at: float) -> None:
+    state = _state(ctx, channel)
+    for frame in frames:
+        index = ctx.frame_count
+        ctx.frame_count += 1
+        ctx.emit(FrameReceived(channel.conn_id, step_id, at, frame.data))
+        state.pending.append((index, frame))
+
+
+async def _receive(ctx: ProbeContext, channel: Channel, timeout: float) -> Chunk | None:
+    """``channel.receive`` that returns early (None) when the run is cancelled."""
+    if ctx.cancelled:
+        return None
+    if ctx.releasing:
+        return await channel.receive(timeout)
+    reader = asyncio.ensure_future(channel.receive(timeout))
+    waiter = asyncio.ensure_future(ctx.cancel.wait())
+    try:
+        await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if reader.done():
+        return reader.result()
+    reader.cancel()
+    return None
+
+
+async def next_frame(ctx: ProbeContext, step_id: str, timeout: float | None = None) -> Reply:
+    """Wait up to ``timeout`` for the next HDLC frame or wrapper PDU; collect what else came."""
+    channel = ctx.channel
+    reply = Reply()
+    if channel is None:
+        return reply
+    state = _state(ctx, channel)
+    timeout = ctx.reply_timeout() if timeout is None else timeout
+    start = ctx.now()
+    while True:
+        while state.pending:
+            index, frame = state.pending.pop(0)
+            if frame.kind in DLMS_KINDS:
+                reply.frame, reply.index = frame, index
+                reply.waited = ctx.now() - start
+                _report_extras(ctx, step_id, reply.extras)
+                return reply
+            reply.extras.append((index, frame))
+        if channel.closed is not None:
+            break
+        remaining = timeout - (ctx.now() - start)
+        if remaining <= 0:
+            break
+        chunk = await _receive(ctx, channel, remaining)
+        if chunk is not None:
+            state.bytes_received += len(chunk.data)
+            _take(ctx, channel, step_id, state.splitter.feed(chunk.data), chunk.at)
+            continue
+        if ctx.cancelled or channel.closed is None:
+            break
+    if channel.closed is not None:
+        _take(ctx, channel, step_id, state.splitter.close(), ctx.now())
+        while state.pending:
+            reply.extras.append(state.pending.pop(0))
+        reply.closed = channel.closed
+        _report_peer_close(ctx, channel, state)
+    reply.waited = ctx.now() - start
+    _report_extras(ctx, step_id, reply.extras)
+    ctx.check_cancel()
+    return reply
+
+
+async def listen(ctx: ProbeContext, step_id: str, window: float) -> Reply:
+    """Collect whatever arrives within ``window`` (unasked bytes after connect)."""
+    reply = await next_frame(ctx, step_id, window)
+    if reply.frame is not None:
+        reply.extras.insert(0, (reply.index or 0, reply.frame))
+        reply.frame = None
+        # the rest of the window: more may follow
+        more = await next_frame(ctx, step_id, max(0.0, window - reply.waited))
+        if more.frame is not None:
+            reply.extras.append((more.index or 0, more.frame))
+        reply.extras.extend(more.extras)
+        reply.closed = more.closed
+    return reply
+
+
+def _report_peer_close(ctx: ProbeContext, channel: Channel, state: WireState) -> None:
+    info = channel.closed
+    if info is None or state.close_reported:
+        return
+    state.close_reported = True
+    ctx.emit(ConnectionClosed(channel.conn_id, info.at, info.how, info.by_peer, info.note))
+
+
+def _report_extras(ctx: ProbeContext, step_id: str, extras: list[tuple[int, DecodedFrame]]) -> None:
+    for index, frame in extras:
+        if frame.kind is FrameKind.BRIDGE_MESSAGE and frame.fields.get("code") == (
+            "stream.bridge.busy"
+        ):
+            continue  # the busy message is the caller's to judge (retry first)
+        code, severity = _EXTRA_CODES.get(frame.kind, ("link.garbage", Severity.WARNING))
+        text = frame.fields.get("text")
+        ctx.emit(ctx.finding(
+            step_id, code, severity, f"{frame.summary}", (index,),
+            length=len(frame.data), hex=hexs(frame.data[:64]),
+            **({"text": str(text)} if text is not None else {}),
+        ))
+
+
+async def close(ctx: ProbeContext, step_id: str) -> CloseInfo | None:
+    """Close the current connection cleanly (FIN) and record it; no-op when none is open."""
+    channel = ctx.channel
+    if channel is None:
+        return None
+    state = _state(ctx, channel)
+    already = channel.closed
+    info = await channel.close()
+    if already is None:
+        leftovers = state.splitter.close()
+        _take(ctx, channel, step_id, leftovers, ctx.now())
+        state.close_reported = True
+        ctx.emit(ConnectionClosed(channel.conn_id, info.at, CloseHow.LOCAL, False))
+    else:
+        _report_peer_close(ctx, channel, state)
+    ctx.channel = None
+    ctx.facts.link_client_sap = None
+    ctx.facts.associated_sap = None
+    return info
+
+
+def peer_closed(ctx: ProbeContext) -> bool:
+    return ctx.channel is None or ctx.channel.closed is not None
+
+
+def wire_state(ctx: ProbeContext) -> WireState | None:
+    return None if ctx.channel is None else _state(ctx, ctx.channel)
+
+
+# -- HDLC and wrapper exchanges ------------------------------------------------------------
+
+def frame_info(frame: DecodedFrame) -> bytes:
+    """The information field of an HDLC frame (offsets in fields are absolute in the stream)."""
+    start = frame.fields.get("info_offset")
+    length = frame.fields.get("info_length")
+    if not isinstance(start, int) or not isinstance(length, int):
+        return b""
+    rel = start - frame.offset
+    return frame.data[rel : rel + length]
+
+
+@dataclass
+class ApduReply:
+    apdu: bytes | None
+    reply: Reply
+    request_index: int
+    frames: list[int] = field(default_factory=list)
+
+
+async def exchange_apdu(
+    ctx: ProbeContext, step_id: str, apdu: bytes, client_sap: int, timeout: float | None = None
+) -> ApduReply:
+    """Send one APDU with the current framing and return the reassembled answer."""
+    facts = ctx.facts
+    if facts.framing == "wrapper":
+        logical = facts.server.logical if facts.server else 1
+        index = await send(ctx, step_id, build_wrapper(client_sap, logical, apdu))
+        reply = await next_frame(ctx, step_id, timeout)
+        out = ApduReply(None, reply, index, [index])
+        if reply.frame is not None and reply.index is not None:
+            out.frames.append(reply.index)
+            if reply.frame.kind is FrameKind.WRAPPER:
+                out.apdu = reply.frame.data[8:]
+        return out
+    server = facts.server or hd.ServerAddress(1, 1, 2)
+    frame = hd.build_i(server, client_sap, to_server=True, ns=facts.send_seq,
+                       nr=facts.recv_seq, info=apdu)
+    facts.send_seq = (facts.send_seq + 1) % 8
+    index = await send(ctx, step_id, frame)
+    out = ApduReply(None, Reply(), index, [index])
+    collected = b""
+    while True:
+        reply = await next_frame(ctx, step_id, timeout)
+        out.reply = reply
+        if reply.frame is None or reply.index is None:
+            return out
+        out.frames.append(reply.index)
+        ftype = reply.frame_type
+        if ftype in ("RR", "RNR"):
+            continue  # an acknowledgement, the I-frame may follow
+        if ftype != "I":
+            return out
+        ns = reply.frame.fields.get("ns")
+        if isinstance(ns, int):
+            facts.recv_seq = (ns + 1) % 8
+        info = frame_info(reply.frame)
+        if not collected and info[:3] in (hd.LLC_TO_CLIENT, hd.LLC_TO_SERVER):
+            info = info[3:]
+        collected += info
+        if not reply.frame.fields.get("segmented"):
+            out.apdu = collected
+            return out
+        # segmented answer: ask for the next segment
+        await send(ctx, step_id, hd.build_rr(server, client_sap, to_server=True,
+                                             nr=facts.recv_seq))
+
+
