@@ -190,7 +190,10 @@ def frame_comment(note: FrameNote) -> str:
         f"{note.conn_id}, t+{note.at:.6f} s, step {note.step_id or '-'}",
         note.summary,
     ]
-    lines += [f"  {label}: {meaning}" for label, meaning in note.fields]
+    for fld in note.fields:
+        raw = fld.hex_in(note.data)
+        raw = f" [{raw}]" if raw else ""
+        lines.append(f"  {'  ' * fld.depth}{fld.label}{raw}: {fld.meaning}")
     lines += [f"  PROBLEM {p}" for p in note.problems]
     if note.secret_count:
         extra = "; FCS recomputed over the masked frame" if note.fcs_recomputed else ""

@@ -22,6 +22,23 @@ from dlmsdoctor.session import FrameRecord
 MASK_BYTE = 0x2A  # '*': what replaces a secret byte in masked packet bytes
 
 
+@dataclass(frozen=True, slots=True)
+class FrameField:
+    """One decoded field: where it is, how deep in the tree, what it means."""
+
+    offset: int
+    length: int
+    depth: int
+    label: str
+    meaning: str
+
+    def hex_in(self, data: bytes, limit: int = 8) -> str:
+        """The field's bytes when short enough to read inline, else ''."""
+        if self.length > limit:
+            return ""
+        return hexs(data[self.offset : self.offset + self.length])
+
+
 @dataclass(slots=True)
 class FrameNote:
     """One frame as a person reads it: a summary, decoded fields and what is wrong."""
@@ -34,10 +51,12 @@ class FrameNote:
     kind: str
     summary: str
     data: bytes  # masked unless secrets were asked for
-    fields: list[tuple[str, str]] = field(default_factory=list)  # (label, meaning)
+    fields: list[FrameField] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "code: message"
     secret_count: int = 0  # bytes masked
     fcs_recomputed: bool = False
+    # decoded facts for figures: the codec's frame fields plus the APDU's (apdu_type, result...)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def hex(self) -> str:
@@ -101,17 +120,29 @@ def aarq_secret_range(apdu: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _walk(spans: tuple[Span, ...]) -> list[Span]:
-    out: list[Span] = []
-    for top in spans:
-        out.extend(top.walk())
+def _walk(spans: tuple[Span, ...], depth: int = 0) -> list[tuple[int, Span]]:
+    """Every span with its depth, wire order."""
+    out: list[tuple[int, Span]] = []
+    for span in spans:
+        out.append((depth, span))
+        out.extend(_walk(span.children, depth + 1))
     return out
 
 
-def _decode(data: bytes, direction: str) -> tuple[DecodedFrame | None, list[Span], int | None]:
-    """The codec's decode of one frame, the APDU spans (absolute offsets) and the APDU offset."""
+@dataclass(slots=True)
+class _Decoded:
+    frame: DecodedFrame | None = None
+    apdu_spans: list[Span] = field(default_factory=list)
+    apdu_offset: int | None = None
+    apdu_summary: str = ""
+    apdu_problems: list[str] = field(default_factory=list)
+    apdu_fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _decode(data: bytes, direction: str) -> _Decoded:
+    """The codec's decode of one frame and of the APDU it carries (absolute offsets)."""
     if not data:
-        return None, [], None
+        return _Decoded()
     decoded: DecodedFrame | None = None
     apdu_offset: int | None = None
     if data[0] == 0x7E:
@@ -129,21 +160,29 @@ def _decode(data: bytes, direction: str) -> tuple[DecodedFrame | None, list[Span
         if parse_wrapper is not None:
             decoded = parse_wrapper(data, 0)
         apdu_offset = 8
-    apdu_spans: list[Span] = []
-    if apdu_offset is not None and apdu_offset < len(data):
-        decode_apdu = _optional("dlmsdoctor.codec.apdu", "decode_apdu")
-        if decode_apdu is not None:
-            try:
-                result = decode_apdu(data[apdu_offset:], base_offset=apdu_offset)
-                apdu_spans = list(getattr(result, "spans", ()) or ())
-            except Exception:
-                apdu_spans = []
-    return decoded, apdu_spans, apdu_offset
+    out = _Decoded(decoded, [], apdu_offset)
+    if apdu_offset is None or apdu_offset >= len(data):
+        return out
+    decode_apdu = _optional("dlmsdoctor.codec.apdu", "decode_apdu")
+    if decode_apdu is None:
+        return out
+    end = apdu_offset + len(decoded.apdu) if decoded and decoded.apdu else len(data)
+    try:
+        result = decode_apdu(data[apdu_offset:end], base_offset=apdu_offset)
+    except Exception:  # a decoder bug must not lose the report
+        return out
+    out.apdu_spans = list(getattr(result, "spans", ()) or ())
+    out.apdu_summary = str(getattr(result, "summary", "") or "")
+    out.apdu_fields = dict(getattr(result, "fields", {}) or {})
+    out.apdu_problems = [f"{f.code}: {f.message}" for f in getattr(result, "findings", ())]
+    return out
 
 
-def _secret_offsets(data: bytes, spans: list[Span], apdu_offset: int | None) -> set[int]:
+def _secret_offsets(
+    data: bytes, spans: list[tuple[int, Span]], apdu_offset: int | None
+) -> set[int]:
     out: set[int] = set()
-    for span in spans:
+    for _, span in spans:
         if span.secret:
             out.update(range(span.offset, min(span.end, len(data))))
     if apdu_offset is not None:
@@ -187,15 +226,19 @@ def annotate(frame: FrameRecord, show_secrets: bool = False) -> FrameNote:
     """Decode one recorded frame; never raises on bad bytes."""
     data = frame.data
     try:
-        decoded, apdu_spans, apdu_offset = _decode(data, frame.direction.value)
-    except Exception:
-        decoded, apdu_spans, apdu_offset = None, [], None
-    spans = _walk(decoded.spans if decoded else ()) + _walk(tuple(apdu_spans))
+        got = _decode(data, frame.direction.value)
+    except Exception:  # decoders should not raise; a report must still be written
+        got = _Decoded()
+    decoded, apdu_offset = got.frame, got.apdu_offset
+    apdu_depth = 2 if data[:1] == b"\x7e" else 1  # under Information > APDU, or the PDU
+    spans = _walk(decoded.spans if decoded else ()) + _walk(tuple(got.apdu_spans), apdu_depth)
     secret = set() if show_secrets else _secret_offsets(data, spans, apdu_offset)
     masked, recomputed = mask_frame(data, secret)
     summary = decoded.summary if decoded and decoded.summary else frame.summary
     if not summary:
         summary = _text_summary(data) or f"{len(data)} bytes"
+    if got.apdu_summary:
+        summary = f"{summary}: {got.apdu_summary}"
     note = FrameNote(
         index=frame.index,
         conn_id=frame.conn_id,
@@ -207,18 +250,21 @@ def annotate(frame: FrameRecord, show_secrets: bool = False) -> FrameNote:
         data=masked,
         secret_count=len(secret),
         fcs_recomputed=recomputed,
+        facts={**(decoded.fields if decoded else {}), **got.apdu_fields},
     )
-    for span in spans:
-        # Leaves and named parts with a meaning are what a reader needs; structure is implied.
+    for depth, span in spans:
+        # Length and id bytes of a parameter are read from the parent's meaning.
         if not span.meaning or (span.name.endswith((".id", ".length")) and not span.children):
             continue
-        hidden = span.secret or any(p in secret for p in range(span.offset, span.end))
+        covered = range(span.offset, span.end)
+        hidden = span.secret or (len(covered) > 0 and all(p in secret for p in covered))
         meaning = "********" if hidden else span.meaning
-        note.fields.append((f"{span.offset:>3}+{span.length:<3} {span.label}", meaning))
+        note.fields.append(FrameField(span.offset, span.length, depth, span.label, meaning))
     seen: set[str] = set()
     for finding in decoded.findings if decoded else ():
         seen.add(finding.code)
         note.problems.append(f"{finding.code}: {finding.message}")
+    note.problems += [p for p in got.apdu_problems if p.split(":")[0] not in seen]
     for stored in frame.findings:
         code = str(stored.get("code", ""))
         if code and code not in seen:

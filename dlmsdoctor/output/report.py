@@ -1,0 +1,470 @@
+"""Diagnostic reports from a Session: one model, three renderings (Markdown, HTML, JSON).
+
+``build_report`` turns a Session into a plain JSON-able document (schema ``dlmsdoctor.report``):
+the JSON report is that document, and the Markdown and HTML renderers only lay it out, so the three
+formats always carry the same facts. Figures are computed from the recorded data (pings,
+connections, the meter's own UA and AARE decoded again with the codec), not copied from screen
+text, and every cause points to frames in the appendix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dlmsdoctor import __version__
+from dlmsdoctor.events import CloseHow, Direction
+from dlmsdoctor.output import i18n
+from dlmsdoctor.output.i18n import t
+from dlmsdoctor.output.report_frames import FrameNote, annotate
+from dlmsdoctor.session import Cause, ConnectionRecord, Evidence, Session
+
+SCHEMA = "dlmsdoctor.report"
+SCHEMA_VERSION = 1
+FORMATS = ("md", "html", "json")
+MASK = "********"
+_SECRET_WORDS = ("password", "passwd", "secret", "key", "auth_value", "pin")
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked (unknown format or language, unwritable path)."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _ms(seconds: float | None, lang: str) -> str:
+    """A duration for people: milliseconds below a second, seconds above."""
+    if seconds is None:
+        return "-"
+    if seconds >= 1.0:
+        return f"{i18n.number(seconds, lang, 2)} s"
+    if seconds >= 0.1:
+        return f"{i18n.number(seconds * 1000, lang, 0)} ms"
+    return f"{i18n.number(seconds * 1000, lang)} ms"
+
+
+def _server_text(logical: object, physical: object, size: object, lang: str) -> str:
+    where = f"{logical}" if physical is None else f"{logical}/{physical}"
+    return f"{where} ({t(lang, 'byte_address', n=size)})"
+
+
+def _mask_settings(value: Any, show_secrets: bool, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_settings(v, show_secrets, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_settings(v, show_secrets, key) for v in value]
+    if not show_secrets and any(w in key.lower() for w in _SECRET_WORDS) and value:
+        return MASK
+    return value
+
+
+def _credential_names(session: Session) -> list[str]:
+    names: list[str] = []
+    for key in ("credential_sets", "credentials"):
+        value = session.settings.get(key)
+        if isinstance(value, list):
+            names += [str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in value]
+    names += [x.credential for x in session.logins if x.credential]
+    if session.diagnosis and session.diagnosis.profile and session.diagnosis.profile.credential:
+        names.append(session.diagnosis.profile.credential)
+    return list(dict.fromkeys(names))
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _frame_doc(note: FrameNote) -> dict[str, Any]:
+    return {
+        "index": note.index,
+        "conn": note.conn_id,
+        "dir": note.direction.value,
+        "at": round(note.at, 6),
+        "step": note.step_id,
+        "kind": note.kind,
+        "summary": note.summary,
+        "hex": note.hex,
+        "short_hex": note.short_hex(),
+        "fields": [
+            {"offset": f.offset, "length": f.length, "depth": f.depth, "label": f.label,
+             "hex": f.hex_in(note.data), "meaning": f.meaning}
+            for f in note.fields
+        ],
+        "problems": note.problems,
+        "masked_bytes": note.secret_count,
+    }
+
+
+def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
+    if not session.pings:
+        return None
+    rtts: list[float] = []
+    for ping in session.pings:
+        if ping.rtt is not None:
+            rtts.append(ping.rtt)
+        elif ping.reply_at is not None:
+            rtts.append(ping.reply_at - ping.at)
+    sent, received = len(session.pings), len(rtts)
+    loss = (sent - received) / sent
+    doc: dict[str, Any] = {"sent": sent, "received": received, "loss": round(loss, 4)}
+    if rtts:
+        doc.update(rtt_min=round(min(rtts), 6), rtt_avg=round(sum(rtts) / len(rtts), 6),
+                   rtt_max=round(max(rtts), 6))
+        doc["text"] = t(lang, "ping_line", sent=sent, received=received,
+                        loss=i18n.number(loss * 100, lang, 0),
+                        rmin=i18n.number(min(rtts) * 1000, lang),
+                        ravg=i18n.number(sum(rtts) / len(rtts) * 1000, lang),
+                        rmax=i18n.number(max(rtts) * 1000, lang))
+    else:
+        doc["text"] = t(lang, "ping_none", sent=sent)
+    return doc
+
+
+def _close_text(conn: ConnectionRecord, lang: str) -> str:
+    if conn.failed:
+        return t(lang, "failed_conn", reason=conn.failed)
+    how = conn.close_how
+    if how is None:
+        return t(lang, "close_open")
+    if how is CloseHow.RST:
+        return t(lang, "close_rst_peer" if conn.closed_by_peer else "close_rst_local")
+    if conn.closed_by_peer:
+        return t(lang, "close_fin_peer")
+    return t(lang, "close_timeout" if how is CloseHow.TIMEOUT else "close_local")
+
+
+def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
+    out = []
+    for conn in session.connections:
+        frames = [f for f in session.frames if f.conn_id == conn.id]
+        tx = [f for f in frames if f.direction is Direction.TX]
+        rx = [f for f in frames if f.direction is Direction.RX]
+        out.append({
+            "id": conn.id,
+            "host": conn.host,
+            "port": conn.port,
+            "opened_at": conn.opened_at,
+            "connect_time": conn.connect_time,
+            "connect_time_text": _ms(conn.connect_time, lang),
+            "failed": conn.failed,
+            "closed_at": conn.closed_at,
+            "close_how": conn.close_how.value if conn.close_how else None,
+            "closed_by_peer": conn.closed_by_peer,
+            "close_text": _close_text(conn, lang),
+            "frames_tx": len(tx),
+            "frames_rx": len(rx),
+            "bytes_tx": sum(len(f.data) for f in tx),
+            "bytes_rx": sum(len(f.data) for f in rx),
+            "note": conn.note,
+        })
+    return out
+
+
+def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any]]]:
+    """What the meter itself said about the link and the association, decoded from its frames."""
+    negotiated, association = [], []
+    for note in notes:
+        facts = note.facts
+        if note.direction is not Direction.RX:
+            continue
+        params = facts.get("params")
+        src = facts.get("src") if isinstance(facts.get("src"), dict) else {}
+        assert isinstance(src, dict)
+        if facts.get("frame_type") == "UA" and isinstance(params, dict):
+            server = _server_text(src.get("logical"), src.get("physical"), src.get("size"), lang)
+            negotiated.append({
+                "frame": note.index, "server": server,
+                **{k: params.get(k) for k in ("max_info_tx", "max_info_rx", "window_tx",
+                                               "window_rx")},
+                "text": t(lang, "negotiated_line", frame=note.index, server=server,
+                          tx=params.get("max_info_tx"), rx=params.get("max_info_rx"),
+                          wtx=params.get("window_tx"), wrx=params.get("window_rx")),
+            })
+        if facts.get("apdu_type") == "AARE":
+            result = str(facts.get("result_name", facts.get("result", "?")))
+            result = i18n.pick(i18n.AARE_RESULT, result, lang, result)
+            if facts.get("result") not in (0, None):
+                result += f" ({facts.get('diagnostic_source', '')}: "
+                result += f"{facts.get('diagnostic_name', facts.get('diagnostic', ''))})"
+            association.append({
+                "frame": note.index, "result": result, "context": facts.get("context"),
+                "dlms_version": facts.get("dlms_version"),
+                "max_pdu_size": facts.get("max_pdu_size"),
+                "text": t(lang, "association_line", frame=note.index, result=result,
+                          context=facts.get("context", "?"),
+                          version=facts.get("dlms_version", "?"),
+                          pdu=facts.get("max_pdu_size", "?")),
+            })
+    return {"negotiated": negotiated, "association": association}
+
+
+def _finding_text(code: str, message: str, lang: str) -> str:
+    """A probe finding in the report's language: the Spanish cause title for known codes."""
+    spanish = i18n.CAUSE_ES.get(code) if lang == "es" else None
+    return spanish[0] if spanish else message
+
+
+def _step_title(step_id: str, title: str, lang: str) -> str:
+    if lang == "es":
+        return i18n.STEP_TITLE_ES.get(step_id.split("#")[0], title)
+    return title
+
+
+def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
+    out = []
+    for step in session.steps:
+        figures = [
+            [i18n.pick(i18n.FIGURE, key, lang), i18n.figure_value(key, value, lang)]
+            for key, value in step.details.items()
+            if not isinstance(value, dict)
+        ]
+        notes = [_finding_text(f.code, f.message, lang)
+                 for f in session.findings if f.step_id == step.id]
+        # The recorded one-liner is the engine's English: Spanish shows figures and notes.
+        summary = "; ".join(notes) if lang == "es" else step.summary
+        out.append({
+            "id": step.id,
+            "layer": step.layer,
+            "layer_label": i18n.pick(i18n.LAYER, step.layer, lang, step.layer),
+            "title": _step_title(step.id, step.title, lang),
+            "status": step.status.value,
+            "status_label": i18n.pick(i18n.STEP_STATUS, step.status.value, lang),
+            "started": step.started,
+            "finished": step.finished,
+            "duration": step.duration,
+            "duration_text": _ms(step.duration, lang),
+            "summary": summary,
+            "notes": notes,
+            "figures": figures,
+        })
+    return out
+
+
+def _evidence_doc(ev: Evidence, notes: dict[int, FrameNote], session: Session,
+                  lang: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {"note": ev.note, "frame": ev.frame, "step": ev.step,
+                           "finding": ev.finding}
+    note = notes.get(ev.frame) if ev.frame is not None else None
+    if note is not None:
+        doc["frame_ref"] = {"index": note.index, "dir": note.direction.value,
+                            "at": round(note.at, 6), "conn": note.conn_id,
+                            "summary": note.summary, "short_hex": note.short_hex(),
+                            "problems": note.problems}
+    if ev.step:
+        step = session.step(ev.step)
+        if step is not None:
+            doc["step_title"] = _step_title(step.id, step.title, lang)
+    return doc
+
+
+def _cause_doc(rank: int, cause: Cause, notes: dict[int, FrameNote], session: Session,
+               lang: str) -> dict[str, Any]:
+    spanish = i18n.CAUSE_ES.get(cause.code) if lang == "es" else None
+    if spanish is not None:
+        title, explanation, actions = spanish
+        explanation = explanation or cause.explanation
+        translated = True
+    else:
+        title, explanation = cause.title, cause.explanation
+        actions = [(a.when, a.text) for a in cause.actions]
+        translated = lang == "en"
+    return {
+        "rank": rank,
+        "code": cause.code,
+        "title": title,
+        "confidence": cause.confidence,
+        "confidence_pct": round(cause.confidence * 100),
+        "whose": cause.whose,
+        "whose_label": i18n.pick(i18n.WHOSE, cause.whose, lang),
+        "explanation": explanation,
+        "recorded_explanation": cause.explanation,
+        "translated": translated,
+        "evidence": [_evidence_doc(ev, notes, session, lang) for ev in cause.evidence],
+        "actions": [{"when": when, "text": text} for when, text in actions],
+    }
+
+
+def _actions_doc(causes: list[dict[str, Any]], has_profile: bool, status: str,
+                 lang: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {"now": [], "later": []}
+    seen: set[str] = set()
+    for cause in causes:
+        for action in cause["actions"]:
+            if action["text"] in seen:
+                continue
+            seen.add(action["text"])
+            when = "later" if action["when"] == "later" else "now"
+            out[when].append({"text": action["text"], "cause": cause["code"],
+                              "rank": cause["rank"]})
+    if has_profile and status != "ok" and not out["now"]:
+        out["now"].append({"text": t(lang, "use_profile"), "cause": None, "rank": None})
+    return out
+
+
+def _profile_doc(session: Session, lang: str) -> dict[str, Any] | None:
+    if session.diagnosis is None or session.diagnosis.profile is None:
+        return None
+    p = session.diagnosis.profile
+    server = _server_text(p.server_logical, p.server_physical, p.address_size, lang)
+    rows = [
+        [t(lang, "profile_host"), f"{p.host}:{p.port}"],
+        [t(lang, "profile_framing"), p.framing.upper()],
+        [t(lang, "profile_server"), server],
+        [t(lang, "profile_client"), str(p.client_sap)],
+        [t(lang, "profile_auth"), i18n.pick(i18n.AUTH, p.authentication, lang)],
+        [t(lang, "profile_credential"), p.credential or "-"],
+    ]
+    if p.max_info_tx is not None or p.max_info_rx is not None:
+        rows.append([t(lang, "profile_info"), f"{p.max_info_tx or '-'}/{p.max_info_rx or '-'}"])
+    if p.window_tx is not None or p.window_rx is not None:
+        rows.append([t(lang, "profile_window"), f"{p.window_tx or '-'}/{p.window_rx or '-'}"])
+    if p.max_pdu_size is not None:
+        rows.append([t(lang, "profile_pdu"), str(p.max_pdu_size)])
+    one_line = (f"{p.framing.upper()}, {server}, SAP {p.client_sap}, "
+                f"{i18n.pick(i18n.AUTH, p.authentication, lang)}")
+    if p.credential:
+        one_line += f", '{p.credential}'"
+    from dataclasses import asdict
+
+    return {"values": asdict(p), "rows": rows, "text": one_line}
+
+
+def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
+    out = [t(lang, "sum_run", host=session.target.host, port=session.target.port,
+             date=i18n.when_text(session.started_at),
+             duration=i18n.number(session.duration or 0.0, lang),
+             frames=len(session.frames), conns=len(session.connections))]
+    works = [r["title"] for r in doc["rungs"] if r["status"] in ("ok", "warning")]
+    fails = [r["title"] for r in doc["rungs"] if r["status"] in ("failed", "error")]
+    if works:
+        out.append(t(lang, "sum_works", items="; ".join(works)))
+    if fails:
+        out.append(t(lang, "sum_fails", items="; ".join(fails)))
+    causes = doc["diagnosis"]["causes"]
+    if session.diagnosis is None:
+        out.append(t(lang, "sum_no_diag"))
+    elif causes:
+        top = causes[0]
+        out.append(t(lang, "sum_cause", conf=top["confidence_pct"], whose=top["whose_label"],
+                     title=top["title"]))
+    if doc["actions"]["now"]:
+        out.append(t(lang, "sum_action", action=doc["actions"]["now"][0]["text"]))
+    if doc["profile"] is not None:
+        out.append(t(lang, "sum_profile", profile=doc["profile"]["text"]))
+    elif session.diagnosis is not None:
+        out.append(t(lang, "sum_no_profile"))
+    if session.cancelled:
+        out.append(t(lang, "cancelled"))
+    return out
+
+
+# --------------------------------------------------------------------------- the document
+
+
+def build_report(session: Session, lang: str = "en", show_secrets: bool = False) -> dict[str, Any]:
+    """The report document (what ``--format json`` writes, and what md/html lay out)."""
+    if lang not in i18n.LANGS:
+        raise ReportError(f"unknown language {lang!r}: use one of {', '.join(i18n.LANGS)}")
+    notes = [annotate(f, show_secrets) for f in session.frames]
+    by_index = {n.index: n for n in notes}
+    diagnosis = session.diagnosis
+    status = diagnosis.status if diagnosis else "unknown"
+    headline = diagnosis.headline if diagnosis else t(lang, "sum_no_diag")
+    causes = [
+        _cause_doc(rank, cause, by_index, session, lang)
+        for rank, cause in enumerate(
+            sorted(diagnosis.causes, key=lambda c: -c.confidence) if diagnosis else [], start=1)
+    ]
+    profile = _profile_doc(session, lang)
+    headline_es = None
+    if lang == "es" and diagnosis and causes and causes[0]["translated"]:
+        # The recorded headline is English free text: say it from the top cause and profile.
+        headline_es = causes[0]["title"]
+        if profile is not None:
+            headline_es += t(lang, "headline_profile", profile=profile["text"])
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "lang": lang,
+        "report_version": __version__,
+        "secrets_shown": show_secrets,
+        "session": {
+            "id": session.id, "tool_version": session.tool_version,
+            "started_at": session.started_at, "finished_at": session.finished_at,
+            "duration": session.duration, "cancelled": session.cancelled,
+        },
+        "target": {
+            "host": session.target.host, "port": session.target.port,
+            "framing": session.target.framing, "server_address": session.target.server_address,
+            "address_size": session.target.address_size,
+            "serial_number": session.target.serial_number,
+        },
+        "status": {
+            "code": status,
+            "label": i18n.pick(i18n.STATUS, status, lang),
+            "headline": headline_es or headline,
+            "recorded_headline": headline,
+        },
+        "rungs": _rungs_doc(session, lang),
+        "measurements": {
+            "ping": _ping_doc(session, lang),
+            "connections": _connections_doc(session, lang),
+            **_link_doc(notes, lang),
+        },
+        "diagnosis": {"causes": causes},
+        "profile": profile,
+        "settings": _mask_settings(session.settings, show_secrets),
+        "credential_sets": _credential_names(session),
+        "logins": [
+            {"at": x.at, "step": x.step_id, "credential": x.credential, "client_sap": x.client_sap,
+             "mechanism": x.mechanism, "outcome": x.outcome, "diagnostic": x.diagnostic,
+             "text": t(lang, "login_row", at=i18n.number(x.at, lang, 3),
+                       credential=x.credential, sap=x.client_sap,
+                       mechanism=i18n.pick(i18n.AUTH, x.mechanism, lang),
+                       outcome=i18n.pick(i18n.LOGIN_OUTCOME, x.outcome, lang)
+                       + (f" ({x.diagnostic})" if x.diagnostic else ""))}
+            for x in session.logins
+        ],
+        "identity": _mask_settings(session.identity, show_secrets),
+        "findings": [
+            {"step": f.step_id, "code": f.code, "severity": f.severity, "message": f.message,
+             "severity_label": i18n.pick(i18n.SEVERITY, f.severity, lang),
+             "text": _finding_text(f.code, f.message, lang), "at": f.at, "frames": f.frames}
+            for f in session.findings
+        ],
+        "frames": [_frame_doc(n) for n in notes],
+    }
+    doc["actions"] = _actions_doc(causes, profile is not None, status, lang)
+    doc["summary"] = _summary_doc(doc, session, lang)
+    return doc
+
+
+def render_report(session: Session, fmt: str = "md", lang: str = "en",
+                  show_secrets: bool = False) -> str:
+    """The report as text in ``fmt`` (md, html or json)."""
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
+    doc = build_report(session, lang, show_secrets)
+    if fmt == "json":
+        from dlmsdoctor.output.report_json import render_json
+
+        return render_json(doc)
+    if fmt == "html":
+        from dlmsdoctor.output.report_html import render_html
+
+        return render_html(doc)
+    from dlmsdoctor.output.report_md import render_md
+
+    return render_md(doc)
+
+
+def write_report(session: Session, path: str | Path | None, fmt: str = "md", lang: str = "en",
+                 show_secrets: bool = False) -> str:
+    """Render and write the report (``path`` None: only return it). Returns the text."""
+    text = render_report(session, fmt, lang, show_secrets)
+    if path is not None:
+        try:
+            Path(path).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ReportError(f"cannot write report {path}: {exc.strerror or exc}") from exc
+    return text

@@ -1,0 +1,276 @@
+"""The HTML report: one self-contained file (inline CSS, no scripts, no external resources).
+
+Every recorded or decoded string goes through ``html.escape``: frame decodes and text from bridges
+are untrusted input. A print stylesheet keeps sections together and prints on A4/Letter in black
+and white without losing the status colours' meaning (the status words are always written).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from dlmsdoctor.output import i18n
+from dlmsdoctor.output.i18n import t
+
+CSS = """
+:root { --ok: #1b7f3b; --warn: #a86400; --bad: #b3261e; --ink: #1d1d1f; --muted: #5f6368;
+        --line: #d9dce1; --soft: #f5f6f8; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+       sans-serif; color: var(--ink); margin: 0 auto; max-width: 60rem; padding: 1.5rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .75rem; }
+h2 { font-size: 1.2rem; border-bottom: 2px solid var(--line); padding-bottom: .2rem;
+     margin-top: 2rem; }
+h3 { font-size: 1.02rem; margin: 1.2rem 0 .4rem; }
+.status { border-left: 8px solid var(--muted); background: var(--soft); padding: .75rem 1rem;
+          font-size: 1.05rem; }
+.status.ok { border-color: var(--ok); } .status.degraded { border-color: var(--warn); }
+.status.failed { border-color: var(--bad); }
+.status b { letter-spacing: .02em; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .92rem; }
+th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
+         vertical-align: top; }
+th { background: var(--soft); }
+td.st-ok { color: var(--ok); font-weight: 600; } td.st-warning { color: var(--warn);
+  font-weight: 600; } td.st-failed, td.st-error { color: var(--bad); font-weight: 600; }
+code, pre, .hex { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas,
+  "Liberation Mono", monospace; font-size: .85rem; }
+pre { background: var(--soft); border: 1px solid var(--line); padding: .5rem .7rem;
+      white-space: pre-wrap; word-break: break-all; margin: .3rem 0; }
+.cause { border: 1px solid var(--line); border-radius: 6px; padding: .2rem 1rem .6rem;
+         margin: .8rem 0; }
+.meta { color: var(--muted); font-size: .9rem; }
+.conf { display: inline-block; min-width: 3.2rem; font-weight: 700; }
+.evidence li { margin-bottom: .35rem; }
+.frame { border-top: 1px solid var(--line); padding-top: .4rem; margin-top: .8rem; }
+.frame h3 { font-size: .95rem; margin: .2rem 0; }
+.problem { color: var(--bad); }
+.fields td:first-child { white-space: nowrap; color: var(--muted); }
+.fields td { border: none; border-bottom: 1px dotted var(--line); padding: .1rem .4rem; }
+footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem;
+         border-top: 1px solid var(--line); padding-top: .5rem; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 10.5pt; }
+  @page { margin: 15mm 12mm; }
+  h2 { break-after: avoid; } h3 { break-after: avoid; }
+  .cause, .frame, table, .status { break-inside: avoid; }
+  .appendix { break-before: page; }
+  a { color: inherit; text-decoration: none; }
+  pre, .status, th { background: none; }
+}
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _table(head: list[str], rows: list[list[str]], raw: bool = False,
+           classes: list[list[str]] | None = None) -> str:
+    """A table; cells are escaped unless ``raw`` (then the caller escaped them)."""
+    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    for r, row in enumerate(rows):
+        cells = []
+        for c, value in enumerate(row):
+            cls = classes[r][c] if classes and classes[r][c] else ""
+            attr = f' class="{cls}"' if cls else ""
+            cells.append(f"<td{attr}>{value if raw else _e(value)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _frame_link(index: int, lang: str) -> str:
+    return f'<a href="#frame-{index}">{_e(t(lang, "frame"))} #{index}</a>'
+
+
+def _evidence(ev: dict[str, Any], lang: str) -> str:
+    note = _e(ev["note"])
+    if lang != "en" and note:
+        note = f"<i>{_e(t(lang, 'recorded_note'))}: {note}</i>"
+    if "frame_ref" in ev:
+        ref = ev["frame_ref"]
+        where = (f"{_frame_link(ref['index'], lang)} {_e(ref['dir'].upper())} "
+                 f"t+{_e(i18n.number(ref['at'], lang, 3))} s: {_e(ref['summary'])}")
+        head = f"{note} — {where}" if lang == "en" else f"{where} — {note}"
+        return f"<li>{head}<br><code>{_e(ref['short_hex'])}</code></li>"
+    if ev.get("step_title"):
+        return f"<li>{note} — {_e(t(lang, 'step'))}: {_e(ev['step_title'])}</li>"
+    return f"<li>{note}</li>"
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        out: list[tuple[str, str]] = []
+        for k, v in value.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(value, list):
+        return [(prefix, ", ".join(str(v) for v in value))]
+    return [(prefix, str(value))]
+
+
+def _rungs(doc: dict[str, Any], lang: str) -> str:
+    if not doc["rungs"]:
+        return f"<p>{_e(t(lang, 'no_steps'))}</p>"
+    rows, classes = [], []
+    for r in doc["rungs"]:
+        figures = ", ".join(f"{k} {v}" for k, v in r["figures"])
+        details = "; ".join(x for x in (r["summary"], figures) if x)
+        rows.append([r["layer_label"], r["title"], r["status_label"], r["duration_text"],
+                     details])
+        classes.append(["", "", f"st-{r['status']}", "", ""])
+    return _table([t(lang, "layer"), t(lang, "check"), t(lang, "result"), t(lang, "time"),
+                   t(lang, "details")], rows, classes=classes)
+
+
+def _measurements(doc: dict[str, Any], lang: str) -> str:
+    m = doc["measurements"]
+    items = []
+    if m["ping"]:
+        items.append(f"<li><b>{_e(t(lang, 'ping'))}</b>: {_e(m['ping']['text'])}</li>")
+    for item in m["negotiated"]:
+        items.append(f"<li><b>{_e(t(lang, 'negotiated'))}</b>: {_e(item['text'])}</li>")
+    for item in m["association"]:
+        items.append(f"<li><b>{_e(t(lang, 'association'))}</b>: {_e(item['text'])}</li>")
+    out = f"<h3>{_e(t(lang, 'figures'))}</h3><ul>{''.join(items)}</ul>" if items else ""
+    if m["connections"]:
+        out += _table(
+            [t(lang, "connection"), t(lang, "opened"), t(lang, "connect_time"), t(lang, "closed"),
+             t(lang, "traffic")],
+            [[f"#{c['id']} {c['host']}:{c['port']}",
+              "-" if c["opened_at"] is None else f"{i18n.number(c['opened_at'], lang, 3)} s",
+              c["connect_time_text"], c["close_text"],
+              f"{c['frames_tx']}/{c['frames_rx']} ({c['bytes_tx']}/{c['bytes_rx']})"]
+             for c in m["connections"]],
+        )
+    return out
+
+
+def _causes(doc: dict[str, Any], lang: str) -> str:
+    causes = doc["diagnosis"]["causes"]
+    if not causes:
+        return f"<p>{_e(t(lang, 'sum_no_diag'))}</p>"
+    out = []
+    for c in causes:
+        recorded = "" if c["translated"] else f" <i>{_e(t(lang, 'recorded_text'))}</i>"
+        expl = f"<p>{_e(c['explanation'])}{recorded}</p>" if c["explanation"] else ""
+        evidence = "".join(_evidence(ev, lang) for ev in c["evidence"])
+        ev_html = (f"<p><b>{_e(t(lang, 'evidence'))}:</b></p><ul class=\"evidence\">{evidence}"
+                   "</ul>") if evidence else ""
+        out.append(
+            f'<div class="cause"><h3>{c["rank"]}. {_e(c["title"])}</h3>'
+            f'<p class="meta"><span class="conf">{c["confidence_pct"]} %</span> '
+            f'{_e(t(lang, "confidence"))} · {_e(t(lang, "whose"))}: '
+            f'<b>{_e(c["whose_label"])}</b> · <code>{_e(c["code"])}</code></p>'
+            f"{expl}{ev_html}</div>"
+        )
+    return "".join(out)
+
+
+def _actions(doc: dict[str, Any], lang: str) -> str:
+    out = []
+    for when, key in (("now", "actions_now"), ("later", "actions_later")):
+        items = doc["actions"][when]
+        if items:
+            lis = "".join(f"<li>{_e(a['text'])}</li>" for a in items)
+            out.append(f"<h3>{_e(t(lang, key))}</h3><ol>{lis}</ol>")
+    return "".join(out) or f"<p>{_e(t(lang, 'none'))}</p>"
+
+
+def _profile(doc: dict[str, Any], lang: str) -> str:
+    if not doc["profile"]:
+        return f"<p>{_e(t(lang, 'no_profile'))}</p>"
+    return (f"<p>{_e(t(lang, 'profile_intro'))}</p>"
+            + _table([t(lang, "details"), ""], [list(r) for r in doc["profile"]["rows"]]))
+
+
+def _settings(doc: dict[str, Any], lang: str) -> str:
+    key = "secrets_shown" if doc["secrets_shown"] else "secrets_masked"
+    names = ", ".join(f"<code>{_e(n)}</code>" for n in doc["credential_sets"])
+    items = [f"<li><b>{_e(t(lang, 'credential_sets'))}</b>: {names or _e(t(lang, 'none'))}"
+             "</li>"]
+    items += [f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in _flatten(doc["settings"])]
+    out = f"<p><i>{_e(t(lang, key))}</i></p><ul>{''.join(items)}</ul>"
+    if doc["logins"]:
+        lis = "".join(f"<li>{_e(x['text'])}</li>" for x in doc["logins"])
+        out += f"<h3>{_e(t(lang, 'logins'))}</h3><ul>{lis}</ul>"
+    if doc["identity"]:
+        lis = "".join(f"<li><code>{_e(k)}</code>: {_e(v)}</li>"
+                      for k, v in _flatten(doc["identity"]))
+        out += f"<h3>{_e(t(lang, 'identity'))}</h3><ul>{lis}</ul>"
+    if doc["findings"]:
+        found: list[str] = []
+        for f in doc["findings"]:
+            frames = ", ".join(_frame_link(i, lang) for i in f["frames"])
+            found.append(f"<li>t+{_e(i18n.number(f['at'], lang, 3))} s "
+                       f"<code>{_e(f['code'])}</code> ({_e(f['severity_label'])}): "
+                       f"{_e(f['text'])}" + (f" [{frames}]" if frames else "") + "</li>")
+        out += f"<h3>{_e(t(lang, 'findings'))}</h3><ul>{''.join(found)}</ul>"
+    return out
+
+
+def _frames(doc: dict[str, Any], lang: str) -> str:
+    if not doc["frames"]:
+        return f"<p>{_e(t(lang, 'no_frames'))}</p>"
+    out = []
+    for fr in doc["frames"]:
+        rows = "".join(
+            f"<tr><td>{fld['offset']}+{fld['length']}</td>"
+            f"<td style=\"padding-left:{0.4 + fld['depth'] * 1.2:.1f}rem\">{_e(fld['label'])}"
+            + (f" <code>{_e(fld['hex'])}</code>" if fld["hex"] else "")
+            + f"</td><td>{_e(fld['meaning'])}</td></tr>"
+            for fld in fr["fields"]
+        )
+        problems = "".join(
+            f"<li class=\"problem\"><code>{_e(p.split(':')[0])}</code>: "
+            f"{_e(p.split(':', 1)[-1].strip())}</li>" for p in fr["problems"]
+        )
+        if fr["masked_bytes"]:
+            problems += f"<li>{_e(t(lang, 'masked_note', n=fr['masked_bytes']))}</li>"
+        out.append(
+            f'<div class="frame" id="frame-{fr["index"]}"><h3>#{fr["index"]} '
+            f'{_e(fr["dir"].upper())} t+{_e(i18n.number(fr["at"], lang, 6))} s · '
+            f'{_e(t(lang, "connection").lower())} {fr["conn"]} · {_e(t(lang, "step"))} '
+            f'{_e(fr["step"] or "-")}</h3><p>{_e(fr["summary"])}</p>'
+            f'<pre class="hex">{_e(fr["hex"])}</pre>'
+            + (f'<table class="fields">{rows}</table>' if rows else "")
+            + (f"<ul>{problems}</ul>" if problems else "") + "</div>"
+        )
+    return "".join(out)
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    lang = doc["lang"]
+    target, status, s = doc["target"], doc["status"], doc["session"]
+    title = f"{t(lang, 'title')}: {target['host']}:{target['port']}"
+    summary = "".join(f"<li>{_e(x)}</li>" for x in doc["summary"])
+    footer = " ".join(_e(x) for x in (
+        t(lang, "tool_line", report_version=doc["report_version"], session=s["id"],
+          tool_version=s["tool_version"]),
+        t(lang, "times_line", started=i18n.when_text(s["started_at"]),
+              finished=i18n.when_text(s["finished_at"]),
+          duration=i18n.number(s["duration"] or 0.0, lang)),
+        t(lang, "proof"),
+    ))
+    status_code = status["code"] if status["code"] in ("ok", "degraded", "failed") else ""
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<div class="status {status_code}"><b>{_e(t(lang, "status"))}: '
+        f'{_e(status["label"])}</b> — {_e(status["headline"])}</div>',
+        f"<h2>{_e(t(lang, 'summary'))}</h2><ul>{summary}</ul>",
+        f"<h2>{_e(t(lang, 'rungs'))}</h2>{_rungs(doc, lang)}{_measurements(doc, lang)}",
+        f"<h2>{_e(t(lang, 'diagnosis'))}</h2>{_causes(doc, lang)}",
+        f"<h2>{_e(t(lang, 'actions'))}</h2>{_actions(doc, lang)}",
+        f"<h2>{_e(t(lang, 'profile'))}</h2>{_profile(doc, lang)}",
+        f"<h2>{_e(t(lang, 'settings'))}</h2>{_settings(doc, lang)}",
+        f'<section class="appendix"><h2>{_e(t(lang, "appendix"))}</h2>'
+        f"<p>{_e(t(lang, 'appendix_intro'))}</p>{_frames(doc, lang)}</section>",
+        f"<footer><h2>{_e(t(lang, 'about'))}</h2><p>{footer}</p></footer>",
+        "</body></html>\n",
+    ]
+    return "\n".join(parts)
