@@ -275,7 +275,8 @@ class GxClient:
             raise GxClientError(f"gurux could not parse the GET response: {exc}") from exc
         more = bool(reply.moreData & RequestTypes.DATABLOCK)
         if more:
-            return GetResult(True, None, None, _invoke(apdu), True, reply.blockIndex)
+            block = decode_apdu(apdu).fields.get("block_number")
+            return GetResult(True, None, None, _invoke(apdu), True, _opt_int(block))
         self._reply = None
         if reply.error:
             name = DATA_ACCESS_RESULTS.get(reply.error, f"error {reply.error}")
