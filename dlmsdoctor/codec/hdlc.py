@@ -45,9 +45,10 @@ Finding codes emitted here (stable; ``corrected`` filled where it can be compute
 
 from __future__ import annotations
 
+import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dlmsdoctor.codec.crc import crc16_x25
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span, hexs
 
 FLAG = 0x7E
@@ -285,6 +286,17 @@ class HdlcParams:
 
 
 _DEFAULT_PARAMS = HdlcParams()
+_PARAM_KEYS = ("max_info_tx", "max_info_rx", "window_tx", "window_rx")
+_DEFAULT_PARAM_DICT: dict[str, object] = {k: getattr(_DEFAULT_PARAMS, k) for k in _PARAM_KEYS}
+
+# CRC-16/X.25 at C speed: it is CRC-16/CCITT (binascii.crc_hqx) with every byte and the result
+# bit-reversed. Same values as ``crc.crc16_x25`` (tested); about 4x faster on a 40-byte frame.
+_REV8 = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def crc16_x25(data: bytes | bytearray) -> int:
+    crc = binascii.crc_hqx(data.translate(_REV8), 0xFFFF)
+    return ((_REV8[crc & 0xFF] << 8) | _REV8[crc >> 8]) ^ 0xFFFF
 
 
 def parse_params(info: bytes) -> HdlcParams | None:
@@ -519,11 +531,21 @@ def _control_info(ctrl: int) -> tuple[str, int | None, int | None, bool]:
 
 
 def parse_hdlc(
-    buf: bytes | bytearray | memoryview, offset: int = 0, direction: str | None = None
+    buf: bytes | bytearray | memoryview,
+    offset: int = 0,
+    direction: str | None = None,
+    *,
+    lazy_spans: bool = True,
 ) -> DecodedFrame:
-    """Decode one HDLC frame starting at ``offset`` (opening flag expected). Never raises."""
+    """Decode one HDLC frame starting at ``offset`` (opening flag expected). Never raises.
+
+    Findings, fields, summary and apdu are computed at once; with ``lazy_spans`` (the default)
+    the span tree is built the first time ``.spans`` is read, by decoding again: most frames of
+    a long capture are never shown, and building spans is most of the cost.
+    """
     try:
-        return _parse(bytes(buf) if not isinstance(buf, bytes) else buf, offset, direction)
+        data = bytes(buf) if not isinstance(buf, bytes) else buf
+        return _parse(data, offset, direction, not lazy_spans)
     except Exception as exc:  # a decoder bug must not take the caller down with it
         data = bytes(buf[offset:]) if 0 <= offset <= len(buf) else b""
         return DecodedFrame(
@@ -538,17 +560,105 @@ def parse_hdlc(
         )
 
 
+_NO_SPAN = Span(0, 0, "hdlc.none", "")
+
+
+def _no_span(*_args: object) -> Span:
+    return _NO_SPAN
+
+
+_SPANS_SLOT = DecodedFrame.__dict__["spans"]  # the dataclass slot behind the lazy property
+
+
+class _LazySpansFrame(DecodedFrame):
+    """A DecodedFrame whose ``spans`` are decoded on first access (then kept).
+
+    Equal in every other respect to what ``parse_hdlc(..., lazy_spans=False)`` returns.
+    """
+
+    __slots__ = ("_direction", "_pending", "_source", "_start")
+    _direction: str | None
+    _pending: bool
+    _source: bytes
+    _start: int
+
+    @classmethod
+    def make(cls, kind: FrameKind, offset: int, data: bytes, summary: str,
+             findings: tuple[Finding, ...], fields: dict[str, object], apdu: bytes | None,
+             source: bytes, start: int, direction: str | None) -> DecodedFrame:
+        # Fill the slots directly: the frozen-dataclass __init__ costs more than the decode.
+        out = object.__new__(cls)
+        s_kind, s_off, s_data, s_sum, s_spans, s_find, s_fields, s_apdu, s_src, s_start, s_dir, \
+            s_pending = _LAZY_SETTERS
+        s_kind(out, kind)
+        s_off(out, offset)
+        s_data(out, data)
+        s_sum(out, summary)
+        s_spans(out, ())
+        s_find(out, findings)
+        s_fields(out, fields)
+        s_apdu(out, apdu)
+        s_src(out, source)
+        s_start(out, start)
+        s_dir(out, direction)
+        s_pending(out, True)
+        return out
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        if self._pending:
+            full = _parse(self._source, self._start, self._direction, True)
+            _SPANS_SLOT.__set__(self, full.spans)
+            object.__setattr__(self, "_pending", False)
+            object.__setattr__(self, "_source", b"")
+        spans: tuple[Span, ...] = _SPANS_SLOT.__get__(self)
+        return spans
+
+    @spans.setter
+    def spans(self, value: tuple[Span, ...]) -> None:
+        # Reached through object.__setattr__ in the dataclass __init__ (and replace()).
+        _SPANS_SLOT.__set__(self, value)
+        object.__setattr__(self, "_pending", False)
+
+
+_LAZY_SETTERS = tuple(
+    getattr(cls.__dict__[name], "__set__")  # noqa: B009  (slot descriptors, not attributes)
+    for cls, name in (
+        *((DecodedFrame, n) for n in ("kind", "offset", "data", "summary", "spans", "findings",
+                                      "fields", "apdu")),
+        *((_LazySpansFrame, n) for n in ("_source", "_start", "_direction", "_pending")),
+    )
+)
+
+
 class _Ctx:
-    """Accumulators for one parse (slots keep it cheap)."""
+    """Accumulators for one parse (slots keep it cheap).
 
-    __slots__ = ("findings", "spans")
+    ``mk`` builds spans: ``Span`` itself, or ``_no_span`` when the caller only wants the lint
+    (findings, fields, summary); spans are then built on first access (see ``_LazySpansFrame``).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("findings", "mk", "source", "spans", "start", "want")
+
+    def __init__(self, want_spans: bool, source: bytes, start: int) -> None:
         self.spans: list[Span] = []
         self.findings: list[Finding] = []
+        self.want = want_spans
+        self.mk: Callable[..., Span] = Span if want_spans else _no_span
+        self.source = source
+        self.start = start
+
+    def frame(self, kind: FrameKind, offset: int, data: bytes, summary: str,
+              fields: dict[str, object], apdu: bytes | None = None,
+              direction: str | None = None) -> DecodedFrame:
+        if self.want:
+            return DecodedFrame(kind, offset, data, summary, tuple(self.spans),
+                                tuple(self.findings), fields, apdu)
+        return _LazySpansFrame.make(kind, offset, data, summary, tuple(self.findings), fields,
+                                    apdu, self.source, self.start, direction)
 
 
-def _parse(buf: bytes, offset: int, direction: str | None) -> DecodedFrame:
+def _parse(buf: bytes, offset: int, direction: str | None, want_spans: bool) -> DecodedFrame:
     n = len(buf)
     if offset < 0 or offset >= n:
         start = min(max(offset, 0), n)
@@ -556,12 +666,13 @@ def _parse(buf: bytes, offset: int, direction: str | None) -> DecodedFrame:
             kind=FrameKind.PARTIAL, offset=start, data=b"", summary="HDLC: no bytes",
             findings=(_finding("hdlc.empty", _E, start, 0, "hdlc", "no bytes to decode"),),
         )
-    ctx = _Ctx()
+    ctx = _Ctx(want_spans, buf, offset)
+    mk = ctx.mk
     spans, findings = ctx.spans, ctx.findings
     fields: dict[str, object] = {}
 
     if buf[offset] == FLAG:
-        spans.append(Span(offset, 1, "hdlc.flag.start", "Opening flag", 0x7E))
+        spans.append(mk(offset, 1, "hdlc.flag.start", "Opening flag", 0x7E))
         fmt_pos = offset + 1
     else:
         findings.append(_finding(
@@ -573,8 +684,8 @@ def _parse(buf: bytes, offset: int, direction: str | None) -> DecodedFrame:
         findings.append(_finding(
             "hdlc.length.truncated", _E, offset, n - offset, "hdlc.format",
             "bytes end before the format field", "2 format bytes", f"{n - fmt_pos}"))
-        return DecodedFrame(FrameKind.PARTIAL, offset, buf[offset:], "HDLC partial: no format",
-                            tuple(spans), tuple(findings), fields)
+        return ctx.frame(FrameKind.PARTIAL, offset, buf[offset:], "HDLC partial: no format",
+                         fields, None, direction)
 
     fmt = (buf[fmt_pos] << 8) | buf[fmt_pos + 1]
     declared = fmt & MAX_LENGTH
@@ -650,21 +761,24 @@ def _finish(
     direction: str | None,
     truncated: bool = False,
 ) -> DecodedFrame:
+    mk, want = ctx.mk, ctx.want
+    given_direction = direction
     spans, findings = ctx.spans, ctx.findings
     declared = fmt & MAX_LENGTH
     seg = bool(fmt & SEGMENT_BIT)
-    spans.append(Span(
-        fmt_pos, 2, "hdlc.format", "Frame format", fmt,
-        f"type {fmt >> 12:X}, {'segmented' if seg else 'not segmented'}, length {declared}",
-        (
-            Span(fmt_pos, 1, "hdlc.format.type", "Format type", fmt >> 12,
-                 "type 3 (0xA)" if fmt >> 12 == 0xA else "not HDLC type 3"),
-            Span(fmt_pos, 1, "hdlc.format.segmentation", "Segmentation bit", seg,
-                 "more segments follow" if seg else "last or only segment"),
-            Span(fmt_pos, 2, "hdlc.format.length", "Frame length", declared,
-                 "bytes between the flags"),
-        ),
-    ))
+    if want:
+        spans.append(mk(
+            fmt_pos, 2, "hdlc.format", "Frame format", fmt,
+            f"type {fmt >> 12:X}, {'segmented' if seg else 'not segmented'}, length {declared}",
+            (
+                mk(fmt_pos, 1, "hdlc.format.type", "Format type", fmt >> 12,
+                   "type 3 (0xA)" if fmt >> 12 == 0xA else "not HDLC type 3"),
+                mk(fmt_pos, 1, "hdlc.format.segmentation", "Segmentation bit", seg,
+                   "more segments follow" if seg else "last or only segment"),
+                mk(fmt_pos, 2, "hdlc.format.length", "Frame length", declared,
+                   "bytes between the flags"),
+            ),
+        ))
     summary_tail = ""
     pos = fmt_pos + 2
     # Addresses and control must leave 2 bytes for the FCS (unless the frame is truncated).
@@ -684,13 +798,13 @@ def _finish(
                 "hdlc.frame.short", _E, fmt_pos, content_end - fmt_pos, "hdlc",
                 "too few bytes for addresses, control and FCS", ">= 7", str(content_end - fmt_pos)))
         if pos < limit:
-            spans.append(Span(pos, limit - pos, "hdlc.unparsed", "Unparsed bytes"))
+            spans.append(mk(pos, limit - pos, "hdlc.unparsed", "Unparsed bytes"))
         if not truncated and content_end - 2 >= pos:
             _check_fcs(buf, fmt_pos, content_end, ctx)
         if closing_present:
-            spans.append(Span(content_end, 1, "hdlc.flag.end", "Closing flag", 0x7E))
-        return DecodedFrame(kind, offset, buf[offset:end], "HDLC frame with bad addresses",
-                            tuple(spans), tuple(findings), fields)
+            spans.append(mk(content_end, 1, "hdlc.flag.end", "Closing flag", 0x7E))
+        return ctx.frame(kind, offset, buf[offset:end], "HDLC frame with bad addresses", fields,
+                         None, direction)
 
     dest_raw = buf[pos : pos + dest_len]
     src_raw = buf[pos + dest_len : ctrl_pos]
@@ -738,31 +852,29 @@ def _finish(
     src_info = _address_dict(src_raw, "client" if to_server else "server")
     fields["dest"] = dest_info
     fields["src"] = src_info
-    spans.append(_address_span(pos, dest_raw, dest_info, "hdlc.address.dest", "Destination address",
-                               dir_note))
-    spans.append(_address_span(pos + dest_len, src_raw, src_info, "hdlc.address.src",
-                               "Source address", dir_note))
-    for raw, info_d, apos in ((dest_raw, dest_info, pos), (src_raw, src_info, pos + dest_len)):
-        if info_d["role"] == "server" and len(raw) == 3:
-            findings.append(_finding(
-                "hdlc.address.size3", _E, apos, 3, "hdlc.address",
-                "3-byte server address: IEC 62056-46 allows 1, 2 or 4 bytes", "1, 2 or 4 bytes",
-                "3 bytes"))
-        elif info_d["role"] == "client" and len(raw) != 1:
-            findings.append(_finding(
-                "hdlc.address.client_size", _W, apos, len(raw), "hdlc.address",
-                "client address should be 1 byte (SAP << 1 | 1)", "1 byte", f"{len(raw)} bytes"))
+    if want:
+        spans.append(_address_span(mk, pos, dest_raw, dest_info, "hdlc.address.dest",
+                                   "Destination address", dir_note))
+        spans.append(_address_span(mk, pos + dest_len, src_raw, src_info, "hdlc.address.src",
+                                   "Source address", dir_note))
+    server_len, client_len = (dest_len, src_len) if to_server else (src_len, dest_len)
+    if server_len == 3 or client_len != 1:
+        _check_address_sizes(findings, (dest_raw, dest_info, pos),
+                             (src_raw, src_info, pos + dest_len))
 
-    ctrl_children = [Span(ctrl_pos, 1, "hdlc.control.type", "Frame type", ftype,
-                          _U_MEANING.get(ftype, ""))]
-    ctrl_children.append(Span(ctrl_pos, 1, "hdlc.control.pf", "Poll/final bit", pf,
-                              ("poll" if to_server else "final") if pf else "clear"))
-    if ns is not None:
-        ctrl_children.append(Span(ctrl_pos, 1, "hdlc.control.ns", "N(S)", ns, "send sequence"))
-    if nr is not None:
-        ctrl_children.append(Span(ctrl_pos, 1, "hdlc.control.nr", "N(R)", nr, "receive sequence"))
-    spans.append(Span(ctrl_pos, 1, "hdlc.control", "Control", ctrl,
-                      f"{ftype}{' P/F' if pf else ''}", tuple(ctrl_children)))
+    if want:
+        ctrl_children = [
+            Span(ctrl_pos, 1, "hdlc.control.type", "Frame type", ftype, _U_MEANING.get(ftype, "")),
+            Span(ctrl_pos, 1, "hdlc.control.pf", "Poll/final bit", pf,
+                 ("poll" if to_server else "final") if pf else "clear"),
+        ]
+        if ns is not None:
+            ctrl_children.append(Span(ctrl_pos, 1, "hdlc.control.ns", "N(S)", ns, "send sequence"))
+        if nr is not None:
+            ctrl_children.append(Span(ctrl_pos, 1, "hdlc.control.nr", "N(R)", nr,
+                                      "receive sequence"))
+        spans.append(Span(ctrl_pos, 1, "hdlc.control", "Control", ctrl,
+                          f"{ftype}{' P/F' if pf else ''}", tuple(ctrl_children)))
     if ftype == "unknown" or ftype in ("REJ", "SREJ"):
         findings.append(_finding(
             "hdlc.control.unknown", _E, ctrl_pos, 1, "hdlc.control",
@@ -772,7 +884,7 @@ def _finish(
     if truncated:
         # Show what arrived; checksums cannot be checked.
         if after < content_end:
-            spans.append(Span(after, content_end - after, "hdlc.unparsed",
+            spans.append(mk(after, content_end - after, "hdlc.unparsed",
                               "Bytes received so far"))
     elif rem < 2:
         findings.append(_finding(
@@ -789,11 +901,12 @@ def _finish(
         hcs_found = buf[after] | (buf[after + 1] << 8)
         hcs_right = crc16_x25(buf[fmt_pos:after])
         if hcs_found == hcs_right:
-            spans.append(Span(after, 2, "hdlc.hcs", "Header check sequence",
-                              hexs(buf[after : after + 2]), "right"))
+            if want:
+                spans.append(mk(after, 2, "hdlc.hcs", "Header check sequence",
+                                hexs(buf[after : after + 2]), "right"))
         else:
             right = hexs(hcs_right.to_bytes(2, "little"))
-            spans.append(Span(after, 2, "hdlc.hcs", "Header check sequence",
+            spans.append(mk(after, 2, "hdlc.hcs", "Header check sequence",
                               hexs(buf[after:after + 2]), f"wrong, should be {right}"))
             findings.append(_finding(
                 "hdlc.hcs.mismatch", _E, after, 2, "hdlc.hcs",
@@ -803,18 +916,33 @@ def _finish(
         _check_fcs(buf, fmt_pos, content_end, ctx)
 
     if closing_present:
-        spans.append(Span(content_end, 1, "hdlc.flag.end", "Closing flag", 0x7E))
+        spans.append(mk(content_end, 1, "hdlc.flag.end", "Closing flag", 0x7E))
     if has_info:
         fields["info_offset"] = info_pos
         fields["info_length"] = max(info_end - info_pos, 0)
     summary = _summary(ftype, ns, nr, pf, dest_info, src_info, seg, summary_tail, kind)
     apdu = fields.pop("_apdu", None)
-    return DecodedFrame(kind, offset, buf[offset:end], summary, tuple(spans), tuple(findings),
-                        fields, apdu if isinstance(apdu, bytes) else None)
+    return ctx.frame(kind, offset, buf[offset:end], summary, fields,
+                     apdu if isinstance(apdu, bytes) else None, given_direction)
 
 
-def _address_span(pos: int, raw: bytes, info: dict[str, object], name: str, label: str,
-                  note: str) -> Span:
+def _check_address_sizes(
+    findings: list[Finding], *ends: tuple[bytes, dict[str, object], int]
+) -> None:
+    for raw, info_d, apos in ends:
+        if info_d["role"] == "server" and len(raw) == 3:
+            findings.append(_finding(
+                "hdlc.address.size3", _E, apos, 3, "hdlc.address",
+                "3-byte server address: IEC 62056-46 allows 1, 2 or 4 bytes", "1, 2 or 4 bytes",
+                "3 bytes"))
+        elif info_d["role"] == "client" and len(raw) != 1:
+            findings.append(_finding(
+                "hdlc.address.client_size", _W, apos, len(raw), "hdlc.address",
+                "client address should be 1 byte (SAP << 1 | 1)", "1 byte", f"{len(raw)} bytes"))
+
+
+def _address_span(mk: Callable[..., Span], pos: int, raw: bytes, info: dict[str, object],
+                  name: str, label: str, note: str) -> Span:
     if info["role"] == "client":
         sap = info["sap"]
         meaning = _client_meaning(sap if isinstance(sap, int) else 0)
@@ -827,19 +955,22 @@ def _address_span(pos: int, raw: bytes, info: dict[str, object], name: str, labe
         value = logical if physical is None else f"{logical}/{physical}"
     if note:
         meaning = f"{meaning} ({note})"
-    return Span(pos, len(raw), name, label, value, meaning)
+    return mk(pos, len(raw), name, label, value, meaning)
 
 
 def _check_fcs(buf: bytes, fmt_pos: int, content_end: int, ctx: _Ctx) -> None:
+    mk = ctx.mk
     fcs_pos = content_end - 2
     found = buf[fcs_pos] | (buf[fcs_pos + 1] << 8)
     right = crc16_x25(buf[fmt_pos:fcs_pos])
-    found_hex = hexs(buf[fcs_pos:content_end])
     if found == right:
-        ctx.spans.append(Span(fcs_pos, 2, "hdlc.fcs", "Frame check sequence", found_hex, "right"))
+        if ctx.want:
+            ctx.spans.append(mk(fcs_pos, 2, "hdlc.fcs", "Frame check sequence",
+                                hexs(buf[fcs_pos:content_end]), "right"))
         return
+    found_hex = hexs(buf[fcs_pos:content_end])
     right_hex = hexs(right.to_bytes(2, "little"))
-    ctx.spans.append(Span(fcs_pos, 2, "hdlc.fcs", "Frame check sequence", found_hex,
+    ctx.spans.append(mk(fcs_pos, 2, "hdlc.fcs", "Frame check sequence", found_hex,
                           f"wrong, should be {right_hex}"))
     ctx.findings.append(_finding(
         "hdlc.fcs.mismatch", _E, fcs_pos, 2, "hdlc.fcs",
@@ -858,9 +989,10 @@ def _info_spans(
     fields: dict[str, object],
 ) -> str:
     """Append the info span (with children) and return a summary tail."""
+    mk = ctx.mk
     length = info_end - info_pos
     if length <= 0:
-        ctx.spans.append(Span(info_pos, 0, "hdlc.info", "Information", None, "empty"))
+        ctx.spans.append(mk(info_pos, 0, "hdlc.info", "Information", None, "empty"))
         return ""
     children: list[Span] = []
     tail = ""
@@ -874,7 +1006,7 @@ def _info_spans(
         ctx.findings.append(_finding(
             "hdlc.info.unexpected", _W, info_pos, length, "hdlc.info",
             f"{ftype} frames carry no information field", "no info", f"{length} bytes"))
-    ctx.spans.append(Span(info_pos, length, "hdlc.info", "Information", None, f"{length} bytes",
+    ctx.spans.append(mk(info_pos, length, "hdlc.info", "Information", None, f"{length} bytes",
                           tuple(children)))
     return tail
 
@@ -882,6 +1014,7 @@ def _info_spans(
 def _params_spans(
     buf: bytes, pos: int, end: int, ctx: _Ctx, fields: dict[str, object], children: list[Span]
 ) -> str:
+    mk = ctx.mk
     findings = ctx.findings
     length = end - pos
     if length < 3:
@@ -891,14 +1024,16 @@ def _params_spans(
             ">= 3 bytes", f"{length} bytes"))
         return ""
     fid, gid, glen = buf[pos], buf[pos + 1], buf[pos + 2]
-    children.append(Span(pos, 1, "hdlc.params.format_id", "Format identifier", fid,
-                         "ISO/IEC 13239 general format" if fid == 0x81 else "unexpected"))
-    children.append(Span(pos + 1, 1, "hdlc.params.group_id", "Group identifier", gid,
-                         "HDLC parameter negotiation" if gid == 0x80 else "unexpected"))
     actual = length - 3
-    children.append(Span(pos + 2, 1, "hdlc.params.group_length", "Group length", glen,
-                         f"{actual} bytes follow" if glen == actual
-                         else f"says {glen}, but {actual} bytes follow"))
+    want = ctx.want
+    if want:
+        children.append(mk(pos, 1, "hdlc.params.format_id", "Format identifier", fid,
+                           "ISO/IEC 13239 general format" if fid == 0x81 else "unexpected"))
+        children.append(mk(pos + 1, 1, "hdlc.params.group_id", "Group identifier", gid,
+                           "HDLC parameter negotiation" if gid == 0x80 else "unexpected"))
+        children.append(mk(pos + 2, 1, "hdlc.params.group_length", "Group length", glen,
+                           f"{actual} bytes follow" if glen == actual
+                           else f"says {glen}, but {actual} bytes follow"))
     if fid != PARAM_FORMAT_ID:
         findings.append(_finding("hdlc.params.format_id", _E, pos, 1, "hdlc.params.format_id",
                                  "format identifier of the parameter field is not 0x81",
@@ -920,17 +1055,17 @@ def _params_spans(
         if p + 2 > end:
             findings.append(_finding("hdlc.params.length", _E, p, end - p, "hdlc.params",
                                      "parameter cut off before its length byte"))
-            children.append(Span(p, end - p, "hdlc.params.unparsed", "Truncated parameter"))
+            children.append(mk(p, end - p, "hdlc.params.unparsed", "Truncated parameter"))
             break
         plen = buf[p + 1]
         vend = p + 2 + plen
-        name, label = _PARAM_NAMES.get(pid, ("unknown", f"Parameter 0x{pid:02X}"))
+        name, label = _PARAM_NAMES.get(pid) or ("unknown", f"Parameter 0x{pid:02X}")
         if vend > end:
             findings.append(_finding(
                 "hdlc.params.length", _E, p + 1, 1, "hdlc.params",
                 f"parameter 0x{pid:02X} says {plen} value bytes but only {end - p - 2} remain",
                 str(end - p - 2), str(plen)))
-            children.append(Span(p, end - p, f"hdlc.params.{name}", label, None, "truncated"))
+            children.append(mk(p, end - p, f"hdlc.params.{name}", label, None, "truncated"))
             break
         value = int.from_bytes(buf[p + 2 : vend], "big")
         meaning = ""
@@ -945,18 +1080,18 @@ def _params_spans(
         else:
             values[name] = value
             meaning = _param_meaning(pid, value, plen, ctx, p)
-        children.append(Span(p, vend - p, f"hdlc.params.{name}", label, value, meaning, (
-            Span(p, 1, "hdlc.params.id", "Parameter id", pid),
-            Span(p + 1, 1, "hdlc.params.length", "Parameter length", plen),
-            Span(p + 2, plen, "hdlc.params.value", "Value", value),
-        )))
+        if want:
+            children.append(mk(p, vend - p, f"hdlc.params.{name}", label, value, meaning, (
+                mk(p, 1, "hdlc.params.id", "Parameter id", pid),
+                mk(p + 1, 1, "hdlc.params.length", "Parameter length", plen),
+                mk(p + 2, plen, "hdlc.params.value", "Value", value),
+            )))
         p = vend
-    defaults_used = [k for k in ("max_info_tx", "max_info_rx", "window_tx", "window_rx")
-                     if k not in values]
-    params = HdlcParams(**values)
-    fields["params"] = params.as_dict(defaults_used)
-    return (f"max info {params.max_info_tx}/{params.max_info_rx} "
-            f"window {params.window_tx}/{params.window_rx}")
+    got = {**_DEFAULT_PARAM_DICT, **values}
+    got["defaults_used"] = [k for k in _PARAM_KEYS if k not in values]
+    fields["params"] = got
+    return (f"max info {got['max_info_tx']}/{got['max_info_rx']} "
+            f"window {got['window_tx']}/{got['window_rx']}")
 
 
 def _param_meaning(pid: int, value: int, plen: int, ctx: _Ctx, p: int) -> str:
@@ -966,15 +1101,16 @@ def _param_meaning(pid: int, value: int, plen: int, ctx: _Ctx, p: int) -> str:
                 "hdlc.params.value", _W, p + 2, plen, "hdlc.params.window",
                 f"window size {value} outside 1..7 (modulo-8 sequence numbers)", "1..7",
                 str(value)))
-        return f"{value} frame{'s' if value != 1 else ''}"
+        return (f"{value} frame{'s' if value != 1 else ''}") if ctx.want else ""
     if not 32 <= value <= 2030:
         ctx.findings.append(_finding(
             "hdlc.params.value", _W, p + 2, plen, "hdlc.params.max_info",
             f"maximum information length {value} outside 32..2030", "32..2030", str(value)))
-    return f"{value} bytes"
+    return f"{value} bytes" if ctx.want else ""
 
 
 def _frmr_spans(buf: bytes, pos: int, end: int, ctx: _Ctx, children: list[Span]) -> str:
+    mk = ctx.mk
     length = end - pos
     if length != 3:
         ctx.findings.append(_finding(
@@ -986,12 +1122,12 @@ def _frmr_spans(buf: bytes, pos: int, end: int, ctx: _Ctx, children: list[Span])
     rejected, second, reasons = buf[pos], buf[pos + 1], buf[pos + 2]
     rtype, _, _, _ = _control_info(rejected)
     why = [text for bit, text in _FRMR_REASONS if reasons & bit]
-    children.append(Span(pos, 1, "hdlc.frmr.rejected_control", "Rejected control field",
+    children.append(mk(pos, 1, "hdlc.frmr.rejected_control", "Rejected control field",
                          rejected, f"a {rtype} frame"))
-    children.append(Span(pos + 1, 1, "hdlc.frmr.state", "V(S), C/R, V(R)", second,
+    children.append(mk(pos + 1, 1, "hdlc.frmr.state", "V(S), C/R, V(R)", second,
                          f"V(S)={(second >> 1) & 7} V(R)={(second >> 5) & 7}"
                          f"{' rejected frame was a response' if second & 0x10 else ''}"))
-    children.append(Span(pos + 2, 1, "hdlc.frmr.reason", "Reason bits", reasons,
+    children.append(mk(pos + 2, 1, "hdlc.frmr.reason", "Reason bits", reasons,
                          "; ".join(why) if why else "no reason bit set"))
     return f"rejected {rtype} ({'; '.join(why) if why else 'no reason'})"
 
@@ -1006,18 +1142,20 @@ def _llc_spans(
     fields: dict[str, object],
     children: list[Span],
 ) -> str:
+    mk = ctx.mk
     if end - pos >= 3 and buf[pos] == 0xE6 and buf[pos + 1] in (0xE6, 0xE7):
         llc = buf[pos : pos + 3]
         fields["llc"] = hexs(llc)
         quality = llc[2]
         cmd = llc[1] == 0xE6
-        children.append(Span(pos, 3, "hdlc.info.llc", "LLC header", hexs(llc),
-                             "client to server" if cmd else "server to client", (
-            Span(pos, 1, "hdlc.llc.dsap", "Destination LSAP", llc[0]),
-            Span(pos + 1, 1, "hdlc.llc.ssap", "Source LSAP", llc[1],
-                 "command (E6)" if cmd else "response (E7)"),
-            Span(pos + 2, 1, "hdlc.llc.quality", "LLC quality", quality),
-        )))
+        if ctx.want:
+            children.append(mk(pos, 3, "hdlc.info.llc", "LLC header", hexs(llc),
+                               "client to server" if cmd else "server to client", (
+                mk(pos, 1, "hdlc.llc.dsap", "Destination LSAP", llc[0]),
+                mk(pos + 1, 1, "hdlc.llc.ssap", "Source LSAP", llc[1],
+                   "command (E6)" if cmd else "response (E7)"),
+                mk(pos + 2, 1, "hdlc.llc.quality", "LLC quality", quality),
+            )))
         if quality != 0:
             ctx.findings.append(_finding("hdlc.llc.quality", _W, pos + 2, 1, "hdlc.llc.quality",
                                          "LLC quality byte should be 00", "00", f"{quality:02X}",
@@ -1032,7 +1170,7 @@ def _llc_spans(
             hexs(buf[pos : min(pos + 3, end)])))
     alen = end - apdu_pos
     if alen > 0:
-        children.append(Span(apdu_pos, alen, "hdlc.info.apdu",
+        children.append(mk(apdu_pos, alen, "hdlc.info.apdu",
                              "APDU segment" if segmented or apdu_pos == pos else "APDU",
                              None, f"{alen} bytes"))
         if not segmented and apdu_pos != pos:

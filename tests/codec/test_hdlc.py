@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlmsdoctor.codec.crc import crc_bytes
+from dlmsdoctor.codec.crc import crc16_x25, crc_bytes
 from dlmsdoctor.codec.hdlc import (
     FRMR_INFO_TOO_LONG,
     HdlcParams,
@@ -32,6 +33,9 @@ from dlmsdoctor.codec.hdlc import (
     parse_hdlc,
     parse_params,
     repair_hdlc,
+)
+from dlmsdoctor.codec.hdlc import (
+    crc16_x25 as fast_crc,
 )
 from dlmsdoctor.codec.model import DecodedFrame, FrameKind, Span, hexs
 
@@ -125,6 +129,23 @@ def test_valid_vector_whole(vec: dict[str, Any]) -> None:
     _check_spans(frame, data)
     assert frame_extent(data, 0) == len(data)
     assert repair_hdlc(data) == data
+
+
+def _same_frame(a: DecodedFrame, b: DecodedFrame) -> None:
+    for name in ("kind", "offset", "data", "summary", "spans", "findings", "fields", "apdu"):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+@pytest.mark.parametrize("vec", VALID + MALFORMED, ids=[v["name"] for v in VALID + MALFORMED])
+def test_lazy_spans_equal_eager_spans(vec: dict[str, Any]) -> None:
+    buf = b"\x00" + _bytes(vec["hex"]) + GARBAGE
+    lazy = parse_hdlc(buf, 1)
+    eager = parse_hdlc(buf, 1, lazy_spans=False)
+    assert type(eager) is DecodedFrame
+    _same_frame(lazy, eager)
+    assert lazy.spans is lazy.spans  # decoded once, then kept
+    replaced = dataclasses.replace(lazy, summary="x")
+    assert replaced.spans == eager.spans and replaced.summary == "x"
 
 
 @pytest.mark.parametrize("vec", VALID, ids=[v["name"] for v in VALID])
@@ -395,6 +416,14 @@ def test_parse_never_raises_on_arbitrary_bytes(data: bytes, offset: int) -> None
     frame = parse_hdlc(data, offset)
     assert frame.kind in (FrameKind.HDLC, FrameKind.PARTIAL)
     _check_spans(frame, data)
+    _same_frame(frame, parse_hdlc(data, offset, lazy_spans=False))
+
+
+def test_fast_crc_matches_reference() -> None:
+    for size in range(0, 300, 7):
+        data = bytes((i * 37 + size) & 0xFF for i in range(size))
+        assert fast_crc(data) == crc16_x25(data)
+    assert fast_crc(bytes.fromhex("A0070321 93")) == 0x010F
 
 
 @settings(max_examples=400, deadline=None)
