@@ -206,6 +206,8 @@ def _subnegotiation(buf: bytes, p: int, end: int) -> Span:
         meaning = f"RFC 2217 {side} {sub_name.lower()}"
         if sub % 100 == 1 and p + 8 <= stop:
             meaning += f" {int.from_bytes(buf[p + 4 : p + 8], 'big')} baud"
+        if close < 0:
+            meaning += ", cut before IAC SE"
     return Span(p, stop - p, "telnet.subnegotiation", label, value=option, meaning=meaning)
 
 
