@@ -498,19 +498,19 @@ def gmac_tag(
     challenge: bytes,
 ) -> bytes:
     """The 12-byte GMAC of ``SC || AK || challenge`` with IV = system title || IC (SC = 0x10),
-    computed by gurux's GCM implementation."""
+    computed by gurux's AES-GCM the way its own ``GXSecure.secure`` does for HIGH_GMAC."""
     from gurux_dlms.AesGcmParameter import AesGcmParameter
+    from gurux_dlms.CountType import CountType
     from gurux_dlms.enums import Security
-    from gurux_dlms.GXByteBuffer import GXByteBuffer
-    from gurux_dlms.GXCiphering import GXCiphering
+    from gurux_dlms.GXDLMSChippering import GXDLMSChippering
 
-    param = AesGcmParameter(0, system_title, block_cipher_key, authentication_key)
+    param = AesGcmParameter(0, bytes(system_title), bytes(block_cipher_key),
+                            bytes(authentication_key))
     param.security = Security.AUTHENTICATION
+    param.securitySuite = 0
     param.invocationCounter = invocation_counter
-    encrypted = GXCiphering.encrypt(param, challenge)
-    # gurux returns [tag][len][SC][IC(4)][tag 12] for tag 0; keep the last 12 bytes.
-    raw = bytes(encrypted.array() if isinstance(encrypted, GXByteBuffer) else encrypted)
-    return raw[-12:]
+    param.type_ = CountType.TAG
+    return bytes(GXDLMSChippering.encryptAesGcm(param, bytes(challenge)))
 
 
 def hls_gmac_reply(

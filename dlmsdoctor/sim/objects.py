@@ -176,9 +176,10 @@ def _access_rights(obj: CosemObject) -> CosemData:
 
 def _current_association(others: list[CosemObject]) -> CosemObject:
     code = obis("0.0.40.0.0.255")
+    listed = list(others)  # a copy: the caller appends this object to its own list
 
     def object_list(_view: AssociationView) -> CosemData:
-        entries = [*others, self_obj]
+        entries = [*listed, self_obj]
         return array(*(
             structure(
                 CosemData("long-unsigned", obj.class_id),

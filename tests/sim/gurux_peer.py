@@ -10,7 +10,8 @@ import socket
 from typing import Any
 
 from gurux_dlms import GXByteBuffer, GXDLMSClient, GXDLMSException, GXReplyData
-from gurux_dlms.enums import Authentication, InterfaceType
+from gurux_dlms.enums import Authentication, InterfaceType, Security
+from gurux_dlms.secure import GXDLMSSecureClient
 
 
 class GuruxPeer:
@@ -26,15 +27,23 @@ class GuruxPeer:
         physical: int = 1,
         address_size: int = 2,
         timeout: float = 3.0,
+        hls_keys: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
+        """``hls_keys``: (client system title, block cipher key, authentication key) for
+        HLS-GMAC; the APDUs themselves stay unciphered (security NONE)."""
         if wrapper or address_size == 1:
             server = logical
         else:
             server = GXDLMSClient.getServerAddress(logical, physical, address_size)
-        self.client = GXDLMSClient(
+        kind = GXDLMSSecureClient if hls_keys else GXDLMSClient
+        self.client = kind(
             True, client_sap, server, authentication, password,
             InterfaceType.WRAPPER if wrapper else InterfaceType.HDLC,
         )
+        if hls_keys:
+            cipher = self.client.ciphering
+            cipher.systemTitle, cipher.blockCipherKey, cipher.authenticationKey = hls_keys
+            cipher.security = Security.NONE
         if not wrapper:
             self.client.serverAddressSize = address_size
         self.wrapper = wrapper

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from gurux_dlms import GXDLMSClient, GXDLMSException
+from gurux_dlms import GXDLMSClient, GXDLMSException, GXDLMSExceptionResponse
 from gurux_dlms.enums import Authentication, ObjectType
 from gurux_dlms.objects import (
     GXDLMSAssociationLogicalName,
@@ -102,9 +102,10 @@ def test_values_decode_as_the_profile_says(name: str) -> None:
         assert setup.deviceAddress == profile.server_physical
         assoc = GXDLMSAssociationLogicalName("0.0.40.0.0.255")
         peer.read(assoc, 2)
-        listed = {(o.objectType, o.logicalName) for o in assoc.objectList}
+        listed = [(o.objectType, o.logicalName) for o in assoc.objectList]
         assert (ObjectType.IEC_HDLC_SETUP, "0.0.22.0.0.255") in listed
-        assert len(listed) == len(meter.core.objects)
+        assert sorted(listed) == sorted((ObjectType(o.class_id), o.obis_text)
+                                        for o in meter.core.objects)
         peer.read(assoc, 3)
         assert assoc.clientSAP == 16 and assoc.serverSAP == 1
         with pytest.raises(GXDLMSException):
@@ -155,3 +156,40 @@ def test_wrapper_profile_reads_every_object(sap: int, auth: int, password: str |
         assert len(values) >= 40
         assert meter.open_associations() == []
         assert [e["how"] for e in meter.log.of("association.released")] == ["rlrq"]
+
+
+HLS_KEYS = (
+    bytes.fromhex("4758583132333435"),  # the client's system title
+    bytes.fromhex("000102030405060708090A0B0C0D0E0F"),
+    bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"),
+)
+
+
+def test_hls_gmac_client_authenticates_both_ways_and_reads() -> None:
+    """gurux's client checks the meter's f(CtoS) in parseApplicationAssociationResponse: a
+    wrong GMAC on the meter side would raise there."""
+    with MeterThread("hls") as meter:
+        with _peer(meter, client_sap=1, authentication=Authentication.HIGH_GMAC,
+                   hls_keys=HLS_KEYS) as peer:
+            peer.connect()
+            ldn = GXDLMSData("0.0.42.0.0.255")
+            peer.read(ldn, 2)
+            peer.release()
+        outcomes = [(e["outcome"], e["diagnostic"]) for e in meter.log.of("login")]
+        assert outcomes == [("pending", 14), ("accepted", 0)]
+        assert meter.open_associations() == []
+        assert meter.failed_logins() == 0
+
+
+def test_hls_gmac_with_a_wrong_key_fails_and_counts() -> None:
+    wrong = (HLS_KEYS[0], HLS_KEYS[1], bytes(16))
+    with MeterThread("hls") as meter:
+        with _peer(meter, client_sap=1, authentication=Authentication.HIGH_GMAC,
+                   hls_keys=wrong) as peer:
+            with pytest.raises(GXDLMSException):
+                peer.connect()
+            with pytest.raises(GXDLMSExceptionResponse) as info:
+                peer.read(GXDLMSData("0.0.42.0.0.255"), 2)  # nothing is served
+            assert "Service not allowed" in str(info.value)
+        assert meter.failed_logins() == 1
+        assert meter.open_associations() == []
