@@ -95,7 +95,7 @@ _WORDS = frozenset(
     }
 )  # fmt: skip
 _MIN_RUN = 2  # bytes, for hex found inside other text
-_MIN_DIGITS_ONLY = 6  # a digits-only run shorter than this is a number ("port 4059")
+_MIN_DIGITS_ONLY = 16  # a digits-only run inside text shorter than this is a number (a pid)
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
@@ -252,25 +252,34 @@ def _parse_line(line: str) -> _LineResult:
             res.marked = res.marked or marked
             res.found.append(_Found(value, direction, False))
         return res
-    for direction, seg, marked in _segments(text):
+    segments = _segments(text)
+    guessed: list[_Found] = []  # hex found inside other text, in a segment with no marker
+    for direction, seg, marked in segments:
         res.marked = res.marked or marked
+        whole_line = not marked and not res.timestamp and len(segments) == 1
         strict = _strict(seg)
+        tail = re.split(r"[:=]", seg)[-1]
+        if not isinstance(strict, bytes) and tail != seg:
+            # "send(9): 7E A0 ..": the hex is what follows the last colon or equals sign.
+            strict_tail = _strict(tail)
+            if isinstance(strict_tail, bytes) and len(strict_tail) >= _MIN_RUN:
+                strict = strict_tail
+                whole_line = False
+            elif strict is None:
+                strict = strict_tail
         if isinstance(strict, bytes):
-            whole_line = not marked and not res.timestamp and len(_segments(text)) == 1
             if len(strict) >= _MIN_RUN or marked or whole_line or "0x" in seg.lower():
                 res.found.append(_Found(strict, direction, whole_line))
             continue
         if isinstance(strict, str):
-            res.problems.append(strict)
+            res.problems.append(strict)  # meant hex, unreadable: report it, guess nothing
             continue
         # Text with hex inside ("Frame HDLC enviado: 7E A0 ...", "TX 7E A0 .. (9 bytes)").
-        hint = seg
-        if ":" in seg:
-            tail = seg.rsplit(":", 1)[1]
-            if _lenient(tail):
-                hint = tail
-        for data in _lenient(hint):
-            res.found.append(_Found(data, direction, False))
+        found = _lenient(tail) or _lenient(seg)
+        target = res.found if marked else guessed
+        target.extend(_Found(data, direction, False) for data in found)
+    if not res.found:
+        res.found = guessed  # hex after a direction word wins over numbers before it
     return res
 
 

@@ -1,0 +1,100 @@
+"""parse_hex_input: the vectors file, continuation rules, and never raising."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlmsdoctor.codec.hexinput import HexInput, parse_hex_input
+
+VECTORS = Path(__file__).parent.parent / "vectors" / "hexinput_lines.txt"
+
+
+def load_cases() -> list[tuple[str, str, list[str]]]:
+    cases: list[tuple[str, str, list[str]]] = []
+    name = ""
+    section = ""
+    inp: list[str] = []
+    exp: list[str] = []
+    for raw in [*VECTORS.read_text(encoding="utf-8").split("\n"), "=== end"]:
+        if raw.startswith("=== "):
+            if name:
+                cases.append((name, "\n".join(inp).strip("\n"), [e for e in exp if e.strip()]))
+            name, section, inp, exp = raw[4:], "", [], []
+        elif raw.startswith("--- "):
+            section = raw[4:]
+        elif section == "input":
+            inp.append(raw)
+        elif section == "expect":
+            exp.append(raw)
+    return cases
+
+
+CASES = load_cases()
+
+
+def describe(result: HexInput) -> list[str]:
+    out = []
+    for c in result.chunks:
+        line = f"chunk {c.line} {c.direction or '-'} {c.data.hex()}"
+        out.append(line + (f" ts={c.timestamp}" if c.timestamp else ""))
+    return out
+
+
+@pytest.mark.parametrize(("name", "text", "expect"), CASES, ids=[c[0] for c in CASES])
+def test_vector(name: str, text: str, expect: list[str]) -> None:
+    result = parse_hex_input(text)
+    assert describe(result) == [e for e in expect if e.startswith("chunk ")]
+    wanted = [e.split(" ", 2) for e in expect if e.startswith("problem ")]
+    assert len(result.problems) == len(wanted), result.problems
+    for problem, (_, line, fragment) in zip(result.problems, wanted, strict=True):
+        assert problem.line == int(line)
+        assert fragment in problem.message, problem.message
+        assert problem.source == text.split("\n")[problem.line - 1]
+
+
+def test_vectors_file_has_many_cases() -> None:
+    assert len(CASES) >= 20
+    assert sum(len(e) for _, _, e in CASES) >= 40
+
+
+def test_source_and_line_kept_for_continued_chunks() -> None:
+    text = "\nRX 7E A0 07\n03 21 93 0F 01 7E\n"
+    (chunk,) = parse_hex_input(text).chunks
+    assert chunk.line == 2 and chunk.source == "RX 7E A0 07\n03 21 93 0F 01 7E"
+    assert chunk.direction == "rx"
+    assert parse_hex_input(text).data == bytes.fromhex("7EA0070321930F017E")
+
+
+def test_bare_lines_after_a_marked_line_without_hex_do_not_continue() -> None:
+    text = "TX done\n7E A0 07 03 21 93 0F 01 7E"
+    (chunk,) = parse_hex_input(text).chunks
+    assert chunk.direction is None and chunk.line == 2
+
+
+def test_bad_bytes_literal_is_a_problem() -> None:
+    result = parse_hex_input("b'\\x7'")
+    assert not result.chunks and result.problems[0].line == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.sampled_from([
+                "TX", "RX:", "<-", "0x", "\\x", "b'", "7E A0", "0000  ", "00000010  ", "|", "  ",
+                "2025-10-30 14:51:48,452", "\t", "Face", "7", ":", "-",
+            ]),
+        ),
+        max_size=20,
+    ).map(" ".join)
+)  # fmt: skip
+def test_never_raises(text: str) -> None:
+    result = parse_hex_input(text + "\n" + text.replace(" ", "\n"))
+    for chunk in result.chunks:
+        assert chunk.data and chunk.line >= 1
+        assert chunk.direction in (None, "tx", "rx")
