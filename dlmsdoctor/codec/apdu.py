@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dlmsdoctor.codec.axdr import (
     DecodeContext,
@@ -108,10 +109,16 @@ def _decode_top(ctx: DecodeContext, fields: Fields) -> tuple[tuple[Span, ...], s
     span, stop, summary = decode_pdu(ctx, 0, end, fields, "apdu")
     if stop >= end:
         return (span,), summary
+    expected = found = corrected = None
+    if ctx.buf[0] in _ACSE_TYPES and len(ctx.buf) > 1:
+        # A BER APDU says its own length: either it is too short or bytes were appended.
+        header = 2 if ctx.buf[1] < 0x80 else 2 + (ctx.buf[1] & 0x7F)
+        expected, found = str(end - header), str(stop - header)
+        corrected = hexs(encode_length(end - header))
     ctx.finding(
         "apdu.trailing_bytes", stop, end - stop, "apdu",
         f"{end - stop} bytes after the end of the APDU", severity=Severity.WARNING,
-        expected=str(stop), found=str(end),
+        expected=expected, found=found, corrected=corrected,
     )
     return (span, ctx.raw(stop, end, "apdu.trailing", "Trailing bytes")), summary
 
@@ -836,7 +843,12 @@ def _ciphered(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
 
 def conformance_names(bits: int) -> list[str]:
     """Names of the set conformance bits (24-bit value, bit 0 = most significant)."""
-    return [n for i, n in enumerate(CONFORMANCE_BITS) if bits & (1 << (23 - i))]
+    return list(_conformance_names(bits))
+
+
+@lru_cache(maxsize=256)  # a capture holds a handful of distinct conformance blocks
+def _conformance_names(bits: int) -> tuple[str, ...]:
+    return tuple(n for i, n in enumerate(CONFORMANCE_BITS) if bits & (1 << (23 - i)))
 
 
 def _conformance(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
@@ -1088,8 +1100,7 @@ def _acse_element(
             value, meaning = _diagnostic(ctx, inner, fields)
     elif key == "reason":
         reason = int.from_bytes(content, "big") if content else None
-        names = RLRQ_REASONS if ctx.buf[el.start - 0] == 0x80 and "request" in label.lower() \
-            else RLRE_REASONS
+        names = RLRQ_REASONS if "request" in label else RLRE_REASONS
         fields["reason"] = None if reason is None else names.get(reason, f"unknown ({reason})")
         value, meaning = reason, str(fields["reason"])
     elif key == "user_information":

@@ -97,7 +97,9 @@ class DecodeContext:
         self.spans_left -= 1
         if secret and not self.show_secrets:
             value, meaning = MASK, MASK
-        return Span(self.base + pos, max(0, length), name, label, value, meaning, children, secret)
+        if length < 0:
+            length = 0
+        return Span(self.base + pos, length, name, label, value, meaning, children, secret)
 
     def raw(self, pos: int, end: int, name: str, label: str, meaning: str = "") -> Span:
         data = self.buf[pos:end]

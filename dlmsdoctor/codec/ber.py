@@ -7,6 +7,7 @@ wrong one becomes an ``apdu.ber.length`` finding with the length that would fit.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 from dlmsdoctor.codec.axdr import DecodeContext, clamp, encode_length
@@ -80,6 +81,7 @@ def read_tlv(ctx: DecodeContext, pos: int, end: int, field: str) -> Tlv | None:
     return Tlv(tag, pos, pos + 1, lsize, vstart, vend)
 
 
+@lru_cache(maxsize=64)  # the same few DLMS UA OIDs recur in every association
 def decode_oid(data: bytes) -> str:
     """Dotted OID text (never raises; an unterminated last arc is dropped)."""
     subids: list[int] = []

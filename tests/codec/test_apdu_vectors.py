@@ -150,3 +150,26 @@ def test_huge_array_count_does_not_allocate_per_announced_element() -> None:
     decoded = decode_apdu(bytes.fromhex("c401c10001 84 7fffffff 1100"))
     codes = [f.code for f in decoded.findings]
     assert "apdu.axdr.length" in codes
+
+
+def test_ber_apdu_with_extra_bytes_says_which_length_would_fit() -> None:
+    apdu = bytes.fromhex("6117A109060760857405080101A203020101A305A10302010D") + b"\x00\x00\x00"
+    decoded = decode_apdu(apdu, base_offset=10)
+    (trailing,) = [f for f in decoded.findings if f.code == "apdu.trailing_bytes"]
+    assert (trailing.offset, trailing.length) == (10 + 25, 3)
+    assert (trailing.expected, trailing.found, trailing.corrected) == ("26", "23", "1A")
+    assert trailing.severity is Severity.WARNING
+
+
+def test_release_reasons_depend_on_direction() -> None:
+    assert decode_apdu(bytes.fromhex("6203800101")).fields["reason"] == "urgent"
+    assert decode_apdu(bytes.fromhex("6303800101")).fields["reason"] == "not-finished"
+    assert decode_apdu(bytes.fromhex("6200")).fields == {"apdu_type": "RLRQ"}
+
+
+def test_long_ber_length_form() -> None:
+    # 61 81 17 ...: the long form of the same length is legal BER.
+    apdu = bytes.fromhex("618117A109060760857405080101A203020101A305A10302010D")
+    decoded = decode_apdu(apdu)
+    assert decoded.fields["diagnostic"] == 13
+    assert not decoded.findings or all(f.severity is not Severity.ERROR for f in decoded.findings)
