@@ -37,6 +37,7 @@ class FramesScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="frames")
         self._ready = False
+        self._pending_frame: int | None = None
         self.session: Session | None = None
         self._cache = DecodeCache()
         self._view: FrameView | None = None
@@ -65,9 +66,14 @@ class FramesScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self.show_session(self.session)
+        if self._pending_frame is not None:
+            self.select_frame(self._pending_frame)
+            self._pending_frame = None
 
     def frames_added(self) -> None:
         """Frames were appended to the session being viewed (live run)."""
+        if not self._ready:
+            return  # on_mount shows them all
         self.query_one("#frames-title", Static).update(_title(self.session))
         frame_list = self.query_one(FrameList)
         was_empty = self._view is None
@@ -77,6 +83,11 @@ class FramesScreen(Screen[None]):
 
     def select_frame(self, frame_index: int) -> bool:
         """Show the frame with this session index (an evidence link landed here)."""
+        if not self._ready:
+            # Not composed yet (first visit): select it once the list is filled.
+            self._pending_frame = frame_index
+            frames = self.session.frames if self.session else []
+            return any(record.index == frame_index for record in frames)
         found = self.query_one(FrameList).select_frame_index(frame_index)
         if found:
             self.query_one(FrameList).focus()
@@ -127,8 +138,9 @@ class FramesScreen(Screen[None]):
     def _notes(self, record: FrameRecord, view: FrameView) -> Text:
         text = Text()
         text.append(f"#{record.index} {record.direction.value.upper()} ", style="bold")
-        text.append(f"{record.at:.3f}s conn {record.conn_id} step {record.step_id or '-'}  ")
-        text.append(view.summary or "")
+        text.append(f"{record.at:.3f}s conn {record.conn_id} step {record.step_id or '-'}")
+        if not view.findings:
+            text.append(f"  {view.summary}")
         for finding in view.findings:
             style = {"error": "bold red", "warning": "yellow"}.get(finding.severity.value, "")
             text.append(f"\n{finding.severity.value}: ", style=style)

@@ -1,0 +1,99 @@
+"""Pilot tests of the Diagnosis and History screens and the app shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, OptionList
+
+from dlmsdoctor.app import DoctorApp, create_app
+from dlmsdoctor.screens.modals import HelpScreen
+from dlmsdoctor.widgets.frame_list import FrameList
+from tests.tui.fixtures import story_session
+
+
+async def test_causes_ranked_and_evidence_jumps_to_frame(story_app: DoctorApp) -> None:
+    async with story_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = story_app.screen
+        assert screen.id == "diagnosis"
+        causes = screen.query_one("#causes", OptionList)
+        first = causes.get_option_at_index(0).prompt
+        assert "Wrong password" in str(first)  # 0.9 ranks above 0.55
+        evidence = screen.query_one("#evidence", OptionList)
+        evidence.focus()
+        evidence.highlighted = 0  # "AARE rejected" -> finding assoc.auth_failure -> frame 4
+        await pilot.press("enter")
+        await pilot.pause()
+        assert story_app.screen.id == "frames"
+        frame_list = story_app.screen.query_one(FrameList)
+        assert frame_list.frames[frame_list.cursor].index == 4
+
+
+async def test_second_cause_evidence_by_frame(story_app: DoctorApp) -> None:
+    async with story_app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        causes = story_app.screen.query_one("#causes", OptionList)
+        causes.focus()
+        await pilot.press("down")
+        evidence = story_app.screen.query_one("#evidence", OptionList)
+        assert "UA at 1/17" in str(evidence.get_option_at_index(1).prompt)
+        evidence.focus()
+        evidence.highlighted = 1
+        await pilot.press("enter")
+        await pilot.pause()
+        frame_list = story_app.screen.query_one(FrameList)
+        assert frame_list.frames[frame_list.cursor].index == 2
+
+
+async def test_history_lists_and_reopens_sessions(tmp_path: Path) -> None:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    session = story_session()
+    (folder / "story.json").write_text(session.dumps(), encoding="utf-8")
+    (folder / "broken.json").write_text("{not json", encoding="utf-8")
+    app = create_app(sessions_dir=folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 2
+        statuses = {str(table.get_row_at(i)[2]) for i in range(2)}
+        assert statuses == {"failed", "unreadable"}
+        row = next(i for i in range(2) if str(table.get_row_at(i)[2]) == "failed")
+        table.move_cursor(row=row)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.id == "diagnosis"
+        assert app.session is not None and app.session.id == session.id
+        assert len(app.session.frames) == len(session.frames)
+
+
+async def test_help_theme_and_palette_share_actions(story_app: DoctorApp) -> None:
+    async with story_app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(story_app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert story_app.theme == "textual-dark"
+        await pilot.press("ctrl+t")
+        assert story_app.theme == "textual-light"
+        titles = {c.title for c in story_app.get_system_commands(story_app.screen)}
+        assert {"Go to Frames", "Open session", "Help", "Toggle light/dark"} <= titles
+
+
+async def test_open_session_file_rejects_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "something else"}', encoding="utf-8")
+    app = create_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_session_file(bad)
+        await pilot.pause()
+        assert app.session is None
+        good = tmp_path / "good.json"
+        good.write_text(story_session().dumps(), encoding="utf-8")
+        app.open_session_file(good)
+        await pilot.pause()
+        assert app.screen.id == "diagnosis" and app.session is not None
