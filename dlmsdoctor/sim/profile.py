@@ -146,7 +146,10 @@ def parse_profile(text: str, source: str = "<profile>") -> Profile:
         raise ProfileError(f"{source}: {exc}") from None
     except (TypeError, ValueError, KeyError) as exc:
         raise ProfileError(f"{source}: bad value: {exc}") from None
-    _validate(profile)
+    try:
+        _validate(profile)
+    except ProfileError as exc:
+        raise ProfileError(f"{source}: {exc}") from None
     return profile
 
 

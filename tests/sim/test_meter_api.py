@@ -1,0 +1,129 @@
+"""The in-process API: async context manager, event log file, how connections end, and a
+meter that never falls over whatever it is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlmsdoctor.codec import hdlc
+from dlmsdoctor.sim.association import Association, MeterCore
+from dlmsdoctor.sim.events import EventLog
+from dlmsdoctor.sim.faults import Faults
+from dlmsdoctor.sim.links import HdlcServerLink, WrapperServerLink
+from dlmsdoctor.sim.meter import MeterThread, SimulatedMeter
+from dlmsdoctor.sim.profile import load_profile
+from tests.sim.wire import SERVER, RawClient, aarq, i_frame, snrm
+
+
+async def _frame(reader: asyncio.StreamReader) -> bytes:
+    buf = b""
+    while hdlc.frame_extent(buf, 0) is None:
+        buf += await asyncio.wait_for(reader.read(4096), 2)
+    return buf
+
+
+async def test_async_meter_and_jsonl_log(tmp_path: Path) -> None:
+    log_path = tmp_path / "events.jsonl"
+    async with SimulatedMeter("default", events_path=log_path) as meter:
+        assert meter.banner() == f"listening on 127.0.0.1:{meter.port} (hdlc, server 1/1, 2-byte)"
+        reader, writer = await asyncio.open_connection("127.0.0.1", meter.port)
+        writer.write(snrm())
+        ua = await _frame(reader)
+        assert hdlc.parse_hdlc(ua, 0, "rx").fields["frame_type"] == "UA"
+        writer.write(i_frame(aarq(), 0, 0))
+        await _frame(reader)
+        writer.close()  # no RLRQ, no DISC: the association is dropped, not released
+        await writer.wait_closed()
+        for _ in range(100):
+            if meter.log.closes():
+                break
+            await asyncio.sleep(0.01)
+        assert [e["how"] for e in meter.log.closes()] == ["fin"]
+        assert [e["how"] for e in meter.unreleased_associations()] == ["close"]
+        assert meter.open_associations() == []
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert [r["event"] for r in records][:3] == ["meter.started", "connection.opened",
+                                                  "frame.received"]
+    assert records[2]["decode"].startswith("SNRM client 16 -> server 1/1")
+    assert records[-1]["event"] == "meter.stopped"
+
+
+def test_reset_by_peer_is_logged_as_rst() -> None:
+    with MeterThread("default") as meter:
+        sock = socket.create_connection(("127.0.0.1", meter.port))
+        sock.sendall(snrm())
+        sock.recv(100)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # SO_LINGER 0: RST
+        for _ in range(200):
+            if meter.log.closes():
+                break
+            time.sleep(0.01)
+        assert [e["how"] for e in meter.log.closes()] == ["rst"]
+
+
+def test_disc_releases_and_dm_when_not_connected() -> None:
+    with MeterThread("default") as meter, RawClient(meter.port) as c:
+        dm = c.exchange(hdlc.build_disc(SERVER, 16))
+        assert hdlc.parse_hdlc(dm, 0, "rx").fields["frame_type"] == "DM"
+        i_dm = c.exchange(i_frame(aarq(), 0, 0))  # I-frame before SNRM: DM as well
+        assert hdlc.parse_hdlc(i_dm, 0, "rx").fields["frame_type"] == "DM"
+        c.exchange(snrm())
+        c.exchange(i_frame(aarq(), 0, 0))
+        ua = c.exchange(hdlc.build_disc(SERVER, 16))
+        assert hdlc.parse_hdlc(ua, 0, "rx").fields["frame_type"] == "UA"
+        assert [e["how"] for e in meter.log.of("association.released")] == ["disc"]
+        assert meter.open_associations() == []
+
+
+def test_get_without_association_is_refused() -> None:
+    """gurux's own server answers a GET right after SNRM; a meter must not."""
+    from gurux_dlms import GXDLMSClient
+    from gurux_dlms.enums import Authentication, InterfaceType
+    from gurux_dlms.objects import GXDLMSData
+
+    client = GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.WRAPPER)
+    get = bytes(client.read(GXDLMSData("0.0.42.0.0.255"), 2)[0])[8:]
+    with MeterThread("default") as meter, RawClient(meter.port) as c:
+        c.exchange(snrm())
+        reply = c.exchange(i_frame(get, 0, 0))
+        assert reply[reply.index(b"\xe6\xe7\x00") + 3 :][:3] == bytes.fromhex("D8 01 01")
+        assert meter.log.of("get") == []
+
+
+AARQ = aarq()
+
+
+def _core() -> MeterCore:
+    return MeterCore(load_profile("default"), Faults(), EventLog())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_links_never_raise_on_bytes(data: bytes) -> None:
+    core = _core()
+    link = HdlcServerLink(core, 1)
+    link.on_frame(data)
+    link.on_frame(b"\x7e\xa0" + data)
+    link.on_frame(snrm())
+    link.on_frame(i_frame(data, 0, 0))  # any APDU in a well-formed frame
+    WrapperServerLink(core, 2).on_pdu(b"\x00\x01\x00\x10\x00\x01" + data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([0x60, 0x62, 0xC0, 0xC1, 0xC3, 0xD8, 0x01]), st.binary(max_size=120))
+def test_association_never_raises_on_apdus(tag: int, body: bytes) -> None:
+    core = _core()
+    assoc = Association(core, 1)
+    assoc.handle(bytes([tag]) + body, 16)
+    assoc.handle(AARQ, 16)  # associated: every service path is reachable now
+    assoc.handle(bytes([tag]) + body, 16)
+    assoc.handle(bytes([0xC0, 0x02, 0xC1]) + body, 16)
