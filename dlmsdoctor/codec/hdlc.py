@@ -85,6 +85,7 @@ _S_FRAMES = ("RR", "RNR", "REJ", "SREJ")
 
 LLC_TO_SERVER = b"\xe6\xe6\x00"
 LLC_TO_CLIENT = b"\xe6\xe7\x00"
+_LLC_TEXT = {LLC_TO_SERVER: "E6 E6 00", LLC_TO_CLIENT: "E6 E7 00"}
 
 # FRMR reason bits in the third info octet (ISO/IEC 13239, modulo 8).
 FRMR_INVALID_CONTROL = 0x01  # W
@@ -195,12 +196,12 @@ def _client_meaning(sap: int) -> str:
     return f"client SAP {sap} ({name})" if name else f"client SAP {sap}"
 
 
-def _address_dict(raw: bytes | bytearray, role: str) -> dict[str, object]:
+def _address_dict(raw: bytes, role: str) -> dict[str, object]:
     """The ``fields`` dict for an address; for role "server" splits upper/lower halves."""
     size = len(raw)
     if role == "client":
         return {"role": "client", "size": size, "logical": None, "physical": None,
-                "sap": _fold7(raw), "raw": hexs(bytes(raw))}
+                "sap": raw[0] >> 1 if size == 1 else _fold7(raw), "raw": raw.hex(" ").upper()}
     logical: int
     physical: int | None
     if size == 1:
@@ -213,7 +214,7 @@ def _address_dict(raw: bytes | bytearray, role: str) -> dict[str, object]:
     else:  # 3 bytes: invalid; report the whole value as the logical part
         logical, physical = _fold7(raw), None
     return {"role": "server", "size": size, "logical": logical, "physical": physical,
-            "sap": None, "raw": hexs(bytes(raw))}
+            "sap": None, "raw": raw.hex(" ").upper()}
 
 
 def _fold7(raw: bytes | bytearray) -> int:
@@ -544,7 +545,7 @@ def parse_hdlc(
     a long capture are never shown, and building spans is most of the cost.
     """
     try:
-        data = bytes(buf) if not isinstance(buf, bytes) else buf
+        data = buf if type(buf) is bytes else bytes(buf)
         return _parse(data, offset, direction, not lazy_spans)
     except Exception as exc:  # a decoder bug must not take the caller down with it
         data = bytes(buf[offset:]) if 0 <= offset <= len(buf) else b""
@@ -783,8 +784,13 @@ def _finish(
     pos = fmt_pos + 2
     # Addresses and control must leave 2 bytes for the FCS (unless the frame is truncated).
     limit = content_end if truncated else max(content_end - 2, pos)
-    dest_len = _scan_address(buf, pos, limit)
-    src_len = _scan_address(buf, pos + dest_len, limit) if dest_len > 0 else -1
+    # 1-byte addresses are the common case: test them inline before the general scan.
+    dest_len = 1 if pos < limit and buf[pos] & 1 else _scan_address(buf, pos, limit)
+    if dest_len > 0:
+        p2 = pos + dest_len
+        src_len = 1 if p2 < limit and buf[p2] & 1 else _scan_address(buf, p2, limit)
+    else:
+        src_len = -1
     ctrl_pos = pos + dest_len + src_len if src_len > 0 else -1
     if dest_len < 0 or src_len < 0 or ctrl_pos >= limit:
         where = pos if dest_len < 0 else pos + max(dest_len, 0)
@@ -1145,7 +1151,7 @@ def _llc_spans(
     mk = ctx.mk
     if end - pos >= 3 and buf[pos] == 0xE6 and buf[pos + 1] in (0xE6, 0xE7):
         llc = buf[pos : pos + 3]
-        fields["llc"] = hexs(llc)
+        fields["llc"] = _LLC_TEXT.get(llc) or hexs(llc)
         quality = llc[2]
         cmd = llc[1] == 0xE6
         if ctx.want:
@@ -1190,17 +1196,17 @@ def _summary(
     tail: str,
     kind: FrameKind,
 ) -> str:
-    head = ftype
     if ftype == "I":
         head = f"I N(S)={ns} N(R)={nr}"
     elif nr is not None:
         head = f"{ftype} N(R)={nr}"
-    parts = [head, f"{_describe_address(src)} -> {_describe_address(dest)}"]
+    else:
+        head = ftype
+    text = f"{head} {_describe_address(src)} -> {_describe_address(dest)}"
     if pf:
-        parts.append("P" if dest["role"] == "server" else "F")
+        text += " P" if dest["role"] == "server" else " F"
     if segmented:
-        parts.append("segmented")
-    text = " ".join(parts)
+        text += " segmented"
     if tail:
         text = f"{text}, {tail}"
     if kind is FrameKind.PARTIAL:
