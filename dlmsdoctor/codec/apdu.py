@@ -37,20 +37,7 @@ from dlmsdoctor.codec.axdr import (
     octet_value,
     read_length,
 )
-from dlmsdoctor.codec.ber import (
-    AARE_RESULTS,
-    ACSE_PROVIDER_DIAGNOSTICS,
-    ACSE_USER_DIAGNOSTICS,
-    CONTEXT_NAMES,
-    MECHANISM_NAMES,
-    RLRE_REASONS,
-    RLRQ_REASONS,
-    Tlv,
-    decode_oid,
-    dlms_oid,
-    flag_id,
-    read_tlv,
-)
+from dlmsdoctor.codec.ber import ACSE_TYPES, Fields, decode_acse, flag_id
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
 from dlmsdoctor.codec.obis import (
     ACTION_RESULTS,
@@ -69,8 +56,6 @@ from dlmsdoctor.codec.obis import (
 )
 
 __all__ = ["ApduDecode", "conformance_names", "decode_apdu"]
-
-Fields = dict[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +95,7 @@ def _decode_top(ctx: DecodeContext, fields: Fields) -> tuple[tuple[Span, ...], s
     if stop >= end:
         return (span,), summary
     expected = found = corrected = None
-    if ctx.buf[0] in _ACSE_TYPES and len(ctx.buf) > 1:
+    if ctx.buf[0] in ACSE_TYPES and len(ctx.buf) > 1:
         # A BER APDU says its own length: either it is too short or bytes were appended.
         header = 2 if ctx.buf[1] < 0x80 else 2 + (ctx.buf[1] & 0x7F)
         expected, found = str(end - header), str(stop - header)
@@ -345,8 +330,8 @@ _ACT_RES = {1: "ACTION-Response-Normal", 2: "ACTION-Response-With-Pblock",
 def _service(
     ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str,
     family: str, kinds: dict[int, str],
-) -> tuple[Tlv | None, list[Span], int, str | None, int]:
-    """Shared start of GET/SET/ACTION: (unused, spans so far, position, type name, choice)."""
+) -> tuple[list[Span], int, str | None, int]:
+    """Shared start of GET/SET/ACTION: (spans so far, position, type name or None, choice)."""
     choice = ctx.buf[pos + 1] if pos + 1 < end else -1
     apdu_type = kinds.get(choice)
     if apdu_type is None:
@@ -359,8 +344,8 @@ def _service(
     if ch is not None and choice in kinds:
         inv, cur = _invoke_id(ctx, cur, end, fields, name)
         spans.append(inv)
-        return None, spans, cur, apdu_type, choice
-    return None, spans, cur, None, choice
+        return spans, cur, apdu_type, choice
+    return spans, cur, None, choice
 
 
 def _finish(
@@ -372,7 +357,7 @@ def _finish(
 
 def _get_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
                  ) -> tuple[Span, int, str]:
-    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Request", _GET_REQ)
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Request", _GET_REQ)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "GET-Request", spans)
     iid = fields.get("invoke_id")
@@ -401,7 +386,7 @@ def _get_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
 
 def _get_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
                   ) -> tuple[Span, int, str]:
-    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Response", _GET_RES)
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Response", _GET_RES)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "GET-Response", spans)
     iid = fields.get("invoke_id")
@@ -450,7 +435,7 @@ def _get_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: 
 
 def _set_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
                  ) -> tuple[Span, int, str]:
-    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Request", _SET_REQ)
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Request", _SET_REQ)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "SET-Request", spans)
     iid = fields.get("invoke_id")
@@ -496,7 +481,7 @@ def _set_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
 
 def _set_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
                   ) -> tuple[Span, int, str]:
-    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Response", _SET_RES)
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Response", _SET_RES)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "SET-Response", spans)
     iid = fields.get("invoke_id")
@@ -527,7 +512,7 @@ def _set_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: 
 
 def _action_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
                     ) -> tuple[Span, int, str]:
-    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Request",
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Request",
                                            _ACT_REQ)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "ACTION-Request", spans)
@@ -596,7 +581,7 @@ def _optional_data(
 
 def _action_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
                      ) -> tuple[Span, int, str]:
-    _, spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Response",
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Response",
                                            _ACT_RES)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "ACTION-Response", spans)
@@ -963,289 +948,29 @@ def _confirmed_service_error(ctx: DecodeContext, pos: int, end: int, fields: Fie
     return _finish(ctx, pos, cur, end, name, "ConfirmedServiceError", spans, summary)
 
 
-# ---------------------------------------------------------------- ACSE (BER)
-
-_ACSE_TYPES = {0x60: "AARQ", 0x61: "AARE", 0x62: "RLRQ", 0x63: "RLRE"}
-
-# (apdu, tag) -> (span name, label). Tags are context-specific, so they mean different
-# things in AARQ and AARE (IEC 62056-53 / Green Book 9.4.2, ACSE-APDU ASN.1).
-_ACSE_ELEMENTS: dict[tuple[int, int], tuple[str, str]] = {
-    (0x60, 0x80): ("protocol_version", "Protocol version"),
-    (0x60, 0xA1): ("application_context_name", "Application context name"),
-    (0x60, 0xA2): ("called_ap_title", "Called AP title"),
-    (0x60, 0xA3): ("called_ae_qualifier", "Called AE qualifier"),
-    (0x60, 0xA4): ("called_ap_invocation_id", "Called AP invocation id"),
-    (0x60, 0xA5): ("called_ae_invocation_id", "Called AE invocation id"),
-    (0x60, 0xA6): ("calling_ap_title", "Calling AP title"),
-    (0x60, 0xA7): ("calling_ae_qualifier", "Calling AE qualifier"),
-    (0x60, 0xA8): ("calling_ap_invocation_id", "Calling AP invocation id"),
-    (0x60, 0xA9): ("calling_ae_invocation_id", "Calling AE invocation id"),
-    (0x60, 0x8A): ("sender_acse_requirements", "Sender ACSE requirements"),
-    (0x60, 0x8B): ("mechanism_name", "Mechanism name"),
-    (0x60, 0xAC): ("calling_authentication_value", "Calling authentication value"),
-    (0x60, 0xBD): ("implementation_information", "Implementation information"),
-    (0x60, 0xBE): ("user_information", "User information"),
-    (0x61, 0x80): ("protocol_version", "Protocol version"),
-    (0x61, 0xA1): ("application_context_name", "Application context name"),
-    (0x61, 0xA2): ("result", "Result"),
-    (0x61, 0xA3): ("result_source_diagnostic", "Result source diagnostic"),
-    (0x61, 0xA4): ("responding_ap_title", "Responding AP title"),
-    (0x61, 0xA5): ("responding_ae_qualifier", "Responding AE qualifier"),
-    (0x61, 0xA6): ("responding_ap_invocation_id", "Responding AP invocation id"),
-    (0x61, 0xA7): ("responding_ae_invocation_id", "Responding AE invocation id"),
-    (0x61, 0x88): ("responder_acse_requirements", "Responder ACSE requirements"),
-    (0x61, 0x89): ("mechanism_name", "Mechanism name"),
-    (0x61, 0xAA): ("responding_authentication_value", "Responding authentication value"),
-    (0x61, 0xBD): ("implementation_information", "Implementation information"),
-    (0x61, 0xBE): ("user_information", "User information"),
-    (0x62, 0x80): ("reason", "Release request reason"),
-    (0x62, 0xBE): ("user_information", "User information"),
-    (0x63, 0x80): ("reason", "Release response reason"),
-    (0x63, 0xBE): ("user_information", "User information"),
-}
+Handler = Callable[[DecodeContext, int, int, Fields, str], tuple[Span, int, str]]
 
 
 def _acse(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
           ) -> tuple[Span, int, str]:
-    apdu_tag = ctx.buf[pos]
-    kind = _ACSE_TYPES[apdu_tag]
-    fields["apdu_type"] = kind
-    name = f"{name}.{kind.lower()}"
-    tlv = read_tlv(ctx, pos, end, kind)
-    if tlv is None:
-        return ctx.raw(pos, end, name, kind, "truncated"), end, f"{kind} (truncated)"
-    children: list[Span] = []
-    cur = tlv.value_start
-    while cur < tlv.value_end:
-        el = read_tlv(ctx, cur, tlv.value_end, f"{kind} element")
-        if el is None:
-            children.append(ctx.raw(cur, tlv.value_end, name + ".rest", "Undecoded bytes"))
-            break
-        known = _ACSE_ELEMENTS.get((apdu_tag, el.tag))
-        if known is None:
-            ctx.finding("apdu.ber.unexpected", cur, 1, kind,
-                        f"{kind}: element tag 0x{el.tag:02X} not expected here",
-                        severity=Severity.WARNING, found=f"{el.tag:02X}")
-            children.append(ctx.raw(cur, el.value_end, f"{name}.element_{el.tag:02x}",
-                                    f"Element [0x{el.tag:02X}]"))
-        else:
-            ename, label = known
-            children.append(_acse_element(ctx, el, fields, f"{name}.{ename}", ename, label))
-        cur = el.value_end
-    summary = _acse_summary(kind, fields)
-    if kind == "AARE" and fields.get("result") not in (None, 0):
-        ctx.finding("apdu.aare.rejected", pos, tlv.value_end - pos, "result", summary,
-                    severity=Severity.WARNING,
-                    found=f"{fields.get('result_name')}/{fields.get('diagnostic_name')}")
-    span = ctx.span(pos, tlv.value_end - pos, name, kind, None, summary, tuple(children))
-    return span, tlv.value_end, summary
+    return decode_acse(ctx, pos, end, fields, name, _user_information_apdu)
 
 
-def _inner(ctx: DecodeContext, el: Tlv, label: str) -> Tlv | None:
-    """The single BER element inside an explicitly tagged one."""
-    if el.value_start >= el.value_end:
-        ctx.need(el.value_start, el.value_end, 2, label)
-        return None
-    return read_tlv(ctx, el.value_start, el.value_end, label)
-
-
-def _acse_element(
-    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, key: str, label: str
-) -> Span:
-    buf = ctx.buf
-    content = buf[el.value_start : el.value_end]
-    length = el.value_end - el.start
-    value: object = None
-    meaning = ""
-    children: tuple[Span, ...] = ()
-    if key == "protocol_version":
-        value = content[1:].hex().upper() if content else ""
-        meaning = "version1" if content[1:2] and content[1] & 0x80 else f"bits {hexs(content)}"
-    elif key in ("sender_acse_requirements", "responder_acse_requirements"):
-        on = bool(content[1:2] and content[1] & 0x80)
-        value, meaning = on, "authentication" if on else "none"
-    elif key == "mechanism_name":
-        value, meaning = _mechanism(content, fields)
-    elif key == "application_context_name":
-        inner = _inner(ctx, el, label)
-        if inner is not None:
-            oid = buf[inner.value_start : inner.value_end]
-            value, meaning = _context(oid, fields)
-    elif key in ("calling_ap_title", "called_ap_title", "responding_ap_title"):
-        inner = _inner(ctx, el, label)
-        if inner is not None:
-            title = buf[inner.value_start : inner.value_end]
-            flag = flag_id(title)
-            value = title.hex().upper()
-            meaning = f"system title {hexs(title)}" + (f", manufacturer {flag}" if flag else "")
-            if key == "calling_ap_title":
-                fields["client_system_title"] = value
-            elif key == "responding_ap_title":
-                fields["server_system_title"] = value
-            if flag:
-                fields["server_flag_id" if key == "responding_ap_title"
-                       else "client_flag_id"] = flag
-    elif key in ("calling_authentication_value", "responding_authentication_value"):
-        return _auth_value(ctx, el, fields, name, key, label)
-    elif key == "result":
-        inner = _inner(ctx, el, label)
-        if inner is not None:
-            result = int.from_bytes(buf[inner.value_start : inner.value_end], "big")
-            fields["result"] = result
-            fields["result_name"] = AARE_RESULTS.get(result, f"unknown ({result})")
-            value, meaning = result, str(fields["result_name"])
-    elif key == "result_source_diagnostic":
-        inner = _inner(ctx, el, label)
-        if inner is not None:
-            value, meaning = _diagnostic(ctx, inner, fields)
-    elif key == "reason":
-        reason = int.from_bytes(content, "big") if content else None
-        names = RLRQ_REASONS if "request" in label else RLRE_REASONS
-        fields["reason"] = None if reason is None else names.get(reason, f"unknown ({reason})")
-        value, meaning = reason, str(fields["reason"])
-    elif key == "user_information":
-        return _user_information(ctx, el, fields, name, label)
-    elif key.endswith("invocation_id"):
-        inner = _inner(ctx, el, label)
-        if inner is not None:
-            value = int.from_bytes(buf[inner.value_start : inner.value_end], "big")
-            meaning = str(value)
-    else:
-        value, meaning = bytes(content), hexs(content) if len(content) <= 16 else ""
-    return ctx.span(el.start, length, name, label, value, meaning, children)
-
-
-def _mechanism(oid: bytes, fields: Fields) -> tuple[object, str]:
-    got = dlms_oid(oid)
-    if got is not None and got[0] == 2:
-        mech = MECHANISM_NAMES.get(got[1], f"mechanism {got[1]}")
-        fields["mechanism"] = mech
-        fields["mechanism_id"] = got[1]
-        return got[1], f"{mech} ({decode_oid(oid)})"
-    fields["mechanism"] = decode_oid(oid)
-    return decode_oid(oid), "not a DLMS UA mechanism"
-
-
-def _context(oid: bytes, fields: Fields) -> tuple[object, str]:
-    got = dlms_oid(oid)
-    if got is not None and got[0] == 1:
-        ctx_name = CONTEXT_NAMES.get(got[1], f"context {got[1]}")
-        fields["context"] = ctx_name
-        fields["context_id"] = got[1]
-        return got[1], f"{ctx_name} referencing ({decode_oid(oid)})"
-    fields["context"] = decode_oid(oid)
-    return decode_oid(oid), "not a DLMS UA application context"
-
-
-def _diagnostic(ctx: DecodeContext, inner: Tlv, fields: Fields) -> tuple[object, str]:
-    """Associate-source-diagnostic CHOICE: [1] acse-service-user, [2] acse-service-provider."""
-    src = "acse-service-user" if inner.tag == 0xA1 else \
-        "acse-service-provider" if inner.tag == 0xA2 else f"tag 0x{inner.tag:02X}"
-    fields["diagnostic_source"] = src
-    value_tlv = read_tlv(ctx, inner.value_start, inner.value_end, "diagnostic")
-    if value_tlv is None:
-        return None, src
-    code = int.from_bytes(ctx.buf[value_tlv.value_start : value_tlv.value_end], "big")
-    table = ACSE_USER_DIAGNOSTICS if inner.tag == 0xA1 else ACSE_PROVIDER_DIAGNOSTICS
-    dname = table.get(code, f"unknown ({code})")
-    fields["diagnostic"] = code
-    fields["diagnostic_name"] = dname
-    return code, f"{src}: {dname}"
-
-
-def _auth_value(
-    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, key: str, label: str
-) -> Span:
-    """Authentication-value CHOICE ([0] charstring, [1] bitstring ...): the LLS password or
-    an HLS challenge. Marked secret: masked unless the caller asked for secrets."""
-    inner = _inner(ctx, el, label)
-    children: tuple[Span, ...] = ()
-    if inner is not None:
-        data = ctx.buf[inner.value_start : inner.value_end]
-        fields[key.replace("_value", "_length")] = len(data)
-        shown: object = data.decode("latin-1") if is_printable(data) else bytes(data)
-        meaning = f"{shown!r}" if isinstance(shown, str) else hexs(data)
-        children = (ctx.span(inner.value_start, inner.value_end - inner.value_start,
-                             name + ".value", "Value", shown, meaning, secret=True),)
-        kind = "charstring" if inner.tag == 0x80 else "bitstring" if inner.tag == 0x81 \
-            else f"tag 0x{inner.tag:02X}"
-        outer_meaning = f"{kind}, {len(data)} bytes (secret)"
-    else:
-        outer_meaning = "empty"
-    return ctx.span(el.start, el.value_end - el.start, name, label, None, outer_meaning,
-                    children)
-
-
-def is_printable(data: bytes) -> bool:
-    return bool(data) and data.isascii() and data.decode("ascii").isprintable()
-
-
-def _user_information(
-    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, label: str
-) -> Span:
-    """user-information: [30] EXPLICIT Association-information = OCTET STRING (xDLMS APDU)."""
-    inner = _inner(ctx, el, label)
-    if inner is None:
-        return ctx.raw(el.start, el.value_end, name, label, "empty")
-    children: list[Span] = []
-    if inner.tag != 0x04:
-        ctx.finding("apdu.ber.unexpected", inner.start, 1, label,
-                    "user-information should hold an OCTET STRING (04)",
-                    expected="04", found=f"{inner.tag:02X}", severity=Severity.WARNING)
-    if inner.value_start < inner.value_end:
-        xname = name + ".xdlms"
-        tag = ctx.buf[inner.value_start]
-        handler = _XDLMS_IN_ACSE.get(tag)
-        if handler is not None:
-            span, stop, summary = handler(ctx, inner.value_start, inner.value_end, fields, xname)
-        elif tag in CIPHER_TAGS:
-            saved = fields.get("apdu_type")
-            span, stop, summary = _ciphered(ctx, inner.value_start, inner.value_end, fields,
-                                            xname)
-            fields["apdu_type"] = saved
-        else:
-            ctx.finding("apdu.unknown_tag", inner.value_start, 1, "user-information",
-                        f"unknown xDLMS tag 0x{tag:02X}", found=f"{tag:02X}")
-            span = ctx.raw(inner.value_start, inner.value_end, xname, "xDLMS APDU")
-            stop, summary = inner.value_end, "unknown"
-        children.append(span)
-        if stop < inner.value_end:
-            children.append(ctx.raw(stop, inner.value_end, name + ".extra", "Extra bytes"))
-        meaning = summary
-    else:
-        meaning = "empty"
-    return ctx.span(el.start, el.value_end - el.start, name, label, None, meaning,
-                    tuple(children))
-
-
-def _acse_summary(kind: str, f: Fields) -> str:
-    parts = [kind]
-    if kind in ("AARQ", "AARE") and "context" in f:
-        parts.append(str(f["context"]))
-    if kind == "AARQ":
-        parts.append(str(f.get("mechanism", "no authentication")))
-        if "client_system_title" in f:
-            parts.append(f"client ST {f['client_system_title']}")
-    if kind == "AARE":
-        parts.append(str(f.get("result_name", "no result")))
-        if f.get("diagnostic"):
-            parts.append(f"({f.get('diagnostic_source')}: {f.get('diagnostic_name')})")
-        if "mechanism" in f:
-            parts.append(str(f["mechanism"]))
-        if "server_system_title" in f:
-            parts.append(f"server ST {f['server_system_title']}")
-    if "initiate_error" in f:
-        parts.append(f"initiate error {f['initiate_error']}")
-    if f.get("cipher"):
-        parts.append(f"user-information {f['cipher']}")
-    if "max_pdu_size" in f:
-        parts.append(f"max PDU {f['max_pdu_size']}")
-    if kind in ("RLRQ", "RLRE") and "reason" in f:
-        parts.append(str(f["reason"]))
-    return ", ".join([parts[0] + " " + parts[1], *parts[2:]]) if len(parts) > 1 else kind
-
-
-Handler = Callable[[DecodeContext, int, int, Fields, str], tuple[Span, int, str]]
+def _user_information_apdu(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+                           ) -> tuple[Span, int, str]:
+    """The xDLMS APDU inside an AARQ/AARE: Initiate*, ConfirmedServiceError, or ciphered."""
+    tag = ctx.buf[pos]
+    handler = _XDLMS_IN_ACSE.get(tag)
+    if handler is not None:
+        return handler(ctx, pos, end, fields, name)
+    if tag in CIPHER_TAGS:
+        saved = fields.get("apdu_type")
+        span, stop, summary = _ciphered(ctx, pos, end, fields, name)
+        fields["apdu_type"] = saved
+        return span, stop, summary
+    ctx.finding("apdu.unknown_tag", pos, 1, "user-information",
+                f"unknown xDLMS tag 0x{tag:02X}", found=f"{tag:02X}")
+    return ctx.raw(pos, end, name, "xDLMS APDU"), end, "unknown"
 
 _XDLMS_IN_ACSE: dict[int, Handler] = {
     0x01: _initiate_request,

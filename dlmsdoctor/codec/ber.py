@@ -1,4 +1,4 @@
-"""BER (X.690) pieces the ACSE APDUs need: one TLV with a checked length, and OIDs.
+"""BER (X.690) and the ACSE APDUs: AARQ, AARE, RLRQ, RLRE, walked with offsets.
 
 ACSE APDUs (AARQ, AARE, RLRQ, RLRE; IEC 62056-53 / Green Book 9.4.2) are BER: one-byte
 tags here, definite lengths. Every length is checked against the bytes present and a
@@ -7,11 +7,16 @@ wrong one becomes an ``apdu.ber.length`` finding with the length that would fit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
-from dlmsdoctor.codec.axdr import DecodeContext, clamp, encode_length
-from dlmsdoctor.codec.model import hexs
+from dlmsdoctor.codec.axdr import DecodeContext, clamp, encode_length, is_text
+from dlmsdoctor.codec.model import Severity, Span, hexs
+
+Fields = dict[str, object]
+# Decodes the xDLMS APDU inside user-information: (span, next position, summary).
+XdlmsDecoder = Callable[[DecodeContext, int, int, Fields, str], tuple[Span, int, str]]
 
 # 2.16.756.5.8 = {joint-iso-ccitt(2) country(16) country-name(756) identified-organization(5)
 # DLMS-UA(8)}; then 1 = application context, 2 = authentication mechanism.
@@ -148,3 +153,272 @@ ACSE_PROVIDER_DIAGNOSTICS: dict[int, str] = {
 
 RLRQ_REASONS: dict[int, str] = {0: "normal", 1: "urgent", 30: "user-defined"}
 RLRE_REASONS: dict[int, str] = {0: "normal", 1: "not-finished", 30: "user-defined"}
+
+
+# ---------------------------------------------------------------- ACSE APDUs
+
+ACSE_TYPES = {0x60: "AARQ", 0x61: "AARE", 0x62: "RLRQ", 0x63: "RLRE"}
+
+# (apdu, tag) -> (span name, label). Tags are context-specific, so they mean different
+# things in AARQ and AARE (IEC 62056-53 / Green Book 9.4.2, ACSE-APDU ASN.1).
+_ACSE_ELEMENTS: dict[tuple[int, int], tuple[str, str]] = {
+    (0x60, 0x80): ("protocol_version", "Protocol version"),
+    (0x60, 0xA1): ("application_context_name", "Application context name"),
+    (0x60, 0xA2): ("called_ap_title", "Called AP title"),
+    (0x60, 0xA3): ("called_ae_qualifier", "Called AE qualifier"),
+    (0x60, 0xA4): ("called_ap_invocation_id", "Called AP invocation id"),
+    (0x60, 0xA5): ("called_ae_invocation_id", "Called AE invocation id"),
+    (0x60, 0xA6): ("calling_ap_title", "Calling AP title"),
+    (0x60, 0xA7): ("calling_ae_qualifier", "Calling AE qualifier"),
+    (0x60, 0xA8): ("calling_ap_invocation_id", "Calling AP invocation id"),
+    (0x60, 0xA9): ("calling_ae_invocation_id", "Calling AE invocation id"),
+    (0x60, 0x8A): ("sender_acse_requirements", "Sender ACSE requirements"),
+    (0x60, 0x8B): ("mechanism_name", "Mechanism name"),
+    (0x60, 0xAC): ("calling_authentication_value", "Calling authentication value"),
+    (0x60, 0xBD): ("implementation_information", "Implementation information"),
+    (0x60, 0xBE): ("user_information", "User information"),
+    (0x61, 0x80): ("protocol_version", "Protocol version"),
+    (0x61, 0xA1): ("application_context_name", "Application context name"),
+    (0x61, 0xA2): ("result", "Result"),
+    (0x61, 0xA3): ("result_source_diagnostic", "Result source diagnostic"),
+    (0x61, 0xA4): ("responding_ap_title", "Responding AP title"),
+    (0x61, 0xA5): ("responding_ae_qualifier", "Responding AE qualifier"),
+    (0x61, 0xA6): ("responding_ap_invocation_id", "Responding AP invocation id"),
+    (0x61, 0xA7): ("responding_ae_invocation_id", "Responding AE invocation id"),
+    (0x61, 0x88): ("responder_acse_requirements", "Responder ACSE requirements"),
+    (0x61, 0x89): ("mechanism_name", "Mechanism name"),
+    (0x61, 0xAA): ("responding_authentication_value", "Responding authentication value"),
+    (0x61, 0xBD): ("implementation_information", "Implementation information"),
+    (0x61, 0xBE): ("user_information", "User information"),
+    (0x62, 0x80): ("reason", "Release request reason"),
+    (0x62, 0xBE): ("user_information", "User information"),
+    (0x63, 0x80): ("reason", "Release response reason"),
+    (0x63, 0xBE): ("user_information", "User information"),
+}
+
+
+def decode_acse(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str, xdlms: XdlmsDecoder
+) -> tuple[Span, int, str]:
+    """AARQ/AARE/RLRQ/RLRE at ``pos``; ``xdlms`` decodes what user-information carries."""
+    apdu_tag = ctx.buf[pos]
+    kind = ACSE_TYPES[apdu_tag]
+    fields["apdu_type"] = kind
+    name = f"{name}.{kind.lower()}"
+    tlv = read_tlv(ctx, pos, end, kind)
+    if tlv is None:
+        return ctx.raw(pos, end, name, kind, "truncated"), end, f"{kind} (truncated)"
+    children: list[Span] = []
+    cur = tlv.value_start
+    while cur < tlv.value_end:
+        el = read_tlv(ctx, cur, tlv.value_end, f"{kind} element")
+        if el is None:
+            children.append(ctx.raw(cur, tlv.value_end, name + ".rest", "Undecoded bytes"))
+            break
+        known = _ACSE_ELEMENTS.get((apdu_tag, el.tag))
+        if known is None:
+            ctx.finding("apdu.ber.unexpected", cur, 1, kind,
+                        f"{kind}: element tag 0x{el.tag:02X} not expected here",
+                        severity=Severity.WARNING, found=f"{el.tag:02X}")
+            children.append(ctx.raw(cur, el.value_end, f"{name}.element_{el.tag:02x}",
+                                    f"Element [0x{el.tag:02X}]"))
+        else:
+            ename, label = known
+            children.append(
+                _acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms)
+            )
+        cur = el.value_end
+    summary = _acse_summary(kind, fields)
+    if kind == "AARE" and fields.get("result") not in (None, 0):
+        ctx.finding("apdu.aare.rejected", pos, tlv.value_end - pos, "result", summary,
+                    severity=Severity.WARNING,
+                    found=f"{fields.get('result_name')}/{fields.get('diagnostic_name')}")
+    span = ctx.span(pos, tlv.value_end - pos, name, kind, None, summary, tuple(children))
+    return span, tlv.value_end, summary
+
+
+def _inner(ctx: DecodeContext, el: Tlv, label: str) -> Tlv | None:
+    """The single BER element inside an explicitly tagged one."""
+    if el.value_start >= el.value_end:
+        ctx.need(el.value_start, el.value_end, 2, label)
+        return None
+    return read_tlv(ctx, el.value_start, el.value_end, label)
+
+
+def _acse_element(
+    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, key: str, label: str,
+    xdlms: XdlmsDecoder,
+) -> Span:
+    buf = ctx.buf
+    content = buf[el.value_start : el.value_end]
+    length = el.value_end - el.start
+    value: object = None
+    meaning = ""
+    children: tuple[Span, ...] = ()
+    if key == "protocol_version":
+        value = content[1:].hex().upper() if content else ""
+        meaning = "version1" if content[1:2] and content[1] & 0x80 else f"bits {hexs(content)}"
+    elif key in ("sender_acse_requirements", "responder_acse_requirements"):
+        on = bool(content[1:2] and content[1] & 0x80)
+        value, meaning = on, "authentication" if on else "none"
+    elif key == "mechanism_name":
+        value, meaning = _mechanism(content, fields)
+    elif key == "application_context_name":
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            oid = buf[inner.value_start : inner.value_end]
+            value, meaning = _context(oid, fields)
+    elif key in ("calling_ap_title", "called_ap_title", "responding_ap_title"):
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            title = buf[inner.value_start : inner.value_end]
+            flag = flag_id(title)
+            value = title.hex().upper()
+            meaning = f"system title {hexs(title)}" + (f", manufacturer {flag}" if flag else "")
+            if key == "calling_ap_title":
+                fields["client_system_title"] = value
+            elif key == "responding_ap_title":
+                fields["server_system_title"] = value
+            if flag:
+                fields["server_flag_id" if key == "responding_ap_title"
+                       else "client_flag_id"] = flag
+    elif key in ("calling_authentication_value", "responding_authentication_value"):
+        return _auth_value(ctx, el, fields, name, key, label)
+    elif key == "result":
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            result = int.from_bytes(buf[inner.value_start : inner.value_end], "big")
+            fields["result"] = result
+            fields["result_name"] = AARE_RESULTS.get(result, f"unknown ({result})")
+            value, meaning = result, str(fields["result_name"])
+    elif key == "result_source_diagnostic":
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            value, meaning = _diagnostic(ctx, inner, fields)
+    elif key == "reason":
+        reason = int.from_bytes(content, "big") if content else None
+        names = RLRQ_REASONS if "request" in label else RLRE_REASONS
+        fields["reason"] = None if reason is None else names.get(reason, f"unknown ({reason})")
+        value, meaning = reason, str(fields["reason"])
+    elif key == "user_information":
+        return _user_information(ctx, el, fields, name, label, xdlms)
+    elif key.endswith("invocation_id"):
+        inner = _inner(ctx, el, label)
+        if inner is not None:
+            value = int.from_bytes(buf[inner.value_start : inner.value_end], "big")
+            meaning = str(value)
+    else:
+        value, meaning = bytes(content), hexs(content) if len(content) <= 16 else ""
+    return ctx.span(el.start, length, name, label, value, meaning, children)
+
+
+def _mechanism(oid: bytes, fields: Fields) -> tuple[object, str]:
+    got = dlms_oid(oid)
+    if got is not None and got[0] == 2:
+        mech = MECHANISM_NAMES.get(got[1], f"mechanism {got[1]}")
+        fields["mechanism"] = mech
+        fields["mechanism_id"] = got[1]
+        return got[1], f"{mech} ({decode_oid(oid)})"
+    fields["mechanism"] = decode_oid(oid)
+    return decode_oid(oid), "not a DLMS UA mechanism"
+
+
+def _context(oid: bytes, fields: Fields) -> tuple[object, str]:
+    got = dlms_oid(oid)
+    if got is not None and got[0] == 1:
+        ctx_name = CONTEXT_NAMES.get(got[1], f"context {got[1]}")
+        fields["context"] = ctx_name
+        fields["context_id"] = got[1]
+        return got[1], f"{ctx_name} referencing ({decode_oid(oid)})"
+    fields["context"] = decode_oid(oid)
+    return decode_oid(oid), "not a DLMS UA application context"
+
+
+def _diagnostic(ctx: DecodeContext, inner: Tlv, fields: Fields) -> tuple[object, str]:
+    """Associate-source-diagnostic CHOICE: [1] acse-service-user, [2] acse-service-provider."""
+    src = "acse-service-user" if inner.tag == 0xA1 else \
+        "acse-service-provider" if inner.tag == 0xA2 else f"tag 0x{inner.tag:02X}"
+    fields["diagnostic_source"] = src
+    value_tlv = read_tlv(ctx, inner.value_start, inner.value_end, "diagnostic")
+    if value_tlv is None:
+        return None, src
+    code = int.from_bytes(ctx.buf[value_tlv.value_start : value_tlv.value_end], "big")
+    table = ACSE_USER_DIAGNOSTICS if inner.tag == 0xA1 else ACSE_PROVIDER_DIAGNOSTICS
+    dname = table.get(code, f"unknown ({code})")
+    fields["diagnostic"] = code
+    fields["diagnostic_name"] = dname
+    return code, f"{src}: {dname}"
+
+
+def _auth_value(
+    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, key: str, label: str
+) -> Span:
+    """Authentication-value CHOICE ([0] charstring, [1] bitstring ...): the LLS password or
+    an HLS challenge. Marked secret: masked unless the caller asked for secrets."""
+    inner = _inner(ctx, el, label)
+    children: tuple[Span, ...] = ()
+    if inner is not None:
+        data = ctx.buf[inner.value_start : inner.value_end]
+        fields[key.replace("_value", "_length")] = len(data)
+        shown: object = data.decode("latin-1") if is_text(data) else bytes(data)
+        meaning = f"{shown!r}" if isinstance(shown, str) else hexs(data)
+        children = (ctx.span(inner.value_start, inner.value_end - inner.value_start,
+                             name + ".value", "Value", shown, meaning, secret=True),)
+        kind = "charstring" if inner.tag == 0x80 else "bitstring" if inner.tag == 0x81 \
+            else f"tag 0x{inner.tag:02X}"
+        outer_meaning = f"{kind}, {len(data)} bytes (secret)"
+    else:
+        outer_meaning = "empty"
+    return ctx.span(el.start, el.value_end - el.start, name, label, None, outer_meaning,
+                    children)
+
+
+def _user_information(
+    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, label: str, xdlms: XdlmsDecoder
+) -> Span:
+    """user-information: [30] EXPLICIT Association-information = OCTET STRING (xDLMS APDU)."""
+    inner = _inner(ctx, el, label)
+    if inner is None:
+        return ctx.raw(el.start, el.value_end, name, label, "empty")
+    children: list[Span] = []
+    if inner.tag != 0x04:
+        ctx.finding("apdu.ber.unexpected", inner.start, 1, label,
+                    "user-information should hold an OCTET STRING (04)",
+                    expected="04", found=f"{inner.tag:02X}", severity=Severity.WARNING)
+    if inner.value_start < inner.value_end:
+        span, stop, meaning = xdlms(ctx, inner.value_start, inner.value_end, fields,
+                                    name + ".xdlms")
+        children.append(span)
+        if stop < inner.value_end:
+            children.append(ctx.raw(stop, inner.value_end, name + ".extra", "Extra bytes"))
+    else:
+        meaning = "empty"
+    return ctx.span(el.start, el.value_end - el.start, name, label, None, meaning,
+                    tuple(children))
+
+
+def _acse_summary(kind: str, f: Fields) -> str:
+    parts = [kind]
+    if kind in ("AARQ", "AARE") and "context" in f:
+        parts.append(str(f["context"]))
+    if kind == "AARQ":
+        parts.append(str(f.get("mechanism", "no authentication")))
+        if "client_system_title" in f:
+            parts.append(f"client ST {f['client_system_title']}")
+    if kind == "AARE":
+        parts.append(str(f.get("result_name", "no result")))
+        if f.get("diagnostic"):
+            parts.append(f"({f.get('diagnostic_source')}: {f.get('diagnostic_name')})")
+        if "mechanism" in f:
+            parts.append(str(f["mechanism"]))
+        if "server_system_title" in f:
+            parts.append(f"server ST {f['server_system_title']}")
+    if "initiate_error" in f:
+        parts.append(f"initiate error {f['initiate_error']}")
+    if f.get("cipher"):
+        parts.append(f"user-information {f['cipher']}")
+    if "max_pdu_size" in f:
+        parts.append(f"max PDU {f['max_pdu_size']}")
+    if kind in ("RLRQ", "RLRE") and "reason" in f:
+        parts.append(str(f["reason"]))
+    return ", ".join([parts[0] + " " + parts[1], *parts[2:]]) if len(parts) > 1 else kind
