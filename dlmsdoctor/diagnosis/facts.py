@@ -35,8 +35,9 @@ TAG_RLRQ = 0x62
 # "Right after": the peer closed within this many seconds of our frame. A meter that drops a frame
 # it dislikes closes within milliseconds; allow for a slow GPRS link.
 CLOSE_RIGHT_AFTER_S = 2.0
-# "Idle": nothing sent or received for at least this long before the peer closed.
-IDLE_CLOSE_S = 1.0
+# "Idle": nothing sent or received for at least this long before the peer closed (meters use
+# tens of seconds; the simulator's inactivity fault uses fractions of a second).
+IDLE_CLOSE_S = 0.25
 
 # AARE result-source-diagnostic (acse-service-user) names -> numbers (IEC 62056-5-3, Green Book).
 _DIAGNOSTIC_NAMES = {

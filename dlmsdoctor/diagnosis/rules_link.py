@@ -7,7 +7,7 @@ ignores, silently, any frame it cannot accept: silence is a clue, never proof of
 from __future__ import annotations
 
 from dlmsdoctor.codec.model import FrameKind
-from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
+from dlmsdoctor.diagnosis.facts import IDLE_CLOSE_S, ConnFacts, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
 from dlmsdoctor.session import Cause, Evidence
 
@@ -213,7 +213,25 @@ def _serial_rule(serial: str | None, physical: int | None) -> str:
     return ""
 
 
-@rule("hdlc.wrong_address", "hdlc.no_answer", "bridge.serial_dead")
+def _late_answer(snrm: FrameFacts, answer: FrameFacts) -> Cause:
+    delay = answer.at - snrm.at
+    return cause(
+        "meter.late_replies",
+        f"The meter answers, but later than the timeout (about {delay:.1f} s after the request)",
+        0.8,
+        "network",
+        f"The SNRM to {snrm.server_text()} got its UA {delay:.2f} s later, after the client had "
+        "given up and moved on. A slow link (GPRS) or a slow meter looks like silence to a "
+        "client with a short timeout, and late answers then confuse its next requests.",
+        [
+            ev_frame(snrm, "SNRM: no answer within the timeout"),
+            ev_frame(answer, f"the UA arrived {delay:.2f} s after the SNRM"),
+        ],
+        [now(f"Raise the reply timeout (--timeout) to at least {max(3.0, delay * 2):.0f} s.")],
+    )
+
+
+@rule("hdlc.wrong_address", "hdlc.no_answer", "bridge.serial_dead", "meter.late_replies")
 def silence_after_snrm(f: SessionFacts) -> list[Cause]:
     silent = _silent_snrms(f)
     if not silent:
@@ -222,6 +240,9 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
     target = f.session.target
     if ua:
         good = ua[0]
+        late = [s for s in silent if s.index < good.index and s.server == good.server]
+        if late:
+            return [_late_answer(late[0], good)]
         silent_before = [s for s in silent if s.index < good.index]
         if not silent_before:
             return []
@@ -258,6 +279,24 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
         ]
     evidence = [ev_frame(s, f"SNRM to {s.server_text()}: no answer") for s in silent[:4]]
     evidence += [ev_finding(pf) for pf in f.findings("address.not_found", "hdlc.no_answer")[:2]]
+    if f.framing_answered(FrameKind.WRAPPER):
+        # the wrapper answered: the silence was the framing, whatever the address
+        return [_wrong_framing("wrapper", evidence, f, confidence=0.75)]
+    noisy = [x for s in silent for x in (f.conn_of(s).rx if f.conn_of(s) else []) if not x.is_dlms]
+    if noisy:
+        # the peer did send something (text, garbage): other rules explain it; silence is
+        # only a side effect of it
+        return [
+            cause(
+                "hdlc.no_answer",
+                "No HDLC answer to our SNRM (the peer sent other bytes instead)",
+                0.3,
+                "unknown",
+                "Some SNRMs got no HDLC reply; the bytes that did come are explained above.",
+                evidence[:3],
+                [now("Deal with the non-DLMS bytes first (see the causes above).")],
+            )
+        ]
     tried = sorted({s.server_text() for s in silent})
     out = [
         cause(
@@ -486,7 +525,7 @@ def inactivity_timeout(f: SessionFacts) -> list[Cause]:
     hits = []
     for conn in f.connections:
         idle = conn.idle_before_close
-        if idle is None or idle < 1.0 or not conn.rx:
+        if idle is None or idle < IDLE_CLOSE_S or (conn.tx and not conn.rx):
             continue
         last_tx = conn.tx[-1] if conn.tx else None
         if last_tx is not None and not conn.answered_after(last_tx):
