@@ -282,7 +282,8 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
     if f.framing_answered(FrameKind.WRAPPER):
         # the wrapper answered: the silence was the framing, whatever the address
         return [_wrong_framing("wrapper", evidence, f, confidence=0.75)]
-    noisy = [x for s in silent for x in (f.conn_of(s).rx if f.conn_of(s) else []) if not x.is_dlms]
+    silent_conns = {s.record.conn_id for s in silent}
+    noisy = [x for c in f.connections if c.id in silent_conns for x in c.rx if not x.is_dlms]
     if noisy:
         # the peer did send something (text, garbage): other rules explain it; silence is
         # only a side effect of it
