@@ -932,6 +932,31 @@ def _finish(
                      apdu if isinstance(apdu, bytes) else None, given_direction)
 
 
+def decode_address(
+    buf: bytes, offset: int, role: str, limit: int | None = None
+) -> tuple[dict[str, object] | None, int, list[Finding]]:
+    """One HDLC address at ``offset`` read as ``role`` ("server" or "client").
+
+    Returns the ``fields``-style dict (None when unterminated), the number of address bytes
+    (0 when unterminated) and the findings about it. Never raises.
+    """
+    end = len(buf) if limit is None else min(limit, len(buf))
+    if not 0 <= offset < end:
+        return None, 0, [_finding("hdlc.address.unterminated", _E, min(max(offset, 0), len(buf)),
+                                  0, "hdlc.address", "no address bytes")]
+    length = _scan_address(buf, offset, end)
+    if length < 0:
+        return None, 0, [_finding(
+            "hdlc.address.unterminated", _E, offset, min(4, end - offset), "hdlc.address",
+            "no address byte with the low bit set (address end) within 4 bytes", None,
+            hexs(buf[offset : min(offset + 4, end)]))]
+    raw = bytes(buf[offset : offset + length])
+    info = _address_dict(raw, role)
+    findings: list[Finding] = []
+    _check_address_sizes(findings, (raw, info, offset))
+    return info, length, findings
+
+
 def _check_address_sizes(
     findings: list[Finding], *ends: tuple[bytes, dict[str, object], int]
 ) -> None:

@@ -27,6 +27,7 @@ from dlmsdoctor.codec.hdlc import (
     build_snrm,
     build_ua,
     build_ui,
+    decode_address,
     encode_client_address,
     encode_server_address,
     frame_extent,
@@ -461,3 +462,16 @@ def test_build_parse_round_trip(logical: int, physical: int, sap: int, to_server
     cli = decoded.fields["src" if to_server else "dest"]
     assert isinstance(cli, dict) and cli["sap"] == sap
     assert decoded.apdu == (apdu if apdu else None)
+
+
+def test_decode_address() -> None:
+    info, length, findings = decode_address(bytes.fromhex("7E000212A521"), 1, "server")
+    assert (length, findings) == (4, [])
+    assert info is not None and (info["logical"], info["physical"]) == (1, 1234)
+    info, length, findings = decode_address(b"\x21", 0, "client")
+    assert info is not None and info["sap"] == 16 and length == 1
+    _, length, findings = decode_address(b"\x02\x02\x03", 0, "server")
+    assert length == 3 and [f.code for f in findings] == ["hdlc.address.size3"]
+    info, length, findings = decode_address(b"\x02\x02\x02\x02\x02", 0, "server")
+    assert info is None and length == 0 and findings[0].code == "hdlc.address.unterminated"
+    assert decode_address(b"", 3, "client")[0] is None
