@@ -463,3 +463,24 @@ def read_capture(path: str | Path, port: int | None = None) -> Session:
         raise
     except (struct.error, ValueError, IndexError, KeyError) as exc:
         raise CaptureFormatError(f"{path} is damaged: {exc}") from exc
+
+
+def load_session_file(path: str | Path, port: int | None = None) -> Session:
+    """A Session from a session JSON or a capture, told apart by their first bytes.
+
+    Raises CaptureFormatError or SessionFormatError (both ValueError) with a plain message.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise CaptureFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if head == struct.pack("<I", PCAPNG_SHB) or head in _PCAP_MAGICS:
+        return read_capture(path, port)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SessionFormatError(
+            f"{path} is neither a dlmsdoctor session (JSON) nor a pcap/pcapng capture"
+        ) from exc
+    return Session.loads(text)

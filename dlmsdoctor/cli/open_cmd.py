@@ -1,0 +1,101 @@
+"""`dlmsdoctor open`: load a saved session or a capture, summarise it, export it."""
+
+from __future__ import annotations
+
+import click
+
+from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.cli.report_cmd import emit_report, load_or_exit, pick_format
+
+_EPILOG = """\b
+Examples:
+  dlmsdoctor open captures/seed-story.pcapng
+  dlmsdoctor open tcpdump.pcap --port 3333 --report informe.html --lang es
+  dlmsdoctor open session.json --capture for-vendor.pcapng
+  dlmsdoctor open tcpdump.pcap --save session.json
+
+\b
+FILE is a session JSON saved by dlmsdoctor, a dlmsdoctor pcapng, or a pcap/pcapng with a DLMS TCP
+stream. Exit codes: 0 done; 2 the file cannot be read; 64 an output cannot be written.
+"""
+
+
+def summary_lines(session: object) -> list[str]:
+    """What a technician wants to see first: target, outcome, connections, steps, causes."""
+    from dlmsdoctor.events import Direction
+    from dlmsdoctor.session import Session
+
+    assert isinstance(session, Session)
+    target = session.target
+    lines = [f"session {session.id} (dlmsdoctor {session.tool_version})",
+             f"target  {target.host}:{target.port}  started {session.started_at}"
+             + (f"  lasted {session.duration:.3f} s" if session.duration is not None else "")]
+    if session.diagnosis is not None:
+        lines.append(f"status  {session.diagnosis.status}: {session.diagnosis.headline}")
+    tx = sum(1 for f in session.frames if f.direction is Direction.TX)
+    lines.append(f"frames  {len(session.frames)} ({tx} TX, {len(session.frames) - tx} RX) on "
+                 f"{len(session.connections)} connection(s); {len(session.pings)} ping(s)")
+    for conn in session.connections:
+        how = conn.failed or (conn.close_how.value if conn.close_how else "open")
+        who = " by peer" if conn.closed_by_peer else ""
+        count = sum(1 for f in session.frames if f.conn_id == conn.id)
+        lines.append(f"  conn {conn.id}  {conn.host}:{conn.port}  {count} frame(s), "
+                     f"closed: {how}{who}")
+    for step in session.steps:
+        lines.append(f"  step {step.id:<18} {step.status.value:<9} {step.summary}")
+    if session.diagnosis is not None:
+        for rank, cause in enumerate(session.diagnosis.causes, start=1):
+            lines.append(f"  cause {rank}  {cause.confidence:.0%}  {cause.code}: {cause.title}")
+    return lines
+
+
+@click.command(epilog=_EPILOG)
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--port", type=int, default=None,
+              help="For a foreign capture: the meter's TCP port (default: found from the SYN).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a report here ('-' for standard output).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default=None,
+              help="Report format (default: from --report's extension, else md).")
+@click.option("--lang", type=click.Choice(["en", "es"]), default="en", show_default=True)
+@click.option("--capture", "capture_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the session as a pcapng for Wireshark.")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False), default=None,
+              help="Save the session as JSON (e.g. one read from a tcpdump capture).")
+@click.option("--show-secrets", is_flag=True,
+              help="Show passwords and keys in clear in the report and the capture.")
+@click.pass_context
+def open_(ctx: click.Context, path: str, port: int | None, report_path: str | None,
+          fmt: str | None, lang: str, capture_path: str | None, save_path: str | None,
+          show_secrets: bool) -> None:
+    """Load a saved session or a capture and summarise it (or export it)."""
+    from dlmsdoctor.session import Session
+
+    session = load_or_exit(ctx, path, port)
+    assert isinstance(session, Session)
+    if capture_path:
+        from dlmsdoctor.output.capture import CaptureWriteError, write_capture
+
+        try:
+            stats = write_capture(session, capture_path, show_secrets)
+        except CaptureWriteError as exc:
+            click.echo(f"dlmsdoctor: {exc}", err=True)
+            ctx.exit(ExitCode.USAGE)
+        click.echo(f"capture written to {capture_path} ({stats.packets} packets)", err=True)
+    if save_path:
+        try:
+            with open(save_path, "w", encoding="utf-8") as handle:
+                handle.write(session.dumps() + "\n")
+        except OSError as exc:
+            click.echo(f"dlmsdoctor: cannot write {save_path}: {exc.strerror or exc}", err=True)
+            ctx.exit(ExitCode.USAGE)
+        click.echo(f"session saved to {save_path}", err=True)
+    if report_path:
+        emit_report(ctx, session, report_path, pick_format(fmt, report_path), lang, show_secrets)
+        if report_path == "-":
+            return
+    if report_path != "-":
+        click.echo("\n".join(summary_lines(session)))
+
+
+open_cmd = open_
