@@ -13,8 +13,8 @@ was expected); ``apdu.aare.rejected`` (association refused, with the diagnostic)
 ``apdu.initiate_error`` (ConfirmedServiceError in an AARE); ``apdu.exception``
 (exception-response); ``apdu.access_error`` (a data-access-result other than success);
 ``apdu.axdr.choice`` (a CHOICE tag that does not exist); ``apdu.conformance.tag``
-(conformance block not introduced by 5F 1F 04); ``apdu.internal_error`` (a decoder bug:
-the APDU is shown raw; should never appear).
+(conformance block not introduced by 5F 1F 04); ``apdu.dlms_version`` (not 6);
+``apdu.internal_error`` (a decoder bug: the APDU is shown raw; should never appear).
 
 ``fields`` keys are stable (scripts read them): ``apdu_type``, ``context``, ``mechanism``,
 ``result``, ``result_name``, ``diagnostic_source``, ``diagnostic``, ``diagnostic_name``,
@@ -866,6 +866,15 @@ def _optional_u8(ctx: DecodeContext, pos: int, end: int, name: str, label: str
     return ctx.span(pos, cur - pos, name, label, v, str(v), (s,)), cur, v
 
 
+def _check_version(ctx: DecodeContext, span: Span, version: int | None) -> None:
+    """DLMS version 6 is the only one in use (Green Book 9.4.6.1); others mean garbled bytes
+    or a peer that will refuse with dlms-version-too-low."""
+    if version is not None and version != 6:
+        ctx.finding("apdu.dlms_version", span.offset - ctx.base, 1, "dlms-version",
+                    f"DLMS version {version}, expected 6", severity=Severity.WARNING,
+                    expected="6", found=str(version))
+
+
 def _initiate_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
                       ) -> tuple[Span, int, str]:
     """xDLMS InitiateRequest (Green Book 9.5): key, response-allowed, QoS, version, conformance."""
@@ -897,6 +906,7 @@ def _initiate_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, na
                            "Client max receive PDU size")
     fields["dlms_version"] = version
     fields["max_pdu_size"] = size
+    _check_version(ctx, ver, version)
     spans += (ra, qos, ver, conf, pdu)
     summary = f"InitiateRequest DLMS {version}, max PDU {size}"
     return _finish(ctx, pos, cur, end, name, "InitiateRequest", spans, summary)
@@ -922,6 +932,7 @@ def _initiate_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, n
     fields["dlms_version"] = version
     fields["max_pdu_size"] = size
     fields["vaa_name"] = vaa_name
+    _check_version(ctx, ver, version)
     spans += (qos, ver, conf, pdu, vaa)
     summary = f"InitiateResponse DLMS {version}, max PDU {size}"
     return _finish(ctx, pos, cur, end, name, "InitiateResponse", spans, summary)

@@ -406,9 +406,10 @@ def _acse_summary(kind: str, f: Fields) -> str:
         if "client_system_title" in f:
             parts.append(f"client ST {f['client_system_title']}")
     if kind == "AARE":
-        parts.append(str(f.get("result_name", "no result")))
+        result = str(f.get("result_name", "no result"))
         if f.get("diagnostic"):
-            parts.append(f"({f.get('diagnostic_source')}: {f.get('diagnostic_name')})")
+            result += f" ({f.get('diagnostic_source')}: {f.get('diagnostic_name')})"
+        parts.append(result)
         if "mechanism" in f:
             parts.append(str(f["mechanism"]))
         if "server_system_title" in f:
@@ -417,7 +418,7 @@ def _acse_summary(kind: str, f: Fields) -> str:
         parts.append(f"initiate error {f['initiate_error']}")
     if f.get("cipher"):
         parts.append(f"user-information {f['cipher']}")
-    if "max_pdu_size" in f:
+    if f.get("max_pdu_size") is not None:
         parts.append(f"max PDU {f['max_pdu_size']}")
     if kind in ("RLRQ", "RLRE") and "reason" in f:
         parts.append(str(f["reason"]))
