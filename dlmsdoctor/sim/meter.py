@@ -53,7 +53,8 @@ def stale_bytes_for(profile: Profile) -> bytes:
     old_answer = hdlc.build_i(address, 16, to_server=False, ns=3, nr=4,
                               info=bytes.fromhex("C4 01 C1 00 06 00 12 D6 87"))
     if profile.framing == "wrapper":
-        return old_answer[5:] + build_wrapper(1, 16, bytes.fromhex("C4 01 C1 00 06 00 12 D6 87"))
+        old_pdu = build_wrapper(1, 16, bytes.fromhex("C4 01 C1 00 06 00 12 D6 87"))
+        return old_pdu[5:] + build_wrapper(1, 32, bytes.fromhex("63 03 80 01 00"))
     return old_answer[7:] + hdlc.build_rr(address, 32, to_server=False, nr=2)
 
 
@@ -170,13 +171,14 @@ class SimulatedMeter:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        for stream in list(self._streams.values()):
-            await stream.close()
+        # Cancel sessions first: each closes its own stream and logs "closed by the meter: stop".
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for stream in list(self._streams.values()):
+            await stream.close()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)

@@ -127,3 +127,26 @@ def test_association_never_raises_on_apdus(tag: int, body: bytes) -> None:
     assoc.handle(AARQ, 16)  # associated: every service path is reachable now
     assoc.handle(bytes([tag]) + body, 16)
     assoc.handle(bytes([0xC0, 0x02, 0xC1]) + body, 16)
+
+
+async def test_stopping_the_meter_closes_sessions_and_says_why() -> None:
+    async with SimulatedMeter("default") as meter:
+        reader, writer = await asyncio.open_connection("127.0.0.1", meter.port)
+        writer.write(snrm())
+        await _frame(reader)
+        writer.write(i_frame(aarq(), 0, 0))
+        await _frame(reader)
+    assert await asyncio.wait_for(reader.read(), 2) == b""  # the meter's FIN
+    writer.close()
+    closes = meter.log.closes()
+    assert [(e["how"], e["reason"]) for e in closes] == [("meter", "stop")]
+    assert [e["how"] for e in meter.unreleased_associations()] == ["close"]
+
+
+def test_stale_bytes_for_the_wrapper_are_wrapper_bytes() -> None:
+    from dlmsdoctor.codec.model import FrameKind
+    from dlmsdoctor.codec.stream import split_stream
+    from dlmsdoctor.sim.meter import stale_bytes_for
+
+    kinds = [c.kind for c in split_stream(stale_bytes_for(load_profile("wrapper")))]
+    assert FrameKind.WRAPPER in kinds and FrameKind.HDLC not in kinds
