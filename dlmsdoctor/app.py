@@ -67,7 +67,9 @@ class DoctorApp(App[int]):
         frames = FramesScreen()
         diagnosis = DiagnosisScreen()
         frames.session = diagnosis.session = self.session
-        self.install_screen(ProbeScreen(config_path=self.config_path), "probe")
+        self.install_screen(
+            ProbeScreen(config_path=self.config_path, sessions_dir=self.sessions_dir), "probe"
+        )
         self.install_screen(frames, "frames")
         self.install_screen(diagnosis, "diagnosis")
         self.install_screen(HistoryScreen(sessions_dir=self.sessions_dir), "history")

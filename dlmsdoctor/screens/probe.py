@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 
-from dlmsdoctor.engine import ProbeOptions, run_probe
+from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import (
     Event,
     FindingRaised,
@@ -28,7 +28,6 @@ from dlmsdoctor.screens import probe_messages as pm
 from dlmsdoctor.screens.layout import BREAKPOINTS
 from dlmsdoctor.screens.probe_run import (
     build_options,
-    diagnosed,
     live_frame,
     login_failed,
     new_session,
@@ -48,9 +47,10 @@ class ProbeScreen(Screen[None]):
         Binding("ctrl+k", "credentials", "Credentials"),
     ]
 
-    def __init__(self, config_path: Path | None = None) -> None:
+    def __init__(self, config_path: Path | None = None, sessions_dir: Path | None = None) -> None:
         super().__init__(id="probe")
         self._config_path = config_path
+        self._sessions_dir = sessions_dir
         self._cancel: asyncio.Event | None = None
         self._live: Session | None = None
         self._frames_seen = 0
@@ -142,12 +142,17 @@ class ProbeScreen(Screen[None]):
             else:
                 self.post_message(pm.ProbeEventArrived(event))
 
+        # The same core call as `dlmsdoctor probe`: ladder, diagnosis, session saved.
+        from dlmsdoctor.run import probe_and_diagnose
+
         try:
-            session = await run_probe(options, on_event=on_event, cancel=cancel)
+            result = await probe_and_diagnose(
+                options, on_event=on_event, cancel=cancel, sessions_folder=self._sessions_dir
+            )
         except Exception as exc:  # shown to the user, never a traceback
             self.post_message(pm.ProbeFailed(f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(pm.ProbeFinished(diagnosed(session)))
+        self.post_message(pm.ProbeFinished(result.session, result.saved, result.save_error))
 
     # -- handlers own the state ------------------------------------------------------------
     @on(pm.ProbeEventArrived)
@@ -197,6 +202,8 @@ class ProbeScreen(Screen[None]):
         outcome = "cancelled, session released" if session.cancelled else "finished"
         headline = session.diagnosis.headline if session.diagnosis else ""
         self._status(f"Run {outcome}. {headline}".strip())
+        if message.save_error:
+            self.notify(message.save_error, severity="warning", timeout=8)
         self.post_message(pm.RunCompleted(session))
 
     @on(pm.ProbeFailed)

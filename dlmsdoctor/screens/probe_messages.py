@@ -5,6 +5,8 @@ The worker only posts these; the handlers own all state (Textual's "attributes d
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.message import Message
 
 from dlmsdoctor.events import Event, FrameReceived, FrameSent
@@ -37,9 +39,11 @@ class ProbeFramesArrived(Message):
 class ProbeFinished(Message):
     """The engine returned its Session (also after a cancel: then ``session.cancelled``)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, saved: Path | None, save_error: str | None) -> None:
         super().__init__()
         self.session = session
+        self.saved = saved  # where the session file was written (History lists it)
+        self.save_error = save_error
 
 
 class ProbeFailed(Message):

@@ -5,7 +5,6 @@ No textual here: this is plain data conversion, kept apart so it can be tested o
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ def build_options(values: TargetValues, config_path: Path | None) -> tuple[Probe
         address_size=values.address_size,
         serial_number=values.serial_number,
         credentials=credentials,
+        icmp=values.icmp,
     )
     return options, logins_left(options, LoginLedger())
 
@@ -54,18 +54,6 @@ def logins_left(options: ProbeOptions, ledger: LoginLedger) -> int:
 def login_failed(mechanism: str, outcome: str) -> bool:
     """Whether a LoginAttempted event spends budget (the ledger's own rule)."""
     return mechanism != "none" and outcome in FAILED_OUTCOMES
-
-
-def diagnosed(session: Session) -> Session:
-    """The session with its diagnosis, when the diagnosis layer is installed."""
-    try:
-        diagnose = importlib.import_module("dlmsdoctor.diagnosis").diagnose
-    except (ImportError, AttributeError):  # the diagnosis layer is still being written
-        return session
-    diagnosis = diagnose(session)
-    if diagnosis is not None:
-        session.diagnosis = diagnosis
-    return session
 
 
 def new_session(values: TargetValues) -> Session:

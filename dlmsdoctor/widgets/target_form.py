@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Input, Label, Select
+from textual.widgets import Checkbox, Input, Label, Select
 
 FRAMINGS = [("auto", "auto"), ("HDLC", "hdlc"), ("wrapper (47)", "wrapper")]
 ADDRESS_SIZES = [("auto", 0), ("1 byte", 1), ("2 bytes", 2), ("4 bytes", 4)]
@@ -29,6 +29,7 @@ class TargetValues:
     address_size: int | None
     serial_number: str | None
     credential: str | None
+    icmp: bool = True
 
 
 class TargetForm(VerticalScroll):
@@ -79,6 +80,9 @@ class TargetForm(VerticalScroll):
                 id="credential",
                 compact=True,
             )
+        with Horizontal():
+            yield Label("Ping first")
+            yield Checkbox("ICMP echo", True, id="icmp", compact=True)
 
     def set_credentials(self, names: list[str], selected: str | None = None) -> None:
         select = self.query_one("#credential", Select)
@@ -109,4 +113,5 @@ class TargetForm(VerticalScroll):
             address_size=int(size) if isinstance(size, int) and size else None,
             serial_number=self.query_one("#serial", Input).value.strip() or None,
             credential=credential if isinstance(credential, str) else None,
+            icmp=self.query_one("#icmp", Checkbox).value,
         )

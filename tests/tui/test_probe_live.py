@@ -1,0 +1,134 @@
+"""Drive whole probes from the Probe screen against the simulated meter on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Checkbox, DataTable, Input, Select
+
+from dlmsdoctor.app import DoctorApp, create_app
+from dlmsdoctor.events import StepStatus
+from dlmsdoctor.screens.probe import ProbeScreen
+from dlmsdoctor.session import StepRecord
+from dlmsdoctor.sim.meter import SimulatedMeter
+from dlmsdoctor.widgets.frame_list import FrameList
+from dlmsdoctor.widgets.ladder import Ladder
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _write_config(root: Path) -> None:
+    folder = root / "config"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.toml").write_text(
+        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "11111111"\n',
+        encoding="utf-8",
+    )
+
+
+async def _fill(pilot: Pilot, port: int, credential: str | None = None) -> ProbeScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, ProbeScreen)
+    screen.query_one("#host", Input).value = "127.0.0.1"
+    screen.query_one("#port", Input).value = str(port)
+    screen.query_one("#icmp", Checkbox).value = False  # loopback: nothing to learn from ping
+    if credential:
+        screen.query_one("#credential", Select).value = credential
+    await pilot.pause()
+    return screen
+
+
+def _record_ladder(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, StepStatus]]:
+    """Every (rung, state) the ladder is asked to show, in order."""
+    seen: list[tuple[str, StepStatus]] = []
+    original = Ladder.update_step
+
+    def spy(self: Ladder, step: StepRecord) -> None:
+        seen.append((step.id, step.status))
+        original(self, step)
+
+    monkeypatch.setattr(Ladder, "update_step", spy)
+    return seen
+
+
+async def test_probe_runs_live_and_diagnoses(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _record_ladder(monkeypatch)
+    async with SimulatedMeter("default") as meter:
+        app: DoctorApp = create_app(start_screen="probe")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _fill(pilot, meter.port)
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+
+            running = {step for step, status in seen if status is StepStatus.RUNNING}
+            finished_ok = {step for step, status in seen if status is StepStatus.OK}
+            assert running & finished_ok, seen  # rungs went running -> ok, live
+            ladder = app.screen.query_one(Ladder)
+            assert ladder.row_count >= 5
+
+            session = app.session
+            assert session is not None and session.diagnosis is not None
+            assert session.diagnosis.status == "ok", session.diagnosis.headline
+            assert session.diagnosis.profile is not None
+            assert session.diagnosis.profile.client_sap == 16
+
+            await pilot.press("f3")
+            await pilot.pause()
+            frame_list = app.screen.query_one(FrameList)
+            assert len(frame_list.frames) == len(session.frames) > 4
+
+            await pilot.press("f5")  # the run was saved in the data dir: History lists it
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.screen.query_one(DataTable).row_count == 1
+        assert meter.unreleased_associations() == []
+
+
+async def test_wrong_password_shows_the_cause(hermetic_dirs: Path) -> None:
+    _write_config(hermetic_dirs)
+    async with SimulatedMeter("default") as meter:
+        app = create_app(start_screen="probe")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _fill(pilot, meter.port, credential="mgmt")
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            session = app.session
+            assert session is not None and session.diagnosis is not None
+            codes = [cause.code for cause in session.diagnosis.causes]
+            assert "auth.wrong_password" in codes, codes
+            assert "failed logins left 2" in str(app.screen.query_one("#probe-status").render())
+            await pilot.press("f4")
+            await pilot.pause()
+            assert "auth.wrong_password" in str(app.screen.query_one("#cause-explanation").render())
+        assert meter.failed_logins() == 1  # one try per credential set, never more
+
+
+async def test_cancel_releases_the_session() -> None:
+    # Slow replies so the run is still inside the association when cancel arrives.
+    async with SimulatedMeter("default", faults=["delay=0.2"]) as meter:
+        app = create_app(start_screen="probe")
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await _fill(pilot, meter.port)
+            await pilot.press("ctrl+r")
+            while not meter.open_associations():  # wait for the meter to hold an association
+                await pilot.pause(0.05)
+            await pilot.pause(0.05)
+            live = app.session
+            assert live is not None and live.id.startswith("live-")
+            assert live.frames, "frames appear while the run is under way"
+            assert screen.running
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert not screen.running
+            session = app.session
+            assert session is not None and session.cancelled
+            statuses = {step.status for step in session.steps}
+            assert StepStatus.CANCELLED in statuses or StepStatus.SKIPPED in statuses
+        assert meter.open_associations() == []
+        assert meter.unreleased_associations() == []
+        assert any(e["event"] == "association.released" for e in meter.events)
