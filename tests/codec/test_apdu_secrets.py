@@ -80,3 +80,17 @@ def test_hls_reply_in_action_request_is_masked() -> None:
     hidden = everything_shown(decode_apdu(apdu))
     assert tag.hex() not in hidden.lower()
     assert tag.hex() in everything_shown(decode_apdu(apdu, show_secrets=True)).lower()
+
+
+def test_dedicated_key_in_initiate_request_is_masked() -> None:
+    key = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+    initiate = bytes.fromhex("010110") + key + bytes.fromhex("0000065f1f0400401e5dffff")
+    apdu = bytes.fromhex("602ea109060760857405080101be") + bytes([len(initiate) + 2, 0x04,
+                                                                   len(initiate)]) + initiate
+    assert apdu[1] == len(apdu) - 2
+    decoded = decode_apdu(apdu)
+    assert decoded.fields["dedicated_key"] is True
+    assert decoded.fields["max_pdu_size"] == 0xFFFF
+    hidden = everything_shown(decoded)
+    assert key.hex() not in hidden.lower() and key.hex(" ").upper() not in hidden
+    assert key.hex(" ").upper() in everything_shown(decode_apdu(apdu, show_secrets=True))

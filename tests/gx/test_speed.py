@@ -1,0 +1,46 @@
+"""Decode speed against gurux's translator on the same APDUs (slow: run with -m slow)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dlmsdoctor.codec.apdu import decode_apdu
+
+VECTORS = [
+    bytes.fromhex(v["hex"])
+    for path in sorted((Path(__file__).resolve().parents[1] / "vectors").glob("apdu_*.json"))
+    for v in json.loads(path.read_text())["vectors"]
+    if v["valid"] and v["name"] != "exception_invocation_counter"
+]
+
+
+def rate(fn: Callable[[bytes], object], seconds: float = 0.5) -> float:
+    """APDUs per second, best of 3 rounds."""
+    best = 0.0
+    for _ in range(3):
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for apdu in VECTORS:
+                fn(apdu)
+            count += len(VECTORS)
+        best = max(best, count / (time.perf_counter() - start))
+    return best
+
+
+@pytest.mark.slow
+def test_apdu_decode_is_at_least_twice_the_translator_rate() -> None:
+    from gurux_dlms import GXDLMSTranslator
+    from gurux_dlms.enums import TranslatorOutputType
+
+    translator = GXDLMSTranslator(TranslatorOutputType.SIMPLE_XML)
+    with contextlib.redirect_stdout(io.StringIO()):
+        theirs = rate(translator.pduToXml)
+    ours = rate(decode_apdu)
+    assert ours >= 2 * theirs, f"ours {ours:.0f}/s, gurux {theirs:.0f}/s"
