@@ -7,6 +7,8 @@ this object holds one link's association.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -61,6 +63,9 @@ class MeterCore:
             self.locked_until = time.monotonic() + rule[1]
             self.log.emit("lockout", state="locked", failed_logins=self.failed_in_a_row,
                           seconds=rule[1])
+            # Log the unlock when it happens, not at the next login attempt (when a loop runs).
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_later(rule[1] + 0.01, self.is_locked)
 
     def login_succeeded(self) -> None:
         self.failed_in_a_row = 0

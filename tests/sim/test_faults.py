@@ -125,6 +125,7 @@ def test_lockout_after_n_failures_then_even_the_right_password_fails() -> None:
             assert c2.wait_closed()
             assert c2.received == b""
         time.sleep(0.65)
+        assert [e["state"] for e in meter.log.of("lockout")] == ["locked", "unlocked"]
         with RawClient(meter.port) as c3:
             assert _kind(c3.exchange(snrm(client_sap=1))) == "UA"
             assert _aare(c3.exchange(i_frame(aarq(1, "00000000"), 0, 0, client_sap=1))) == (0, 0)
