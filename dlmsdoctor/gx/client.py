@@ -196,6 +196,7 @@ class GxClient:
             gx.settings.ctoSChallenge = bytes(challenge)
         self._gx = gx
         self._reply: Any = None
+        self._aare_error: str | None = None
 
     # -- association
 
@@ -207,12 +208,16 @@ class GxClient:
     def parse_aare(self, apdu: bytes) -> AareResult:
         """Read the AARE and, when accepted, give gurux the negotiated state it needs."""
         result = parse_aare(apdu)
+        self._aare_error = None
         if result.accepted:
             from gurux_dlms import GXByteBuffer
 
-            with _quiet(), contextlib.suppress(Exception):
-                # Updates StoC, server system title, negotiated PDU size in gurux's settings.
-                self._gx.parseAareResponse(GXByteBuffer(bytes(apdu)))
+            try:
+                with _quiet():
+                    # Updates StoC, server system title, negotiated PDU size in gurux.
+                    self._gx.parseAareResponse(GXByteBuffer(bytes(apdu)))
+            except Exception as exc:  # our reading stands; HLS pass 3 cannot go on
+                self._aare_error = f"gurux could not take the AARE: {exc}"
         return result
 
     @property
@@ -222,6 +227,8 @@ class GxClient:
 
     def build_hls_reply(self) -> bytes:
         """Pass 3: ACTION reply_to_HLS_authentication on 0.0.40.0.0.255 with f(StoC)."""
+        if self._aare_error:
+            raise GxClientError(self._aare_error)
         try:
             with _quiet():
                 frames = self._gx.getApplicationAssociationRequest()

@@ -213,3 +213,18 @@ def test_importing_the_adapter_does_not_import_gurux() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_hls_reply_refused_when_gurux_could_not_take_the_aare() -> None:
+    # Same AARE with DLMS version 5: our decoder reads it, gurux refuses it, so pass 3
+    # must not be built from a stale challenge.
+    aare = bytearray(vec("aare_hls_gmac_challenge"))
+    at = aare.find(bytes.fromhex("0800065f1f04"))
+    aare[at + 2] = 5
+    client = GxClient("gmac", client_system_title=CLIENT_ST, block_cipher_key=EK,
+                      authentication_key=AK)
+    client.build_aarq()
+    result = client.parse_aare(bytes(aare))
+    assert result.accepted and result.dlms_version == 5
+    with pytest.raises(GxClientError, match="AARE"):
+        client.build_hls_reply()
