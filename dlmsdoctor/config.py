@@ -220,7 +220,7 @@ def _tables(doc: dict[str, object], key: str, text: str, path: Path | None) -> d
 
 def _line_of(text: str, header: str) -> int | None:
     """Line number of ``[header]`` (or the first mention of it) to point the user at."""
-    pattern = re.compile(r"^\s*\[\s*" + re.escape(header) + r"\s*\]", re.MULTILINE)
+    pattern = re.compile(r"^[ \t]*\[[ \t]*" + re.escape(header) + r"[ \t]*\]", re.MULTILINE)
     match = pattern.search(text) or re.search(re.escape(header), text)
     return text.count("\n", 0, match.start()) + 1 if match else None
 

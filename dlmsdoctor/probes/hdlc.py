@@ -55,7 +55,13 @@ async def link_request(
     if not await ensure_connection(ctx, step_id):
         return LinkAnswer("no-connection")
     index = await wire.send(ctx, step_id, frame)
-    reply = await wire.next_frame(ctx, step_id, timeout)
+    timeout = ctx.reply_timeout() if timeout is None else timeout
+    deadline = ctx.now() + timeout
+    while True:
+        reply = await wire.next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
+        # I/RR/RNR frames are late answers to earlier requests (a cancelled wait): skip them
+        if reply.frame_type not in ("I", "RR", "RNR") or ctx.now() >= deadline:
+            break
     answer = LinkAnswer("silence", reply, index)
     if reply.frame is not None:
         ftype = reply.frame_type
@@ -194,6 +200,9 @@ class SnrmProbe(Probe):
     def skip_reason(self, ctx: ProbeContext) -> str | None:
         if ctx.facts.framing == "wrapper":
             return "the meter speaks the wrapper, not HDLC"
+        if ctx.facts.framing is None:
+            # auto detection got no answer to either framing: more SNRMs would only hammer
+            return "framing unknown (no answer to HDLC nor wrapper)"
         return None
 
     async def run(self, ctx: ProbeContext) -> AsyncIterator[Event]:

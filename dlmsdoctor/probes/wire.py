@@ -281,21 +281,40 @@ class ApduReply:
     frames: list[int] = field(default_factory=list)
 
 
+# The answer tags a request may get (anything else is a late answer to an earlier request,
+# e.g. after a cancelled wait, and is skipped): AARQ -> AARE, RLRQ -> RLRE, GET -> GET-Response;
+# exception-response and confirmed-service-error fit any request.
+ANSWER_TAGS = {0x60: b"\x61", 0x62: b"\x63", 0xC0: b"\xc4"}
+_ANY_ANSWER = b"\xd8\x0e"
+
+
+def _expected(apdu: bytes, answer: bytes) -> bool:
+    want = ANSWER_TAGS.get(apdu[0]) if apdu else None
+    return want is None or not answer or answer[:1] in want or answer[:1] in _ANY_ANSWER
+
+
 async def exchange_apdu(
     ctx: ProbeContext, step_id: str, apdu: bytes, client_sap: int, timeout: float | None = None
 ) -> ApduReply:
     """Send one APDU with the current framing and return the reassembled answer."""
     facts = ctx.facts
+    timeout = ctx.reply_timeout() if timeout is None else timeout
+    deadline = ctx.now() + timeout
     if facts.framing == "wrapper":
         logical = facts.server.logical if facts.server else 1
         index = await send(ctx, step_id, build_wrapper(client_sap, logical, apdu))
-        reply = await next_frame(ctx, step_id, timeout)
-        out = ApduReply(None, reply, index, [index])
-        if reply.frame is not None and reply.index is not None:
+        out = ApduReply(None, Reply(), index, [index])
+        while True:
+            reply = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
+            out.reply = reply
+            if reply.frame is None or reply.index is None:
+                return out
             out.frames.append(reply.index)
             if reply.frame.kind is FrameKind.WRAPPER:
-                out.apdu = reply.frame.data[8:]
-        return out
+                answer = reply.frame.data[8:]
+                if _expected(apdu, answer):
+                    out.apdu = answer
+                    return out
     server = facts.server or hd.ServerAddress(1, 1, 2)
     frame = hd.build_i(server, client_sap, to_server=True, ns=facts.send_seq,
                        nr=facts.recv_seq, info=apdu)
@@ -304,7 +323,7 @@ async def exchange_apdu(
     out = ApduReply(None, Reply(), index, [index])
     collected = b""
     while True:
-        reply = await next_frame(ctx, step_id, timeout)
+        reply = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
         out.reply = reply
         if reply.frame is None or reply.index is None:
             return out
@@ -322,8 +341,11 @@ async def exchange_apdu(
             info = info[3:]
         collected += info
         if not reply.frame.fields.get("segmented"):
-            out.apdu = collected
-            return out
+            if _expected(apdu, collected):
+                out.apdu = collected
+                return out
+            collected = b""  # a late answer to an earlier request: keep waiting
+            continue
         # segmented answer: ask for the next segment
         await send(ctx, step_id, hd.build_rr(server, client_sap, to_server=True,
                                              nr=facts.recv_seq))

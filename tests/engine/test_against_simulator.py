@@ -1,0 +1,157 @@
+"""The whole ladder against the simulated meter on 127.0.0.1 (real sockets, port 0).
+
+Each test checks the meter's own event log too: failed logins it saw, associations left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from dlmsdoctor.config import parse_credential
+from dlmsdoctor.engine import ProbeOptions, run_probe
+from dlmsdoctor.events import Event, StepStarted, StepStatus
+from dlmsdoctor.ledger import LoginLedger, MemoryLedger
+from dlmsdoctor.session import Session
+
+sim = pytest.importorskip("dlmsdoctor.sim.meter")
+SimulatedMeter = sim.SimulatedMeter
+
+FAST = {"icmp": False, "timeout": 0.4, "banner_window": 0.1, "busy_retry_wait": 0.1,
+        "release_timeout": 0.5}
+
+
+def _opts(port: int, **kw: object) -> ProbeOptions:
+    return ProbeOptions("127.0.0.1", port, **{**FAST, **kw})  # type: ignore[arg-type]
+
+
+def _st(session: Session) -> dict[str, StepStatus]:
+    return {s.id: s.status for s in session.steps}
+
+
+def _codes(session: Session) -> list[str]:
+    return [f.code for f in session.findings]
+
+
+async def _settle(meter: object) -> None:
+    await asyncio.sleep(0.05)  # let the meter's task log the close
+
+
+async def test_healthy_meter_full_ladder_released() -> None:
+    async with SimulatedMeter("default") as meter:
+        creds = (parse_credential("mgmt=1:low:00000000"),)
+        session = await run_probe(_opts(meter.port, credentials=creds), ledger=MemoryLedger())
+        await _settle(meter)
+        st = _st(session)
+        for step in ("tcp.connect", "framing.detect", "hdlc.snrm", "assoc.public",
+                     "cosem.identity", "assoc.login.mgmt", "release"):
+            assert st[step] is StepStatus.OK, (step, session.step(step))
+        assert session.identity["serial_number"] == "12345678"
+        assert session.identity["manufacturer"] == "DLD"
+        assert session.identity["hdlc_inactivity_timeout"] == 120
+        assert meter.failed_logins() == 0
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []
+        assert session.settings["facts"]["server"] == {"logical": 1, "physical": 1, "size": 2,
+                                                       "confirmed": True}
+
+
+async def test_wrong_address_found_by_discovery() -> None:
+    async with SimulatedMeter("serial-last4") as meter:
+        session = await run_probe(_opts(meter.port, serial_number="12345678"),
+                                  ledger=MemoryLedger())
+        await _settle(meter)
+        found = next(f for f in session.findings if f.code == "address.found")
+        assert (found.data["physical"], found.data["address_size"]) == (5678, 4)
+        assert found.data["derived_from"] == "serial_last4"
+        assert _st(session)["cosem.identity"] is StepStatus.OK
+        assert meter.open_associations() == []
+
+
+async def test_wrong_password_exactly_one_failed_login(tmp_path: Path) -> None:
+    ledger = LoginLedger(tmp_path / "ledger.jsonl")
+    async with SimulatedMeter("default") as meter:
+        creds = (parse_credential("a=1:low:11111111"), parse_credential("b=1:low:22222222"))
+        session = await run_probe(_opts(meter.port, credentials=creds), ledger=ledger)
+        await _settle(meter)
+        assert meter.failed_logins() == 1
+        assert "assoc.auth_failure" in _codes(session)
+        assert _st(session)["assoc.login.b"] is StepStatus.SKIPPED
+        assert meter.open_associations() == []
+    assert len([a for a in ledger.attempts() if a.failed]) == 1
+
+
+async def test_ledger_budget_adds_up_across_runs(tmp_path: Path) -> None:
+    ledger = LoginLedger(tmp_path / "ledger.jsonl")
+    async with SimulatedMeter("default") as meter:
+        creds = (parse_credential("a=1:low:11111111"),)
+        for _ in range(3):
+            await run_probe(_opts(meter.port, credentials=creds, public=False), ledger=ledger)
+        session = await run_probe(_opts(meter.port, credentials=creds, public=False),
+                                  ledger=ledger)
+        await _settle(meter)
+        assert meter.failed_logins() == 3  # the 4th run spent nothing
+        assert "login.budget" in _codes(session)
+        assert _st(session)["assoc.login.a"] is StepStatus.SKIPPED
+        # raising the limit is explicit
+        session = await run_probe(_opts(meter.port, credentials=creds, public=False,
+                                        ledger_max_failures=4), ledger=ledger)
+        await _settle(meter)
+        assert meter.failed_logins() == 4
+
+
+async def test_lockout_stops_the_run() -> None:
+    ledger = MemoryLedger()
+    async with SimulatedMeter("default", ["lockout=1,60"]) as meter:
+        creds = (parse_credential("a=1:low:11111111"),)
+        await run_probe(_opts(meter.port, credentials=creds), ledger=ledger)
+        assert meter.failed_logins() == 1
+        good = (parse_credential("mgmt=1:low:00000000"),)
+        session = await run_probe(_opts(meter.port, credentials=good), ledger=ledger)
+        await _settle(meter)
+        assert "login.lockout" in _codes(session)
+        assert session.settings["stopped_reason"] == "lockout"
+        assert _st(session)["assoc.login.mgmt"] is StepStatus.SKIPPED
+        assert meter.failed_logins() == 1  # the right password was not wasted on a locked meter
+        assert len(session.connections) == 1
+
+
+async def test_busy_bridge_reported_and_nothing_sent() -> None:
+    async with SimulatedMeter("default", ["bridge-busy"]) as meter:
+        session = await run_probe(_opts(meter.port), ledger=MemoryLedger())
+        busy = next(f for f in session.findings if f.code == "bridge.busy")
+        assert busy.data["after_retry"] is True
+        assert "target.busy" in _codes(session)
+        assert [f for f in session.frames if f.direction == "tx"] == []
+        assert len(session.connections) == 2  # one retry, no more
+
+
+async def test_wrapper_only_meter_detected_after_hdlc_close() -> None:
+    async with SimulatedMeter("default", ["wrapper-only"]) as meter:
+        session = await run_probe(_opts(meter.port), ledger=MemoryLedger())
+        await _settle(meter)
+        detected = next(f for f in session.findings if f.code == "framing.detected")
+        assert detected.data["framing"] == "wrapper"
+        assert "tcp.closed_after_first_frame" in _codes(session)
+        assert _st(session)["cosem.identity"] is StepStatus.OK
+        assert meter.open_associations() == []
+
+
+async def test_cancel_mid_run_releases_the_association() -> None:
+    async with SimulatedMeter("default", ["delay=0.1"]) as meter:
+        cancel = asyncio.Event()
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, StepStarted) and event.step_id == "cosem.identity":
+                asyncio.get_running_loop().call_later(0.15, cancel.set)
+
+        session = await run_probe(_opts(meter.port, timeout=1.0), ledger=MemoryLedger(),
+                                  on_event=on_event, cancel=cancel)
+        await asyncio.sleep(0.3)
+        assert session.cancelled
+        assert _st(session)["cosem.identity"] is StepStatus.CANCELLED
+        assert _st(session)["release"] is StepStatus.OK
+        names = [e["event"] for e in meter.events]
+        assert "association.released" in names
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []

@@ -1,0 +1,178 @@
+"""The ladder against scripted meters on a fake clock: no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import time
+
+from dlmsdoctor.codec import hdlc as hd
+from dlmsdoctor.config import parse_credential
+from dlmsdoctor.engine import ProbeOptions, run_probe
+from dlmsdoctor.events import CloseHow, StepStatus
+from dlmsdoctor.ledger import Attempt, MemoryLedger, meter_key
+from dlmsdoctor.link.channel import ConnectError
+from dlmsdoctor.link.clock import FakeClock
+from dlmsdoctor.link.scripted import Close, Deliver, Expect, ScriptedFactory
+from dlmsdoctor.probes.address import address_matrix
+from dlmsdoctor.session import Session
+
+from .meterscript import AARE_AUTH_FAILURE, S11, HdlcMeter, healthy_public, is_snrm
+
+OPTS = ProbeOptions("192.0.2.10", 4059, icmp=False)
+
+
+async def _run(scripts, options=OPTS, ledger=None):  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    factory = ScriptedFactory(scripts, clock)
+    session = await run_probe(options, clock=clock, channel_factory=factory,
+                              ledger=ledger if ledger is not None else MemoryLedger())
+    for ch in factory.channels:
+        assert ch.mismatches == [], ch.mismatches
+    return session, factory
+
+
+def _status(session: Session) -> dict[str, StepStatus]:
+    return {s.id: s.status for s in session.steps}
+
+
+def _codes(session: Session) -> list[str]:
+    return [f.code for f in session.findings]
+
+
+async def test_healthy_hdlc_meter_full_ladder_and_release() -> None:
+    session, factory = await _run([healthy_public(HdlcMeter())])
+    st = _status(session)
+    assert st["tcp.connect"] is StepStatus.OK
+    assert st["framing.detect"] is StepStatus.OK
+    assert st["hdlc.snrm"] is StepStatus.OK
+    assert st["assoc.public"] is StepStatus.OK
+    assert st["cosem.identity"] is StepStatus.WARNING  # 4 of 5 reads denied
+    assert st["release"] is StepStatus.OK
+    assert session.identity["logical_device_name"] == "ABC0001"
+    assert session.identity["manufacturer"] == "ABC"
+    assert _codes(session).count("cosem.read_failed") == 4
+    # every byte is in the session, decoded
+    sent = factory.channels[0].sent
+    assert [f.data for f in session.frames if f.direction == "tx"] == sent
+    assert session.frames[0].kind == "hdlc" and session.frames[0].summary.startswith("SNRM")
+    assert session.connections[0].close_how is CloseHow.LOCAL
+    assert session.settings["facts"]["framing"] == "hdlc"
+    assert session.diagnosis is None
+    assert Session.loads(session.dumps()).frames[0].data == session.frames[0].data
+
+
+async def test_silence_then_discovery_finds_the_address() -> None:
+    target = hd.ServerAddress(1, 17, 2)
+    meter = HdlcMeter(target)
+    script = [Expect(match=is_snrm(S11)),  # silence
+              Expect(match=lambda d: d[:2] == b"\x00\x01"),  # wrapper AARQ: silence
+              Expect(match=is_snrm(hd.ServerAddress(1, None, 1))),
+              Expect(match=is_snrm(hd.ServerAddress(1, 16, 2))),
+              Expect(match=is_snrm(target)), Deliver(meter.ua(), 0.01), Close()]
+    session, _ = await _run([script], ProbeOptions("192.0.2.10", icmp=False, timeout=2.0))
+    st = _status(session)
+    assert st["framing.detect"] is StepStatus.FAILED
+    assert st["address.discover"] is StepStatus.OK
+    found = next(f for f in session.findings if f.code == "address.found")
+    assert found.data["physical"] == 17 and found.data["address_size"] == 2
+    assert found.data["attempt"] == 3
+    assert session.settings["facts"]["server"]["physical"] == 17
+    # each silent attempt cost the reply timeout on the fake clock
+    assert session.duration is not None and session.duration >= 4 * 2.0
+
+
+def test_address_matrix_order_and_serial_forms() -> None:
+    labels = [(a.logical, a.physical, a.size, src)
+              for a, src in address_matrix("12345678", hd.ServerAddress(1, 1, 2))]
+    assert labels[:2] == [(1, None, 1, "common"), (1, 16, 2, "common")]
+    assert (1, 5678, 4, "serial_last4") in labels
+    assert (1, 6678, 4, "serial_mod") in labels
+    assert (1, 1, 2, "default") not in labels  # already tried
+    assert len(labels) == len(set(labels))
+
+
+async def test_lockout_signature_stops_the_run() -> None:
+    ledger = MemoryLedger()
+    ledger.record(Attempt(meter_key("192.0.2.10", 4059, 1, 1), time.time() - 60, "mgmt", 1,
+                          "low", "rejected", "authentication-failure"))
+    script = [Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)]
+    opts = ProbeOptions("192.0.2.10", icmp=False, credentials=(parse_credential("1:low:x"),))
+    session, factory = await _run([script], opts, ledger)
+    assert "login.lockout" in _codes(session)
+    assert session.settings["stopped_reason"] == "lockout"
+    assert factory.attempts == 1  # no reconnect, no wrapper probe, no password
+    assert _status(session)["assoc.login.1-low"] is StepStatus.SKIPPED
+    assert session.logins == []
+
+
+async def test_closed_after_first_frame_without_history_is_not_called_lockout() -> None:
+    # The field report: the socket closes right after the SNRM. With no failed login known, the
+    # probe tries the wrapper (public, no password) on a new connection, and says what it saw.
+    scripts = [[Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)],
+               [Expect(match=lambda d: d[:2] == b"\x00\x01"), Close(CloseHow.RST, 0.02)]]
+    session, factory = await _run(scripts)
+    codes = _codes(session)
+    assert "tcp.closed_after_first_frame" in codes and "framing.undetermined" in codes
+    assert "login.lockout" not in codes
+    assert factory.attempts == 2
+    assert [c.close_how for c in session.connections] == [CloseHow.FIN, CloseHow.RST]
+
+
+async def test_busy_bridge_retried_once_then_ok() -> None:
+    busy = [Deliver(b"Port already in use\r\n", 0.01), Close()]
+    scripts = [busy, healthy_public(HdlcMeter())]
+    session, factory = await _run(scripts)
+    busy_finding = next(f for f in session.findings if f.code == "bridge.busy")
+    assert busy_finding.data["retried"] is True and busy_finding.data["after_retry"] is False
+    assert _status(session)["assoc.public"] is StepStatus.OK
+    assert factory.attempts == 2
+
+
+async def test_busy_bridge_twice_stops_with_target_busy() -> None:
+    busy = [Deliver(b"Port already in use\r\n", 0.01), Close()]
+    session, factory = await _run([busy, list(busy)])
+    assert "target.busy" in _codes(session)
+    assert session.settings["stopped_reason"] == "target_busy"
+    assert _status(session)["framing.detect"] is StepStatus.SKIPPED
+    assert factory.attempts == 2
+
+
+async def test_unsolicited_bytes_after_connect_are_reported() -> None:
+    stale = HdlcMeter().i(bytes.fromhex("C401C1000A03414243"))
+    script = [Deliver(stale, 0.05), *healthy_public(HdlcMeter())]
+    session, _ = await _run([script])
+    finding = next(f for f in session.findings if f.code == "tcp.unsolicited_bytes")
+    assert finding.data["length"] == len(stale)
+    assert _status(session)["tcp.connect"] is StepStatus.WARNING
+
+
+async def test_connect_refused_skips_the_rest_and_blames_the_port() -> None:
+    session, _ = await _run([ConnectError("refused", "connection refused", 0.02)])
+    assert "tcp.refused" in _codes(session)
+    st = _status(session)
+    assert st["tcp.connect"] is StepStatus.FAILED
+    assert st["assoc.public"] is StepStatus.SKIPPED
+    assert session.connections[0].failed == "refused"
+
+
+async def test_wrong_password_one_failed_login_and_sap_blocked() -> None:
+    meter = HdlcMeter()
+    script = healthy_public(meter)[:-2]  # up to the public RLRE: drop DISC/UA of the release
+    script += [Expect(hd.build_disc(S11, 16)), Deliver(meter.ua(), 0.01)]
+    m1 = HdlcMeter(S11, 1)
+    script += [Expect(match=is_snrm(S11, 1)), Deliver(m1.ua(), 0.01)]
+    script += m1.exchange(AARE_AUTH_FAILURE)
+    script += [Expect(hd.build_disc(S11, 1)), Deliver(m1.ua(), 0.01)]
+    creds = (parse_credential("a=1:low:11111111"), parse_credential("b=1:low:22222222"))
+    ledger = MemoryLedger()
+    session, factory = await _run([script], ProbeOptions("192.0.2.10", icmp=False,
+                                                          credentials=creds), ledger)
+    st = _status(session)
+    assert st["assoc.login.a"] is StepStatus.FAILED
+    assert st["assoc.login.b"] is StepStatus.SKIPPED
+    assert "assoc.auth_failure" in _codes(session) and "login.sap_blocked" in _codes(session)
+    assert [(x.credential, x.outcome) for x in session.logins] == [
+        ("public", "accepted"), ("a", "rejected")]
+    failed = [a for a in ledger.items if a.failed]
+    assert len(failed) == 1 and failed[0].diagnostic == "authentication-failure"
+    assert not any(b"22222222" in data for data in factory.channels[0].sent)
+    assert "22222222" not in session.dumps() and "11111111" not in session.dumps()
