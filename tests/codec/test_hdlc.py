@@ -475,3 +475,13 @@ def test_decode_address() -> None:
     info, length, findings = decode_address(b"\x02\x02\x02\x02\x02", 0, "server")
     assert info is None and length == 0 and findings[0].code == "hdlc.address.unterminated"
     assert decode_address(b"", 3, "client")[0] is None
+
+
+def test_fast_span_constructor_builds_ordinary_spans() -> None:
+    from dlmsdoctor.codec.hdlc import _span
+
+    child = Span(1, 1, "c", "C")
+    for args in ((0, 2, "n", "N"), (3, 4, "n", "N", 5, "m", (child,))):
+        fast, slow = _span(*args), Span(*args)
+        assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+        assert fast.secret is False and fast.walk() == slow.walk()
