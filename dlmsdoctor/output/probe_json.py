@@ -145,8 +145,12 @@ def event_line(event: Event, show_secrets: bool = False) -> dict[str, Any]:
         record = FrameRecord(-1, event.conn_id, direction, event.at, event.data, event.step_id)
         doc = frame_doc(record, show_secrets)
         body.pop("data", None)
-        body.update(hex=doc["hex"], summary=doc["summary"], kind=doc["kind"],
-                    masked_bytes=doc["masked_bytes"])
+        body.update(
+            hex=doc["hex"],
+            summary=doc["summary"],
+            kind=doc["kind"],
+            masked_bytes=doc["masked_bytes"],
+        )
     return _line(_snake(type(event).__name__), body)
 
 

@@ -1,0 +1,424 @@
+"""`dlmsdoctor probe HOST[:PORT]`: run the ladder against a meter, print the evidence and verdict.
+
+The option names are a contract scripts depend on (issue 4): extend, never rename. Data goes to
+stdout (the ladder and verdict, or the `--json` document, or the `--jsonl` stream); warnings and
+errors to stderr. Usage mistakes (bad target, bad --cred, config errors) exit 64 with a message
+and an empty stdout; Ctrl-C cancels the engine, which still releases the meter, then exits 130.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.events import Event, StepStatus
+from dlmsdoctor.session import Session
+
+
+class ProbeExit(IntEnum):
+    """Exit codes tell the deepest rung that failed: 10 + the rung's number in the ladder.
+
+    A ping that fails alone never counts (ICMP is often filtered: TCP decides), so ICMP (11) is
+    reserved. Rungs below the association that failed but were recovered (silence at 1/1, then
+    the address matrix found the meter) do not count once an association worked.
+    """
+
+    OK = 0  # an association worked and no rung failed for good
+    ICMP = 11  # reserved: ping failures alone are not faults
+    TCP = 12  # no TCP connection, or the bridge behind it refused us (busy)
+    FRAMING = 13  # connected, but neither HDLC nor the wrapper got an answer
+    LINK = 14  # no HDLC link (silence, DM, FRMR at the given address)
+    ADDRESS = 15  # address discovery found nothing
+    ASSOCIATION = 16  # the public association (or its identity reads) failed
+    LOGIN = 17  # a credential set was rejected (or its reads failed)
+    RELEASE = 18  # the release was not confirmed: the meter may still hold the session
+
+
+_LAYER_EXIT = {
+    "icmp": ProbeExit.ICMP,
+    "tcp": ProbeExit.TCP,
+    "framing": ProbeExit.FRAMING,
+    "hdlc": ProbeExit.LINK,
+    "address": ProbeExit.ADDRESS,
+    "association": ProbeExit.ASSOCIATION,
+    "cosem": ProbeExit.ASSOCIATION,
+    "release": ProbeExit.RELEASE,
+}
+
+
+def _rung_exit(step_id: str, layer: str) -> ProbeExit | None:
+    if step_id.startswith(("assoc.login.", "cosem.read.")):
+        return ProbeExit.LOGIN
+    return _LAYER_EXIT.get(layer)
+
+
+def exit_code_for(session: Session) -> int:
+    """One function maps a run's outcome to the process exit code (tested)."""
+    if session.cancelled:
+        return ExitCode.INTERRUPTED
+    if any(s.status is StepStatus.ERROR for s in session.steps):
+        return ExitCode.INTERNAL
+    works = session.diagnosis is not None and session.diagnosis.profile is not None
+    worst = ProbeExit.OK
+    for step in session.steps:
+        if step.status is not StepStatus.FAILED:
+            continue
+        code = _rung_exit(step.id, step.layer)
+        if code is None or code is ProbeExit.ICMP:
+            continue
+        if works and code < ProbeExit.ASSOCIATION:
+            continue  # recovered further down the ladder
+        worst = max(worst, code)
+    if worst is ProbeExit.OK and not works and session.steps:
+        # nothing "failed" but nothing worked either (e.g. all skipped): say where it stopped
+        ran = [s for s in session.steps if s.status in (StepStatus.OK, StepStatus.WARNING)]
+        worst = ProbeExit.ASSOCIATION if ran else ProbeExit.TCP
+    return int(worst)
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+class UsageProblem(Exception):
+    """A mistake on the command line or in the config: message, exit 64, nothing on stdout."""
+
+
+def _fail_usage(message: str) -> None:
+    click.echo(f"dlmsdoctor probe: {message}", err=True)
+    sys.exit(ExitCode.USAGE)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"dlmsdoctor: warning: {message}", err=True)
+
+
+def build_options(
+    target: str,
+    *,
+    framing: str | None = None,
+    server_address: str | None = None,
+    address_size: str | None = None,
+    serial_number: str | None = None,
+    creds: tuple[str, ...] = (),
+    no_icmp: bool = False,
+    timeout: float | None = None,
+    max_failed_logins: int | None = None,
+    disc_first: bool = False,
+    config_path: Path | None = None,
+) -> Any:
+    """Command line (and the config's targets and credential sets) -> ProbeOptions.
+
+    Raises UsageProblem with a plain message for anything the user must fix."""
+    from dlmsdoctor.config import ConfigError, load_config, parse_credential
+    from dlmsdoctor.engine import OptionsError, ProbeOptions
+
+    try:
+        config = load_config(config_path)
+        named = config.targets.get(target)
+        if named is not None:
+            options = ProbeOptions(host=named.host, port=named.port)
+            framing = framing or named.framing
+            server_address = server_address or named.server_address
+            if address_size is None and named.address_size is not None:
+                address_size = str(named.address_size)
+            serial_number = serial_number or named.serial_number
+            creds = tuple(named.credentials) + tuple(creds)
+        else:
+            options = ProbeOptions.parse_target(target)
+        credentials = []
+        for text in creds:
+            if ":" in text:
+                credentials.append(parse_credential(text))
+            else:
+                credentials.append(config.credential(text.strip()))
+        names = [c.name for c in credentials]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate is not None:
+            raise UsageProblem(f"credential set name {duplicate!r} given twice")
+        changes: dict[str, Any] = {"credentials": tuple(credentials)}
+        if framing:
+            changes["framing"] = framing
+        if server_address:
+            changes["server_address"] = ProbeOptions.parse_server_address(server_address)
+        if address_size:
+            changes["address_size"] = int(address_size)
+        if serial_number:
+            changes["serial_number"] = serial_number.strip()
+        if no_icmp:
+            changes["icmp"] = False
+        if timeout is not None:
+            if timeout <= 0:
+                raise UsageProblem("--timeout must be a positive number of seconds")
+            changes["timeout"] = timeout
+        if max_failed_logins is not None:
+            if max_failed_logins < 0:
+                raise UsageProblem("--max-failed-logins cannot be negative")
+            changes["max_failed_logins"] = max_failed_logins
+        if disc_first:
+            changes["disc_first"] = True
+        return dataclasses.replace(options, **changes)
+    except (ConfigError, OptionsError) as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@contextlib.contextmanager
+def cancel_on_sigint(cancel: asyncio.Event) -> Iterator[None]:
+    """Ctrl-C sets ``cancel`` (the engine then releases the meter and returns) instead of
+    tearing the event loop down mid-frame. Only possible from the main thread."""
+    loop = asyncio.get_running_loop()
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, cancel.set)
+            installed = True
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+class Output:
+    """Where a run's events and result go: the ladder, the JSON document or the JSONL stream."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode  # "human", "json", "jsonl"
+        self.ladder: Any = None
+        if mode == "human":
+            from dlmsdoctor.output.console import stdout_console
+            from dlmsdoctor.output.ladder import LadderView
+
+            self.console = stdout_console()
+            self.ladder = LadderView(self.console)
+
+    def _emit_line(self, doc: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+
+    def started(self, target: dict[str, Any], intro: str = "") -> None:
+        if self.mode == "jsonl":
+            from dlmsdoctor.output.probe_json import run_started_line
+
+            self._emit_line(run_started_line(target))
+        elif self.mode == "human":
+            if intro:
+                self.console.print(intro, soft_wrap=True, highlight=False, markup=False)
+            self.ladder.__enter__()
+
+    def on_event(self, event: Event) -> None:
+        if self.mode == "jsonl":
+            from dlmsdoctor.output.probe_json import event_line
+
+            self._emit_line(event_line(event))
+        elif self.ladder is not None:
+            self.ladder.on_event(event)
+
+    def stop_live(self) -> None:
+        if self.ladder is not None:
+            self.ladder.__exit__(None, None, None)
+
+    def finished(self, session: Session, exit_code: int, saved: Path | None) -> None:
+        saved_text = str(saved) if saved is not None else None
+        if self.mode == "json":
+            from dlmsdoctor.output.probe_json import probe_document
+
+            doc = probe_document(session, exit_code=exit_code, saved=saved_text)
+            sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+        elif self.mode == "jsonl":
+            from dlmsdoctor.output.probe_json import run_finished_line
+
+            self._emit_line(run_finished_line(session, exit_code=exit_code, saved=saved_text))
+        else:
+            from dlmsdoctor.output.ladder import render_diagnosis
+
+            render_diagnosis(self.console, session, saved=saved)
+
+
+def write_extras(session: Session, report: str | None, capture: str | None) -> None:
+    """--report and --capture: helper writers; a problem there is a warning, not a failure."""
+    if report:
+        try:
+            from dlmsdoctor.output.report import write_report
+        except ImportError:
+            _warn("reports are not available in this build; skipped --report")
+        else:
+            suffix = Path(report).suffix.lower()
+            fmt = {".html": "html", ".htm": "html", ".json": "json"}.get(suffix, "md")
+            try:
+                write_report(session, report, fmt)
+                click.echo(f"Report written: {report}", err=True)
+            except (OSError, ValueError) as exc:
+                _warn(str(exc))
+    if capture:
+        try:
+            from dlmsdoctor.output.capture import write_capture
+        except ImportError:
+            _warn("captures are not available in this build; skipped --capture")
+        else:
+            try:
+                write_capture(session, capture)
+                click.echo(f"Capture written: {capture}", err=True)
+            except (OSError, ValueError) as exc:
+                _warn(str(exc))
+
+
+def run_and_print(
+    options: Any,
+    output: Output,
+    *,
+    save: bool = True,
+    ledger: Any = None,
+    intro: str = "",
+    around: Callable[[], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+) -> tuple[Session, int, Path | None]:
+    """The shared path of `probe` and `demo`: run, diagnose, save, print; returns the exit code."""
+    from dlmsdoctor.run import probe_and_diagnose
+
+    async def main() -> tuple[Session, Path | None, str | None]:
+        cancel = asyncio.Event()
+        with cancel_on_sigint(cancel):
+            if around is None:
+                result = await probe_and_diagnose(
+                    options, on_event=output.on_event, cancel=cancel, ledger=ledger, save=save
+                )
+            else:
+                async with around():
+                    result = await probe_and_diagnose(
+                        options,
+                        on_event=output.on_event,
+                        cancel=cancel,
+                        ledger=ledger,
+                        save=save,
+                    )
+        return result.session, result.saved, result.save_error
+
+    output.started({"host": options.host, "port": options.port}, intro)
+    try:
+        session, saved, save_error = asyncio.run(main())
+    finally:
+        output.stop_live()
+    code = exit_code_for(session)
+    output.finished(session, code, saved)
+    if save_error:
+        _warn(save_error)
+    return session, code, saved
+
+
+@click.command("probe")
+@click.argument("target", metavar="HOST[:PORT]")
+@click.option(
+    "--framing",
+    type=click.Choice(["auto", "hdlc", "wrapper"]),
+    default=None,
+    help="Framing to use; auto detects it safely (default).",
+)
+@click.option(
+    "--server-address",
+    metavar="LOGICAL/PHYSICAL",
+    help="HDLC server address, e.g. 1/17 (default: discover, starting with 1/1).",
+)
+@click.option(
+    "--address-size",
+    type=click.Choice(["1", "2", "4"]),
+    default=None,
+    help="HDLC server address size in bytes.",
+)
+@click.option(
+    "--serial-number",
+    metavar="SN",
+    help="Adds the addresses derived from this serial number to discovery.",
+)
+@click.option(
+    "--cred",
+    "creds",
+    multiple=True,
+    metavar="[NAME=]SAP:AUTH[:SECRET]",
+    help="A credential set (AUTH none|low|gmac), or the NAME of a set in the config. Repeatable.",
+)
+@click.option("--no-icmp", is_flag=True, help="Skip the ping rung.")
+@click.option(
+    "--timeout",
+    type=float,
+    metavar="SECONDS",
+    help="Reply timeout (default 5 s; scaled up on slow links).",
+)
+@click.option(
+    "--max-failed-logins",
+    type=int,
+    metavar="N",
+    help="Failed logins allowed per credential set in this run (default 1).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout.")
+@click.option("--jsonl", is_flag=True, help="Stream events as JSON lines to stdout.")
+@click.option("--report", metavar="PATH", help="Write a report (.md, .html or .json).")
+@click.option("--capture", metavar="PATH", help="Write a pcapng capture of the run.")
+@click.option("--disc-first", is_flag=True, help="Send DISC first to clear a stale link.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: the user config dir).",
+)
+@click.option("--no-save", is_flag=True, help="Do not save the session under the data dir.")
+def probe(
+    target: str,
+    framing: str | None,
+    server_address: str | None,
+    address_size: str | None,
+    serial_number: str | None,
+    creds: tuple[str, ...],
+    no_icmp: bool,
+    timeout: float | None,
+    max_failed_logins: int | None,
+    as_json: bool,
+    jsonl: bool,
+    report: str | None,
+    capture: str | None,
+    disc_first: bool,
+    config_path: Path | None,
+    no_save: bool,
+) -> None:
+    """Probe a meter rung by rung and say what is wrong, with the evidence.
+
+    HOST[:PORT] is an address (port 4059 when omitted; IPv6 as [ADDR]:PORT) or the name of a
+    target in the config. Exit codes tell the deepest rung that failed (see docs/diagnosis.md).
+    """
+    if as_json and jsonl:
+        _fail_usage("--json and --jsonl exclude each other")
+    try:
+        options = build_options(
+            target,
+            framing=framing,
+            server_address=server_address,
+            address_size=address_size,
+            serial_number=serial_number,
+            creds=creds,
+            no_icmp=no_icmp,
+            timeout=timeout,
+            max_failed_logins=max_failed_logins,
+            disc_first=disc_first,
+            config_path=config_path,
+        )
+    except UsageProblem as exc:
+        _fail_usage(str(exc))
+        return
+    output = Output("json" if as_json else "jsonl" if jsonl else "human")
+    try:
+        session, code, _ = run_and_print(options, output, save=not no_save)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    write_extras(session, report, capture)
+    sys.exit(code)
