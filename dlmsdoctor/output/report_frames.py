@@ -53,6 +53,7 @@ class FrameNote:
     data: bytes  # masked unless secrets were asked for
     fields: list[FrameField] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "code: message"
+    marks: list[tuple[int, int]] = field(default_factory=list)  # (offset, length) of problems
     secret_count: int = 0  # bytes masked
     fcs_recomputed: bool = False
     # decoded facts for figures: the codec's frame fields plus the APDU's (apdu_type, result...)
@@ -63,10 +64,22 @@ class FrameNote:
         return hexs(self.data)
 
     def short_hex(self, limit: int = 24) -> str:
-        """The first ``limit`` bytes, enough to recognise a frame in evidence."""
-        if len(self.data) <= limit:
-            return self.hex
-        return f"{hexs(self.data[:limit])} … ({len(self.data)} bytes)"
+        """Up to ``limit`` bytes, enough to recognise a frame in evidence, with the bytes a
+        finding points at in [brackets]; the window moves to show the first such byte."""
+        data = self.data
+        marked = {p for off, length in self.marks for p in range(off, off + max(length, 1))}
+        start = 0
+        if marked and min(marked) >= limit - 4:
+            start = max(0, min(min(marked) - 8, len(data) - limit))
+        end = min(len(data), start + limit)
+        cells = [f"[{data[i]:02X}]" if i in marked else f"{data[i]:02X}"
+                 for i in range(start, end)]
+        text = " ".join(cells)
+        if start > 0:
+            text = "… " + text
+        if end < len(data) or start > 0:
+            text += f" … ({len(data)} bytes)" if end < len(data) else f" ({len(data)} bytes)"
+        return text
 
 
 def _optional(module: str, name: str) -> Callable[..., Any] | None:
@@ -263,6 +276,8 @@ def annotate(frame: FrameRecord, show_secrets: bool = False) -> FrameNote:
     seen: set[str] = set()
     for finding in decoded.findings if decoded else ():
         seen.add(finding.code)
+        if finding.severity.value != "info":
+            note.marks.append((finding.offset, finding.length))
         note.problems.append(f"{finding.code}: {finding.message}")
     note.problems += [p for p in got.apdu_problems if p.split(":")[0] not in seen]
     for stored in frame.findings:

@@ -94,7 +94,9 @@ def _evidence(ev: dict[str, Any], lang: str) -> str:
         where = (f"{_frame_link(ref['index'], lang)} {_e(ref['dir'].upper())} "
                  f"t+{_e(i18n.number(ref['at'], lang, 3))} s: {_e(ref['summary'])}")
         head = f"{note} — {where}" if lang == "en" else f"{where} — {note}"
-        return f"<li>{head}<br><code>{_e(ref['short_hex'])}</code></li>"
+        problem = "".join(f'<br><span class="problem">{_e(t(lang, "problem"))}: {_e(p)}</span>'
+                          for p in ref["problems"][:1])
+        return f"<li>{head}<br><code>{_e(ref['short_hex'])}</code>{problem}</li>"
     if ev.get("step_title"):
         return f"<li>{note} — {_e(t(lang, 'step'))}: {_e(ev['step_title'])}</li>"
     return f"<li>{note}</li>"

@@ -46,7 +46,8 @@ def _evidence_line(ev: dict[str, Any], lang: str) -> str:
         ref = ev["frame_ref"]
         head = f"{note} — {_frame_ref(ref, lang)}" if lang == "en" else (
             f"{_frame_ref(ref, lang)} — {note}")
-        return f"- {head}  \n  `{ref['short_hex']}`"
+        problem = "".join(f"  \n  {t(lang, 'problem')}: {inline(p)}" for p in ref["problems"][:1])
+        return f"- {head}  \n  `{ref['short_hex']}`{problem}"
     if ev.get("step_title"):
         return f"- {note} — {t(lang, 'step')}: {inline(ev['step_title'])}"
     return f"- {note}"

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_foreign_capture_without_comments_is_read_by_its_tcp_streams(tmp_path: P
     c, s = "10.0.0.5", "10.0.0.9"
     t0 = 1_700_000_000.0
 
-    def seg(t: float, to_server: bool, seq: int, ack: int, flags: str, load: bytes = b""):
+    def seg(t: float, to_server: bool, seq: int, ack: int, flags: str, load: bytes = b"") -> Any:
         src, dst = (c, s) if to_server else (s, c)
         sport, dport = (51000, 3333) if to_server else (3333, 51000)
         pkt = Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, seq=seq, ack=ack,

@@ -1,0 +1,147 @@
+"""Reports: golden files for md/html/json in English and Spanish, and what every report must hold.
+
+Regenerate the goldens after an intended change with ``DLMSDOCTOR_REGEN_GOLDEN=1 pytest
+tests/output/test_report.py`` and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from dlmsdoctor.events import Direction
+from dlmsdoctor.output.report import ReportError, build_report, render_report, write_report
+from dlmsdoctor.session import FrameRecord, Session, Target
+from tests.output.seed_session import PASSWORD, seed_session
+
+GOLDEN = Path(__file__).parent / "golden"
+REGEN = os.environ.get("DLMSDOCTOR_REGEN_GOLDEN") == "1"
+CASES = [(fmt, lang) for lang in ("en", "es") for fmt in ("md", "html", "json")]
+
+
+@pytest.mark.parametrize(("fmt", "lang"), CASES)
+def test_golden(fmt: str, lang: str) -> None:
+    text = render_report(seed_session(), fmt, lang)
+    path = GOLDEN / f"seed.{lang}.{fmt}"
+    if REGEN:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden {path}: run with DLMSDOCTOR_REGEN_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("fmt", "lang"), CASES)
+def test_password_masked_everywhere_unless_asked(fmt: str, lang: str) -> None:
+    text = render_report(seed_session(), fmt, lang)
+    assert PASSWORD.decode() not in text
+    assert PASSWORD.hex(" ").upper() not in text
+    assert "31 31 31 31 31 31 31 31" not in text
+    shown = render_report(seed_session(), fmt, lang, show_secrets=True)
+    assert PASSWORD.hex(" ").upper() in shown
+
+
+def test_json_report_is_stable_for_scripts() -> None:
+    doc = json.loads(render_report(seed_session(), "json", "es"))
+    assert (doc["schema"], doc["version"], doc["lang"]) == ("dlmsdoctor.report", 1, "es")
+    assert doc["status"]["code"] == "degraded"
+    assert [c["code"] for c in doc["diagnosis"]["causes"]] == [
+        "hdlc.wrong_address", "hdlc.params.group_length", "bridge.busy"]
+    assert doc["measurements"]["ping"]["loss"] == 0.0
+    assert doc["measurements"]["ping"]["rtt_avg"] == pytest.approx(0.1006)
+    assert [c["connect_time"] for c in doc["measurements"]["connections"]] == [
+        0.0151, 0.0148, 0.0152]
+    # Negotiated parameters come from the meter's own UA, decoded again, not from step text.
+    assert doc["measurements"]["negotiated"][0]["frame"] == 4
+    assert doc["measurements"]["negotiated"][0]["max_info_rx"] == 128
+    assert doc["measurements"]["association"][0]["max_pdu_size"] == 512
+    assert doc["profile"]["values"]["server_physical"] == 6678
+    assert len(doc["frames"]) == 13
+    assert doc["frames"][1]["problems"][0].startswith("hdlc.params.group_length")
+
+
+def test_every_cause_points_to_frames_in_the_appendix() -> None:
+    doc = build_report(seed_session(), "en")
+    indexes = {f["index"] for f in doc["frames"]}
+    for cause in doc["diagnosis"]["causes"]:
+        refs = [ev["frame_ref"]["index"] for ev in cause["evidence"] if "frame_ref" in ev]
+        assert refs and set(refs) <= indexes
+    html = render_report(seed_session(), "html", "en")
+    for index in indexes:
+        assert f'id="frame-{index}"' in html
+
+
+def test_actions_immediate_then_later_in_rank_order() -> None:
+    doc = build_report(seed_session(), "en")
+    assert doc["actions"]["now"][0]["cause"] == "hdlc.wrong_address"
+    assert [a["cause"] for a in doc["actions"]["later"]] == ["hdlc.params.group_length",
+                                                              "bridge.busy"]
+    md = render_report(seed_session(), "md", "en")
+    assert md.index("### Immediate") < md.index("### Later")
+
+
+def test_spanish_report_speaks_spanish() -> None:
+    md = render_report(seed_session(), "md", "es")
+    for english in ("Executive summary", "Recommended actions", "Most likely cause",
+                    "Works:", "Wrong HDLC server address", "confidence"):
+        assert english not in md
+    for spanish in ("Resumen ejecutivo", "Acciones recomendadas", "Inmediatas",
+                    "Dirección HDLC de servidor equivocada", "9,9 s", "pérdida 0 %"):
+        assert spanish in md
+
+
+class _Checker(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href") and value and not value.startswith("#"):
+                self.external.append(value)
+
+
+def test_html_is_self_contained_and_escapes_what_it_shows() -> None:
+    session = seed_session()
+    evil = b"<script>alert('x')</script>&\r\n"
+    session.frames.append(FrameRecord(13, 1, Direction.RX, 0.513, evil, "tcp.connect", "text"))
+    session.settings["note"] = '"><img src=x onerror=alert(1)>'
+    html = render_report(session, "html", "en")
+    checker = _Checker()
+    checker.feed(html)
+    assert "script" not in checker.tags and "img" not in checker.tags
+    assert checker.external == []
+    assert "&lt;script&gt;" in html
+    assert "@media print" in html
+    assert not re.search(r"https?://", html)
+
+
+def test_a_session_without_steps_or_diagnosis_still_reports() -> None:
+    session = Session(id="x", tool_version="(foreign capture)",
+                      started_at="2025-01-01T00:00:00+00:00", target=Target("10.0.0.9", 4059))
+    session.frames = [FrameRecord(0, 1, Direction.TX, 0.0, b"\x00\x01\x00\x10\x00\x01\x00\x02\xc0")]
+    for fmt, lang in CASES:
+        text = render_report(session, fmt, lang)
+        assert "10.0.0.9" in text
+
+
+def test_bad_format_or_language_or_path_is_a_report_error(tmp_path: Path) -> None:
+    with pytest.raises(ReportError):
+        render_report(seed_session(), "pdf")
+    with pytest.raises(ReportError):
+        render_report(seed_session(), "md", "fr")
+    with pytest.raises(ReportError):
+        write_report(seed_session(), tmp_path / "no" / "such" / "dir.md")
+
+
+def test_write_report_writes_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "informe.md"
+    text = write_report(seed_session(), path, "md", "es")
+    assert path.read_text(encoding="utf-8") == text
+    assert "Diagnóstico" in text
