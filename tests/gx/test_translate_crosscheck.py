@@ -39,7 +39,9 @@ def kebab(name: str) -> str:
 
 ROOTS = {"AssociationRequest": "AARQ", "AssociationResponse": "AARE",
          "ReleaseRequest": "RLRQ", "ReleaseResponse": "RLRE",
-         "ExceptionResponse": "ExceptionResponse", "DataNotification": "DataNotification"}
+         "ExceptionResponse": "ExceptionResponse", "DataNotification": "DataNotification",
+         "ReadRequest": "ReadRequest", "ReadResponse": "ReadResponse",
+         "WriteRequest": "WriteRequest", "WriteResponse": "WriteResponse"}
 
 
 def gurux_view(root: ET.Element) -> dict[str, Any]:
@@ -87,6 +89,8 @@ def gurux_view(root: ET.Element) -> dict[str, Any]:
             out["service_error"] = kebab(value)
         elif el.tag == "LongInvokeIdAndPriority":
             out["long_invoke_id"] = int(value or "", 16) & 0xFFFFFF
+        elif el.tag == "VariableName":
+            out.setdefault("short_name", int(value or "", 16))
         elif el.tag == "SystemTitle":
             out["system_title"] = value
         elif el.tag == "InvokeIdAndPriority":
