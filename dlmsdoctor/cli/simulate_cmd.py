@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import textwrap
 
 import click
 
@@ -19,7 +20,11 @@ class SimulateError(click.ClickException):
 
 
 def _fault_list() -> str:
-    return "\n".join(f"  {name:<30} {text}" for name, text in FAULT_HELP.items())
+    lines = []
+    for name, text in FAULT_HELP.items():
+        lines.append(f"  {name}")
+        lines.extend(textwrap.wrap(text, 74, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
 
 
 @click.command(

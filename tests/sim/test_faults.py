@@ -76,6 +76,16 @@ def test_hdlc_only_is_silent_to_the_wrapper_by_default_and_speaks_hdlc() -> None
         assert _kind(c.exchange(snrm())) == "UA"
 
 
+def test_without_framing_faults_the_other_framing_is_ignored() -> None:
+    with MeterThread("wrapper") as meter, RawClient(meter.port) as c:
+        c.send(snrm())
+        assert c.read_for(QUIET) == b"" and not c.closed
+    with MeterThread("default") as meter, RawClient(meter.port) as c:
+        c.send(build_wrapper(16, 1, aarq()))
+        assert c.read_for(QUIET) == b"" and not c.closed
+        assert _kind(c.exchange(snrm())) == "UA"
+
+
 # ---- addressing ---------------------------------------------------------------------------------
 
 

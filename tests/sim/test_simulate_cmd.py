@@ -78,3 +78,19 @@ def test_port_in_use_is_reported_without_traceback() -> None:
         result = CliRunner().invoke(simulate, ["--port", str(port)])
     assert result.exit_code == ExitCode.USAGE
     assert "cannot listen" in result.output
+
+
+def test_serial_device_only(tmp_path: Path) -> None:
+    device = tmp_path / "meter"
+    proc = subprocess.Popen([*RUN, "--serial-device", str(device)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first == f"listening on {device} (hdlc, server 1/1, 2-byte)\n"
+        assert device.is_symlink()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert not device.exists()
