@@ -41,6 +41,7 @@ Finding codes emitted here (stable; ``corrected`` filled where it can be compute
 - ``hdlc.llc.quality`` (warning): LLC quality byte not 0x00.
 - ``hdlc.frmr.length`` (warning): FRMR information field not the 3 bytes ISO/IEC 13239 defines.
 - ``hdlc.segment.sequence`` (warning, from ``Reassembler``): N(S) out of order.
+- ``hdlc.decoder_error`` (error): a bug in this decoder; the frame comes back as GARBAGE.
 """
 
 from __future__ import annotations
@@ -681,8 +682,12 @@ class _Ctx:
               fields: dict[str, object], apdu: bytes | None = None,
               direction: str | None = None) -> DecodedFrame:
         if self.want:
-            return DecodedFrame(kind, offset, data, summary, tuple(self.spans),
-                                tuple(self.findings), fields, apdu)
+            out = object.__new__(DecodedFrame)
+            values = (kind, offset, data, summary, tuple(self.spans), tuple(self.findings),
+                      fields, apdu)
+            for setter, value in zip(_LAZY_SETTERS[:8], values, strict=True):
+                setter(out, value)
+            return out
         return _LazySpansFrame.make(kind, offset, data, summary, tuple(self.findings), fields,
                                     apdu, self.source, self.start, direction)
 
