@@ -1,0 +1,88 @@
+"""`dlmsdoctor report` in-process: formats, languages, output files, and no tracebacks ever."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.cli.report_cmd import report
+from dlmsdoctor.output.capture import write_capture
+from tests.output.seed_session import seed_session
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(report, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def session_json(tmp_path: Path) -> Path:
+    path = tmp_path / "session.json"
+    path.write_text(seed_session().dumps(), encoding="utf-8")
+    return path
+
+
+def test_markdown_to_stdout_by_default(session_json: Path) -> None:
+    code, out, err = run(str(session_json))
+    assert code == ExitCode.OK
+    assert out.startswith("# dlmsdoctor diagnostic report: 192.168.1.135:3333")
+    assert err == ""
+
+
+def test_spanish_html_to_a_file(session_json: Path, tmp_path: Path) -> None:
+    target = tmp_path / "informe.html"
+    code, out, err = run(str(session_json), "--lang", "es", "-o", str(target))
+    assert code == ExitCode.OK
+    assert out == ""  # data goes to the file; the note goes to stderr
+    assert "informe.html" in err
+    html = target.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")  # format taken from the extension
+    assert 'lang="es"' in html and "Resumen ejecutivo" in html
+
+
+def test_json_from_a_capture(tmp_path: Path) -> None:
+    capture = tmp_path / "s.pcapng"
+    write_capture(seed_session(), capture)
+    code, out, _ = run(str(capture), "--format", "json")
+    assert code == ExitCode.OK
+    doc = json.loads(out)
+    assert doc["schema"] == "dlmsdoctor.report"
+    assert doc["diagnosis"]["causes"][0]["code"] == "hdlc.wrong_address"
+
+
+@pytest.mark.parametrize("content", [None, "", "{not json", '{"schema": "other"}',
+                                     '{"schema": "dlmsdoctor.session", "version": 99}',
+                                     '{"schema": "dlmsdoctor.session", "version": 1}'])
+def test_missing_or_damaged_session_is_a_message_and_exit_2(tmp_path: Path,
+                                                            content: str | None) -> None:
+    path = tmp_path / "s.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    code, out, err = run(str(path))
+    assert code == ExitCode.UNUSABLE_INPUT
+    assert out == ""
+    assert err.startswith("dlmsdoctor: ") and "Traceback" not in err
+
+
+def test_damaged_capture_is_a_message(tmp_path: Path) -> None:
+    path = tmp_path / "s.pcapng"
+    path.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\xff" * 40)
+    code, out, err = run(str(path))
+    assert code == ExitCode.UNUSABLE_INPUT
+    assert out == "" and "damaged" in err
+
+
+def test_unwritable_output_is_a_message(session_json: Path, tmp_path: Path) -> None:
+    code, out, err = run(str(session_json), "-o", str(tmp_path / "no" / "dir" / "r.md"))
+    assert code == ExitCode.USAGE
+    assert out == "" and "cannot write report" in err
+
+
+def test_bad_option_is_a_usage_error(session_json: Path) -> None:
+    code, _, _ = run(str(session_json), "--format", "pdf")
+    assert code == 2  # click's own usage error
