@@ -16,6 +16,10 @@ None for meter-wide events):
   ``rlrq`` | ``disc`` | ``snrm`` | ``aarq`` (re-association). ``association.dropped``: the
   connection or link ended without a release (``how`` = ``close`` | ``inactivity``).
 - ``get``: ``obis``, ``class_id``, ``attribute``, ``result``.
+- Serial line only: ``link.reset`` (inactivity) and ``close.skipped`` (a closing fault on a line
+  that cannot be closed: ``reason``).
+- ``frame.ignored`` / ``frame.note`` (``note``: why nothing, or what, was sent),
+  ``bytes.ignored`` (bytes that were no frame of this meter's framing).
 """
 
 from __future__ import annotations

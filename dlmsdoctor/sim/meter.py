@@ -245,6 +245,14 @@ class _Session:
             return WrapperServerLink(self.core, self.conn)
         return HdlcServerLink(self.core, self.conn, refuse_with_dm=refuse_with_dm)
 
+    def _close(self, reason: str) -> None:
+        """Close the connection after this frame; a serial line cannot be closed, so there
+        the fault only shows as what was (not) sent."""
+        if self.closable:
+            self.closed_reason = reason
+        else:
+            self.log.emit("close.skipped", self.conn, reason=reason)
+
     async def _write_raw(self, data: bytes, what: str) -> None:
         self.log.emit("bytes.sent", self.conn, hex=hexs(data), what=what)
         await self.stream.write(data)
@@ -266,7 +274,7 @@ class _Session:
                               decode=f"cut after {len(cut)} of {len(wire)} bytes: "
                                      + describe(wire, "rx"))
                 await self.stream.write(cut)
-                self.closed_reason = "fault:cut-reply"
+                self._close("fault:cut-reply")
                 return
             self.log.emit("frame.sent", self.conn, hex=hexs(wire), framing=self.framing,
                           decode=describe(wire, "rx"))
@@ -351,8 +359,8 @@ class _Session:
                     self.log.emit("frame.ignored" if not out.frames else "frame.note", self.conn,
                                   note=out.note)
                 await self._send(out.frames)
-                if out.close and self.closable:
-                    self.closed_reason = out.close
+                if out.close:
+                    self._close(out.close)
                 if self.closed_reason:
                     break
         return "meter"
@@ -369,14 +377,14 @@ class _Session:
                               decode=describe(bytes(buf), "tx"))
                 buf.clear()
                 if other and f.wrapper_only == "close":
-                    self.closed_reason = "fault:wrapper-only"
+                    self._close("fault:wrapper-only")
             return pdus
         frames, skipped = split_hdlc(buf)
         if skipped:
             self.log.emit("bytes.ignored", self.conn, hex=redacted_hex(skipped),
                           decode=describe(skipped, "tx"))
             if looks_like_wrapper(skipped) and f.hdlc_only == "close":
-                self.closed_reason = "fault:hdlc-only"
+                self._close("fault:hdlc-only")
         return frames
 
 

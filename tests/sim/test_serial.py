@@ -158,3 +158,21 @@ def test_behind_ser2net_a_second_client_gets_the_bridge_busy_text(tmp_path: Path
             _stop(proc)
         assert meter.open_associations() == []
         assert [e["how"] for e in meter.log.of("association.released")] == ["rlrq"]
+
+
+def test_a_close_fault_does_not_end_the_serial_line(tmp_path: Path) -> None:
+    link = tmp_path / "meter"
+    with MeterThread("default", ["cut-reply"], port=None, serial_device=link) as meter:
+        fd = os.open(link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            import tty
+
+            tty.setraw(fd)
+            for _ in range(2):  # each reply is cut; the line keeps being served
+                os.write(fd, snrm())
+                time.sleep(0.2)
+                half = os.read(fd, 4096)
+                assert half[:1] == b"\x7e" and hdlc.frame_extent(half, 0) is None
+        finally:
+            os.close(fd)
+        assert [e["reason"] for e in meter.log.of("close.skipped")] == ["fault:cut-reply"] * 2
