@@ -41,6 +41,8 @@ Finding codes emitted here (stable; ``corrected`` filled where it can be compute
 - ``hdlc.llc.quality`` (warning): LLC quality byte not 0x00.
 - ``hdlc.frmr.length`` (warning): FRMR information field not the 3 bytes ISO/IEC 13239 defines.
 - ``hdlc.segment.sequence`` (warning, from ``Reassembler``): N(S) out of order.
+- ``hdlc.segment.incomplete`` (warning, from ``Reassembler``): a new APDU (LLC header) began
+  before the previous segmented APDU was complete; its segments are dropped.
 - ``hdlc.decoder_error`` (error): a bug in this decoder; the frame comes back as GARBAGE.
 """
 
@@ -457,11 +459,13 @@ def frame_extent(buf: bytes | bytearray | memoryview, offset: int = 0) -> int | 
     """End offset (exclusive, closing flag included) of the frame whose opening flag is at
     ``offset``, per its length field.
 
-    None when fewer than 3 bytes are there yet, when the format type is not 0xA (not HDLC;
-    tell the two apart with ``len(buf) - offset >= 3``), when the length is too small for any
-    frame, or when the bytes up to the end have not all arrived yet.
+    None when fewer than 3 bytes are there yet; when ``buf[offset]`` is not 0x7E, the format
+    type is not 0xA or the length is too small for any frame (not HDLC: tell this from "wait for
+    more" with ``len(buf) - offset >= 3``); or when the bytes up to the end have not all arrived.
+    A wrong length field makes this extent wrong: ``parse_hdlc(...).end`` finds the real end
+    (a flag after a right FCS) when the bytes are there.
     """
-    if offset + 3 > len(buf):
+    if offset < 0 or offset + 3 > len(buf) or buf[offset] != FLAG:
         return None
     hi = buf[offset + 1]
     if hi & 0xF0 != 0xA0:
@@ -1346,7 +1350,15 @@ class Reassembler:
         if isinstance(info_offset, int) and isinstance(info_length, int):
             rel = info_offset - frame.offset
             part = frame.data[rel : rel + info_length]
-        if not self._parts and part[:2] in (b"\xe6\xe6", b"\xe6\xe7"):
+        starts_apdu = part[:2] in (b"\xe6\xe6", b"\xe6\xe7")
+        if self._parts and starts_apdu:
+            # An LLC header opens a new APDU: the previous one never got its last segment.
+            self.findings.append(_finding(
+                "hdlc.segment.incomplete", _W, frame.offset, len(frame.data), "hdlc.format",
+                f"a new APDU started before the last segment of the previous one "
+                f"({len(self._parts)} segment(s) dropped)", "last segment", "new APDU"))
+            self._parts.clear()
+        if starts_apdu:
             part = part[3:]
         self._parts.append(part)
         if f.get("segmented"):

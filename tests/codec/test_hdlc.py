@@ -485,3 +485,21 @@ def test_fast_span_constructor_builds_ordinary_spans() -> None:
         fast, slow = _span(*args), Span(*args)
         assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
         assert fast.secret is False and fast.walk() == slow.walk()
+
+
+def test_reassembler_drops_an_unfinished_apdu() -> None:
+    server = ServerAddress(1)
+    first = build_i(server, 16, to_server=False, ns=0, nr=0, info=b"\xc4\x02" + bytes(50),
+                    segmented=True)
+    fresh = build_i(server, 16, to_server=False, ns=1, nr=0, info=b"\xc4\x01\xc1\x00\x09\x00")
+    reassembler = Reassembler()
+    assert reassembler.feed(parse_hdlc(first)) is None and reassembler.pending
+    assert reassembler.feed(parse_hdlc(fresh)) == b"\xc4\x01\xc1\x00\x09\x00"
+    assert [f.code for f in reassembler.findings] == ["hdlc.segment.incomplete"]
+
+
+def test_frame_extent_needs_the_opening_flag() -> None:
+    frame = build_disc(ServerAddress(1), 16)
+    assert frame_extent(b"\x00" + frame, 0) is None
+    assert frame_extent(b"\x00" + frame, 1) == len(frame) + 1
+    assert frame_extent(frame, -1) is None
