@@ -12,13 +12,22 @@ from dlmsdoctor.cli.exit_codes import ExitCode
 
 # name -> "module:attribute"; the module is imported only when the command runs.
 _COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("dlmsdoctor.cli.probe_cmd:probe", "Diagnose a meter: climb the ladder, rank causes."),
+    "demo": ("dlmsdoctor.cli.demo_cmd:demo", "Diagnose the built-in simulated meter with a fault."),
     "decode": ("dlmsdoctor.cli.decode_cmd:decode", "Explain DLMS/HDLC frames given as hex."),
+    "simulate": (
+        "dlmsdoctor.cli.simulate_cmd:simulate",
+        "Run a simulated meter with field faults.",
+    ),
+    "report": ("dlmsdoctor.cli.report_cmd:report", "Write a report from a session or capture."),
+    "open": ("dlmsdoctor.cli.open_cmd:open_", "Load a session or capture (pcap/pcapng)."),
 }
+_ORDER = ["probe", "demo", "decode", "simulate", "report", "open"]
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
+        return list(_ORDER)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)
@@ -30,18 +39,34 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, help_text) for name, (_, help_text) in sorted(_COMMANDS.items())]
+        rows = [(name, _COMMANDS[name][1]) for name in _ORDER]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="dlmsdoctor")
+@click.option(
+    "--session",
+    "session_path",
+    type=click.Path(dir_okay=False),
+    help="Open a saved session or capture in the TUI.",
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
-    """dlmsdoctor: find out why a DLMS/COSEM meter does not answer, with proof."""
-    if ctx.invoked_subcommand is None:
+def cli(ctx: click.Context, session_path: str | None) -> None:
+    """dlmsdoctor: find out why a DLMS/COSEM meter does not answer, with proof.
+
+    With no command, opens the terminal user interface (on a terminal).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # A script or a pipe: a full-screen app would hang it. Say what there is instead.
         click.echo(ctx.get_help())
+        return
+    from dlmsdoctor.app import main as tui_main
+
+    raise click.exceptions.Exit(tui_main(session_path))
 
 
 def run() -> None:
@@ -59,11 +84,12 @@ def run() -> None:
         sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         sys.exit(ExitCode.OK)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         click.echo(
             f"dlmsdoctor: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in dlmsdoctor; please report it with the command you ran.",
             err=True,
         )
         sys.exit(ExitCode.INTERNAL)
+    # Commands end with click's Exit(code); with standalone_mode=False click returns that code.
     sys.exit(code if isinstance(code, int) else ExitCode.OK)

@@ -1,0 +1,115 @@
+"""Decode speed against gurux-dlms's translator, same frames, same process. Run by hand:
+
+    .venv/bin/python bench/decode.py [--seconds 2]
+
+Prints frames per second for (a) HDLC framing + lint, (b) the full decode (framing, lint,
+APDU spans), and (c) GXDLMSTranslator.messageToXml, and the ratios a/c and b/c.
+Targets: a/c >= 10, b/c >= 2.
+Also times the cold start of `dlmsdoctor decode HEX` (target < 0.4 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from dlmsdoctor.codec.decode import decode_bytes
+from dlmsdoctor.codec.hdlc import (
+    HdlcParams,
+    ServerAddress,
+    build_i,
+    build_snrm,
+    build_ua,
+    parse_hdlc,
+)
+
+
+def _frames() -> list[bytes]:
+    from gurux_dlms import GXDLMSClient
+    from gurux_dlms.enums import Authentication, InterfaceType
+    from gurux_dlms.objects import GXDLMSData, GXDLMSRegister
+
+    public = GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.HDLC)
+    low = GXDLMSClient(True, 1, 1, Authentication.LOW, "12345678", InterfaceType.HDLC)
+    server = ServerAddress(1, 17, 2)
+    aare = bytes.fromhex(
+        "6129a109060760857405080101a203020100a305a103020100be10040e0800065f1f040000101d04000007"
+    )
+    get_resp = bytes.fromhex("c401c1000a0c4c475a313233343536373839")
+    frames = [
+        bytes(public.snrmRequest()),
+        build_snrm(server, 16, HdlcParams()),
+        build_ua(server, 16, HdlcParams(max_info_tx=128, max_info_rx=128)),
+        *[bytes(f) for f in public.aarqRequest()],
+        *[bytes(f) for f in low.aarqRequest()],
+        build_i(server, 16, to_server=False, ns=0, nr=1, info=aare),
+        *[bytes(f) for f in public.read(GXDLMSData("0.0.42.0.0.255"), 2)],
+        *[bytes(f) for f in public.read(GXDLMSRegister("1.0.1.8.0.255"), 3)],
+        build_i(server, 16, to_server=False, ns=1, nr=2, info=get_resp),
+        bytes(public.disconnectRequest()),
+    ]
+    return frames
+
+
+def _rate(fn: Callable[[bytes], object], frames: list[bytes], seconds: float) -> float:
+    """Frames per second: the best of 5 rounds, each at least seconds/5 long."""
+    rates = []
+    for _ in range(5):
+        count = 0
+        start = time.perf_counter()
+        deadline = start + seconds / 5
+        while time.perf_counter() < deadline:
+            for frame in frames:
+                fn(frame)
+            count += len(frames)
+        rates.append(count / (time.perf_counter() - start))
+    return max(rates)
+
+
+def _cold_start(frame_hex: str, runs: int = 7) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "dlmsdoctor", "decode", frame_hex],
+            check=False,
+            capture_output=True,
+        )
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+
+    from gurux_dlms import GXDLMSTranslator
+    from gurux_dlms.enums import TranslatorOutputType
+
+    frames = _frames()
+    translator = GXDLMSTranslator(TranslatorOutputType.SIMPLE_XML)
+    # Sanity: both sides understand every frame.
+    for frame in frames:
+        assert parse_hdlc(frame).valid, parse_hdlc(frame).findings
+        assert translator.messageToXml(frame), frame.hex()
+
+    framing = _rate(parse_hdlc, frames, args.seconds)
+    full = _rate(decode_bytes, frames, args.seconds)
+    gurux = _rate(translator.messageToXml, frames, args.seconds)
+    print(f"frames in the mix:                 {len(frames)}")
+    print(f"dlmsdoctor framing + lint:         {framing:10.0f} frames/s")
+    print(f"dlmsdoctor full decode (+APDU):    {full:10.0f} frames/s")
+    print(f"gurux GXDLMSTranslator.messageToXml: {gurux:8.0f} frames/s")
+    print(f"ratio framing+lint / translator:   {framing / gurux:6.1f}x  (target >= 10x)")
+    print(f"ratio full decode / translator:    {full / gurux:6.1f}x  (target >= 2x)")
+    cold = _cold_start("7E A0 07 03 21 93 0F 01 7E")
+    print(f"cold start `dlmsdoctor decode HEX`: {cold:6.3f} s median  (target < 0.4 s)")
+
+
+if __name__ == "__main__":
+    main()

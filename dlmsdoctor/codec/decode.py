@@ -1,0 +1,225 @@
+"""The whole decode pipeline for a list of byte chunks: split, frame, reassemble, decode APDUs.
+
+This is what `dlmsdoctor decode` runs and what views use to explain a session's frames. Pure:
+no I/O; gurux is never imported here (the APDU decoder walks BER/A-XDR itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from dlmsdoctor.codec.apdu import ApduDecode, decode_apdu
+from dlmsdoctor.codec.hdlc import Reassembler, repair_hdlc
+from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
+from dlmsdoctor.codec.stream import split_stream
+
+_APDU_SPAN_NAMES = ("hdlc.info.apdu", "wrapper.apdu")
+_REPAIRABLE = {
+    "hdlc.length.mismatch",
+    "hdlc.hcs.mismatch",
+    "hdlc.fcs.mismatch",
+    "hdlc.params.group_length",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Bytes that arrived (or were sent) together: one pasted line, one socket read."""
+
+    data: bytes
+    direction: str | None = None  # "tx", "rx" or None
+    line: int | None = None
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    line: int
+    message: str
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameDecode:
+    index: int
+    chunk: int
+    direction: str | None
+    frame: DecodedFrame  # APDU spans nested under the APDU span when the APDU is contiguous
+    apdu: ApduDecode | None = None
+    apdu_nested: bool = False  # True when apdu.spans live inside frame.spans
+    reassembled_from: tuple[int, ...] = ()
+    repaired: bytes | None = None  # the frame with right lengths/checksums, when it had wrong ones
+    extra_findings: tuple[Finding, ...] = ()
+    apdu_data: bytes | None = None  # the reassembled APDU bytes (when not nested)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        apdu = self.apdu.findings if self.apdu is not None else ()
+        return self.frame.findings + apdu + self.extra_findings
+
+    @property
+    def valid(self) -> bool:
+        return not any(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def apdu_type(self) -> str | None:
+        if self.apdu is None:
+            return None
+        value = self.apdu.fields.get("apdu_type")
+        return str(value) if value is not None else None
+
+    @property
+    def summary(self) -> str:
+        if self.apdu is not None and self.apdu.summary:
+            return f"{self.frame.summary} | {self.apdu.summary}"
+        return self.frame.summary
+
+    @property
+    def all_spans(self) -> tuple[Span, ...]:
+        """Spans with absolute offsets in the frame's buffer (nested APDU included)."""
+        return self.frame.spans
+
+    @property
+    def apdu_spans_if_separate(self) -> tuple[Span, ...]:
+        """APDU spans relative to the reassembled APDU, when they could not be nested."""
+        if self.apdu is None or self.apdu_nested:
+            return ()
+        return self.apdu.spans
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeResult:
+    chunks: tuple[Chunk, ...]
+    frames: tuple[FrameDecode, ...]
+    problems: tuple[InputProblem, ...] = field(default_factory=tuple)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(not fd.valid for fd in self.frames)
+
+
+def _nest(spans: tuple[Span, ...], children: tuple[Span, ...]) -> tuple[Span, ...] | None:
+    """Return spans with the APDU span's children replaced by the APDU decode, or None."""
+    out: list[Span] = []
+    found = False
+    for span in spans:
+        if not found and span.name in _APDU_SPAN_NAMES:
+            out.append(replace(span, children=children))
+            found = True
+        elif not found and span.children:
+            nested = _nest(span.children, children)
+            if nested is not None:
+                out.append(replace(span, children=nested))
+                found = True
+            else:
+                out.append(span)
+        else:
+            out.append(span)
+    return tuple(out) if found else None
+
+
+def _apdu_offset(spans: tuple[Span, ...]) -> int | None:
+    for top in spans:
+        for span in top.walk():
+            if span.name in _APDU_SPAN_NAMES:
+                return span.offset
+    return None
+
+
+def decode_chunks(chunks: Sequence[Chunk], show_secrets: bool = False) -> DecodeResult:
+    """Decode every chunk; an RX chunk right after a TX chunk is checked for echo of it."""
+    frames: list[FrameDecode] = []
+    reassemblers: dict[str | None, Reassembler] = {}
+    segment_frames: dict[str | None, list[int]] = {}
+    last_tx: bytes | None = None
+    for chunk_index, chunk in enumerate(chunks):
+        sent = last_tx if chunk.direction == "rx" else None
+        for frame in split_stream(chunk.data, sent=sent, direction=chunk.direction):
+            frames.append(
+                _decode_frame(
+                    len(frames),
+                    chunk_index,
+                    chunk.direction,
+                    frame,
+                    show_secrets,
+                    reassemblers,
+                    segment_frames,
+                )
+            )
+        if chunk.direction == "tx":
+            last_tx = chunk.data
+    return DecodeResult(chunks=tuple(chunks), frames=tuple(frames))
+
+
+def _decode_frame(
+    index: int,
+    chunk_index: int,
+    direction: str | None,
+    frame: DecodedFrame,
+    show_secrets: bool,
+    reassemblers: dict[str | None, Reassembler],
+    segment_frames: dict[str | None, list[int]],
+) -> FrameDecode:
+    repaired = None
+    if frame.kind is FrameKind.HDLC and any(f.code in _REPAIRABLE for f in frame.findings):
+        fixed = repair_hdlc(frame.data)
+        repaired = fixed if fixed != frame.data else None
+
+    apdu_bytes: bytes | None = None
+    reassembled_from: tuple[int, ...] = ()
+    if frame.kind is FrameKind.HDLC and frame.fields.get("frame_type") == "I":
+        reassembler = reassemblers.setdefault(direction, Reassembler())
+        pending = segment_frames.setdefault(direction, [])
+        complete = reassembler.feed(frame)
+        if frame.fields.get("segmented") or pending:
+            pending.append(index)
+            if complete is None:
+                return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
+            apdu_bytes, reassembled_from = complete, tuple(pending)
+            pending.clear()
+        else:
+            apdu_bytes = frame.apdu
+    elif frame.apdu is not None:
+        apdu_bytes = frame.apdu
+
+    if not apdu_bytes:
+        return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
+
+    if not reassembled_from:
+        base = _apdu_offset(frame.spans)
+        if base is not None:
+            apdu = decode_apdu(apdu_bytes, base_offset=base, show_secrets=show_secrets)
+            nested = _nest(frame.spans, apdu.spans)
+            if nested is not None:
+                return FrameDecode(
+                    index,
+                    chunk_index,
+                    direction,
+                    replace(frame, spans=nested),
+                    apdu,
+                    apdu_nested=True,
+                    repaired=repaired,
+                )
+            return FrameDecode(index, chunk_index, direction, frame, apdu, repaired=repaired)
+    apdu = decode_apdu(apdu_bytes, base_offset=0, show_secrets=show_secrets)
+    return FrameDecode(
+        index,
+        chunk_index,
+        direction,
+        frame,
+        apdu,
+        reassembled_from=reassembled_from,
+        repaired=repaired,
+        apdu_data=apdu_bytes,
+    )
+
+
+def decode_bytes(
+    data: bytes, direction: str | None = None, show_secrets: bool = False
+) -> DecodeResult:
+    return decode_chunks([Chunk(data=data, direction=direction)], show_secrets=show_secrets)
+
+
+def chunks_from(pairs: Iterable[tuple[bytes, str | None]]) -> list[Chunk]:
+    return [Chunk(data=data, direction=direction) for data, direction in pairs]

@@ -1,0 +1,119 @@
+"""`dlmsdoctor decode` in-process: exit codes, JSON document, pasted forms, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.cli.main import cli
+
+GOOD_SNRM = "7E A0 07 03 21 93 0F 01 7E"
+# The SNRM from ../shared/seed/ESTADO_MEDIDOR_2.md: HCS/FCS right, parameter group length wrong.
+SEED_SNRM = (
+    "7E A0 21 02 03 21 93 73 56 81 80 12 05 02 00 80 06 02 00 80 07 04 00 00 00 01 "
+    "08 04 00 00 00 01 A6 D9 7E"
+)
+SEED_SNRM_FIXED = (
+    "7E A0 21 02 03 21 93 73 56 81 80 14 05 02 00 80 06 02 00 80 07 04 00 00 00 01 "
+    "08 04 00 00 00 01 CE 6A 7E"
+)
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=stdin)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_valid_frame_exits_zero_and_explains_fields() -> None:
+    code, out, _ = run("decode", GOOD_SNRM)
+    assert code == ExitCode.OK
+    assert "SNRM" in out
+    assert "all valid" in out
+
+
+def test_seed_frame_is_flagged_with_the_corrected_frame() -> None:
+    code, out, _ = run("decode", f"TX {SEED_SNRM}")
+    assert code == ExitCode.FINDINGS
+    assert "hdlc.params.group_length" in out
+    assert SEED_SNRM_FIXED in out
+
+
+def test_json_document_has_schema_frames_and_findings() -> None:
+    code, out, _ = run("decode", "--json", f"TX {SEED_SNRM}")
+    assert code == ExitCode.FINDINGS
+    doc = json.loads(out)
+    assert doc["schema"] == "dlmsdoctor.decode" and doc["version"] == 1
+    (frame,) = doc["frames"]
+    assert frame["direction"] == "tx"
+    assert frame["kind"] == "hdlc" and frame["type"] == "SNRM"
+    assert frame["valid"] is False
+    (finding,) = [f for f in frame["findings"] if f["severity"] == "error"]
+    assert finding["code"] == "hdlc.params.group_length"
+    assert finding["offset"] == 11
+    assert finding["corrected"] == "14"
+    assert frame["corrected_hex"] == SEED_SNRM_FIXED
+    assert frame["spans"][0]["name"].startswith("hdlc.")
+    assert doc["summary"] == {
+        "frames": 1,
+        "valid": 0,
+        "errors": 1,
+        "warnings": frame_warnings(frame),
+    }
+
+
+def frame_warnings(frame: dict[str, object]) -> int:
+    findings = frame["findings"]
+    assert isinstance(findings, list)
+    return sum(1 for f in findings if f["severity"] == "warning")
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "7EA0070321930F017E",
+        "0x7E 0xA0 0x07 0x03 0x21 0x93 0x0F 0x01 0x7E",
+        r"b'\x7e\xa0\x07\x03\x21\x93\x0f\x01\x7e'",
+        "[2025-10-30 14:51:48.452] TX: 7E A0 07 03 21 93 0F 01 7E",
+        "Sent\t7E A0 07 03 21 93 0F 01 7E",
+    ],
+)
+def test_pasted_forms(pasted: str) -> None:
+    code, out, _ = run("decode", "--json", pasted)
+    assert code == ExitCode.OK, out
+    doc = json.loads(out)
+    assert [f["type"] for f in doc["frames"]] == ["SNRM"]
+
+
+def test_stdin_and_several_frames() -> None:
+    log = f"TX {GOOD_SNRM}\nRX 7E A0 07 21 03 73 0F 01 7E\n"
+    code, out, _ = run("decode", "--json", stdin=log)
+    doc = json.loads(out)
+    assert [(f["direction"], f["kind"]) for f in doc["frames"]] == [("tx", "hdlc"), ("rx", "hdlc")]
+    assert code in (ExitCode.OK, ExitCode.FINDINGS)
+
+
+def test_unusable_input_exits_2_with_message_on_stderr_and_nothing_on_stdout() -> None:
+    code, out, err = run("decode", "hello world")
+    assert code == ExitCode.UNUSABLE_INPUT
+    assert out == ""
+    assert "no hex bytes" in err
+
+
+def test_garbage_bytes_are_reported_not_raised() -> None:
+    code, out, _ = run("decode", "--json", "7E A0 FF 00 13 37 7E 7E 00")
+    doc = json.loads(out)
+    assert code == ExitCode.FINDINGS
+    assert doc["frames"], "something must be reported"
+
+
+def test_bridge_busy_text_is_recognised() -> None:
+    busy = "RX " + b"Port already in use\r\n".hex(" ")
+    _code, out, _ = run("decode", "--json", busy)
+    doc = json.loads(out)
+    assert doc["frames"][0]["kind"] == "bridge-message"
+    codes = [f["code"] for f in doc["frames"][0]["findings"]]
+    assert "stream.bridge.busy" in codes
