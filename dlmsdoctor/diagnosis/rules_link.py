@@ -36,7 +36,7 @@ def _closed_right_after(f: SessionFacts) -> list[tuple[ConnFacts, FrameFacts]]:
 )
 def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
     """Socket closed right after our frame, no bytes: disambiguated by what else was seen."""
-    closed = _closed_right_after(f)
+    closed = [(c, last) for c, last in _closed_right_after(f) if not _explained_by_timer(f, c)]
     if not closed:
         return []
     if f.has("bridge.busy") or f.frames_with_code("stream.bridge", tx=False):
@@ -526,6 +526,9 @@ def inactivity_timeout(f: SessionFacts) -> list[Cause]:
     hits = []
     for conn in f.connections:
         idle = conn.idle_before_close
+        if conn in _quiet_closes(f):
+            hits.append((conn, idle or 0.0))
+            continue
         if idle is None or idle < IDLE_CLOSE_S or (conn.tx and not conn.rx):
             continue
         last_tx = conn.tx[-1] if conn.tx else None
@@ -537,25 +540,56 @@ def inactivity_timeout(f: SessionFacts) -> list[Cause]:
     conn, idle = hits[0]
     configured = f.session.identity.get("hdlc_inactivity_timeout")
     explanation = (
-        f"The peer closed connection {conn.id} after {idle:.1f} s without traffic, while the "
-        "link worked: the meter's inactivity timeout."
+        f"The peer closed connection {conn.id} after {idle:.2f} s without traffic: the "
+        "meter's (or modem's) inactivity timeout. Clients that open the connection and then "
+        "wait (or compute between requests) longer than that find it closed."
     )
     if configured:
         explanation += f" The meter reports an HDLC inactivity timeout of {configured} s."
     return [
         cause(
             "link.inactivity_timeout",
-            "The meter closes idle connections (inactivity timeout)",
+            f"The meter closes idle connections (inactivity timeout, here {idle:.2g} s)",
             0.75,
             "meter",
             explanation,
-            [Evidence(note=f"closed after {idle:.1f} s idle", step="tcp.connect")],
+            [
+                Evidence(note=f"connection {c.id} closed after {i:.2f} s idle", step="tcp.connect")
+                for c, i in hits[:3]
+            ],
             [
                 now("Keep the connection busy (a read) below the timeout, or reconnect per poll."),
                 later("Read 0.0.22.0.0.255 attribute 8 for the exact timeout."),
             ],
         )
     ]
+
+
+# A peer that closes a connection nobody has used yet, after at least this long, runs a timer.
+QUIET_CLOSE_MIN_S = 0.05
+
+
+def _quiet_closes(f: SessionFacts) -> list[ConnFacts]:
+    """Connections the peer closed after a while although no byte went either way."""
+    return [
+        c
+        for c in f.connections
+        if c.closed_by_peer
+        and not c.frames
+        and c.record.opened_at is not None
+        and c.record.closed_at is not None
+        and c.record.closed_at - c.record.opened_at >= QUIET_CLOSE_MIN_S
+    ]
+
+
+def _explained_by_timer(f: SessionFacts, conn: ConnFacts) -> bool:
+    """A close 'right after our frame' that falls when the peer's idle timer runs out anyway."""
+    quiet = _quiet_closes(f)
+    if not quiet or conn.record.opened_at is None or conn.record.closed_at is None:
+        return False
+    timer = min(c.record.closed_at - c.record.opened_at for c in quiet)  # type: ignore[operator]
+    lifetime = conn.record.closed_at - conn.record.opened_at
+    return abs(lifetime - timer) <= max(0.05, timer * 0.3)
 
 
 @rule("meter.slow_replies")
