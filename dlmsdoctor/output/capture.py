@@ -16,6 +16,7 @@ Secret bytes are masked in packets and comments unless ``show_secrets``.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import struct
@@ -182,6 +183,26 @@ def endpoints(session: Session) -> _Endpoints:
     return _Endpoints(server, client, note)
 
 
+def split_parts(data: bytes) -> list[bytes]:
+    """A recorded chunk cut into its frames, one per TCP segment as Wireshark's DLMS dissector
+    expects; the chunk whole when its pieces do not tile it exactly (e.g. frames sharing a flag,
+    where cutting would duplicate a byte and break the reassembled payload)."""
+    try:
+        from dlmsdoctor.codec.stream import split_stream
+
+        chunks = split_stream(data)
+    except Exception:  # the splitter should not raise; a capture must still be written
+        return [data]
+    if len(chunks) < 2:
+        return [data]
+    pos = 0
+    for chunk in chunks:
+        if chunk.offset != pos:
+            return [data]
+        pos = chunk.end
+    return [c.data for c in chunks] if pos == len(data) else [data]
+
+
 def frame_comment(note: FrameNote) -> str:
     """The human comment of a data packet: dlmsdoctor's decode of the frame it carries."""
     arrow = "client -> meter" if note.direction is Direction.TX else "meter -> client"
@@ -274,13 +295,19 @@ def _tcp_packets(session: Session, ends: _Endpoints, t0: int, show_secrets: bool
         stream.send(conn.opened_at, True, _TCP_ACK, b"", [f"connection {conn.id}: established"])
         last = conn.opened_at
         for frame in frames:
-            note = annotate(frame, show_secrets)
-            stats.masked_bytes += note.secret_count
             at = max(frame.at, last)
             last = at
-            stream.send(at, frame.direction is Direction.TX, _TCP_PSH | _TCP_ACK, note.data,
-                        [frame_comment(note), machine_comment(note, frame.kind)])
-            stats.tcp_segments += 1
+            parts = split_parts(frame.data)
+            for number, part in enumerate(parts, start=1):
+                record = dataclasses.replace(frame, data=part) if len(parts) > 1 else frame
+                note = annotate(record, show_secrets)
+                stats.masked_bytes += note.secret_count
+                human = frame_comment(note)
+                if len(parts) > 1:
+                    human = f"part {number} of {len(parts)} of one received chunk\n{human}"
+                stream.send(at, frame.direction is Direction.TX, _TCP_PSH | _TCP_ACK, note.data,
+                            [human, machine_comment(note, frame.kind)])
+                stats.tcp_segments += 1
         _close(stream, conn, max(conn.closed_at if conn.closed_at is not None else last, last))
 
 

@@ -257,3 +257,23 @@ def test_tshark_reads_a_wrapper_session_and_odd_frames(tmp_path: Path) -> None:
     write_capture(session, path)
     assert tshark_problems(path) == ""
     assert followed_streams(path, 1)[0] == (aarq, b"\x00\x01\x00\x01")
+
+
+@needs_tshark
+def test_a_received_chunk_with_two_frames_becomes_two_segments(tmp_path: Path) -> None:
+    session = seed_session()
+    rr = bytes.fromhex("7EA00A210002682D5157F57E")  # a second frame glued to the UA
+    session.frames[4].data += rr
+    path = tmp_path / "glued.pcapng"
+    write_capture(session, path)
+    raw = read_raw(path)
+    parts = [p for p in raw.packets if any('"index":4,' in c for c in p.comments)]
+    assert [p.data[40:] for p in parts] == [seed_session().frames[4].data, rr]
+    assert parts[0].comments[0].startswith("part 1 of 2")
+    assert tshark_problems(path) == ""
+    _, server = followed_streams(path, 3)[2]
+    assert server.startswith(session.frames[4].data)
+    # ... and reading it back gives the chunk as recorded
+    from dlmsdoctor.output.capture_read import read_capture
+
+    assert read_capture(path).frames[4].data == session.frames[4].data
