@@ -18,6 +18,7 @@ from textual.screen import Screen
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.screens.diagnosis import DiagnosisScreen
+from dlmsdoctor.screens.export import ExportRequest, ExportScreen, default_export_path, export
 from dlmsdoctor.screens.frames import FramesScreen
 from dlmsdoctor.screens.history import HistoryScreen
 from dlmsdoctor.screens.modals import HelpScreen, OpenSessionScreen
@@ -145,6 +146,24 @@ class DoctorApp(App[int]):
     def _run_completed(self, event: RunCompleted) -> None:
         # The engine's Session replaces the live one: same frames, plus the diagnosis.
         self.show_session(event.session)
+
+    @on(DiagnosisScreen.ExportRequested)
+    def _export_requested(self, event: DiagnosisScreen.ExportRequested) -> None:
+        session = self.session
+        if session is None:
+            self.notify("Nothing to export: open or run a session first.", severity="warning")
+            return
+
+        def write(request: ExportRequest | None) -> None:
+            if request is None:
+                return
+            try:
+                self.notify(export(session, request), timeout=8)
+            except (ValueError, OSError) as exc:
+                self.notify(str(exc), title="Export failed", severity="error", timeout=10)
+
+        default = default_export_path(session, event.what)
+        self.push_screen(ExportScreen(event.what, default), write)
 
     @on(HistoryScreen.SessionChosen)
     def _history_session_chosen(self, event: HistoryScreen.SessionChosen) -> None:

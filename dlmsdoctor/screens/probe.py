@@ -31,6 +31,7 @@ from dlmsdoctor.screens.probe_run import (
     live_frame,
     login_failed,
     new_session,
+    planned_steps,
 )
 from dlmsdoctor.session import Session, StepRecord
 from dlmsdoctor.widgets.ladder import Ladder
@@ -120,10 +121,11 @@ class ProbeScreen(Screen[None]):
             return
         self._cancel = asyncio.Event()
         self._live = new_session(values)
+        self._live.steps = planned_steps(options)
         self._frames_seen = 0
         self._logins = 0
         self._logins_left = budget
-        self.query_one(Ladder).reset()
+        self.query_one(Ladder).reset(self._live.steps)
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self._status(f"Probing {values.host}:{values.port}…")

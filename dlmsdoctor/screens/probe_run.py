@@ -11,10 +11,10 @@ from pathlib import Path
 
 from dlmsdoctor import __version__
 from dlmsdoctor.config import Credential, load_config
-from dlmsdoctor.engine import ProbeOptions
+from dlmsdoctor.engine import ProbeOptions, default_plan
 from dlmsdoctor.events import Direction, FrameReceived, FrameSent
 from dlmsdoctor.ledger import FAILED_OUTCOMES, LoginLedger, meter_key
-from dlmsdoctor.session import FrameRecord, Session, Target
+from dlmsdoctor.session import FrameRecord, Session, StepRecord, Target
 from dlmsdoctor.widgets.frame_decode import classify
 from dlmsdoctor.widgets.target_form import TargetValues
 
@@ -54,6 +54,11 @@ def logins_left(options: ProbeOptions, ledger: LoginLedger) -> int:
 def login_failed(mechanism: str, outcome: str) -> bool:
     """Whether a LoginAttempted event spends budget (the ledger's own rule)."""
     return mechanism != "none" and outcome in FAILED_OUTCOMES
+
+
+def planned_steps(options: ProbeOptions) -> list[StepRecord]:
+    """The rungs the engine will walk, all pending: the ladder shows the whole plan at once."""
+    return [StepRecord(p.id, p.title, p.layer) for p in default_plan(options)]
 
 
 def new_session(values: TargetValues) -> Session:

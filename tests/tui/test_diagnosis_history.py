@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable, OptionList
+from textual.widgets import DataTable, Input, OptionList
 
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.screens.modals import HelpScreen
@@ -97,3 +97,27 @@ async def test_open_session_file_rejects_garbage(tmp_path: Path) -> None:
         app.open_session_file(good)
         await pilot.pause()
         assert app.screen.id == "diagnosis" and app.session is not None
+
+
+async def test_export_report_and_capture(story_app: DoctorApp, hermetic_dirs: Path) -> None:
+    from dlmsdoctor.screens.export import ExportScreen
+
+    async with story_app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.click("#export-report")
+        await pilot.pause()
+        assert isinstance(story_app.screen, ExportScreen)
+        field = story_app.screen.query_one("#export-path", Input)
+        report = hermetic_dirs / "out" / "story.html"
+        field.value = str(report)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert report.is_file()
+        assert "12345678" not in report.read_text(encoding="utf-8")  # secrets masked
+        await pilot.click("#export-capture")
+        await pilot.pause()
+        default = Path(story_app.screen.query_one("#export-path", Input).value)
+        assert default.suffix == ".pcapng" and str(hermetic_dirs) in str(default)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert default.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng section header

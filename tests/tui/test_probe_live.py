@@ -65,7 +65,8 @@ async def test_probe_runs_live_and_diagnoses(monkeypatch: pytest.MonkeyPatch) ->
 
             running = {step for step, status in seen if status is StepStatus.RUNNING}
             finished_ok = {step for step, status in seen if status is StepStatus.OK}
-            assert running & finished_ok, seen  # rungs went running -> ok, live
+            pending = {step for step, status in seen if status is StepStatus.PENDING}
+            assert pending & running & finished_ok, seen  # pending -> running -> ok, live
             ladder = app.screen.query_one(Ladder)
             assert ladder.row_count >= 5
 
