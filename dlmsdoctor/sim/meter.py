@@ -371,7 +371,7 @@ class _Session:
         if self.framing == "wrapper":
             assert isinstance(self.link, WrapperServerLink)
             pdus = self.link.split(buf)
-            if buf and not looks_like_wrapper(buf):
+            if buf and not looks_like_wrapper(buf) and buf != b"\x00":  # 00: maybe a header
                 other = looks_like_hdlc(buf)
                 self.log.emit("bytes.ignored", self.conn, hex=redacted_hex(bytes(buf)),
                               decode=describe(bytes(buf), "tx"))

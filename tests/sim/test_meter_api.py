@@ -150,3 +150,16 @@ def test_stale_bytes_for_the_wrapper_are_wrapper_bytes() -> None:
 
     kinds = [c.kind for c in split_stream(stale_bytes_for(load_profile("wrapper")))]
     assert FrameKind.WRAPPER in kinds and FrameKind.HDLC not in kinds
+
+
+def test_requests_arriving_byte_by_byte_are_served() -> None:
+    from dlmsdoctor.codec.wrapper import build_wrapper
+
+    for name, request in (("default", snrm()), ("wrapper", build_wrapper(16, 1, aarq()))):
+        with MeterThread(name) as meter, RawClient(meter.port) as c:
+            for byte in request:
+                c.send(bytes([byte]))
+                time.sleep(0.002)
+            reply = c.read_for(0.3)
+            first = 0x7E if name == "default" else 0x00
+            assert reply[:1] == bytes([first]), name
