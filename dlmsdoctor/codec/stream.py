@@ -2,8 +2,11 @@
 
 ``split_stream(buf)`` decodes a whole buffer (a paste, a capture); ``StreamSplitter`` does the
 same for a socket, holding back only what more bytes could still change. Feeding a stream
-byte by byte and then calling ``close()`` gives exactly the chunks ``split_stream`` gives for
-the whole, with the same absolute offsets.
+byte by byte and then calling ``close()`` gives the chunks ``split_stream`` gives for the
+whole: same kinds, bytes, absolute offsets, spans, findings and fields (compare those, not the
+objects: the HDLC decoder may return a lazy-spans subclass of ``DecodedFrame`` on one path).
+A ser2net message or an IEC 62056-21 line is given out as soon as its line end arrives, even
+when nothing follows it; other text and noise wait for what ends them.
 
 The chunks tile the buffer in order: each chunk starts where the previous one ended, except
 after two HDLC frames that share one flag (``7E .. 7E .. 7E``, allowed by ISO/IEC 13239): the
@@ -158,7 +161,9 @@ def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
     if e is None or isinstance(e, _NeedMore):
         return e
     if e <= n:
-        return _decode(_parse_hdlc, buf, p, e, direction, "HDLC")
+        # A right length field: the decoder finds the same end in place, no copy, no rebase.
+        in_place = _parse_hdlc_in_place if e == p + _hdlc_length(buf, p) + 2 else None
+        return _decode(_parse_hdlc, buf, p, e, direction, "HDLC", in_place)
     # Truncated: unless a real frame starts inside what this one claims (then it was noise).
     if _valid_frame_starts_in(buf, p + 1, n):
         return None
@@ -213,16 +218,34 @@ def _parse_wrapper(data: bytes, direction: str | None) -> DecodedFrame:
 
 
 _Parser = Callable[[bytes, str | None], DecodedFrame]
+_InPlace = Callable[[bytes, int, str | None], DecodedFrame]
+
+
+def _parse_hdlc_in_place(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
+    from dlmsdoctor.codec.hdlc import parse_hdlc
+
+    return parse_hdlc(buf, p, direction)
 
 
 def _decode(
-    parser: _Parser, buf: bytes, p: int, e: int, direction: str | None, what: str
+    parser: _Parser,
+    buf: bytes,
+    p: int,
+    e: int,
+    direction: str | None,
+    what: str,
+    in_place: _InPlace | None = None,
 ) -> DecodedFrame:
-    """Decode ``buf[p:e]`` alone (so the decoder cannot wander into the next frame), then move
-    its offsets to ``p``. Copies one frame, never the whole buffer."""
+    """Decode the frame ``buf[p:e]``: in place when ``in_place`` is given and ends where we
+    decided, else alone (so the decoder cannot wander into the next frame) with its offsets then
+    moved to ``p``. Copies one frame at most, never the whole buffer."""
     data = buf[p:e]
     kind = FrameKind.HDLC if what == "HDLC" else FrameKind.WRAPPER
     try:
+        if in_place is not None:
+            frame = in_place(buf, p, direction)
+            if frame.offset == p and frame.end == e:
+                return frame
         frame = parser(data, direction)
     except Exception as exc:  # decoders must not raise; if one does, keep the bytes
         finding = Finding(
@@ -283,6 +306,8 @@ class _State:
     after_hdlc: bool = False  # the chunk before ``pos`` was an HDLC frame (shared flag)
     echo_at: int | None = None  # where ``sent`` may come back
     scan_from: int = 0  # gap: no frame start before this position (resume hint)
+    gap_origin: int | None = None  # start of the open gap when part of it was already given out
+    gap_limit: int = 0  # open gap: bytes before this cannot belong to a frame
 
 
 def _gap_end(
@@ -291,7 +316,8 @@ def _gap_end(
     """End of the gap at ``st.pos`` and the frame that ends it (None: buffer/piece end)."""
     n = len(buf)
     gs = st.pos
-    limit = min(n, gs + MAX_GAP)
+    origin = gs if st.gap_origin is None else st.gap_origin  # 64 KiB pieces count from here
+    limit = min(n, origin + MAX_GAP)
     if st.echo_at is not None and st.echo_at > gs:
         limit = min(limit, st.echo_at)
     q = max(st.scan_from, gs + 1)
@@ -302,7 +328,7 @@ def _gap_end(
         c = f if z < 0 else z if f < 0 else min(f, z)
         r = _frame_at(buf, c, final, direction)
         if isinstance(r, _NeedMore):
-            st.scan_from = c
+            st.scan_from = st.gap_limit = c
             return NEED_MORE
         if r is not None:
             return c, r
@@ -310,9 +336,10 @@ def _gap_end(
             f = buf.find(FLAG, c + 1, limit)
         if c == z:
             z = buf.find(b"\x00\x01", c + 1, limit)
-    if limit == n and limit < gs + MAX_GAP and not final and st.echo_at != limit:
+    if limit == n and limit < origin + MAX_GAP and not final and st.echo_at != limit:
         # The gap may go on; the last byte may still start a frame.
         st.scan_from = max(gs + 1, n - 1)
+        st.gap_limit = n - 1 if buf[n - 1] in (FLAG, 0x00) else n
         return NEED_MORE
     return limit, None
 
@@ -359,17 +386,51 @@ def _scan(
         if r is None:
             g = _gap_end(buf, st, final, direction)
             if isinstance(g, _NeedMore):
+                out.extend(_early_chunks(buf, st))
                 return out
             ge, r = g
             out.extend(_gap_chunks(buf, p, ge))
             st.pos = ge
             st.scan_from = 0
+            st.gap_origin = None
             if r is None or isinstance(r, _NeedMore):
                 continue
         out.append(r)
         st.pos = r.end
         st.after_hdlc = r.kind is FrameKind.HDLC
     return out
+
+
+EARLY_WINDOW = 4096  # an open gap longer than this waits for its end (keeps feeding linear)
+_EARLY_TRIGGERS = (b"\n", b"\r", b"\xff")
+
+
+def _early_chunks(buf: bytes, st: _State) -> list[DecodedFrame]:
+    """Chunks of an open gap that no later byte can change: a ser2net message or an IEC
+    62056-21 line that has its line end, a telnet run followed by two other bytes, and what
+    comes before them. A bridge that says "Port already in use" and then keeps quiet is thus
+    reported at once, not when the socket closes."""
+    start, limit = st.pos, st.gap_limit
+    if limit - start > EARLY_WINDOW or not any(t in buf[start:limit] for t in _EARLY_TRIGGERS):
+        return []
+    chunks = _gap_chunks(buf, start, limit)
+    last = max((i for i, c in enumerate(chunks) if _stable(c, limit)), default=-1)
+    if last < 0:
+        return []
+    if st.gap_origin is None:
+        st.gap_origin = start
+    st.pos = chunks[last].end
+    return chunks[: last + 1]
+
+
+def _stable(chunk: DecodedFrame, limit: int) -> bool:
+    if chunk.kind is FrameKind.BRIDGE_MESSAGE:
+        return chunk.data.endswith((b"\r\n", b"\n\r"))
+    if chunk.kind is FrameKind.IEC62056_21:
+        return True  # each form ends with CR LF or a BCC: nothing after it is looked at
+    if chunk.kind is FrameKind.TELNET:
+        return chunk.end + 2 <= limit  # the next IAC and its command are known not to follow
+    return False
 
 
 def _gap_chunks(buf: bytes, start: int, end: int) -> list[DecodedFrame]:
@@ -482,28 +543,34 @@ class StreamSplitter:
         self._base += keep_from
         st.pos -= keep_from
         st.scan_from = max(0, st.scan_from - keep_from)
+        st.gap_limit = max(0, st.gap_limit - keep_from)
+        if st.gap_origin is not None:
+            st.gap_origin -= keep_from  # may go negative: only the 64 KiB count uses it
         if st.echo_at is not None:
             st.echo_at -= keep_from
 
 
 def _rebase(frame: DecodedFrame, delta: int) -> DecodedFrame:
-    """The same frame with every offset moved by ``delta``."""
+    """The same frame with every offset moved by ``delta`` (direct constructors: this runs for
+    every frame a socket delivers, and ``dataclasses.replace`` is slow)."""
     fields = {
         k: (v + delta if k.endswith("_offset") and isinstance(v, int) else v)
         for k, v in frame.fields.items()
     }
-    return dataclasses.replace(
-        frame,
-        offset=frame.offset + delta,
-        spans=tuple(_rebase_span(s, delta) for s in frame.spans),
-        findings=tuple(dataclasses.replace(f, offset=f.offset + delta) for f in frame.findings),
-        fields=fields,
-    )
+    findings = tuple(
+        Finding(f.code, f.severity, f.offset + delta, f.length, f.field, f.message,
+                f.expected, f.found, f.corrected)
+        for f in frame.findings
+    )  # fmt: skip
+    return DecodedFrame(
+        frame.kind, frame.offset + delta, frame.data, frame.summary,
+        tuple(_rebase_span(s, delta) for s in frame.spans), findings, fields, frame.apdu,
+    )  # fmt: skip
 
 
 def _rebase_span(span: Span, delta: int) -> Span:
-    return dataclasses.replace(
-        span,
-        offset=span.offset + delta,
-        children=tuple(_rebase_span(c, delta) for c in span.children),
-    )
+    children = tuple(_rebase_span(c, delta) for c in span.children) if span.children else ()
+    return Span(
+        span.offset + delta, span.length, span.name, span.label, span.value, span.meaning,
+        children, span.secret,
+    )  # fmt: skip
