@@ -1285,7 +1285,7 @@ def repair_hdlc(frame: bytes) -> bytes:
     Keeps addresses, control and information bytes as they are (where the frame really ends is
     found as ``parse_hdlc`` finds it). Returns the input unchanged when it cannot be understood.
     """
-    decoded = parse_hdlc(frame)
+    decoded = parse_hdlc(frame, lazy_spans=False)  # reads spans below: decode them once
     spans = {s.name: s for s in decoded.spans}
     dest, src, ctrl = spans.get("hdlc.address.dest"), spans.get("hdlc.address.src"), \
         spans.get("hdlc.control")
