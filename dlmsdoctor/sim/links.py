@@ -183,8 +183,9 @@ class HdlcServerLink:
             )
         p = self.core.profile
         # The client's TX is the meter's RX: each side takes the smaller of the two proposals.
-        self.max_info_tx = min(p.max_info_tx, proposed.max_info_rx)
-        self.max_info_rx = min(p.max_info_rx, proposed.max_info_tx)
+        # A proposal below 32 is outside IEC 62056-46's range: 32 keeps segmentation finite.
+        self.max_info_tx = max(32, min(p.max_info_tx, proposed.max_info_rx))
+        self.max_info_rx = max(32, min(p.max_info_rx, proposed.max_info_tx))
         window_tx = min(p.window_tx, proposed.window_rx)
         window_rx = min(p.window_rx, proposed.window_tx)
         self.connected = True

@@ -163,3 +163,14 @@ def test_requests_arriving_byte_by_byte_are_served() -> None:
             reply = c.read_for(0.3)
             first = 0x7E if name == "default" else 0x00
             assert reply[:1] == bytes([first]), name
+
+
+def test_absurd_snrm_parameters_do_not_break_the_link() -> None:
+    core = _core()
+    link = HdlcServerLink(core, 1)
+    params = hdlc.HdlcParams(max_info_tx=0, max_info_rx=0, window_tx=0, window_rx=0)
+    out = link.on_frame(hdlc.build_snrm(SERVER, 16, params, omit_defaults=False))
+    assert hdlc.parse_hdlc(out.frames[0], 0, "rx").fields["frame_type"] == "UA"
+    assert (link.max_info_tx, link.max_info_rx) == (32, 32)
+    reply = link.on_frame(i_frame(bytes.fromhex("62 03 80 01 00"), 0, 0))  # RLRQ
+    assert b"\x63\x03\x80\x01\x00" in reply.frames[0]  # RLRE
