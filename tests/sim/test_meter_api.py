@@ -115,6 +115,11 @@ def test_links_never_raise_on_bytes(data: bytes) -> None:
     link.on_frame(b"\x7e\xa0" + data)
     link.on_frame(snrm())
     link.on_frame(i_frame(data, 0, 0))  # any APDU in a well-formed frame
+    link.on_frame(hdlc.build_frame(  # an SNRM with any parameter bytes
+        dest=hdlc.encode_server_address(SERVER), src=hdlc.encode_client_address(16),
+        control=0x93, info=data,
+    ))
+    link.on_frame(i_frame(data[:20], 0, 0))
     WrapperServerLink(core, 2).on_pdu(b"\x00\x01\x00\x10\x00\x01" + data)
 
 
