@@ -14,6 +14,7 @@ was expected); ``apdu.aare.rejected`` (association refused, with the diagnostic)
 (exception-response); ``apdu.access_error`` (a data-access-result other than success);
 ``apdu.axdr.choice`` (a CHOICE tag that does not exist); ``apdu.conformance.tag``
 (conformance block not introduced by 5F 1F 04); ``apdu.dlms_version`` (not 6);
+``apdu.notification.tagged_datetime`` (a Data-Notification date-time sent as 09 0C ...);
 ``apdu.internal_error`` (a decoder bug: the APDU is shown raw; should never appear).
 
 ``fields`` keys are stable (scripts read them): ``apdu_type``, ``context``, ``mechanism``,
@@ -672,6 +673,27 @@ def _data_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, n
     inv, cur, lid = _uint(ctx, pos + 1, end, 4, name + ".long_invoke_id",
                           "Long invoke id and priority")
     fields["long_invoke_id"] = None if lid is None else lid & 0xFFFFFF
+    if lid is not None:
+        # Long-Invoke-Id-And-Priority: bits 0-23 id, 28 break-on-error, 29 self-descriptive,
+        # 30 confirmed, 31 high priority (Green Book 9.3.8).
+        inv = ctx.span(pos + 1, 4, inv.name, inv.label, lid,
+                       f"invoke id {lid & 0xFFFFFF}, "
+                       f"{'confirmed' if lid & (1 << 30) else 'unconfirmed'}, "
+                       f"{'high' if lid & (1 << 31) else 'normal'} priority"
+                       f"{', self-descriptive' if lid & (1 << 29) else ''}")
+    spans = [tag, inv]
+    buf = ctx.buf
+    if cur + 1 < end and buf[cur] == 0x09 and buf[cur + 1] == 0x0C:
+        # Norwegian HAN meters (Kaifa MA304 and others) send the date-time as a tagged Data
+        # octet-string, 09 0C + 12 bytes; the standard has a bare OCTET STRING (0C + 12).
+        # A bare length of 9 fits no date/time form, so this reading is unambiguous.
+        ctx.finding("apdu.notification.tagged_datetime", cur, 1, "date-time",
+                    "date-time sent as a tagged octet-string (09 0C ...), a known meter "
+                    "variant; the standard has an untagged OCTET STRING",
+                    severity=Severity.INFO, expected="0C", found="09 0C")
+        spans.append(ctx.span(cur, 1, name + ".date_time_type", "Data type (meter variant)",
+                              0x09, "octet-string"))
+        cur += 1
     dt, cur, raw = _octets(ctx, cur, end, name + ".date_time", "Date-time")
     if raw:
         value, meaning = octet_value(raw)
@@ -679,7 +701,8 @@ def _data_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, n
     body, cur, value = decode_data(ctx, cur, end, name + ".body", "Notification body")
     fields["value"] = value
     summary = f"DataNotification id {fields['long_invoke_id']}: {body.meaning[:60]}"
-    return _finish(ctx, pos, cur, end, name, "Data-Notification", [tag, inv, dt, body], summary)
+    spans += (dt, body)
+    return _finish(ctx, pos, cur, end, name, "Data-Notification", spans, summary)
 
 
 def _event_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str

@@ -24,7 +24,8 @@ VALID = [
     if v["valid"]
 ]
 # gurux 1.0.203 cannot translate these (it raises): pinned so a gurux upgrade is noticed.
-GURUX_CANNOT = {"exception_invocation_counter"}
+GURUX_CANNOT = {"exception_invocation_counter", "data_notification_real_kaifa_list1",
+                "data_notification_real_kaifa_list2"}
 
 CONTEXTS = {"LN": "LN", "SN": "SN", "LN_WITH_CIPHERING": "LN ciphered",
             "SN_WITH_CIPHERING": "SN ciphered"}
