@@ -274,10 +274,17 @@ def recognise_bridge_message(buf: bytes, offset: int, end: int) -> DecodedFrame 
             detail = text[len(msg.text) :].strip()
         message = f"Bridge says {text!r}: {msg.what} {msg.action}"
         finding = Finding(msg.code, Severity.ERROR, offset, stop - offset, "bridge", message)
+        body_end = stop
+        while body_end > offset and buf[body_end - 1] in (0x0D, 0x0A):
+            body_end -= 1
         children = [Span(offset, len(msg.text), "bridge.text", "Message", value=text)]
-        if detail:
-            d_off = offset + len(msg.text)
-            children.append(Span(d_off, stop - d_off, "bridge.detail", "Reason", value=detail))
+        d_off = offset + len(msg.text)
+        if body_end > d_off:
+            children.append(
+                Span(d_off, body_end - d_off, "bridge.detail", "Reason", value=detail or None)
+            )
+        if stop > body_end:
+            children.append(Span(body_end, stop - body_end, "bridge.eol", "Line end"))
         root = Span(
             offset, stop - offset, "bridge", "ser2net message", value=text,
             meaning=msg.what, children=tuple(children),
@@ -307,7 +314,11 @@ _MODE_CONTROL = {
 _IDENT = re.compile(rb"/([A-Za-z]{3})([\x21-\x7E])((?:\\[0-9A-Za-z@])*)([\x20-\x7E]{0,24}?)\r\n")
 _REQUEST = re.compile(rb"/\?([0-9A-Za-z ]{0,32})!\r\n")
 _OPTION = re.compile(rb"\x06([0-9])([\x21-\x7E])([0-9])\r\n")
-_IEC_WINDOW = 64
+_IEC_WINDOW = 160
+# Programming-mode command message: SOH C D [STX data ETX] BCC (IEC 62056-21 clause 6.3.x):
+# C is P(assword), W(rite), R(ead), E(xecute) or B(reak/exit); "B0" has no data set.
+_COMMAND = re.compile(rb"\x01([PWREB])([0-9])(?:\x02([\x20-\x7E]{0,128})\x03|\x03)")
+_COMMANDS = {"P": "password", "W": "write", "R": "read", "E": "execute", "B": "exit (break)"}
 
 
 def _iec_finding(offset: int, length: int, what: str) -> Finding:
@@ -341,7 +352,7 @@ def recognise_iec62056_21(
     if offset >= end:
         return None
     first = buf[offset]
-    if first not in (0x2F, ACK, STX):
+    if first not in (0x2F, ACK, STX, SOH):
         return None
     window = buf[offset : min(end, offset + _IEC_WINDOW)]
     if first == 0x2F:  # '/'
@@ -382,6 +393,10 @@ def recognise_iec62056_21(
         )  # fmt: skip
     if first == STX:
         return _data_block(buf, offset, end, etx_cache)
+    if first == SOH:
+        m = _COMMAND.match(window)
+        if m and m.end() < len(window):
+            return _command(buf, offset, m)
     return None
 
 
@@ -447,17 +462,58 @@ def _data_block(
     )  # fmt: skip
     findings = [_iec_finding(offset, n, "data block (readout)")]
     if bcc != bcc_found:
-        findings.append(Finding(
-            "stream.iec62056_21.bcc", Severity.ERROR, close + 1, 1, "iec.bcc",
-            "IEC 62056-21 block check character is wrong: the block was corrupted on the line.",
-            expected=f"{bcc:02X}", found=f"{bcc_found:02X}", corrected=f"{bcc:02X}",
-        ))  # fmt: skip
+        findings.append(_bcc_finding(close + 1, bcc, bcc_found))
     lines = [ln for ln in text.split("\r\n") if ln]
     root = Span(offset, n, "iec.block", "Data block", children=children)
     return DecodedFrame(
         FrameKind.IEC62056_21, offset, buf[offset : offset + n],
         f"IEC 62056-21 data block, {len(lines)} line(s)", (root,), tuple(findings),
         {"iec": "data", "lines": lines, "bcc_ok": bcc == bcc_found},
+    )  # fmt: skip
+
+
+def _command(buf: bytes, offset: int, m: re.Match[bytes]) -> DecodedFrame:
+    cmd, kind = m.group(1).decode(), m.group(2).decode()
+    data = m.group(3)
+    close = offset + m.end() - 1  # the ETX
+    bcc_found = buf[close + 1]
+    bcc = 0
+    for b in buf[offset + 1 : close + 1]:
+        bcc ^= b
+    n = close + 2 - offset
+    name = _COMMANDS[cmd]
+    secret = cmd == "P"  # P1/P2 carry the meter password or the answer to its challenge
+    children = [
+        Span(offset, 1, "iec.soh", "SOH"),
+        Span(offset + 1, 2, "iec.command", "Command", value=cmd + kind, meaning=name),
+    ]
+    if data is not None:
+        shown = "********" if secret else data.decode("ascii")
+        children += [
+            Span(offset + 3, 1, "iec.stx", "STX"),
+            Span(offset + 4, len(data), "iec.data", "Data set", value=shown, secret=secret),
+        ]
+    children += [
+        Span(close, 1, "iec.etx", "ETX"),
+        Span(close + 1, 1, "iec.bcc", "BCC", value=bcc_found,
+             meaning="correct" if bcc == bcc_found else f"wrong, expected {bcc:02X}"),
+    ]  # fmt: skip
+    findings = [_iec_finding(offset, n, f"{name} command ({cmd}{kind})")]
+    if bcc != bcc_found:
+        findings.append(_bcc_finding(close + 1, bcc, bcc_found))
+    root = Span(offset, n, "iec.command_message", "Command message", children=tuple(children))
+    return DecodedFrame(
+        FrameKind.IEC62056_21, offset, buf[offset : offset + n],
+        f"IEC 62056-21 {name} command {cmd}{kind}", (root,), tuple(findings),
+        {"iec": "command", "command": cmd + kind, "bcc_ok": bcc == bcc_found},
+    )  # fmt: skip
+
+
+def _bcc_finding(offset: int, bcc: int, found: int) -> Finding:
+    return Finding(
+        "stream.iec62056_21.bcc", Severity.ERROR, offset, 1, "iec.bcc",
+        "IEC 62056-21 block check character is wrong: the block was corrupted on the line.",
+        expected=f"{bcc:02X}", found=f"{found:02X}", corrected=f"{bcc:02X}",
     )  # fmt: skip
 
 
@@ -522,7 +578,7 @@ _PRINTABLE = (
     rb"|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})"
 )
 # Where a recogniser could start: IAC + command, STX, ACK, or MIN_TEXT printable characters.
-_INTERESTING = re.compile(rb"\xff[\xf0-\xfe]|[\x02\x06]|" + _PRINTABLE + rb"{4}")
+_INTERESTING = re.compile(rb"\xff[\xf0-\xfe]|[\x01\x02\x06]|" + _PRINTABLE + rb"{4}")
 
 
 def _utf8_len(buf: bytes, p: int, end: int) -> int:

@@ -145,6 +145,29 @@ def test_data_block_with_right_and_wrong_bcc() -> None:
     assert bcc.corrected == f"{right:02X}" and bcc.offset == len(bad) - 1
 
 
+def test_password_command_is_secret_and_break_is_recognised() -> None:
+    # IEC 62056-21 programming mode: SOH P1 STX (password) ETX BCC, then SOH B0 ETX BCC.
+    p1_body = b"P1\x02(12345678)\x03"
+    b0_body = b"B0\x03"
+    data = b"\x01" + p1_body + bytes([_bcc(p1_body)]) + b"\x01" + b0_body + bytes([_bcc(b0_body)])
+    chunks = classify_gap(data, 0, len(data))
+    assert [(c.kind, c.fields.get("command")) for c in chunks] == [
+        (FrameKind.IEC62056_21, "P1"), (FrameKind.IEC62056_21, "B0"),
+    ]  # fmt: skip
+    assert all(c.fields["bcc_ok"] for c in chunks)
+    secret = [s for s in chunks[0].spans[0].walk() if s.secret]
+    assert [(s.offset, s.length, s.value) for s in secret] == [(4, 10, "********")]
+    assert "12345678" not in repr(chunks[0].spans) + chunks[0].summary
+
+
+def test_bridge_message_spans_cover_text_reason_and_line_end() -> None:
+    data = b"Device open failure: Device or resource busy\r\n"
+    frame = recognise_bridge_message(data, 0, len(data))
+    assert frame is not None
+    names = [(s.name, s.offset, s.length) for s in frame.spans[0].children]
+    assert names == [("bridge.text", 0, 20), ("bridge.detail", 20, 24), ("bridge.eol", 44, 2)]
+
+
 def test_stx_without_text_block_is_not_iec() -> None:
     data = b"\x02\x90\x91\x03\x00"
     assert recognise_iec62056_21(data, 0, len(data)) is None
