@@ -42,7 +42,8 @@ ROOTS = {"AssociationRequest": "AARQ", "AssociationResponse": "AARE",
          "ReleaseRequest": "RLRQ", "ReleaseResponse": "RLRE",
          "ExceptionResponse": "ExceptionResponse", "DataNotification": "DataNotification",
          "ReadRequest": "ReadRequest", "ReadResponse": "ReadResponse",
-         "WriteRequest": "WriteRequest", "WriteResponse": "WriteResponse"}
+         "WriteRequest": "WriteRequest", "WriteResponse": "WriteResponse",
+         "GeneralBlockTransfer": "GeneralBlockTransfer"}
 
 
 def gurux_view(root: ET.Element) -> dict[str, Any]:
@@ -90,6 +91,8 @@ def gurux_view(root: ET.Element) -> dict[str, Any]:
             out["service_error"] = kebab(value)
         elif el.tag == "LongInvokeIdAndPriority":
             out["long_invoke_id"] = int(value or "", 16) & 0xFFFFFF
+        elif el.tag == "BlockNumber":
+            out["block_number"] = int(value or "", 16)
         elif el.tag == "VariableName":
             out.setdefault("short_name", int(value or "", 16))
         elif el.tag == "SystemTitle":
