@@ -6,6 +6,7 @@ import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.report_cmd import emit_report, load_or_exit, pick_format
+from dlmsdoctor.session import Session
 
 _EPILOG = """\b
 Examples:
@@ -20,14 +21,14 @@ stream. Exit codes: 0 done; 2 the file cannot be read; 64 an output cannot be wr
 """
 
 
-def summary_lines(session: object) -> list[str]:
+def summary_lines(session: Session) -> list[str]:
     """What a technician wants to see first: target, outcome, connections, steps, causes."""
     from dlmsdoctor.events import Direction
-    from dlmsdoctor.session import Session
 
-    assert isinstance(session, Session)
     target = session.target
-    lines = [f"session {session.id} (dlmsdoctor {session.tool_version})",
+    recorded = session.tool_version
+    recorded = recorded if recorded.startswith("(") else f"(dlmsdoctor {recorded})"
+    lines = [f"session {session.id} {recorded}",
              f"target  {target.host}:{target.port}  started {session.started_at}"
              + (f"  lasted {session.duration:.3f} s" if session.duration is not None else "")]
     if session.diagnosis is not None:
@@ -69,10 +70,7 @@ def open_(ctx: click.Context, path: str, port: int | None, report_path: str | No
           fmt: str | None, lang: str, capture_path: str | None, save_path: str | None,
           show_secrets: bool) -> None:
     """Load a saved session or a capture and summarise it (or export it)."""
-    from dlmsdoctor.session import Session
-
     session = load_or_exit(ctx, path, port)
-    assert isinstance(session, Session)
     if capture_path:
         from dlmsdoctor.output.capture import CaptureWriteError, write_capture
 

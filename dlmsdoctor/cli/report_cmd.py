@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.session import Session
 
 _EPILOG = """\b
 Examples:
@@ -32,24 +33,35 @@ def pick_format(fmt: str | None, output: str | None) -> str:
     return "md"
 
 
-def load_or_exit(ctx: click.Context, path: str, port: int | None) -> object:
+def load_or_exit(ctx: click.Context, path: str, port: int | None) -> Session:
     """The Session in ``path``, or a one-line message on stderr and exit 2 (never a traceback)."""
     from dlmsdoctor.output.capture_read import load_session_file
 
     try:
-        return load_session_file(path, port)
+        session = load_session_file(path, port)
     except ValueError as exc:  # SessionFormatError and CaptureFormatError
         click.echo(f"dlmsdoctor: {exc}", err=True)
         ctx.exit(ExitCode.UNUSABLE_INPUT)
-    raise AssertionError("unreachable")
+    diagnose_if_missing(session)
+    return session
 
 
-def emit_report(ctx: click.Context, session: object, output: str | None, fmt: str, lang: str,
+def diagnose_if_missing(session: Session) -> None:
+    """A capture from tcpdump has frames but no diagnosis: the rules run on what it shows."""
+    if session.diagnosis is not None or not session.frames:
+        return
+    try:
+        from dlmsdoctor.diagnosis import diagnose
+
+        session.diagnosis = diagnose(session)
+    except Exception as exc:  # a rule bug must not cost the user the report of the frames
+        click.echo(f"dlmsdoctor: warning: no diagnosis ({type(exc).__name__}: {exc})", err=True)
+
+
+def emit_report(ctx: click.Context, session: Session, output: str | None, fmt: str, lang: str,
                 show_secrets: bool) -> None:
     from dlmsdoctor.output.report import ReportError, write_report
-    from dlmsdoctor.session import Session
 
-    assert isinstance(session, Session)
     try:
         text = write_report(session, output if output and output != "-" else None, fmt, lang,
                             show_secrets)

@@ -341,12 +341,15 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "serie detrás del puente no funciona.",
         [("now", "Pruebe las direcciones posibles (incluida la derivada del número de serie) "
                  "y revise el lado serie.")]),
-    "hdlc.params.group_length": (
-        "El SNRM del sistema de lectura tiene mal la longitud del grupo de parámetros",
-        "La longitud del grupo no coincide con los bytes que le siguen; los medidores estrictos "
-        "descartan esa trama.",
-        [("later", "Corrija el codificador de SNRM del sistema de lectura (longitud del grupo "
-                   "igual a los bytes de parámetros).")]),
+    "hdlc.address_refused": (
+        "El medidor descarta nuestro SNRM: lo más probable es una dirección de servidor que no "
+        "acepta",
+        "El equipo cierra la conexión apenas lee nuestra trama HDLC; la evidencia muestra con "
+        "qué dirección sí respondió, si la hubo.",
+        [("now", "Configure la dirección de servidor con la que el medidor respondió (ver "
+                 "perfil y evidencia)."),
+         ("later", "Verifique que ningún otro cliente tenga ocupado el medidor al mismo "
+                   "tiempo.")]),
     "hdlc.dm": (
         "El medidor rechaza el enlace (DM)",
         "DM significa 'no conectado / rechazado': puede haber otra sesión activa.",
@@ -413,6 +416,30 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "UA recibido pero sin respuesta al AARQ", "",
         [("now", "Revise la longitud del AARQ frente a la negociada y si el medidor exige "
                  "cifrado.")]),
+    "client.malformed_frame": (
+        "Una trama que envía el cliente está mal formada: el medidor puede descartarla",
+        "Los medidores estrictos descartan en silencio, o cierran la conexión, ante una trama "
+        "mal armada (longitudes, FCS, parámetros). El detalle y los bytes correctos están en la "
+        "evidencia y en el anexo.",
+        [("now", "Corrija el armado de tramas del cliente (o la versión de su librería) antes "
+                 "de culpar al medidor; `dlmsdoctor decode` muestra los bytes corregidos.")]),
+    "meter.late_replies": (
+        "El medidor responde, pero después del tiempo de espera del cliente",
+        "La respuesta llegó cuando el cliente ya había dejado de esperarla.",
+        [("now", "Aumente el tiempo de espera de respuesta (--timeout).")]),
+    "release.not_clean": (
+        "El medidor podría seguir con nuestra asociación abierta (liberación no confirmada)",
+        "Ningún RLRE ni UA confirmó la liberación. Detrás de un puente, cerrar el TCP no termina "
+        "la sesión en el medidor.",
+        [("now", "Espere el tiempo de inactividad del medidor antes de la próxima lectura.")]),
+    "login.budget": (
+        "Algunos juegos de credenciales no se probaron, para no bloquear el medidor",
+        "Se agotó el presupuesto de intentos fallidos (por prueba y por medidor).",
+        [("later", "Corrija primero la credencial que falla; suba --max-failed-logins solo "
+                   "a conciencia.")]),
+    "dlmsdoctor.bug": (
+        "Error interno de dlmsdoctor (no es culpa del medidor)", "",
+        [("later", "Repórtelo adjuntando el archivo de la sesión.")]),
     "assoc.aarq_too_long": (
         "El AARQ es más largo que lo que admite el enlace negociado", "",
         [("now", "Use segmentación o reduzca el AARQ.")]),

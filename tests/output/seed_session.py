@@ -195,7 +195,7 @@ def seed_session() -> Session:
                 ],
             ),
             Cause(
-                code="hdlc.params.group_length",
+                code="client.malformed_frame",
                 title="The poller's SNRM has a wrong parameter group length",
                 confidence=0.6,
                 whose="client",

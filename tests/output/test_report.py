@@ -50,7 +50,7 @@ def test_json_report_is_stable_for_scripts() -> None:
     assert (doc["schema"], doc["version"], doc["lang"]) == ("dlmsdoctor.report", 1, "es")
     assert doc["status"]["code"] == "degraded"
     assert [c["code"] for c in doc["diagnosis"]["causes"]] == [
-        "hdlc.wrong_address", "hdlc.params.group_length", "bridge.busy"]
+        "hdlc.wrong_address", "client.malformed_frame", "bridge.busy"]
     assert doc["measurements"]["ping"]["loss"] == 0.0
     assert doc["measurements"]["ping"]["rtt_avg"] == pytest.approx(0.1006)
     assert [c["connect_time"] for c in doc["measurements"]["connections"]] == [
@@ -78,7 +78,7 @@ def test_every_cause_points_to_frames_in_the_appendix() -> None:
 def test_actions_immediate_then_later_in_rank_order() -> None:
     doc = build_report(seed_session(), "en")
     assert doc["actions"]["now"][0]["cause"] == "hdlc.wrong_address"
-    assert [a["cause"] for a in doc["actions"]["later"]] == ["hdlc.params.group_length",
+    assert [a["cause"] for a in doc["actions"]["later"]] == ["client.malformed_frame",
                                                               "bridge.busy"]
     md = render_report(seed_session(), "md", "en")
     assert md.index("### Immediate") < md.index("### Later")
@@ -145,3 +145,14 @@ def test_write_report_writes_utf8(tmp_path: Path) -> None:
     text = write_report(seed_session(), path, "md", "es")
     assert path.read_text(encoding="utf-8") == text
     assert "Diagnóstico" in text
+
+
+def test_every_cause_code_of_the_diagnosis_has_spanish() -> None:
+    """A new rule without Spanish would leave English in a Spanish report: caught here."""
+    pytest.importorskip("dlmsdoctor.diagnosis.verdict")  # registers every rule module
+    from dlmsdoctor.diagnosis.registry import RULES
+    from dlmsdoctor.output.i18n import CAUSE_ES
+
+    codes = {code for rule in RULES for code in rule.codes}
+    assert codes, "no diagnosis rules registered"
+    assert sorted(codes - set(CAUSE_ES)) == []
