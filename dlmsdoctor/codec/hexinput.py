@@ -15,7 +15,9 @@ Accepted forms, per line:
 
 Rule for multi-line dumps: a line that holds only hex (no direction word, no timestamp, no
 other text) continues the chunk of the line just before it when that line also gave hex; a
-blank line, a direction word or a timestamp starts a new chunk. Dump rows continue their dump
+blank line, a direction word or a timestamp starts a new chunk, except that a line with the
+same direction as the chunk before it continues that chunk when the chunk ends inside a frame
+(loggers that write one line per socket read split frames so). Dump rows continue their dump
 while each offset equals the previous offset plus the previous row's byte count.
 
 Words are not hex: a token needs a digit, or must not read as a word ("Face", "Added", "de");
@@ -27,6 +29,8 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+
+from dlmsdoctor.codec.model import FrameKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +321,17 @@ def _dump_row(line: str) -> tuple[int, bytes] | None:
 # the whole input
 
 
+def _continues_cut_frame(cur: _Building, found: _Found) -> bool:
+    """Same direction as the chunk before, which ends inside a frame: one socket read logged
+    per line split the frame, and the two lines are one stream."""
+    if found.direction is None or found.direction != cur.direction:
+        return False
+    from dlmsdoctor.codec.stream import split_stream  # here: only needed for this case
+
+    tail = split_stream(bytes(cur.data))[-1:]
+    return bool(tail) and tail[0].kind is FrameKind.PARTIAL
+
+
 @dataclass(slots=True)
 class _Building:
     data: bytearray
@@ -384,7 +399,13 @@ def parse_hex_input(text: str) -> HexInput:
             prev_gave_hex = False
             continue
         for i, found in enumerate(res.found):
-            if cur is not None and i == 0 and found.bare and prev_gave_hex and not res.marked:
+            bare_more = found.bare and not res.marked
+            if (
+                cur is not None
+                and i == 0
+                and prev_gave_hex
+                and (bare_more or _continues_cut_frame(cur, found))
+            ):
                 cur.data += found.data
                 cur.sources.append(raw)
                 continue
