@@ -87,6 +87,7 @@ class HdlcServerLink:
         self.vr = 0
         self.max_info_tx = p.max_info_tx  # meter -> client, after negotiation
         self.max_info_rx = p.max_info_rx  # client -> meter
+        self.window_tx = 1
         self.association = Association(core, conn)
         self._reassembler = hdlc.Reassembler()
         self._segments: list[bytes] = []
@@ -186,8 +187,9 @@ class HdlcServerLink:
         # A proposal below 32 is outside IEC 62056-46's range: 32 keeps segmentation finite.
         self.max_info_tx = max(32, min(p.max_info_tx, proposed.max_info_rx))
         self.max_info_rx = max(32, min(p.max_info_rx, proposed.max_info_tx))
-        window_tx = min(p.window_tx, proposed.window_rx)
-        window_rx = min(p.window_rx, proposed.window_tx)
+        window_tx = max(1, min(p.window_tx, proposed.window_rx))
+        window_rx = max(1, min(p.window_rx, proposed.window_tx))
+        self.window_tx = window_tx
         self.connected = True
         self.client_sap = sap
         self.vs = self.vr = 0
@@ -230,26 +232,35 @@ class HdlcServerLink:
             out.frames.append(hdlc.build_rr(self.address, sap, to_server=False, nr=self.vr))
             return
         self._queue(reply, sap)
-        out.frames.append(self._next_segment(sap))
+        out.frames.extend(self._next_window(sap))
         self._last_reply = list(out.frames)
+
+    def _next_window(self, sap: int) -> list[bytes]:
+        """Up to ``window_tx`` segments; the P/F bit only on the last (ISO/IEC 13239: the
+        client acknowledges the window with one RR)."""
+        frames: list[bytes] = []
+        while self._segments and len(frames) < self.window_tx:
+            frames.append(self._next_segment(sap, final=len(frames) + 1 == self.window_tx
+                                             or len(self._segments) == 1))
+        return frames
 
     def _queue(self, apdu: bytes, sap: int) -> None:
         info = hdlc.LLC_TO_CLIENT + apdu
         size = self.max_info_tx
         self._segments = [info[i : i + size] for i in range(0, len(info), size)]
 
-    def _next_segment(self, sap: int) -> bytes:
+    def _next_segment(self, sap: int, final: bool = True) -> bytes:
         chunk = self._segments.pop(0)
         frame = hdlc.build_i(
             self.address, sap, to_server=False, ns=self.vs, nr=self.vr, info=chunk,
-            segmented=bool(self._segments), llc=False,
+            segmented=bool(self._segments), llc=False, final=final,
         )
         self.vs = (self.vs + 1) & 7
         return frame
 
     def _rr(self, frame: DecodedFrame, sap: int, out: LinkOutput) -> None:
         if self._segments:
-            out.frames.append(self._next_segment(sap))
+            out.frames.extend(self._next_window(sap))
             self._last_reply = list(out.frames)
         elif frame.fields.get("poll_final"):
             out.frames.append(hdlc.build_rr(self.address, sap, to_server=False, nr=self.vr))

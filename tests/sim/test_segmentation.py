@@ -66,3 +66,35 @@ def test_segmented_request_is_reassembled() -> None:
                                        llc=False))
         assert aare[aare.index(b"\xe6\xe7\x00") + 3] == 0x61
         assert meter.log.of("login")[0]["outcome"] == "accepted"
+
+
+def test_a_window_of_segments_per_rr_when_negotiated() -> None:
+    profile = load_profile("default").with_changes(max_info_tx=32, window_tx=3, window_rx=3)
+    params = hdlc.HdlcParams(max_info_tx=128, max_info_rx=32, window_tx=3, window_rx=3)
+    with MeterThread(profile) as meter, RawClient(meter.port) as c:
+        ua = c.exchange(hdlc.build_snrm(SERVER, 16, params))
+        assert hdlc.parse_hdlc(ua, 0, "rx").fields["params"]["window_tx"] == 3  # type: ignore[index]
+        c.send(hdlc.build_i(SERVER, 16, to_server=True, ns=0, nr=0, info=aarq()))
+        got = c.read_for(0.3)  # the 46-byte AARE (with LLC) in two segments, sent at once
+        frames = [hdlc.parse_hdlc(got, start, "rx") for start in _frame_starts(got)]
+        assert [(f.fields["ns"], f.fields["segmented"], f.fields["poll_final"])
+                for f in frames] == [(0, True, False), (1, False, True)]
+        get_list = bytes.fromhex("C0 01 C1 00 0F 00 00 28 00 00 FF 02 00")  # object list
+        c.send(hdlc.build_i(SERVER, 16, to_server=True, ns=1, nr=2, info=get_list))
+        got = c.read_for(0.3)
+        first = [hdlc.parse_hdlc(got, start, "rx").fields for start in _frame_starts(got)]
+        assert [(f["ns"], f["poll_final"]) for f in first] == [(2, False), (3, False), (4, True)]
+        c.send(hdlc.build_rr(SERVER, 16, to_server=True, nr=5))
+        got = c.read_for(0.3)
+        second = [hdlc.parse_hdlc(got, start, "rx").fields for start in _frame_starts(got)]
+        assert [f["ns"] for f in second] == [5, 6, 7]
+
+
+def _frame_starts(buf: bytes) -> list[int]:
+    starts, pos = [], 0
+    while pos < len(buf):
+        end = hdlc.frame_extent(buf, pos)
+        assert end is not None
+        starts.append(pos)
+        pos = end
+    return starts
