@@ -44,17 +44,23 @@ if TYPE_CHECKING:
     from dlmsdoctor.probes.base import Facts
 
 
-def decode_frame(data: bytes, direction: Direction) -> DecodedFrame | None:
-    """The codec's view of one recorded chunk (the first frame in it), or None if none."""
+def decode_frame(data: bytes, direction: Direction, sent: bytes | None = None
+                 ) -> DecodedFrame | None:
+    """The codec's view of one recorded chunk (the first frame in it), or None if none.
+
+    ``sent``: the last frame sent on that connection, so that an echo is told as one (the
+    probes' own splitter saw it the same way when it arrived)."""
     from dlmsdoctor.codec.stream import split_stream
 
-    chunks = split_stream(data, direction=direction.value)
+    chunks = split_stream(data, sent=sent if sent == data else None,
+                          direction=direction.value)
     return chunks[0] if chunks else None
 
 
 class Recorder:
     def __init__(self, options: ProbeOptions, *, wall: datetime | None = None) -> None:
         self.wall_start = wall or datetime.now(UTC)
+        self.last_tx: dict[int, bytes] = {}
         self.session = Session(
             id=uuid.uuid4().hex,
             tool_version=__version__,
@@ -93,7 +99,11 @@ class Recorder:
             direction = Direction.TX if isinstance(event, FrameSent) else Direction.RX
             record = FrameRecord(len(s.frames), event.conn_id, direction, event.at, event.data,
                                  event.step_id)
-            decoded = decode_frame(event.data, direction)
+            if direction is Direction.TX:
+                self.last_tx[event.conn_id] = event.data
+            decoded = decode_frame(event.data, direction,
+                                   None if direction is Direction.TX
+                                   else self.last_tx.get(event.conn_id))
             if decoded is not None:
                 record.kind = decoded.kind.value
                 record.summary = decoded.summary

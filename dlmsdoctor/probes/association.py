@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dlmsdoctor.codec.apdu import decode_apdu
 from dlmsdoctor.codec.model import Severity
@@ -20,7 +21,13 @@ from dlmsdoctor.probes.base import Probe, ProbeContext
 from dlmsdoctor.probes.safety import check_lockout
 from dlmsdoctor.probes.tcp import ensure_connection, report_close
 
+if TYPE_CHECKING:
+    from dlmsdoctor.gx.client import GxClient
+
 PUBLIC = Credential("public", 16, "none")
+# Client system title for HLS-GMAC when the credential set has none (8 bytes, FLAG-style
+# 3 letters + 5 bytes); a fixed value so a meter's log shows the same client every run.
+DEFAULT_CLIENT_SYSTEM_TITLE = "444C440000000001"
 
 # What an AARE diagnostic means for the technician (DLMS UA Green Book 9.4.2.2.3).
 _DIAG_TEXT = {
@@ -82,11 +89,38 @@ async def prepare_link(ctx: ProbeContext, step_id: str, client_sap: int) -> str 
     return f"SNRM for client {client_sap}: {answer.outcome}"
 
 
+class HlsUnavailable(Exception):
+    """HLS-GMAC cannot be run with this credential set (bad keys, gurux refused)."""
+
+
+def _gmac_client(ctx: ProbeContext, cred: Credential) -> GxClient:
+    from dlmsdoctor.gx.client import GxClient, GxClientError  # gurux: import only when needed
+
+    title = cred.system_title or DEFAULT_CLIENT_SYSTEM_TITLE
+    logical = ctx.facts.server.logical if ctx.facts.server else 1
+    try:
+        return GxClient(
+            "gmac", client_system_title=bytes.fromhex(title),
+            block_cipher_key=bytes.fromhex(cred.block_cipher_key or ""),
+            authentication_key=bytes.fromhex(cred.authentication_key or ""),
+            client_sap=cred.client_sap, server_address=logical,
+        )
+    except (GxClientError, ValueError) as exc:
+        raise HlsUnavailable(str(exc)) from None
+
+
 async def associate(
     ctx: ProbeContext, step_id: str, cred: Credential
 ) -> AssocResult:
-    password = cred.password.encode() if cred.auth == "low" and cred.password else None
-    got = await wire.exchange_apdu(ctx, step_id, apdus.build_aarq(password), cred.client_sap)
+    """One AARQ/AARE (and for HLS-GMAC the pass 3/4 exchange)."""
+    hls: GxClient | None = None
+    if cred.auth == "gmac":
+        hls = _gmac_client(ctx, cred)
+        aarq = hls.build_aarq()
+    else:
+        password = cred.password.encode() if cred.auth == "low" and cred.password else None
+        aarq = apdus.build_aarq(password)
+    got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap)
     result = AssocResult("no-answer", frames=got.frames, reply=got.reply)
     if got.apdu is not None:
         decoded = decode_apdu(got.apdu)
@@ -101,6 +135,8 @@ async def associate(
                 ctx.facts.max_pdu_size = pdu if isinstance(pdu, int) else None
         else:
             result.outcome = "other"
+        if hls is not None and result.outcome == "accepted":
+            await _hls_pass3(ctx, step_id, hls, got.apdu, result)
     elif got.reply.closed is not None:
         result.outcome = "closed"
         report_close(ctx, step_id, got.reply)
@@ -110,6 +146,32 @@ async def associate(
         if ftype in ("DM", "FRMR"):
             ctx.facts.link_client_sap = None
     return result
+
+
+async def _hls_pass3(ctx: ProbeContext, step_id: str, hls: GxClient, aare: bytes,
+                     result: AssocResult) -> None:
+    """HLS pass 3/4: our f(StoC) in an ACTION, the meter's f(CtoS) back. A wrong key fails here
+    (the AARE itself says accepted with diagnostic 14 authentication-required)."""
+    hls.parse_aare(aare)
+    if not hls.hls_pending:
+        return
+    from dlmsdoctor.gx.client import GxClientError
+
+    try:
+        request = hls.build_hls_reply()
+    except GxClientError as exc:
+        result.outcome, result.fields["hls_error"] = "no-answer", str(exc)
+        return
+    got = await wire.exchange_apdu(ctx, step_id, request, ctx.facts.associated_sap or 0)
+    result.frames += [i for i in got.frames if i not in result.frames]
+    if got.apdu is not None and hls.check_hls_response(got.apdu):
+        return
+    # The association is open but not authenticated: release keeps associated_sap to RLRQ it.
+    result.outcome = "rejected" if got.apdu is not None else (
+        "closed" if got.reply.closed is not None else "no-answer")
+    result.reply = got.reply
+    result.fields.update(result=1, diagnostic=13, diagnostic_name="authentication-failure",
+                         diagnostic_source="hls-pass-4", result_name="rejected (HLS)")
 
 
 def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
@@ -137,6 +199,9 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
         diag = f.get("diagnostic")
         text = _DIAG_TEXT.get(diag, str(f.get("diagnostic_name", ""))) if isinstance(
             diag, int) else str(f.get("diagnostic_name", ""))
+        if f.get("diagnostic_source") == "hls-pass-4":
+            text = ("HLS-GMAC authentication failed at pass 3/4: wrong authentication key, "
+                    "block cipher key or system title for this client SAP")
         data = {"result": f.get("result"), "source": f.get("diagnostic_source"),
                 "diagnostic": diag, "diagnostic_text": text, **who}
         code = "assoc.rejected"
@@ -200,6 +265,8 @@ def _link_missing(ctx: ProbeContext) -> str | None:
     facts = ctx.facts
     if facts.framing == "wrapper":
         return None
+    if facts.framing == "hdlc" and facts.hdlc_dm and facts.link_client_sap is None:
+        return "the meter refuses the HDLC link (DM)"
     if facts.framing == "hdlc" and facts.server_confirmed:
         return None
     return "no working link (framing or server address unknown)"
@@ -224,12 +291,14 @@ class LoginProbe(Probe):
         cred = self.cred
         who = {"client_sap": cred.client_sap, "mechanism": cred.auth}
         if cred.auth == "gmac":
-            yield ctx.finding(self.id, "assoc.unsupported", Severity.INFO,
-                              "HLS-GMAC associations are not supported by this dlmsdoctor build; "
-                              "no key was used", mechanism="gmac")
-            yield ctx.finished(self.id, StepStatus.UNAVAILABLE, "HLS-GMAC not supported yet",
-                               **who)
-            return
+            try:
+                _gmac_client(ctx, cred)
+            except HlsUnavailable as exc:
+                yield ctx.finding(self.id, "assoc.unsupported", Severity.INFO,
+                                  f"HLS-GMAC cannot be run with this credential set ({exc}); "
+                                  "no key was used", mechanism="gmac")
+                yield ctx.finished(self.id, StepStatus.UNAVAILABLE, f"HLS-GMAC: {exc}", **who)
+                return
         verdict = ctx.budget.check(cred.name, cred.client_sap, cred.auth)
         if not verdict.allowed:
             yield ctx.finding(self.id, verdict.code, Severity.WARNING,

@@ -110,6 +110,7 @@ class ProbeContext:
         self.wire_state: dict[int, Any] = {}
         # set by the release rung: it must finish its exchanges even when the run is cancelled
         self.releasing = False
+        self.reported_codes: set[str] = set()  # stream findings already raised this run
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:

@@ -46,6 +46,14 @@ class FramingProbe(Probe):
                                f"HDLC ({answer.outcome.upper()} from {hdlc.server_text(server)})",
                                framing="hdlc", evidence=answer.outcome)
             return
+        if answer.outcome == "partial":
+            hdlc.report_answer(ctx, self.id, server, answer)
+            facts.framing, facts.framing_evidence = "hdlc", "partial"
+            yield self._detected(ctx, "hdlc", "partial", answer.frames)
+            yield ctx.finished(self.id, StepStatus.WARNING,
+                               "HDLC (the answer to SNRM was cut short)", framing="hdlc",
+                               evidence="partial")
+            return
         if answer.outcome != "no-connection":
             hdlc.report_answer(ctx, self.id, server, answer)
         hdlc_closed = answer.closed_at_once

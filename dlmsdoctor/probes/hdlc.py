@@ -26,7 +26,7 @@ OFFERED_PARAMS = hd.HdlcParams(max_info_tx=128, max_info_rx=128, window_tx=1, wi
 class LinkAnswer:
     """How the meter answered one SNRM or DISC."""
 
-    outcome: str  # ua, dm, frmr, silence, closed, other, wrapper, no-connection
+    outcome: str  # ua, dm, frmr, partial, silence, closed, other, wrapper, no-connection
     reply: wire.Reply = field(default_factory=wire.Reply)
     request_index: int | None = None
     params: hd.HdlcParams | None = None
@@ -81,6 +81,11 @@ async def link_request(
             ctx.emit(ctx.finding(step_id, "hdlc.bad_frame", Severity.WARNING,
                                  f"the answer is damaged: {', '.join(bad)}", answer.frames,
                                  codes=bad))
+    elif any(f.kind is FrameKind.PARTIAL and f.data[:2] in (b"\x7e\xa0", b"\x7e\xa8")
+             for _, f in reply.extras):
+        answer.outcome = "partial"  # an HDLC frame cut short: the meter did answer
+        if reply.closed is not None:
+            report_close(ctx, step_id, reply)
     elif reply.closed is not None:
         answer.outcome = "closed"
         answer.closed_at_once = wire.closed_after_first_frame(ctx, reply)
@@ -159,6 +164,8 @@ def report_answer(ctx: ProbeContext, step_id: str, server: hd.ServerAddress,
         return StepStatus.FAILED, "the peer closed the connection after SNRM"
     if answer.outcome == "wrapper":
         return StepStatus.FAILED, "a wrapper PDU answered the SNRM"
+    if answer.outcome == "partial":
+        return StepStatus.FAILED, "the answer to SNRM was cut short"
     if answer.outcome == "other":
         ctx.emit(ctx.finding(step_id, "hdlc.unexpected", Severity.WARNING,
                              f"unexpected {answer.reply.frame_type} frame after SNRM", frames,
@@ -221,12 +228,22 @@ class SnrmProbe(Probe):
                                f"silence after SNRM to {server_text(server)} (framing detection)",
                                server=server_text(server), address_size=server.size)
             return
-        answer = await snrm(ctx, self.id, server, PUBLIC_CLIENT)
-        if answer.outcome == "dm":
-            # DM: not ready or another session active. Clear it once, then try again.
-            await disc(ctx, self.id, server, PUBLIC_CLIENT)
+        # DM at framing detection already is the first answer: do not send the same SNRM again
+        answer = LinkAnswer("dm") if facts.hdlc_dm else await snrm(ctx, self.id, server,
+                                                                   PUBLIC_CLIENT)
+        if answer.outcome in ("dm", "partial"):
+            # DM: not ready or another session active; a cut answer: a glitch. Clear the link
+            # once, then try again.
+            if answer.outcome == "dm":
+                await disc(ctx, self.id, server, PUBLIC_CLIENT)
             await ctx.sleep(max(0.5, 2 * (facts.rtt or 0.0)))
             answer = await snrm(ctx, self.id, server, PUBLIC_CLIENT)
+            if answer.outcome == "dm":
+                ctx.emit(ctx.finding(
+                    self.id, "target.busy", Severity.WARNING,
+                    "The meter keeps refusing the link with DM, even after a DISC: another "
+                    "client may hold its single session (pause your poller), or the link layer "
+                    "is not ready", answer.frames, signs=["hdlc.dm"]))
         status, summary = report_answer(ctx, self.id, server, answer)
         facts.hdlc_silent = answer.outcome == "silence"
         facts.hdlc_dm = answer.outcome == "dm"

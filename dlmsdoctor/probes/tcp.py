@@ -53,7 +53,10 @@ async def open_connection(ctx: ProbeContext, step_id: str, window: float) -> Ope
             return Opened(False, got)
         if ctx.facts.rtt is None:
             ctx.facts.rtt = got.connect_time  # a handshake is one round trip
-        reply = await wire.listen(ctx, step_id, window)
+        # A banner or buffered bytes come right after accept: two round trips catch them
+        # without making every run pay the whole window.
+        rtt = ctx.facts.rtt or 0.0
+        reply = await wire.listen(ctx, step_id, min(window, max(0.05, 2 * rtt)))
         busy = [(i, f) for i, f in reply.extras if f.fields.get("code") == "stream.bridge.busy"]
         if busy:
             index, frame = busy[0]
@@ -118,9 +121,7 @@ async def ensure_connection(ctx: ProbeContext, step_id: str) -> bool:
     if ctx.channel is not None:
         await wire.close(ctx, step_id)
     ctx.check_cancel()
-    rtt = ctx.facts.rtt or 0.0
-    opened = await open_connection(ctx, step_id, min(ctx.options.banner_window,
-                                                     max(0.1, 2 * rtt)))
+    opened = await open_connection(ctx, step_id, ctx.options.banner_window)
     if ctx.facts.stop_reason == "target_busy":
         raise RunStopped("target_busy")
     return opened.ok and ctx.channel is not None and ctx.channel.closed is None

@@ -181,6 +181,9 @@ async def next_frame(ctx: ProbeContext, step_id: str, timeout: float | None = No
             _take(ctx, channel, step_id, state.splitter.feed(chunk.data), chunk.at)
             continue
         if ctx.cancelled or channel.closed is None:
+            _flush_on_silence(ctx, channel, state, step_id)
+            while state.pending:
+                reply.extras.append(state.pending.pop(0))
             break
     if channel.closed is not None:
         _take(ctx, channel, step_id, state.splitter.close(), ctx.now())
@@ -209,6 +212,14 @@ async def listen(ctx: ProbeContext, step_id: str, window: float) -> Reply:
     return reply
 
 
+def _flush_on_silence(ctx: ProbeContext, channel: Channel, state: WireState, step_id: str) -> None:
+    """The splitter holds back text and noise that may still grow; a silence ends it: cut it
+    now (and start a fresh splitter) so that the bytes are judged while we still wait."""
+    if state.splitter.pending:
+        _take(ctx, channel, step_id, state.splitter.close(), ctx.now())
+        state.splitter = StreamSplitter(direction="rx")
+
+
 def _report_peer_close(ctx: ProbeContext, channel: Channel, state: WireState) -> None:
     info = channel.closed
     if info is None or state.close_reported:
@@ -217,13 +228,23 @@ def _report_peer_close(ctx: ProbeContext, channel: Channel, state: WireState) ->
     ctx.emit(ConnectionClosed(channel.conn_id, info.at, info.how, info.by_peer, info.note))
 
 
+def _extra_code(frame: DecodedFrame) -> tuple[str, Severity]:
+    if frame.kind is FrameKind.PARTIAL and frame.data[:1] == b"\x7e":
+        return "hdlc.partial", Severity.WARNING
+    return _EXTRA_CODES.get(frame.kind, ("link.garbage", Severity.WARNING))
+
+
 def _report_extras(ctx: ProbeContext, step_id: str, extras: list[tuple[int, DecodedFrame]]) -> None:
     for index, frame in extras:
         if frame.kind is FrameKind.BRIDGE_MESSAGE and frame.fields.get("code") == (
             "stream.bridge.busy"
         ):
             continue  # the busy message is the caller's to judge (retry first)
-        code, severity = _EXTRA_CODES.get(frame.kind, ("link.garbage", Severity.WARNING))
+        code, severity = _extra_code(frame)
+        # once per run and code: an echoing head or a mode-C meter would repeat it per frame
+        if code in ctx.reported_codes:
+            continue
+        ctx.reported_codes.add(code)
         text = frame.fields.get("text")
         ctx.emit(ctx.finding(
             step_id, code, severity, f"{frame.summary}", (index,),
@@ -243,6 +264,8 @@ async def close(ctx: ProbeContext, step_id: str) -> CloseInfo | None:
     if already is None:
         leftovers = state.splitter.close()
         _take(ctx, channel, step_id, leftovers, ctx.now())
+        _report_extras(ctx, step_id, state.pending)
+        state.pending.clear()
         state.close_reported = True
         ctx.emit(ConnectionClosed(channel.conn_id, info.at, CloseHow.LOCAL, False))
     else:
@@ -282,9 +305,10 @@ class ApduReply:
 
 
 # The answer tags a request may get (anything else is a late answer to an earlier request,
-# e.g. after a cancelled wait, and is skipped): AARQ -> AARE, RLRQ -> RLRE, GET -> GET-Response;
+# e.g. after a cancelled wait, and is skipped): AARQ -> AARE, RLRQ -> RLRE, GET -> GET-Response,
+# ACTION -> ACTION-Response;
 # exception-response and confirmed-service-error fit any request.
-ANSWER_TAGS = {0x60: b"\x61", 0x62: b"\x63", 0xC0: b"\xc4"}
+ANSWER_TAGS = {0x60: b"\x61", 0x62: b"\x63", 0xC0: b"\xc4", 0xC3: b"\xc7"}
 _ANY_ANSWER = b"\xd8\x0e"
 
 

@@ -155,3 +155,26 @@ async def test_cancel_mid_run_releases_the_association() -> None:
         names = [e["event"] for e in meter.events]
         assert "association.released" in names
         assert meter.open_associations() == [] and meter.unreleased_associations() == []
+
+
+HLS_KEYS = "000102030405060708090A0B0C0D0E0F,D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF,4758583132333435"
+
+
+@pytest.mark.parametrize(("auth_key", "accepted"), [
+    ("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", True),
+    ("00000000000000000000000000000000", False),
+])
+async def test_hls_gmac_login(auth_key: str, accepted: bool) -> None:
+    keys = HLS_KEYS.replace("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", auth_key)
+    async with SimulatedMeter("hls") as meter:
+        creds = (parse_credential(f"hls=1:gmac:{keys}"),)
+        session = await run_probe(_opts(meter.port, credentials=creds), ledger=MemoryLedger())
+        await _settle(meter)
+        login = _st(session)["assoc.login.hls"]
+        assert login is (StepStatus.OK if accepted else StepStatus.FAILED)
+        assert meter.failed_logins() == (0 if accepted else 1)
+        if not accepted:
+            failure = next(f for f in session.findings if f.code == "assoc.auth_failure")
+            assert "HLS-GMAC" in failure.message
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []
+        assert auth_key not in session.dumps().upper()

