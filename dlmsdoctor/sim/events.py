@@ -64,6 +64,14 @@ class EventLog:
             return [e for e in self.events if e["event"] == event]
 
     def failed_logins(self) -> int:
+        """Logins refused for authentication-failure (diagnostic 13): wrong LLS password, an
+        HLS reply that does not verify, or any authenticated try while locked out. These are
+        what a login budget counts; a wrong context or mechanism is not a password failure."""
+        return sum(1 for e in self.of("login")
+                   if e.get("outcome") == "rejected" and e.get("diagnostic") == 13)
+
+    def rejected_logins(self) -> int:
+        """Every refused AARQ or HLS pass 3, whatever the reason."""
         return sum(1 for e in self.of("login") if e.get("outcome") == "rejected")
 
     def open_associations(self) -> list[int]:

@@ -136,6 +136,9 @@ class SimulatedMeter:
     def failed_logins(self) -> int:
         return self.log.failed_logins()
 
+    def rejected_logins(self) -> int:
+        return self.log.rejected_logins()
+
     def open_associations(self) -> list[int]:
         return self.log.open_associations()
 

@@ -193,3 +193,28 @@ def test_hls_gmac_with_a_wrong_key_fails_and_counts() -> None:
             assert "Service not allowed" in str(info.value)
         assert meter.failed_logins() == 1
         assert meter.open_associations() == []
+
+
+@pytest.mark.parametrize("sap,auth,password,diagnostic", [
+    (32, Authentication.NONE, None, 14),  # LLS client without authentication: required
+    (16, Authentication.LOW, "x", 11),  # public client with a mechanism it does not use
+    (99, Authentication.NONE, None, 1),  # unknown client SAP
+])
+def test_rejections_that_are_not_password_failures(
+    sap: int, auth: int, password: str | None, diagnostic: int
+) -> None:
+    with MeterThread("default") as meter:
+        with _peer(meter, client_sap=sap, authentication=auth, password=password) as peer, \
+                pytest.raises(GXDLMSException) as info:
+            peer.connect()
+        assert info.value.diagnostic == diagnostic
+        assert (meter.rejected_logins(), meter.failed_logins()) == (1, 0)
+
+
+def test_sn_referencing_client_is_told_the_context_is_not_supported() -> None:
+    with MeterThread("default") as meter, _peer(meter) as peer:
+        peer.client.useLogicalNameReferencing = False
+        with pytest.raises(GXDLMSException) as info:
+            peer.connect()
+        assert info.value.diagnostic == 2
+        assert (meter.rejected_logins(), meter.failed_logins()) == (1, 0)
