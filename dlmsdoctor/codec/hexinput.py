@@ -151,11 +151,13 @@ def _strict(text: str) -> bytes | str | None:
             out.append(int(m.group(0), 16))
         return bytes(out)
     tokens = [t for t in re.split(r"[ \t,;:\-_|{}\[\]()]+", body) if t]
+    # "7E AD BE 07": two-digit tokens throughout are bytes, even those that spell "ad" or "be".
+    byte_structured = len(tokens) > 1 and all(len(t) == 2 for t in tokens)
     bad: str | None = None
     for tok in tokens:
         non_hex = [c for c in tok if c not in _HEX_DIGITS]
         if not non_hex:
-            if not _is_hex_byte_token(tok):
+            if not byte_structured and not _is_hex_byte_token(tok):
                 return None  # a word such as "Face": this is text, not hex
             continue
         # "0G", "7x": a typo inside hex. "bytes", "OK": words, so the hex sits in text.
@@ -187,9 +189,10 @@ def _lenient(text: str) -> list[bytes]:
     sizes: list[int] = []
     for m in _TOKEN.finditer(text):
         tok = m.group(0)
-        ok = len(tok) % 2 == 0 and _is_hex_byte_token(tok)
-        joins = ok and start >= 0 and text[end : m.start()].strip(" \t,:-") == ""
-        joins = joins and len(text[end : m.start()]) <= 3
+        near = start >= 0 and len(text[end : m.start()]) <= 3
+        joins = near and text[end : m.start()].strip(" \t,:-") == ""
+        # A two-letter word ("ad", "be", "de") is a byte only inside a run already begun.
+        ok = len(tok) % 2 == 0 and (_is_hex_byte_token(tok) or (joins and len(tok) == 2))
         if ok and joins:
             end = m.end()
             nbytes += len(tok) // 2
@@ -238,6 +241,8 @@ def _parse_line(line: str) -> _LineResult:
     res = _LineResult([], [], None, False)
     text = line
     ts = _TIMESTAMPS.search(text)
+    if ts and ts.group(0) == text.strip():
+        ts = None  # "00:01:02" alone is three colon-separated bytes, not a time
     if ts:
         res.timestamp = ts.group(0)
         res.marked = True

@@ -98,3 +98,44 @@ def test_never_raises(text: str) -> None:
     for chunk in result.chunks:
         assert chunk.data and chunk.line >= 1
         assert chunk.direction in (None, "tx", "rx")
+
+
+def _hexdump_c(data: bytes) -> str:
+    """The layout of util-linux ``hexdump -C``."""
+    rows = []
+    for off in range(0, len(data), 16):
+        row = data[off : off + 16]
+        left = " ".join(f"{b:02x}" for b in row[:8])
+        right = " ".join(f"{b:02x}" for b in row[8:])
+        ascii_col = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in row)
+        rows.append(f"{off:08x}  {left:<23}  {right:<23}  |{ascii_col}|")
+    rows.append(f"{len(data):08x}")
+    return "\n".join(rows)
+
+
+FORMS = {
+    "spaced": lambda d: d.hex(" ").upper(),
+    "compact": lambda d: d.hex(),
+    "0x list": lambda d: ", ".join(f"0x{b:02X}" for b in d),
+    "escapes": lambda d: "".join(f"\\x{b:02x}" for b in d),
+    "repr": repr,
+    "colons": lambda d: d.hex(":"),
+    "dashes": lambda d: d.hex("-").upper(),
+    "tx line": lambda d: "TX " + d.hex(" ").upper(),
+    "rx log": lambda d: "[2025-10-30 14:51:48.452] RX: " + d.hex(" "),
+    "python log": lambda d: "2025-10-30 14:51:48,452 DEBUG dlms: Sent " + d.hex(" ").upper(),
+    "words": lambda d: "Frame HDLC enviado: " + d.hex(" ").upper(),
+    "hexdump -C": _hexdump_c,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(min_size=2, max_size=80), form=st.sampled_from(sorted(FORMS)))
+def test_every_form_reads_back_the_bytes(data: bytes, form: str) -> None:
+    text = FORMS[form](data)
+    if form == "compact" and not any(c.isdigit() for c in text):
+        return  # "cafe", "decade": letters-only compact hex is indistinguishable from words
+    result = parse_hex_input(text)
+    assert not result.problems, (text, result.problems)
+    assert result.data == data, text
+    assert len(result.chunks) == 1
