@@ -267,6 +267,15 @@ class GxClient:
         from gurux_dlms import GXReplyData
         from gurux_dlms.enums import RequestTypes
 
+        if not apdu or apdu[0] != 0xC4:
+            # An exception-response, a ciphered reply or garbage: say what it was.
+            self._reply = None
+            fields = decode_apdu(apdu).fields
+            if fields.get("apdu_type") == "ExceptionResponse":
+                what = f"exception: {fields.get('state_error')}, {fields.get('service_error')}"
+            else:
+                what = f"not a GET response: {fields.get('apdu_type')}"
+            return GetResult(False, None, what, None)
         if self._reply is None:
             self._reply = GXReplyData()
         reply = self._reply

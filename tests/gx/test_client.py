@@ -277,3 +277,12 @@ def test_gurux_server_code_cannot_write_a_responding_ap_title() -> None:
     # is why the HLS vectors here are hand-made. Pinned so an upgrade that fixes it shows.
     with pytest.raises(TypeError):
         gurux_server_aare("gmac", 0, 14, bytes(16), with_title=True)
+
+
+def test_parse_get_response_on_other_apdus() -> None:
+    exc = parse_get_response(vec("exception_service_not_allowed"))
+    assert not exc.ok
+    assert exc.access_error == "exception: service-not-allowed, operation-not-possible"
+    ciphered = parse_get_response(vec("glo_get_request_gurux"))
+    assert ciphered.access_error == "not a GET response: ciphered"
+    assert parse_get_response(b"").access_error == "not a GET response: empty"
