@@ -51,6 +51,34 @@ def list_sessions(folder: Path) -> list[SessionSummary]:
     return [summarize(p) for p in paths]
 
 
+def last_results(folder: Path | None) -> dict[str, str]:
+    """``host:port`` -> the newest session's status and date ("failed 2026-01-01")."""
+    if folder is None:
+        from dlmsdoctor.paths import sessions_dir
+
+        folder = sessions_dir()
+    out: dict[str, str] = {}
+    for row in list_sessions(folder):  # newest first
+        if row.status != "unreadable":
+            out.setdefault(row.target, f"{row.status} {row.started_at[:10]}")
+    return out
+
+
+def ledger_line(target: str) -> str:
+    """The attempt ledger of one meter (``host:port``), in one line: what logins have cost."""
+    from dlmsdoctor.ledger import LoginLedger
+
+    attempts = [a for a in LoginLedger().attempts() if a.meter.split("/", 1)[0] == target]
+    if not attempts:
+        return f"Ledger for {target}: no login attempts recorded."
+    failed = [a for a in attempts if a.failed]
+    last = attempts[-1]
+    return (
+        f"Ledger for {target}: {len(attempts)} logins, {len(failed)} failed; last: "
+        f"{last.credential} (client {last.client_sap}, {last.mechanism}) {last.outcome}"
+    )
+
+
 class HistoryScreen(Screen[None]):
     CSS_PATH = "history.tcss"
     AUTO_FOCUS = "#history-table"
@@ -111,6 +139,13 @@ class HistoryScreen(Screen[None]):
             )
         notes = self.query_one("#history-notes", Static)
         notes.update(f"{len(rows)} sessions" if rows else "No saved sessions yet.")
+
+    @on(DataTable.RowHighlighted, "#history-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        index = int(event.row_key.value or 0)
+        if 0 <= index < len(self._rows):
+            notes = self.query_one("#history-notes", Static)
+            notes.update(ledger_line(self._rows[index].target))
 
     @on(DataTable.RowSelected, "#history-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -4,3 +4,6 @@ from __future__ import annotations
 
 # Screens get the class -narrow below 110 columns (80x24 laptops, split terminals) and -wide above.
 BREAKPOINTS: list[tuple[int, str]] = [(0, "-narrow"), (110, "-wide")]
+
+# Screens get -short below 30 lines (80x24): forms drop the blank line between fields.
+SHORT_BREAKPOINTS: list[tuple[int, str]] = [(0, "-short"), (30, "-tall")]

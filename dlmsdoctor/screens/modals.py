@@ -17,7 +17,8 @@ HELP_TEXT = """\
 Why does the meter not answer? dlmsdoctor finds out, with proof.
 
 Screens
-  F2  Probe      target, credentials, the ladder live; esc cancels
+  F2  Probe      target, the ladder live: ctrl+r runs, esc cancels,
+                 F6 edits credential sets (secrets masked)
   F3  Frames     TX/RX frames, hex view and decode tree
   F4  Diagnosis  ranked causes; enter on evidence jumps to its frame
   F5  History    saved sessions; enter re-opens one

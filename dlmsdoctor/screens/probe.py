@@ -25,7 +25,7 @@ from dlmsdoctor.events import (
     StepStarted,
 )
 from dlmsdoctor.screens import probe_messages as pm
-from dlmsdoctor.screens.layout import BREAKPOINTS
+from dlmsdoctor.screens.layout import BREAKPOINTS, SHORT_BREAKPOINTS
 from dlmsdoctor.screens.probe_run import (
     build_options,
     live_frame,
@@ -42,10 +42,11 @@ class ProbeScreen(Screen[None]):
     CSS_PATH = "probe.tcss"
     AUTO_FOCUS = "#host"
     HORIZONTAL_BREAKPOINTS = BREAKPOINTS
+    VERTICAL_BREAKPOINTS = SHORT_BREAKPOINTS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Run"),
         Binding("escape", "cancel", "Cancel run"),
-        Binding("ctrl+k", "credentials", "Credentials"),
+        Binding("f6", "credentials", "Credentials"),
     ]
 
     def __init__(self, config_path: Path | None = None, sessions_dir: Path | None = None) -> None:
@@ -75,6 +76,23 @@ class ProbeScreen(Screen[None]):
         yield Footer()
 
     # -- config ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._load_targets()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="targets")
+    def _load_targets(self) -> None:
+        # Saved targets and their last result (newest session per host:port) from disk.
+        from dlmsdoctor.config import ConfigError, load_config
+        from dlmsdoctor.screens.history import last_results
+
+        try:
+            targets = load_config(self._config_path).targets
+        except ConfigError:
+            return  # already reported by _credential_names
+        if targets:
+            results = last_results(self._sessions_dir)
+            self.app.call_from_thread(self.query_one(TargetForm).set_targets, targets, results)
+
     def _credential_names(self) -> list[str]:
         from dlmsdoctor.config import ConfigError, load_config
 

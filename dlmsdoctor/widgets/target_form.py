@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select
+
+from dlmsdoctor.config import TargetConfig
 
 FRAMINGS = [("auto", "auto"), ("HDLC", "hdlc"), ("wrapper (47)", "wrapper")]
 ADDRESS_SIZES = [("auto", 0), ("1 byte", 1), ("2 bytes", 2), ("4 bytes", 4)]
@@ -52,8 +55,12 @@ class TargetForm(VerticalScroll):
         self._host = host
         self._port = port
         self._credentials = credentials or []
+        self._targets: dict[str, TargetConfig] = {}
 
     def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label("Saved")
+            yield Select[str]([], prompt="saved targets (config)", id="saved-target", compact=True)
         with Horizontal():
             yield Label("Host")
             yield Input(self._host, placeholder="192.0.2.10", id="host", compact=True)
@@ -84,7 +91,37 @@ class TargetForm(VerticalScroll):
             yield Label("Ping first")
             yield Checkbox("ICMP echo", True, id="icmp", compact=True)
 
+    def set_targets(
+        self, targets: dict[str, TargetConfig], last_results: dict[str, str] | None = None
+    ) -> None:
+        """Saved targets from the config, each labelled with its last result from History."""
+        self._targets = dict(targets)
+        results = last_results or {}
+        options = []
+        for name, target in sorted(targets.items()):
+            last = results.get(f"{target.host}:{target.port}")
+            options.append((f"{name} ({last})" if last else name, name))
+        self.query_one("#saved-target", Select).set_options(options)
+
+    @on(Select.Changed, "#saved-target")
+    def _saved_target_chosen(self, event: Select.Changed) -> None:
+        target = self._targets.get(str(event.value))
+        if target is None:
+            return
+        self.query_one("#host", Input).value = target.host
+        self.query_one("#port", Input).value = str(target.port)
+        self.query_one("#framing", Select).value = target.framing or "auto"
+        self.query_one("#server-address", Input).value = target.server_address or ""
+        self.query_one("#address-size", Select).value = target.address_size or 0
+        self.query_one("#serial", Input).value = target.serial_number or ""
+        credential = self.query_one("#credential", Select)
+        if target.credentials and target.credentials[0] in self._credentials:
+            credential.value = target.credentials[0]
+        else:
+            credential.clear()
+
     def set_credentials(self, names: list[str], selected: str | None = None) -> None:
+        self._credentials = list(names)
         select = self.query_one("#credential", Select)
         select.set_options([(name, name) for name in names])
         if selected in names:

@@ -1,0 +1,91 @@
+"""The Probe screen's form: saved targets with their last result, credentials with a reveal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Select, Static, Switch
+
+from dlmsdoctor.app import create_app
+from dlmsdoctor.ledger import Attempt, LoginLedger
+from dlmsdoctor.screens.credentials import MASK, CredentialsScreen
+from tests.tui.fixtures import story_session
+
+CONFIG = """
+[credentials.mgmt]
+client_sap = 1
+auth = "low"
+password = "s3cretpw"
+
+[targets.substation]
+host = "192.0.2.10"
+port = 4059
+server_address = "1/17"
+credentials = ["mgmt"]
+"""
+
+
+def _setup(root: Path) -> Path:
+    (root / "config").mkdir(exist_ok=True)
+    (root / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")
+    sessions = root / "data" / "sessions"
+    sessions.mkdir(parents=True)
+    (sessions / "story.json").write_text(story_session().dumps(), encoding="utf-8")
+    return sessions
+
+
+async def test_saved_target_fills_the_form(hermetic_dirs: Path) -> None:
+    _setup(hermetic_dirs)
+    app = create_app(start_screen="probe")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        saved = app.screen.query_one("#saved-target", Select)
+        labels = [str(prompt) for prompt, _ in saved._options]
+        assert any("substation (failed 2026-01-01)" in label for label in labels), labels
+        saved.value = "substation"
+        await pilot.pause()
+        assert app.screen.query_one("#host", Input).value == "192.0.2.10"
+        assert app.screen.query_one("#server-address", Input).value == "1/17"
+        assert app.screen.query_one("#credential", Select).value == "mgmt"
+
+
+async def test_credentials_masked_until_revealed(hermetic_dirs: Path) -> None:
+    _setup(hermetic_dirs)
+    app = create_app(start_screen="probe")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        assert isinstance(app.screen, CredentialsScreen)
+        table = app.screen.query_one(DataTable)
+        assert str(table.get_row_at(0)[3]) == MASK
+        app.screen.query_one("#reveal", Switch).value = True
+        await pilot.pause()
+        assert str(table.get_row_at(0)[3]) == "s3cretpw"
+        # Add a set; it lands in the config file (mode 0600) and in the table.
+        app.screen.query_one("#new-name", Input).value = "reader"
+        app.screen.query_one("#new-sap", Input).value = "32"
+        app.screen.query_one("#new-secret", Input).value = "87654321"
+        await pilot.click("#add")
+        await pilot.pause()
+        assert table.row_count == 2
+        config = hermetic_dirs / "config" / "config.toml"
+        assert "[credentials.reader]" in config.read_text(encoding="utf-8")
+        table.move_cursor(row=1)
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.id == "probe"
+        assert app.screen.query_one("#credential", Select).value == "reader"
+
+
+async def test_history_shows_the_meter_ledger(hermetic_dirs: Path) -> None:
+    _setup(hermetic_dirs)
+    LoginLedger().record(Attempt("192.0.2.10:4059/1/17", 1.0, "mgmt", 1, "low", "rejected"))
+    app = create_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        notes = str(app.screen.query_one("#history-notes", Static).render())
+        assert "1 logins, 1 failed" in notes, notes
