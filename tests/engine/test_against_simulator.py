@@ -178,3 +178,22 @@ async def test_hls_gmac_login(auth_key: str, accepted: bool) -> None:
             assert "HLS-GMAC" in failure.message
         assert meter.open_associations() == [] and meter.unreleased_associations() == []
         assert auth_key not in session.dumps().upper()
+
+
+async def test_task_cancellation_still_releases() -> None:
+    """Cancelling the task (Ctrl-C in a face) instead of the event: the release still runs."""
+    async with SimulatedMeter("default", ["delay=0.1"]) as meter:
+        task: asyncio.Task[Session] | None = None
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, StepStarted) and event.step_id == "cosem.identity":
+                assert task is not None
+                asyncio.get_running_loop().call_later(0.15, task.cancel)
+
+        task = asyncio.ensure_future(run_probe(_opts(meter.port, timeout=1.0),
+                                               ledger=MemoryLedger(), on_event=on_event))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.3)
+        assert "association.released" in [e["event"] for e in meter.events]
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []
