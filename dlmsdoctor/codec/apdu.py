@@ -81,11 +81,15 @@ def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -
         spans, summary = _decode_top(ctx, fields)
     except Exception as exc:  # a decoder bug must not take a capture view down with it
         ctx.finding(
-            "apdu.internal_error", 0, len(buf), "apdu",
+            "apdu.internal_error",
+            0,
+            len(buf),
+            "apdu",
             f"decoder error ({type(exc).__name__}); APDU shown raw",
         )
         fields.clear()
         fields["apdu_type"] = "unknown"
+        ctx.mask_raw = buf[0] in (0x60, 0x61)  # an AARQ/AARE shown raw may hold a secret
         spans, summary = (ctx.raw(0, len(buf), "apdu.raw", "APDU"),), "APDU (not decoded)"
     return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields)
 
@@ -102,9 +106,15 @@ def _decode_top(ctx: DecodeContext, fields: Fields) -> tuple[tuple[Span, ...], s
         expected, found = str(end - header), str(stop - header)
         corrected = hexs(encode_length(end - header))
     ctx.finding(
-        "apdu.trailing_bytes", stop, end - stop, "apdu",
-        f"{end - stop} bytes after the end of the APDU", severity=Severity.WARNING,
-        expected=expected, found=found, corrected=corrected,
+        "apdu.trailing_bytes",
+        stop,
+        end - stop,
+        "apdu",
+        f"{end - stop} bytes after the end of the APDU",
+        severity=Severity.WARNING,
+        expected=expected,
+        found=found,
+        corrected=corrected,
     )
     return (span, ctx.raw(stop, end, "apdu.trailing", "Trailing bytes")), summary
 
@@ -131,7 +141,12 @@ def decode_pdu(
 
 
 def _uint(
-    ctx: DecodeContext, pos: int, end: int, size: int, name: str, label: str,
+    ctx: DecodeContext,
+    pos: int,
+    end: int,
+    size: int,
+    name: str,
+    label: str,
     names: dict[int, str] | None = None,
 ) -> tuple[Span, int, int | None]:
     """Unsigned big-endian integer of ``size`` bytes, optionally named."""
@@ -177,7 +192,11 @@ def _descriptor(
     children = (
         ctx.span(pos, 2, name + ".class_id", "Class id", cid, cname),
         ctx.span(
-            pos + 2, 6, name + ".instance_id", "Instance id (OBIS)", ob_text,
+            pos + 2,
+            6,
+            name + ".instance_id",
+            "Instance id (OBIS)",
+            ob_text,
             f"{ob_text} {oname}".rstrip(),
         ),
         ctx.span(pos + 8, 1, name + "." + key, key.capitalize(), item, f"{key} {item}"),
@@ -199,12 +218,20 @@ def _access_selection(ctx: DecodeContext, pos: int, end: int, name: str) -> tupl
         return ctx.span(pos, 0, name, "Access selection"), end
     if ctx.buf[pos] == 0:
         return ctx.span(pos, 1, name, "Access selection", False, "absent"), pos + 1
-    sel, cur, selector = _uint(ctx, pos + 1, end, 1, name + ".selector", "Access selector",
-                               {1: "range descriptor", 2: "entry descriptor"})
+    sel, cur, selector = _uint(
+        ctx,
+        pos + 1,
+        end,
+        1,
+        name + ".selector",
+        "Access selector",
+        {1: "range descriptor", 2: "entry descriptor"},
+    )
     params, cur, _ = decode_data(ctx, cur, end, name + ".parameters", "Access parameters")
     return (
-        ctx.span(pos, cur - pos, name, "Access selection", True, f"selector {selector}",
-                 (sel, params)),
+        ctx.span(
+            pos, cur - pos, name, "Access selection", True, f"selector {selector}", (sel, params)
+        ),
         cur,
     )
 
@@ -238,23 +265,38 @@ def _data_result(
         sel = ctx.span(pos, 1, name + ".choice", "Result choice", 0, "data")
         return ctx.span(pos, cur - pos, name, "Result", None, "data", (sel, data)), cur, text
     if ctx.buf[pos] == 1:
-        res, cur, code = _uint(ctx, pos + 1, end, 1, name + ".access_result",
-                               "Data access result", DATA_ACCESS_RESULTS)
+        res, cur, code = _uint(
+            ctx, pos + 1, end, 1, name + ".access_result", "Data access result", DATA_ACCESS_RESULTS
+        )
         text = res.meaning
         _access_finding(ctx, pos + 1, code, text)
         if fields is not None:
             fields["access_result"] = text
         sel = ctx.span(pos, 1, name + ".choice", "Result choice", 1, "data-access-result")
         return ctx.span(pos, cur - pos, name, "Result", code, text, (sel, res)), cur, text
-    ctx.finding("apdu.axdr.choice", pos, 1, "result", f"result choice {ctx.buf[pos]} unknown",
-                expected="0 or 1", found=str(ctx.buf[pos]))
+    ctx.finding(
+        "apdu.axdr.choice",
+        pos,
+        1,
+        "result",
+        f"result choice {ctx.buf[pos]} unknown",
+        expected="0 or 1",
+        found=str(ctx.buf[pos]),
+    )
     return ctx.raw(pos, end, name, "Result", "unknown choice"), end, "?"
 
 
 def _access_finding(ctx: DecodeContext, pos: int, code: int | None, text: str) -> None:
     if code is not None and code != 0:
-        ctx.finding("apdu.access_error", pos, 1, "data-access-result",
-                    f"meter answered {text}", severity=Severity.WARNING, found=text)
+        ctx.finding(
+            "apdu.access_error",
+            pos,
+            1,
+            "data-access-result",
+            f"meter answered {text}",
+            severity=Severity.WARNING,
+            found=text,
+        )
 
 
 def _block_sa(
@@ -279,7 +321,11 @@ def _count(ctx: DecodeContext, pos: int, end: int, name: str, label: str) -> tup
 
 
 def _list_of(
-    ctx: DecodeContext, pos: int, end: int, name: str, label: str,
+    ctx: DecodeContext,
+    pos: int,
+    end: int,
+    name: str,
+    label: str,
     item: Callable[[int, int], tuple[Span, int]],
 ) -> tuple[Span, int, int]:
     """SEQUENCE OF: an A-XDR count then items; stops at the end of the bytes."""
@@ -287,9 +333,16 @@ def _list_of(
     children = [cnt]
     for i in range(n):
         if cur >= end:
-            ctx.finding("apdu.axdr.length", pos, cnt.length, label,
-                        f"{label}: {n} items announced, {i} present",
-                        expected=str(i), found=str(n), corrected=hexs(encode_length(i)))
+            ctx.finding(
+                "apdu.axdr.length",
+                pos,
+                cnt.length,
+                label,
+                f"{label}: {n} items announced, {i} present",
+                expected=str(i),
+                found=str(n),
+                corrected=hexs(encode_length(i)),
+            )
             break
         child, cur = item(cur, i)
         children.append(child)
@@ -297,7 +350,12 @@ def _list_of(
 
 
 def _header(
-    ctx: DecodeContext, pos: int, end: int, name: str, label: str, apdu_type: str,
+    ctx: DecodeContext,
+    pos: int,
+    end: int,
+    name: str,
+    label: str,
+    apdu_type: str,
     fields: Fields,
 ) -> tuple[Span, Span | None, int]:
     """Tag and choice bytes of a GET/SET/ACTION APDU."""
@@ -313,24 +371,45 @@ def _header(
 # ---------------------------------------------------------------- GET / SET / ACTION
 
 _GET_REQ = {1: "GET-Request-Normal", 2: "GET-Request-Next", 3: "GET-Request-With-List"}
-_GET_RES = {1: "GET-Response-Normal", 2: "GET-Response-With-Datablock",
-            3: "GET-Response-With-List"}
-_SET_REQ = {1: "SET-Request-Normal", 2: "SET-Request-With-First-Datablock",
-            3: "SET-Request-With-Datablock", 4: "SET-Request-With-List",
-            5: "SET-Request-With-List-And-First-Datablock"}
-_SET_RES = {1: "SET-Response-Normal", 2: "SET-Response-Datablock",
-            3: "SET-Response-Last-Datablock", 4: "SET-Response-Last-Datablock-With-List",
-            5: "SET-Response-With-List"}
-_ACT_REQ = {1: "ACTION-Request-Normal", 2: "ACTION-Request-Next-Pblock",
-            3: "ACTION-Request-With-List", 4: "ACTION-Request-With-First-Pblock",
-            5: "ACTION-Request-With-List-And-First-Pblock", 6: "ACTION-Request-With-Pblock"}
-_ACT_RES = {1: "ACTION-Response-Normal", 2: "ACTION-Response-With-Pblock",
-            3: "ACTION-Response-With-List", 4: "ACTION-Response-Next-Pblock"}
+_GET_RES = {1: "GET-Response-Normal", 2: "GET-Response-With-Datablock", 3: "GET-Response-With-List"}
+_SET_REQ = {
+    1: "SET-Request-Normal",
+    2: "SET-Request-With-First-Datablock",
+    3: "SET-Request-With-Datablock",
+    4: "SET-Request-With-List",
+    5: "SET-Request-With-List-And-First-Datablock",
+}
+_SET_RES = {
+    1: "SET-Response-Normal",
+    2: "SET-Response-Datablock",
+    3: "SET-Response-Last-Datablock",
+    4: "SET-Response-Last-Datablock-With-List",
+    5: "SET-Response-With-List",
+}
+_ACT_REQ = {
+    1: "ACTION-Request-Normal",
+    2: "ACTION-Request-Next-Pblock",
+    3: "ACTION-Request-With-List",
+    4: "ACTION-Request-With-First-Pblock",
+    5: "ACTION-Request-With-List-And-First-Pblock",
+    6: "ACTION-Request-With-Pblock",
+}
+_ACT_RES = {
+    1: "ACTION-Response-Normal",
+    2: "ACTION-Response-With-Pblock",
+    3: "ACTION-Response-With-List",
+    4: "ACTION-Response-Next-Pblock",
+}
 
 
 def _service(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str,
-    family: str, kinds: dict[int, str],
+    ctx: DecodeContext,
+    pos: int,
+    end: int,
+    fields: Fields,
+    name: str,
+    family: str,
+    kinds: dict[int, str],
 ) -> tuple[list[Span], int, str | None, int]:
     """Shared start of GET/SET/ACTION: (spans so far, position, type name or None, choice)."""
     choice = ctx.buf[pos + 1] if pos + 1 < end else -1
@@ -338,8 +417,14 @@ def _service(
     if apdu_type is None:
         apdu_type = f"{family}-unknown"
         if choice >= 0:
-            ctx.finding("apdu.unknown_tag", pos + 1, 1, "type",
-                        f"{family} type {choice} unknown", found=str(choice))
+            ctx.finding(
+                "apdu.unknown_tag",
+                pos + 1,
+                1,
+                "type",
+                f"{family} type {choice} unknown",
+                found=str(choice),
+            )
     tag, ch, cur = _header(ctx, pos, end, name, family, apdu_type, fields)
     spans = [tag] if ch is None else [tag, ch]
     if ch is not None and choice in kinds:
@@ -350,14 +435,21 @@ def _service(
 
 
 def _finish(
-    ctx: DecodeContext, pos: int, cur: int, end: int, name: str, label: str,
-    spans: list[Span], summary: str,
+    ctx: DecodeContext,
+    pos: int,
+    cur: int,
+    end: int,
+    name: str,
+    label: str,
+    spans: list[Span],
+    summary: str,
 ) -> tuple[Span, int, str]:
     return ctx.span(pos, cur - pos, name, label, None, summary, tuple(spans)), cur, summary
 
 
-def _get_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                 ) -> tuple[Span, int, str]:
+def _get_request(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Request", _GET_REQ)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "GET-Request", spans)
@@ -373,11 +465,20 @@ def _get_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
         spans.append(num)
         summary = f"{kind} #{iid} block {bn}"
     else:
+
         def item(p: int, i: int) -> tuple[Span, int]:
             d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}")
             s, p = _access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
-            return ctx.span(d.offset - ctx.base, p - (d.offset - ctx.base), f"{name}.item{i}",
-                            f"Item {i}", None, d.meaning, (d, s)), p
+            return ctx.span(
+                d.offset - ctx.base,
+                p - (d.offset - ctx.base),
+                f"{name}.item{i}",
+                f"Item {i}",
+                None,
+                d.meaning,
+                (d, s),
+            ), p
+
         lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Attributes", item)
         spans.append(lst)
         fields["count"] = n
@@ -385,8 +486,9 @@ def _get_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
     return _finish(ctx, pos, cur, end, name, "GET-Request", spans, summary)
 
 
-def _get_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                  ) -> tuple[Span, int, str]:
+def _get_response(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "GET-Response", _GET_RES)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "GET-Response", spans)
@@ -405,28 +507,56 @@ def _get_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: 
         if ctx.need(cur, end, 1, "block result"):
             if ctx.buf[cur] == 0:
                 raw, cur2, data = _octets(ctx, cur + 1, end, name + ".raw_data", "Raw data")
-                parts.append(ctx.span(cur, cur2 - cur, name + ".result", "Result", None,
-                                      f"raw data, {len(data)} bytes", (raw,)))
+                parts.append(
+                    ctx.span(
+                        cur,
+                        cur2 - cur,
+                        name + ".result",
+                        "Result",
+                        None,
+                        f"raw data, {len(data)} bytes",
+                        (raw,),
+                    )
+                )
                 detail = f"{len(data)} bytes"
                 cur = cur2
             else:
-                res, cur2, code = _uint(ctx, cur + 1, end, 1, name + ".access_result",
-                                        "Data access result", DATA_ACCESS_RESULTS)
+                res, cur2, code = _uint(
+                    ctx,
+                    cur + 1,
+                    end,
+                    1,
+                    name + ".access_result",
+                    "Data access result",
+                    DATA_ACCESS_RESULTS,
+                )
                 _access_finding(ctx, cur + 1, code, res.meaning)
                 fields["access_result"] = res.meaning
-                parts.append(ctx.span(cur, cur2 - cur, name + ".result", "Result", None,
-                                      res.meaning, (res,)))
+                parts.append(
+                    ctx.span(cur, cur2 - cur, name + ".result", "Result", None, res.meaning, (res,))
+                )
                 detail = res.meaning
                 cur = cur2
         else:
             detail = "truncated"
-        spans.append(ctx.span(start, cur - start, name + ".block", "Data block", None,
-                              f"block {bn}{' (last)' if lb else ''}", tuple(parts)))
+        spans.append(
+            ctx.span(
+                start,
+                cur - start,
+                name + ".block",
+                "Data block",
+                None,
+                f"block {bn}{' (last)' if lb else ''}",
+                tuple(parts),
+            )
+        )
         summary = f"{kind} #{iid} block {bn}{' last' if lb else ''}: {detail}"
     else:
+
         def item(p: int, i: int) -> tuple[Span, int]:
             s, p, _ = _data_result(ctx, p, end, None, f"{name}.result{i}")
             return s, p
+
         lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results", item)
         spans.append(lst)
         fields["count"] = n
@@ -434,8 +564,9 @@ def _get_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: 
     return _finish(ctx, pos, cur, end, name, "GET-Response", spans, summary)
 
 
-def _set_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                 ) -> tuple[Span, int, str]:
+def _set_request(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Request", _SET_REQ)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "SET-Request", spans)
@@ -459,18 +590,29 @@ def _set_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
         spans.append(blk)
         summary += " " + blk.meaning
     else:
+
         def item(p: int, i: int) -> tuple[Span, int]:
             d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}")
             s, p = _access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
-            return ctx.span(d.offset - ctx.base, p - (d.offset - ctx.base), f"{name}.item{i}",
-                            f"Item {i}", None, d.meaning, (d, s)), p
+            return ctx.span(
+                d.offset - ctx.base,
+                p - (d.offset - ctx.base),
+                f"{name}.item{i}",
+                f"Item {i}",
+                None,
+                d.meaning,
+                (d, s),
+            ), p
+
         lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Attributes", item)
         spans.append(lst)
         fields["count"] = n
         if choice == 4:
+
             def value(p: int, i: int) -> tuple[Span, int]:
                 s, p, _ = decode_data(ctx, p, end, f"{name}.value{i}", f"Value {i}")
                 return s, p
+
             vals, cur, _ = _list_of(ctx, cur, end, name + ".values", "Values", value)
             spans.append(vals)
         else:
@@ -480,26 +622,31 @@ def _set_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
     return _finish(ctx, pos, cur, end, name, "SET-Request", spans, summary)
 
 
-def _set_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                  ) -> tuple[Span, int, str]:
+def _set_response(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "SET-Response", _SET_RES)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "SET-Response", spans)
     iid = fields.get("invoke_id")
     summary = f"{kind} #{iid}"
     if choice in (1, 3):
-        res, cur, code = _uint(ctx, cur, end, 1, name + ".result", "Data access result",
-                               DATA_ACCESS_RESULTS)
+        res, cur, code = _uint(
+            ctx, cur, end, 1, name + ".result", "Data access result", DATA_ACCESS_RESULTS
+        )
         _access_finding(ctx, res.offset - ctx.base, code, res.meaning)
         fields["access_result"] = res.meaning
         spans.append(res)
         summary += " " + res.meaning
     if choice in (4, 5):
+
         def item(p: int, i: int) -> tuple[Span, int]:
-            s, p, code = _uint(ctx, p, end, 1, f"{name}.result{i}", f"Result {i}",
-                               DATA_ACCESS_RESULTS)
+            s, p, code = _uint(
+                ctx, p, end, 1, f"{name}.result{i}", f"Result {i}", DATA_ACCESS_RESULTS
+            )
             _access_finding(ctx, s.offset - ctx.base, code, s.meaning)
             return s, p
+
         lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results", item)
         spans.append(lst)
         summary += f" {n} results"
@@ -511,10 +658,10 @@ def _set_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: 
     return _finish(ctx, pos, cur, end, name, "SET-Response", spans, summary)
 
 
-def _action_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                    ) -> tuple[Span, int, str]:
-    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Request",
-                                           _ACT_REQ)
+def _action_request(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Request", _ACT_REQ)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "ACTION-Request", spans)
     iid = fields.get("invoke_id")
@@ -524,8 +671,15 @@ def _action_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name
         spans.append(desc)
         summary += " " + text
         if choice == 1:
-            par, cur = _optional_data(ctx, cur, end, fields, name + ".parameters",
-                                      "Method invocation parameters", secret=_is_hls_reply(fields))
+            par, cur = _optional_data(
+                ctx,
+                cur,
+                end,
+                fields,
+                name + ".parameters",
+                "Method invocation parameters",
+                secret=_is_hls_reply(fields),
+            )
             spans.append(par)
         else:
             blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
@@ -540,15 +694,19 @@ def _action_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name
         spans.append(blk)
         summary += " " + blk.meaning
     else:
+
         def item(p: int, i: int) -> tuple[Span, int]:
             d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}", method=True)
             return d, p
+
         lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Methods", item)
         spans.append(lst)
         if choice == 3:
+
             def value(p: int, i: int) -> tuple[Span, int]:
                 s, p, _ = decode_data(ctx, p, end, f"{name}.parameters{i}", f"Parameters {i}")
                 return s, p
+
             vals, cur, _ = _list_of(ctx, cur, end, name + ".parameters", "Parameters", value)
             spans.append(vals)
         else:
@@ -564,7 +722,12 @@ def _is_hls_reply(fields: Fields) -> bool:
 
 
 def _optional_data(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str, label: str,
+    ctx: DecodeContext,
+    pos: int,
+    end: int,
+    fields: Fields,
+    name: str,
+    label: str,
     secret: bool = False,
 ) -> tuple[Span, int]:
     if not ctx.need(pos, end, 1, label):
@@ -573,17 +736,18 @@ def _optional_data(
         return ctx.span(pos, 1, name, label, None, "absent"), pos + 1
     data, cur, value = decode_data(ctx, pos + 1, end, name + ".data", "Data")
     if secret and not ctx.show_secrets:
-        data = ctx.span(data.offset - ctx.base, data.length, data.name, data.label,
-                        None, "", secret=True)
+        data = ctx.span(
+            data.offset - ctx.base, data.length, data.name, data.label, None, "", secret=True
+        )
     else:
         fields["value"] = value
     return ctx.span(pos, cur - pos, name, label, None, data.meaning, (data,)), cur
 
 
-def _action_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                     ) -> tuple[Span, int, str]:
-    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Response",
-                                           _ACT_RES)
+def _action_response(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
+    spans, cur, kind, choice = _service(ctx, pos, end, fields, name, "ACTION-Response", _ACT_RES)
     if kind is None:
         return _unparsed(ctx, pos, cur, end, name, "ACTION-Response", spans)
     iid = fields.get("invoke_id")
@@ -591,23 +755,39 @@ def _action_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, nam
 
     def with_data(p: int, i: int, f: Fields | None) -> tuple[Span, int]:
         start = p
-        res, p, code = _uint(ctx, p, end, 1, f"{name}.result{i}", "Action result",
-                             ACTION_RESULTS)
+        res, p, code = _uint(ctx, p, end, 1, f"{name}.result{i}", "Action result", ACTION_RESULTS)
         _access_finding(ctx, start, code, res.meaning)
         parts = [res]
         if f is not None:
             f["action_result"] = res.meaning
         if p < end and ctx.buf[p] == 1:
             data, p2, text = _data_result(ctx, p + 1, end, f, f"{name}.return{i}")
-            parts.append(ctx.span(p, p2 - p, f"{name}.return_parameters{i}",
-                                  "Return parameters", None, text, (data,)))
+            parts.append(
+                ctx.span(
+                    p,
+                    p2 - p,
+                    f"{name}.return_parameters{i}",
+                    "Return parameters",
+                    None,
+                    text,
+                    (data,),
+                )
+            )
             p = p2
         elif ctx.need(p, end, 1, "return parameters"):
-            parts.append(ctx.span(p, 1, f"{name}.return_parameters{i}", "Return parameters",
-                                  None, "absent"))
+            parts.append(
+                ctx.span(p, 1, f"{name}.return_parameters{i}", "Return parameters", None, "absent")
+            )
             p += 1
-        return ctx.span(start, p - start, f"{name}.response{i}", "Action response", None,
-                        res.meaning, tuple(parts)), p
+        return ctx.span(
+            start,
+            p - start,
+            f"{name}.response{i}",
+            "Action response",
+            None,
+            res.meaning,
+            tuple(parts),
+        ), p
 
     if choice == 1:
         resp, cur = with_data(cur, 0, fields)
@@ -618,8 +798,9 @@ def _action_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, nam
         spans.append(blk)
         summary += " " + blk.meaning
     elif choice == 3:
-        lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results",
-                               lambda p, i: with_data(p, i, None))
+        lst, cur, n = _list_of(
+            ctx, cur, end, name + ".results", "Results", lambda p, i: with_data(p, i, None)
+        )
         spans.append(lst)
         summary += f" {n} results"
     else:
@@ -641,58 +822,87 @@ def _unparsed(
 # ---------------------------------------------------------------- other xDLMS APDUs
 
 
-def _exception(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-               ) -> tuple[Span, int, str]:
+def _exception(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     """Exception-Response (Green Book 9.3.5): state-error, service-error [, counter]."""
     fields["apdu_type"] = "ExceptionResponse"
     tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xD8, "exception-response")
-    st, cur, state = _uint(ctx, pos + 1, end, 1, name + ".state_error", "State error",
-                           EXCEPTION_STATE_ERRORS)
-    se, cur, service = _uint(ctx, cur, end, 1, name + ".service_error", "Service error",
-                             EXCEPTION_SERVICE_ERRORS)
+    st, cur, state = _uint(
+        ctx, pos + 1, end, 1, name + ".state_error", "State error", EXCEPTION_STATE_ERRORS
+    )
+    se, cur, service = _uint(
+        ctx, cur, end, 1, name + ".service_error", "Service error", EXCEPTION_SERVICE_ERRORS
+    )
     spans = [tag, st, se]
     fields["state_error"] = st.meaning
     fields["service_error"] = se.meaning
     summary = f"ExceptionResponse {st.meaning}, {se.meaning}"
     if service == 6:
-        ic, cur, counter = _uint(ctx, cur, end, 4, name + ".invocation_counter",
-                                 "Expected invocation counter")
+        ic, cur, counter = _uint(
+            ctx, cur, end, 4, name + ".invocation_counter", "Expected invocation counter"
+        )
         fields["invocation_counter"] = counter
         spans.append(ic)
         summary += f" (meter expects {counter})"
-    ctx.finding("apdu.exception", pos, cur - pos, "exception-response", summary,
-                severity=Severity.WARNING, found=f"{state}/{service}")
+    ctx.finding(
+        "apdu.exception",
+        pos,
+        cur - pos,
+        "exception-response",
+        summary,
+        severity=Severity.WARNING,
+        found=f"{state}/{service}",
+    )
     return _finish(ctx, pos, cur, end, name, "Exception-Response", spans, summary)
 
 
-def _data_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                       ) -> tuple[Span, int, str]:
+def _data_notification(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     """Data-Notification (Green Book 9.3.7): long invoke id, date-time, body."""
     fields["apdu_type"] = "DataNotification"
     tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0x0F, "data-notification")
-    inv, cur, lid = _uint(ctx, pos + 1, end, 4, name + ".long_invoke_id",
-                          "Long invoke id and priority")
+    inv, cur, lid = _uint(
+        ctx, pos + 1, end, 4, name + ".long_invoke_id", "Long invoke id and priority"
+    )
     fields["long_invoke_id"] = None if lid is None else lid & 0xFFFFFF
     if lid is not None:
         # Long-Invoke-Id-And-Priority: bits 0-23 id, 28 break-on-error, 29 self-descriptive,
         # 30 confirmed, 31 high priority (Green Book 9.3.8).
-        inv = ctx.span(pos + 1, 4, inv.name, inv.label, lid,
-                       f"invoke id {lid & 0xFFFFFF}, "
-                       f"{'confirmed' if lid & (1 << 30) else 'unconfirmed'}, "
-                       f"{'high' if lid & (1 << 31) else 'normal'} priority"
-                       f"{', self-descriptive' if lid & (1 << 29) else ''}")
+        inv = ctx.span(
+            pos + 1,
+            4,
+            inv.name,
+            inv.label,
+            lid,
+            f"invoke id {lid & 0xFFFFFF}, "
+            f"{'confirmed' if lid & (1 << 30) else 'unconfirmed'}, "
+            f"{'high' if lid & (1 << 31) else 'normal'} priority"
+            f"{', self-descriptive' if lid & (1 << 29) else ''}",
+        )
     spans = [tag, inv]
     buf = ctx.buf
     if cur + 1 < end and buf[cur] == 0x09 and buf[cur + 1] == 0x0C:
         # Norwegian HAN meters (Kaifa MA304 and others) send the date-time as a tagged Data
         # octet-string, 09 0C + 12 bytes; the standard has a bare OCTET STRING (0C + 12).
         # A bare length of 9 fits no date/time form, so this reading is unambiguous.
-        ctx.finding("apdu.notification.tagged_datetime", cur, 1, "date-time",
-                    "date-time sent as a tagged octet-string (09 0C ...), a known meter "
-                    "variant; the standard has an untagged OCTET STRING",
-                    severity=Severity.INFO, expected="0C", found="09 0C")
-        spans.append(ctx.span(cur, 1, name + ".date_time_type", "Data type (meter variant)",
-                              0x09, "octet-string"))
+        ctx.finding(
+            "apdu.notification.tagged_datetime",
+            cur,
+            1,
+            "date-time",
+            "date-time sent as a tagged octet-string (09 0C ...), a known meter "
+            "variant; the standard has an untagged OCTET STRING",
+            severity=Severity.INFO,
+            expected="0C",
+            found="09 0C",
+        )
+        spans.append(
+            ctx.span(
+                cur, 1, name + ".date_time_type", "Data type (meter variant)", 0x09, "octet-string"
+            )
+        )
         cur += 1
     dt, cur, raw = _octets(ctx, cur, end, name + ".date_time", "Date-time")
     if raw:
@@ -705,8 +915,9 @@ def _data_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, n
     return _finish(ctx, pos, cur, end, name, "Data-Notification", spans, summary)
 
 
-def _event_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                        ) -> tuple[Span, int, str]:
+def _event_notification(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     fields["apdu_type"] = "EventNotificationRequest"
     tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xC2, "event-notification-request")
     spans = [tag]
@@ -714,8 +925,11 @@ def _event_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, 
     if ctx.need(cur, end, 1, "time"):
         if ctx.buf[cur]:
             t, cur2, raw = _octets(ctx, cur + 1, end, name + ".time", "Time")
-            spans.append(ctx.span(cur, cur2 - cur, name + ".time_present", "Time", None,
-                                  octet_value(raw)[1], (t,)))
+            spans.append(
+                ctx.span(
+                    cur, cur2 - cur, name + ".time_present", "Time", None, octet_value(raw)[1], (t,)
+                )
+            )
             cur = cur2
         else:
             spans.append(ctx.span(cur, 1, name + ".time_present", "Time", None, "absent"))
@@ -728,27 +942,35 @@ def _event_notification(ctx: DecodeContext, pos: int, end: int, fields: Fields, 
     return _finish(ctx, pos, cur, end, name, "Event-Notification", spans, summary)
 
 
-def _gbt(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-         ) -> tuple[Span, int, str]:
+def _gbt(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     """General-Block-Transfer (Green Book 9.3.13): control, numbers, block data."""
     fields["apdu_type"] = "GeneralBlockTransfer"
     tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xE0, "general-block-transfer")
     ctl, cur, control = _uint(ctx, pos + 1, end, 1, name + ".control", "Block control")
     if control is not None:
-        ctl = ctx.span(pos + 1, 1, ctl.name, ctl.label, control,
-                       f"last={bool(control & 0x80)} streaming={bool(control & 0x40)} "
-                       f"window={control & 0x3F}")
+        ctl = ctx.span(
+            pos + 1,
+            1,
+            ctl.name,
+            ctl.label,
+            control,
+            f"last={bool(control & 0x80)} streaming={bool(control & 0x40)} window={control & 0x3F}",
+        )
     num, cur, bn = _uint(ctx, cur, end, 2, name + ".block_number", "Block number")
     ack, cur, _ = _uint(ctx, cur, end, 2, name + ".block_number_ack", "Block number ack")
     data, cur, raw = _octets(ctx, cur, end, name + ".block_data", "Block data")
     fields["block_number"] = bn
     summary = f"GeneralBlockTransfer block {bn}, {len(raw)} bytes"
-    return _finish(ctx, pos, cur, end, name, "General-Block-Transfer",
-                   [tag, ctl, num, ack, data], summary)
+    return _finish(
+        ctx, pos, cur, end, name, "General-Block-Transfer", [tag, ctl, num, ack, data], summary
+    )
 
 
-def _sn_service(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                ) -> tuple[Span, int, str]:
+def _sn_service(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     """Short-name services (IEC 62056-53 / Green Book 9.6): Read, Write, their responses;
     UnconfirmedWrite and InformationReport are named and shown raw."""
     tag_byte = ctx.buf[pos]
@@ -757,23 +979,37 @@ def _sn_service(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: st
     spans = [ctx.span(pos, 1, name + ".tag", "APDU tag", tag_byte, label)]
     cur = pos + 1
     if tag_byte in (0x05, 0x06):  # ReadRequest, WriteRequest
-        lst, cur, n = _list_of(ctx, cur, end, name + ".variables", "Variables",
-                               lambda p, i: _sn_variable(ctx, p, end, fields, f"{name}.var{i}"))
+        lst, cur, n = _list_of(
+            ctx,
+            cur,
+            end,
+            name + ".variables",
+            "Variables",
+            lambda p, i: _sn_variable(ctx, p, end, fields, f"{name}.var{i}"),
+        )
         spans.append(lst)
         summary = f"{label} {n} variables"
         if n == 1 and "short_name" in fields:
             summary = f"{label} 0x{fields['short_name']:04X}"
         if tag_byte == 0x06:
+
             def value(p: int, i: int) -> tuple[Span, int]:
                 s, p, v = decode_data(ctx, p, end, f"{name}.value{i}", f"Value {i}")
                 fields.setdefault("value", v)
                 return s, p
+
             vals, cur, _ = _list_of(ctx, cur, end, name + ".values", "Values", value)
             spans.append(vals)
     elif tag_byte in (0x0C, 0x0D):  # ReadResponse, WriteResponse
         item = _sn_read_result if tag_byte == 0x0C else _sn_write_result
-        lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results",
-                               lambda p, i: item(ctx, p, end, fields, f"{name}.result{i}"))
+        lst, cur, n = _list_of(
+            ctx,
+            cur,
+            end,
+            name + ".results",
+            "Results",
+            lambda p, i: item(ctx, p, end, fields, f"{name}.result{i}"),
+        )
         spans.append(lst)
         summary = f"{label} {n} results"
         if n == 1 and len(lst.children) > 1:
@@ -786,21 +1022,38 @@ def _sn_service(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: st
     return _finish(ctx, pos, cur, end, name, label, spans, summary)
 
 
-_SN_NAMES = {0x05: "ReadRequest", 0x0C: "ReadResponse", 0x06: "WriteRequest",
-             0x0D: "WriteResponse", 0x16: "UnconfirmedWriteRequest",
-             0x18: "InformationReportRequest"}
-_SN_ACCESS = {2: "variable-name", 4: "parameterized-access", 5: "block-number-access",
-              6: "read-data-block-access", 7: "write-data-block-access"}
+_SN_NAMES = {
+    0x05: "ReadRequest",
+    0x0C: "ReadResponse",
+    0x06: "WriteRequest",
+    0x0D: "WriteResponse",
+    0x16: "UnconfirmedWriteRequest",
+    0x18: "InformationReportRequest",
+}
+_SN_ACCESS = {
+    2: "variable-name",
+    4: "parameterized-access",
+    5: "block-number-access",
+    6: "read-data-block-access",
+    7: "write-data-block-access",
+}
 
 
-def _sn_variable(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                 ) -> tuple[Span, int]:
+def _sn_variable(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
     """Variable-Access-Specification CHOICE."""
     choice = ctx.buf[pos]
     kind = _SN_ACCESS.get(choice)
     if kind is None:
-        ctx.finding("apdu.axdr.choice", pos, 1, "variable-access-specification",
-                    f"variable access choice {choice} unknown", found=str(choice))
+        ctx.finding(
+            "apdu.axdr.choice",
+            pos,
+            1,
+            "variable-access-specification",
+            f"variable access choice {choice} unknown",
+            found=str(choice),
+        )
         return ctx.raw(pos, end, name, "Variable", "unknown choice"), end
     parts = [ctx.span(pos, 1, name + ".choice", "Access kind", choice, kind)]
     cur = pos + 1
@@ -808,8 +1061,7 @@ def _sn_variable(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
         label = "Block number" if choice == 5 else "Short name"
         sn, cur, value = _uint(ctx, cur, end, 2, name + ".short_name", label)
         if value is not None:
-            sn = ctx.span(cur - 2, 2, sn.name, sn.label, value,
-                          f"0x{value:04X}")
+            sn = ctx.span(cur - 2, 2, sn.name, sn.label, value, f"0x{value:04X}")
             if choice != 5:
                 fields.setdefault("short_name", value)
         parts.append(sn)
@@ -818,15 +1070,20 @@ def _sn_variable(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: s
             par, cur, _ = decode_data(ctx, cur, end, name + ".parameters", "Parameters")
             parts += (sel, par)
     else:
-        blk, cur = _block_sa(ctx, cur, end, fields, name + ".block") if choice == 7 else \
-            _sn_block(ctx, cur, end, fields, name + ".block")
+        blk, cur = (
+            _block_sa(ctx, cur, end, fields, name + ".block")
+            if choice == 7
+            else _sn_block(ctx, cur, end, fields, name + ".block")
+        )
         parts.append(blk)
-    return ctx.span(pos, cur - pos, name, "Variable", None, parts[-1].meaning or kind,
-                    tuple(parts)), cur
+    return ctx.span(
+        pos, cur - pos, name, "Variable", None, parts[-1].meaning or kind, tuple(parts)
+    ), cur
 
 
-def _sn_block(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-              ) -> tuple[Span, int]:
+def _sn_block(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
     """DataBlock-G for SN: last-block, block-number Unsigned16, raw-data."""
     last, cur, lb = _uint(ctx, pos, end, 1, name + ".last_block", "Last block")
     num, cur, bn = _uint(ctx, cur, end, 2, name + ".block_number", "Block number")
@@ -837,8 +1094,9 @@ def _sn_block(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
     return ctx.span(pos, cur - pos, name, "Data block", None, meaning, (last, num, raw)), cur
 
 
-def _sn_read_result(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                    ) -> tuple[Span, int]:
+def _sn_read_result(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
     """Read-Response item CHOICE: [0] data, [1] data-access-error, [2] block, [3] block no."""
     choice = ctx.buf[pos]
     if choice == 0:
@@ -847,8 +1105,9 @@ def _sn_read_result(ctx: DecodeContext, pos: int, end: int, fields: Fields, name
         fields.setdefault("access_result", "success")
         return ctx.span(pos, cur - pos, name, "Result", None, data.meaning, (data,)), cur
     if choice == 1:
-        res, cur, code = _uint(ctx, pos + 1, end, 1, name + ".error", "Data access error",
-                               DATA_ACCESS_RESULTS)
+        res, cur, code = _uint(
+            ctx, pos + 1, end, 1, name + ".error", "Data access error", DATA_ACCESS_RESULTS
+        )
         _access_finding(ctx, pos + 1, code, res.meaning)
         fields.setdefault("access_result", res.meaning)
         return ctx.span(pos, cur - pos, name, "Result", code, res.meaning, (res,)), cur
@@ -858,29 +1117,43 @@ def _sn_read_result(ctx: DecodeContext, pos: int, end: int, fields: Fields, name
     if choice == 3:
         num, cur, bn = _uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
         return ctx.span(pos, cur - pos, name, "Result", bn, f"block {bn}", (num,)), cur
-    ctx.finding("apdu.axdr.choice", pos, 1, "read-response", f"result choice {choice} unknown",
-                found=str(choice))
+    ctx.finding(
+        "apdu.axdr.choice",
+        pos,
+        1,
+        "read-response",
+        f"result choice {choice} unknown",
+        found=str(choice),
+    )
     return ctx.raw(pos, end, name, "Result", "unknown choice"), end
 
 
-def _sn_write_result(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                     ) -> tuple[Span, int]:
+def _sn_write_result(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
     """Write-Response item CHOICE: [0] success, [1] data-access-error, [2] block number."""
     choice = ctx.buf[pos]
     if choice == 0:
         fields.setdefault("access_result", "success")
         return ctx.span(pos, 1, name, "Result", 0, "success"), pos + 1
     if choice == 1:
-        res, cur, code = _uint(ctx, pos + 1, end, 1, name + ".error", "Data access error",
-                               DATA_ACCESS_RESULTS)
+        res, cur, code = _uint(
+            ctx, pos + 1, end, 1, name + ".error", "Data access error", DATA_ACCESS_RESULTS
+        )
         _access_finding(ctx, pos + 1, code, res.meaning)
         fields.setdefault("access_result", res.meaning)
         return ctx.span(pos, cur - pos, name, "Result", code, res.meaning, (res,)), cur
     if choice == 2:
         num, cur, bn = _uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
         return ctx.span(pos, cur - pos, name, "Result", bn, f"block {bn}", (num,)), cur
-    ctx.finding("apdu.axdr.choice", pos, 1, "write-response", f"result choice {choice} unknown",
-                found=str(choice))
+    ctx.finding(
+        "apdu.axdr.choice",
+        pos,
+        1,
+        "write-response",
+        f"result choice {choice} unknown",
+        found=str(choice),
+    )
     return ctx.raw(pos, end, name, "Result", "unknown choice"), end
 
 
@@ -909,19 +1182,29 @@ def _security_header(
         f"{', compressed' if sc & 0x80 else ''}"
     )
     out.append(ctx.span(pos, 1, name + ".security_control", "Security control", sc, meaning))
-    ic, cur, counter = _uint(ctx, pos + 1, end, 4, name + ".invocation_counter",
-                             "Invocation counter")
+    ic, cur, counter = _uint(
+        ctx, pos + 1, end, 4, name + ".invocation_counter", "Invocation counter"
+    )
     fields["invocation_counter"] = counter
     out.append(ic)
     fields["ciphered_payload_length"] = max(0, end - cur)
     if cur < end:
-        out.append(ctx.span(cur, end - cur, name + ".payload", "Ciphered payload",
-                            None, f"ciphered payload ({end - cur} bytes)"))
+        out.append(
+            ctx.span(
+                cur,
+                end - cur,
+                name + ".payload",
+                "Ciphered payload",
+                None,
+                f"ciphered payload ({end - cur} bytes)",
+            )
+        )
     return out, end
 
 
-def _ciphered(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-              ) -> tuple[Span, int, str]:
+def _ciphered(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     tag = ctx.buf[pos]
     cname = CIPHER_TAGS[tag]
     fields["apdu_type"] = "ciphered"
@@ -933,21 +1216,37 @@ def _ciphered(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
         flag = flag_id(title)
         fields["system_title"] = title.hex().upper()
         if flag:
-            st = ctx.span(st.offset - ctx.base, st.length, st.name, st.label, title,
-                          f"{hexs(title)} (manufacturer {flag})")
+            st = ctx.span(
+                st.offset - ctx.base,
+                st.length,
+                st.name,
+                st.label,
+                title,
+                f"{hexs(title)} (manufacturer {flag})",
+            )
         spans.append(st)
     elif tag == 0xDD:
-        for key, label in (("transaction_id", "Transaction id"),
-                           ("originator_system_title", "Originator system title"),
-                           ("recipient_system_title", "Recipient system title"),
-                           ("date_time", "Date-time"), ("other_information", "Other information")):
+        for key, label in (
+            ("transaction_id", "Transaction id"),
+            ("originator_system_title", "Originator system title"),
+            ("recipient_system_title", "Recipient system title"),
+            ("date_time", "Date-time"),
+            ("other_information", "Other information"),
+        ):
             s, cur, data = _octets(ctx, cur, end, f"{name}.{key}", label)
             spans.append(s)
             if key.endswith("system_title"):
                 fields[key] = data.hex().upper()
         if cur < end and ctx.buf[cur] != 0:
-            spans.append(ctx.raw(cur, end, name + ".key_info", "Key info and content",
-                                 "key info present: not decoded"))
+            spans.append(
+                ctx.raw(
+                    cur,
+                    end,
+                    name + ".key_info",
+                    "Key info and content",
+                    "key info present: not decoded",
+                )
+            )
             summary = f"{cname} (key info, {end - cur} bytes)"
             return _finish(ctx, pos, end, end, name, cname, spans, summary)
         if cur < end:
@@ -958,8 +1257,17 @@ def _ciphered(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
         n, lsize = got
         stop = clamp(ctx, cur, lsize, cur + lsize, n, end, "ciphered content")
         header, _ = _security_header(ctx, cur + lsize, stop, fields, name)
-        spans.append(ctx.span(cur, stop - cur, name + ".content", "Ciphered content", None,
-                              f"{stop - cur - lsize} bytes", tuple(header)))
+        spans.append(
+            ctx.span(
+                cur,
+                stop - cur,
+                name + ".content",
+                "Ciphered content",
+                None,
+                f"{stop - cur - lsize} bytes",
+                tuple(header),
+            )
+        )
         cur = stop
     payload = fields.get("ciphered_payload_length", 0)
     summary = f"{cname}, IC {fields.get('invocation_counter')}, ciphered payload ({payload} bytes)"
@@ -979,28 +1287,38 @@ def _conformance_names(bits: int) -> tuple[str, ...]:
     return tuple(n for i, n in enumerate(CONFORMANCE_BITS) if bits & (1 << (23 - i)))
 
 
-def _conformance(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                 ) -> tuple[Span, int]:
+def _conformance(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
     """Conformance ::= [APPLICATION 31] IMPLICIT BIT STRING (SIZE(24)): 5F 1F 04 00 xx xx xx."""
     if not ctx.need(pos, end, 7, "conformance"):
         return ctx.raw(pos, end, name, "Conformance", "truncated"), end
     buf = ctx.buf
     if buf[pos] != 0x5F or buf[pos + 1] != 0x1F or buf[pos + 2] != 0x04:
-        ctx.finding("apdu.conformance.tag", pos, 3, "conformance",
-                    "conformance block should start 5F 1F 04",
-                    expected="5F 1F 04", found=hexs(buf[pos : pos + 3]))
+        ctx.finding(
+            "apdu.conformance.tag",
+            pos,
+            3,
+            "conformance",
+            "conformance block should start 5F 1F 04",
+            expected="5F 1F 04",
+            found=hexs(buf[pos : pos + 3]),
+        )
     bits = int.from_bytes(buf[pos + 4 : pos + 7], "big")
     names = conformance_names(bits)
     fields["conformance"] = names
     fields["conformance_bits"] = bits
-    value_span = ctx.span(pos + 4, 3, name + ".bits", "Conformance bits", bits,
-                          ", ".join(names) or "none")
-    return ctx.span(pos, 7, name, "Conformance", bits, f"{len(names)} services",
-                    (value_span,)), pos + 7
+    value_span = ctx.span(
+        pos + 4, 3, name + ".bits", "Conformance bits", bits, ", ".join(names) or "none"
+    )
+    return ctx.span(
+        pos, 7, name, "Conformance", bits, f"{len(names)} services", (value_span,)
+    ), pos + 7
 
 
-def _optional_u8(ctx: DecodeContext, pos: int, end: int, name: str, label: str
-                 ) -> tuple[Span, int, int | None]:
+def _optional_u8(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str
+) -> tuple[Span, int, int | None]:
     if not ctx.need(pos, end, 1, label):
         return ctx.span(pos, 0, name, label), end, None
     if ctx.buf[pos] == 0:
@@ -1013,13 +1331,21 @@ def _check_version(ctx: DecodeContext, span: Span, version: int | None) -> None:
     """DLMS version 6 is the only one in use (Green Book 9.4.6.1); others mean garbled bytes
     or a peer that will refuse with dlms-version-too-low."""
     if version is not None and version != 6:
-        ctx.finding("apdu.dlms_version", span.offset - ctx.base, 1, "dlms-version",
-                    f"DLMS version {version}, expected 6", severity=Severity.WARNING,
-                    expected="6", found=str(version))
+        ctx.finding(
+            "apdu.dlms_version",
+            span.offset - ctx.base,
+            1,
+            "dlms-version",
+            f"DLMS version {version}, expected 6",
+            severity=Severity.WARNING,
+            expected="6",
+            found=str(version),
+        )
 
 
-def _initiate_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                      ) -> tuple[Span, int, str]:
+def _initiate_request(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     """xDLMS InitiateRequest (Green Book 9.5): key, response-allowed, QoS, version, conformance."""
     fields.setdefault("apdu_type", "InitiateRequest")
     fields["xdlms"] = "InitiateRequest"
@@ -1027,26 +1353,32 @@ def _initiate_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, na
     cur = pos + 1
     if ctx.need(cur, end, 1, "dedicated key"):
         if ctx.buf[cur]:
-            key, cur2, data = _octets(ctx, cur + 1, end, name + ".dedicated_key.value",
-                                      "Dedicated key", secret=True)
+            key, cur2, data = _octets(
+                ctx, cur + 1, end, name + ".dedicated_key.value", "Dedicated key", secret=True
+            )
             fields["dedicated_key"] = True
-            spans.append(ctx.span(cur, cur2 - cur, name + ".dedicated_key", "Dedicated key",
-                                  None, f"present ({len(data)} bytes)", (key,)))
+            spans.append(
+                ctx.span(
+                    cur,
+                    cur2 - cur,
+                    name + ".dedicated_key",
+                    "Dedicated key",
+                    None,
+                    f"present ({len(data)} bytes)",
+                    (key,),
+                )
+            )
             cur = cur2
         else:
-            spans.append(ctx.span(cur, 1, name + ".dedicated_key", "Dedicated key", None,
-                                  "absent"))
+            spans.append(ctx.span(cur, 1, name + ".dedicated_key", "Dedicated key", None, "absent"))
             cur += 1
-    ra, cur, allowed = _optional_u8(ctx, cur, end, name + ".response_allowed",
-                                    "Response allowed")
+    ra, cur, allowed = _optional_u8(ctx, cur, end, name + ".response_allowed", "Response allowed")
     if allowed is None:
-        ra = ctx.span(ra.offset - ctx.base, ra.length, ra.name, ra.label, True,
-                      "default (true)")
+        ra = ctx.span(ra.offset - ctx.base, ra.length, ra.name, ra.label, True, "default (true)")
     qos, cur, _ = _optional_u8(ctx, cur, end, name + ".proposed_qos", "Proposed quality of service")
     ver, cur, version = _uint(ctx, cur, end, 1, name + ".dlms_version", "Proposed DLMS version")
     conf, cur = _conformance(ctx, cur, end, fields, name + ".conformance")
-    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size",
-                           "Client max receive PDU size")
+    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size", "Client max receive PDU size")
     fields["dlms_version"] = version
     fields["max_pdu_size"] = size
     _check_version(ctx, ver, version)
@@ -1055,23 +1387,32 @@ def _initiate_request(ctx: DecodeContext, pos: int, end: int, fields: Fields, na
     return _finish(ctx, pos, cur, end, name, "InitiateRequest", spans, summary)
 
 
-def _initiate_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                       ) -> tuple[Span, int, str]:
+def _initiate_response(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     fields.setdefault("apdu_type", "InitiateResponse")
     fields["xdlms"] = "InitiateResponse"
     spans = [ctx.span(pos, 1, name + ".tag", "xDLMS tag", 0x08, "InitiateResponse")]
-    qos, cur, _ = _optional_u8(ctx, pos + 1, end, name + ".negotiated_qos",
-                               "Negotiated quality of service")
-    ver, cur, version = _uint(ctx, cur, end, 1, name + ".dlms_version",
-                              "Negotiated DLMS version")
+    qos, cur, _ = _optional_u8(
+        ctx, pos + 1, end, name + ".negotiated_qos", "Negotiated quality of service"
+    )
+    ver, cur, version = _uint(ctx, cur, end, 1, name + ".dlms_version", "Negotiated DLMS version")
     conf, cur = _conformance(ctx, cur, end, fields, name + ".conformance")
-    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size",
-                           "Server max receive PDU size")
+    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size", "Server max receive PDU size")
     vaa, cur, vaa_name = _uint(ctx, cur, end, 2, name + ".vaa_name", "VAA name")
     if vaa_name is not None:
-        vaa = ctx.span(vaa.offset - ctx.base, 2, vaa.name, vaa.label, vaa_name,
-                       "LN (0x0007)" if vaa_name == 7 else
-                       "SN (0xFA00)" if vaa_name == 0xFA00 else f"0x{vaa_name:04X}")
+        vaa = ctx.span(
+            vaa.offset - ctx.base,
+            2,
+            vaa.name,
+            vaa.label,
+            vaa_name,
+            "LN (0x0007)"
+            if vaa_name == 7
+            else "SN (0xFA00)"
+            if vaa_name == 0xFA00
+            else f"0x{vaa_name:04X}",
+        )
     fields["dlms_version"] = version
     fields["max_pdu_size"] = size
     fields["vaa_name"] = vaa_name
@@ -1081,37 +1422,56 @@ def _initiate_response(ctx: DecodeContext, pos: int, end: int, fields: Fields, n
     return _finish(ctx, pos, cur, end, name, "InitiateResponse", spans, summary)
 
 
-def _confirmed_service_error(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                             ) -> tuple[Span, int, str]:
+def _confirmed_service_error(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     """ConfirmedServiceError: which service, then ServiceError CHOICE and its enum."""
     fields.setdefault("apdu_type", "ConfirmedServiceError")
     fields["xdlms"] = "ConfirmedServiceError"
     spans = [ctx.span(pos, 1, name + ".tag", "xDLMS tag", 0x0E, "ConfirmedServiceError")]
-    svc, cur, _ = _uint(ctx, pos + 1, end, 1, name + ".service", "Service",
-                        CONFIRMED_SERVICE_ERRORS)
-    kind_span, cur, kind = _uint(ctx, cur, end, 1, name + ".error_kind", "Service error",
-                                 SERVICE_ERROR_KINDS)
-    val, cur, code = _uint(ctx, cur, end, 1, name + ".error", "Error",
-                           SERVICE_ERROR_VALUES.get(kind if kind is not None else -1, {}))
+    svc, cur, _ = _uint(
+        ctx, pos + 1, end, 1, name + ".service", "Service", CONFIRMED_SERVICE_ERRORS
+    )
+    kind_span, cur, kind = _uint(
+        ctx, cur, end, 1, name + ".error_kind", "Service error", SERVICE_ERROR_KINDS
+    )
+    val, cur, code = _uint(
+        ctx,
+        cur,
+        end,
+        1,
+        name + ".error",
+        "Error",
+        SERVICE_ERROR_VALUES.get(kind if kind is not None else -1, {}),
+    )
     spans += (svc, kind_span, val)
     fields["initiate_error"] = val.meaning
     fields["service_error"] = f"{kind_span.meaning}: {val.meaning}"
     summary = f"ConfirmedServiceError {svc.meaning}: {kind_span.meaning} {val.meaning}"
-    ctx.finding("apdu.initiate_error", pos, cur - pos, "confirmed-service-error", summary,
-                severity=Severity.WARNING, found=f"{kind}/{code}")
+    ctx.finding(
+        "apdu.initiate_error",
+        pos,
+        cur - pos,
+        "confirmed-service-error",
+        summary,
+        severity=Severity.WARNING,
+        found=f"{kind}/{code}",
+    )
     return _finish(ctx, pos, cur, end, name, "ConfirmedServiceError", spans, summary)
 
 
 Handler = Callable[[DecodeContext, int, int, Fields, str], tuple[Span, int, str]]
 
 
-def _acse(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-          ) -> tuple[Span, int, str]:
+def _acse(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     return decode_acse(ctx, pos, end, fields, name, _user_information_apdu)
 
 
-def _user_information_apdu(ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-                           ) -> tuple[Span, int, str]:
+def _user_information_apdu(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
     """The xDLMS APDU inside an AARQ/AARE: Initiate*, ConfirmedServiceError, or ciphered."""
     tag = ctx.buf[pos]
     handler = _XDLMS_IN_ACSE.get(tag)
@@ -1122,9 +1482,16 @@ def _user_information_apdu(ctx: DecodeContext, pos: int, end: int, fields: Field
         span, stop, summary = _ciphered(ctx, pos, end, fields, name)
         fields["apdu_type"] = saved
         return span, stop, summary
-    ctx.finding("apdu.unknown_tag", pos, 1, "user-information",
-                f"unknown xDLMS tag 0x{tag:02X}", found=f"{tag:02X}")
+    ctx.finding(
+        "apdu.unknown_tag",
+        pos,
+        1,
+        "user-information",
+        f"unknown xDLMS tag 0x{tag:02X}",
+        found=f"{tag:02X}",
+    )
     return ctx.raw(pos, end, name, "xDLMS APDU"), end, "unknown"
+
 
 _XDLMS_IN_ACSE: dict[int, Handler] = {
     0x01: _initiate_request,

@@ -74,7 +74,7 @@ _DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 class DecodeContext:
     """State shared by the decoders of one APDU: buffer, base offset, findings, guards."""
 
-    __slots__ = ("base", "buf", "findings", "show_secrets", "spans_left")
+    __slots__ = ("base", "buf", "findings", "mask_raw", "show_secrets", "spans_left")
 
     def __init__(self, buf: bytes, base: int, show_secrets: bool) -> None:
         self.buf = buf
@@ -82,6 +82,9 @@ class DecodeContext:
         self.show_secrets = show_secrets
         self.findings: list[Finding] = []
         self.spans_left = MAX_SPANS
+        # Set while decoding an AARQ/AARE: bytes shown raw there (damaged or unknown parts)
+        # may hold the password or a challenge, so they are masked like secrets.
+        self.mask_raw = False
 
     def span(
         self,
@@ -103,7 +106,8 @@ class DecodeContext:
 
     def raw(self, pos: int, end: int, name: str, label: str, meaning: str = "") -> Span:
         data = self.buf[pos:end]
-        return self.span(pos, end - pos, name, label, data, meaning or f"{len(data)} bytes")
+        return self.span(pos, end - pos, name, label, data, meaning or f"{len(data)} bytes",
+                         secret=self.mask_raw)
 
     def finding(
         self,
@@ -120,8 +124,15 @@ class DecodeContext:
     ) -> None:
         self.findings.append(
             Finding(
-                code, severity, self.base + pos, max(0, length), field, message,
-                expected, found, corrected,
+                code,
+                severity,
+                self.base + pos,
+                max(0, length),
+                field,
+                message,
+                expected,
+                found,
+                corrected,
             )
         )
 
@@ -131,9 +142,13 @@ class DecodeContext:
             return True
         have = max(0, end - pos)
         self.finding(
-            "apdu.truncated", pos, have, field,
+            "apdu.truncated",
+            pos,
+            have,
+            field,
             f"{field}: {size} bytes needed, {have} present",
-            expected=str(size), found=str(have),
+            expected=str(size),
+            found=str(have),
         )
         return False
 
@@ -158,7 +173,10 @@ def read_length(ctx: DecodeContext, pos: int, end: int, field: str) -> tuple[int
     count = first & 0x7F
     if count == 0 or count > 4:
         ctx.finding(
-            "apdu.axdr.length", pos, 1, field,
+            "apdu.axdr.length",
+            pos,
+            1,
+            field,
             f"{field}: length byte {first:02X} is not a valid definite length",
             found=f"{first:02X}",
         )
@@ -169,17 +187,28 @@ def read_length(ctx: DecodeContext, pos: int, end: int, field: str) -> tuple[int
 
 
 def clamp(
-    ctx: DecodeContext, len_pos: int, len_size: int, start: int, declared: int, end: int,
-    field: str, code: str = "apdu.axdr.length",
+    ctx: DecodeContext,
+    len_pos: int,
+    len_size: int,
+    start: int,
+    declared: int,
+    end: int,
+    field: str,
+    code: str = "apdu.axdr.length",
 ) -> int:
     """End of a field of ``declared`` bytes starting at ``start``; a finding when it overruns."""
     if start + declared <= end:
         return start + declared
     have = end - start
     ctx.finding(
-        code, len_pos, len_size, field,
+        code,
+        len_pos,
+        len_size,
+        field,
         f"{field}: length says {declared} bytes, only {have} present",
-        expected=str(have), found=str(declared), corrected=hexs(encode_length(have)),
+        expected=str(have),
+        found=str(declared),
+        corrected=hexs(encode_length(have)),
     )
     return end
 
@@ -256,8 +285,12 @@ def decode_data(
     tname = DATA_TYPE_NAMES.get(tag)
     if depth > MAX_DEPTH or ctx.spans_left <= 0:
         ctx.finding(
-            "apdu.axdr.depth", pos, end - pos, label,
-            "nesting or size guard reached: rest shown raw", severity=Severity.WARNING,
+            "apdu.axdr.depth",
+            pos,
+            end - pos,
+            label,
+            "nesting or size guard reached: rest shown raw",
+            severity=Severity.WARNING,
         )
         return ctx.raw(pos, end, name, label, "not decoded (guard)"), end, None
     fixed = _FIXED.get(tag)
@@ -318,7 +351,11 @@ def decode_data(
     if tag == 19:
         return _decode_compact_array(ctx, pos, end, name, label)
     ctx.finding(
-        "apdu.axdr.type", pos, 1, label, f"unknown Data type tag {tag} (0x{tag:02X})",
+        "apdu.axdr.type",
+        pos,
+        1,
+        label,
+        f"unknown Data type tag {tag} (0x{tag:02X})",
         found=str(tag),
     )
     return ctx.raw(pos, end, name, label, f"unknown type {tag}"), end, None
@@ -338,9 +375,14 @@ def _decode_sequence(
     for i in range(count):
         if cur >= end:
             ctx.finding(
-                "apdu.axdr.length", pos + 1, lsize, label,
+                "apdu.axdr.length",
+                pos + 1,
+                lsize,
+                label,
                 f"{label}: {kind} of {count} elements, only {i} present",
-                expected=str(i), found=str(count), corrected=hexs(encode_length(i)),
+                expected=str(i),
+                found=str(count),
+                corrected=hexs(encode_length(i)),
             )
             break
         child, cur, value = decode_data(ctx, cur, end, f"{name}.{i}", f"[{i}]", depth + 1)

@@ -48,6 +48,7 @@ class Tlv(NamedTuple):
     len_size: int
     value_start: int
     value_end: int  # clamped to the bytes present
+    overrun: bool = False  # the declared length ran past the bytes present
 
 
 def read_tlv(ctx: DecodeContext, pos: int, end: int, field: str) -> Tlv | None:
@@ -62,9 +63,13 @@ def read_tlv(ctx: DecodeContext, pos: int, end: int, field: str) -> Tlv | None:
     elif first == 0x80:
         # Indefinite length is not allowed in DLMS (Green Book: definite form only).
         ctx.finding(
-            "apdu.ber.length", pos + 1, 1, field,
+            "apdu.ber.length",
+            pos + 1,
+            1,
+            field,
             f"{field}: indefinite length (0x80) is not allowed",
-            expected=str(end - pos - 2), found="indefinite",
+            expected=str(end - pos - 2),
+            found="indefinite",
             corrected=hexs(encode_length(end - pos - 2)),
         )
         return Tlv(tag, pos, pos + 1, 1, pos + 2, end)
@@ -73,9 +78,13 @@ def read_tlv(ctx: DecodeContext, pos: int, end: int, field: str) -> Tlv | None:
         if count > 4 or not ctx.need(pos + 2, end, count, field + " length"):
             if count > 4:
                 ctx.finding(
-                    "apdu.ber.length", pos + 1, 1, field,
+                    "apdu.ber.length",
+                    pos + 1,
+                    1,
+                    field,
                     f"{field}: {count} length bytes is not plausible",
-                    found=f"{first:02X}", expected=str(end - pos - 2),
+                    found=f"{first:02X}",
+                    expected=str(end - pos - 2),
                     corrected=hexs(encode_length(end - pos - 2)),
                 )
             return None
@@ -83,7 +92,7 @@ def read_tlv(ctx: DecodeContext, pos: int, end: int, field: str) -> Tlv | None:
         lsize = 1 + count
     vstart = pos + 1 + lsize
     vend = clamp(ctx, pos + 1, lsize, vstart, declared, end, field, code="apdu.ber.length")
-    return Tlv(tag, pos, pos + 1, lsize, vstart, vend)
+    return Tlv(tag, pos, pos + 1, lsize, vstart, vend, vstart + declared > end)
 
 
 @lru_cache(maxsize=64)  # the same few DLMS UA OIDs recur in every association
@@ -203,6 +212,8 @@ def decode_acse(
     """AARQ/AARE/RLRQ/RLRE at ``pos``; ``xdlms`` decodes what user-information carries."""
     apdu_tag = ctx.buf[pos]
     kind = ACSE_TYPES[apdu_tag]
+    if apdu_tag in (0x60, 0x61):
+        ctx.mask_raw = True
     fields["apdu_type"] = kind
     name = f"{name}.{kind.lower()}"
     tlv = read_tlv(ctx, pos, end, kind)
@@ -217,22 +228,35 @@ def decode_acse(
             break
         known = _ACSE_ELEMENTS.get((apdu_tag, el.tag))
         if known is None:
-            ctx.finding("apdu.ber.unexpected", cur, 1, kind,
-                        f"{kind}: element tag 0x{el.tag:02X} not expected here",
-                        severity=Severity.WARNING, found=f"{el.tag:02X}")
-            children.append(ctx.raw(cur, el.value_end, f"{name}.element_{el.tag:02x}",
-                                    f"Element [0x{el.tag:02X}]"))
+            ctx.finding(
+                "apdu.ber.unexpected",
+                cur,
+                1,
+                kind,
+                f"{kind}: element tag 0x{el.tag:02X} not expected here",
+                severity=Severity.WARNING,
+                found=f"{el.tag:02X}",
+            )
+            children.append(
+                ctx.raw(
+                    cur, el.value_end, f"{name}.element_{el.tag:02x}", f"Element [0x{el.tag:02X}]"
+                )
+            )
         else:
             ename, label = known
-            children.append(
-                _acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms)
-            )
+            children.append(_acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms))
         cur = el.value_end
     summary = _acse_summary(kind, fields)
     if kind == "AARE" and fields.get("result") not in (None, 0):
-        ctx.finding("apdu.aare.rejected", pos, tlv.value_end - pos, "result", summary,
-                    severity=Severity.WARNING,
-                    found=f"{fields.get('result_name')}/{fields.get('diagnostic_name')}")
+        ctx.finding(
+            "apdu.aare.rejected",
+            pos,
+            tlv.value_end - pos,
+            "result",
+            summary,
+            severity=Severity.WARNING,
+            found=f"{fields.get('result_name')}/{fields.get('diagnostic_name')}",
+        )
     span = ctx.span(pos, tlv.value_end - pos, name, kind, None, summary, tuple(children))
     return span, tlv.value_end, summary
 
@@ -246,7 +270,12 @@ def _inner(ctx: DecodeContext, el: Tlv, label: str) -> Tlv | None:
 
 
 def _acse_element(
-    ctx: DecodeContext, el: Tlv, fields: Fields, name: str, key: str, label: str,
+    ctx: DecodeContext,
+    el: Tlv,
+    fields: Fields,
+    name: str,
+    key: str,
+    label: str,
     xdlms: XdlmsDecoder,
 ) -> Span:
     buf = ctx.buf
@@ -280,8 +309,9 @@ def _acse_element(
             elif key == "responding_ap_title":
                 fields["server_system_title"] = value
             if flag:
-                fields["server_flag_id" if key == "responding_ap_title"
-                       else "client_flag_id"] = flag
+                fields["server_flag_id" if key == "responding_ap_title" else "client_flag_id"] = (
+                    flag
+                )
     elif key in ("calling_authentication_value", "responding_authentication_value"):
         return _auth_value(ctx, el, fields, name, key, label)
     elif key == "result":
@@ -309,7 +339,9 @@ def _acse_element(
             meaning = str(value)
     else:
         value, meaning = bytes(content), hexs(content) if len(content) <= 16 else ""
-    return ctx.span(el.start, length, name, label, value, meaning, children)
+    # An element whose length overran may have swallowed the authentication value after it.
+    secret = el.overrun and ctx.mask_raw
+    return ctx.span(el.start, length, name, label, value, meaning, children, secret)
 
 
 def _mechanism(oid: bytes, fields: Fields) -> tuple[object, str]:
@@ -336,8 +368,13 @@ def _context(oid: bytes, fields: Fields) -> tuple[object, str]:
 
 def _diagnostic(ctx: DecodeContext, inner: Tlv, fields: Fields) -> tuple[object, str]:
     """Associate-source-diagnostic CHOICE: [1] acse-service-user, [2] acse-service-provider."""
-    src = "acse-service-user" if inner.tag == 0xA1 else \
-        "acse-service-provider" if inner.tag == 0xA2 else f"tag 0x{inner.tag:02X}"
+    src = (
+        "acse-service-user"
+        if inner.tag == 0xA1
+        else "acse-service-provider"
+        if inner.tag == 0xA2
+        else f"tag 0x{inner.tag:02X}"
+    )
     fields["diagnostic_source"] = src
     value_tlv = read_tlv(ctx, inner.value_start, inner.value_end, "diagnostic")
     if value_tlv is None:
@@ -362,15 +399,28 @@ def _auth_value(
         fields[key.replace("_value", "_length")] = len(data)
         shown: object = data.decode("latin-1") if is_text(data) else bytes(data)
         meaning = f"{shown!r}" if isinstance(shown, str) else hexs(data)
-        children = (ctx.span(inner.value_start, inner.value_end - inner.value_start,
-                             name + ".value", "Value", shown, meaning, secret=True),)
-        kind = "charstring" if inner.tag == 0x80 else "bitstring" if inner.tag == 0x81 \
+        children = (
+            ctx.span(
+                inner.value_start,
+                inner.value_end - inner.value_start,
+                name + ".value",
+                "Value",
+                shown,
+                meaning,
+                secret=True,
+            ),
+        )
+        kind = (
+            "charstring"
+            if inner.tag == 0x80
+            else "bitstring"
+            if inner.tag == 0x81
             else f"tag 0x{inner.tag:02X}"
+        )
         outer_meaning = f"{kind}, {len(data)} bytes (secret)"
     else:
         outer_meaning = "empty"
-    return ctx.span(el.start, el.value_end - el.start, name, label, None, outer_meaning,
-                    children)
+    return ctx.span(el.start, el.value_end - el.start, name, label, None, outer_meaning, children)
 
 
 def _user_information(
@@ -382,19 +432,26 @@ def _user_information(
         return ctx.raw(el.start, el.value_end, name, label, "empty")
     children: list[Span] = []
     if inner.tag != 0x04:
-        ctx.finding("apdu.ber.unexpected", inner.start, 1, label,
-                    "user-information should hold an OCTET STRING (04)",
-                    expected="04", found=f"{inner.tag:02X}", severity=Severity.WARNING)
+        ctx.finding(
+            "apdu.ber.unexpected",
+            inner.start,
+            1,
+            label,
+            "user-information should hold an OCTET STRING (04)",
+            expected="04",
+            found=f"{inner.tag:02X}",
+            severity=Severity.WARNING,
+        )
     if inner.value_start < inner.value_end:
-        span, stop, meaning = xdlms(ctx, inner.value_start, inner.value_end, fields,
-                                    name + ".xdlms")
+        span, stop, meaning = xdlms(
+            ctx, inner.value_start, inner.value_end, fields, name + ".xdlms"
+        )
         children.append(span)
         if stop < inner.value_end:
             children.append(ctx.raw(stop, inner.value_end, name + ".extra", "Extra bytes"))
     else:
         meaning = "empty"
-    return ctx.span(el.start, el.value_end - el.start, name, label, None, meaning,
-                    tuple(children))
+    return ctx.span(el.start, el.value_end - el.start, name, label, None, meaning, tuple(children))
 
 
 def _acse_summary(kind: str, f: Fields) -> str:

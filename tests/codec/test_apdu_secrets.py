@@ -94,3 +94,26 @@ def test_dedicated_key_in_initiate_request_is_masked() -> None:
     hidden = everything_shown(decoded)
     assert key.hex() not in hidden.lower() and key.hex(" ").upper() not in hidden
     assert key.hex(" ").upper() in everything_shown(decode_apdu(apdu, show_secrets=True))
+
+
+def test_password_swallowed_by_a_damaged_element_stays_masked() -> None:
+    # The mechanism-name length says 0x20: it runs over the calling-authentication-value.
+    damaged = bytearray(AARQ)
+    at = damaged.find(bytes.fromhex("8b07"))
+    damaged[at + 1] = 0x20
+    decoded = decode_apdu(bytes(damaged))
+    assert any(f.code == "apdu.ber.length" for f in decoded.findings)
+    hidden = everything_shown(decoded)
+    for form in forms(PASSWORD):
+        assert form.lower() not in hidden.lower(), form
+
+
+def test_password_in_an_unexpected_element_stays_masked() -> None:
+    # Calling-authentication-value re-tagged [13] (0xAD): unknown to AARQ, shown raw.
+    odd = AARQ.replace(bytes.fromhex("ac0a8008"), bytes.fromhex("ad0a8008"))
+    decoded = decode_apdu(odd)
+    assert "apdu.ber.unexpected" in {f.code for f in decoded.findings}
+    hidden = everything_shown(decoded)
+    for form in forms(PASSWORD):
+        assert form.lower() not in hidden.lower(), form
+    assert PASSWORD.hex() in everything_shown(decode_apdu(odd, show_secrets=True))
