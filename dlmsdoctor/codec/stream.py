@@ -450,7 +450,11 @@ def _gap_chunks(buf: bytes, start: int, end: int) -> list[DecodedFrame]:
 
 
 def _with_fields(frame: DecodedFrame, **extra: object) -> DecodedFrame:
-    return dataclasses.replace(frame, fields={**frame.fields, **extra})
+    # A plain DecodedFrame: ``dataclasses.replace`` on a decoder's subclass could skip its setup.
+    return DecodedFrame(
+        frame.kind, frame.offset, frame.data, frame.summary, frame.spans, frame.findings,
+        {**frame.fields, **extra}, frame.apdu,
+    )  # fmt: skip
 
 
 def split_stream(

@@ -283,3 +283,49 @@ def test_streaming_equals_whole_with_random_cuts(data: bytes, cut: int) -> None:
     splitter = StreamSplitter()
     out = splitter.feed(data[:cut]) + splitter.feed(data[cut:]) + splitter.close()
     assert same(out, split_stream(data))
+
+
+# --------------------------------------------------------------------------- real sockets
+
+
+async def _read_through_splitter(payload: list[bytes]) -> list[DecodedFrame]:
+    """Serve ``payload`` segments on loopback (then close, as ser2net does after its message)
+    and cut what a client reads in small reads."""
+    import asyncio
+
+    async def serve(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for segment in payload:
+            writer.write(segment)
+            await writer.drain()
+            await asyncio.sleep(0)  # separate TCP segments where the stack allows
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    splitter = StreamSplitter(direction="rx")
+    out: list[DecodedFrame] = []
+    while data := await reader.read(7):
+        out += splitter.feed(data)
+    out += splitter.close()
+    writer.close()
+    server.close()
+    await server.wait_closed()
+    return out
+
+
+async def test_ser2net_busy_over_a_real_socket() -> None:
+    out = await _read_through_splitter([b"Port already in use\r\n"])
+    assert [c.kind for c in out] == [FrameKind.BRIDGE_MESSAGE]
+    assert out[0].findings[0].code == "stream.bridge.busy"
+
+
+async def test_frames_over_a_real_socket_match_whole() -> None:
+    ua = bytes.fromhex("7EA01E210373C37A818012050180060180070400000001080400000001533B7E")
+    payload = [b"\xff\xfb\x01\xff\xfb\x03", ua[:5], ua[5:], SNRM + DISC[1:], b"tail\r\n", ua[:9]]
+    out = await _read_through_splitter(payload)
+    assert same(out, split_stream(b"".join(payload), direction="rx"))
+    assert [c.kind for c in out] == [
+        FrameKind.TELNET, FrameKind.HDLC, FrameKind.HDLC, FrameKind.HDLC, FrameKind.TEXT,
+        FrameKind.PARTIAL,
+    ]  # fmt: skip
