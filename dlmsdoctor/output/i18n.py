@@ -17,39 +17,55 @@ _S: dict[str, dict[str, str]] = {
     "meter": {"en": "Meter", "es": "Medidor"},
     "status": {"en": "Status", "es": "Estado"},
     "summary": {"en": "Executive summary", "es": "Resumen ejecutivo"},
-    "rungs": {"en": "What works and what does not, layer by layer",
-              "es": "Qué funciona y qué no, capa por capa"},
+    "rungs": {
+        "en": "What works and what does not, layer by layer",
+        "es": "Qué funciona y qué no, capa por capa",
+    },
     "figures": {"en": "Measurements", "es": "Mediciones"},
-    "diagnosis": {"en": "Diagnosis: probable causes, ranked",
-                  "es": "Diagnóstico: causas probables, en orden"},
+    "diagnosis": {
+        "en": "Diagnosis: probable causes, ranked",
+        "es": "Diagnóstico: causas probables, en orden",
+    },
     "actions": {"en": "Recommended actions", "es": "Acciones recomendadas"},
     "actions_now": {"en": "Immediate", "es": "Inmediatas"},
     "actions_later": {"en": "Later", "es": "Después"},
     "profile": {"en": "Working connection profile", "es": "Perfil de conexión que funciona"},
-    "no_profile": {"en": "No working connection profile was found in this run.",
-                   "es": "En esta prueba no se encontró un perfil de conexión que funcione."},
-    "profile_intro": {"en": "These settings were shown to work in this run; copy them into the "
-                            "reading system's configuration:",
-                      "es": "Esta configuración funcionó en esta prueba; cópiela en la "
-                            "configuración del sistema de lectura:"},
-    "settings": {"en": "Settings and credential sets used",
-                 "es": "Parámetros y juegos de credenciales usados"},
-    "secrets_masked": {"en": "Passwords and keys are masked (********).",
-                       "es": "Las contraseñas y claves van enmascaradas (********)."},
-    "secrets_shown": {"en": "WARNING: this report shows passwords and keys in clear.",
-                      "es": "ATENCIÓN: este informe muestra contraseñas y claves en claro."},
+    "no_profile": {
+        "en": "No working connection profile was found in this run.",
+        "es": "En esta prueba no se encontró un perfil de conexión que funcione.",
+    },
+    "profile_intro": {
+        "en": "These settings were shown to work in this run; copy them into the "
+        "reading system's configuration:",
+        "es": "Esta configuración funcionó en esta prueba; cópiela en la "
+        "configuración del sistema de lectura:",
+    },
+    "settings": {
+        "en": "Settings and credential sets used",
+        "es": "Parámetros y juegos de credenciales usados",
+    },
+    "secrets_masked": {
+        "en": "Passwords and keys are masked (********).",
+        "es": "Las contraseñas y claves van enmascaradas (********).",
+    },
+    "secrets_shown": {
+        "en": "WARNING: this report shows passwords and keys in clear.",
+        "es": "ATENCIÓN: este informe muestra contraseñas y claves en claro.",
+    },
     "logins": {"en": "Login attempts", "es": "Intentos de autenticación"},
     "findings": {"en": "Probe findings", "es": "Hallazgos de las pruebas"},
     "identity": {"en": "Meter identity", "es": "Identificación del medidor"},
-    "appendix": {"en": "Appendix: every frame, annotated",
-                 "es": "Anexo: todas las tramas, anotadas"},
+    "appendix": {
+        "en": "Appendix: every frame, annotated",
+        "es": "Anexo: todas las tramas, anotadas",
+    },
     "appendix_intro": {
         "en": "Times are seconds since the start of the run. TX = sent by dlmsdoctor, RX = "
-              "received from the meter or bridge. Offsets are bytes from the start of the frame.",
+        "received from the meter or bridge. Offsets are bytes from the start of the frame.",
         "es": "Los tiempos son segundos desde el inicio de la prueba. TX = enviado por "
-              "dlmsdoctor, RX = recibido del medidor o del puente. Los desplazamientos son bytes "
-              "desde el inicio de la trama. Las decodificaciones usan los términos del estándar "
-              "(en inglés), igual que Wireshark.",
+        "dlmsdoctor, RX = recibido del medidor o del puente. Los desplazamientos son bytes "
+        "desde el inicio de la trama. Las decodificaciones usan los términos del estándar "
+        "(en inglés), igual que Wireshark.",
     },
     "about": {"en": "About this report", "es": "Sobre este informe"},
     "no_frames": {"en": "No frames were exchanged.", "es": "No se intercambiaron tramas."},
@@ -70,41 +86,55 @@ _S: dict[str, dict[str, str]] = {
     "closed": {"en": "Closed", "es": "Cierre"},
     "traffic": {"en": "Frames TX/RX (bytes)", "es": "Tramas TX/RX (bytes)"},
     "ping": {"en": "Ping (ICMP echo)", "es": "Ping (eco ICMP)"},
-    "ping_line": {"en": "{sent} sent, {received} answered, loss {loss} %, RTT min/avg/max "
-                        "{rmin}/{ravg}/{rmax} ms",
-                  "es": "{sent} enviados, {received} respondidos, pérdida {loss} %, RTT "
-                        "mín/prom/máx {rmin}/{ravg}/{rmax} ms"},
-    "ping_none": {"en": "{sent} sent, none answered (loss 100 %)",
-                  "es": "{sent} enviados, ninguno respondido (pérdida 100 %)"},
-    "negotiated": {"en": "Negotiated HDLC parameters (from the meter's UA)",
-                   "es": "Parámetros HDLC negociados (según el UA del medidor)"},
+    "ping_line": {
+        "en": "{sent} sent, {received} answered, loss {loss} %, RTT min/avg/max "
+        "{rmin}/{ravg}/{rmax} ms",
+        "es": "{sent} enviados, {received} respondidos, pérdida {loss} %, RTT "
+        "mín/prom/máx {rmin}/{ravg}/{rmax} ms",
+    },
+    "ping_none": {
+        "en": "{sent} sent, none answered (loss 100 %)",
+        "es": "{sent} enviados, ninguno respondido (pérdida 100 %)",
+    },
+    "negotiated": {
+        "en": "Negotiated HDLC parameters (from the meter's UA)",
+        "es": "Parámetros HDLC negociados (según el UA del medidor)",
+    },
     "negotiated_line": {
         "en": "frame #{frame}: server {server}, max info TX/RX {tx}/{rx} bytes, window TX/RX "
-              "{wtx}/{wrx}",
+        "{wtx}/{wrx}",
         "es": "trama #{frame}: servidor {server}, info máx. TX/RX {tx}/{rx} bytes, ventana TX/RX "
-              "{wtx}/{wrx}",
+        "{wtx}/{wrx}",
     },
-    "association": {"en": "Association (from the meter's AARE)",
-                    "es": "Asociación (según el AARE del medidor)"},
+    "association": {
+        "en": "Association (from the meter's AARE)",
+        "es": "Asociación (según el AARE del medidor)",
+    },
     "association_line": {
         "en": "frame #{frame}: {result}, {context} referencing, DLMS {version}, max PDU {pdu} "
-              "bytes",
+        "bytes",
         "es": "trama #{frame}: {result}, referenciación {context}, DLMS {version}, PDU máx. "
-              "{pdu} bytes",
+        "{pdu} bytes",
     },
     "close_fin_peer": {"en": "by the meter/bridge (FIN)", "es": "por el medidor/puente (FIN)"},
-    "close_rst_peer": {"en": "reset by the meter/bridge (RST)",
-                       "es": "reseteada por el medidor/puente (RST)"},
+    "close_rst_peer": {
+        "en": "reset by the meter/bridge (RST)",
+        "es": "reseteada por el medidor/puente (RST)",
+    },
     "close_local": {"en": "by dlmsdoctor", "es": "por dlmsdoctor"},
-    "close_timeout": {"en": "by dlmsdoctor after a timeout",
-                      "es": "por dlmsdoctor tras agotar la espera"},
+    "close_timeout": {
+        "en": "by dlmsdoctor after a timeout",
+        "es": "por dlmsdoctor tras agotar la espera",
+    },
     "close_rst_local": {"en": "reset by dlmsdoctor (RST)", "es": "reseteada por dlmsdoctor (RST)"},
     "close_open": {"en": "still open at the end", "es": "seguía abierta al final"},
     "failed_conn": {"en": "failed: {reason}", "es": "falló: {reason}"},
     "profile_host": {"en": "Host and port", "es": "IP y puerto"},
     "profile_framing": {"en": "Framing", "es": "Entramado"},
-    "profile_server": {"en": "Server address (logical/physical)",
-                       "es": "Dirección de servidor (lógica/física)"},
+    "profile_server": {
+        "en": "Server address (logical/physical)",
+        "es": "Dirección de servidor (lógica/física)",
+    },
     "profile_size": {"en": "Address size", "es": "Tamaño de dirección"},
     "profile_client": {"en": "Client SAP", "es": "SAP de cliente"},
     "profile_auth": {"en": "Authentication", "es": "Autenticación"},
@@ -114,53 +144,76 @@ _S: dict[str, dict[str, str]] = {
     "profile_pdu": {"en": "Max PDU size", "es": "Tamaño máx. de PDU"},
     "bytes": {"en": "bytes", "es": "bytes"},
     "byte_address": {"en": "{n}-byte", "es": "{n} bytes"},
-    "credential_sets": {"en": "Credential sets (names only)",
-                        "es": "Juegos de credenciales (solo nombres)"},
-    "login_row": {"en": "t+{at} s: set '{credential}', client SAP {sap}, {mechanism}: {outcome}",
-                  "es": "t+{at} s: juego '{credential}', SAP de cliente {sap}, {mechanism}: "
-                        "{outcome}"},
-    "tool_line": {"en": "Written by dlmsdoctor {report_version} from session {session} "
-                        "(recorded by dlmsdoctor {tool_version}).",
-                  "es": "Generado por dlmsdoctor {report_version} a partir de la sesión "
-                        "{session} (registrada por dlmsdoctor {tool_version})."},
-    "times_line": {"en": "Run started {started}, finished {finished}, lasted {duration} s.",
-                   "es": "Prueba iniciada {started}, terminada {finished}, duró {duration} s."},
-    "cancelled": {"en": "The run was cancelled before it finished.",
-                  "es": "La prueba se canceló antes de terminar."},
-    "proof": {"en": "Every statement above points to frames in the appendix; the pcapng written "
-                    "from the same session holds the same bytes for Wireshark.",
-              "es": "Cada afirmación de arriba apunta a tramas del anexo; el pcapng generado de "
-                    "la misma sesión contiene los mismos bytes para abrirlos en Wireshark."},
+    "credential_sets": {
+        "en": "Credential sets (names only)",
+        "es": "Juegos de credenciales (solo nombres)",
+    },
+    "login_row": {
+        "en": "t+{at} s: set '{credential}', client SAP {sap}, {mechanism}: {outcome}",
+        "es": "t+{at} s: juego '{credential}', SAP de cliente {sap}, {mechanism}: {outcome}",
+    },
+    "tool_line": {
+        "en": "Written by dlmsdoctor {report_version} from session {session} "
+        "(recorded by dlmsdoctor {tool_version}).",
+        "es": "Generado por dlmsdoctor {report_version} a partir de la sesión "
+        "{session} (registrada por dlmsdoctor {tool_version}).",
+    },
+    "times_line": {
+        "en": "Run started {started}, finished {finished}, lasted {duration} s.",
+        "es": "Prueba iniciada {started}, terminada {finished}, duró {duration} s.",
+    },
+    "cancelled": {
+        "en": "The run was cancelled before it finished.",
+        "es": "La prueba se canceló antes de terminar.",
+    },
+    "proof": {
+        "en": "Every statement above points to frames in the appendix; the pcapng written "
+        "from the same session holds the same bytes for Wireshark.",
+        "es": "Cada afirmación de arriba apunta a tramas del anexo; el pcapng generado de "
+        "la misma sesión contiene los mismos bytes para abrirlos en Wireshark.",
+    },
     "recorded_text": {"en": "", "es": "(texto del diagnóstico, en inglés)"},
     "masked_note": {"en": "{n} secret byte(s) masked", "es": "{n} byte(s) secretos enmascarados"},
     "problem": {"en": "Problem", "es": "Problema"},
     # executive summary
-    "sum_run": {"en": "dlmsdoctor tested {host}:{port} on {date} for {duration} s: {frames} "
-                      "frames on {conns} TCP connection(s).",
-                "es": "dlmsdoctor probó {host}:{port} el {date} durante {duration} s: {frames} "
-                      "tramas en {conns} conexión(es) TCP."},
+    "sum_run": {
+        "en": "dlmsdoctor tested {host}:{port} on {date} for {duration} s: {frames} "
+        "frames on {conns} TCP connection(s).",
+        "es": "dlmsdoctor probó {host}:{port} el {date} durante {duration} s: {frames} "
+        "tramas en {conns} conexión(es) TCP.",
+    },
     "sum_works": {"en": "Works: {items}.", "es": "Funciona: {items}."},
     "sum_fails": {"en": "Does not work: {items}.", "es": "No funciona: {items}."},
-    "sum_cause": {"en": "Most likely cause ({conf} % confidence, {whose} side): {title}.",
-                  "es": "Causa más probable ({conf} % de confianza, origen: {whose}): {title}."},
-    "sum_action": {"en": "First thing to do: {action}", "es": "Lo primero que hay que hacer: "
-                   "{action}"},
-    "sum_profile": {"en": "A working connection was found: {profile}.",
-                    "es": "Se encontró una conexión que funciona: {profile}."},
-    "sum_no_profile": {"en": "No working connection was found yet.",
-                       "es": "Todavía no se encontró una conexión que funcione."},
-    "sum_no_diag": {"en": "No diagnosis was recorded for this session.",
-                    "es": "Esta sesión no tiene diagnóstico registrado."},
-    "no_steps": {"en": "No steps were recorded (a capture read from a file holds frames only).",
-                 "es": "No hay pasos registrados (una captura leída de archivo solo trae "
-                       "tramas)."},
-    "headline_profile": {"en": "; it answers with {profile}",
-                         "es": "; responde con {profile}"},
+    "sum_cause": {
+        "en": "Most likely cause ({conf} % confidence, {whose} side): {title}.",
+        "es": "Causa más probable ({conf} % de confianza, origen: {whose}): {title}.",
+    },
+    "sum_action": {
+        "en": "First thing to do: {action}",
+        "es": "Lo primero que hay que hacer: {action}",
+    },
+    "sum_profile": {
+        "en": "A working connection was found: {profile}.",
+        "es": "Se encontró una conexión que funciona: {profile}.",
+    },
+    "sum_no_profile": {
+        "en": "No working connection was found yet.",
+        "es": "Todavía no se encontró una conexión que funcione.",
+    },
+    "sum_no_diag": {
+        "en": "No diagnosis was recorded for this session.",
+        "es": "Esta sesión no tiene diagnóstico registrado.",
+    },
+    "no_steps": {
+        "en": "No steps were recorded (a capture read from a file holds frames only).",
+        "es": "No hay pasos registrados (una captura leída de archivo solo trae tramas).",
+    },
+    "headline_profile": {"en": "; it answers with {profile}", "es": "; responde con {profile}"},
     "recorded_note": {"en": "", "es": "nota registrada"},
-    "use_profile": {"en": "Configure the reading system with the working connection profile "
-                          "below.",
-                    "es": "Configure el sistema de lectura con el perfil de conexión que "
-                          "funciona (ver abajo)."},
+    "use_profile": {
+        "en": "Configure the reading system with the working connection profile below.",
+        "es": "Configure el sistema de lectura con el perfil de conexión que funciona (ver abajo).",
+    },
 }
 
 AARE_RESULT = {
@@ -215,19 +268,91 @@ LAYER = {
     "release": {"en": "Release", "es": "Liberación"},
 }
 
-# Step titles by step id (the part before "#"); unknown ids keep their recorded title.
+# Step titles by step id; "assoc.login.NAME" and "cosem.read.NAME" carry a credential set name.
+# Unknown ids keep their recorded title.
 STEP_TITLE_ES = {
     "icmp.ping": "Ping al medidor",
     "tcp.connect": "Conexión TCP",
     "framing.detect": "Detección de entramado (HDLC o wrapper)",
     "hdlc.snrm": "Enlace HDLC (SNRM) en la dirección configurada",
-    "hdlc.disc": "Desconexión HDLC previa (DISC)",
-    "wrapper.probe": "Prueba con wrapper TCP (IEC 62056-47)",
+    "hdlc.disc": "DISC previo (limpiar un enlace colgado)",
     "address.serial": "Enlace HDLC en la dirección derivada del número de serie",
-    "address.scan": "Búsqueda de dirección HDLC",
+    "address.discover": "Búsqueda de la dirección de servidor",
+    "assoc.public": "Asociación pública (cliente 16, sin autenticación)",
     "assoc.login": "Asociación (AARQ/AARE)",
     "cosem.identity": "Lectura de objetos de identificación",
     "release": "Liberación y desconexión",
+}
+STEP_TITLE_ES_NAMED = {
+    "assoc.login.": "Autenticación con el juego '{name}'",
+    "cosem.read.": "Lecturas con el juego '{name}'",
+}
+
+# Probe finding codes (docs/probes.md) in Spanish: general wording; the data stays in the JSON.
+FINDING_ES = {
+    "icmp.no_reply": "El ping no tuvo respuesta (a menudo solo está filtrado; decide el TCP)",
+    "icmp.loss": "Se perdieron algunas respuestas de ping",
+    "icmp.unavailable": "No se puede enviar ICMP desde este equipo",
+    "tcp.refused": "Conexión TCP rechazada (RST): puerto equivocado o servicio detenido",
+    "tcp.timeout": "Sin respuesta al SYN dentro del tiempo de conexión",
+    "tcp.unreachable": "Equipo o red inalcanzable",
+    "tcp.dns": "El nombre no se pudo resolver",
+    "tcp.error": "Otra falla al conectar",
+    "tcp.unsolicited_bytes": "Llegaron bytes sin haberlos pedido, apenas se conectó",
+    "tcp.closed_by_peer": "El otro extremo cerró la conexión",
+    "tcp.closed_after_first_frame": "El otro extremo cerró apenas recibió nuestra primera trama, "
+    "sin devolver nada",
+    "bridge.busy": "El puente dice que su puerto está ocupado ('Port already in use')",
+    "bridge.message": "El puente envió un mensaje de texto",
+    "bridge.telnet": "El puente negocia telnet/RFC 2217",
+    "meter.iec62056_21": "Texto IEC 62056-21 (/XXX5...): espera el protocolo de modo E",
+    "link.echo": "Volvieron nuestros propios bytes (eco local)",
+    "link.garbage": "Bytes que no son DLMS ni texto conocido",
+    "hdlc.partial": "Llegó el comienzo de una trama HDLC que nunca terminó",
+    "framing.detected": "Entramado detectado",
+    "framing.undetermined": "Ni HDLC ni wrapper obtuvieron respuesta",
+    "hdlc.ua": "UA recibido: enlace HDLC establecido",
+    "hdlc.dm": "DM después del SNRM: el medidor rechaza el enlace",
+    "hdlc.frmr": "FRMR: el medidor rechazó una trama",
+    "hdlc.no_answer": "Sin respuesta al SNRM dentro del tiempo de espera",
+    "hdlc.bad_frame": "Respuesta con FCS/HCS o longitud incorrecta",
+    "hdlc.unexpected": "Trama HDLC válida pero no la esperada",
+    "hdlc.params_reduced": "El medidor negoció tamaños de información menores que los pedidos",
+    "hdlc.params.group_length": "La longitud del grupo de parámetros del SNRM está mal",
+    "wrapper.answer": "El medidor respondió al wrapper con un AARE",
+    "wrapper.no_answer": "Sin respuesta al AARQ por wrapper",
+    "address.found": "Se encontró la dirección en la que responde el medidor",
+    "address.not_found": "Ninguna dirección probada obtuvo respuesta",
+    "address.budget_exhausted": "Se agotó el presupuesto de direcciones a probar",
+    "assoc.accepted": "Asociación aceptada",
+    "assoc.rejected": "Asociación rechazada",
+    "assoc.auth_failure": "Autenticación rechazada: contraseña equivocada o SAP de cliente que no "
+    "corresponde",
+    "assoc.mechanism_mismatch": "Nivel de autenticación equivocado para ese SAP de cliente",
+    "assoc.context_mismatch": "Contexto de aplicación no soportado (LN/SN o cifrado)",
+    "assoc.no_answer": "Sin respuesta al AARQ",
+    "assoc.service_error": "El AARE trajo un error de servicio (ConfirmedServiceError)",
+    "assoc.unsupported": "Este juego de credenciales no se puede usar aquí",
+    "cosem.inactivity_timeout": "El medidor corta el enlace HDLC tras un tiempo de inactividad",
+    "cosem.read_failed": "Falló una lectura COSEM",
+    "login.budget": "No se probaron más credenciales para no bloquear el medidor",
+    "login.lockout": "Señal de bloqueo por intentos fallidos: no se intenta más",
+    "login.sap_blocked": "No se prueban más contraseñas en ese SAP de cliente",
+    "target.busy": "Otro cliente tiene ocupado el equipo; no se intenta nada más",
+    "release.not_clean": "La liberación no fue confirmada",
+    "release.rlrq_no_answer": "Sin respuesta al RLRQ",
+    "release.disc_no_answer": "Sin respuesta al DISC",
+    "engine.exception": "Error interno de dlmsdoctor (no es culpa del medidor)",
+    "engine.cancelled": "Prueba cancelada",
+}
+
+SKIP_REASON = {
+    "prerequisite": {"en": "a previous step failed", "es": "falló un paso previo"},
+    "not-applicable": {"en": "not needed here", "es": "no corresponde"},
+    "user": {"en": "turned off", "es": "desactivado"},
+    "budget": {"en": "budget spent", "es": "presupuesto agotado"},
+    "lockout": {"en": "lockout guard", "es": "protección contra bloqueo"},
+    "cancelled": {"en": "cancelled", "es": "cancelado"},
 }
 
 # Figures in step details: label per key, per language; unknown keys are shown as they are.
@@ -253,7 +378,23 @@ FIGURE = {
     "mechanism": {"en": "mechanism", "es": "mecanismo"},
     "max_pdu_size": {"en": "max PDU", "es": "PDU máx."},
     "serial_number": {"en": "serial number", "es": "número de serie"},
+    "banner_bytes": {"en": "unasked bytes", "es": "bytes no solicitados"},
+    "framing": {"en": "framing", "es": "entramado"},
+    "evidence": {"en": "evidence", "es": "evidencia"},
+    "server": {"en": "server", "es": "servidor"},
+    "result": {"en": "result", "es": "resultado"},
+    "diagnostic": {"en": "diagnostic", "es": "diagnóstico"},
+    "steps": {"en": "steps", "es": "pasos"},
+    "logical_device_name": {"en": "logical device name", "es": "nombre del dispositivo lógico"},
+    "firmware": {"en": "firmware", "es": "firmware"},
+    "clock": {"en": "clock", "es": "reloj"},
+    "hdlc_inactivity_timeout": {"en": "HDLC inactivity timeout (s)", "es": "inactividad HDLC (s)"},
+    "tried": {"en": "tried", "es": "probadas"},
+    "found": {"en": "found", "es": "encontrada"},
+    "method": {"en": "method", "es": "método"},
 }
+# Figures that are bookkeeping, not facts a reader needs.
+FIGURE_HIDDEN = frozenset({"conn_id", "reason", "exception"})
 
 LOGIN_OUTCOME = {
     "accepted": {"en": "accepted", "es": "aceptado"},
@@ -274,175 +415,295 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "icmp.filtered": (
         "El ping no responde pero TCP sí: el ICMP está filtrado (no es una falla)",
         "Muchas redes de medición bloquean el ping. Como la conexión TCP funciona, esto no "
-        "indica un problema.", []),
+        "indica un problema.",
+        [],
+    ),
     "tcp.refused": (
         "Conexión TCP rechazada: puerto equivocado o servicio detenido",
         "El equipo respondió con RST: nada escucha en ese puerto.",
-        [("now", "Verifique el puerto configurado y que el puente o el medidor tenga el "
-                 "servicio activo.")]),
+        [
+            (
+                "now",
+                "Verifique el puerto configurado y que el puente o el medidor tenga el "
+                "servicio activo.",
+            )
+        ],
+    ),
     "tcp.timeout": (
         "La conexión TCP no responde: ruta, firewall o módem fuera de línea",
         "Nunca llegó respuesta al SYN.",
-        [("now", "Revise el estado del módem y la ruta (APN, firewall, traceroute).")]),
+        [("now", "Revise el estado del módem y la ruta (APN, firewall, traceroute).")],
+    ),
     "tcp.unreachable": (
-        "Red inalcanzable", "El sistema operativo informó que no hay ruta hacia el equipo.",
-        [("now", "Revise la red del equipo de diagnóstico y la ruta hacia el medidor.")]),
+        "Red inalcanzable",
+        "El sistema operativo informó que no hay ruta hacia el equipo.",
+        [("now", "Revise la red del equipo de diagnóstico y la ruta hacia el medidor.")],
+    ),
     "tcp.dns": (
-        "No se pudo resolver el nombre del equipo", "El nombre no se tradujo a una IP.",
-        [("now", "Use la IP directamente o corrija el DNS.")]),
+        "No se pudo resolver el nombre del equipo",
+        "El nombre no se tradujo a una IP.",
+        [("now", "Use la IP directamente o corrija el DNS.")],
+    ),
     "bridge.busy": (
         "Otro cliente tiene ocupada la única conexión del puente, casi seguro su propio "
         "sistema de lectura",
         "El puente serial-TCP (ser2net) respondió 'Port already in use' y cerró la conexión: "
         "acepta un solo cliente a la vez y ya hay uno conectado. Las tramas no llegaron al "
         "medidor, así que esto no indica que el medidor esté bloqueado ni mal configurado.",
-        [("now", "Pause o detenga el otro cliente (servicio de lectura, SCADA, otra laptop) "
-                 "y repita la prueba."),
-         ("now", "No desenergice el medidor ni lo dé por bloqueado: quien rechazó la conexión "
-                 "fue el puente, no el medidor."),
-         ("later", "Reserve ventanas para diagnóstico o habilite un segundo puerto en el "
-                   "puente para mantenimiento.")]),
+        [
+            (
+                "now",
+                "Pause o detenga el otro cliente (servicio de lectura, SCADA, otra laptop) "
+                "y repita la prueba.",
+            ),
+            (
+                "now",
+                "No desenergice el medidor ni lo dé por bloqueado: quien rechazó la conexión "
+                "fue el puente, no el medidor.",
+            ),
+            (
+                "later",
+                "Reserve ventanas para diagnóstico o habilite un segundo puerto en el "
+                "puente para mantenimiento.",
+            ),
+        ],
+    ),
     "bridge.teardown_busy": (
         "El puente estuvo ocupado un instante cerrando la conexión anterior (no es una falla)",
         "ser2net responde 'Port already in use' durante una fracción de segundo después de que "
         "un cliente se desconecta; un reintento poco después pasó.",
-        [("later", "Haga que el cliente espere un segundo antes de reconectarse al puente.")]),
+        [("later", "Haga que el cliente espere un segundo antes de reconectarse al puente.")],
+    ),
     "bridge.serial_error": (
         "El puente no puede usar su puerto serie",
         "El puente informó un problema con su dispositivo serie.",
-        [("now", "Revise la configuración y los registros del puente y el cable serie.")]),
+        [("now", "Revise la configuración y los registros del puente y el cable serie.")],
+    ),
     "bridge.kicked": (
-        "Otro cliente tomó el puente y expulsó esta conexión", "",
-        [("now", "Identifique y detenga el otro cliente.")]),
+        "Otro cliente tomó el puente y expulsó esta conexión",
+        "",
+        [("now", "Identifique y detenga el otro cliente.")],
+    ),
     "bridge.telnet": (
-        "El puente negocia telnet/RFC 2217 en lugar de pasar bytes crudos", "",
-        [("now", "Configure el puerto del puente en modo raw.")]),
+        "El puente negocia telnet/RFC 2217 en lugar de pasar bytes crudos",
+        "",
+        [("now", "Configure el puerto del puente en modo raw.")],
+    ),
     "bridge.serial_dead": (
         "El puente responde pero del lado serie no contesta nadie",
         "El TCP funciona, pero ninguna trama obtuvo respuesta en ninguna dirección probada.",
-        [("now", "Revise el cable serie, la velocidad y la alimentación del medidor.")]),
+        [("now", "Revise el cable serie, la velocidad y la alimentación del medidor.")],
+    ),
     "meter.iec62056_21": (
-        "El medidor responde en modo IEC 62056-21 y espera el protocolo de modo E", "",
-        [("now", "Use el modo E o el puerto DLMS del medidor.")]),
+        "El medidor responde en modo IEC 62056-21 y espera el protocolo de modo E",
+        "",
+        [("now", "Use el modo E o el puerto DLMS del medidor.")],
+    ),
     "link.echo": (
         "Eco local: se reciben las mismas tramas que se envían",
         "Típico de una cabeza óptica o de un RS-485 semidúplex.",
-        [("now", "Elimine el eco (configuración del convertidor) o descártelo en el cliente.")]),
+        [("now", "Elimine el eco (configuración del convertidor) o descártelo en el cliente.")],
+    ),
     "hdlc.wrong_address": (
         "Dirección HDLC de servidor equivocada en el sistema de lectura",
         "Un medidor HDLC ignora en silencio las tramas que no van dirigidas a su dirección: el "
         "silencio no significa que el medidor esté muerto. Solo contestó en la dirección "
         "indicada en la evidencia.",
-        [("now", "Configure en el sistema de lectura la dirección de servidor del perfil que "
-                 "funciona (lógica, física y tamaño de dirección).")]),
+        [
+            (
+                "now",
+                "Configure en el sistema de lectura la dirección de servidor del perfil que "
+                "funciona (lógica, física y tamaño de dirección).",
+            )
+        ],
+    ),
     "hdlc.no_answer": (
         "El medidor no contesta al SNRM",
         "Sin respuesta en HDLC: dirección equivocada, FCS o entramado incorrecto, o el lado "
         "serie detrás del puente no funciona.",
-        [("now", "Pruebe las direcciones posibles (incluida la derivada del número de serie) "
-                 "y revise el lado serie.")]),
+        [
+            (
+                "now",
+                "Pruebe las direcciones posibles (incluida la derivada del número de serie) "
+                "y revise el lado serie.",
+            )
+        ],
+    ),
     "hdlc.address_refused": (
         "El medidor descarta nuestro SNRM: lo más probable es una dirección de servidor que no "
         "acepta",
         "El equipo cierra la conexión apenas lee nuestra trama HDLC; la evidencia muestra con "
         "qué dirección sí respondió, si la hubo.",
-        [("now", "Configure la dirección de servidor con la que el medidor respondió (ver "
-                 "perfil y evidencia)."),
-         ("later", "Verifique que ningún otro cliente tenga ocupado el medidor al mismo "
-                   "tiempo.")]),
+        [
+            (
+                "now",
+                "Configure la dirección de servidor con la que el medidor respondió (ver "
+                "perfil y evidencia).",
+            ),
+            (
+                "later",
+                "Verifique que ningún otro cliente tenga ocupado el medidor al mismo tiempo.",
+            ),
+        ],
+    ),
     "hdlc.dm": (
         "El medidor rechaza el enlace (DM)",
         "DM significa 'no conectado / rechazado': puede haber otra sesión activa.",
-        [("now", "Espere, envíe DISC y reintente.")]),
+        [("now", "Espere, envíe DISC y reintente.")],
+    ),
     "hdlc.dm_cleared": ("Un DM inicial se resolvió con DISC (no es una falla)", "", []),
     "hdlc.frmr": (
         "El medidor rechaza una trama (FRMR)",
         "Trama demasiado larga para la longitud de información negociada, o control/ventana "
         "inválidos.",
-        [("now", "Ajuste los parámetros negociados (longitud máx. de info, ventana).")]),
+        [("now", "Ajuste los parámetros negociados (longitud máx. de info, ventana).")],
+    ),
     "link.stale_bytes": (
-        "Bytes viejos de una sesión anterior en el puente o el módem", "",
-        [("now", "Vacíe el búfer después de conectar, envíe DISC primero y espere.")]),
+        "Bytes viejos de una sesión anterior en el puente o el módem",
+        "",
+        [("now", "Vacíe el búfer después de conectar, envíe DISC primero y espere.")],
+    ),
     "link.unasked_bytes": (
-        "Llegan bytes sin haberlos pedido, apenas se conecta", "",
-        [("now", "Léalos y descártelos antes de empezar.")]),
+        "Llegan bytes sin haberlos pedido, apenas se conecta",
+        "",
+        [("now", "Léalos y descártelos antes de empezar.")],
+    ),
     "link.corrupt_replies": (
-        "Respuestas con errores de FCS: ruido en la línea serie", "",
-        [("now", "Revise cableado, blindaje, velocidad y terminación del bus.")]),
-    "link.reply_cut": ("Respuestas cortadas antes de terminar", "",
-                       [("now", "Revise tiempos de espera y el puente.")]),
+        "Respuestas con errores de FCS: ruido en la línea serie",
+        "",
+        [("now", "Revise cableado, blindaje, velocidad y terminación del bus.")],
+    ),
+    "link.reply_cut": (
+        "Respuestas cortadas antes de terminar",
+        "",
+        [("now", "Revise tiempos de espera y el puente.")],
+    ),
     "link.inactivity_timeout": (
-        "La conexión se cierra por inactividad", "",
-        [("later", "Mantenga la sesión activa o reconecte antes del tiempo de inactividad.")]),
-    "meter.slow_replies": ("El medidor responde lento", "",
-                           [("later", "Aumente los tiempos de espera del cliente.")]),
+        "La conexión se cierra por inactividad",
+        "",
+        [("later", "Mantenga la sesión activa o reconecte antes del tiempo de inactividad.")],
+    ),
+    "meter.slow_replies": (
+        "El medidor responde lento",
+        "",
+        [("later", "Aumente los tiempos de espera del cliente.")],
+    ),
     "framing.wrapper_only": (
         "El medidor habla wrapper TCP (IEC 62056-47), no HDLC",
         "Al recibir HDLC cierra el socket.",
-        [("now", "Configure el cliente con entramado wrapper en ese puerto.")]),
+        [("now", "Configure el cliente con entramado wrapper en ese puerto.")],
+    ),
     "framing.hdlc_only": (
-        "El medidor habla HDLC, no wrapper TCP", "",
-        [("now", "Configure el cliente con entramado HDLC en ese puerto.")]),
+        "El medidor habla HDLC, no wrapper TCP",
+        "",
+        [("now", "Configure el cliente con entramado HDLC en ese puerto.")],
+    ),
     "meter.session_taken": (
-        "El medidor ya tiene una sesión abierta con otro cliente", "",
-        [("now", "Detenga el otro cliente o espere el tiempo de inactividad del medidor.")]),
-    "network.proxy": ("Un equipo intermedio cierra la conexión", "",
-                      [("now", "Revise firewall/proxy entre el cliente y el medidor.")]),
+        "El medidor ya tiene una sesión abierta con otro cliente",
+        "",
+        [("now", "Detenga el otro cliente o espere el tiempo de inactividad del medidor.")],
+    ),
+    "network.proxy": (
+        "Un equipo intermedio cierra la conexión",
+        "",
+        [("now", "Revise firewall/proxy entre el cliente y el medidor.")],
+    ),
     "link.closed_after_frame": (
-        "El medidor cierra el socket apenas recibe la primera trama", "",
-        [("now", "Pruebe wrapper con cliente público, espere y pruebe DISC.")]),
+        "El medidor cierra el socket apenas recibe la primera trama",
+        "",
+        [("now", "Pruebe wrapper con cliente público, espere y pruebe DISC.")],
+    ),
     "auth.lockout_elsewhere": (
-        "El medidor parece bloqueado por intentos fallidos de otro cliente", "",
-        [("now", "Detenga los reintentos automáticos y espere el tiempo de bloqueo.")]),
+        "El medidor parece bloqueado por intentos fallidos de otro cliente",
+        "",
+        [("now", "Detenga los reintentos automáticos y espere el tiempo de bloqueo.")],
+    ),
     "auth.lockout": (
         "El medidor bloqueó la autenticación por intentos fallidos",
-        "Rechaza incluso la contraseña correcta durante un tiempo después de contraseñas "
-        "erróneas.",
-        [("now", "No intente más contraseñas; espere el tiempo de bloqueo.")]),
+        "Rechaza incluso la contraseña correcta durante un tiempo después de contraseñas erróneas.",
+        [("now", "No intente más contraseñas; espere el tiempo de bloqueo.")],
+    ),
     "auth.wrong_password": (
         "Contraseña equivocada (o SAP de cliente que no corresponde a esa contraseña)",
         "El AARE vino rechazado con diagnóstico 13 (authentication-failure).",
-        [("now", "Detenga los intentos: más intentos pueden bloquear el medidor. Confirme la "
-                 "contraseña y el SAP de cliente con el fabricante o la empresa.")]),
+        [
+            (
+                "now",
+                "Detenga los intentos: más intentos pueden bloquear el medidor. Confirme la "
+                "contraseña y el SAP de cliente con el fabricante o la empresa.",
+            )
+        ],
+    ),
     "auth.mechanism_mismatch": (
-        "Nivel de autenticación equivocado para ese SAP de cliente", "",
-        [("now", "Use el mecanismo que corresponde (sin autenticación, LLS o HLS).")]),
+        "Nivel de autenticación equivocado para ese SAP de cliente",
+        "",
+        [("now", "Use el mecanismo que corresponde (sin autenticación, LLS o HLS).")],
+    ),
     "assoc.context_rejected": (
-        "Contexto de aplicación no soportado (LN/SN o cifrado requerido)", "",
-        [("now", "Pruebe el otro contexto (LN o SN) o el contexto cifrado.")]),
-    "assoc.rejected": ("El medidor rechazó la asociación", "",
-                       [("now", "Revise el diagnóstico del AARE en la evidencia.")]),
+        "Contexto de aplicación no soportado (LN/SN o cifrado requerido)",
+        "",
+        [("now", "Pruebe el otro contexto (LN o SN) o el contexto cifrado.")],
+    ),
+    "assoc.rejected": (
+        "El medidor rechazó la asociación",
+        "",
+        [("now", "Revise el diagnóstico del AARE en la evidencia.")],
+    ),
     "assoc.no_answer": (
-        "UA recibido pero sin respuesta al AARQ", "",
-        [("now", "Revise la longitud del AARQ frente a la negociada y si el medidor exige "
-                 "cifrado.")]),
+        "UA recibido pero sin respuesta al AARQ",
+        "",
+        [
+            (
+                "now",
+                "Revise la longitud del AARQ frente a la negociada y si el medidor exige cifrado.",
+            )
+        ],
+    ),
     "client.malformed_frame": (
         "Una trama que envía el cliente está mal formada: el medidor puede descartarla",
         "Los medidores estrictos descartan en silencio, o cierran la conexión, ante una trama "
         "mal armada (longitudes, FCS, parámetros). El detalle y los bytes correctos están en la "
         "evidencia y en el anexo.",
-        [("now", "Corrija el armado de tramas del cliente (o la versión de su librería) antes "
-                 "de culpar al medidor; `dlmsdoctor decode` muestra los bytes corregidos.")]),
+        [
+            (
+                "now",
+                "Corrija el armado de tramas del cliente (o la versión de su librería) antes "
+                "de culpar al medidor; `dlmsdoctor decode` muestra los bytes corregidos.",
+            )
+        ],
+    ),
     "meter.late_replies": (
         "El medidor responde, pero después del tiempo de espera del cliente",
         "La respuesta llegó cuando el cliente ya había dejado de esperarla.",
-        [("now", "Aumente el tiempo de espera de respuesta (--timeout).")]),
+        [("now", "Aumente el tiempo de espera de respuesta (--timeout).")],
+    ),
     "release.not_clean": (
         "El medidor podría seguir con nuestra asociación abierta (liberación no confirmada)",
         "Ningún RLRE ni UA confirmó la liberación. Detrás de un puente, cerrar el TCP no termina "
         "la sesión en el medidor.",
-        [("now", "Espere el tiempo de inactividad del medidor antes de la próxima lectura.")]),
+        [("now", "Espere el tiempo de inactividad del medidor antes de la próxima lectura.")],
+    ),
     "login.budget": (
         "Algunos juegos de credenciales no se probaron, para no bloquear el medidor",
         "Se agotó el presupuesto de intentos fallidos (por prueba y por medidor).",
-        [("later", "Corrija primero la credencial que falla; suba --max-failed-logins solo "
-                   "a conciencia.")]),
+        [
+            (
+                "later",
+                "Corrija primero la credencial que falla; suba --max-failed-logins solo "
+                "a conciencia.",
+            )
+        ],
+    ),
     "dlmsdoctor.bug": (
-        "Error interno de dlmsdoctor (no es culpa del medidor)", "",
-        [("later", "Repórtelo adjuntando el archivo de la sesión.")]),
+        "Error interno de dlmsdoctor (no es culpa del medidor)",
+        "",
+        [("later", "Repórtelo adjuntando el archivo de la sesión.")],
+    ),
     "assoc.aarq_too_long": (
-        "El AARQ es más largo que lo que admite el enlace negociado", "",
-        [("now", "Use segmentación o reduzca el AARQ.")]),
+        "El AARQ es más largo que lo que admite el enlace negociado",
+        "",
+        [("now", "Use segmentación o reduzca el AARQ.")],
+    ),
 }
 
 
@@ -470,8 +731,9 @@ def figure_value(key: str, value: object, lang: str) -> str:
     """A step figure with its unit: seconds for times become ms, ratios become %."""
     if isinstance(value, bool) or value is None:
         return str(value)
-    if isinstance(value, float) and (key == "rtt" or key.startswith("rtt_")
-                                     or key.endswith("_time")):
+    if isinstance(value, float) and (
+        key == "rtt" or key.startswith("rtt_") or key.endswith("_time")
+    ):
         if value >= 1.0:
             return f"{number(value, lang, 2)} s"
         return f"{number(value * 1000, lang)} ms"

@@ -86,8 +86,14 @@ def _frame_doc(note: FrameNote) -> dict[str, Any]:
         "hex": note.hex,
         "short_hex": note.short_hex(),
         "fields": [
-            {"offset": f.offset, "length": f.length, "depth": f.depth, "label": f.label,
-             "hex": f.hex_in(note.data), "meaning": f.meaning}
+            {
+                "offset": f.offset,
+                "length": f.length,
+                "depth": f.depth,
+                "label": f.label,
+                "hex": f.hex_in(note.data),
+                "meaning": f.meaning,
+            }
             for f in note.fields
         ],
         "problems": note.problems,
@@ -108,13 +114,21 @@ def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
     loss = (sent - received) / sent
     doc: dict[str, Any] = {"sent": sent, "received": received, "loss": round(loss, 4)}
     if rtts:
-        doc.update(rtt_min=round(min(rtts), 6), rtt_avg=round(sum(rtts) / len(rtts), 6),
-                   rtt_max=round(max(rtts), 6))
-        doc["text"] = t(lang, "ping_line", sent=sent, received=received,
-                        loss=i18n.number(loss * 100, lang, 0),
-                        rmin=i18n.number(min(rtts) * 1000, lang),
-                        ravg=i18n.number(sum(rtts) / len(rtts) * 1000, lang),
-                        rmax=i18n.number(max(rtts) * 1000, lang))
+        doc.update(
+            rtt_min=round(min(rtts), 6),
+            rtt_avg=round(sum(rtts) / len(rtts), 6),
+            rtt_max=round(max(rtts), 6),
+        )
+        doc["text"] = t(
+            lang,
+            "ping_line",
+            sent=sent,
+            received=received,
+            loss=i18n.number(loss * 100, lang, 0),
+            rmin=i18n.number(min(rtts) * 1000, lang),
+            ravg=i18n.number(sum(rtts) / len(rtts) * 1000, lang),
+            rmax=i18n.number(max(rtts) * 1000, lang),
+        )
     else:
         doc["text"] = t(lang, "ping_none", sent=sent)
     return doc
@@ -139,24 +153,26 @@ def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
         frames = [f for f in session.frames if f.conn_id == conn.id]
         tx = [f for f in frames if f.direction is Direction.TX]
         rx = [f for f in frames if f.direction is Direction.RX]
-        out.append({
-            "id": conn.id,
-            "host": conn.host,
-            "port": conn.port,
-            "opened_at": conn.opened_at,
-            "connect_time": conn.connect_time,
-            "connect_time_text": _ms(conn.connect_time, lang),
-            "failed": conn.failed,
-            "closed_at": conn.closed_at,
-            "close_how": conn.close_how.value if conn.close_how else None,
-            "closed_by_peer": conn.closed_by_peer,
-            "close_text": _close_text(conn, lang),
-            "frames_tx": len(tx),
-            "frames_rx": len(rx),
-            "bytes_tx": sum(len(f.data) for f in tx),
-            "bytes_rx": sum(len(f.data) for f in rx),
-            "note": conn.note,
-        })
+        out.append(
+            {
+                "id": conn.id,
+                "host": conn.host,
+                "port": conn.port,
+                "opened_at": conn.opened_at,
+                "connect_time": conn.connect_time,
+                "connect_time_text": _ms(conn.connect_time, lang),
+                "failed": conn.failed,
+                "closed_at": conn.closed_at,
+                "close_how": conn.close_how.value if conn.close_how else None,
+                "closed_by_peer": conn.closed_by_peer,
+                "close_text": _close_text(conn, lang),
+                "frames_tx": len(tx),
+                "frames_rx": len(rx),
+                "bytes_tx": sum(len(f.data) for f in tx),
+                "bytes_rx": sum(len(f.data) for f in rx),
+                "note": conn.note,
+            }
+        )
     return out
 
 
@@ -172,41 +188,76 @@ def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any
         assert isinstance(src, dict)
         if facts.get("frame_type") == "UA" and isinstance(params, dict):
             server = _server_text(src.get("logical"), src.get("physical"), src.get("size"), lang)
-            negotiated.append({
-                "frame": note.index, "server": server,
-                **{k: params.get(k) for k in ("max_info_tx", "max_info_rx", "window_tx",
-                                               "window_rx")},
-                "text": t(lang, "negotiated_line", frame=note.index, server=server,
-                          tx=params.get("max_info_tx"), rx=params.get("max_info_rx"),
-                          wtx=params.get("window_tx"), wrx=params.get("window_rx")),
-            })
+            negotiated.append(
+                {
+                    "frame": note.index,
+                    "server": server,
+                    **{
+                        k: params.get(k)
+                        for k in ("max_info_tx", "max_info_rx", "window_tx", "window_rx")
+                    },
+                    "text": t(
+                        lang,
+                        "negotiated_line",
+                        frame=note.index,
+                        server=server,
+                        tx=params.get("max_info_tx"),
+                        rx=params.get("max_info_rx"),
+                        wtx=params.get("window_tx"),
+                        wrx=params.get("window_rx"),
+                    ),
+                }
+            )
         if facts.get("apdu_type") == "AARE":
             result = str(facts.get("result_name", facts.get("result", "?")))
             result = i18n.pick(i18n.AARE_RESULT, result, lang, result)
             if facts.get("result") not in (0, None):
                 result += f" ({facts.get('diagnostic_source', '')}: "
                 result += f"{facts.get('diagnostic_name', facts.get('diagnostic', ''))})"
-            association.append({
-                "frame": note.index, "result": result, "context": facts.get("context"),
-                "dlms_version": facts.get("dlms_version"),
-                "max_pdu_size": facts.get("max_pdu_size"),
-                "text": t(lang, "association_line", frame=note.index, result=result,
-                          context=facts.get("context", "?"),
-                          version=facts.get("dlms_version", "?"),
-                          pdu=facts.get("max_pdu_size", "?")),
-            })
+            association.append(
+                {
+                    "frame": note.index,
+                    "result": result,
+                    "context": facts.get("context"),
+                    "dlms_version": facts.get("dlms_version"),
+                    "max_pdu_size": facts.get("max_pdu_size"),
+                    "text": t(
+                        lang,
+                        "association_line",
+                        frame=note.index,
+                        result=result,
+                        context=facts.get("context", "?"),
+                        version=facts.get("dlms_version", "?"),
+                        pdu=facts.get("max_pdu_size", "?"),
+                    ),
+                }
+            )
     return {"negotiated": negotiated, "association": association}
 
 
 def _finding_text(code: str, message: str, lang: str) -> str:
-    """A probe finding in the report's language: the Spanish cause title for known codes."""
-    spanish = i18n.CAUSE_ES.get(code) if lang == "es" else None
+    """A probe finding in the report's language (Spanish: by code; unknown codes as recorded)."""
+    if lang != "es":
+        return message
+    if code in i18n.FINDING_ES:
+        return i18n.FINDING_ES[code]
+    spanish = i18n.CAUSE_ES.get(code)
     return spanish[0] if spanish else message
 
 
+def _finding_translated(code: str, lang: str) -> bool:
+    return lang == "en" or code in i18n.FINDING_ES or code in i18n.CAUSE_ES
+
+
 def _step_title(step_id: str, title: str, lang: str) -> str:
-    if lang == "es":
-        return i18n.STEP_TITLE_ES.get(step_id.split("#")[0], title)
+    if lang != "es":
+        return title
+    base = step_id.split("#")[0]
+    if base in i18n.STEP_TITLE_ES:
+        return i18n.STEP_TITLE_ES[base]
+    for prefix, pattern in i18n.STEP_TITLE_ES_NAMED.items():
+        if base.startswith(prefix):
+            return pattern.format(name=base[len(prefix) :])
     return title
 
 
@@ -216,40 +267,63 @@ def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
         figures = [
             [i18n.pick(i18n.FIGURE, key, lang), i18n.figure_value(key, value, lang)]
             for key, value in step.details.items()
-            if not isinstance(value, dict)
+            if not isinstance(value, dict) and key not in i18n.FIGURE_HIDDEN
         ]
-        notes = [_finding_text(f.code, f.message, lang)
-                 for f in session.findings if f.step_id == step.id]
-        # The recorded one-liner is the engine's English: Spanish shows figures and notes.
-        summary = "; ".join(notes) if lang == "es" else step.summary
-        out.append({
-            "id": step.id,
-            "layer": step.layer,
-            "layer_label": i18n.pick(i18n.LAYER, step.layer, lang, step.layer),
-            "title": _step_title(step.id, step.title, lang),
-            "status": step.status.value,
-            "status_label": i18n.pick(i18n.STEP_STATUS, step.status.value, lang),
-            "started": step.started,
-            "finished": step.finished,
-            "duration": step.duration,
-            "duration_text": _ms(step.duration, lang),
-            "summary": summary,
-            "notes": notes,
-            "figures": figures,
-        })
+        # The recorded one-liner is the engine's English: Spanish says the findings by code
+        # (those without Spanish stay in the findings list, marked) and why a step was skipped.
+        notes = [
+            _finding_text(f.code, f.message, lang)
+            for f in session.findings
+            if f.step_id == step.id and _finding_translated(f.code, lang)
+        ]
+        reason = step.details.get("reason")
+        if lang == "es":
+            if isinstance(reason, str):
+                notes.insert(0, i18n.pick(i18n.SKIP_REASON, reason, lang, reason))
+            summary = "; ".join(dict.fromkeys(notes))
+        else:
+            summary = step.summary
+        not_run = step.status.value in ("skipped", "unavailable", "pending")
+        out.append(
+            {
+                "id": step.id,
+                "layer": step.layer,
+                "layer_label": i18n.pick(i18n.LAYER, step.layer, lang, step.layer),
+                "title": _step_title(step.id, step.title, lang),
+                "status": step.status.value,
+                "status_label": i18n.pick(i18n.STEP_STATUS, step.status.value, lang),
+                "started": step.started,
+                "finished": step.finished,
+                "duration": step.duration,
+                "duration_text": "-" if not_run else _ms(step.duration, lang),
+                "summary": summary,
+                "notes": notes,
+                "figures": figures,
+            }
+        )
     return out
 
 
-def _evidence_doc(ev: Evidence, notes: dict[int, FrameNote], session: Session,
-                  lang: str) -> dict[str, Any]:
-    doc: dict[str, Any] = {"note": ev.note, "frame": ev.frame, "step": ev.step,
-                           "finding": ev.finding}
+def _evidence_doc(
+    ev: Evidence, notes: dict[int, FrameNote], session: Session, lang: str
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "note": ev.note,
+        "frame": ev.frame,
+        "step": ev.step,
+        "finding": ev.finding,
+    }
     note = notes.get(ev.frame) if ev.frame is not None else None
     if note is not None:
-        doc["frame_ref"] = {"index": note.index, "dir": note.direction.value,
-                            "at": round(note.at, 6), "conn": note.conn_id,
-                            "summary": note.summary, "short_hex": note.short_hex(),
-                            "problems": note.problems}
+        doc["frame_ref"] = {
+            "index": note.index,
+            "dir": note.direction.value,
+            "at": round(note.at, 6),
+            "conn": note.conn_id,
+            "summary": note.summary,
+            "short_hex": note.short_hex(),
+            "problems": note.problems,
+        }
     if ev.step:
         step = session.step(ev.step)
         if step is not None:
@@ -257,8 +331,9 @@ def _evidence_doc(ev: Evidence, notes: dict[int, FrameNote], session: Session,
     return doc
 
 
-def _cause_doc(rank: int, cause: Cause, notes: dict[int, FrameNote], session: Session,
-               lang: str) -> dict[str, Any]:
+def _cause_doc(
+    rank: int, cause: Cause, notes: dict[int, FrameNote], session: Session, lang: str
+) -> dict[str, Any]:
     spanish = i18n.CAUSE_ES.get(cause.code) if lang == "es" else None
     if spanish is not None:
         title, explanation, actions = spanish
@@ -284,8 +359,9 @@ def _cause_doc(rank: int, cause: Cause, notes: dict[int, FrameNote], session: Se
     }
 
 
-def _actions_doc(causes: list[dict[str, Any]], has_profile: bool, status: str,
-                 lang: str) -> dict[str, list[dict[str, Any]]]:
+def _actions_doc(
+    causes: list[dict[str, Any]], has_profile: bool, status: str, lang: str
+) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {"now": [], "later": []}
     seen: set[str] = set()
     for cause in causes:
@@ -294,8 +370,9 @@ def _actions_doc(causes: list[dict[str, Any]], has_profile: bool, status: str,
                 continue
             seen.add(action["text"])
             when = "later" if action["when"] == "later" else "now"
-            out[when].append({"text": action["text"], "cause": cause["code"],
-                              "rank": cause["rank"]})
+            out[when].append(
+                {"text": action["text"], "cause": cause["code"], "rank": cause["rank"]}
+            )
     if has_profile and status != "ok" and not out["now"]:
         out["now"].append({"text": t(lang, "use_profile"), "cause": None, "rank": None})
     return out
@@ -320,8 +397,10 @@ def _profile_doc(session: Session, lang: str) -> dict[str, Any] | None:
         rows.append([t(lang, "profile_window"), f"{p.window_tx or '-'}/{p.window_rx or '-'}"])
     if p.max_pdu_size is not None:
         rows.append([t(lang, "profile_pdu"), str(p.max_pdu_size)])
-    one_line = (f"{p.framing.upper()}, {server}, SAP {p.client_sap}, "
-                f"{i18n.pick(i18n.AUTH, p.authentication, lang)}")
+    one_line = (
+        f"{p.framing.upper()}, {server}, SAP {p.client_sap}, "
+        f"{i18n.pick(i18n.AUTH, p.authentication, lang)}"
+    )
     if p.credential:
         one_line += f", '{p.credential}'"
     from dataclasses import asdict
@@ -330,10 +409,18 @@ def _profile_doc(session: Session, lang: str) -> dict[str, Any] | None:
 
 
 def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
-    out = [t(lang, "sum_run", host=session.target.host, port=session.target.port,
-             date=i18n.when_text(session.started_at),
-             duration=i18n.number(session.duration or 0.0, lang),
-             frames=len(session.frames), conns=len(session.connections))]
+    out = [
+        t(
+            lang,
+            "sum_run",
+            host=session.target.host,
+            port=session.target.port,
+            date=i18n.when_text(session.started_at),
+            duration=i18n.number(session.duration or 0.0, lang),
+            frames=len(session.frames),
+            conns=len(session.connections),
+        )
+    ]
     works = [r["title"] for r in doc["rungs"] if r["status"] in ("ok", "warning")]
     fails = [r["title"] for r in doc["rungs"] if r["status"] in ("failed", "error")]
     if works:
@@ -345,8 +432,15 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
         out.append(t(lang, "sum_no_diag"))
     elif causes:
         top = causes[0]
-        out.append(t(lang, "sum_cause", conf=top["confidence_pct"], whose=top["whose_label"],
-                     title=top["title"]))
+        out.append(
+            t(
+                lang,
+                "sum_cause",
+                conf=top["confidence_pct"],
+                whose=top["whose_label"],
+                title=top["title"],
+            )
+        )
     if doc["actions"]["now"]:
         out.append(t(lang, "sum_action", action=doc["actions"]["now"][0]["text"]))
     if doc["profile"] is not None:
@@ -373,7 +467,8 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     causes = [
         _cause_doc(rank, cause, by_index, session, lang)
         for rank, cause in enumerate(
-            sorted(diagnosis.causes, key=lambda c: -c.confidence) if diagnosis else [], start=1)
+            sorted(diagnosis.causes, key=lambda c: -c.confidence) if diagnosis else [], start=1
+        )
     ]
     profile = _profile_doc(session, lang)
     headline_es = None
@@ -389,13 +484,18 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
         "report_version": __version__,
         "secrets_shown": show_secrets,
         "session": {
-            "id": session.id, "tool_version": session.tool_version,
-            "started_at": session.started_at, "finished_at": session.finished_at,
-            "duration": session.duration, "cancelled": session.cancelled,
+            "id": session.id,
+            "tool_version": session.tool_version,
+            "started_at": session.started_at,
+            "finished_at": session.finished_at,
+            "duration": session.duration,
+            "cancelled": session.cancelled,
         },
         "target": {
-            "host": session.target.host, "port": session.target.port,
-            "framing": session.target.framing, "server_address": session.target.server_address,
+            "host": session.target.host,
+            "port": session.target.port,
+            "framing": session.target.framing,
+            "server_address": session.target.server_address,
             "address_size": session.target.address_size,
             "serial_number": session.target.serial_number,
         },
@@ -416,20 +516,40 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
         "settings": _mask_settings(session.settings, show_secrets),
         "credential_sets": _credential_names(session),
         "logins": [
-            {"at": x.at, "step": x.step_id, "credential": x.credential, "client_sap": x.client_sap,
-             "mechanism": x.mechanism, "outcome": x.outcome, "diagnostic": x.diagnostic,
-             "text": t(lang, "login_row", at=i18n.number(x.at, lang, 3),
-                       credential=x.credential, sap=x.client_sap,
-                       mechanism=i18n.pick(i18n.AUTH, x.mechanism, lang),
-                       outcome=i18n.pick(i18n.LOGIN_OUTCOME, x.outcome, lang)
-                       + (f" ({x.diagnostic})" if x.diagnostic else ""))}
+            {
+                "at": x.at,
+                "step": x.step_id,
+                "credential": x.credential,
+                "client_sap": x.client_sap,
+                "mechanism": x.mechanism,
+                "outcome": x.outcome,
+                "diagnostic": x.diagnostic,
+                "text": t(
+                    lang,
+                    "login_row",
+                    at=i18n.number(x.at, lang, 3),
+                    credential=x.credential,
+                    sap=x.client_sap,
+                    mechanism=i18n.pick(i18n.AUTH, x.mechanism, lang),
+                    outcome=i18n.pick(i18n.LOGIN_OUTCOME, x.outcome, lang)
+                    + (f" ({x.diagnostic})" if x.diagnostic else ""),
+                ),
+            }
             for x in session.logins
         ],
         "identity": _mask_settings(session.identity, show_secrets),
         "findings": [
-            {"step": f.step_id, "code": f.code, "severity": f.severity, "message": f.message,
-             "severity_label": i18n.pick(i18n.SEVERITY, f.severity, lang),
-             "text": _finding_text(f.code, f.message, lang), "at": f.at, "frames": f.frames}
+            {
+                "step": f.step_id,
+                "code": f.code,
+                "severity": f.severity,
+                "message": f.message,
+                "severity_label": i18n.pick(i18n.SEVERITY, f.severity, lang),
+                "text": _finding_text(f.code, f.message, lang),
+                "translated": _finding_translated(f.code, lang),
+                "at": f.at,
+                "frames": f.frames,
+            }
             for f in session.findings
         ],
         "frames": [_frame_doc(n) for n in notes],
@@ -439,8 +559,9 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     return doc
 
 
-def render_report(session: Session, fmt: str = "md", lang: str = "en",
-                  show_secrets: bool = False) -> str:
+def render_report(
+    session: Session, fmt: str = "md", lang: str = "en", show_secrets: bool = False
+) -> str:
     """The report as text in ``fmt`` (md, html or json)."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -458,8 +579,13 @@ def render_report(session: Session, fmt: str = "md", lang: str = "en",
     return render_md(doc)
 
 
-def write_report(session: Session, path: str | Path | None, fmt: str = "md", lang: str = "en",
-                 show_secrets: bool = False) -> str:
+def write_report(
+    session: Session,
+    path: str | Path | None,
+    fmt: str = "md",
+    lang: str = "en",
+    show_secrets: bool = False,
+) -> str:
     """Render and write the report (``path`` None: only return it). Returns the text."""
     text = render_report(session, fmt, lang, show_secrets)
     if path is not None:

@@ -66,8 +66,12 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _table(head: list[str], rows: list[list[str]], raw: bool = False,
-           classes: list[list[str]] | None = None) -> str:
+def _table(
+    head: list[str],
+    rows: list[list[str]],
+    raw: bool = False,
+    classes: list[list[str]] | None = None,
+) -> str:
     """A table; cells are escaped unless ``raw`` (then the caller escaped them)."""
     out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for r, row in enumerate(rows):
@@ -91,11 +95,15 @@ def _evidence(ev: dict[str, Any], lang: str) -> str:
         note = f"<i>{_e(t(lang, 'recorded_note'))}: {note}</i>"
     if "frame_ref" in ev:
         ref = ev["frame_ref"]
-        where = (f"{_frame_link(ref['index'], lang)} {_e(ref['dir'].upper())} "
-                 f"t+{_e(i18n.number(ref['at'], lang, 3))} s: {_e(ref['summary'])}")
+        where = (
+            f"{_frame_link(ref['index'], lang)} {_e(ref['dir'].upper())} "
+            f"t+{_e(i18n.number(ref['at'], lang, 3))} s: {_e(ref['summary'])}"
+        )
         head = f"{note} — {where}" if lang == "en" else f"{where} — {note}"
-        problem = "".join(f'<br><span class="problem">{_e(t(lang, "problem"))}: {_e(p)}</span>'
-                          for p in ref["problems"][:1])
+        problem = "".join(
+            f'<br><span class="problem">{_e(t(lang, "problem"))}: {_e(p)}</span>'
+            for p in ref["problems"][:1]
+        )
         return f"<li>{head}<br><code>{_e(ref['short_hex'])}</code>{problem}</li>"
     if ev.get("step_title"):
         return f"<li>{note} — {_e(t(lang, 'step'))}: {_e(ev['step_title'])}</li>"
@@ -120,11 +128,19 @@ def _rungs(doc: dict[str, Any], lang: str) -> str:
     for r in doc["rungs"]:
         figures = ", ".join(f"{k} {v}" for k, v in r["figures"])
         details = "; ".join(x for x in (r["summary"], figures) if x)
-        rows.append([r["layer_label"], r["title"], r["status_label"], r["duration_text"],
-                     details])
+        rows.append([r["layer_label"], r["title"], r["status_label"], r["duration_text"], details])
         classes.append(["", "", f"st-{r['status']}", "", ""])
-    return _table([t(lang, "layer"), t(lang, "check"), t(lang, "result"), t(lang, "time"),
-                   t(lang, "details")], rows, classes=classes)
+    return _table(
+        [
+            t(lang, "layer"),
+            t(lang, "check"),
+            t(lang, "result"),
+            t(lang, "time"),
+            t(lang, "details"),
+        ],
+        rows,
+        classes=classes,
+    )
 
 
 def _measurements(doc: dict[str, Any], lang: str) -> str:
@@ -139,13 +155,23 @@ def _measurements(doc: dict[str, Any], lang: str) -> str:
     out = f"<h3>{_e(t(lang, 'figures'))}</h3><ul>{''.join(items)}</ul>" if items else ""
     if m["connections"]:
         out += _table(
-            [t(lang, "connection"), t(lang, "opened"), t(lang, "connect_time"), t(lang, "closed"),
-             t(lang, "traffic")],
-            [[f"#{c['id']} {c['host']}:{c['port']}",
-              "-" if c["opened_at"] is None else f"{i18n.number(c['opened_at'], lang, 3)} s",
-              c["connect_time_text"], c["close_text"],
-              f"{c['frames_tx']}/{c['frames_rx']} ({c['bytes_tx']}/{c['bytes_rx']})"]
-             for c in m["connections"]],
+            [
+                t(lang, "connection"),
+                t(lang, "opened"),
+                t(lang, "connect_time"),
+                t(lang, "closed"),
+                t(lang, "traffic"),
+            ],
+            [
+                [
+                    f"#{c['id']} {c['host']}:{c['port']}",
+                    "-" if c["opened_at"] is None else f"{i18n.number(c['opened_at'], lang, 3)} s",
+                    c["connect_time_text"],
+                    c["close_text"],
+                    f"{c['frames_tx']}/{c['frames_rx']} ({c['bytes_tx']}/{c['bytes_rx']})",
+                ]
+                for c in m["connections"]
+            ],
         )
     return out
 
@@ -159,13 +185,16 @@ def _causes(doc: dict[str, Any], lang: str) -> str:
         recorded = "" if c["translated"] else f" <i>{_e(t(lang, 'recorded_text'))}</i>"
         expl = f"<p>{_e(c['explanation'])}{recorded}</p>" if c["explanation"] else ""
         evidence = "".join(_evidence(ev, lang) for ev in c["evidence"])
-        ev_html = (f"<p><b>{_e(t(lang, 'evidence'))}:</b></p><ul class=\"evidence\">{evidence}"
-                   "</ul>") if evidence else ""
+        ev_html = (
+            (f'<p><b>{_e(t(lang, "evidence"))}:</b></p><ul class="evidence">{evidence}</ul>')
+            if evidence
+            else ""
+        )
         out.append(
             f'<div class="cause"><h3>{c["rank"]}. {_e(c["title"])}</h3>'
             f'<p class="meta"><span class="conf">{c["confidence_pct"]} %</span> '
-            f'{_e(t(lang, "confidence"))} · {_e(t(lang, "whose"))}: '
-            f'<b>{_e(c["whose_label"])}</b> · <code>{_e(c["code"])}</code></p>'
+            f"{_e(t(lang, 'confidence'))} · {_e(t(lang, 'whose'))}: "
+            f"<b>{_e(c['whose_label'])}</b> · <code>{_e(c['code'])}</code></p>"
             f"{expl}{ev_html}</div>"
         )
     return "".join(out)
@@ -184,31 +213,35 @@ def _actions(doc: dict[str, Any], lang: str) -> str:
 def _profile(doc: dict[str, Any], lang: str) -> str:
     if not doc["profile"]:
         return f"<p>{_e(t(lang, 'no_profile'))}</p>"
-    return (f"<p>{_e(t(lang, 'profile_intro'))}</p>"
-            + _table([t(lang, "details"), ""], [list(r) for r in doc["profile"]["rows"]]))
+    return f"<p>{_e(t(lang, 'profile_intro'))}</p>" + _table(
+        [t(lang, "details"), ""], [list(r) for r in doc["profile"]["rows"]]
+    )
 
 
 def _settings(doc: dict[str, Any], lang: str) -> str:
     key = "secrets_shown" if doc["secrets_shown"] else "secrets_masked"
     names = ", ".join(f"<code>{_e(n)}</code>" for n in doc["credential_sets"])
-    items = [f"<li><b>{_e(t(lang, 'credential_sets'))}</b>: {names or _e(t(lang, 'none'))}"
-             "</li>"]
+    items = [f"<li><b>{_e(t(lang, 'credential_sets'))}</b>: {names or _e(t(lang, 'none'))}</li>"]
     items += [f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in _flatten(doc["settings"])]
     out = f"<p><i>{_e(t(lang, key))}</i></p><ul>{''.join(items)}</ul>"
     if doc["logins"]:
         lis = "".join(f"<li>{_e(x['text'])}</li>" for x in doc["logins"])
         out += f"<h3>{_e(t(lang, 'logins'))}</h3><ul>{lis}</ul>"
     if doc["identity"]:
-        lis = "".join(f"<li><code>{_e(k)}</code>: {_e(v)}</li>"
-                      for k, v in _flatten(doc["identity"]))
+        lis = "".join(
+            f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in _flatten(doc["identity"])
+        )
         out += f"<h3>{_e(t(lang, 'identity'))}</h3><ul>{lis}</ul>"
     if doc["findings"]:
         found: list[str] = []
         for f in doc["findings"]:
             frames = ", ".join(_frame_link(i, lang) for i in f["frames"])
-            found.append(f"<li>t+{_e(i18n.number(f['at'], lang, 3))} s "
-                       f"<code>{_e(f['code'])}</code> ({_e(f['severity_label'])}): "
-                       f"{_e(f['text'])}" + (f" [{frames}]" if frames else "") + "</li>")
+            recorded = "" if f["translated"] else f" <i>{_e(t(lang, 'recorded_text'))}</i>"
+            found.append(
+                f"<li>t+{_e(i18n.number(f['at'], lang, 3))} s "
+                f"<code>{_e(f['code'])}</code> ({_e(f['severity_label'])}): "
+                f"{_e(f['text'])}{recorded}" + (f" [{frames}]" if frames else "") + "</li>"
+            )
         out += f"<h3>{_e(t(lang, 'findings'))}</h3><ul>{''.join(found)}</ul>"
     return out
 
@@ -220,25 +253,27 @@ def _frames(doc: dict[str, Any], lang: str) -> str:
     for fr in doc["frames"]:
         rows = "".join(
             f"<tr><td>{fld['offset']}+{fld['length']}</td>"
-            f"<td style=\"padding-left:{0.4 + fld['depth'] * 1.2:.1f}rem\">{_e(fld['label'])}"
+            f'<td style="padding-left:{0.4 + fld["depth"] * 1.2:.1f}rem">{_e(fld["label"])}'
             + (f" <code>{_e(fld['hex'])}</code>" if fld["hex"] else "")
             + f"</td><td>{_e(fld['meaning'])}</td></tr>"
             for fld in fr["fields"]
         )
         problems = "".join(
-            f"<li class=\"problem\"><code>{_e(p.split(':')[0])}</code>: "
-            f"{_e(p.split(':', 1)[-1].strip())}</li>" for p in fr["problems"]
+            f'<li class="problem"><code>{_e(p.split(":")[0])}</code>: '
+            f"{_e(p.split(':', 1)[-1].strip())}</li>"
+            for p in fr["problems"]
         )
         if fr["masked_bytes"]:
             problems += f"<li>{_e(t(lang, 'masked_note', n=fr['masked_bytes']))}</li>"
         out.append(
             f'<div class="frame" id="frame-{fr["index"]}"><h3>#{fr["index"]} '
-            f'{_e(fr["dir"].upper())} t+{_e(i18n.number(fr["at"], lang, 6))} s · '
-            f'{_e(t(lang, "connection").lower())} {fr["conn"]} · {_e(t(lang, "step"))} '
-            f'{_e(fr["step"] or "-")}</h3><p>{_e(fr["summary"])}</p>'
+            f"{_e(fr['dir'].upper())} t+{_e(i18n.number(fr['at'], lang, 6))} s · "
+            f"{_e(t(lang, 'connection').lower())} {fr['conn']} · {_e(t(lang, 'step'))} "
+            f"{_e(fr['step'] or '-')}</h3><p>{_e(fr['summary'])}</p>"
             f'<pre class="hex">{_e(fr["hex"])}</pre>'
             + (f'<table class="fields">{rows}</table>' if rows else "")
-            + (f"<ul>{problems}</ul>" if problems else "") + "</div>"
+            + (f"<ul>{problems}</ul>" if problems else "")
+            + "</div>"
         )
     return "".join(out)
 
@@ -248,14 +283,26 @@ def render_html(doc: dict[str, Any]) -> str:
     target, status, s = doc["target"], doc["status"], doc["session"]
     title = f"{t(lang, 'title')}: {target['host']}:{target['port']}"
     summary = "".join(f"<li>{_e(x)}</li>" for x in doc["summary"])
-    footer = " ".join(_e(x) for x in (
-        t(lang, "tool_line", report_version=doc["report_version"], session=s["id"],
-          tool_version=s["tool_version"]),
-        t(lang, "times_line", started=i18n.when_text(s["started_at"]),
-              finished=i18n.when_text(s["finished_at"]),
-          duration=i18n.number(s["duration"] or 0.0, lang)),
-        t(lang, "proof"),
-    ))
+    footer = " ".join(
+        _e(x)
+        for x in (
+            t(
+                lang,
+                "tool_line",
+                report_version=doc["report_version"],
+                session=s["id"],
+                tool_version=s["tool_version"],
+            ),
+            t(
+                lang,
+                "times_line",
+                started=i18n.when_text(s["started_at"]),
+                finished=i18n.when_text(s["finished_at"]),
+                duration=i18n.number(s["duration"] or 0.0, lang),
+            ),
+            t(lang, "proof"),
+        )
+    )
     status_code = status["code"] if status["code"] in ("ok", "degraded", "failed") else ""
     parts = [
         f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">',
@@ -263,7 +310,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<div class="status {status_code}"><b>{_e(t(lang, "status"))}: '
-        f'{_e(status["label"])}</b> — {_e(status["headline"])}</div>',
+        f"{_e(status['label'])}</b> — {_e(status['headline'])}</div>",
         f"<h2>{_e(t(lang, 'summary'))}</h2><ul>{summary}</ul>",
         f"<h2>{_e(t(lang, 'rungs'))}</h2>{_rungs(doc, lang)}{_measurements(doc, lang)}",
         f"<h2>{_e(t(lang, 'diagnosis'))}</h2>{_causes(doc, lang)}",

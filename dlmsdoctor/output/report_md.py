@@ -8,8 +8,17 @@ from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
 
 _STATUS_MARK = {"ok": "✅", "degraded": "⚠️", "failed": "❌", "unknown": "❔"}
-_STEP_MARK = {"ok": "✅", "warning": "⚠️", "failed": "❌", "error": "🐞", "skipped": "⏭",
-              "unavailable": "➖", "cancelled": "⏹", "pending": "…", "running": "…"}
+_STEP_MARK = {
+    "ok": "✅",
+    "warning": "⚠️",
+    "failed": "❌",
+    "error": "🐞",
+    "skipped": "⏭",
+    "unavailable": "➖",
+    "cancelled": "⏹",
+    "pending": "…",
+    "running": "…",
+}
 
 
 def cell(text: object) -> str:
@@ -26,15 +35,19 @@ def inline(text: object) -> str:
 
 
 def _table(head: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(cell(h) for h in head) + " |",
-             "|" + "|".join("---" for _ in head) + "|"]
+    lines = [
+        "| " + " | ".join(cell(h) for h in head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
 
 
 def _frame_ref(ref: dict[str, Any], lang: str) -> str:
-    return (f"{t(lang, 'frame')} #{ref['index']} {ref['dir'].upper()} "
-            f"t+{i18n.number(ref['at'], lang, 3)} s: {inline(ref['summary'])}")
+    return (
+        f"{t(lang, 'frame')} #{ref['index']} {ref['dir'].upper()} "
+        f"t+{i18n.number(ref['at'], lang, 3)} s: {inline(ref['summary'])}"
+    )
 
 
 def _evidence_line(ev: dict[str, Any], lang: str) -> str:
@@ -44,8 +57,11 @@ def _evidence_line(ev: dict[str, Any], lang: str) -> str:
         note = f"_{t(lang, 'recorded_note')}: {note}_"
     if "frame_ref" in ev:
         ref = ev["frame_ref"]
-        head = f"{note} — {_frame_ref(ref, lang)}" if lang == "en" else (
-            f"{_frame_ref(ref, lang)} — {note}")
+        head = (
+            f"{note} — {_frame_ref(ref, lang)}"
+            if lang == "en"
+            else (f"{_frame_ref(ref, lang)} — {note}")
+        )
         problem = "".join(f"  \n  {t(lang, 'problem')}: {inline(p)}" for p in ref["problems"][:1])
         return f"- {head}  \n  `{ref['short_hex']}`{problem}"
     if ev.get("step_title"):
@@ -74,11 +90,25 @@ def render_md(doc: dict[str, Any]) -> str:
         for r in doc["rungs"]:
             figures = ", ".join(f"{k} {v}" for k, v in r["figures"])
             details = "; ".join(x for x in (r["summary"], figures) if x)
-            rows.append([r["layer_label"], r["title"],
-                         f"{_STEP_MARK.get(r['status'], '')} {r['status_label']}",
-                         r["duration_text"], details])
-        out += _table([t(lang, "layer"), t(lang, "check"), t(lang, "result"), t(lang, "time"),
-                       t(lang, "details")], rows)
+            rows.append(
+                [
+                    r["layer_label"],
+                    r["title"],
+                    f"{_STEP_MARK.get(r['status'], '')} {r['status_label']}",
+                    r["duration_text"],
+                    details,
+                ]
+            )
+        out += _table(
+            [
+                t(lang, "layer"),
+                t(lang, "check"),
+                t(lang, "result"),
+                t(lang, "time"),
+                t(lang, "details"),
+            ],
+            rows,
+        )
     else:
         out += [t(lang, "no_steps"), ""]
 
@@ -93,13 +123,23 @@ def render_md(doc: dict[str, Any]) -> str:
     out += [""]
     if m["connections"]:
         out += _table(
-            [t(lang, "connection"), t(lang, "opened"), t(lang, "connect_time"), t(lang, "closed"),
-             t(lang, "traffic")],
-            [[f"#{c['id']} {c['host']}:{c['port']}",
-              "-" if c["opened_at"] is None else f"{i18n.number(c['opened_at'], lang, 3)} s",
-              c["connect_time_text"], c["close_text"],
-              f"{c['frames_tx']}/{c['frames_rx']} ({c['bytes_tx']}/{c['bytes_rx']})"]
-             for c in m["connections"]],
+            [
+                t(lang, "connection"),
+                t(lang, "opened"),
+                t(lang, "connect_time"),
+                t(lang, "closed"),
+                t(lang, "traffic"),
+            ],
+            [
+                [
+                    f"#{c['id']} {c['host']}:{c['port']}",
+                    "-" if c["opened_at"] is None else f"{i18n.number(c['opened_at'], lang, 3)} s",
+                    c["connect_time_text"],
+                    c["close_text"],
+                    f"{c['frames_tx']}/{c['frames_rx']} ({c['bytes_tx']}/{c['bytes_rx']})",
+                ]
+                for c in m["connections"]
+            ],
         )
 
     out += [f"## {t(lang, 'diagnosis')}", ""]
@@ -107,9 +147,13 @@ def render_md(doc: dict[str, Any]) -> str:
         out += [t(lang, "sum_no_diag") if status["code"] == "unknown" else t(lang, "none"), ""]
     for c in doc["diagnosis"]["causes"]:
         note = "" if c["translated"] else f" _{t(lang, 'recorded_text')}_"
-        out += [f"### {c['rank']}. {inline(c['title'])}", "",
-                f"{t(lang, 'confidence')}: **{c['confidence_pct']} %** · {t(lang, 'whose')}: "
-                f"**{c['whose_label']}** · `{c['code']}`", ""]
+        out += [
+            f"### {c['rank']}. {inline(c['title'])}",
+            "",
+            f"{t(lang, 'confidence')}: **{c['confidence_pct']} %** · {t(lang, 'whose')}: "
+            f"**{c['whose_label']}** · `{c['code']}`",
+            "",
+        ]
         if c["explanation"]:
             out += [inline(c["explanation"]) + note, ""]
         if c["evidence"]:
@@ -131,10 +175,16 @@ def render_md(doc: dict[str, Any]) -> str:
     else:
         out += [t(lang, "no_profile"), ""]
 
-    out += [f"## {t(lang, 'settings')}", "",
-            f"_{t(lang, 'secrets_shown' if doc['secrets_shown'] else 'secrets_masked')}_", ""]
-    out += [f"- **{t(lang, 'credential_sets')}**: "
-            + (", ".join(f"`{n}`" for n in doc["credential_sets"]) or t(lang, "none"))]
+    out += [
+        f"## {t(lang, 'settings')}",
+        "",
+        f"_{t(lang, 'secrets_shown' if doc['secrets_shown'] else 'secrets_masked')}_",
+        "",
+    ]
+    out += [
+        f"- **{t(lang, 'credential_sets')}**: "
+        + (", ".join(f"`{n}`" for n in doc["credential_sets"]) or t(lang, "none"))
+    ]
     for key, value in _flatten(doc["settings"]):
         out.append(f"- `{key}`: {inline(value)}")
     out.append("")
@@ -148,39 +198,66 @@ def render_md(doc: dict[str, Any]) -> str:
         out += [f"### {t(lang, 'findings')}", ""]
         for f in doc["findings"]:
             frames = ", ".join(f"#{i}" for i in f["frames"])
-            out.append(f"- t+{i18n.number(f['at'], lang, 3)} s `{f['code']}` "
-                       f"({f['severity_label']}): {inline(f['text'])}"
-                       + (f" [{frames}]" if frames else ""))
+            recorded = "" if f["translated"] else f" _{t(lang, 'recorded_text')}_"
+            out.append(
+                f"- t+{i18n.number(f['at'], lang, 3)} s `{f['code']}` "
+                f"({f['severity_label']}): {inline(f['text'])}{recorded}"
+                + (f" [{frames}]" if frames else "")
+            )
         out.append("")
 
     out += [f"## {t(lang, 'appendix')}", "", t(lang, "appendix_intro"), ""]
     if not doc["frames"]:
         out += [t(lang, "no_frames"), ""]
     for fr in doc["frames"]:
-        out += [f"### #{fr['index']} {fr['dir'].upper()} t+{i18n.number(fr['at'], lang, 6)} s · "
-                f"{t(lang, 'connection').lower()} {fr['conn']} · {t(lang, 'step')} "
-                f"{fr['step'] or '-'}", "", inline(fr["summary"]), "", "```", fr["hex"]]
+        out += [
+            f"### #{fr['index']} {fr['dir'].upper()} t+{i18n.number(fr['at'], lang, 6)} s · "
+            f"{t(lang, 'connection').lower()} {fr['conn']} · {t(lang, 'step')} "
+            f"{fr['step'] or '-'}",
+            "",
+            inline(fr["summary"]),
+            "",
+            "```",
+            fr["hex"],
+        ]
         for fld in fr["fields"]:
             raw = f" [{fld['hex']}]" if fld["hex"] else ""
-            out.append(f"{fld['offset']:>4}+{fld['length']:<4}{'  ' * fld['depth']}"
-                       f"{fld['label']}{raw}: {fld['meaning']}")
+            out.append(
+                f"{fld['offset']:>4}+{fld['length']:<4}{'  ' * fld['depth']}"
+                f"{fld['label']}{raw}: {fld['meaning']}"
+            )
         out += ["```", ""]
         for p in fr["problems"]:
-            out.append(f"- **{t(lang, 'problem')}** `{p.split(':')[0]}`: "
-                       f"{inline(p.split(':', 1)[-1].strip())}")
+            out.append(
+                f"- **{t(lang, 'problem')}** `{p.split(':')[0]}`: "
+                f"{inline(p.split(':', 1)[-1].strip())}"
+            )
         if fr["masked_bytes"]:
             out.append(f"- {t(lang, 'masked_note', n=fr['masked_bytes'])}")
         if fr["problems"] or fr["masked_bytes"]:
             out.append("")
 
     s = doc["session"]
-    out += [f"## {t(lang, 'about')}", "",
-            t(lang, "tool_line", report_version=doc["report_version"], session=s["id"],
-              tool_version=s["tool_version"]),
-            t(lang, "times_line", started=i18n.when_text(s["started_at"]),
-              finished=i18n.when_text(s["finished_at"]),
-              duration=i18n.number(s["duration"] or 0.0, lang)),
-            t(lang, "proof"), ""]
+    out += [
+        f"## {t(lang, 'about')}",
+        "",
+        t(
+            lang,
+            "tool_line",
+            report_version=doc["report_version"],
+            session=s["id"],
+            tool_version=s["tool_version"],
+        ),
+        t(
+            lang,
+            "times_line",
+            started=i18n.when_text(s["started_at"]),
+            finished=i18n.when_text(s["finished_at"]),
+            duration=i18n.number(s["duration"] or 0.0, lang),
+        ),
+        t(lang, "proof"),
+        "",
+    ]
     return "\n".join(out)
 
 
