@@ -112,9 +112,9 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "inactivity",
-            "a meter that closes idle connections after 0.1 s",
+            "a meter that closes idle connections after 0.03 s",
             "default",
-            ("inactivity=0.1",),
+            ("inactivity=0.03",),
             expect="link.inactivity_timeout",
         ),
         Scenario(

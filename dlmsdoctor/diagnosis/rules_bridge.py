@@ -220,7 +220,7 @@ def local_echo(f: SessionFacts) -> list[Cause]:
         cause(
             "link.echo",
             "Every byte we send comes back (local echo)",
-            0.8 if answered else 0.85,
+            0.6 if answered else 0.85,
             "bridge",
             "The interface echoes what it transmits: typical of optical heads and half-duplex "
             "RS-485 converters. Clients that do not expect it read their own request as the "

@@ -33,6 +33,7 @@ def _closed_right_after(f: SessionFacts) -> list[tuple[ConnFacts, FrameFacts]]:
     "network.proxy",
     "link.closed_after_frame",
     "auth.lockout_elsewhere",
+    "hdlc.address_refused",
 )
 def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
     """Socket closed right after our frame, no bytes: disambiguated by what else was seen."""
@@ -74,6 +75,8 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
             )
         )
         return out
+    if FrameKind.HDLC in framings and _wrapper_met_silence(f, closed):
+        return _address_refused(f, evidence, closed)
     both_tried = f.framing_sent(FrameKind.HDLC) and f.framing_sent(FrameKind.WRAPPER)
     proxy_hint = _proxy_hint(f)
     taken = 0.45 if both_tried else 0.4
@@ -112,6 +115,81 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
     if proxy_hint is not None:
         out.append(proxy_hint)
     return out
+
+
+def _wrapper_met_silence(f: SessionFacts, closed: list[tuple[ConnFacts, FrameFacts]]) -> bool:
+    """The wrapper probe was ignored (connection left open) while HDLC frames got the door."""
+    closing = {last.index for _, last in closed}
+    wrapper_tx = [x for x in f.frames if x.tx and x.kind == FrameKind.WRAPPER]
+    return bool(wrapper_tx) and all(
+        x.index not in closing and not f.answers_to(x) for x in wrapper_tx
+    )
+
+
+def serial_candidates(serial: str | None) -> list[str]:
+    """Physical addresses derived from a serial number (DOMAIN.md section 2), as CLI options."""
+    digits = "".join(ch for ch in serial or "" if ch.isdigit())
+    if not digits:
+        return []
+    out: list[str] = []
+    for physical, how in (
+        (int(digits) % 10000 + 1000, "SN % 10000 + 1000"),
+        (int(digits[-4:]), "last four digits"),
+    ):
+        size = 2 if physical < 128 else 4
+        option = f"--server-address 1/{physical} --address-size {size}"
+        if all(option not in o for o in out):
+            out.append(f"{option} ({how})")
+    return out
+
+
+def _address_refused(
+    f: SessionFacts, evidence: list[Evidence], closed: list[tuple[ConnFacts, FrameFacts]]
+) -> list[Cause]:
+    """HDLC closed, wrapper ignored: the meter refuses the frame (address) or is taken.
+
+    The wire cannot tell these apart; a known serial number whose derived address was not the
+    one we sent tips it towards the address, otherwise the far more common taken session wins.
+    """
+    candidates = serial_candidates(f.session.target.serial_number)
+    sent = {last.server_text() for _, last in closed if last.server}
+    derived_sent = any(c.split(" ")[1] in {x.split(" ")[0] for x in sent} for c in candidates)
+    address_likely = bool(candidates) and not derived_sent
+    address_conf, taken_conf = (0.55, 0.3) if address_likely else (0.35, 0.45)
+    if candidates:
+        first = now(
+            "Probe again with the address derived from the serial number: "
+            + "; or ".join(candidates)
+            + "."
+        )
+    else:
+        first = now(
+            "Give the meter's serial number (--serial-number) or its address from the "
+            "label/menu (--server-address, --address-size)."
+        )
+    return [
+        cause(
+            "hdlc.address_refused",
+            "The meter drops our SNRM: maybe a server address it does not accept",
+            address_conf,
+            "client",
+            "The peer closes the connection as soon as it reads our HDLC frame, but leaves a "
+            "wrapper PDU unanswered on an open connection: it parses HDLC and refuses this "
+            "frame. Some meters close (instead of staying silent) on a wrong server address.",
+            evidence,
+            [first, later("Check that no other client holds the meter at the same time.")],
+        ),
+        cause(
+            "meter.session_taken",
+            "Another client may hold the meter's only DLMS session",
+            taken_conf,
+            "poller",
+            "A meter that serves one client at a time drops other connections after their "
+            "first frame.",
+            evidence[:2],
+            [now("Pause the polling service (and any other client) and probe again.")],
+        ),
+    ]
 
 
 def _wrong_framing(
@@ -565,21 +643,23 @@ def inactivity_timeout(f: SessionFacts) -> list[Cause]:
     ]
 
 
-# A peer that closes a connection nobody has used yet, after at least this long, runs a timer.
-QUIET_CLOSE_MIN_S = 0.05
+# A peer that closes a connection nobody has used yet, well after the handshake's round trip,
+# runs a timer; a close within a few round trips is a refusal at connect, not idleness.
+QUIET_CLOSE_MIN_S = 0.02
+QUIET_CLOSE_RTTS = 3.0
 
 
 def _quiet_closes(f: SessionFacts) -> list[ConnFacts]:
     """Connections the peer closed after a while although no byte went either way."""
-    return [
-        c
-        for c in f.connections
-        if c.closed_by_peer
-        and not c.frames
-        and c.record.opened_at is not None
-        and c.record.closed_at is not None
-        and c.record.closed_at - c.record.opened_at >= QUIET_CLOSE_MIN_S
-    ]
+    out = []
+    for c in f.connections:
+        rec = c.record
+        if not c.closed_by_peer or c.frames or rec.opened_at is None or rec.closed_at is None:
+            continue
+        floor = max(QUIET_CLOSE_MIN_S, QUIET_CLOSE_RTTS * (rec.connect_time or 0.0))
+        if rec.closed_at - rec.opened_at >= floor:
+            out.append(c)
+    return out
 
 
 def _explained_by_timer(f: SessionFacts, conn: ConnFacts) -> bool:

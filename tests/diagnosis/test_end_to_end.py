@@ -1,0 +1,242 @@
+"""The real ladder against the simulated meter on loopback, for every fault it can show: the top
+cause and the action the diagnosis proposes, and from the meter's own event log how many failed
+logins the probe caused and that it left no association open."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from dlmsdoctor.cli.demo_cmd import SCENARIOS, demo_options
+from dlmsdoctor.cli.probe_cmd import ProbeExit, exit_code_for
+from dlmsdoctor.codec.hdlc import HdlcParams, ServerAddress, build_snrm
+from dlmsdoctor.config import parse_credential
+from dlmsdoctor.engine import ProbeOptions
+from dlmsdoctor.ledger import LoginLedger
+from dlmsdoctor.run import probe_and_diagnose
+from dlmsdoctor.session import Session
+from dlmsdoctor.sim.meter import SimulatedMeter
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def options_for(port: int, **changes: object) -> ProbeOptions:
+    base = dict(
+        host="127.0.0.1",
+        port=port,
+        icmp=False,
+        timeout=0.3,
+        connect_timeout=2.0,
+        banner_window=0.2,
+        busy_retry_wait=0.3,
+        release_timeout=0.5,
+    )
+    base.update(changes)
+    return ProbeOptions(**base)  # type: ignore[arg-type]
+
+
+async def probe(meter: SimulatedMeter, ledger_dir: Path, **changes: object) -> Session:
+    assert meter.port is not None
+    result = await probe_and_diagnose(
+        options_for(meter.port, **changes),
+        ledger=LoginLedger(ledger_dir / "ledger.jsonl"),
+        save=False,
+    )
+    return result.session
+
+
+@dataclass(frozen=True)
+class Case:
+    profile: str
+    faults: tuple[str, ...]
+    top: str
+    action: str  # a word the first action must contain
+    failed_logins: int = 0
+    exit_code: int | None = None
+    changes: dict[str, object] = field(default_factory=dict)
+
+
+CASES = {
+    "healthy": Case("default", (), "", "", exit_code=0),
+    "bridge-busy": Case(
+        "default", ("bridge-busy",), "bridge.busy", "poll", exit_code=ProbeExit.TCP
+    ),
+    "wrapper-only-close": Case(
+        "default", ("wrapper-only=close",), "framing.wrapper_only", "WRAPPER"
+    ),
+    "wrapper-only-silent": Case(
+        "default", ("wrapper-only=silent",), "framing.wrapper_only", "WRAPPER"
+    ),
+    "serial-derived": Case(
+        "serial-derived",
+        (),
+        "hdlc.wrong_address",
+        "1/6678",
+        exit_code=0,
+        changes={"serial_number": "12345678"},
+    ),
+    "serial-last4": Case(
+        "serial-last4",
+        (),
+        "hdlc.wrong_address",
+        "server address",
+        exit_code=0,
+        changes={"serial_number": "12345678"},
+    ),
+    "wrong-address-close": Case(
+        "serial-derived",
+        ("wrong-address=close",),
+        "hdlc.address_refused",
+        "1/6678",
+        changes={"serial_number": "12345678"},
+    ),
+    "wrong-address-unknown": Case(
+        "serial-derived", (), "hdlc.no_answer", "--serial-number", exit_code=ProbeExit.ADDRESS
+    ),
+    "wrong-password": Case(
+        "default",
+        (),
+        "auth.wrong_password",
+        "Stop",
+        failed_logins=1,
+        exit_code=ProbeExit.LOGIN,
+        changes={"credentials": (parse_credential("mgmt=1:low:99999999"),)},
+    ),
+    "dm-on-snrm": Case("default", ("dm-on-snrm",), "hdlc.dm", "Pause"),
+    "echo": Case("default", ("echo",), "link.echo", "echo", exit_code=0),
+    "iec62056-21": Case("default", ("iec62056-21",), "meter.iec62056_21", "DLMS port"),
+    "stale-bytes": Case("default", ("stale-bytes",), "link.stale_bytes", "Flush", exit_code=0),
+    "bad-fcs": Case("default", ("bad-fcs",), "link.corrupt_replies", "serial"),
+    "garbage-reply": Case("default", ("garbage-reply",), "link.corrupt_replies", "serial"),
+    "cut-reply": Case("default", ("cut-reply",), "link.reply_cut", "Retry"),
+    "inactivity": Case("default", ("inactivity=0.03",), "link.inactivity_timeout", "busy"),
+    "delay": Case("default", ("delay=0.8",), "meter.late_replies", "--timeout"),
+    "latency": Case("default", ("latency=0.4",), "meter.late_replies", "--timeout"),
+    # combinations met together in the field
+    "echo+serial-derived": Case(
+        "serial-derived",
+        ("echo",),
+        "hdlc.wrong_address",
+        "1/6678",
+        changes={"serial_number": "12345678"},
+    ),
+    "serial-derived+wrong-password": Case(
+        "serial-derived",
+        (),
+        "auth.wrong_password",
+        "Stop",
+        failed_logins=1,
+        exit_code=ProbeExit.LOGIN,
+        changes={
+            "serial_number": "12345678",
+            "credentials": (parse_credential("mgmt=1:low:99999999"),),
+        },
+    ),
+    "bridge-busy+echo": Case("default", ("bridge-busy", "echo"), "bridge.busy", "poll"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_fault_gives_its_cause(name: str, tmp_path: Path) -> None:
+    case = CASES[name]
+    async with SimulatedMeter(case.profile, list(case.faults)) as meter:
+        session = await probe(meter, tmp_path, **case.changes)
+    diagnosis = session.diagnosis
+    assert diagnosis is not None
+    causes = [c.code for c in diagnosis.causes]
+    if not case.top:
+        assert [c for c in diagnosis.causes if c.confidence >= 0.5] == []
+        assert diagnosis.status == "ok"
+    else:
+        assert causes and causes[0] == case.top, (causes, diagnosis.headline)
+        first_action = diagnosis.causes[0].actions[0].text
+        assert case.action in first_action, first_action
+    assert meter.failed_logins() == case.failed_logins
+    assert meter.open_associations() == []
+    assert meter.unreleased_associations() == []
+    if case.exit_code is not None:
+        assert exit_code_for(session) == case.exit_code
+
+
+async def test_lockout_across_runs_is_named_and_costs_one_failure(tmp_path: Path) -> None:
+    """Run 1 spends one wrong password and locks the meter; run 2, with the RIGHT password,
+    is dropped at once. The seed report's team would have called the meter 'locked' without
+    proof; here the diagnosis says why, and the probe never adds a second failure."""
+    wrong = (parse_credential("mgmt=1:low:99999999"),)
+    right = (parse_credential("mgmt=1:low:00000000"),)
+    async with SimulatedMeter("default", ["lockout=1,60"]) as meter:
+        first = await probe(meter, tmp_path, credentials=wrong)
+        second = await probe(meter, tmp_path, credentials=right)
+    assert first.diagnosis is not None and first.diagnosis.causes[0].code == "auth.wrong_password"
+    assert second.diagnosis is not None
+    codes = [c.code for c in second.diagnosis.causes]
+    assert codes[0] == "auth.lockout", (codes, [f.code for f in second.findings])
+    assert "wait" in second.diagnosis.causes[0].actions[0].text
+    assert meter.failed_logins() == 1
+    assert meter.open_associations() == []
+
+
+@pytest.mark.parametrize("mode, top", [("close", "meter.session_taken"), ("dm", "hdlc.dm")])
+async def test_single_session_held_by_a_poller(mode: str, top: str, tmp_path: Path) -> None:
+    """Another client (the user's own poller) holds the meter's only session."""
+    async with SimulatedMeter("default", [f"single-session={mode}"]) as meter:
+        assert meter.port is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", meter.port)
+        writer.write(build_snrm(ServerAddress(1, 1, 2), 16, HdlcParams()))
+        await writer.drain()
+        await reader.read(64)  # the poller's UA: it now holds the link
+        try:
+            session = await probe(meter, tmp_path)
+        finally:
+            writer.close()
+    assert session.diagnosis is not None
+    causes = session.diagnosis.causes
+    assert causes[0].code == top, [c.code for c in causes]
+    assert causes[0].whose == "poller"
+    assert meter.open_associations() == []
+
+
+async def test_demo_scenarios_are_the_diagnosis_they_announce(tmp_path: Path) -> None:
+    """Every demo scenario's expected top cause holds on the real path (fast ones together)."""
+    for scenario in SCENARIOS.values():
+        async with SimulatedMeter(scenario.profile, list(scenario.faults)) as meter:
+            assert meter.port is not None
+            result = await probe_and_diagnose(
+                demo_options(scenario, meter.port),
+                ledger=LoginLedger(tmp_path / f"{scenario.name}.jsonl"),
+                save=False,
+            )
+        diagnosis = result.session.diagnosis
+        assert diagnosis is not None
+        top = diagnosis.causes[0].code if diagnosis.causes else ""
+        assert top == scenario.expect, (scenario.name, [c.code for c in diagnosis.causes])
+
+
+def test_nothing_listens_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = asyncio.run(
+        probe_and_diagnose(options_for(port), ledger=LoginLedger(tmp_path / "l.jsonl"), save=False)
+    )
+    assert result.session.diagnosis is not None
+    assert result.session.diagnosis.causes[0].code == "tcp.refused"
+    assert exit_code_for(result.session) == ProbeExit.TCP
+
+
+@pytest.mark.xfail(
+    reason="engine: the wrapper AARQ of client SAP 1 gets its AARE in two chunks "
+    "and times out (reported to the engine's owner)",
+    strict=False,
+)
+async def test_wrapper_meter_wrong_password(tmp_path: Path) -> None:
+    creds = (parse_credential("mgmt=1:low:99999999"),)
+    async with SimulatedMeter("wrapper", []) as meter:
+        session = await probe(meter, tmp_path, credentials=creds)
+    assert session.diagnosis is not None
+    assert "auth.wrong_password" in [c.code for c in session.diagnosis.causes]
+    assert meter.failed_logins() == 1
