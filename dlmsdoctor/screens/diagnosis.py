@@ -107,7 +107,7 @@ class DiagnosisScreen(Screen[None]):
         diagnosis = session.diagnosis if session else None
         if diagnosis is None:
             self._causes = []
-            headline.update("No diagnosis yet: run a probe (1) or open a session (o).")
+            headline.update("No diagnosis yet: run a probe (F2) or open a session (ctrl+o).")
             self._show_cause(None)
             return
         line = Text()

@@ -20,7 +20,7 @@ from dlmsdoctor.widgets.hex_view import HexView
 
 def _title(session: Session | None) -> str:
     if session is None:
-        return "Frames: no session open (o to open one, 1 to probe a meter)"
+        return "Frames: no session open (ctrl+o opens one, F2 probes a meter)"
     t = session.target
     return (
         f"Frames: {t.host}:{t.port} {t.framing}  ·  {len(session.frames)} frames  ·  {session.id}"

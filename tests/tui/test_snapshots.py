@@ -42,8 +42,9 @@ def _before(*keys: str) -> Callable[[Pilot], object]:
         ("f2",),
         ("f5",),
         ("f1",),
+        ("f3", "down", "down", "down", "down", "down", "ctrl+t"),
     ],
-    ids=["diagnosis", "frames", "probe", "history", "help"],
+    ids=["diagnosis", "frames", "probe", "history", "help", "frames-light"],
 )
 def test_screen_snapshot(
     snap_compare: Callable[..., bool],

@@ -1,0 +1,55 @@
+"""The app's entry points and message plumbing, without a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlmsdoctor.app import create_app, main
+from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.events import FrameSent
+from dlmsdoctor.screens.probe_messages import LiveFramesAdded, ProbeEventArrived, ProbeFramesArrived
+from dlmsdoctor.session import SessionFormatError
+from dlmsdoctor.widgets.frame_list import FrameList
+from tests.tui.fixtures import story_session
+
+
+def test_main_refuses_a_bad_session_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]", encoding="utf-8")
+    assert main(str(bad)) == ExitCode.UNUSABLE_INPUT
+    assert "cannot open" in capsys.readouterr().err
+    assert main(str(tmp_path / "missing.json")) == ExitCode.UNUSABLE_INPUT
+
+
+def test_create_app_loads_a_session_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(story_session().dumps(), encoding="utf-8")
+    app = create_app(session_path=path)
+    assert app.session is not None and len(app.session.frames) == 8
+    path.write_text('{"schema": "dlmsdoctor.session", "version": 99}', encoding="utf-8")
+    with pytest.raises(SessionFormatError):
+        create_app(session_path=path)
+
+
+def test_high_rate_messages_collapse_and_others_do_not() -> None:
+    frame = FrameSent(1, "hdlc.snrm", 0.1, b"\x7e")
+    older = ProbeFramesArrived((frame,))
+    newer = ProbeFramesArrived((frame, frame))
+    assert newer.can_replace(older)  # cumulative: the newer one carries everything
+    assert LiveFramesAdded().can_replace(LiveFramesAdded())
+    step = ProbeEventArrived(frame)
+    assert not step.can_replace(ProbeEventArrived(frame))
+
+
+async def test_mouse_click_selects_a_frame() -> None:
+    app = create_app(story_session(), start_screen="frames")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        # Row 0 is the header and the border adds one: frame 4 sits on line 1 + 1 + 4.
+        await pilot.click(FrameList, offset=(10, 6))
+        await pilot.pause()
+        assert app.screen.query_one(FrameList).cursor == 4
