@@ -67,7 +67,7 @@ class ProbeOptions:
     ledger_max_failures: int = 3  # per meter per window, across runs
     ledger_window: float = 900.0
     discovery_budget: int = 16
-    discovery_pace: float = 0.0
+    discovery_pace: float = 0.2  # pause between discovery attempts (each also waits `timeout`)
     busy_retry_wait: float = 1.0
     release_timeout: float = 2.0  # per release frame; bounded even when cancelled
 
@@ -103,10 +103,16 @@ class ProbeOptions:
         """The address the ladder starts with: the user's, else 1/1 (2-byte, the common form)."""
         given = self.server_address
         if given is None:
-            return ServerAddress(1, 1, self.address_size or 2) if self.address_size != 1 \
+            return (
+                ServerAddress(1, 1, self.address_size or 2)
+                if self.address_size != 1
                 else ServerAddress(1, None, 1)
-        size = self.address_size or (1 if given.physical is None else
-                                     (2 if given.logical < 128 and given.physical < 128 else 4))
+            )
+        size = self.address_size or (
+            1
+            if given.physical is None
+            else (2 if given.logical < 128 and given.physical < 128 else 4)
+        )
         if size == 1:
             return ServerAddress(given.logical, None, 1)
         return ServerAddress(given.logical, given.physical or 0, size)
@@ -180,8 +186,10 @@ async def run_probe(
         channel_factory = TcpChannelFactory(clock)
     first = options.first_server()
     budget = LoginBudget(
-        ledger, meter_key(options.host, options.port, first.logical, first.physical),
-        per_set=options.max_failed_logins, max_failures=options.ledger_max_failures,
+        ledger,
+        meter_key(options.host, options.port, first.logical, first.physical),
+        per_set=options.max_failed_logins,
+        max_failures=options.ledger_max_failures,
         window=options.ledger_window,
     )
     recorder = Recorder(options)
@@ -200,8 +208,14 @@ async def run_probe(
             if inspect.isawaitable(result):
                 pending.append(asyncio.ensure_future(result))
 
-    ctx = ProbeContext(options, clock=clock, channel_factory=channel_factory, emit=emit,
-                       cancel=cancel, budget=budget)
+    ctx = ProbeContext(
+        options,
+        clock=clock,
+        channel_factory=channel_factory,
+        emit=emit,
+        cancel=cancel,
+        budget=budget,
+    )
     if options.framing != "auto":
         ctx.facts.framing = options.framing
         if options.framing == "wrapper":
@@ -215,8 +229,11 @@ async def run_probe(
                 reason = ctx.facts.stop_reason or "cancelled"
                 _skip(ctx, emit, probe, f"run stopped: {reason}", reason)
                 continue
-            failed_req = [r for r in probe.requires
-                          if run.status.get(r) not in (StepStatus.OK, StepStatus.WARNING)]
+            failed_req = [
+                r
+                for r in probe.requires
+                if run.status.get(r) not in (StepStatus.OK, StepStatus.WARNING)
+            ]
             if failed_req:
                 _skip(ctx, emit, probe, f"needs {', '.join(failed_req)}", "prerequisite")
                 continue
@@ -260,15 +277,28 @@ async def _run_one(ctx: ProbeContext, emit: Emit, run: _Run, probe: Probe) -> No
             ctx.facts.stop_reason = stop.reason
         status = StepStatus.CANCELLED if stop.reason == "cancelled" else StepStatus.FAILED
         if stop.reason == "cancelled":
-            emit(FindingRaised(probe.id, "engine.cancelled", Severity.INFO,
-                               "The run was cancelled; the release rung still runs.", ctx.now()))
+            emit(
+                FindingRaised(
+                    probe.id,
+                    "engine.cancelled",
+                    Severity.INFO,
+                    "The run was cancelled; the release rung still runs.",
+                    ctx.now(),
+                )
+            )
         for step_id in open_steps:
-            emit(StepFinished(step_id, status, f"stopped: {stop.reason}", ctx.now(),
-                              {"reason": stop.reason}))
+            emit(
+                StepFinished(
+                    step_id, status, f"stopped: {stop.reason}", ctx.now(), {"reason": stop.reason}
+                )
+            )
     except asyncio.CancelledError:
         for step_id in open_steps:
-            emit(StepFinished(step_id, StepStatus.CANCELLED, "cancelled", ctx.now(),
-                              {"reason": "cancelled"}))
+            emit(
+                StepFinished(
+                    step_id, StepStatus.CANCELLED, "cancelled", ctx.now(), {"reason": "cancelled"}
+                )
+            )
         ctx.cancel.set()
         raise
     except Exception as exc:  # a bug of ours: recorded, never blamed on the meter
@@ -277,11 +307,24 @@ async def _run_one(ctx: ProbeContext, emit: Emit, run: _Run, probe: Probe) -> No
         if not open_steps:
             emit(StepStarted(probe.id, probe.title, probe.layer, ctx.now()))
             open_steps.append(probe.id)
-        emit(FindingRaised(step_id, "engine.exception", Severity.ERROR,
-                           f"dlmsdoctor failed in {step_id} ({text}); this is a bug in "
-                           "dlmsdoctor, not a fault of the meter.", ctx.now(),
-                           data={"exception": text, "step": step_id}))
+        emit(
+            FindingRaised(
+                step_id,
+                "engine.exception",
+                Severity.ERROR,
+                f"dlmsdoctor failed in {step_id} ({text}); this is a bug in "
+                "dlmsdoctor, not a fault of the meter.",
+                ctx.now(),
+                data={"exception": text, "step": step_id},
+            )
+        )
         for open_id in open_steps:
-            emit(StepFinished(open_id, StepStatus.ERROR, f"internal error: {text}", ctx.now(),
-                              {"exception": text}))
-
+            emit(
+                StepFinished(
+                    open_id,
+                    StepStatus.ERROR,
+                    f"internal error: {text}",
+                    ctx.now(),
+                    {"exception": text},
+                )
+            )

@@ -42,17 +42,25 @@ class FramingProbe(Probe):
             facts.server, facts.server_confirmed = server, True
             facts.hdlc_dm = answer.outcome == "dm"
             yield self._detected(ctx, "hdlc", answer.outcome, answer.frames)
-            yield ctx.finished(self.id, StepStatus.OK,
-                               f"HDLC ({answer.outcome.upper()} from {hdlc.server_text(server)})",
-                               framing="hdlc", evidence=answer.outcome)
+            yield ctx.finished(
+                self.id,
+                StepStatus.OK,
+                f"HDLC ({answer.outcome.upper()} from {hdlc.server_text(server)})",
+                framing="hdlc",
+                evidence=answer.outcome,
+            )
             return
         if answer.outcome == "partial":
             hdlc.report_answer(ctx, self.id, server, answer)
             facts.framing, facts.framing_evidence = "hdlc", "partial"
             yield self._detected(ctx, "hdlc", "partial", answer.frames)
-            yield ctx.finished(self.id, StepStatus.WARNING,
-                               "HDLC (the answer to SNRM was cut short)", framing="hdlc",
-                               evidence="partial")
+            yield ctx.finished(
+                self.id,
+                StepStatus.WARNING,
+                "HDLC (the answer to SNRM was cut short)",
+                framing="hdlc",
+                evidence="partial",
+            )
             return
         if answer.outcome != "no-connection":
             hdlc.report_answer(ctx, self.id, server, answer)
@@ -70,38 +78,74 @@ class FramingProbe(Probe):
         if result.outcome in ("accepted", "rejected"):
             facts.framing_evidence = "aare"
             report_result(ctx, self.id, PUBLIC, result)
-            ctx.emit(ctx.finding(self.id, "wrapper.answer", Severity.INFO,
-                                 "the meter answered the wrapper with an AARE",
-                                 tuple(result.frames), src_wport=1, dst_wport=16))
+            ctx.emit(
+                ctx.finding(
+                    self.id,
+                    "wrapper.answer",
+                    Severity.INFO,
+                    "the meter answered the wrapper with an AARE",
+                    tuple(result.frames),
+                    src_wport=1,
+                    dst_wport=16,
+                )
+            )
             yield self._detected(ctx, "wrapper", "aare", tuple(result.frames))
             note = " (after closing on HDLC)" if hdlc_closed else ""
-            yield ctx.finished(self.id, StepStatus.OK, f"wrapper (AARE){note}",
-                               framing="wrapper", evidence="aare")
+            yield ctx.finished(
+                self.id, StepStatus.OK, f"wrapper (AARE){note}", framing="wrapper", evidence="aare"
+            )
             return
         facts.framing = None
         facts.server = None
-        wrapper_closed = result.outcome == "closed" and result.reply is not None and (
-            result.reply.closed is not None)
+        wrapper_closed = (
+            result.outcome == "closed"
+            and result.reply is not None
+            and (result.reply.closed is not None)
+        )
         if wrapper_closed and result.reply is not None:
             check_lockout(ctx, self.id, result.reply)
         else:
-            ctx.emit(ctx.finding(self.id, "wrapper.no_answer", Severity.WARNING,
-                                 "no answer to the wrapper AARQ", tuple(result.frames),
-                                 waited=round(result.reply.waited if result.reply else 0, 3)))
-        if answer.outcome == "silence":
-            facts.framing, facts.hdlc_silent = "hdlc", True  # discovery tries other addresses
-        ctx.emit(ctx.finding(self.id, "framing.undetermined", Severity.WARNING,
-                             "neither the HDLC nor the wrapper probe got an answer",
-                             hdlc=answer.outcome, wrapper=result.outcome))
-        yield ctx.finished(self.id, StepStatus.FAILED,
-                           f"no answer: HDLC {answer.outcome}, wrapper {result.outcome}",
-                           hdlc=answer.outcome, wrapper=result.outcome)
+            ctx.emit(
+                ctx.finding(
+                    self.id,
+                    "wrapper.no_answer",
+                    Severity.WARNING,
+                    "no answer to the wrapper AARQ",
+                    tuple(result.frames),
+                    waited=round(result.reply.waited if result.reply else 0, 3),
+                )
+            )
+        if answer.outcome == "silence" or (answer.outcome == "closed" and not wrapper_closed):
+            # No HDLC answer at this address, and the wrapper did not make the meter close:
+            # most likely an HDLC meter at another address; discovery tries the others.
+            facts.framing, facts.hdlc_silent = "hdlc", True
+        ctx.emit(
+            ctx.finding(
+                self.id,
+                "framing.undetermined",
+                Severity.WARNING,
+                "neither the HDLC nor the wrapper probe got an answer",
+                hdlc=answer.outcome,
+                wrapper=result.outcome,
+            )
+        )
+        yield ctx.finished(
+            self.id,
+            StepStatus.FAILED,
+            f"no answer: HDLC {answer.outcome}, wrapper {result.outcome}",
+            hdlc=answer.outcome,
+            wrapper=result.outcome,
+        )
 
-    def _detected(self, ctx: ProbeContext, framing: str, evidence: str,
-                  frames: tuple[int, ...]) -> Event:
-        return ctx.finding(self.id, "framing.detected", Severity.INFO,
-                           f"the meter speaks {framing}", frames, framing=framing,
-                           evidence=evidence)
-
-
-
+    def _detected(
+        self, ctx: ProbeContext, framing: str, evidence: str, frames: tuple[int, ...]
+    ) -> Event:
+        return ctx.finding(
+            self.id,
+            "framing.detected",
+            Severity.INFO,
+            f"the meter speaks {framing}",
+            frames,
+            framing=framing,
+            evidence=evidence,
+        )

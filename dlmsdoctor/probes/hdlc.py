@@ -225,7 +225,7 @@ class SnrmProbe(Probe):
             return
         if facts.hdlc_silent:
             yield ctx.finished(self.id, StepStatus.FAILED,
-                               f"silence after SNRM to {server_text(server)} (framing detection)",
+                               f"no HDLC answer at {server_text(server)} (framing detection)",
                                server=server_text(server), address_size=server.size)
             return
         # DM at framing detection already is the first answer: do not send the same SNRM again

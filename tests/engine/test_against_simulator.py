@@ -197,3 +197,15 @@ async def test_task_cancellation_still_releases() -> None:
         await asyncio.sleep(0.3)
         assert "association.released" in [e["event"] for e in meter.events]
         assert meter.open_associations() == [] and meter.unreleased_associations() == []
+
+
+async def test_meter_closing_on_wrong_address_is_still_discovered() -> None:
+    async with SimulatedMeter("serial-last4", ["wrong-address=close"]) as meter:
+        session = await run_probe(_opts(meter.port, serial_number="12345678",
+                                        discovery_pace=0.0), ledger=MemoryLedger())
+        await _settle(meter)
+        found = next(f for f in session.findings if f.code == "address.found")
+        assert (found.data["physical"], found.data["address_size"]) == (5678, 4)
+        assert "login.lockout" not in _codes(session)  # closes without failed logins: no lockout
+        assert len(session.connections) > 2  # one per address the meter closed on
+        assert meter.open_associations() == []
