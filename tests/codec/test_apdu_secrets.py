@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dlmsdoctor.codec.apdu import decode_apdu
 from dlmsdoctor.codec.model import Span
 
@@ -117,3 +120,21 @@ def test_password_in_an_unexpected_element_stays_masked() -> None:
     for form in forms(PASSWORD):
         assert form.lower() not in hidden.lower(), form
     assert PASSWORD.hex() in everything_shown(decode_apdu(odd, show_secrets=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(min_size=8, max_size=8).filter(lambda b: len(set(b)) > 4),
+    st.lists(st.tuples(st.integers(1, 29), st.integers(0, 255)), max_size=3),
+)
+def test_password_never_leaks_from_damaged_aarqs(password: bytes, damage: list[tuple[int, int]]
+                                                 ) -> None:
+    # Damage between the AARQ tag and the password (offsets 1..29: lengths and the elements
+    # before it). The tag stays: bytes that do not say AARQ cannot be known to hold one.
+    apdu = bytearray(AARQ[:30] + password + AARQ[38:])
+    for pos, value in damage:
+        apdu[pos] = value
+    decoded = decode_apdu(bytes(apdu))
+    hidden = everything_shown(decoded).lower()
+    assert password.hex() not in hidden
+    assert password.hex(" ") not in hidden
