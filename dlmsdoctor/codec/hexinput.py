@@ -11,7 +11,8 @@ Accepted forms, per line:
 - log lines: ``TX 7E ..``, ``RX: 7E ..``, ``Sent\\t7E ..``, ``<- 7E ..``, ``>> ..``,
   ``[2025-10-30 14:51:48.452] TX: ..``, ``2025-10-30 14:51:48,452 DEBUG dlms: TX ..``,
   ``Frame HDLC enviado: 7E A0 ..``; several markers on one line give several chunks;
-- ``hexdump -C``, ``xxd`` and Wireshark "Copy as Hex Dump" rows (offset, hex, ascii).
+- ``hexdump -C``, plain ``hexdump`` (little-endian words), ``xxd``, ``od -A x -t x1z`` and
+  Wireshark "Copy as Hex Dump" rows (offset, hex, ascii), with "*" for repeated rows.
 
 Rule for multi-line dumps: a line that holds only hex (no direction word, no timestamp, no
 other text) continues the chunk of the line just before it when that line also gave hex; a
@@ -305,13 +306,16 @@ def _dump_row(line: str) -> tuple[int, bytes] | None:
     if not m:
         return None
     rest = m.group("rest")
+    # Plain `hexdump` (no -C) prints a 7-digit offset and 16-bit words in little-endian order.
+    swapped = len(m.group("off")) == 7
     out = bytearray()
     pos = 0
     while len(out) < 16:
         t = _DUMP_TOKEN.match(rest, pos)
         if not t:
             break
-        out += bytes.fromhex(t.group(1))
+        group = bytes.fromhex(t.group(1))
+        out += group[::-1] if swapped and len(group) == 2 else group
         pos = t.end()
     if not out:
         return None
@@ -357,6 +361,8 @@ def parse_hex_input(text: str) -> HexInput:
     problems: list[HexProblem] = []
     cur: _Building | None = None
     dump_next: int | None = None  # offset the next dump row must have to continue
+    last_row = b""  # the previous dump row, for "*" (repeated rows)
+    repeat = False
     prev_gave_hex = False
 
     def close() -> None:
@@ -372,7 +378,16 @@ def parse_hex_input(text: str) -> HexInput:
             dump_next = None
             prev_gave_hex = False
             continue
+        if line == "*" and dump_next is not None and cur is not None:
+            repeat = True  # hexdump/od: the row above repeats until the next offset
+            cur.sources.append(raw)
+            continue
         row = _dump_row(line)
+        if row is not None and dump_next is not None and cur is not None and repeat:
+            missing = row[0] - dump_next
+            if missing > 0 and last_row and missing % len(last_row) == 0:
+                cur.data += last_row * (missing // len(last_row))
+                dump_next = row[0]
         if row is not None and (row[0] == 0 or row[0] == dump_next):
             offset, data = row
             if offset == 0 or cur is None:
@@ -381,14 +396,28 @@ def parse_hex_input(text: str) -> HexInput:
             cur.data += data
             cur.sources.append(raw)
             dump_next = offset + len(data)
+            last_row, repeat = data, False
             prev_gave_hex = True
             continue
         if (
             dump_next is not None
+            and cur is not None
+            and repeat
             and re.fullmatch(r"[0-9A-Fa-f]{4,8}", line)
-            and int(line, 16) == dump_next
         ):
-            continue  # hexdump's closing offset line
+            missing = int(line, 16) - dump_next
+            if missing > 0 and last_row and missing % len(last_row) == 0:
+                cur.data += last_row * (missing // len(last_row))
+                dump_next = int(line, 16)
+        repeat = False
+        if dump_next is not None and re.fullmatch(r"[0-9A-Fa-f]{4,8}", line):
+            # hexdump's closing offset line: the length. Plain hexdump pads an odd length with
+            # a 00 in the last word; this line says to drop it.
+            if int(line, 16) == dump_next:
+                continue
+            if cur is not None and int(line, 16) == dump_next - 1 and cur.data[-1:] == b"\x00":
+                del cur.data[-1]
+                continue
         dump_next = None
         try:
             res = _parse_line(line)

@@ -139,3 +139,30 @@ def test_every_form_reads_back_the_bytes(data: bytes, form: str) -> None:
     assert not result.problems, (text, result.problems)
     assert result.data == data, text
     assert len(result.chunks) == 1
+
+
+TOOLS = {
+    "hexdump -C": ["hexdump", "-C"],
+    "hexdump": ["hexdump"],
+    "xxd": ["xxd"],
+    "od": ["od", "-A", "x", "-t", "x1z", "-v"],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+@pytest.mark.parametrize("size", [1, 9, 16, 17, 33, 200, -70])
+def test_real_dump_tools_read_back(tool: str, size: int) -> None:
+    """Real dump tools on this machine; size < 0: zeros, which hexdump and od fold into '*'."""
+    import random
+    import shutil
+    import subprocess
+
+    argv = [a for a in TOOLS[tool] if size > 0 or a != "-v"]
+    if shutil.which(argv[0]) is None:
+        pytest.skip(f"{argv[0]} not installed")
+    data = random.Random(size).randbytes(size) if size > 0 else b"\x7e" + bytes(-size) + b"\x7e"
+    dump = subprocess.run(argv, input=data, capture_output=True, check=True).stdout.decode()
+    result = parse_hex_input(dump)
+    assert not result.problems, dump
+    assert result.data == data, dump
+    assert len(result.chunks) == 1
