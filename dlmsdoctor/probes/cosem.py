@@ -50,23 +50,40 @@ async def read_identity(ctx: ProbeContext, step_id: str) -> tuple[int, int, list
             continue
         fields = decode_apdu(got.apdu).fields
         result = fields.get("access_result")
-        if result == "success" and "value" in fields:
+        if result == "success" and fields.get("value") is not None:
             value = _normalise(attr.key, fields["value"])
             facts.identity[attr.key] = value
             if attr.key == "logical_device_name" and isinstance(value, str) and len(value) >= 3:
                 facts.identity["manufacturer"] = value[:3]
             if attr.key == "hdlc_inactivity_timeout" and isinstance(value, int):
-                ctx.emit(ctx.finding(step_id, "cosem.inactivity_timeout", Severity.INFO,
-                                     f"the meter drops an idle HDLC link after {value} s",
-                                     tuple(got.frames), seconds=value))
+                ctx.emit(
+                    ctx.finding(
+                        step_id,
+                        "cosem.inactivity_timeout",
+                        Severity.INFO,
+                        f"the meter drops an idle HDLC link after {value} s",
+                        tuple(got.frames),
+                        seconds=value,
+                    )
+                )
             read += 1
         else:
             denied += 1
-            text = str(result or fields.get("apdu_type", "unexpected answer"))
-            ctx.emit(ctx.finding(step_id, "cosem.read_failed", Severity.WARNING,
-                                 f"{attr.obis_text} attribute {attr.attribute}: {text}",
-                                 tuple(got.frames), obis=attr.obis_text,
-                                 attribute=attr.attribute, result=text))
+            text = str(result if result not in (None, "success") else
+                       "value not decodable" if result else
+                       fields.get("apdu_type", "unexpected answer"))
+            ctx.emit(
+                ctx.finding(
+                    step_id,
+                    "cosem.read_failed",
+                    Severity.WARNING,
+                    f"{attr.obis_text} attribute {attr.attribute}: {text}",
+                    tuple(got.frames),
+                    obis=attr.obis_text,
+                    attribute=attr.attribute,
+                    result=text,
+                )
+            )
     if read and facts.associated_name:
         facts.identity.setdefault("read_with", facts.associated_name)
     return read, denied, problems
@@ -91,14 +108,31 @@ class IdentityProbe(Probe):
         yield ctx.started(self.id, self.title, self.layer)
         read, denied, problems = await read_identity(ctx, self.id)
         ident = ctx.facts.identity
-        shown = {k: ident[k] for k in ("logical_device_name", "serial_number", "firmware",
-                                       "clock", "hdlc_inactivity_timeout") if k in ident}
+        shown = {
+            k: ident[k]
+            for k in (
+                "logical_device_name",
+                "serial_number",
+                "firmware",
+                "clock",
+                "hdlc_inactivity_timeout",
+            )
+            if k in ident
+        }
         summary = ", ".join(f"{k}={v}" for k, v in shown.items()) or "nothing readable"
         if problems:
-            yield ctx.finished(self.id, StepStatus.FAILED if not read else StepStatus.WARNING,
-                               f"{summary}; {'; '.join(problems)}", **shown)
+            yield ctx.finished(
+                self.id,
+                StepStatus.FAILED if not read else StepStatus.WARNING,
+                f"{summary}; {'; '.join(problems)}",
+                **shown,
+            )
         elif denied:
-            yield ctx.finished(self.id, StepStatus.WARNING if read else StepStatus.FAILED,
-                               f"{summary}; {denied} read(s) denied", **shown)
+            yield ctx.finished(
+                self.id,
+                StepStatus.WARNING if read else StepStatus.FAILED,
+                f"{summary}; {denied} read(s) denied",
+                **shown,
+            )
         else:
             yield ctx.finished(self.id, StepStatus.OK, summary, **shown)

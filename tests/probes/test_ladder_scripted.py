@@ -15,7 +15,7 @@ from dlmsdoctor.link.scripted import Close, Deliver, Expect, ScriptedFactory
 from dlmsdoctor.probes.address import address_matrix
 from dlmsdoctor.session import Session
 
-from .meterscript import AARE_AUTH_FAILURE, S11, HdlcMeter, healthy_public, is_snrm
+from .meterscript import AARE_AUTH_FAILURE, AARE_OK, S11, HdlcMeter, healthy_public, is_snrm
 
 OPTS = ProbeOptions("192.0.2.10", 4059, icmp=False)
 
@@ -222,3 +222,31 @@ async def test_echo_reported_once_per_run() -> None:
     assert _codes(session).count("link.echo") == 1
     assert [f.kind for f in session.frames if f.direction == "rx"].count("echo") == 2
     assert _status(session)["framing.detect"] is StepStatus.OK
+
+
+async def test_frmr_is_classified() -> None:
+    frmr = hd.build_frmr(S11, 16, 0x93, hd.FRMR_INFO_TOO_LONG)
+    script = [Expect(match=is_snrm(S11)), Deliver(frmr, 0.01), Close()]
+    session, _ = await _run([script], ProbeOptions("192.0.2.10", icmp=False, framing="hdlc"))
+    finding = next(f for f in session.findings if f.code == "hdlc.frmr")
+    assert finding.data["hex"].startswith("93")
+    assert _status(session)["hdlc.snrm"] is StepStatus.FAILED
+    assert _status(session)["framing.detect"] is StepStatus.SKIPPED  # framing given
+
+
+async def test_segmented_answer_is_reassembled_with_rr() -> None:
+    """An answer longer than the max info length comes in segments; we ask for each with RR."""
+    meter = HdlcMeter()
+    name = "X" * 150
+    apdu = bytes((0xC4, 0x01, 0xC1, 0x00, 0x0A, 0x81, len(name))) + name.encode()
+    script = [Expect(match=is_snrm(S11)), Deliver(meter.ua(), 0.01)]
+    script += meter.exchange(AARE_OK)
+    first = hd.build_i(S11, 16, to_server=False, ns=meter.ns, nr=2, info=apdu[:100],
+                       segmented=True)
+    second = hd.build_i(S11, 16, to_server=False, ns=meter.ns + 1, nr=2, info=apdu[100:],
+                        llc=False)
+    script += [Expect(), Deliver(first, 0.01),
+               Expect(hd.build_rr(S11, 16, to_server=True, nr=meter.ns + 1)),
+               Deliver(second, 0.01), Close()]
+    session, _ = await _run([script])
+    assert session.identity["logical_device_name"] == name
