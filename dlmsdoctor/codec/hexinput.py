@@ -367,9 +367,9 @@ def parse_hex_input(text: str) -> HexInput:
 
     def close() -> None:
         nonlocal cur
-        if cur is not None:
+        if cur is not None and cur.data:
             chunks.append(cur.done())
-            cur = None
+        cur = None
 
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
