@@ -1,0 +1,65 @@
+"""`dlmsdoctor demo`: the README's main-job command. It must work on a fresh machine (nothing
+written to the user's dirs), finish in a few seconds, and show the scenario's diagnosis."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dlmsdoctor.cli.demo_cmd import DEFAULT_SCENARIO, SCENARIOS, demo
+
+
+@pytest.fixture(autouse=True)
+def fresh_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DLMSDOCTOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DLMSDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    return tmp_path
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(demo, list(args), catch_exceptions=False)
+
+
+def test_default_demo_tells_the_serial_address_story_quickly(fresh_machine: Path) -> None:
+    started = time.monotonic()
+    result = invoke()
+    took = time.monotonic() - started
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert DEFAULT_SCENARIO == "wrong-address"
+    assert "[ ok ] address.discover" in out
+    assert "Wrong server address: the meter answers at 1/6678 (4-byte)" in out
+    assert "SN % 10000 + 1000 = 6678" in out
+    assert "gurux client: -h 127.0.0.1" in out and "-s 6678 -l 1" in out
+    assert "0 failed login(s) caused, 0 association(s) left open" in out
+    assert "\x1b[" not in out
+    assert took < 10, took
+    assert not (fresh_machine / "data").exists()
+    assert not (fresh_machine / "config").exists()
+
+
+def test_headless_flag_exists_and_list_names_every_scenario() -> None:
+    assert invoke("--headless", "--scenario", "healthy").exit_code == 0
+    listing = invoke("--list").stdout
+    assert all(name in listing for name in SCENARIOS)
+
+
+@pytest.mark.parametrize("scenario", ["busy-bridge", "wrapper-only", "wrong-password"])
+def test_scenario_json(scenario: str) -> None:
+    result = invoke("--scenario", scenario, "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "dlmsdoctor.probe"
+    assert doc["diagnosis"]["causes"][0]["code"] == SCENARIOS[scenario].expect
+    assert doc["saved"] is None
+
+
+def test_unknown_scenario_is_a_usage_error() -> None:
+    result = invoke("--scenario", "nope")
+    assert result.exit_code == 2
+    assert result.stdout == ""

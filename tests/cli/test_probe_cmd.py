@@ -1,0 +1,223 @@
+"""`dlmsdoctor probe` in-process (CliRunner): exit codes, the --json document, the --jsonl stream,
+usage errors with an empty stdout, secrets masked, and the exit-code mapping function."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dlmsdoctor.cli.exit_codes import ExitCode
+from dlmsdoctor.cli.probe_cmd import ProbeExit, exit_code_for, probe
+from dlmsdoctor.diagnosis import diagnose
+from dlmsdoctor.events import StepStatus
+from dlmsdoctor.sim.meter import MeterThread
+from tests.diagnosis.story import Story, snrm, ua
+
+FAST = ["--no-icmp", "--timeout", "0.3"]
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLMSDOCTOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DLMSDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(probe, list(args), catch_exceptions=False)
+
+
+# -- exit code mapping ----------------------------------------------------------------------------
+
+
+def _diagnosed(story: Story) -> Story:
+    story.session.diagnosis = diagnose(story.session)
+    return story
+
+
+def test_exit_ok_for_a_healthy_run_even_when_ping_is_filtered() -> None:
+    story = Story().healthy()
+    story.session.steps[0].status = StepStatus.FAILED  # icmp.ping
+    assert exit_code_for(_diagnosed(story).session) == ProbeExit.OK
+
+
+def test_exit_tcp_when_nothing_connects() -> None:
+    story = _diagnosed(Story().ping(received=0).connect_fails("refused"))
+    assert exit_code_for(story.session) == ProbeExit.TCP == 12
+
+
+def test_exit_is_the_deepest_failed_rung_unless_recovered() -> None:
+    story = Story()
+    story.connect()
+    story.step("tcp.connect", "tcp")
+    story.step("framing.detect", "framing", StepStatus.FAILED)
+    story.step("hdlc.snrm", "hdlc", StepStatus.FAILED)
+    story.step("address.discover", "address", StepStatus.FAILED)
+    assert exit_code_for(_diagnosed(story).session) == ProbeExit.ADDRESS
+    # the same failures, then discovery worked and an association was made: recovered
+    story = Story()
+    story.connect()
+    story.step("framing.detect", "framing", StepStatus.FAILED)
+    story.tx(snrm())
+    story.rx(ua())
+    story.public_association()
+    story.step("assoc.public", "association")
+    story.step("assoc.login.mgmt", "association", StepStatus.FAILED)
+    assert exit_code_for(_diagnosed(story).session) == ProbeExit.LOGIN
+
+
+def test_exit_internal_for_our_bug_and_130_for_cancel() -> None:
+    story = _diagnosed(Story().step("hdlc.snrm", "hdlc", StepStatus.ERROR))
+    assert exit_code_for(story.session) == ExitCode.INTERNAL
+    story.session.cancelled = True
+    assert exit_code_for(story.session) == ExitCode.INTERRUPTED
+
+
+def test_probe_exit_codes_do_not_clash_with_exit_code() -> None:
+    shared = {int(c) for c in ExitCode}
+    assert all(int(c) not in shared for c in ProbeExit if c is not ProbeExit.OK)
+
+
+# -- usage errors: message on stderr, nothing on stdout, exit 64 -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["host:99999"],
+        ["[::1"],
+        ["127.0.0.1", "--cred", "nonsense"],
+        ["127.0.0.1", "--cred", "1:blah:x"],
+        ["127.0.0.1", "--server-address", "one/two"],
+        ["127.0.0.1", "--json", "--jsonl"],
+        ["127.0.0.1", "--timeout", "-1"],
+    ],
+)
+def test_usage_errors(args: list[str]) -> None:
+    result = invoke(*args)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip()
+
+
+def test_broken_config_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[credentials.x\nclient_sap = 1\n")
+    result = invoke("127.0.0.1", "--config", str(config))
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stdout == ""
+    assert "bad.toml" in result.stderr
+
+
+def test_secret_in_a_bad_cred_is_never_echoed() -> None:
+    result = invoke("127.0.0.1", "--cred", "x=1:bogus:SuperSecret123")
+    assert result.exit_code == ExitCode.USAGE
+    assert "SuperSecret123" not in result.stderr
+
+
+# -- real runs against the simulated meter ------------------------------------------------------
+
+
+def test_json_document_against_a_healthy_meter(tmp_path: Path) -> None:
+    with MeterThread("default") as meter:
+        result = invoke(f"127.0.0.1:{meter.port}", *FAST, "--json", "--cred", "mgmt=1:low:00000000")
+        opened = meter.open_associations()
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "dlmsdoctor.probe" and doc["version"] == 1
+    assert doc["target"]["port"] == meter.port
+    assert {"id", "status", "started", "finished", "duration", "summary"} <= set(doc["steps"][0])
+    assert [s["id"] for s in doc["steps"]][:2] == ["icmp.ping", "tcp.connect"]
+    frame = doc["frames"][0]
+    assert {"direction", "at", "hex", "summary", "findings"} <= set(frame)
+    assert frame["direction"] == "tx" and frame["hex"].startswith("7E A0")
+    assert doc["diagnosis"]["status"] == "ok"
+    assert doc["diagnosis"]["causes"] == []
+    profile = doc["profile"]
+    assert profile["framing"] == "hdlc" and profile["client_sap"] == 1
+    assert profile["authentication"] == "low" and profile["credential"] == "mgmt"
+    assert "-c 1 -s 1 -l 1 -a Low" in profile["forms"]["gurux_args"]
+    assert 'server_address = "1/1"' in profile["forms"]["toml"]
+    # the LLS password (ASCII 00000000 = 30 x8) never appears, masked in the AARQ
+    assert "30 30 30 30 30 30 30 30" not in result.stdout
+    assert any(f["masked_bytes"] for f in doc["frames"])
+    assert opened == []
+    saved = Path(doc["saved"])
+    assert saved.is_file() and saved.parent == tmp_path / "data" / "sessions"
+
+
+def test_busy_bridge_exit_code_and_plain_ladder() -> None:
+    with MeterThread("default", ["bridge-busy"]) as meter:
+        result = invoke(f"127.0.0.1:{meter.port}", *FAST)
+    assert result.exit_code == ProbeExit.TCP
+    out = result.stdout
+    assert "\x1b[" not in out  # plain when piped / NO_COLOR
+    assert "[FAIL] tcp.connect" in out
+    assert "Verdict: FAILED" in out
+    assert "poller" in out and "Port already in use" in out
+
+
+def test_jsonl_stream(tmp_path: Path) -> None:
+    with MeterThread("default", ["wrapper-only"]) as meter:
+        result = invoke(f"127.0.0.1:{meter.port}", *FAST, "--jsonl")
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert all(x["schema"] == "dlmsdoctor.probe-events" and x["version"] == 1 for x in lines)
+    assert lines[0]["event"] == "run_started"
+    assert lines[-1]["event"] == "run_finished"
+    assert lines[-1]["diagnosis"]["causes"][0]["code"] == "framing.wrapper_only"
+    events = {x["event"] for x in lines}
+    assert {"step_started", "step_finished", "frame_sent", "connection_opened"} <= events
+    sent = next(x for x in lines if x["event"] == "frame_sent")
+    assert sent["hex"] and "data" not in sent
+    assert result.exit_code == lines[-1]["exit_code"] != 0
+
+
+def test_report_and_capture_are_written(tmp_path: Path) -> None:
+    report, capture = tmp_path / "r.md", tmp_path / "c.pcapng"
+    with MeterThread("default") as meter:
+        result = invoke(
+            f"127.0.0.1:{meter.port}",
+            *FAST,
+            "--no-save",
+            "--report",
+            str(report),
+            "--capture",
+            str(capture),
+        )
+    assert result.exit_code == 0, result.stderr
+    assert report.read_text().strip()
+    assert capture.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng section header block
+    assert not (tmp_path / "data" / "sessions").exists()  # --no-save: no session file
+
+
+def test_unwritable_report_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    with MeterThread("default") as meter:
+        result = invoke(
+            f"127.0.0.1:{meter.port}",
+            *FAST,
+            "--no-save",
+            "--report",
+            str(tmp_path / "missing" / "dir" / "r.md"),
+        )
+    assert result.exit_code == 0
+    assert "warning" in result.stderr
+
+
+def test_named_target_and_credential_from_the_config(tmp_path: Path) -> None:
+    with MeterThread("serial-derived") as meter:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "00000000"\n\n'
+            f'[targets.m2]\nhost = "127.0.0.1"\nport = {meter.port}\n'
+            'serial_number = "12345678"\ncredentials = ["mgmt"]\n'
+        )
+        result = invoke("m2", *FAST, "--config", str(config), "--json", "--no-save")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["diagnosis"]["causes"][0]["code"] == "hdlc.wrong_address"
+    assert doc["profile"]["server_physical"] == 6678
+    assert doc["profile"]["credential"] == "mgmt"
