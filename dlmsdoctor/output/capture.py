@@ -283,17 +283,24 @@ def _tcp_packets(session: Session, ends: _Endpoints, t0: int, show_secrets: bool
         stream = _Stream(conn, ends, t0, out)
         where = f"{host}:{conn.port}"
         frames = [session.frames[p] for p in by_conn.get(conn.id, [])]
-        if conn.opened_at is None or conn.failed:
+        if not frames and (conn.failed or conn.opened_at is None):
             _failed_connection(stream, conn, where)
             continue
-        syn_at = max(conn.opened_at - (conn.connect_time or 0.0), 0.0)
+        opened_at = conn.opened_at
+        if opened_at is None or conn.failed:
+            # Frames on a connection recorded without an open time: it did open, at the latest
+            # when its first frame moved.
+            opened_at = frames[0].at
+            conn = dataclasses.replace(conn, opened_at=opened_at, failed=None)
+            stream.conn = conn
+        syn_at = max(opened_at - (conn.connect_time or 0.0), 0.0)
         stream.send(syn_at, True, _TCP_SYN, b"",
                     [f"connection {conn.id}: SYN to {where} (synthetic TCP: dlmsdoctor records "
                      f"the connection, not its packets)"])
-        stream.send(conn.opened_at, False, _TCP_SYN | _TCP_ACK, b"", [f"connection {conn.id}: "
+        stream.send(opened_at, False, _TCP_SYN | _TCP_ACK, b"", [f"connection {conn.id}: "
                     f"SYN-ACK, connected in {(conn.connect_time or 0) * 1000:.1f} ms"])
-        stream.send(conn.opened_at, True, _TCP_ACK, b"", [f"connection {conn.id}: established"])
-        last = conn.opened_at
+        stream.send(opened_at, True, _TCP_ACK, b"", [f"connection {conn.id}: established"])
+        last = opened_at
         for frame in frames:
             at = max(frame.at, last)
             last = at
