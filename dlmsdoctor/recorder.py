@@ -57,8 +57,45 @@ def decode_frame(data: bytes, direction: Direction, sent: bytes | None = None
     return chunks[0] if chunks else None
 
 
+def mask_secrets(data: bytes) -> tuple[bytes, int]:
+    """``data`` (a frame we sent) with every secret byte of its APDU (the LLS password, keys)
+    replaced by ``*`` and the HDLC FCS recomputed; and how many bytes were masked.
+
+    Secrets never enter a Session (session.py): the masked frame still decodes, and shows
+    where the secret was."""
+    from dlmsdoctor.codec.apdu import decode_apdu
+    from dlmsdoctor.codec.crc import crc_bytes
+    from dlmsdoctor.codec.hdlc import LLC_TO_SERVER, parse_hdlc
+    from dlmsdoctor.codec.secrets import secret_offsets
+
+    if data[:2] == b"\x00\x01" and len(data) > 8:
+        start, is_hdlc = 8, False
+    elif data[:1] == b"\x7e":
+        fields = parse_hdlc(data, 0, "tx").fields
+        info, length = fields.get("info_offset"), fields.get("info_length")
+        if not isinstance(info, int) or not isinstance(length, int) or length <= 3:
+            return data, 0
+        start = info + (3 if data[info : info + 3] == LLC_TO_SERVER else 0)
+        is_hdlc = True
+    else:
+        return data, 0
+    apdu = data[start : len(data) - (3 if is_hdlc else 0)]
+    hidden = secret_offsets(decode_apdu(apdu, base_offset=start).spans)
+    if not hidden:
+        return data, 0
+    out = bytearray(data)
+    for pos in hidden:
+        if pos < len(out):
+            out[pos] = 0x2A
+    if is_hdlc:
+        out[-3:-1] = crc_bytes(out[1:-3])
+    return bytes(out), len(hidden)
+
+
 class Recorder:
-    def __init__(self, options: ProbeOptions, *, wall: datetime | None = None) -> None:
+    def __init__(self, options: ProbeOptions, *, wall: datetime | None = None,
+                 keep_secrets: bool = False) -> None:
+        self.keep_secrets = keep_secrets
         self.wall_start = wall or datetime.now(UTC)
         self.last_tx: dict[int, bytes] = {}
         self.session = Session(
@@ -97,7 +134,10 @@ class Recorder:
             step.details = dict(event.details)
         elif isinstance(event, FrameSent | FrameReceived):
             direction = Direction.TX if isinstance(event, FrameSent) else Direction.RX
-            record = FrameRecord(len(s.frames), event.conn_id, direction, event.at, event.data,
+            data, masked = event.data, 0
+            if direction is Direction.TX and not self.keep_secrets:
+                data, masked = mask_secrets(event.data)
+            record = FrameRecord(len(s.frames), event.conn_id, direction, event.at, data,
                                  event.step_id)
             if direction is Direction.TX:
                 self.last_tx[event.conn_id] = event.data
@@ -108,6 +148,12 @@ class Recorder:
                 record.kind = decoded.kind.value
                 record.summary = decoded.summary
                 record.findings = [f.to_json() for f in decoded.findings]
+            if masked:
+                record.findings.append({
+                    "code": "session.secret_masked", "severity": "info", "offset": 0,
+                    "length": len(data), "field": "apdu",
+                    "message": f"{masked} secret byte(s) replaced by '*' (FCS recomputed); "
+                               "secrets never enter a session"})
             s.frames.append(record)
         elif isinstance(event, ConnectionOpened):
             s.connections.append(ConnectionRecord(

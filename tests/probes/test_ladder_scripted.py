@@ -175,10 +175,15 @@ async def test_wrong_password_one_failed_login_and_sap_blocked() -> None:
     failed = [a for a in ledger.items if a.failed]
     assert len(failed) == 1 and failed[0].diagnostic == "authentication-failure"
     assert not any(b"22222222" in data for data in factory.channels[0].sent)
-    # secrets stay out of the record's settings, findings and logins (the AARQ frame itself
-    # carries the LLS password: exports mask it through the codec's secret spans)
-    text = repr((session.settings, session.findings, session.logins))
-    assert "11111111" not in text and "22222222" not in text
+    # secrets never enter the session: not in settings, findings, logins, nor in the AARQ
+    # frame, whose password bytes are recorded as '*' (FCS recomputed)
+    text = session.dumps()
+    assert "11111111" not in text and "3131313131313131" not in text
+    aarq = next(f for f in session.frames if any(
+        x["code"] == "session.secret_masked" for x in f.findings))
+    assert b"********" in aarq.data and aarq.kind == "hdlc"
+    assert not [x for x in aarq.findings if x["severity"] == "error"]
+    assert b"11111111" in b"".join(factory.channels[0].sent)  # the meter did get it
 
 
 async def test_dm_twice_raises_target_busy_and_skips_association() -> None:
