@@ -98,6 +98,14 @@ class DoctorApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    async def action_quit(self) -> None:
+        """Quit; a run under way is cancelled first so the meter is never left associated."""
+        probe = self.get_screen("probe", ProbeScreen)
+        if probe.running:
+            self.notify("Releasing the meter before quitting…")
+            await probe.stop_run()
+        self.exit(0)
+
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
 

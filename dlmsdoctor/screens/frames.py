@@ -54,12 +54,19 @@ class FramesScreen(Screen[None]):
 
     # -- attributes down -------------------------------------------------------------------
     def show_session(self, session: Session | None) -> None:
+        # A live run's final record replaces the live one: same frames, keep the user's place.
+        same_run = (
+            self.session is not None
+            and session is not None
+            and self.session.id.startswith("live-")
+            and self.session.target == session.target
+        )
         self.session = session
         if not self._ready:
             return  # on_mount shows it
         self.query_one("#frames-title", Static).update(_title(session))
         frames = session.frames if session else []
-        self.query_one(FrameList).set_frames(frames)
+        self.query_one(FrameList).set_frames(frames, keep_cursor=same_run)
         if not frames:
             self._show_frame(None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
+from textual.worker import Worker
 
 from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import (
@@ -58,6 +60,8 @@ class ProbeScreen(Screen[None]):
         self._frames_seen = 0
         self._logins = 0
         self._logins_left = 0
+        self._last_line = "Ready."
+        self._worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Probe: where is the meter?", id="probe-title", classes="screen-title")
@@ -148,7 +152,7 @@ class ProbeScreen(Screen[None]):
         self.query_one("#cancel", Button).disabled = False
         self._status(f"Probing {values.host}:{values.port}…")
         self.post_message(pm.LiveSessionStarted(self._live))
-        self._run(options, self._cancel)
+        self._worker = self._run(options, self._cancel)
 
     # -- the worker: only posts messages ---------------------------------------------------
     @work(exclusive=True, exit_on_error=False, group="probe")
@@ -241,7 +245,7 @@ class ProbeScreen(Screen[None]):
         text = Text()
         if line is not None:
             self._last_line = line
-        text.append(getattr(self, "_last_line", ""))
+        text.append(self._last_line)
         frames = len(self._live.frames) if self._live else 0
         text.append(f"\nframes {frames}  ·  logins {self._logins}", style="dim")
         if self._live is not None:
@@ -252,3 +256,12 @@ class ProbeScreen(Screen[None]):
     @property
     def running(self) -> bool:
         return self._cancel is not None
+
+    async def stop_run(self, timeout: float = 15.0) -> None:
+        """Cancel a run and wait until the engine has released the meter (used on quit)."""
+        worker = self._worker
+        if not self.running or worker is None:
+            return
+        self.action_cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(worker.wait(), timeout)

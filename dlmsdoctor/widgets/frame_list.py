@@ -87,15 +87,18 @@ class FrameList(ScrollView, can_focus=True):
     def frames(self) -> list[FrameRecord]:
         return self._frames
 
-    def set_frames(self, frames: list[FrameRecord]) -> None:
+    def set_frames(self, frames: list[FrameRecord], keep_cursor: bool = False) -> None:
+        """Show ``frames``; ``keep_cursor`` keeps the position (a live run's final record)."""
+        position = min(self.cursor, len(frames) - 1) if keep_cursor and frames else 0
         self._frames = frames
-        self.set_reactive(FrameList.cursor, 0)
+        self.set_reactive(FrameList.cursor, position)
         self._width = len(HEADER)
         self._update_size()
-        self.scroll_to(0, 0, animate=False)
+        if not keep_cursor:
+            self.scroll_to(0, 0, animate=False)
         self.refresh()
         if frames:
-            self.post_message(self.Highlighted(self, 0))
+            self.post_message(self.Highlighted(self, position))
 
     def frames_added(self) -> None:
         """New frames were appended to the shared list (live run)."""
@@ -137,7 +140,11 @@ class FrameList(ScrollView, can_focus=True):
 
     def select_frame_index(self, frame_index: int) -> bool:
         """Move the cursor to the frame whose ``index`` is given (evidence links use this)."""
-        for position, record in enumerate(self._frames):
+        frames = self._frames
+        if 0 <= frame_index < len(frames) and frames[frame_index].index == frame_index:
+            self.cursor = frame_index  # the usual case: indexes are positions
+            return True
+        for position, record in enumerate(frames):
             if record.index == frame_index:
                 self.cursor = position
                 return True

@@ -11,7 +11,7 @@ from textual.widgets import Checkbox, DataTable, Input, Select
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.screens.probe import ProbeScreen
-from dlmsdoctor.session import StepRecord
+from dlmsdoctor.session import Session, StepRecord
 from dlmsdoctor.sim.meter import SimulatedMeter
 from dlmsdoctor.widgets.frame_list import FrameList
 from dlmsdoctor.widgets.ladder import Ladder
@@ -133,3 +133,22 @@ async def test_cancel_releases_the_session() -> None:
         assert meter.open_associations() == []
         assert meter.unreleased_associations() == []
         assert any(e["event"] == "association.released" for e in meter.events)
+
+
+async def test_quit_during_a_run_releases_first(hermetic_dirs: Path) -> None:
+    async with SimulatedMeter("default", faults=["delay=0.2"]) as meter:
+        app = create_app(start_screen="probe")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _fill(pilot, meter.port)
+            await pilot.press("ctrl+r")
+            while not meter.open_associations():
+                await pilot.pause(0.05)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+        assert app.return_code == 0
+        assert meter.open_associations() == []
+        assert any(e["event"] == "association.released" for e in meter.events)
+        # The run ended through the engine (not killed): its cancelled session was saved.
+        saved = list((hermetic_dirs / "data" / "sessions").glob("*.json"))
+        assert len(saved) == 1
+        assert Session.loads(saved[0].read_text(encoding="utf-8")).cancelled
