@@ -309,7 +309,13 @@ def _late_answer(snrm: FrameFacts, answer: FrameFacts) -> Cause:
     )
 
 
-@rule("hdlc.wrong_address", "hdlc.no_answer", "bridge.serial_dead", "meter.late_replies")
+@rule(
+    "hdlc.wrong_address",
+    "hdlc.no_answer",
+    "bridge.serial_dead",
+    "meter.late_replies",
+    "framing.wrapper_only",
+)
 def silence_after_snrm(f: SessionFacts) -> list[Cause]:
     silent = _silent_snrms(f)
     if not silent:

@@ -35,7 +35,11 @@ def run_rules(facts: SessionFacts) -> list[Cause]:
     causes: list[Cause] = []
     for r in RULES:
         try:
-            causes.extend(r.fn(facts))
+            found = list(r.fn(facts))
+            for c in found:
+                if c.code not in r.codes:  # the rule table is the catalogue docs are built on
+                    log.warning("rule %s emitted undeclared cause code %s", r.name, c.code)
+            causes.extend(found)
         except Exception as exc:  # one broken rule must not hide the others
             log.exception("diagnosis rule %s failed", r.name)
             causes.append(

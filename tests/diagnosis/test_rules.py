@@ -31,8 +31,13 @@ from tests.diagnosis.story import (
 )
 
 
+DECLARED = {code for r in RULES for code in r.codes}
+
+
 def codes(story: Story) -> dict[str, Cause]:
-    return {c.code: c for c in diagnose(story.session).causes}
+    causes = diagnose(story.session).causes
+    assert {c.code for c in causes} <= DECLARED | {"dlmsdoctor.bug"}
+    return {c.code: c for c in causes}
 
 
 def top(story: Story) -> Cause:
@@ -549,3 +554,11 @@ def test_evidence_points_at_real_frames(story: Story) -> None:
 
 def test_unused_helpers_are_real() -> None:
     assert i_rx(AARE_OK, A117)[0] == 0x7E and A11.size == 2
+
+
+def test_every_cause_code_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "diagnosis.md").read_text(encoding="utf-8")
+    missing = sorted(code for code in DECLARED if f"`{code}`" not in doc)
+    assert missing == []
