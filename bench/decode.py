@@ -21,6 +21,7 @@ from dlmsdoctor.codec.decode import decode_bytes
 from dlmsdoctor.codec.hdlc import (
     HdlcParams,
     ServerAddress,
+    build_disc,
     build_i,
     build_snrm,
     build_ua,
@@ -36,21 +37,26 @@ def _frames() -> list[bytes]:
     public = GXDLMSClient(True, 16, 1, Authentication.NONE, None, InterfaceType.HDLC)
     low = GXDLMSClient(True, 1, 1, Authentication.LOW, "12345678", InterfaceType.HDLC)
     server = ServerAddress(1, 17, 2)
-    aare = bytes.fromhex(
-        "6129a109060760857405080101a203020100a305a103020100be10040e0800065f1f040000101d04000007"
+    # Replies as dlmsdoctor's simulated meter encodes them (gurux's generateAARE underneath).
+    aare_ok = bytes.fromhex(
+        "6129a109060760857405080101a203020100a305a103020100be10040e0800065f1f0400001e1d04000007"
     )
-    get_resp = bytes.fromhex("c401c1000a0c4c475a313233343536373839")
+    aare_auth_failure = bytes.fromhex(
+        "6129a109060760857405080101a203020101a305a10302010dbe10040e0800065f1f0400001e1d04000007"
+    )
+    get_resp = bytes.fromhex("c401c100090d4c475a31323334353637383930")
     frames = [
         bytes(public.snrmRequest()),
         build_snrm(server, 16, HdlcParams()),
         build_ua(server, 16, HdlcParams(max_info_tx=128, max_info_rx=128)),
         *[bytes(f) for f in public.aarqRequest()],
         *[bytes(f) for f in low.aarqRequest()],
-        build_i(server, 16, to_server=False, ns=0, nr=1, info=aare),
+        build_i(server, 16, to_server=False, ns=0, nr=1, info=aare_ok),
+        build_i(server, 1, to_server=False, ns=0, nr=1, info=aare_auth_failure),
         *[bytes(f) for f in public.read(GXDLMSData("0.0.42.0.0.255"), 2)],
         *[bytes(f) for f in public.read(GXDLMSRegister("1.0.1.8.0.255"), 3)],
         build_i(server, 16, to_server=False, ns=1, nr=2, info=get_resp),
-        bytes(public.disconnectRequest()),
+        build_disc(server, 16),
     ]
     return frames
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from dlmsdoctor.codec.apdu import ApduDecode, decode_apdu
 from dlmsdoctor.codec.hdlc import Reassembler, repair_hdlc
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
 from dlmsdoctor.codec.stream import split_stream
+
+if TYPE_CHECKING:
+    # The APDU decoder is imported on first use: a link-level frame (SNRM, UA, RR) never needs it,
+    # and `dlmsdoctor decode` must start fast.
+    from dlmsdoctor.codec.apdu import ApduDecode
 
 _APDU_SPAN_NAMES = ("hdlc.info.apdu", "wrapper.apdu")
 _REPAIRABLE = {
@@ -185,6 +190,8 @@ def _decode_frame(
 
     if not apdu_bytes:
         return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
+
+    from dlmsdoctor.codec.apdu import decode_apdu
 
     if not reassembled_from:
         base = _apdu_offset(frame.spans)

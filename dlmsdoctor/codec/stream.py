@@ -208,7 +208,7 @@ def _frame_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result
 def _parse_hdlc(data: bytes, direction: str | None) -> DecodedFrame:
     from dlmsdoctor.codec.hdlc import parse_hdlc
 
-    return parse_hdlc(data, 0, direction)
+    return parse_hdlc(data, 0, direction, lazy_spans=False)
 
 
 def _parse_wrapper(data: bytes, direction: str | None) -> DecodedFrame:
@@ -224,7 +224,7 @@ _InPlace = Callable[[bytes, int, str | None], DecodedFrame]
 def _parse_hdlc_in_place(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
     from dlmsdoctor.codec.hdlc import parse_hdlc
 
-    return parse_hdlc(buf, p, direction)
+    return parse_hdlc(buf, p, direction, lazy_spans=False)
 
 
 def _decode(

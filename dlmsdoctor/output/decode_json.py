@@ -11,23 +11,15 @@ from typing import Any
 from dlmsdoctor import __version__
 from dlmsdoctor.codec.decode import DecodeResult, FrameDecode
 from dlmsdoctor.codec.model import Severity, Span, hexs
+from dlmsdoctor.codec.secrets import secret_offsets
 
 SCHEMA = "dlmsdoctor.decode"
 SCHEMA_VERSION = 1
 MASK = "********"
 
 
-def secret_offsets(spans: tuple[Span, ...]) -> set[int]:
-    """Absolute offsets of every byte inside a secret span, anywhere in the tree."""
-    out: set[int] = set()
-    for top in spans:
-        for span in top.walk():
-            if span.secret:
-                out.update(range(span.offset, span.end))
-    return out
-
-
-def masked_hex(data: bytes, base: int, secret: set[int]) -> str:
+def masked_hex(data: bytes, base: int, secret: frozenset[int] | set[int]) -> str:
+    """Hex of ``data`` (which starts at absolute offset ``base``) with secret bytes as ``**``."""
     if not secret:
         return hexs(data)
     return " ".join("**" if base + i in secret else f"{b:02X}" for i, b in enumerate(data))
@@ -87,7 +79,7 @@ def _plain(value: object) -> bool:
 def frame_json(fd: FrameDecode, show_secrets: bool) -> dict[str, Any]:
     frame = fd.frame
     spans = fd.all_spans
-    secret = set() if show_secrets else secret_offsets(spans)
+    secret = frozenset() if show_secrets else secret_offsets(spans)
     out: dict[str, Any] = {
         "index": fd.index,
         "chunk": fd.chunk,

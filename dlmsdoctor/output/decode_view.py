@@ -11,7 +11,8 @@ from rich.text import Text
 
 from dlmsdoctor.codec.decode import DecodeResult, FrameDecode
 from dlmsdoctor.codec.model import Finding, Severity, Span
-from dlmsdoctor.output.decode_json import MASK, masked_hex, secret_offsets
+from dlmsdoctor.codec.secrets import secret_offsets
+from dlmsdoctor.output.decode_json import MASK, masked_hex
 
 _MAX_INLINE_BYTES = 12
 _ICON = {Severity.ERROR: "✗", Severity.WARNING: "!", Severity.INFO: "i"}
@@ -25,7 +26,7 @@ def _span_rows(
     depth: int,
     data: bytes,
     base: int,
-    secret: set[int],
+    secret: frozenset[int],
     show_secrets: bool,
 ) -> None:
     rel = span.offset - base
@@ -78,7 +79,7 @@ def _finding_text(finding: Finding) -> Text:
 
 def render_frame(fd: FrameDecode, show_secrets: bool = False) -> RenderableType:
     frame = fd.frame
-    secret = set() if show_secrets else secret_offsets(fd.all_spans)
+    secret = frozenset() if show_secrets else secret_offsets(fd.all_spans)
     mark = Text("✓ valid", style="green") if fd.valid else Text("✗ invalid", style="bold red")
     head = Text(f"Frame {fd.index + 1}  {_DIRECTION.get(fd.direction, '  · ')}  ", style="bold")
     head.append(f"{frame.kind.value}  ", style="bold blue")
@@ -109,7 +110,7 @@ def render_frame(fd: FrameDecode, show_secrets: bool = False) -> RenderableType:
         for _ in range(4):
             apdu_table.add_column()
         data = fd.apdu_data or b""  # offsets are relative to the reassembled APDU
-        apdu_secret = set() if show_secrets else secret_offsets(fd.apdu_spans_if_separate)
+        apdu_secret = frozenset() if show_secrets else secret_offsets(fd.apdu_spans_if_separate)
         for span in fd.apdu_spans_if_separate:
             _span_rows(apdu_table, span, 0, data, 0, apdu_secret, show_secrets)
         parts.append(apdu_table)
