@@ -30,7 +30,6 @@ from tests.diagnosis.story import (
     wrap_tx,
 )
 
-
 DECLARED = {code for r in RULES for code in r.codes}
 
 
