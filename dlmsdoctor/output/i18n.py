@@ -72,7 +72,7 @@ _S: dict[str, dict[str, str]] = {
     "none": {"en": "none", "es": "ninguno"},
     "evidence": {"en": "Evidence", "es": "Evidencia"},
     "confidence": {"en": "confidence", "es": "confianza"},
-    "whose": {"en": "whose side", "es": "origen"},
+    "whose": {"en": "where the fault lies", "es": "responsable"},
     "frame": {"en": "frame", "es": "trama"},
     "step": {"en": "step", "es": "paso"},
     "layer": {"en": "Layer", "es": "Capa"},
@@ -129,6 +129,8 @@ _S: dict[str, dict[str, str]] = {
     "close_rst_local": {"en": "reset by dlmsdoctor (RST)", "es": "reseteada por dlmsdoctor (RST)"},
     "close_open": {"en": "still open at the end", "es": "seguía abierta al final"},
     "failed_conn": {"en": "failed: {reason}", "es": "falló: {reason}"},
+    "setting": {"en": "Setting", "es": "Parámetro"},
+    "value": {"en": "Value", "es": "Valor"},
     "profile_host": {"en": "Host and port", "es": "IP y puerto"},
     "profile_framing": {"en": "Framing", "es": "Entramado"},
     "profile_server": {
@@ -185,8 +187,8 @@ _S: dict[str, dict[str, str]] = {
     "sum_works": {"en": "Works: {items}.", "es": "Funciona: {items}."},
     "sum_fails": {"en": "Does not work: {items}.", "es": "No funciona: {items}."},
     "sum_cause": {
-        "en": "Most likely cause ({conf} % confidence, {whose} side): {title}.",
-        "es": "Causa más probable ({conf} % de confianza, origen: {whose}): {title}.",
+        "en": "Most likely cause ({conf} % confidence; where the fault lies: {whose}): {title}.",
+        "es": "Causa más probable ({conf} % de confianza; responsable: {whose}): {title}.",
     },
     "sum_action": {
         "en": "First thing to do: {action}",
@@ -739,6 +741,8 @@ def figure_value(key: str, value: object, lang: str) -> str:
         return f"{number(value * 1000, lang)} ms"
     if key == "mechanism":
         return pick(AUTH, str(value), lang, str(value))
+    if key == "address_size" and isinstance(value, int):
+        return t(lang, "byte_address", n=value)
     if key == "loss" and isinstance(value, int | float):
         return f"{number(value * 100, lang, 0)} %"
     if isinstance(value, float):

@@ -214,7 +214,7 @@ def _profile(doc: dict[str, Any], lang: str) -> str:
     if not doc["profile"]:
         return f"<p>{_e(t(lang, 'no_profile'))}</p>"
     return f"<p>{_e(t(lang, 'profile_intro'))}</p>" + _table(
-        [t(lang, "details"), ""], [list(r) for r in doc["profile"]["rows"]]
+        [t(lang, "setting"), t(lang, "value")], [list(r) for r in doc["profile"]["rows"]]
     )
 
 

@@ -171,7 +171,8 @@ def render_md(doc: dict[str, Any]) -> str:
     out += [f"## {t(lang, 'profile')}", ""]
     if doc["profile"]:
         out += [t(lang, "profile_intro"), ""]
-        out += _table([t(lang, "details"), ""], [list(r) for r in doc["profile"]["rows"]])
+        out += _table([t(lang, "setting"), t(lang, "value")],
+                      [list(r) for r in doc["profile"]["rows"]])
     else:
         out += [t(lang, "no_profile"), ""]
 
