@@ -221,30 +221,51 @@ def decode_acse(
         return ctx.raw(pos, end, name, kind, "truncated"), end, f"{kind} (truncated)"
     children: list[Span] = []
     cur = tlv.value_start
+    errors_before = _errors(ctx)
+    last_number = -1
+    damaged = password_seen = False
+    guard_password = apdu_tag == 0x60 and not ctx.show_secrets
     while cur < tlv.value_end:
         el = read_tlv(ctx, cur, tlv.value_end, f"{kind} element")
         if el is None:
             children.append(ctx.raw(cur, tlv.value_end, name + ".rest", "Undecoded bytes"))
             break
-        known = _ACSE_ELEMENTS.get((apdu_tag, el.tag))
-        if known is None:
+        number = el.tag & 0x1F
+        if number <= last_number:
+            # ACSE APDUs are SEQUENCEs: elements come in tag order, once each.
             ctx.finding(
-                "apdu.ber.unexpected",
-                cur,
-                1,
-                kind,
-                f"{kind}: element tag 0x{el.tag:02X} not expected here",
-                severity=Severity.WARNING,
-                found=f"{el.tag:02X}",
+                "apdu.ber.order", cur, 1, kind,
+                f"{kind}: element [{number}] after [{last_number}]",
+                severity=Severity.WARNING, found=f"{el.tag:02X}",
             )
+            damaged = True
+        last_number = max(last_number, number)
+        known = _ACSE_ELEMENTS.get((apdu_tag, el.tag))
+        errors_now = _errors(ctx)
+        damaged = damaged or known is None or errors_now > errors_before
+        if damaged and guard_password and not password_seen:
+            # Once an AARQ is damaged before its authentication value, what follows may be
+            # the password seen through a wrong length: masked unless secrets were asked for.
+            if known is None:
+                _unexpected(ctx, el, kind)
             children.append(
-                ctx.raw(
-                    cur, el.value_end, f"{name}.element_{el.tag:02x}", f"Element [0x{el.tag:02X}]"
-                )
+                ctx.span(el.start, el.value_end - el.start, f"{name}.masked", "Masked element",
+                         None, "", secret=True)
+            )
+        elif known is None:
+            _unexpected(ctx, el, kind)
+            children.append(
+                ctx.raw(cur, el.value_end, f"{name}.element_{el.tag:02x}",
+                        f"Element [0x{el.tag:02X}]")
             )
         else:
             ename, label = known
-            children.append(_acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms))
+            children.append(
+                _acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms)
+            )
+            # A cleanly read authentication value has taken the password's bytes: damage
+            # after it cannot show them.
+            password_seen = password_seen or (el.tag == 0xAC and _errors(ctx) == errors_now)
         cur = el.value_end
     summary = _acse_summary(kind, fields)
     if kind == "AARE" and fields.get("result") not in (None, 0):
@@ -259,6 +280,18 @@ def decode_acse(
         )
     span = ctx.span(pos, tlv.value_end - pos, name, kind, None, summary, tuple(children))
     return span, tlv.value_end, summary
+
+
+def _errors(ctx: DecodeContext) -> int:
+    return sum(1 for f in ctx.findings if f.severity is Severity.ERROR)
+
+
+def _unexpected(ctx: DecodeContext, el: Tlv, kind: str) -> None:
+    ctx.finding(
+        "apdu.ber.unexpected", el.start, 1, kind,
+        f"{kind}: element tag 0x{el.tag:02X} not expected here",
+        severity=Severity.WARNING, found=f"{el.tag:02X}",
+    )
 
 
 def _inner(ctx: DecodeContext, el: Tlv, label: str) -> Tlv | None:
@@ -283,6 +316,7 @@ def _acse_element(
     length = el.value_end - el.start
     value: object = None
     meaning = ""
+    generic = False
     children: tuple[Span, ...] = ()
     if key == "protocol_version":
         value = content[1:].hex().upper() if content else ""
@@ -339,8 +373,11 @@ def _acse_element(
             meaning = str(value)
     else:
         value, meaning = bytes(content), hexs(content) if len(content) <= 16 else ""
-    # An element whose length overran may have swallowed the authentication value after it.
-    secret = el.overrun and ctx.mask_raw
+        generic = True
+    # An element whose length overran may have swallowed the authentication value after it;
+    # in an AARQ the rarely used elements shown as bytes (AE qualifiers, implementation
+    # information) may be a damaged authentication value, so their bytes are masked too.
+    secret = ctx.mask_raw and (el.overrun or (generic and ctx.buf[0] == 0x60))
     return ctx.span(el.start, length, name, label, value, meaning, children, secret)
 
 

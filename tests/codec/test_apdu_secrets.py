@@ -138,3 +138,13 @@ def test_password_never_leaks_from_damaged_aarqs(password: bytes, damage: list[t
     hidden = everything_shown(decoded).lower()
     assert password.hex() not in hidden
     assert password.hex(" ") not in hidden
+
+
+def test_empty_authentication_value_does_not_expose_what_follows() -> None:
+    # AC 00: the password bytes that follow parse as a protocol-version element.
+    damaged = bytearray(AARQ)
+    damaged[27] = 0
+    decoded = decode_apdu(bytes(damaged))
+    hidden = everything_shown(decoded)
+    assert PASSWORD.hex(" ").upper() not in hidden and PASSWORD.hex() not in hidden
+    assert {"apdu.ber.order", "apdu.truncated"} <= {f.code for f in decoded.findings}
