@@ -106,8 +106,9 @@ class DecodeContext:
 
     def raw(self, pos: int, end: int, name: str, label: str, meaning: str = "") -> Span:
         data = self.buf[pos:end]
-        return self.span(pos, end - pos, name, label, data, meaning or f"{len(data)} bytes",
-                         secret=self.mask_raw)
+        return self.span(
+            pos, end - pos, name, label, data, meaning or f"{len(data)} bytes", secret=self.mask_raw
+        )
 
     def finding(
         self,

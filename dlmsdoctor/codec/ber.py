@@ -3,6 +3,12 @@
 ACSE APDUs (AARQ, AARE, RLRQ, RLRE; IEC 62056-53 / Green Book 9.4.2) are BER: one-byte
 tags here, definite lengths. Every length is checked against the bytes present and a
 wrong one becomes an ``apdu.ber.length`` finding with the length that would fit.
+
+Finding codes: ``apdu.ber.length``, ``apdu.ber.unexpected`` (element not defined for this
+APDU), ``apdu.ber.order`` (elements out of SEQUENCE order or repeated), ``apdu.aare.rejected``.
+Secrets: the calling/responding authentication value is a secret span; in an AARQ damaged
+before its authentication value, the elements that follow are masked too (a wrong length can
+make the password look like another element), unless the caller asked for secrets.
 """
 
 from __future__ import annotations
@@ -234,9 +240,13 @@ def decode_acse(
         if number <= last_number:
             # ACSE APDUs are SEQUENCEs: elements come in tag order, once each.
             ctx.finding(
-                "apdu.ber.order", cur, 1, kind,
+                "apdu.ber.order",
+                cur,
+                1,
+                kind,
                 f"{kind}: element [{number}] after [{last_number}]",
-                severity=Severity.WARNING, found=f"{el.tag:02X}",
+                severity=Severity.WARNING,
+                found=f"{el.tag:02X}",
             )
             damaged = True
         last_number = max(last_number, number)
@@ -249,20 +259,26 @@ def decode_acse(
             if known is None:
                 _unexpected(ctx, el, kind)
             children.append(
-                ctx.span(el.start, el.value_end - el.start, f"{name}.masked", "Masked element",
-                         None, "", secret=True)
+                ctx.span(
+                    el.start,
+                    el.value_end - el.start,
+                    f"{name}.masked",
+                    "Masked element",
+                    None,
+                    "",
+                    secret=True,
+                )
             )
         elif known is None:
             _unexpected(ctx, el, kind)
             children.append(
-                ctx.raw(cur, el.value_end, f"{name}.element_{el.tag:02x}",
-                        f"Element [0x{el.tag:02X}]")
+                ctx.raw(
+                    cur, el.value_end, f"{name}.element_{el.tag:02x}", f"Element [0x{el.tag:02X}]"
+                )
             )
         else:
             ename, label = known
-            children.append(
-                _acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms)
-            )
+            children.append(_acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms))
             # A cleanly read authentication value has taken the password's bytes: damage
             # after it cannot show them.
             password_seen = password_seen or (el.tag == 0xAC and _errors(ctx) == errors_now)
@@ -288,9 +304,13 @@ def _errors(ctx: DecodeContext) -> int:
 
 def _unexpected(ctx: DecodeContext, el: Tlv, kind: str) -> None:
     ctx.finding(
-        "apdu.ber.unexpected", el.start, 1, kind,
+        "apdu.ber.unexpected",
+        el.start,
+        1,
+        kind,
         f"{kind}: element tag 0x{el.tag:02X} not expected here",
-        severity=Severity.WARNING, found=f"{el.tag:02X}",
+        severity=Severity.WARNING,
+        found=f"{el.tag:02X}",
     )
 
 

@@ -68,8 +68,11 @@ class AareResult:
     @property
     def needs_hls(self) -> bool:
         """Accepted with authentication-required: HLS pass 3/4 must follow."""
-        return self.accepted and self.diagnostic_source == "acse-service-user" \
+        return (
+            self.accepted
+            and self.diagnostic_source == "acse-service-user"
             and self.diagnostic == 14
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +175,16 @@ class GxClient:
             raise GxClientError(f"unsupported authentication {auth!r}")
         if auth == "low" and not password:
             raise GxClientError("low-level authentication needs a password")
-        if auth == "gmac" and not (client_system_title and authentication_key
-                                   and block_cipher_key):
+        if auth == "gmac" and not (client_system_title and authentication_key and block_cipher_key):
             raise GxClientError("HLS-GMAC needs a client system title and both keys")
         self.auth = auth
         gx = GXDLMSSecureClient(
-            True, client_sap, server_address, mechanism,
-            bytes(password) if password else None, InterfaceType.PDU,
+            True,
+            client_sap,
+            server_address,
+            mechanism,
+            bytes(password) if password else None,
+            InterfaceType.PDU,
         )
         if client_system_title is not None:
             if len(client_system_title) != 8:
@@ -343,9 +349,13 @@ def build_aarq(
 ) -> bytes:
     """An AARQ APDU (LN referencing) for the given authentication."""
     return GxClient(
-        auth, password, client_system_title=client_system_title,
-        block_cipher_key=block_cipher_key, authentication_key=authentication_key,
-        max_pdu_size=max_pdu_size, conformance=conformance,
+        auth,
+        password,
+        client_system_title=client_system_title,
+        block_cipher_key=block_cipher_key,
+        authentication_key=authentication_key,
+        max_pdu_size=max_pdu_size,
+        conformance=conformance,
     ).build_aarq()
 
 

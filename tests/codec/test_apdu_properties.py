@@ -9,13 +9,43 @@ from dlmsdoctor.codec.apdu import decode_apdu
 from dlmsdoctor.codec.model import Span
 
 # Start from real tags so the fuzzing reaches deep into each decoder.
-TAGS = [0x60, 0x61, 0x62, 0x63, 0x01, 0x08, 0x0E, 0x0F, 0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5,
-        0xC7, 0xD8, 0xE0, 0xC8, 0xCC, 0xDB, 0xDD, 0x21, 0x28, 0x05, 0x06, 0x0C, 0x0D]
+TAGS = [
+    0x60,
+    0x61,
+    0x62,
+    0x63,
+    0x01,
+    0x08,
+    0x0E,
+    0x0F,
+    0xC0,
+    0xC1,
+    0xC2,
+    0xC3,
+    0xC4,
+    0xC5,
+    0xC7,
+    0xD8,
+    0xE0,
+    0xC8,
+    0xCC,
+    0xDB,
+    0xDD,
+    0x21,
+    0x28,
+    0x05,
+    0x06,
+    0x0C,
+    0x0D,
+]
 SEEDS = [
-    bytes.fromhex("6036a1090607608574050801018a0207808b0760857405080201ac0a80083132333435363738"
-                  "be10040e01000000065f1f0400401e5dffff"),
-    bytes.fromhex("6129a109060760857405080101a203020100a305a103020100be10040e0800065f1f040000501f"
-                  "01f40007"),
+    bytes.fromhex(
+        "6036a1090607608574050801018a0207808b0760857405080201ac0a80083132333435363738"
+        "be10040e01000000065f1f0400401e5dffff"
+    ),
+    bytes.fromhex(
+        "6129a109060760857405080101a203020100a305a103020100be10040e0800065f1f040000501f01f40007"
+    ),
     bytes.fromhex("c401c100020209060000010000ff0600000064"),
     bytes.fromhex("c403c10200000205120002"),
     bytes.fromhex("c701c100010009111000000005"),

@@ -12,14 +12,19 @@ from dlmsdoctor.codec.model import Span
 
 PASSWORD = b"Zx9!sEcr"
 # AARQ LN, LLS, password above (same layout gurux produces, see apdu_acse.json aarq_lls_ln).
-AARQ = bytes.fromhex(
-    "6036a1090607608574050801018a0207808b0760857405080201ac0a8008"
-) + PASSWORD + bytes.fromhex("be10040e01000000065f1f0400401e5dffff")
+AARQ = (
+    bytes.fromhex("6036a1090607608574050801018a0207808b0760857405080201ac0a8008")
+    + PASSWORD
+    + bytes.fromhex("be10040e01000000065f1f0400401e5dffff")
+)
 CHALLENGE = bytes.fromhex("A1B2C3D4E5F60718293A4B5C6D7E8F90")
-AARE = bytes.fromhex(
-    "614aa109060760857405080101a203020100a305a10302010e880207808907608574050802"
-    "05aa128010"
-) + CHALLENGE + bytes.fromhex("be10040e0800065f1f040000501f01f40007")
+AARE = (
+    bytes.fromhex(
+        "614aa109060760857405080101a203020100a305a10302010e88020780890760857405080205aa128010"
+    )
+    + CHALLENGE
+    + bytes.fromhex("be10040e0800065f1f040000501f01f40007")
+)
 
 
 def everything_shown(decoded: object) -> str:
@@ -88,8 +93,11 @@ def test_hls_reply_in_action_request_is_masked() -> None:
 def test_dedicated_key_in_initiate_request_is_masked() -> None:
     key = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
     initiate = bytes.fromhex("010110") + key + bytes.fromhex("0000065f1f0400401e5dffff")
-    apdu = bytes.fromhex("602ea109060760857405080101be") + bytes([len(initiate) + 2, 0x04,
-                                                                   len(initiate)]) + initiate
+    apdu = (
+        bytes.fromhex("602ea109060760857405080101be")
+        + bytes([len(initiate) + 2, 0x04, len(initiate)])
+        + initiate
+    )
     assert apdu[1] == len(apdu) - 2
     decoded = decode_apdu(apdu)
     assert decoded.fields["dedicated_key"] is True
@@ -127,8 +135,9 @@ def test_password_in_an_unexpected_element_stays_masked() -> None:
     st.binary(min_size=8, max_size=8).filter(lambda b: len(set(b)) > 4),
     st.lists(st.tuples(st.integers(1, 29), st.integers(0, 255)), max_size=3),
 )
-def test_password_never_leaks_from_damaged_aarqs(password: bytes, damage: list[tuple[int, int]]
-                                                 ) -> None:
+def test_password_never_leaks_from_damaged_aarqs(
+    password: bytes, damage: list[tuple[int, int]]
+) -> None:
     # Damage between the AARQ tag and the password (offsets 1..29: lengths and the elements
     # before it). The tag stays: bytes that do not say AARQ cannot be known to hold one.
     apdu = bytearray(AARQ[:30] + password + AARQ[38:])

@@ -51,9 +51,10 @@ def test_vector_decodes_as_recorded(vector: dict[str, Any]) -> None:
     for name, offset, length in vector.get("spans", []):
         assert (spans[name].offset, spans[name].length) == (offset, length), name
     for want in vector.get("findings", []):
-        assert any(
-            all(getattr(f, k) == x for k, x in want.items()) for f in decoded.findings
-        ), (want, [f.to_json() for f in decoded.findings])
+        assert any(all(getattr(f, k) == x for k, x in want.items()) for f in decoded.findings), (
+            want,
+            [f.to_json() for f in decoded.findings],
+        )
     errors = [f for f in decoded.findings if f.severity is Severity.ERROR]
     assert bool(errors) != vector["valid"], [f.to_json() for f in decoded.findings]
     assert all(f.code != "apdu.internal_error" for f in decoded.findings)

@@ -64,8 +64,13 @@ def test_build_aarq_shows_what_was_asked() -> None:
 
 
 def test_build_aarq_gmac_carries_system_title_and_challenge() -> None:
-    client = GxClient("gmac", client_system_title=CLIENT_ST, block_cipher_key=EK,
-                      authentication_key=AK, challenge=b"ABCDEFGHIJKLMNOP")
+    client = GxClient(
+        "gmac",
+        client_system_title=CLIENT_ST,
+        block_cipher_key=EK,
+        authentication_key=AK,
+        challenge=b"ABCDEFGHIJKLMNOP",
+    )
     apdu = client.build_aarq()
     assert apdu == vec("aarq_hls_gmac")
     fields = decode_apdu(apdu).fields
@@ -127,8 +132,13 @@ def test_hls_gmac_passes_3_and_4() -> None:
     from gurux_dlms.secure import GXDLMSSecureClient
 
     ctos = b"ABCDEFGHIJKLMNOP"
-    client = GxClient("gmac", client_system_title=CLIENT_ST, block_cipher_key=EK,
-                      authentication_key=AK, challenge=ctos)
+    client = GxClient(
+        "gmac",
+        client_system_title=CLIENT_ST,
+        block_cipher_key=EK,
+        authentication_key=AK,
+        challenge=ctos,
+    )
     client.build_aarq()
     aare = client.parse_aare(vec("aare_hls_gmac_challenge"))
     assert aare.needs_hls and client.hls_pending
@@ -150,8 +160,13 @@ def test_hls_gmac_passes_3_and_4() -> None:
 
 
 def test_hls_pass_4_with_a_wrong_key_fails() -> None:
-    client = GxClient("gmac", client_system_title=CLIENT_ST, block_cipher_key=EK,
-                      authentication_key=AK, challenge=b"ABCDEFGHIJKLMNOP")
+    client = GxClient(
+        "gmac",
+        client_system_title=CLIENT_ST,
+        block_cipher_key=EK,
+        authentication_key=AK,
+        challenge=b"ABCDEFGHIJKLMNOP",
+    )
     client.build_aarq()
     client.parse_aare(vec("aare_hls_gmac_challenge"))
     client.build_hls_reply()
@@ -210,8 +225,13 @@ def test_importing_the_adapter_does_not_import_gurux() -> None:
         "import sys, dlmsdoctor.gx.client, dlmsdoctor.gx.translate, dlmsdoctor.codec.apdu;"
         "print(any(m.startswith('gurux_dlms') for m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -221,8 +241,9 @@ def test_hls_reply_refused_when_gurux_could_not_take_the_aare() -> None:
     aare = bytearray(vec("aare_hls_gmac_challenge"))
     at = aare.find(bytes.fromhex("0800065f1f04"))
     aare[at + 2] = 5
-    client = GxClient("gmac", client_system_title=CLIENT_ST, block_cipher_key=EK,
-                      authentication_key=AK)
+    client = GxClient(
+        "gmac", client_system_title=CLIENT_ST, block_cipher_key=EK, authentication_key=AK
+    )
     client.build_aarq()
     result = client.parse_aare(bytes(aare))
     assert result.accepted and result.dlms_version == 5
@@ -230,8 +251,13 @@ def test_hls_reply_refused_when_gurux_could_not_take_the_aare() -> None:
         client.build_hls_reply()
 
 
-def gurux_server_aare(auth: str, result: int, diagnostic: int, challenge: bytes | None = None,
-                      with_title: bool = False) -> bytes:
+def gurux_server_aare(
+    auth: str,
+    result: int,
+    diagnostic: int,
+    challenge: bytes | None = None,
+    with_title: bool = False,
+) -> bytes:
     """An AARE from gurux's own server-side encoder (_GXAPDU.generateAARE)."""
     from gurux_dlms import GXByteBuffer
     from gurux_dlms._GXAPDU import _GXAPDU
@@ -240,8 +266,11 @@ def gurux_server_aare(auth: str, result: int, diagnostic: int, challenge: bytes 
     from gurux_dlms.GXDLMSSettings import GXDLMSSettings
 
     settings = GXDLMSSettings(True, None)
-    settings.authentication = {"none": Authentication.NONE, "low": Authentication.LOW,
-                               "gmac": Authentication.HIGH_GMAC}[auth]
+    settings.authentication = {
+        "none": Authentication.NONE,
+        "low": Authentication.LOW,
+        "gmac": Authentication.HIGH_GMAC,
+    }[auth]
     cipher = None
     if challenge is not None:
         settings.stoCChallenge = challenge
@@ -258,6 +287,7 @@ def test_parse_aare_from_gurux_server_code() -> None:
     assert rejected.diagnostic_name == "authentication-failure"
     accepted = parse_aare(gurux_server_aare("none", 0, 0))
     assert accepted.accepted and accepted.dlms_version == 6
+
 
 def test_gurux_server_hls_aare_has_a_short_ber_length() -> None:
     # gurux-dlms 1.0.203 writes AA 10 80 10 <16 bytes>: the [10] length leaves out the inner

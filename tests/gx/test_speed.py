@@ -17,9 +17,13 @@ VECTORS = [
     bytes.fromhex(v["hex"])
     for path in sorted((Path(__file__).resolve().parents[1] / "vectors").glob("apdu_*.json"))
     for v in json.loads(path.read_text())["vectors"]
-    if v["valid"] and v["name"] not in ("exception_invocation_counter",
-                                         "data_notification_real_kaifa_list1",
-                                         "data_notification_real_kaifa_list2")
+    if v["valid"]
+    and v["name"]
+    not in (
+        "exception_invocation_counter",
+        "data_notification_real_kaifa_list1",
+        "data_notification_real_kaifa_list2",
+    )
 ]
 
 

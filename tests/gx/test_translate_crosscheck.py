@@ -24,26 +24,47 @@ VALID = [
     if v["valid"]
 ]
 # gurux 1.0.203 cannot translate these (it raises): pinned so a gurux upgrade is noticed.
-GURUX_CANNOT = {"exception_invocation_counter", "data_notification_real_kaifa_list1",
-                "data_notification_real_kaifa_list2"}
+GURUX_CANNOT = {
+    "exception_invocation_counter",
+    "data_notification_real_kaifa_list1",
+    "data_notification_real_kaifa_list2",
+}
 
-CONTEXTS = {"LN": "LN", "SN": "SN", "LN_WITH_CIPHERING": "LN ciphered",
-            "SN_WITH_CIPHERING": "SN ciphered"}
-MECHANISMS = {"None": "none", "Low": "LLS", "High": "HLS", "HighMd5": "HLS-MD5",
-              "HighSha1": "HLS-SHA1", "HighGmac": "HLS-GMAC", "HighSha256": "HLS-SHA256",
-              "HighEcdsa": "HLS-ECDSA"}
+CONTEXTS = {
+    "LN": "LN",
+    "SN": "SN",
+    "LN_WITH_CIPHERING": "LN ciphered",
+    "SN_WITH_CIPHERING": "SN ciphered",
+}
+MECHANISMS = {
+    "None": "none",
+    "Low": "LLS",
+    "High": "HLS",
+    "HighMd5": "HLS-MD5",
+    "HighSha1": "HLS-SHA1",
+    "HighGmac": "HLS-GMAC",
+    "HighSha256": "HLS-SHA256",
+    "HighEcdsa": "HLS-ECDSA",
+}
 
 
 def kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
-ROOTS = {"AssociationRequest": "AARQ", "AssociationResponse": "AARE",
-         "ReleaseRequest": "RLRQ", "ReleaseResponse": "RLRE",
-         "ExceptionResponse": "ExceptionResponse", "DataNotification": "DataNotification",
-         "ReadRequest": "ReadRequest", "ReadResponse": "ReadResponse",
-         "WriteRequest": "WriteRequest", "WriteResponse": "WriteResponse",
-         "GeneralBlockTransfer": "GeneralBlockTransfer"}
+ROOTS = {
+    "AssociationRequest": "AARQ",
+    "AssociationResponse": "AARE",
+    "ReleaseRequest": "RLRQ",
+    "ReleaseResponse": "RLRE",
+    "ExceptionResponse": "ExceptionResponse",
+    "DataNotification": "DataNotification",
+    "ReadRequest": "ReadRequest",
+    "ReadResponse": "ReadResponse",
+    "WriteRequest": "WriteRequest",
+    "WriteResponse": "WriteResponse",
+    "GeneralBlockTransfer": "GeneralBlockTransfer",
+}
 
 
 def gurux_view(root: ET.Element) -> dict[str, Any]:
@@ -53,8 +74,11 @@ def gurux_view(root: ET.Element) -> dict[str, Any]:
         out["apdu_type"] = ROOTS[root.tag]
     elif root.tag.startswith("glo_") or root.tag == "GeneralGloCiphering":
         out["apdu_type"] = "ciphered"
-        out["cipher"] = "general-glo-ciphering" if root.tag == "GeneralGloCiphering" else \
-            "glo-" + kebab(root.tag[4:])
+        out["cipher"] = (
+            "general-glo-ciphering"
+            if root.tag == "GeneralGloCiphering"
+            else "glo-" + kebab(root.tag[4:])
+        )
     for el in root.iter():
         value = el.get("Value")
         if el.tag == "ApplicationContextName":
@@ -138,6 +162,10 @@ def test_frame_to_xml_reads_hdlc_and_wrapper() -> None:
 
 
 def test_apdu_to_xml_keeps_gurux_noise_off_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    apdu_to_xml(bytes.fromhex("6129a109060760857405080101a203020101a305a10302010d"
-                              "be10040e0800065f1f040000000001f400070000"))
+    apdu_to_xml(
+        bytes.fromhex(
+            "6129a109060760857405080101a203020101a305a10302010d"
+            "be10040e0800065f1f040000000001f400070000"
+        )
+    )
     assert capsys.readouterr().out == ""
