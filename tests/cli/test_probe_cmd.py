@@ -221,3 +221,84 @@ def test_named_target_and_credential_from_the_config(tmp_path: Path) -> None:
     assert doc["diagnosis"]["causes"][0]["code"] == "hdlc.wrong_address"
     assert doc["profile"]["server_physical"] == 6678
     assert doc["profile"]["credential"] == "mgmt"
+
+
+def test_ctrl_c_cancels_releases_and_exits_130(tmp_path: Path) -> None:
+    """SIGINT while associated: the engine still releases (RLRQ or DISC), then exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {
+        **os.environ,
+        "DLMSDOCTOR_DATA_DIR": str(tmp_path / "data"),
+        "NO_COLOR": "1",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    with MeterThread("default", ["delay=0.3"]) as meter:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dlmsdoctor",
+                "probe",
+                f"127.0.0.1:{meter.port}",
+                "--no-icmp",
+                "--timeout",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        deadline = time.monotonic() + 15
+        while not meter.open_associations() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert meter.open_associations(), "the probe never associated"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, (out, err)
+        assert b"Traceback" not in err
+        assert meter.open_associations() == []
+        released = [e["how"] for e in meter.log.of("association.released")]
+        assert len(released) == 1 and released[0] in ("rlrq", "disc"), released
+        assert meter.unreleased_associations() == []
+
+
+def test_ladder_is_live_on_a_terminal_and_plain_otherwise() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dlmsdoctor.codec.model import Severity
+    from dlmsdoctor.events import FindingRaised, StepFinished, StepStarted
+    from dlmsdoctor.output.ladder import LadderView, render_diagnosis
+
+    events = [
+        StepStarted("tcp.connect", "TCP", "tcp", 0.0),
+        FindingRaised("tcp.connect", "bridge.busy", Severity.ERROR, "bridge busy", 0.1),
+        StepFinished("tcp.connect", StepStatus.FAILED, "bridge busy: another client", 0.2),
+    ]
+    tty = io.StringIO()
+    console = Console(file=tty, force_terminal=True, no_color=False, width=100)
+    with LadderView(console) as view:
+        assert view.live_mode
+        for event in events:
+            view.on_event(event)
+    assert "\x1b[" in tty.getvalue() and "tcp.connect" in tty.getvalue()
+
+    pipe = io.StringIO()
+    plain = Console(file=pipe, force_terminal=False, no_color=True, width=100)
+    with LadderView(plain) as view:
+        assert not view.live_mode
+        for event in events:
+            view.on_event(event)
+    text = pipe.getvalue()
+    assert "\x1b[" not in text
+    assert text.splitlines()[0].startswith("[FAIL] tcp.connect")
+    assert "! bridge busy" in text
+    story = _diagnosed(Story().ping(received=3).connect_fails("refused", dt=0.02))
+    render_diagnosis(plain, story.session)
+    assert "Verdict: FAILED" in pipe.getvalue() and "tcp.refused" in pipe.getvalue()
