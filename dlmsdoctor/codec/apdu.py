@@ -32,13 +32,23 @@ from functools import lru_cache
 
 from dlmsdoctor.codec.axdr import (
     DecodeContext,
+    Fields,
+    access_finding,
     clamp,
     decode_data,
     encode_length,
     octet_value,
+    read_access_selection,
+    read_block_sa,
+    read_data_result,
+    read_descriptor,
+    read_invoke_id,
     read_length,
+    read_list,
+    read_octets,
+    read_uint,
 )
-from dlmsdoctor.codec.ber import ACSE_TYPES, Fields, decode_acse, flag_id
+from dlmsdoctor.codec.ber import ACSE_TYPES, decode_acse, flag_id
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
 from dlmsdoctor.codec.obis import (
     ACTION_RESULTS,
@@ -50,10 +60,6 @@ from dlmsdoctor.codec.obis import (
     EXCEPTION_STATE_ERRORS,
     SERVICE_ERROR_KINDS,
     SERVICE_ERROR_VALUES,
-    class_name,
-    dotted_obis,
-    format_obis,
-    obis_name,
 )
 
 __all__ = ["ApduDecode", "conformance_names", "decode_apdu"]
@@ -137,218 +143,6 @@ def decode_pdu(
     return span, end, f"unknown APDU tag 0x{tag:02X} ({end - pos} bytes)"
 
 
-# ---------------------------------------------------------------- small readers
-
-
-def _uint(
-    ctx: DecodeContext,
-    pos: int,
-    end: int,
-    size: int,
-    name: str,
-    label: str,
-    names: dict[int, str] | None = None,
-) -> tuple[Span, int, int | None]:
-    """Unsigned big-endian integer of ``size`` bytes, optionally named."""
-    if not ctx.need(pos, end, size, label):
-        return ctx.span(pos, max(0, end - pos), name, label, None, "truncated"), end, None
-    value = int.from_bytes(ctx.buf[pos : pos + size], "big")
-    meaning = str(value)
-    if names is not None:
-        meaning = names.get(value, f"unknown ({value})")
-    return ctx.span(pos, size, name, label, value, meaning), pos + size, value
-
-
-def _invoke_id(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-) -> tuple[Span, int]:
-    """Invoke-Id-And-Priority (Green Book 9.3.8): bits 0-3 id, bit 6 confirmed, bit 7 high."""
-    if not ctx.need(pos, end, 1, "invoke-id-and-priority"):
-        return ctx.span(pos, 0, name + ".invoke_id", "Invoke id and priority"), end
-    b = ctx.buf[pos]
-    fields["invoke_id"] = b & 0x0F
-    meaning = (
-        f"invoke id {b & 0x0F}, {'confirmed' if b & 0x40 else 'unconfirmed'}, "
-        f"{'high' if b & 0x80 else 'normal'} priority"
-    )
-    return ctx.span(pos, 1, name + ".invoke_id", "Invoke id and priority", b, meaning), pos + 1
-
-
-def _descriptor(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields | None, name: str, method: bool = False
-) -> tuple[Span, int, str]:
-    """Cosem-Attribute-Descriptor or Cosem-Method-Descriptor: class, instance, id (9 bytes)."""
-    label = "Method descriptor" if method else "Attribute descriptor"
-    if not ctx.need(pos, end, 9, label):
-        return ctx.raw(pos, end, name, label, "truncated"), end, "?"
-    buf = ctx.buf
-    cid = (buf[pos] << 8) | buf[pos + 1]
-    obis = buf[pos + 2 : pos + 8]
-    item = buf[pos + 8]
-    cname = class_name(cid)
-    oname = obis_name(obis)
-    ob_text = format_obis(obis)
-    key = "method" if method else "attribute"
-    children = (
-        ctx.span(pos, 2, name + ".class_id", "Class id", cid, cname),
-        ctx.span(
-            pos + 2,
-            6,
-            name + ".instance_id",
-            "Instance id (OBIS)",
-            ob_text,
-            f"{ob_text} {oname}".rstrip(),
-        ),
-        ctx.span(pos + 8, 1, name + "." + key, key.capitalize(), item, f"{key} {item}"),
-    )
-    text = f"{cname} {ob_text}{' (' + oname + ')' if oname else ''} {key} {item}"
-    if fields is not None:
-        fields["class_id"] = cid
-        fields["class_name"] = cname
-        fields["obis"] = dotted_obis(obis)
-        if oname:
-            fields["obis_name"] = oname
-        fields[key] = item
-    return ctx.span(pos, 9, name, label, None, text, children), pos + 9, text
-
-
-def _access_selection(ctx: DecodeContext, pos: int, end: int, name: str) -> tuple[Span, int]:
-    """Selective-Access-Descriptor OPTIONAL: 00 absent, 01 selector + parameters."""
-    if not ctx.need(pos, end, 1, "access selection"):
-        return ctx.span(pos, 0, name, "Access selection"), end
-    if ctx.buf[pos] == 0:
-        return ctx.span(pos, 1, name, "Access selection", False, "absent"), pos + 1
-    sel, cur, selector = _uint(
-        ctx,
-        pos + 1,
-        end,
-        1,
-        name + ".selector",
-        "Access selector",
-        {1: "range descriptor", 2: "entry descriptor"},
-    )
-    params, cur, _ = decode_data(ctx, cur, end, name + ".parameters", "Access parameters")
-    return (
-        ctx.span(
-            pos, cur - pos, name, "Access selection", True, f"selector {selector}", (sel, params)
-        ),
-        cur,
-    )
-
-
-def _octets(
-    ctx: DecodeContext, pos: int, end: int, name: str, label: str, secret: bool = False
-) -> tuple[Span, int, bytes]:
-    """A-XDR OCTET STRING: length + bytes."""
-    got = read_length(ctx, pos, end, label)
-    if got is None:
-        return ctx.raw(pos, end, name, label, "bad length"), end, b""
-    n, lsize = got
-    stop = clamp(ctx, pos, lsize, pos + lsize, n, end, label)
-    data = ctx.buf[pos + lsize : stop]
-    meaning = hexs(data) if len(data) <= 16 else f"{len(data)} bytes"
-    return ctx.span(pos, stop - pos, name, label, data, meaning, secret=secret), stop, data
-
-
-def _data_result(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields | None, name: str
-) -> tuple[Span, int, str]:
-    """Get-Data-Result CHOICE: [0] data, [1] data-access-result."""
-    if not ctx.need(pos, end, 1, "result"):
-        return ctx.span(pos, 0, name, "Result"), end, "?"
-    if ctx.buf[pos] == 0:
-        data, cur, value = decode_data(ctx, pos + 1, end, name + ".data", "Data")
-        if fields is not None:
-            fields["value"] = value
-            fields["access_result"] = "success"
-        text = data.meaning if len(data.meaning) <= 60 else data.meaning[:57] + "..."
-        sel = ctx.span(pos, 1, name + ".choice", "Result choice", 0, "data")
-        return ctx.span(pos, cur - pos, name, "Result", None, "data", (sel, data)), cur, text
-    if ctx.buf[pos] == 1:
-        res, cur, code = _uint(
-            ctx, pos + 1, end, 1, name + ".access_result", "Data access result", DATA_ACCESS_RESULTS
-        )
-        text = res.meaning
-        _access_finding(ctx, pos + 1, code, text)
-        if fields is not None:
-            fields["access_result"] = text
-        sel = ctx.span(pos, 1, name + ".choice", "Result choice", 1, "data-access-result")
-        return ctx.span(pos, cur - pos, name, "Result", code, text, (sel, res)), cur, text
-    ctx.finding(
-        "apdu.axdr.choice",
-        pos,
-        1,
-        "result",
-        f"result choice {ctx.buf[pos]} unknown",
-        expected="0 or 1",
-        found=str(ctx.buf[pos]),
-    )
-    return ctx.raw(pos, end, name, "Result", "unknown choice"), end, "?"
-
-
-def _access_finding(ctx: DecodeContext, pos: int, code: int | None, text: str) -> None:
-    if code is not None and code != 0:
-        ctx.finding(
-            "apdu.access_error",
-            pos,
-            1,
-            "data-access-result",
-            f"meter answered {text}",
-            severity=Severity.WARNING,
-            found=text,
-        )
-
-
-def _block_sa(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-) -> tuple[Span, int]:
-    """DataBlock-SA: last-block BOOLEAN, block-number Unsigned32, raw-data OCTET STRING."""
-    last, cur, lb = _uint(ctx, pos, end, 1, name + ".last_block", "Last block")
-    num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
-    raw, cur, data = _octets(ctx, cur, end, name + ".raw_data", "Raw data")
-    fields["last_block"] = bool(lb)
-    fields["block_number"] = bn
-    meaning = f"block {bn}{' (last)' if lb else ''}, {len(data)} bytes"
-    return ctx.span(pos, cur - pos, name, "Data block", None, meaning, (last, num, raw)), cur
-
-
-def _count(ctx: DecodeContext, pos: int, end: int, name: str, label: str) -> tuple[Span, int, int]:
-    got = read_length(ctx, pos, end, label)
-    if got is None:
-        return ctx.span(pos, 0, name, label), end, 0
-    n, lsize = got
-    return ctx.span(pos, lsize, name, label, n, f"{n} items"), pos + lsize, n
-
-
-def _list_of(
-    ctx: DecodeContext,
-    pos: int,
-    end: int,
-    name: str,
-    label: str,
-    item: Callable[[int, int], tuple[Span, int]],
-) -> tuple[Span, int, int]:
-    """SEQUENCE OF: an A-XDR count then items; stops at the end of the bytes."""
-    cnt, cur, n = _count(ctx, pos, end, name + ".count", label + " count")
-    children = [cnt]
-    for i in range(n):
-        if cur >= end:
-            ctx.finding(
-                "apdu.axdr.length",
-                pos,
-                cnt.length,
-                label,
-                f"{label}: {n} items announced, {i} present",
-                expected=str(i),
-                found=str(n),
-                corrected=hexs(encode_length(i)),
-            )
-            break
-        child, cur = item(cur, i)
-        children.append(child)
-    return ctx.span(pos, cur - pos, name, label, n, f"{n} items", tuple(children)), cur, n
-
-
 def _header(
     ctx: DecodeContext,
     pos: int,
@@ -428,7 +222,7 @@ def _service(
     tag, ch, cur = _header(ctx, pos, end, name, family, apdu_type, fields)
     spans = [tag] if ch is None else [tag, ch]
     if ch is not None and choice in kinds:
-        inv, cur = _invoke_id(ctx, cur, end, fields, name)
+        inv, cur = read_invoke_id(ctx, cur, end, fields, name)
         spans.append(inv)
         return spans, cur, apdu_type, choice
     return spans, cur, None, choice
@@ -455,20 +249,20 @@ def _get_request(
         return _unparsed(ctx, pos, cur, end, name, "GET-Request", spans)
     iid = fields.get("invoke_id")
     if choice == 1:
-        desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor")
-        sel, cur = _access_selection(ctx, cur, end, name + ".access_selection")
+        desc, cur, text = read_descriptor(ctx, cur, end, fields, name + ".descriptor")
+        sel, cur = read_access_selection(ctx, cur, end, name + ".access_selection")
         spans += (desc, sel)
         summary = f"{kind} #{iid} {text}"
     elif choice == 2:
-        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
         fields["block_number"] = bn
         spans.append(num)
         summary = f"{kind} #{iid} block {bn}"
     else:
 
         def item(p: int, i: int) -> tuple[Span, int]:
-            d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}")
-            s, p = _access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
+            d, p, _ = read_descriptor(ctx, p, end, None, f"{name}.item{i}")
+            s, p = read_access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
             return ctx.span(
                 d.offset - ctx.base,
                 p - (d.offset - ctx.base),
@@ -479,7 +273,7 @@ def _get_request(
                 (d, s),
             ), p
 
-        lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Attributes", item)
+        lst, cur, n = read_list(ctx, cur, end, name + ".items", "Attributes", item)
         spans.append(lst)
         fields["count"] = n
         summary = f"{kind} #{iid} {n} attributes"
@@ -494,19 +288,19 @@ def _get_response(
         return _unparsed(ctx, pos, cur, end, name, "GET-Response", spans)
     iid = fields.get("invoke_id")
     if choice == 1:
-        res, cur, text = _data_result(ctx, cur, end, fields, name + ".result")
+        res, cur, text = read_data_result(ctx, cur, end, fields, name + ".result")
         spans.append(res)
         summary = f"{kind} #{iid} {text}"
     elif choice == 2:
         start = cur
-        last, cur, lb = _uint(ctx, cur, end, 1, name + ".last_block", "Last block")
-        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        last, cur, lb = read_uint(ctx, cur, end, 1, name + ".last_block", "Last block")
+        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
         parts = [last, num]
         fields["last_block"] = bool(lb)
         fields["block_number"] = bn
         if ctx.need(cur, end, 1, "block result"):
             if ctx.buf[cur] == 0:
-                raw, cur2, data = _octets(ctx, cur + 1, end, name + ".raw_data", "Raw data")
+                raw, cur2, data = read_octets(ctx, cur + 1, end, name + ".raw_data", "Raw data")
                 parts.append(
                     ctx.span(
                         cur,
@@ -521,7 +315,7 @@ def _get_response(
                 detail = f"{len(data)} bytes"
                 cur = cur2
             else:
-                res, cur2, code = _uint(
+                res, cur2, code = read_uint(
                     ctx,
                     cur + 1,
                     end,
@@ -530,7 +324,7 @@ def _get_response(
                     "Data access result",
                     DATA_ACCESS_RESULTS,
                 )
-                _access_finding(ctx, cur + 1, code, res.meaning)
+                access_finding(ctx, cur + 1, code, res.meaning)
                 fields["access_result"] = res.meaning
                 parts.append(
                     ctx.span(cur, cur2 - cur, name + ".result", "Result", None, res.meaning, (res,))
@@ -554,10 +348,10 @@ def _get_response(
     else:
 
         def item(p: int, i: int) -> tuple[Span, int]:
-            s, p, _ = _data_result(ctx, p, end, None, f"{name}.result{i}")
+            s, p, _ = read_data_result(ctx, p, end, None, f"{name}.result{i}")
             return s, p
 
-        lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results", item)
+        lst, cur, n = read_list(ctx, cur, end, name + ".results", "Results", item)
         spans.append(lst)
         fields["count"] = n
         summary = f"{kind} #{iid} {n} results"
@@ -573,8 +367,8 @@ def _set_request(
     iid = fields.get("invoke_id")
     summary = f"{kind} #{iid}"
     if choice in (1, 2):
-        desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor")
-        sel, cur = _access_selection(ctx, cur, end, name + ".access_selection")
+        desc, cur, text = read_descriptor(ctx, cur, end, fields, name + ".descriptor")
+        sel, cur = read_access_selection(ctx, cur, end, name + ".access_selection")
         spans += (desc, sel)
         summary += " " + text
         if choice == 1:
@@ -583,17 +377,17 @@ def _set_request(
             spans.append(val)
             summary += " = " + val.meaning[:60]
         else:
-            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
             spans.append(blk)
     elif choice == 3:
-        blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+        blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
         spans.append(blk)
         summary += " " + blk.meaning
     else:
 
         def item(p: int, i: int) -> tuple[Span, int]:
-            d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}")
-            s, p = _access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
+            d, p, _ = read_descriptor(ctx, p, end, None, f"{name}.item{i}")
+            s, p = read_access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
             return ctx.span(
                 d.offset - ctx.base,
                 p - (d.offset - ctx.base),
@@ -604,7 +398,7 @@ def _set_request(
                 (d, s),
             ), p
 
-        lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Attributes", item)
+        lst, cur, n = read_list(ctx, cur, end, name + ".items", "Attributes", item)
         spans.append(lst)
         fields["count"] = n
         if choice == 4:
@@ -613,10 +407,10 @@ def _set_request(
                 s, p, _ = decode_data(ctx, p, end, f"{name}.value{i}", f"Value {i}")
                 return s, p
 
-            vals, cur, _ = _list_of(ctx, cur, end, name + ".values", "Values", value)
+            vals, cur, _ = read_list(ctx, cur, end, name + ".values", "Values", value)
             spans.append(vals)
         else:
-            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
             spans.append(blk)
         summary += f" {n} attributes"
     return _finish(ctx, pos, cur, end, name, "SET-Request", spans, summary)
@@ -631,27 +425,27 @@ def _set_response(
     iid = fields.get("invoke_id")
     summary = f"{kind} #{iid}"
     if choice in (1, 3):
-        res, cur, code = _uint(
+        res, cur, code = read_uint(
             ctx, cur, end, 1, name + ".result", "Data access result", DATA_ACCESS_RESULTS
         )
-        _access_finding(ctx, res.offset - ctx.base, code, res.meaning)
+        access_finding(ctx, res.offset - ctx.base, code, res.meaning)
         fields["access_result"] = res.meaning
         spans.append(res)
         summary += " " + res.meaning
     if choice in (4, 5):
 
         def item(p: int, i: int) -> tuple[Span, int]:
-            s, p, code = _uint(
+            s, p, code = read_uint(
                 ctx, p, end, 1, f"{name}.result{i}", f"Result {i}", DATA_ACCESS_RESULTS
             )
-            _access_finding(ctx, s.offset - ctx.base, code, s.meaning)
+            access_finding(ctx, s.offset - ctx.base, code, s.meaning)
             return s, p
 
-        lst, cur, n = _list_of(ctx, cur, end, name + ".results", "Results", item)
+        lst, cur, n = read_list(ctx, cur, end, name + ".results", "Results", item)
         spans.append(lst)
         summary += f" {n} results"
     if choice in (2, 3, 4):
-        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
         fields["block_number"] = bn
         spans.append(num)
         summary += f" block {bn}"
@@ -667,7 +461,7 @@ def _action_request(
     iid = fields.get("invoke_id")
     summary = f"{kind} #{iid}"
     if choice in (1, 4):
-        desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor", method=True)
+        desc, cur, text = read_descriptor(ctx, cur, end, fields, name + ".descriptor", method=True)
         spans.append(desc)
         summary += " " + text
         if choice == 1:
@@ -682,24 +476,24 @@ def _action_request(
             )
             spans.append(par)
         else:
-            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
             spans.append(blk)
     elif choice in (2,):
-        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
         fields["block_number"] = bn
         spans.append(num)
         summary += f" block {bn}"
     elif choice == 6:
-        blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+        blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
         spans.append(blk)
         summary += " " + blk.meaning
     else:
 
         def item(p: int, i: int) -> tuple[Span, int]:
-            d, p, _ = _descriptor(ctx, p, end, None, f"{name}.item{i}", method=True)
+            d, p, _ = read_descriptor(ctx, p, end, None, f"{name}.item{i}", method=True)
             return d, p
 
-        lst, cur, n = _list_of(ctx, cur, end, name + ".items", "Methods", item)
+        lst, cur, n = read_list(ctx, cur, end, name + ".items", "Methods", item)
         spans.append(lst)
         if choice == 3:
 
@@ -707,10 +501,10 @@ def _action_request(
                 s, p, _ = decode_data(ctx, p, end, f"{name}.parameters{i}", f"Parameters {i}")
                 return s, p
 
-            vals, cur, _ = _list_of(ctx, cur, end, name + ".parameters", "Parameters", value)
+            vals, cur, _ = read_list(ctx, cur, end, name + ".parameters", "Parameters", value)
             spans.append(vals)
         else:
-            blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+            blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
             spans.append(blk)
         summary += f" {n} methods"
     return _finish(ctx, pos, cur, end, name, "ACTION-Request", spans, summary)
@@ -755,13 +549,15 @@ def _action_response(
 
     def with_data(p: int, i: int, f: Fields | None) -> tuple[Span, int]:
         start = p
-        res, p, code = _uint(ctx, p, end, 1, f"{name}.result{i}", "Action result", ACTION_RESULTS)
-        _access_finding(ctx, start, code, res.meaning)
+        res, p, code = read_uint(
+            ctx, p, end, 1, f"{name}.result{i}", "Action result", ACTION_RESULTS
+        )
+        access_finding(ctx, start, code, res.meaning)
         parts = [res]
         if f is not None:
             f["action_result"] = res.meaning
         if p < end and ctx.buf[p] == 1:
-            data, p2, text = _data_result(ctx, p + 1, end, f, f"{name}.return{i}")
+            data, p2, text = read_data_result(ctx, p + 1, end, f, f"{name}.return{i}")
             parts.append(
                 ctx.span(
                     p,
@@ -794,17 +590,17 @@ def _action_response(
         spans.append(resp)
         summary += " " + resp.meaning
     elif choice == 2:
-        blk, cur = _block_sa(ctx, cur, end, fields, name + ".block")
+        blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
         spans.append(blk)
         summary += " " + blk.meaning
     elif choice == 3:
-        lst, cur, n = _list_of(
+        lst, cur, n = read_list(
             ctx, cur, end, name + ".results", "Results", lambda p, i: with_data(p, i, None)
         )
         spans.append(lst)
         summary += f" {n} results"
     else:
-        num, cur, bn = _uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
         fields["block_number"] = bn
         spans.append(num)
         summary += f" block {bn}"
@@ -828,10 +624,10 @@ def _exception(
     """Exception-Response (Green Book 9.3.5): state-error, service-error [, counter]."""
     fields["apdu_type"] = "ExceptionResponse"
     tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xD8, "exception-response")
-    st, cur, state = _uint(
+    st, cur, state = read_uint(
         ctx, pos + 1, end, 1, name + ".state_error", "State error", EXCEPTION_STATE_ERRORS
     )
-    se, cur, service = _uint(
+    se, cur, service = read_uint(
         ctx, cur, end, 1, name + ".service_error", "Service error", EXCEPTION_SERVICE_ERRORS
     )
     spans = [tag, st, se]
@@ -839,7 +635,7 @@ def _exception(
     fields["service_error"] = se.meaning
     summary = f"ExceptionResponse {st.meaning}, {se.meaning}"
     if service == 6:
-        ic, cur, counter = _uint(
+        ic, cur, counter = read_uint(
             ctx, cur, end, 4, name + ".invocation_counter", "Expected invocation counter"
         )
         fields["invocation_counter"] = counter
@@ -863,7 +659,7 @@ def _data_notification(
     """Data-Notification (Green Book 9.3.7): long invoke id, date-time, body."""
     fields["apdu_type"] = "DataNotification"
     tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0x0F, "data-notification")
-    inv, cur, lid = _uint(
+    inv, cur, lid = read_uint(
         ctx, pos + 1, end, 4, name + ".long_invoke_id", "Long invoke id and priority"
     )
     fields["long_invoke_id"] = None if lid is None else lid & 0xFFFFFF
@@ -904,7 +700,7 @@ def _data_notification(
             )
         )
         cur += 1
-    dt, cur, raw = _octets(ctx, cur, end, name + ".date_time", "Date-time")
+    dt, cur, raw = read_octets(ctx, cur, end, name + ".date_time", "Date-time")
     if raw:
         value, meaning = octet_value(raw)
         dt = ctx.span(dt.offset - ctx.base, dt.length, dt.name, dt.label, value, meaning)
@@ -924,7 +720,7 @@ def _event_notification(
     cur = pos + 1
     if ctx.need(cur, end, 1, "time"):
         if ctx.buf[cur]:
-            t, cur2, raw = _octets(ctx, cur + 1, end, name + ".time", "Time")
+            t, cur2, raw = read_octets(ctx, cur + 1, end, name + ".time", "Time")
             spans.append(
                 ctx.span(
                     cur, cur2 - cur, name + ".time_present", "Time", None, octet_value(raw)[1], (t,)
@@ -934,7 +730,7 @@ def _event_notification(
         else:
             spans.append(ctx.span(cur, 1, name + ".time_present", "Time", None, "absent"))
             cur += 1
-    desc, cur, text = _descriptor(ctx, cur, end, fields, name + ".descriptor")
+    desc, cur, text = read_descriptor(ctx, cur, end, fields, name + ".descriptor")
     val, cur, value = decode_data(ctx, cur, end, name + ".value", "Value")
     fields["value"] = value
     spans += (desc, val)
@@ -948,7 +744,7 @@ def _gbt(
     """General-Block-Transfer (Green Book 9.3.13): control, numbers, block data."""
     fields["apdu_type"] = "GeneralBlockTransfer"
     tag = ctx.span(pos, 1, name + ".tag", "APDU tag", 0xE0, "general-block-transfer")
-    ctl, cur, control = _uint(ctx, pos + 1, end, 1, name + ".control", "Block control")
+    ctl, cur, control = read_uint(ctx, pos + 1, end, 1, name + ".control", "Block control")
     if control is not None:
         ctl = ctx.span(
             pos + 1,
@@ -958,9 +754,9 @@ def _gbt(
             control,
             f"last={bool(control & 0x80)} streaming={bool(control & 0x40)} window={control & 0x3F}",
         )
-    num, cur, bn = _uint(ctx, cur, end, 2, name + ".block_number", "Block number")
-    ack, cur, _ = _uint(ctx, cur, end, 2, name + ".block_number_ack", "Block number ack")
-    data, cur, raw = _octets(ctx, cur, end, name + ".block_data", "Block data")
+    num, cur, bn = read_uint(ctx, cur, end, 2, name + ".block_number", "Block number")
+    ack, cur, _ = read_uint(ctx, cur, end, 2, name + ".block_number_ack", "Block number ack")
+    data, cur, raw = read_octets(ctx, cur, end, name + ".block_data", "Block data")
     fields["block_number"] = bn
     summary = f"GeneralBlockTransfer block {bn}, {len(raw)} bytes"
     return _finish(
@@ -979,7 +775,7 @@ def _sn_service(
     spans = [ctx.span(pos, 1, name + ".tag", "APDU tag", tag_byte, label)]
     cur = pos + 1
     if tag_byte in (0x05, 0x06):  # ReadRequest, WriteRequest
-        lst, cur, n = _list_of(
+        lst, cur, n = read_list(
             ctx,
             cur,
             end,
@@ -998,11 +794,11 @@ def _sn_service(
                 fields.setdefault("value", v)
                 return s, p
 
-            vals, cur, _ = _list_of(ctx, cur, end, name + ".values", "Values", value)
+            vals, cur, _ = read_list(ctx, cur, end, name + ".values", "Values", value)
             spans.append(vals)
     elif tag_byte in (0x0C, 0x0D):  # ReadResponse, WriteResponse
         item = _sn_read_result if tag_byte == 0x0C else _sn_write_result
-        lst, cur, n = _list_of(
+        lst, cur, n = read_list(
             ctx,
             cur,
             end,
@@ -1059,19 +855,19 @@ def _sn_variable(
     cur = pos + 1
     if choice in (2, 4, 5):
         label = "Block number" if choice == 5 else "Short name"
-        sn, cur, value = _uint(ctx, cur, end, 2, name + ".short_name", label)
+        sn, cur, value = read_uint(ctx, cur, end, 2, name + ".short_name", label)
         if value is not None:
             sn = ctx.span(cur - 2, 2, sn.name, sn.label, value, f"0x{value:04X}")
             if choice != 5:
                 fields.setdefault("short_name", value)
         parts.append(sn)
         if choice == 4:
-            sel, cur, _ = _uint(ctx, cur, end, 1, name + ".selector", "Selector")
+            sel, cur, _ = read_uint(ctx, cur, end, 1, name + ".selector", "Selector")
             par, cur, _ = decode_data(ctx, cur, end, name + ".parameters", "Parameters")
             parts += (sel, par)
     else:
         blk, cur = (
-            _block_sa(ctx, cur, end, fields, name + ".block")
+            read_block_sa(ctx, cur, end, fields, name + ".block")
             if choice == 7
             else _sn_block(ctx, cur, end, fields, name + ".block")
         )
@@ -1085,9 +881,9 @@ def _sn_block(
     ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
 ) -> tuple[Span, int]:
     """DataBlock-G for SN: last-block, block-number Unsigned16, raw-data."""
-    last, cur, lb = _uint(ctx, pos, end, 1, name + ".last_block", "Last block")
-    num, cur, bn = _uint(ctx, cur, end, 2, name + ".block_number", "Block number")
-    raw, cur, data = _octets(ctx, cur, end, name + ".raw_data", "Raw data")
+    last, cur, lb = read_uint(ctx, pos, end, 1, name + ".last_block", "Last block")
+    num, cur, bn = read_uint(ctx, cur, end, 2, name + ".block_number", "Block number")
+    raw, cur, data = read_octets(ctx, cur, end, name + ".raw_data", "Raw data")
     fields["last_block"] = bool(lb)
     fields["block_number"] = bn
     meaning = f"block {bn}{' (last)' if lb else ''}, {len(data)} bytes"
@@ -1105,17 +901,17 @@ def _sn_read_result(
         fields.setdefault("access_result", "success")
         return ctx.span(pos, cur - pos, name, "Result", None, data.meaning, (data,)), cur
     if choice == 1:
-        res, cur, code = _uint(
+        res, cur, code = read_uint(
             ctx, pos + 1, end, 1, name + ".error", "Data access error", DATA_ACCESS_RESULTS
         )
-        _access_finding(ctx, pos + 1, code, res.meaning)
+        access_finding(ctx, pos + 1, code, res.meaning)
         fields.setdefault("access_result", res.meaning)
         return ctx.span(pos, cur - pos, name, "Result", code, res.meaning, (res,)), cur
     if choice == 2:
         blk, cur = _sn_block(ctx, pos + 1, end, fields, name + ".block")
         return ctx.span(pos, cur - pos, name, "Result", None, blk.meaning, (blk,)), cur
     if choice == 3:
-        num, cur, bn = _uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
+        num, cur, bn = read_uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
         return ctx.span(pos, cur - pos, name, "Result", bn, f"block {bn}", (num,)), cur
     ctx.finding(
         "apdu.axdr.choice",
@@ -1137,14 +933,14 @@ def _sn_write_result(
         fields.setdefault("access_result", "success")
         return ctx.span(pos, 1, name, "Result", 0, "success"), pos + 1
     if choice == 1:
-        res, cur, code = _uint(
+        res, cur, code = read_uint(
             ctx, pos + 1, end, 1, name + ".error", "Data access error", DATA_ACCESS_RESULTS
         )
-        _access_finding(ctx, pos + 1, code, res.meaning)
+        access_finding(ctx, pos + 1, code, res.meaning)
         fields.setdefault("access_result", res.meaning)
         return ctx.span(pos, cur - pos, name, "Result", code, res.meaning, (res,)), cur
     if choice == 2:
-        num, cur, bn = _uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
+        num, cur, bn = read_uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
         return ctx.span(pos, cur - pos, name, "Result", bn, f"block {bn}", (num,)), cur
     ctx.finding(
         "apdu.axdr.choice",
@@ -1182,7 +978,7 @@ def _security_header(
         f"{', compressed' if sc & 0x80 else ''}"
     )
     out.append(ctx.span(pos, 1, name + ".security_control", "Security control", sc, meaning))
-    ic, cur, counter = _uint(
+    ic, cur, counter = read_uint(
         ctx, pos + 1, end, 4, name + ".invocation_counter", "Invocation counter"
     )
     fields["invocation_counter"] = counter
@@ -1212,7 +1008,7 @@ def _ciphered(
     spans = [ctx.span(pos, 1, name + ".tag", "APDU tag", tag, cname)]
     cur = pos + 1
     if tag in (0xDB, 0xDC):
-        st, cur, title = _octets(ctx, cur, end, name + ".system_title", "System title")
+        st, cur, title = read_octets(ctx, cur, end, name + ".system_title", "System title")
         flag = flag_id(title)
         fields["system_title"] = title.hex().upper()
         if flag:
@@ -1233,7 +1029,7 @@ def _ciphered(
             ("date_time", "Date-time"),
             ("other_information", "Other information"),
         ):
-            s, cur, data = _octets(ctx, cur, end, f"{name}.{key}", label)
+            s, cur, data = read_octets(ctx, cur, end, f"{name}.{key}", label)
             spans.append(s)
             if key.endswith("system_title"):
                 fields[key] = data.hex().upper()
@@ -1323,7 +1119,7 @@ def _optional_u8(
         return ctx.span(pos, 0, name, label), end, None
     if ctx.buf[pos] == 0:
         return ctx.span(pos, 1, name, label, None, "absent"), pos + 1, None
-    s, cur, v = _uint(ctx, pos + 1, end, 1, name + ".value", label)
+    s, cur, v = read_uint(ctx, pos + 1, end, 1, name + ".value", label)
     return ctx.span(pos, cur - pos, name, label, v, str(v), (s,)), cur, v
 
 
@@ -1353,7 +1149,7 @@ def _initiate_request(
     cur = pos + 1
     if ctx.need(cur, end, 1, "dedicated key"):
         if ctx.buf[cur]:
-            key, cur2, data = _octets(
+            key, cur2, data = read_octets(
                 ctx, cur + 1, end, name + ".dedicated_key.value", "Dedicated key", secret=True
             )
             fields["dedicated_key"] = True
@@ -1376,9 +1172,11 @@ def _initiate_request(
     if allowed is None:
         ra = ctx.span(ra.offset - ctx.base, ra.length, ra.name, ra.label, True, "default (true)")
     qos, cur, _ = _optional_u8(ctx, cur, end, name + ".proposed_qos", "Proposed quality of service")
-    ver, cur, version = _uint(ctx, cur, end, 1, name + ".dlms_version", "Proposed DLMS version")
+    ver, cur, version = read_uint(ctx, cur, end, 1, name + ".dlms_version", "Proposed DLMS version")
     conf, cur = _conformance(ctx, cur, end, fields, name + ".conformance")
-    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size", "Client max receive PDU size")
+    pdu, cur, size = read_uint(
+        ctx, cur, end, 2, name + ".max_pdu_size", "Client max receive PDU size"
+    )
     fields["dlms_version"] = version
     fields["max_pdu_size"] = size
     _check_version(ctx, ver, version)
@@ -1396,10 +1194,14 @@ def _initiate_response(
     qos, cur, _ = _optional_u8(
         ctx, pos + 1, end, name + ".negotiated_qos", "Negotiated quality of service"
     )
-    ver, cur, version = _uint(ctx, cur, end, 1, name + ".dlms_version", "Negotiated DLMS version")
+    ver, cur, version = read_uint(
+        ctx, cur, end, 1, name + ".dlms_version", "Negotiated DLMS version"
+    )
     conf, cur = _conformance(ctx, cur, end, fields, name + ".conformance")
-    pdu, cur, size = _uint(ctx, cur, end, 2, name + ".max_pdu_size", "Server max receive PDU size")
-    vaa, cur, vaa_name = _uint(ctx, cur, end, 2, name + ".vaa_name", "VAA name")
+    pdu, cur, size = read_uint(
+        ctx, cur, end, 2, name + ".max_pdu_size", "Server max receive PDU size"
+    )
+    vaa, cur, vaa_name = read_uint(ctx, cur, end, 2, name + ".vaa_name", "VAA name")
     if vaa_name is not None:
         vaa = ctx.span(
             vaa.offset - ctx.base,
@@ -1429,13 +1231,13 @@ def _confirmed_service_error(
     fields.setdefault("apdu_type", "ConfirmedServiceError")
     fields["xdlms"] = "ConfirmedServiceError"
     spans = [ctx.span(pos, 1, name + ".tag", "xDLMS tag", 0x0E, "ConfirmedServiceError")]
-    svc, cur, _ = _uint(
+    svc, cur, _ = read_uint(
         ctx, pos + 1, end, 1, name + ".service", "Service", CONFIRMED_SERVICE_ERRORS
     )
-    kind_span, cur, kind = _uint(
+    kind_span, cur, kind = read_uint(
         ctx, cur, end, 1, name + ".error_kind", "Service error", SERVICE_ERROR_KINDS
     )
-    val, cur, code = _uint(
+    val, cur, code = read_uint(
         ctx,
         cur,
         end,

@@ -1,4 +1,6 @@
-"""A-XDR (IEC 61334-6) decoding for xDLMS: lengths, the ``Data`` CHOICE, date-time.
+"""A-XDR (IEC 61334-6) decoding for xDLMS: lengths, the ``Data`` CHOICE, date-time, and
+the fields the GET/SET/ACTION services share (invoke id, attribute and method descriptors,
+access selection, results, data blocks, SEQUENCE OF).
 
 Every decoder here takes a :class:`DecodeContext` (the buffer, the absolute base
 offset and the findings collected so far), a position and an end, and returns
@@ -8,14 +10,26 @@ a short or inconsistent field becomes a finding and a span over what is there.
 Finding codes emitted here:
 ``apdu.truncated`` (a fixed-size field runs past the end of the APDU),
 ``apdu.axdr.length`` (an A-XDR length or element count larger than the bytes present),
-``apdu.axdr.type`` (unknown Data type tag), ``apdu.axdr.depth`` (nesting or size guard hit).
+``apdu.axdr.type`` (unknown Data type tag), ``apdu.axdr.depth`` (nesting or size guard hit),
+``apdu.axdr.choice`` (a CHOICE tag that does not exist), ``apdu.access_error`` (a
+data-access-result other than success).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
+from dlmsdoctor.codec.obis import (
+    DATA_ACCESS_RESULTS,
+    class_name,
+    dotted_obis,
+    format_obis,
+    obis_name,
+)
+
+Fields = dict[str, object]
 
 # Guards against hostile or corrupt input: nesting depth and total spans per APDU.
 MAX_DEPTH = 24
@@ -432,3 +446,217 @@ def _decode_compact_array(
     meaning = f"compact-array, {n} content bytes"
     span = ctx.span(pos, stop - pos, name, label, None, meaning, children)
     return span, stop, bytes(ctx.buf[desc_end + lsize : stop])
+
+
+# ---------------------------------------------------------------- xDLMS fields common to services
+
+
+def read_uint(
+    ctx: DecodeContext,
+    pos: int,
+    end: int,
+    size: int,
+    name: str,
+    label: str,
+    names: dict[int, str] | None = None,
+) -> tuple[Span, int, int | None]:
+    """Unsigned big-endian integer of ``size`` bytes, optionally named."""
+    if not ctx.need(pos, end, size, label):
+        return ctx.span(pos, max(0, end - pos), name, label, None, "truncated"), end, None
+    value = int.from_bytes(ctx.buf[pos : pos + size], "big")
+    meaning = str(value)
+    if names is not None:
+        meaning = names.get(value, f"unknown ({value})")
+    return ctx.span(pos, size, name, label, value, meaning), pos + size, value
+
+
+def read_invoke_id(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
+    """Invoke-Id-And-Priority (Green Book 9.3.8): bits 0-3 id, bit 6 confirmed, bit 7 high."""
+    if not ctx.need(pos, end, 1, "invoke-id-and-priority"):
+        return ctx.span(pos, 0, name + ".invoke_id", "Invoke id and priority"), end
+    b = ctx.buf[pos]
+    fields["invoke_id"] = b & 0x0F
+    meaning = (
+        f"invoke id {b & 0x0F}, {'confirmed' if b & 0x40 else 'unconfirmed'}, "
+        f"{'high' if b & 0x80 else 'normal'} priority"
+    )
+    return ctx.span(pos, 1, name + ".invoke_id", "Invoke id and priority", b, meaning), pos + 1
+
+
+def read_descriptor(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields | None, name: str, method: bool = False
+) -> tuple[Span, int, str]:
+    """Cosem-Attribute-Descriptor or Cosem-Method-Descriptor: class, instance, id (9 bytes)."""
+    label = "Method descriptor" if method else "Attribute descriptor"
+    if not ctx.need(pos, end, 9, label):
+        return ctx.raw(pos, end, name, label, "truncated"), end, "?"
+    buf = ctx.buf
+    cid = (buf[pos] << 8) | buf[pos + 1]
+    obis = buf[pos + 2 : pos + 8]
+    item = buf[pos + 8]
+    cname = class_name(cid)
+    oname = obis_name(obis)
+    ob_text = format_obis(obis)
+    key = "method" if method else "attribute"
+    children = (
+        ctx.span(pos, 2, name + ".class_id", "Class id", cid, cname),
+        ctx.span(
+            pos + 2,
+            6,
+            name + ".instance_id",
+            "Instance id (OBIS)",
+            ob_text,
+            f"{ob_text} {oname}".rstrip(),
+        ),
+        ctx.span(pos + 8, 1, name + "." + key, key.capitalize(), item, f"{key} {item}"),
+    )
+    text = f"{cname} {ob_text}{' (' + oname + ')' if oname else ''} {key} {item}"
+    if fields is not None:
+        fields["class_id"] = cid
+        fields["class_name"] = cname
+        fields["obis"] = dotted_obis(obis)
+        if oname:
+            fields["obis_name"] = oname
+        fields[key] = item
+    return ctx.span(pos, 9, name, label, None, text, children), pos + 9, text
+
+
+def read_access_selection(ctx: DecodeContext, pos: int, end: int, name: str) -> tuple[Span, int]:
+    """Selective-Access-Descriptor OPTIONAL: 00 absent, 01 selector + parameters."""
+    if not ctx.need(pos, end, 1, "access selection"):
+        return ctx.span(pos, 0, name, "Access selection"), end
+    if ctx.buf[pos] == 0:
+        return ctx.span(pos, 1, name, "Access selection", False, "absent"), pos + 1
+    sel, cur, selector = read_uint(
+        ctx,
+        pos + 1,
+        end,
+        1,
+        name + ".selector",
+        "Access selector",
+        {1: "range descriptor", 2: "entry descriptor"},
+    )
+    params, cur, _ = decode_data(ctx, cur, end, name + ".parameters", "Access parameters")
+    return (
+        ctx.span(
+            pos, cur - pos, name, "Access selection", True, f"selector {selector}", (sel, params)
+        ),
+        cur,
+    )
+
+
+def read_octets(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str, secret: bool = False
+) -> tuple[Span, int, bytes]:
+    """A-XDR OCTET STRING: length + bytes."""
+    got = read_length(ctx, pos, end, label)
+    if got is None:
+        return ctx.raw(pos, end, name, label, "bad length"), end, b""
+    n, lsize = got
+    stop = clamp(ctx, pos, lsize, pos + lsize, n, end, label)
+    data = ctx.buf[pos + lsize : stop]
+    meaning = hexs(data) if len(data) <= 16 else f"{len(data)} bytes"
+    return ctx.span(pos, stop - pos, name, label, data, meaning, secret=secret), stop, data
+
+
+def read_data_result(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields | None, name: str
+) -> tuple[Span, int, str]:
+    """Get-Data-Result CHOICE: [0] data, [1] data-access-result."""
+    if not ctx.need(pos, end, 1, "result"):
+        return ctx.span(pos, 0, name, "Result"), end, "?"
+    if ctx.buf[pos] == 0:
+        data, cur, value = decode_data(ctx, pos + 1, end, name + ".data", "Data")
+        if fields is not None:
+            fields["value"] = value
+            fields["access_result"] = "success"
+        text = data.meaning if len(data.meaning) <= 60 else data.meaning[:57] + "..."
+        sel = ctx.span(pos, 1, name + ".choice", "Result choice", 0, "data")
+        return ctx.span(pos, cur - pos, name, "Result", None, "data", (sel, data)), cur, text
+    if ctx.buf[pos] == 1:
+        res, cur, code = read_uint(
+            ctx, pos + 1, end, 1, name + ".access_result", "Data access result", DATA_ACCESS_RESULTS
+        )
+        text = res.meaning
+        access_finding(ctx, pos + 1, code, text)
+        if fields is not None:
+            fields["access_result"] = text
+        sel = ctx.span(pos, 1, name + ".choice", "Result choice", 1, "data-access-result")
+        return ctx.span(pos, cur - pos, name, "Result", code, text, (sel, res)), cur, text
+    ctx.finding(
+        "apdu.axdr.choice",
+        pos,
+        1,
+        "result",
+        f"result choice {ctx.buf[pos]} unknown",
+        expected="0 or 1",
+        found=str(ctx.buf[pos]),
+    )
+    return ctx.raw(pos, end, name, "Result", "unknown choice"), end, "?"
+
+
+def access_finding(ctx: DecodeContext, pos: int, code: int | None, text: str) -> None:
+    if code is not None and code != 0:
+        ctx.finding(
+            "apdu.access_error",
+            pos,
+            1,
+            "data-access-result",
+            f"meter answered {text}",
+            severity=Severity.WARNING,
+            found=text,
+        )
+
+
+def read_block_sa(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
+    """DataBlock-SA: last-block BOOLEAN, block-number Unsigned32, raw-data OCTET STRING."""
+    last, cur, lb = read_uint(ctx, pos, end, 1, name + ".last_block", "Last block")
+    num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+    raw, cur, data = read_octets(ctx, cur, end, name + ".raw_data", "Raw data")
+    fields["last_block"] = bool(lb)
+    fields["block_number"] = bn
+    meaning = f"block {bn}{' (last)' if lb else ''}, {len(data)} bytes"
+    return ctx.span(pos, cur - pos, name, "Data block", None, meaning, (last, num, raw)), cur
+
+
+def read_count(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str
+) -> tuple[Span, int, int]:
+    got = read_length(ctx, pos, end, label)
+    if got is None:
+        return ctx.span(pos, 0, name, label), end, 0
+    n, lsize = got
+    return ctx.span(pos, lsize, name, label, n, f"{n} items"), pos + lsize, n
+
+
+def read_list(
+    ctx: DecodeContext,
+    pos: int,
+    end: int,
+    name: str,
+    label: str,
+    item: Callable[[int, int], tuple[Span, int]],
+) -> tuple[Span, int, int]:
+    """SEQUENCE OF: an A-XDR count then items; stops at the end of the bytes."""
+    cnt, cur, n = read_count(ctx, pos, end, name + ".count", label + " count")
+    children = [cnt]
+    for i in range(n):
+        if cur >= end:
+            ctx.finding(
+                "apdu.axdr.length",
+                pos,
+                cnt.length,
+                label,
+                f"{label}: {n} items announced, {i} present",
+                expected=str(i),
+                found=str(n),
+                corrected=hexs(encode_length(i)),
+            )
+            break
+        child, cur = item(cur, i)
+        children.append(child)
+    return ctx.span(pos, cur - pos, name, label, n, f"{n} items", tuple(children)), cur, n

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
-from dlmsdoctor.codec.axdr import DecodeContext, clamp, encode_length, is_text
+from dlmsdoctor.codec.axdr import DecodeContext, Fields, clamp, encode_length, is_text
 from dlmsdoctor.codec.model import Severity, Span, hexs
 
-Fields = dict[str, object]
 # Decodes the xDLMS APDU inside user-information: (span, next position, summary).
 XdlmsDecoder = Callable[[DecodeContext, int, int, Fields, str], tuple[Span, int, str]]
 
