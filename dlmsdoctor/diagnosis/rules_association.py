@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dlmsdoctor.diagnosis.facts import TAG_AARQ, SessionFacts, diagnostic_number
-from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, now, rule
+from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
 from dlmsdoctor.session import Cause, Evidence, LoginRecord, ProbeFinding
 
 
@@ -240,5 +240,62 @@ def no_answer_after_aarq(f: SessionFacts) -> list[Cause]:
                     "try an HLS/ciphered credential set."
                 ),
             ],
+        )
+    ]
+
+
+@rule("cosem.read_denied", "cosem.read_failed")
+def reads_failed(f: SessionFacts) -> list[Cause]:
+    """Associated, but some identity reads were refused: access rights or missing objects."""
+    failed = f.findings("cosem.read_failed")
+    if not failed:
+        return []
+    denied = [pf for pf in failed if "denied" in str(pf.data.get("result", "")).lower()]
+    what = ", ".join(sorted({str(pf.data.get("obis", "?")) for pf in (denied or failed)}))
+    evidence = [ev_finding(pf) for pf in (denied or failed)[:3]]
+    if denied:
+        return [
+            cause(
+                "cosem.read_denied",
+                f"The meter refuses reads of {what} to this client (access rights)",
+                0.5,
+                "client",
+                "The association works, but the meter answers read-write-denied: this client "
+                "SAP has no read right on those objects (the public client often sees only a "
+                "few).",
+                evidence,
+                [now("Read them with a client SAP that has the right (e.g. management, 1).")],
+            )
+        ]
+    return [
+        cause(
+            "cosem.read_failed",
+            f"Some reads failed ({what})",
+            0.4,
+            "meter",
+            "The association works, but the meter could not serve some objects (not present, "
+            "temporary failure): harmless for polling if your objects are not among them.",
+            evidence,
+            [later("Check the meter's object list for the objects your poller reads.")],
+        )
+    ]
+
+
+@rule(benign=("assoc.unsupported",))
+def unsupported_mechanism(f: SessionFacts) -> list[Cause]:
+    found = f.findings("assoc.unsupported")
+    if not found:
+        return []
+    mechanisms = ", ".join(sorted({str(pf.data.get("mechanism", "?")) for pf in found}))
+    return [
+        cause(
+            "assoc.unsupported",
+            f"Some credential sets could not be tried here ({mechanisms})",
+            0.9,
+            "client",
+            "dlmsdoctor cannot run this authentication mechanism in this build; those sets "
+            "were skipped without touching the meter.",
+            [ev_finding(pf) for pf in found[:3]],
+            [later("Test those credential sets with the vendor's tool.")],
         )
     ]

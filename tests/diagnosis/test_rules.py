@@ -561,3 +561,33 @@ def test_every_cause_code_is_documented() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "diagnosis.md").read_text(encoding="utf-8")
     missing = sorted(code for code in DECLARED if f"`{code}`" not in doc)
     assert missing == []
+
+
+def test_reads_denied_and_failed(story: Story) -> None:
+    _link(story)
+    story.public_association()
+    story.finding(
+        "cosem.read_failed",
+        "cosem.identity",
+        obis="0.0.96.1.0.255",
+        attribute=2,
+        result="read-write-denied",
+    )
+    found = codes(story)
+    assert "cosem.read_denied" in found and "0.0.96.1.0.255" in found["cosem.read_denied"].title
+    s = Story()
+    _link(s)
+    s.public_association()
+    s.finding(
+        "cosem.read_failed",
+        "cosem.identity",
+        obis="1.0.0.2.0.255",
+        attribute=2,
+        result="object-undefined",
+    )
+    assert "cosem.read_failed" in codes(s) and "cosem.read_denied" not in codes(s)
+
+
+def test_unsupported_mechanism_is_a_note(story: Story) -> None:
+    story.finding("assoc.unsupported", "assoc.login.hls", mechanism="gmac")
+    assert "assoc.unsupported" in codes(story) and "assoc.unsupported" in BENIGN
