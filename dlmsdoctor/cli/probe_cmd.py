@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from dlmsdoctor import __version__
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.events import Event, StepStatus
 from dlmsdoctor.session import Session
@@ -415,8 +416,10 @@ def probe(
         _fail_usage(str(exc))
         return
     output = Output("json" if as_json else "jsonl" if jsonl else "human")
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    intro = f"dlmsdoctor {__version__}: probing {host}:{options.port}\n"
     try:
-        session, code, _ = run_and_print(options, output, save=not no_save)
+        session, code, _ = run_and_print(options, output, save=not no_save, intro=intro)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(ExitCode.INTERRUPTED)

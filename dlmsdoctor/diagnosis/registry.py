@@ -81,12 +81,16 @@ def cause(
     actions: list[Action],
 ) -> Cause:
     assert whose in WHOSE, whose
+    unique: list[Evidence] = []
+    for item in evidence:  # the same frame cited twice with the same note says nothing more
+        if item not in unique:
+            unique.append(item)
     return Cause(
         code=code,
         title=title,
         confidence=round(max(0.0, min(1.0, confidence)), 2),
         whose=whose,
         explanation=explanation,
-        evidence=evidence,
+        evidence=unique,
         actions=actions,
     )
