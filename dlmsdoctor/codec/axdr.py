@@ -88,7 +88,7 @@ _DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 class DecodeContext:
     """State shared by the decoders of one APDU: buffer, base offset, findings, guards."""
 
-    __slots__ = ("base", "buf", "findings", "mask_raw", "show_secrets", "spans_left")
+    __slots__ = ("base", "buf", "findings", "guard_hit", "mask_raw", "show_secrets", "spans_left")
 
     def __init__(self, buf: bytes, base: int, show_secrets: bool) -> None:
         self.buf = buf
@@ -96,6 +96,7 @@ class DecodeContext:
         self.show_secrets = show_secrets
         self.findings: list[Finding] = []
         self.spans_left = MAX_SPANS
+        self.guard_hit = False  # the rest was shown raw: counts that run short are not errors
         # Set while decoding an AARQ/AARE: bytes shown raw there (damaged or unknown parts)
         # may hold the password or a challenge, so they are masked like secrets.
         self.mask_raw = False
@@ -299,6 +300,7 @@ def decode_data(
     tag = buf[pos]
     tname = DATA_TYPE_NAMES.get(tag)
     if depth > MAX_DEPTH or ctx.spans_left <= 0:
+        ctx.guard_hit = True
         ctx.finding(
             "apdu.axdr.depth",
             pos,
@@ -389,6 +391,8 @@ def _decode_sequence(
     values: list[object] = []
     for i in range(count):
         if cur >= end:
+            if ctx.guard_hit:
+                break
             ctx.finding(
                 "apdu.axdr.length",
                 pos + 1,
@@ -646,6 +650,8 @@ def read_list(
     children = [cnt]
     for i in range(n):
         if cur >= end:
+            if ctx.guard_hit:
+                break
             ctx.finding(
                 "apdu.axdr.length",
                 pos,

@@ -174,3 +174,14 @@ def test_long_ber_length_form() -> None:
     decoded = decode_apdu(apdu)
     assert decoded.fields["diagnostic"] == 13
     assert not decoded.findings or all(f.severity is not Severity.ERROR for f in decoded.findings)
+
+
+def test_a_large_profile_hits_the_span_guard_without_false_errors() -> None:
+    row = bytes.fromhex("0203090c07e805010312000000ffc40006000000641100")
+    count = 5000
+    apdu = bytes.fromhex("c401c1000182") + count.to_bytes(2, "big") + row * count
+    decoded = decode_apdu(apdu)
+    codes = [f.code for f in decoded.findings]
+    assert codes == ["apdu.axdr.depth"]
+    assert decoded.findings[0].severity is Severity.WARNING
+    assert decoded.spans[0].end == len(apdu)
