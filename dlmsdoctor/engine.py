@@ -68,6 +68,9 @@ class ProbeOptions:
     ledger_window: float = 900.0
     discovery_budget: int = 16
     discovery_pace: float = 0.2  # pause between discovery attempts (each also waits `timeout`)
+    # wait per discovery SNRM; None: max(4 x rtt, min(timeout, 2 s)). A meter that answers
+    # does so within a few round trips; 16 addresses x 5 s would be a long wait for silence.
+    discovery_timeout: float | None = None
     busy_retry_wait: float = 1.0
     release_timeout: float = 2.0  # per release frame; bounded even when cancelled
 

@@ -1,9 +1,9 @@
 """Rung 5: server address discovery when the meter stays silent after SNRM.
 
 A small, ordered matrix (DOMAIN.md section 2): the given/default 1/1 first (already tried by
-the earlier rung), then the 1-byte form, then physical addresses 1, 16, 17 in 2- and 4-byte
-forms, then those derived from the serial number when given (its last 4 digits, the vendor
-guide's rule; ``SN % 10000 + 1000``, gurux-dlms's default formula). Paced, budgeted, stops at the
+the earlier rung), then those derived from the serial number when given (its last 4 digits, the
+vendor guide's rule; ``SN % 10000 + 1000``, gurux-dlms's default formula), then the 1-byte form,
+then physical addresses 1, 16, 17 in 2- and 4-byte forms. Paced, budgeted, stops at the
 first answer. Only the public client's SNRM is sent: no password is spent.
 """
 
@@ -19,6 +19,9 @@ from dlmsdoctor.probes.base import Probe, ProbeContext
 from dlmsdoctor.probes.safety import check_lockout
 
 COMMON_PHYSICAL = (1, 16, 17)
+# A meter that closes on a wrong address closes on some, not on every one: after this many
+# immediate closes in a row (the framing probe's included) it is dropping every client.
+MAX_CLOSES_IN_A_ROW = 4
 
 
 def _forms(logical: int, physical: int) -> list[ServerAddress]:
@@ -33,11 +36,8 @@ def _forms(logical: int, physical: int) -> list[ServerAddress]:
 def address_matrix(serial_number: str | None,
                    first: ServerAddress | None = None) -> list[tuple[ServerAddress, str]]:
     """The ordered candidates with where each came from; ``first`` (already tried) excluded."""
-    candidates: list[tuple[ServerAddress, str]] = [(ServerAddress(1, 1, 2), "default"),
-                                                   (ServerAddress(1, None, 1), "common")]
-    for size in (2, 4):
-        for phys in COMMON_PHYSICAL:
-            candidates.append((ServerAddress(1, phys, size), "common"))
+    candidates: list[tuple[ServerAddress, str]] = [(ServerAddress(1, 1, 2), "default")]
+    # A serial number the user gave is the strongest hint: its addresses come first.
     digits = "".join(ch for ch in serial_number or "" if ch.isdigit())
     if digits:
         number = int(digits)
@@ -45,6 +45,10 @@ def address_matrix(serial_number: str | None,
                              (number % 10000 + 1000, "serial_mod")):
             for addr in _forms(1, phys):
                 candidates.append((addr, source))
+    candidates.append((ServerAddress(1, None, 1), "common"))
+    for size in (2, 4):
+        for phys in COMMON_PHYSICAL:
+            candidates.append((ServerAddress(1, phys, size), "common"))
     seen: set[ServerAddress] = set() if first is None else {first}
     out = []
     for addr, source in candidates:
@@ -81,15 +85,34 @@ class AddressProbe(Probe):
         opts = ctx.options
         matrix = address_matrix(opts.serial_number, opts.first_server())
         budget = opts.discovery_budget
+        wait = opts.discovery_timeout
+        if wait is None:
+            wait = max(4.0 * (ctx.facts.rtt or 0.0), min(opts.timeout, 2.0))
         tried: list[str] = [_label(opts.first_server())]
+        closes = 1 if ctx.facts.peer_closed_on_first_frame else 0
         for attempt, (addr, source) in enumerate(matrix[:budget], start=1):
             if attempt > 1:
                 await ctx.sleep(opts.discovery_pace)
             ctx.check_cancel()
-            answer = await hdlc.snrm(ctx, self.id, addr, hdlc.PUBLIC_CLIENT)
+            answer = await hdlc.snrm(ctx, self.id, addr, hdlc.PUBLIC_CLIENT, wait)
             tried.append(_label(addr))
-            if answer.outcome == "closed" and answer.closed_at_once:
-                check_lockout(ctx, self.id, answer.reply)
+            if answer.outcome == "closed":
+                if answer.closed_at_once:
+                    check_lockout(ctx, self.id, answer.reply)
+                closes += 1
+                if closes >= MAX_CLOSES_IN_A_ROW:
+                    yield ctx.finding(
+                        self.id, "address.closed_every_time", Severity.ERROR,
+                        f"the meter closed the connection at our first frame for {closes} "
+                        "addresses in a row: it drops every client, not only wrong addresses "
+                        "(locked out, its session held by another client, or access "
+                        "restricted); discovery stops here", tried=tried, closes=closes)
+                    yield ctx.finished(self.id, StepStatus.FAILED,
+                                       f"closed at once for {closes} addresses; stopped",
+                                       tried=tried, found=None)
+                    return
+            else:
+                closes = 0
             if not answer.answered:
                 continue
             facts = ctx.facts

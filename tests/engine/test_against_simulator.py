@@ -65,6 +65,7 @@ async def test_wrong_address_found_by_discovery() -> None:
         found = next(f for f in session.findings if f.code == "address.found")
         assert (found.data["physical"], found.data["address_size"]) == (5678, 4)
         assert found.data["derived_from"] == "serial_last4"
+        assert found.data["attempt"] == 1
         assert _st(session)["cosem.identity"] is StepStatus.OK
         assert meter.open_associations() == []
 
@@ -207,5 +208,44 @@ async def test_meter_closing_on_wrong_address_is_still_discovered() -> None:
         found = next(f for f in session.findings if f.code == "address.found")
         assert (found.data["physical"], found.data["address_size"]) == (5678, 4)
         assert "login.lockout" not in _codes(session)  # closes without failed logins: no lockout
-        assert len(session.connections) > 2  # one per address the meter closed on
+        assert found.data["attempt"] == 1  # the serial number's address is tried first
+        assert len(session.connections) == 2  # the meter closed on 1/1: one reconnect
         assert meter.open_associations() == []
+
+
+async def test_field_report_meter_locked_by_another_client() -> None:
+    """ESTADO_MEDIDOR_2: TCP connects, the SNRM is sent, the meter closes at once, for every
+    client. Here the user's poller spent the failed logins (its ledger is not ours): the probe
+    must show the signature, try only the safe wrapper probe, and spend no password."""
+    async with SimulatedMeter("default", ["lockout=1,60"]) as meter:
+        poller = (parse_credential("user2=16:low:11111111"),
+                  parse_credential("user1=1:low:00000000"))
+        await run_probe(_opts(meter.port, credentials=poller[1:], public=False),
+                        ledger=MemoryLedger())
+        await run_probe(_opts(meter.port, credentials=(parse_credential(
+            "bad=1:low:99999999"),), public=False), ledger=MemoryLedger())
+        locked_before = meter.failed_logins()
+        session = await run_probe(_opts(meter.port, credentials=poller), ledger=MemoryLedger())
+        await _settle(meter)
+        codes = _codes(session)
+        assert "tcp.closed_after_first_frame" in codes
+        assert "framing.undetermined" in codes
+        assert meter.failed_logins() == locked_before  # not one more failed login
+        assert session.logins == []
+        assert "address.closed_every_time" in codes  # discovery stopped early
+        assert len(session.connections) <= 5
+        assert {s.id: s.status for s in session.steps}["assoc.login.user2"] is StepStatus.SKIPPED
+
+
+async def test_discovery_without_serial_walks_the_common_forms() -> None:
+    from dlmsdoctor.sim.profile import load_profile
+
+    profile = load_profile("default").with_changes(server_physical_configured=17,
+                                                         address_size=4)
+    async with SimulatedMeter(profile) as meter:
+        session = await run_probe(_opts(meter.port, discovery_pace=0.0, discovery_timeout=0.2),
+                                  ledger=MemoryLedger())
+        found = next(f for f in session.findings if f.code == "address.found")
+        assert (found.data["physical"], found.data["address_size"]) == (17, 4)
+        assert found.data["derived_from"] == "common" and found.data["attempt"] == 6
+        assert _st(session)["cosem.identity"] is StepStatus.OK

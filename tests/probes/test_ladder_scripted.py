@@ -83,9 +83,10 @@ async def test_silence_then_discovery_finds_the_address() -> None:
 def test_address_matrix_order_and_serial_forms() -> None:
     labels = [(a.logical, a.physical, a.size, src)
               for a, src in address_matrix("12345678", hd.ServerAddress(1, 1, 2))]
-    assert labels[:2] == [(1, None, 1, "common"), (1, 16, 2, "common")]
-    assert (1, 5678, 4, "serial_last4") in labels
-    assert (1, 6678, 4, "serial_mod") in labels
+    assert labels[:2] == [(1, 5678, 4, "serial_last4"), (1, 6678, 4, "serial_mod")]
+    assert labels[2:4] == [(1, None, 1, "common"), (1, 16, 2, "common")]
+    small = [(a.physical, a.size) for a, _ in address_matrix("SN-0042")]
+    assert small[:3] == [(1, 2), (42, 2), (42, 4)]  # last4 = 42: 2- and 4-byte forms
     assert (1, 1, 2, "default") not in labels  # already tried
     assert len(labels) == len(set(labels))
 
