@@ -185,3 +185,29 @@ def test_a_large_profile_hits_the_span_guard_without_false_errors() -> None:
     assert codes == ["apdu.axdr.depth"]
     assert decoded.findings[0].severity is Severity.WARNING
     assert decoded.spans[0].end == len(apdu)
+
+
+SECRET_VECTORS = [v for v in VECTORS if "secret" in v or "secret_hex" in v]
+
+
+@pytest.mark.parametrize("vector", SECRET_VECTORS, ids=lambda v: v["name"])
+def test_vector_secrets_are_masked_unless_asked(vector: dict[str, Any]) -> None:
+    secret = (
+        vector["secret"].encode() if "secret" in vector else bytes.fromhex(vector["secret_hex"])
+    )
+    apdu = bytes.fromhex(vector["hex"])
+
+    def shown(show: bool) -> str:
+        decoded = decode_apdu(apdu, show_secrets=show)
+        parts = [decoded.summary, json.dumps(decoded.fields, default=repr)]
+        for top in decoded.spans:
+            for span in top.walk():
+                value = span.value.hex() if isinstance(span.value, bytes) else str(span.value)
+                parts += [value, span.meaning]
+        return "\n".join(parts).lower()
+
+    forms = [secret.hex(), secret.hex(" ")]
+    if secret.isascii():
+        forms.append(secret.decode().lower())
+    assert not any(form in shown(False) for form in forms)
+    assert any(form in shown(True) for form in forms)
