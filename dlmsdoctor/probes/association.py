@@ -224,6 +224,19 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
         if result.reply is not None:
             check_lockout(ctx, step_id, result.reply)
         return StepStatus.FAILED, "the peer closed the connection after the AARQ"
+    if result.outcome == "link-refused":
+        ftype = result.reply.frame_type if result.reply else None
+        ctx.emit(ctx.finding(step_id, "assoc.link_refused", Severity.ERROR,
+                             f"the meter answered the AARQ with {ftype}: it dropped the HDLC "
+                             "link (an inactivity timeout, or another client took the session)",
+                             frames, frame_type=ftype, **who))
+        return StepStatus.FAILED, f"{ftype} instead of an AARE"
+    if result.outcome == "other":
+        ctx.emit(ctx.finding(step_id, "assoc.unexpected", Severity.ERROR,
+                             f"an unexpected answer to the AARQ: "
+                             f"{result.fields.get('apdu_type', 'not an AARE')}", frames,
+                             apdu_type=result.fields.get("apdu_type"), **who))
+        return StepStatus.FAILED, "unexpected answer to AARQ"
     waited = result.reply.waited if result.reply else 0.0
     ctx.emit(ctx.finding(step_id, "assoc.no_answer", Severity.ERROR,
                          "no AARE to our AARQ (AARQ too long for the link, or the meter needs "

@@ -249,3 +249,17 @@ async def test_discovery_without_serial_walks_the_common_forms() -> None:
         assert (found.data["physical"], found.data["address_size"]) == (17, 4)
         assert found.data["derived_from"] == "common" and found.data["attempt"] == 6
         assert _st(session)["cosem.identity"] is StepStatus.OK
+
+
+async def test_wrapper_meter_with_two_logins_on_one_connection() -> None:
+    async with SimulatedMeter("wrapper") as meter:
+        creds = (parse_credential("mgmt=1:low:00000000"), parse_credential("rd=32:low:wrong"))
+        session = await run_probe(_opts(meter.port, credentials=creds), ledger=MemoryLedger())
+        await _settle(meter)
+        st = _st(session)
+        assert st["assoc.public"] is StepStatus.OK
+        assert st["assoc.login.mgmt"] is StepStatus.OK
+        assert st["assoc.login.rd"] is StepStatus.FAILED
+        assert meter.failed_logins() == 1
+        assert len(session.connections) == 1  # RLRQ between associations, no reconnect
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []
