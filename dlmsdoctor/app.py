@@ -129,11 +129,22 @@ class DoctorApp(App[int]):
             yield SystemCommand(
                 f"Go to {title}", f"Show the {title} screen", lambda n=name: self.action_show(n)
             )
+        yield SystemCommand("Run probe", "Probe the target in the form", self._palette_run)
+        yield SystemCommand(
+            "Cancel run", "Stop the probe; the meter is released", self._palette_cancel
+        )
         yield SystemCommand("Open session", "Open a saved session file", self.action_open_session)
         yield SystemCommand(
             "Toggle light/dark", "Switch the colour theme", self.action_toggle_theme
         )
         yield SystemCommand("Help", "Keys and screens", self.action_help)
+
+    def _palette_run(self) -> None:
+        self.action_show("probe")
+        self.get_screen("probe", ProbeScreen).action_start()
+
+    def _palette_cancel(self) -> None:
+        self.get_screen("probe", ProbeScreen).action_cancel()
 
     # -- messages from screens -------------------------------------------------------------
     @on(DiagnosisScreen.EvidenceChosen)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
@@ -56,6 +59,11 @@ def profile_text(profile: ConnectionProfile | None) -> Text:
 
 class DiagnosisScreen(Screen[None]):
     CSS_PATH = "diagnosis.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "copy_profile", "Copy profile"),
+        Binding("r", "export('report')", "Report"),
+        Binding("x", "export('capture')", "Capture"),
+    ]
     AUTO_FOCUS = "#causes"
     HORIZONTAL_BREAKPOINTS = BREAKPOINTS
 
@@ -170,5 +178,16 @@ class DiagnosisScreen(Screen[None]):
 
     @on(Button.Pressed, "#export-report, #export-capture")
     def _export(self, event: Button.Pressed) -> None:
-        what = "report" if event.button.id == "export-report" else "capture"
+        self.action_export("report" if event.button.id == "export-report" else "capture")
+
+    def action_export(self, what: str) -> None:
         self.post_message(self.ExportRequested(what))
+
+    def action_copy_profile(self) -> None:
+        """The working profile as plain text on the clipboard (OSC 52), to paste into a client."""
+        diagnosis = self.session.diagnosis if self.session else None
+        if diagnosis is None or diagnosis.profile is None:
+            self.notify("No working connection profile to copy.", severity="warning")
+            return
+        self.app.copy_to_clipboard(profile_text(diagnosis.profile).plain)
+        self.notify("Connection profile copied to the clipboard.")

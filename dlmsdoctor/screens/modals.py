@@ -17,11 +17,14 @@ HELP_TEXT = """\
 Why does the meter not answer? dlmsdoctor finds out, with proof.
 
 Screens
-  F2  Probe      target, the ladder live: ctrl+r runs, esc cancels,
+  F2  Probe      the target and the ladder, live
+                 ctrl+r runs, esc cancels (the meter is released),
                  F6 edits credential sets (secrets masked)
   F3  Frames     TX/RX frames, hex view and decode tree
-  F4  Diagnosis  ranked causes; enter on evidence jumps to its frame
-  F5  History    saved sessions; enter re-opens one
+  F4  Diagnosis  ranked causes; enter on evidence opens the frame;
+                 c copies the working profile, r / x export
+                 the report / the capture
+  F5  History    saved sessions (enter re-opens) and the ledger
 
 Everywhere
   ctrl+p  command palette       ctrl+o  open a session file
@@ -30,6 +33,7 @@ Everywhere
 
 Frames
   up/down, pgup/pgdn, home/end move in the list (mouse too)
+  n / N   next / previous frame with an error
   hex view: arrows move a byte cursor and select its field
   decode tree: moving onto a field highlights its bytes
   red underline: bytes with a finding; * masks a secret
@@ -44,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Help", classes="modal-title")
             with VerticalScroll():
                 yield Static(Text(HELP_TEXT), id="help-text")
-            yield Button("Close", id="help-close", variant="primary")
+            yield Button("Close", id="help-close", variant="primary", compact=True)
 
     @on(Button.Pressed, "#help-close")
     def action_close(self) -> None:

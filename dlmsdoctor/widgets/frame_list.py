@@ -61,6 +61,8 @@ class FrameList(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "jump(0)", "First", show=False),
         Binding("end", "jump(-1)", "Last", show=False),
+        Binding("n", "next_problem(1)", "Next bad frame"),
+        Binding("N", "next_problem(-1)", "Previous bad frame", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, init=False)
@@ -137,6 +139,16 @@ class FrameList(ScrollView, can_focus=True):
 
     def action_jump(self, where: int) -> None:
         self.cursor = len(self._frames) - 1 if where < 0 else where
+
+    def action_next_problem(self, step: int) -> None:
+        """Move to the next (step 1) or previous (-1) frame with an error finding."""
+        position = self.cursor + step
+        while 0 <= position < len(self._frames):
+            if not is_valid(self._frames[position]):
+                self.cursor = position
+                return
+            position += step
+        self.notify("No more frames with errors that way.", timeout=3)
 
     def select_frame_index(self, frame_index: int) -> bool:
         """Move the cursor to the frame whose ``index`` is given (evidence links use this)."""

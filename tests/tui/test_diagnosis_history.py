@@ -121,3 +121,12 @@ async def test_export_report_and_capture(story_app: DoctorApp, hermetic_dirs: Pa
         await pilot.press("enter")
         await pilot.pause()
         assert default.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng section header
+
+
+async def test_copy_profile_and_palette_commands(story_app: DoctorApp) -> None:
+    async with story_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        assert "client SAP" in story_app.clipboard and "192.0.2.10:4059" in story_app.clipboard
+        titles = {c.title for c in story_app.get_system_commands(story_app.screen)}
+        assert {"Run probe", "Cancel run"} <= titles

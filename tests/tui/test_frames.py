@@ -83,3 +83,14 @@ async def test_frame_list_marks_invalid_frames(story_app: DoctorApp) -> None:
         lines = [frame_list.render_line(y).text for y in range(10)]
         assert "✗" in lines[6]  # header + frame 5 (broken FCS)
         assert "✓" in lines[3]  # frame 2, the UA
+
+
+async def test_n_jumps_between_bad_frames(story_app: DoctorApp) -> None:
+    async with story_app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3", "n")
+        frame_list = story_app.screen.query_one(FrameList)
+        assert frame_list.cursor == 5  # broken FCS
+        await pilot.press("n")
+        assert frame_list.cursor == 6  # "Port already in use": bytes outside a frame
+        await pilot.press("N")
+        assert frame_list.cursor == 5
