@@ -88,13 +88,23 @@ _DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 class DecodeContext:
     """State shared by the decoders of one APDU: buffer, base offset, findings, guards."""
 
-    __slots__ = ("base", "buf", "findings", "guard_hit", "mask_raw", "show_secrets", "spans_left")
+    __slots__ = (
+        "base",
+        "buf",
+        "errors",
+        "findings",
+        "guard_hit",
+        "mask_raw",
+        "show_secrets",
+        "spans_left",
+    )
 
     def __init__(self, buf: bytes, base: int, show_secrets: bool) -> None:
         self.buf = buf
         self.base = base
         self.show_secrets = show_secrets
         self.findings: list[Finding] = []
+        self.errors = 0  # findings of severity ERROR so far
         self.spans_left = MAX_SPANS
         self.guard_hit = False  # the rest was shown raw: counts that run short are not errors
         # Set while decoding an AARQ/AARE: bytes shown raw there (damaged or unknown parts)
@@ -138,6 +148,8 @@ class DecodeContext:
         found: str | None = None,
         corrected: str | None = None,
     ) -> None:
+        if severity is Severity.ERROR:
+            self.errors += 1
         self.findings.append(
             Finding(
                 code,

@@ -226,7 +226,7 @@ def decode_acse(
         return ctx.raw(pos, end, name, kind, "truncated"), end, f"{kind} (truncated)"
     children: list[Span] = []
     cur = tlv.value_start
-    errors_before = _errors(ctx)
+    errors_before = ctx.errors
     last_number = -1
     damaged = password_seen = False
     guard_password = apdu_tag == 0x60 and not ctx.show_secrets
@@ -250,7 +250,7 @@ def decode_acse(
             damaged = True
         last_number = max(last_number, number)
         known = _ACSE_ELEMENTS.get((apdu_tag, el.tag))
-        errors_now = _errors(ctx)
+        errors_now = ctx.errors
         damaged = damaged or known is None or errors_now > errors_before
         if damaged and guard_password and not password_seen:
             # Once an AARQ is damaged before its authentication value, what follows may be
@@ -280,7 +280,7 @@ def decode_acse(
             children.append(_acse_element(ctx, el, fields, f"{name}.{ename}", ename, label, xdlms))
             # A cleanly read authentication value has taken the password's bytes: damage
             # after it cannot show them.
-            password_seen = password_seen or (el.tag == 0xAC and _errors(ctx) == errors_now)
+            password_seen = password_seen or (el.tag == 0xAC and ctx.errors == errors_now)
         cur = el.value_end
     summary = _acse_summary(kind, fields)
     if kind == "AARE" and fields.get("result") not in (None, 0):
@@ -295,10 +295,6 @@ def decode_acse(
         )
     span = ctx.span(pos, tlv.value_end - pos, name, kind, None, summary, tuple(children))
     return span, tlv.value_end, summary
-
-
-def _errors(ctx: DecodeContext) -> int:
-    return sum(1 for f in ctx.findings if f.severity is Severity.ERROR)
 
 
 def _unexpected(ctx: DecodeContext, el: Tlv, kind: str) -> None:
