@@ -141,6 +141,10 @@ class LoginBudget:
                            f"an earlier login on client SAP {client_sap} failed with "
                            "authentication-failure; no further password is tried on it",
                            {"client_sap": client_sap})
+        if self.per_set <= 0:
+            return Verdict(False, "login.budget",
+                           "password logins are turned off (a failed-login budget of 0)",
+                           {"credential": credential, "limit": 0})
         if self.failed_by_set.get(credential, 0) >= self.per_set:
             return Verdict(False, "login.budget",
                            f"credential set {credential!r} already failed {self.per_set} time(s) "

@@ -67,3 +67,10 @@ def test_accepted_never_counts(tmp_path: Path, outcome: str) -> None:
     budget = LoginBudget(ledger, "m", per_set=1)
     budget.record("a", 1, "low", outcome)
     assert budget.check("a", 1, "low").allowed
+
+
+def test_zero_budget_turns_password_logins_off(tmp_path: Path) -> None:
+    budget = LoginBudget(LoginLedger(tmp_path / "l.jsonl"), "m", per_set=0)
+    verdict = budget.check("a", 1, "low")
+    assert not verdict.allowed and "turned off" in verdict.reason
+    assert budget.check("pub", 16, "none").allowed

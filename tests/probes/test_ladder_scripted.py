@@ -256,3 +256,16 @@ async def test_segmented_answer_is_reassembled_with_rr() -> None:
                Deliver(second, 0.01), Close()]
     session, _ = await _run([script])
     assert session.identity["logical_device_name"] == name
+
+
+async def test_waits_scale_with_the_measured_rtt() -> None:
+    """On a slow link (a 2 s TCP handshake) a silence is judged after 4 x RTT, not 5 s."""
+    clock = FakeClock()
+    factory = ScriptedFactory([[Expect(match=is_snrm(S11)), Expect(), Close()]], clock,
+                              connect_time=2.0)
+    session = await run_probe(ProbeOptions("192.0.2.10", icmp=False, timeout=5.0,
+                                           discovery_budget=0),
+                              clock=clock, channel_factory=factory, ledger=MemoryLedger())
+    silence = next(f for f in session.findings if f.code == "hdlc.no_answer")
+    assert silence.data["waited"] == 8.0
+    assert session.settings["facts"]["rtt"] == 2.0
