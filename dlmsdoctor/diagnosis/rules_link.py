@@ -60,6 +60,14 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
         return [_wrong_framing("hdlc", evidence, f)]
     if f.rejected_logins(13) or f.rejections(13) or f.has("login.lockout"):
         return []  # the lockout rule owns this combination
+    ua = next((x for x in f.rx_of_type("UA") if not x.errors and x.server), None)
+    refused = [last for _, last in closed if last.hdlc_type == "SNRM"]
+    if (
+        ua is not None
+        and refused
+        and all(s.server != ua.server and s.index < ua.index for s in refused)
+    ):
+        return [_wrong_address(f, refused, ua, "closed")]
     if f.dlms_answers:
         # it answered on another connection: the close is about that frame or that moment
         out.append(
@@ -291,6 +299,50 @@ def _serial_rule(serial: str | None, physical: int | None) -> str:
     return ""
 
 
+def _wrong_address(f: SessionFacts, refused: list[FrameFacts], good: FrameFacts, how: str) -> Cause:
+    """SNRMs to some addresses were ``how`` ("ignored" or "closed"); a UA came from ``good``."""
+    target = f.session.target
+    found = f.findings("address.found")
+    derived = str(found[0].data.get("derived_from", "")) if found else ""
+    if how == "closed":
+        behaviour = (
+            "closed the connection on SNRMs to {a} and answered at {g}. This meter drops the "
+            "connection when a frame is not addressed to it"
+        )
+    else:
+        behaviour = (
+            "ignored SNRMs to {a} and answered at {g}. An HDLC meter silently ignores frames "
+            "not addressed to it"
+        )
+    explanation = (
+        "The meter "
+        + behaviour.format(a=_addresses(refused), g=good.server_text())
+        + ", which looks like a dead (or locked) meter to a client with the wrong address."
+    )
+    explanation += _serial_rule(target.serial_number, (good.server or {}).get("physical"))
+    if derived.startswith("serial") and "serial" not in explanation:
+        explanation += " The address was derived from the serial number."
+    note = "no answer" if how == "ignored" else "connection closed"
+    evidence = [ev_frame(s, f"SNRM to {s.server_text()}: {note}") for s in refused[:4]]
+    evidence.append(ev_frame(good, f"UA from {good.server_text()}"))
+    evidence += [ev_finding(pf) for pf in found[:1]]
+    return cause(
+        "hdlc.wrong_address",
+        f"Wrong server address: the meter answers at {good.server_text()}",
+        0.9 if target.server_address is not None else 0.7,
+        "client",
+        explanation,
+        evidence,
+        [
+            now(
+                f"Set your client's server address to {good.server_text()} "
+                "(logical/physical and address size)."
+            ),
+            later("Record the address per meter; derived addresses differ meter to meter."),
+        ],
+    )
+
+
 def _late_answer(snrm: FrameFacts, answer: FrameFacts) -> Cause:
     delay = answer.at - snrm.at
     return cause(
@@ -321,7 +373,6 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
     if not silent:
         return []
     ua = [x for x in f.rx_of_type("UA") if not x.errors]
-    target = f.session.target
     if ua:
         good = ua[0]
         late = [s for s in silent if s.index < good.index and s.server == good.server]
@@ -330,37 +381,7 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
         silent_before = [s for s in silent if s.index < good.index]
         if not silent_before:
             return []
-        found = f.findings("address.found")
-        derived = str(found[0].data.get("derived_from", "")) if found else ""
-        explanation = (
-            f"The meter ignored SNRMs to {_addresses(silent_before)} "
-            f"and answered at {good.server_text()}. An HDLC meter silently ignores frames not "
-            "addressed to it, which looks like a dead meter to a client with the wrong address."
-        )
-        explanation += _serial_rule(target.serial_number, (good.server or {}).get("physical"))
-        if derived.startswith("serial") and "serial" not in explanation:
-            explanation += " The address was derived from the serial number."
-        user_gave = target.server_address is not None
-        evidence = [ev_frame(s, f"SNRM to {s.server_text()}: no answer") for s in silent_before[:4]]
-        evidence.append(ev_frame(good, f"UA from {good.server_text()}"))
-        evidence += [ev_finding(pf) for pf in found[:1]]
-        return [
-            cause(
-                "hdlc.wrong_address",
-                f"Wrong server address: the meter answers at {good.server_text()}",
-                0.9 if user_gave else 0.7,
-                "client",
-                explanation,
-                evidence,
-                [
-                    now(
-                        f"Set your client's server address to {good.server_text()} "
-                        "(logical/physical and address size)."
-                    ),
-                    later("Record the address per meter; derived addresses differ meter to meter."),
-                ],
-            )
-        ]
+        return [_wrong_address(f, silent_before, good, "ignored")]
     evidence = [ev_frame(s, f"SNRM to {s.server_text()}: no answer") for s in silent[:4]]
     evidence += [ev_finding(pf) for pf in f.findings("address.not_found", "hdlc.no_answer")[:2]]
     if f.framing_answered(FrameKind.WRAPPER):

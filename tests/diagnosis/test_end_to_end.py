@@ -90,7 +90,7 @@ CASES = {
     "wrong-address-close": Case(
         "serial-derived",
         ("wrong-address=close",),
-        "hdlc.address_refused",
+        "hdlc.wrong_address",
         "1/6678",
         changes={"serial_number": "12345678"},
     ),
@@ -228,15 +228,13 @@ def test_nothing_listens_is_refused(tmp_path: Path) -> None:
     assert exit_code_for(result.session) == ProbeExit.TCP
 
 
-@pytest.mark.xfail(
-    reason="engine: the wrapper AARQ of client SAP 1 gets its AARE in two chunks "
-    "and times out (reported to the engine's owner)",
-    strict=False,
-)
 async def test_wrapper_meter_wrong_password(tmp_path: Path) -> None:
     creds = (parse_credential("mgmt=1:low:99999999"),)
     async with SimulatedMeter("wrapper", []) as meter:
         session = await probe(meter, tmp_path, credentials=creds)
     assert session.diagnosis is not None
-    assert "auth.wrong_password" in [c.code for c in session.diagnosis.causes]
+    assert session.diagnosis.causes[0].code == "auth.wrong_password"
+    assert session.diagnosis.profile is not None
+    assert session.diagnosis.profile.framing == "wrapper"
+    assert meter.open_associations() == []
     assert meter.failed_logins() == 1

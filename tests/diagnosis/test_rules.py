@@ -591,3 +591,43 @@ def test_reads_denied_and_failed(story: Story) -> None:
 def test_unsupported_mechanism_is_a_note(story: Story) -> None:
     story.finding("assoc.unsupported", "assoc.login.hls", mechanism="gmac")
     assert "assoc.unsupported" in codes(story) and "assoc.unsupported" in BENIGN
+
+
+def test_closed_on_wrong_address_then_ua_elsewhere() -> None:
+    story = Story(serial_number="12345678")
+    story.connect()
+    story.tx(snrm(A11), "framing.detect")
+    story.close(by_peer=True, dt=0.002)
+    story.connect()
+    story.tx(snrm(SERIAL_ADDR), "address.discover")
+    story.rx(ua(SERIAL_ADDR), "address.discover")
+    cause = top(story)
+    assert cause.code == "hdlc.wrong_address"
+    assert "closed the connection" in cause.explanation
+    assert "SN % 10000 + 1000" in cause.explanation
+
+
+def test_hdlc_closed_wrapper_ignored_is_address_or_taken_session() -> None:
+    def run(serial: str | None) -> list[str]:
+        story = Story(serial_number=serial)
+        story.connect()
+        story.tx(snrm(A11), "framing.detect")
+        story.close(by_peer=True, dt=0.002)
+        story.connect()
+        story.tx(wrap_tx(AARQ_PUBLIC), "framing.detect")
+        story.wait(1.0)
+        return [c.code for c in diagnose(story.session).causes]
+
+    with_serial = run("12345678")
+    assert with_serial[0] == "hdlc.address_refused"
+    assert run(None)[0] == "meter.session_taken"
+    s = Story(serial_number="12345678")
+    s.connect()
+    s.tx(snrm(A11), "framing.detect")
+    s.close(by_peer=True, dt=0.002)
+    s.connect()
+    s.tx(wrap_tx(AARQ_PUBLIC), "framing.detect")
+    s.wait(1.0)
+    action = diagnose(s.session).causes[0].actions[0].text
+    assert "--server-address 1/6678 --address-size 4" in action
+    assert "--server-address 1/5678" in action
