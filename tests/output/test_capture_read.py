@@ -182,3 +182,25 @@ def _wait_capturing(proc: subprocess.Popen[str], path: Path) -> None:
     pytest.skip("dumpcap did not start capturing in 10 s")
 
 
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (tshark package) missing")
+@pytest.mark.parametrize("fmt", ["pcap", "nsecpcap"])
+def test_our_capture_stripped_to_plain_pcap_reads_as_foreign(tmp_path: Path, fmt: str) -> None:
+    """Without comments (a plain pcap, microsecond or nanosecond) only the TCP streams tell the
+    story: the frames, directions and connections must still come back."""
+    original = seed_session()
+    ours = tmp_path / "s.pcapng"
+    write_capture(original, ours, show_secrets=True)
+    plain = tmp_path / "s.pcap"
+    subprocess.run(["editcap", "-F", fmt, str(ours), str(plain)], check=True,
+                   capture_output=True, timeout=60)
+    back = read_capture(plain)
+    assert back.tool_version == "(foreign capture)"
+    assert [(f.conn_id, f.direction, f.data) for f in back.frames] == [
+        (f.conn_id, f.direction, f.data) for f in original.frames]
+    t0 = original.pings[0].at  # the first packet of the file
+    assert [round(f.at + t0, 6) for f in back.frames] == [f.at for f in original.frames]
+    assert [(c.close_how, c.closed_by_peer) for c in back.connections] == [
+        (CloseHow.FIN, True), (CloseHow.LOCAL, False), (CloseHow.LOCAL, False)]
+    assert [p.rtt for p in back.pings] == [p.rtt for p in original.pings]
