@@ -826,6 +826,25 @@ _SN_NAMES = {
     0x16: "UnconfirmedWriteRequest",
     0x18: "InformationReportRequest",
 }
+# Known APDUs this decoder names but shows raw (rare on the meters dlmsdoctor meets).
+_RAW_NAMES = {
+    0xD9: "AccessRequest",
+    0xDA: "AccessResponse",
+    0xDF: "GeneralSigning",
+}
+
+
+def _named_raw(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int, str]:
+    label = _RAW_NAMES[ctx.buf[pos]]
+    fields["apdu_type"] = label
+    spans = [ctx.span(pos, 1, name + ".tag", "APDU tag", ctx.buf[pos], label)]
+    if pos + 1 < end:
+        spans.append(ctx.raw(pos + 1, end, name + ".body", "Body", "not decoded"))
+    return _finish(ctx, pos, end, end, name, label, spans, f"{label} ({end - pos} bytes)")
+
+
 _SN_ACCESS = {
     2: "variable-name",
     4: "parameterized-access",
@@ -1320,4 +1339,5 @@ _HANDLERS: dict[int, Handler] = {
     0xD8: _exception,
     0xE0: _gbt,
     **{tag: _sn_service for tag in _SN_NAMES},
+    **{tag: _named_raw for tag in _RAW_NAMES},
 }

@@ -10,6 +10,8 @@ from dlmsdoctor.codec.model import Span
 
 # Start from real tags so the fuzzing reaches deep into each decoder.
 TAGS = [
+    0xD9,
+    0xDF,
     0x60,
     0x61,
     0x62,

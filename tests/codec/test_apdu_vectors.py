@@ -211,3 +211,11 @@ def test_vector_secrets_are_masked_unless_asked(vector: dict[str, Any]) -> None:
         forms.append(secret.decode().lower())
     assert not any(form in shown(False) for form in forms)
     assert any(form in shown(True) for form in forms)
+
+
+def test_access_request_and_general_signing_are_named_not_unknown() -> None:
+    for tag, name in ((0xD9, "AccessRequest"), (0xDA, "AccessResponse"), (0xDF, "GeneralSigning")):
+        decoded = decode_apdu(bytes([tag]) + bytes.fromhex("4000000000040100"))
+        assert decoded.fields["apdu_type"] == name
+        assert all(f.code != "apdu.unknown_tag" for f in decoded.findings)
+        assert by_name(decoded.spans)["apdu.body"].length == 8
