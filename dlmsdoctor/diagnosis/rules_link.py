@@ -568,7 +568,23 @@ def unasked_bytes(f: SessionFacts) -> list[Cause]:
     return out
 
 
-@rule("link.corrupt_replies")
+def _only_at_session_start(f: SessionFacts, bad: list[FrameFacts]) -> bool:
+    """Every bad frame is among the first received on its connection, and clean DLMS answers
+    followed on that connection."""
+    bad_ids = {x.index for x in bad}
+    for conn in f.connections:
+        mine = [x for x in conn.rx if x.index in bad_ids]
+        if not mine:
+            continue
+        first_rx = conn.rx[: len(mine)]
+        if [x.index for x in first_rx] != [x.index for x in mine]:
+            return False
+        if not any(x.is_dlms and not x.errors for x in conn.rx[len(mine) :]):
+            return False
+    return True
+
+
+@rule("link.corrupt_replies", "link.stale_bytes")
 def corrupt_replies(f: SessionFacts) -> list[Cause]:
     bad = [
         x
@@ -584,6 +600,23 @@ def corrupt_replies(f: SessionFacts) -> list[Cause]:
     bad = [x for x in bad if x.index not in conns_unasked]
     if not bad:
         return []
+    if _only_at_session_start(f, bad):
+        return [
+            cause(
+                "link.stale_bytes",
+                "Checksum errors at session start only: stale bytes from an earlier session",
+                0.65,
+                "bridge",
+                "The first bytes after connecting failed their checksum, and every later answer "
+                "was clean: leftovers of an earlier exchange (buffered in a bridge or modem) "
+                "were read in front of the first answer.",
+                [ev_frame(x, ", ".join(sorted(x.errors)) or "garbage") for x in bad[:3]],
+                [
+                    now("Flush the input after connecting and send DISC before SNRM."),
+                    later("Stop clients that disconnect without releasing (DISC)."),
+                ],
+            )
+        ]
     evidence = [ev_frame(x, ", ".join(sorted(x.errors)) or "garbage") for x in bad[:3]]
     evidence += [ev_finding(pf) for pf in f.findings("hdlc.bad_frame", "link.garbage")[:1]]
     return [

@@ -631,3 +631,15 @@ def test_hdlc_closed_wrapper_ignored_is_address_or_taken_session() -> None:
     action = diagnose(s.session).causes[0].actions[0].text
     assert "--server-address 1/6678 --address-size 4" in action
     assert "--server-address 1/5678" in action
+
+
+def test_checksum_errors_only_at_session_start_are_stale_bytes(story: Story) -> None:
+    story.connect()
+    story.tx(snrm())
+    bad = bytearray(i_rx(AARE_OK))
+    bad[-2] ^= 0xFF
+    story.rx(bytes(bad))
+    story.rx(ua())
+    story.public_association()
+    found = codes(story)
+    assert "link.stale_bytes" in found and "link.corrupt_replies" not in found
