@@ -54,7 +54,9 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem;
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   @page { margin: 15mm 12mm; }
   h2 { break-after: avoid; } h3 { break-after: avoid; }
-  .cause, .frame, table, .status { break-inside: avoid; }
+  .cause, .status, tr { break-inside: avoid; }
+  .frame h3, .frame p, .frame pre { break-after: avoid; }
+  table.fields { font-size: 8.5pt; }
   .appendix { break-before: page; }
   a { color: inherit; text-decoration: none; }
   pre, .status, th { background: none; }

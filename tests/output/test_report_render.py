@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -55,3 +56,26 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     nonzero = sum(1 for b in raw if b)
     assert nonzero > len(raw) // 50, f"only {nonzero} of {len(raw)} bytes non-zero: blank page?"
     assert len(set(raw)) > 64
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt: chromium)")
+def test_html_report_prints_to_pdf(tmp_path: Path) -> None:
+    """The print stylesheet gives a paged document: the appendix starts on its own page, so a
+    report with an appendix prints on several pages."""
+    assert CHROMIUM is not None
+    html = tmp_path / "report.html"
+    write_report(seed_session(), html, "html", "en")
+    pdf = tmp_path / "report.pdf"
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-first-run", f"--user-data-dir={profile}", "--no-pdf-header-footer",
+             f"--print-to-pdf={pdf}", html.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert pdf.exists(), done.stderr[-2000:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert pages >= 3, f"{pages} page(s)"
