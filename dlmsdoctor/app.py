@@ -24,7 +24,7 @@ from dlmsdoctor.screens.history import HistoryScreen
 from dlmsdoctor.screens.modals import HelpScreen, OpenSessionScreen
 from dlmsdoctor.screens.probe import ProbeScreen
 from dlmsdoctor.screens.probe_messages import LiveFramesAdded, LiveSessionStarted, RunCompleted
-from dlmsdoctor.session import Session, SessionFormatError
+from dlmsdoctor.session import Session
 
 DARK_THEME = "textual-dark"
 LIGHT_THEME = "textual-light"
@@ -116,8 +116,8 @@ class DoctorApp(App[int]):
         if path is None:
             return
         try:
-            session = Session.loads(path.read_text(encoding="utf-8"))
-        except (OSError, SessionFormatError) as exc:
+            session = load_session(path)
+        except (OSError, ValueError) as exc:  # SessionFormatError, CaptureFormatError
             self.notify(f"Cannot open {path}: {exc}", severity="error", timeout=8)
             return
         self.show_session(session, screen="diagnosis")
@@ -189,6 +189,13 @@ class DoctorApp(App[int]):
         self.open_session_file(event.path)
 
 
+def load_session(path: Path) -> Session:
+    """A session JSON, a dlmsdoctor pcapng, or a foreign pcap/pcapng with a DLMS TCP stream."""
+    from dlmsdoctor.output.capture_read import load_session_file
+
+    return load_session_file(path)
+
+
 def create_app(
     session: Session | None = None,
     *,
@@ -198,9 +205,9 @@ def create_app(
     config_path: Path | None = None,
     theme: str = DARK_THEME,
 ) -> DoctorApp:
-    """Build the app for ``main`` and for tests; raises SessionFormatError/OSError on a bad file."""
+    """Build the app for ``main`` and for tests; raises ValueError/OSError on a bad file."""
     if session is None and session_path is not None:
-        session = Session.loads(Path(session_path).read_text(encoding="utf-8"))
+        session = load_session(Path(session_path))
     return DoctorApp(
         session,
         start_screen=start_screen,
@@ -214,7 +221,7 @@ def main(session_path: str | None = None) -> int:
     """Run the TUI (optionally on a saved session) and return the process exit code."""
     try:
         app = create_app(session_path=session_path)
-    except (OSError, SessionFormatError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"dlmsdoctor: cannot open {session_path}: {exc}", file=sys.stderr)
         return int(ExitCode.UNUSABLE_INPUT)
     result = app.run()

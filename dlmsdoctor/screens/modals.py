@@ -66,8 +66,12 @@ class OpenSessionScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-box", classes="modal-box"):
-            yield Static("Open a session file", classes="modal-title")
-            yield Input(self._start, placeholder="path/to/session.json", id="open-path")
+            yield Static(
+                "Open a session (.json) or a capture (.pcapng, .pcap)", classes="modal-title"
+            )
+            yield Input(
+                self._start, placeholder="path/to/session.json or capture.pcapng", id="open-path"
+            )
             yield Label("", id="open-error")
             yield Button("Open", id="open-ok", variant="primary")
 

@@ -53,3 +53,23 @@ async def test_mouse_click_selects_a_frame() -> None:
         await pilot.click(FrameList, offset=(10, 6))
         await pilot.pause()
         assert app.screen.query_one(FrameList).cursor == 4
+
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+
+@pytest.mark.parametrize("name", ["seed-story.pcapng", "seed-story.session.json"])
+async def test_opens_the_seed_story_capture_and_session(name: str) -> None:
+    path = CAPTURES / name
+    if not path.is_file():
+        pytest.skip(f"{path} not in this checkout")
+    app = create_app(session_path=path)
+    assert app.session is not None and app.session.frames
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        frame_list = app.screen.query_one(FrameList)
+        assert len(frame_list.frames) == len(app.session.frames)
+        await pilot.press("end")
+        await pilot.pause()
+        assert frame_list.cursor == len(app.session.frames) - 1
