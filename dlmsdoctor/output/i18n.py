@@ -701,6 +701,21 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "",
         [("later", "Repórtelo adjuntando el archivo de la sesión.")],
     ),
+    "cosem.read_denied": (
+        "El medidor niega a este cliente la lectura de algunos objetos (derechos de acceso)",
+        "La asociación funciona, pero el medidor responde read-write-denied: ese SAP de cliente "
+        "no tiene permiso de lectura sobre esos objetos (el cliente público suele ver pocos).",
+        [("now", "Léalos con un SAP de cliente que tenga el permiso (por ejemplo, gestión, 1).")]),
+    "cosem.read_failed": (
+        "Algunas lecturas fallaron",
+        "La asociación funciona, pero el medidor no pudo entregar algunos objetos (no existen o "
+        "falla temporal): no afecta la lectura si sus objetos no están entre ellos.",
+        [("later", "Revise en la lista de objetos del medidor los que lee su sistema.")]),
+    "assoc.unsupported": (
+        "Algunos juegos de credenciales no se pudieron probar aquí",
+        "Esta versión de dlmsdoctor no maneja ese mecanismo de autenticación; esos juegos se "
+        "omitieron sin tocar el medidor.",
+        [("later", "Pruebe esos juegos de credenciales con la herramienta del fabricante.")]),
     "assoc.aarq_too_long": (
         "El AARQ es más largo que lo que admite el enlace negociado",
         "",
