@@ -302,3 +302,56 @@ def test_ladder_is_live_on_a_terminal_and_plain_otherwise() -> None:
     story = _diagnosed(Story().ping(received=3).connect_fails("refused", dt=0.02))
     render_diagnosis(plain, story.session)
     assert "Verdict: FAILED" in pipe.getvalue() and "tcp.refused" in pipe.getvalue()
+
+
+def test_every_event_type_has_a_jsonl_line_with_secrets_masked() -> None:
+    from dlmsdoctor.codec.model import Severity
+    from dlmsdoctor.events import (
+        CloseHow,
+        ConnectionClosed,
+        ConnectionFailed,
+        ConnectionOpened,
+        FindingRaised,
+        FrameReceived,
+        FrameSent,
+        LoginAttempted,
+        PingReplied,
+        PingSent,
+        StepFinished,
+        StepStarted,
+    )
+    from dlmsdoctor.output.probe_json import event_line
+    from tests.diagnosis.story import AARQ_LLS, PASSWORD, i_tx
+
+    aarq = i_tx(AARQ_LLS)
+    events = [
+        StepStarted("s", "S", "tcp", 0.0),
+        StepFinished("s", StepStatus.OK, "fine", 0.1, {"rtt": 0.01}),
+        ConnectionOpened(1, "h", 1, 0.0, 0.01),
+        ConnectionFailed(2, "h", 1, 0.0, "refused", "refused", 0.01),
+        ConnectionClosed(1, 0.2, CloseHow.FIN, True),
+        FrameSent(1, "assoc.login.m", 0.1, aarq),
+        FrameReceived(1, "s", 0.1, b"Port already in use\r\n"),
+        PingSent("icmp.ping", 0.0, 1, 0, b"x"),
+        PingReplied("icmp.ping", 0.1, 1, 0, b"x", 0.1),
+        FindingRaised("s", "bridge.busy", Severity.ERROR, "busy", 0.1, (0,), {"retried": True}),
+        LoginAttempted("assoc.login.m", 0.1, "m", 1, "low", "rejected", "authentication-failure"),
+    ]
+    lines = [json.loads(json.dumps(event_line(e))) for e in events]
+    assert [x["event"] for x in lines] == [
+        "step_started",
+        "step_finished",
+        "connection_opened",
+        "connection_failed",
+        "connection_closed",
+        "frame_sent",
+        "frame_received",
+        "ping_sent",
+        "ping_replied",
+        "finding_raised",
+        "login_attempted",
+    ]
+    sent = lines[5]
+    assert sent["masked_bytes"] == len(PASSWORD)
+    assert PASSWORD.hex(" ").upper() not in sent["hex"]
+    assert lines[4]["how"] == "fin" and lines[9]["severity"] == "error"
