@@ -466,9 +466,9 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     headline = diagnosis.headline if diagnosis else t(lang, "sum_no_diag")
     causes = [
         _cause_doc(rank, cause, by_index, session, lang)
-        for rank, cause in enumerate(
-            sorted(diagnosis.causes, key=lambda c: -c.confidence) if diagnosis else [], start=1
-        )
+        # The diagnosis ranks them (notes such as "ICMP filtered" after faults, whatever their
+        # confidence): keep its order.
+        for rank, cause in enumerate(diagnosis.causes if diagnosis else [], start=1)
     ]
     profile = _profile_doc(session, lang)
     headline_es = None
