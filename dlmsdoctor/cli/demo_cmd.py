@@ -30,6 +30,9 @@ class Scenario:
     creds: tuple[str, ...] = ()
     expect: str = ""  # the cause code the diagnosis should put on top (tests check it)
     options: dict[str, Any] = field(default_factory=dict)
+    # credential sets an earlier client used, in a silent run before the shown one (e.g. the
+    # site's poller with an outdated password, for the lockout story)
+    before: tuple[str, ...] = ()
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -67,6 +70,16 @@ SCENARIOS: dict[str, Scenario] = {
             "default",
             creds=("mgmt=1:low:99999999",),
             expect="auth.wrong_password",
+        ),
+        Scenario(
+            "lockout",
+            "a meter that locks logins for 60 s after one wrong password: the site's poller "
+            "(an earlier, silent run) used an outdated one; now even the right password fails",
+            "default",
+            ("lockout=1,60",),
+            creds=("mgmt=1:low:00000000",),
+            before=("mgmt=1:low:11111111",),
+            expect="auth.lockout",
         ),
         Scenario(
             "dm",
@@ -169,6 +182,7 @@ def demo_options(scenario: Scenario, port: int) -> Any:
 @click.option("--list", "list_scenarios", is_flag=True, help="List the scenarios and exit.")
 def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> None:
     """Probe a simulated meter with a fault from the field, to see the whole product at once."""
+    del headless  # the only mode until the TUI shows live runs
     if list_scenarios:
         for s in SCENARIOS.values():
             click.echo(f"{s.name:<15} {s.title}")
@@ -211,26 +225,55 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
         sys.exit(ExitCode.INTERNAL)
 
 
+async def probe_scenario(
+    meter: Any,
+    scenario: Scenario,
+    ledger: Any,
+    *,
+    output: Any = None,
+    intro: str = "",
+    cancel: Any = None,
+) -> Any:
+    """Probe a started simulated meter as the scenario says (the `probe` path); the Session."""
+    import dataclasses
+
+    from dlmsdoctor.config import parse_credential
+    from dlmsdoctor.run import probe_and_diagnose
+
+    options = demo_options(scenario, int(meter.port))
+    if scenario.before:  # the earlier client's attempt, not shown
+        earlier = dataclasses.replace(
+            options, credentials=tuple(parse_credential(c) for c in scenario.before)
+        )
+        await probe_and_diagnose(earlier, ledger=ledger, save=False)
+    if output is not None:
+        output.started({"host": options.host, "port": options.port}, intro)
+    result = await probe_and_diagnose(
+        options,
+        on_event=output.on_event if output is not None else None,
+        cancel=cancel,
+        ledger=ledger,
+        save=False,
+    )
+    return result.session
+
+
 def _run_demo(meter: Any, scenario: Scenario, output: Any, ledger: Any, intro: str) -> Any:
-    """Start the meter in the probe's event loop, probe it (the `probe` path), stop it."""
+    """Start the meter in the probe's event loop, probe it, stop it."""
     import asyncio
 
     from dlmsdoctor.cli.probe_cmd import cancel_on_sigint, exit_code_for
-    from dlmsdoctor.run import probe_and_diagnose
 
     async def main() -> Any:
         cancel = asyncio.Event()
         await meter.start()
         try:
-            options = demo_options(scenario, int(meter.port))
-            output.started({"host": options.host, "port": options.port}, intro)
             with cancel_on_sigint(cancel):
-                result = await probe_and_diagnose(
-                    options, on_event=output.on_event, cancel=cancel, ledger=ledger, save=False
+                return await probe_scenario(
+                    meter, scenario, ledger, output=output, intro=intro, cancel=cancel
                 )
         finally:
             await meter.stop()
-        return result.session
 
     try:
         session = asyncio.run(main())

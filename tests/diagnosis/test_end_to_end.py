@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlmsdoctor.cli.demo_cmd import SCENARIOS, demo_options
+from dlmsdoctor.cli.demo_cmd import SCENARIOS, probe_scenario
 from dlmsdoctor.cli.probe_cmd import ProbeExit, exit_code_for
 from dlmsdoctor.codec.hdlc import HdlcParams, ServerAddress, build_snrm
 from dlmsdoctor.config import parse_credential
@@ -201,16 +201,14 @@ async def test_single_session_held_by_a_poller(mode: str, top: str, tmp_path: Pa
 
 
 async def test_demo_scenarios_are_the_diagnosis_they_announce(tmp_path: Path) -> None:
-    """Every demo scenario's expected top cause holds on the real path (fast ones together)."""
+    """Every demo scenario's expected top cause holds on the real path."""
     for scenario in SCENARIOS.values():
         async with SimulatedMeter(scenario.profile, list(scenario.faults)) as meter:
-            assert meter.port is not None
-            result = await probe_and_diagnose(
-                demo_options(scenario, meter.port),
-                ledger=LoginLedger(tmp_path / f"{scenario.name}.jsonl"),
-                save=False,
+            session = await probe_scenario(
+                meter, scenario, LoginLedger(tmp_path / f"{scenario.name}.jsonl")
             )
-        diagnosis = result.session.diagnosis
+            assert meter.open_associations() == []
+        diagnosis = session.diagnosis
         assert diagnosis is not None
         top = diagnosis.causes[0].code if diagnosis.causes else ""
         assert top == scenario.expect, (scenario.name, [c.code for c in diagnosis.causes])
