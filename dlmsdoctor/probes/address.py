@@ -87,7 +87,7 @@ class AddressProbe(Probe):
         budget = opts.discovery_budget
         wait = opts.discovery_timeout
         if wait is None:
-            wait = max(4.0 * (ctx.facts.rtt or 0.0), min(opts.timeout, 2.0))
+            wait = ctx.probe_timeout()
         tried: list[str] = [_label(opts.first_server())]
         closes = 1 if ctx.facts.peer_closed_on_first_frame else 0
         for attempt, (addr, source) in enumerate(matrix[:budget], start=1):

@@ -110,7 +110,7 @@ def _gmac_client(ctx: ProbeContext, cred: Credential) -> GxClient:
 
 
 async def associate(
-    ctx: ProbeContext, step_id: str, cred: Credential
+    ctx: ProbeContext, step_id: str, cred: Credential, timeout: float | None = None
 ) -> AssocResult:
     """One AARQ/AARE (and for HLS-GMAC the pass 3/4 exchange)."""
     hls: GxClient | None = None
@@ -120,7 +120,7 @@ async def associate(
     else:
         password = cred.password.encode() if cred.auth == "low" and cred.password else None
         aarq = apdus.build_aarq(password)
-    got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap)
+    got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, timeout)
     result = AssocResult("no-answer", frames=got.frames, reply=got.reply)
     if got.apdu is not None:
         decoded = decode_apdu(got.apdu)

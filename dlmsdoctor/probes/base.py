@@ -145,6 +145,14 @@ class ProbeContext:
         rtt = self.facts.rtt or 0.0
         return max(self.options.timeout, 4.0 * rtt)
 
+    def probe_timeout(self) -> float:
+        """The wait of a safe probe whose silence is itself an answer (framing detection,
+        address discovery): a meter that answers does so within a few round trips, so
+        ``max(4 x RTT, min(timeout, 2 s))`` instead of the full reply timeout. A late answer
+        is still recognised (framing detection looks for it during the next probe)."""
+        rtt = self.facts.rtt or 0.0
+        return max(4.0 * rtt, min(self.options.timeout, 2.0))
+
     @property
     def cancelled(self) -> bool:
         return self.cancel.is_set() and not self.releasing

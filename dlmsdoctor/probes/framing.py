@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from dlmsdoctor.codec.model import Severity
+from dlmsdoctor.codec import hdlc as hd
+from dlmsdoctor.codec.model import FrameKind, Severity
 from dlmsdoctor.events import Event, StepStatus
-from dlmsdoctor.probes import hdlc
+from dlmsdoctor.probes import hdlc, wire
 from dlmsdoctor.probes.association import PUBLIC, associate, report_result
 from dlmsdoctor.probes.base import Probe, ProbeContext
 from dlmsdoctor.probes.safety import check_lockout
@@ -35,7 +36,7 @@ class FramingProbe(Probe):
         yield ctx.started(self.id, self.title, self.layer)
         facts = ctx.facts
         server = ctx.options.first_server()
-        answer = await hdlc.snrm(ctx, self.id, server, hdlc.PUBLIC_CLIENT)
+        answer = await hdlc.snrm(ctx, self.id, server, hdlc.PUBLIC_CLIENT, ctx.probe_timeout())
         if answer.answered:
             hdlc.report_answer(ctx, self.id, server, answer)
             facts.framing, facts.framing_evidence = "hdlc", answer.outcome
@@ -74,7 +75,26 @@ class FramingProbe(Probe):
             return
         facts.framing = "wrapper"
         facts.server = server
-        result = await associate(ctx, self.id, PUBLIC)
+        result = await associate(ctx, self.id, PUBLIC, ctx.probe_timeout())
+        late = result.reply.frame if result.reply is not None else None
+        if late is not None and late.kind is FrameKind.HDLC:
+            # The HDLC meter's answer to our SNRM came after we gave up on it: HDLC after all.
+            ftype = result.reply.frame_type if result.reply else None
+            facts.framing, facts.framing_evidence = "hdlc", f"late-{str(ftype).lower()}"
+            facts.server, facts.server_confirmed = server, True
+            if ftype == "UA":
+                facts.link_client_sap = hdlc.PUBLIC_CLIENT
+                facts.hdlc_params = hd.parse_params(wire.frame_info(late)) or hd.HdlcParams()
+                facts.send_seq = facts.recv_seq = 0
+            facts.hdlc_dm = ftype == "DM"
+            ctx.emit(ctx.finding(self.id, "hdlc.late_answer", Severity.WARNING,
+                                 f"the meter's {ftype} to our SNRM came after "
+                                 f"{ctx.probe_timeout():.1f} s: a slow link or a slow meter; "
+                                 "HDLC it is", tuple(result.frames), frame_type=ftype))
+            yield self._detected(ctx, "hdlc", facts.framing_evidence, tuple(result.frames))
+            yield ctx.finished(self.id, StepStatus.WARNING, f"HDLC (late {ftype})",
+                               framing="hdlc", evidence=facts.framing_evidence)
+            return
         if result.outcome in ("accepted", "rejected"):
             facts.framing_evidence = "aare"
             report_result(ctx, self.id, PUBLIC, result)

@@ -338,11 +338,12 @@ async def exchange_apdu(
             if reply.frame is None or reply.index is None:
                 return out
             out.frames.append(reply.index)
-            if reply.frame.kind is FrameKind.WRAPPER:
-                answer = reply.frame.data[8:]
-                if _expected(apdu, answer):
-                    out.apdu = answer
-                    return out
+            if reply.frame.kind is not FrameKind.WRAPPER:
+                return out  # an HDLC frame: the caller decides (a late UA, a wrong framing)
+            answer = reply.frame.data[8:]
+            if _expected(apdu, answer):
+                out.apdu = answer
+                return out
     server = facts.server or hd.ServerAddress(1, 1, 2)
     frame = hd.build_i(server, client_sap, to_server=True, ns=facts.send_seq,
                        nr=facts.recv_seq, info=apdu)

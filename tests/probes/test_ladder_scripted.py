@@ -269,3 +269,18 @@ async def test_waits_scale_with_the_measured_rtt() -> None:
     silence = next(f for f in session.findings if f.code == "hdlc.no_answer")
     assert silence.data["waited"] == 8.0
     assert session.settings["facts"]["rtt"] == 2.0
+
+
+async def test_late_ua_during_the_wrapper_probe_means_hdlc() -> None:
+    healthy = healthy_public(HdlcMeter())
+    first_ua = healthy[1]
+    assert isinstance(first_ua, Deliver)
+    script = [healthy[0], Expect(match=lambda d: d[:2] == b"\x00\x01"),
+              Deliver(first_ua.data, 1.0), *healthy[2:]]
+    session, factory = await _run([script])
+    late = next(f for f in session.findings if f.code == "hdlc.late_answer")
+    assert late.data["frame_type"] == "UA"
+    st = _status(session)
+    assert st["framing.detect"] is StepStatus.WARNING
+    assert st["hdlc.snrm"] is StepStatus.OK and st["assoc.public"] is StepStatus.OK
+    assert factory.attempts == 1
