@@ -81,6 +81,8 @@ def probe_document(
         "cancelled": session.cancelled,
         "stopped_reason": session.settings.get("stopped_reason"),
         "target": asdict(session.target),
+        # effective options and negotiated facts; credential sets by name only (no secrets)
+        "settings": session.settings,
         "steps": [
             {
                 "id": s.id,

@@ -130,6 +130,8 @@ def test_json_document_against_a_healthy_meter(tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["schema"] == "dlmsdoctor.probe" and doc["version"] == 1
     assert doc["target"]["port"] == meter.port
+    assert doc["settings"]["credentials"] == [{"name": "mgmt", "client_sap": 1, "auth": "low"}]
+    assert "00000000" not in json.dumps(doc["settings"])
     assert {"id", "status", "started", "finished", "duration", "summary"} <= set(doc["steps"][0])
     assert [s["id"] for s in doc["steps"]][:2] == ["icmp.ping", "tcp.connect"]
     frame = doc["frames"][0]
