@@ -34,6 +34,12 @@ def inline(text: object) -> str:
     return out
 
 
+def fenced(text: object) -> str:
+    """Text safe inside a fenced code block: a backtick run cannot close the fence, and a line
+    break in recorded text cannot start a line of its own."""
+    return str(text).replace("`", "\u02cb").replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _table(head: list[str], rows: list[list[object]]) -> list[str]:
     lines = [
         "| " + " | ".join(cell(h) for h in head) + " |",
@@ -225,7 +231,7 @@ def render_md(doc: dict[str, Any]) -> str:
             raw = f" [{fld['hex']}]" if fld["hex"] else ""
             out.append(
                 f"{fld['offset']:>4}+{fld['length']:<4}{'  ' * fld['depth']}"
-                f"{fld['label']}{raw}: {fld['meaning']}"
+                + fenced(f"{fld['label']}{raw}: {fld['meaning']}")
             )
         out += ["```", ""]
         for p in fr["problems"]:

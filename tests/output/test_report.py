@@ -156,3 +156,21 @@ def test_every_cause_code_of_the_diagnosis_has_spanish() -> None:
     codes = {code for rule in RULES for code in rule.codes}
     assert codes, "no diagnosis rules registered"
     assert sorted(codes - set(CAUSE_ES)) == []
+
+
+def test_markdown_survives_hostile_text_from_a_meter() -> None:
+    """A string read from the meter lands in decoded fields inside a fenced block: it must not
+    close the fence, and its markup must stay text."""
+    from dlmsdoctor.codec.hdlc import ServerAddress, build_i
+
+    value = b"```\n# x <b>"
+    apdu = bytes.fromhex("C401C1000A") + bytes([len(value)]) + value  # visible-string
+    frame = build_i(ServerAddress(1, 1, 2), 16, to_server=False, ns=0, nr=0, info=apdu)
+    session = seed_session()
+    session.frames.append(FrameRecord(13, 3, Direction.RX, 9.6, frame, "cosem.identity", "hdlc"))
+    md = render_report(session, "md", "en")
+    appendix = md.split("## Appendix", 1)[1]
+    assert "visible-string" in appendix  # the field is there...
+    assert appendix.count("```") % 2 == 0  # ...and every fence is closed
+    outside = "".join(appendix.split("```")[::2])  # the text between fenced blocks
+    assert "<b>" not in outside and "\\<b\\>" in outside  # markup escaped in paragraphs
