@@ -55,6 +55,7 @@ async def test_healthy_meter_full_ladder_released() -> None:
         assert meter.open_associations() == [] and meter.unreleased_associations() == []
         assert session.settings["facts"]["server"] == {"logical": 1, "physical": 1, "size": 2,
                                                        "confirmed": True}
+        assert Session.loads(session.dumps()).to_json() == session.to_json()
 
 
 async def test_wrong_address_found_by_discovery() -> None:

@@ -13,6 +13,7 @@ from dlmsdoctor.events import CloseHow, StepStatus
 from dlmsdoctor.ledger import MemoryLedger
 from dlmsdoctor.link.clock import FakeClock
 from dlmsdoctor.link.scripted import Close, Deliver, Expect, ScriptedFactory, Step
+from dlmsdoctor.session import Session
 
 from .meterscript import AARE_OK, HdlcMeter
 
@@ -65,5 +66,7 @@ async def test_any_replies_end_in_findings_not_errors(
     errors = [s for s in session.steps if s.status is StepStatus.ERROR]
     assert errors == [], [(s.id, s.summary) for s in errors]
     assert session.step("release") is not None
+    again = Session.loads(session.dumps())  # every record is plain JSON
+    assert again.to_json() == session.to_json()
     assert all(c.failed or c.close_how is not None for c in session.connections)
     assert len([x for x in session.logins if x.mechanism == "low" and x.outcome != "accepted"]) <= 1
