@@ -264,3 +264,12 @@ async def test_wrapper_meter_with_two_logins_on_one_connection() -> None:
         assert meter.failed_logins() == 1
         assert len(session.connections) == 1  # RLRQ between associations, no reconnect
         assert meter.open_associations() == [] and meter.unreleased_associations() == []
+
+
+async def test_disc_first_clears_then_the_ladder_runs() -> None:
+    async with SimulatedMeter("default") as meter:
+        session = await run_probe(_opts(meter.port, disc_first=True), ledger=MemoryLedger())
+        st = _st(session)
+        assert st["hdlc.disc"] is StepStatus.OK
+        assert session.frames[0].summary.startswith("DISC")
+        assert st["cosem.identity"] is StepStatus.OK
