@@ -120,3 +120,16 @@ async def test_send_after_peer_reset_does_not_raise() -> None:
         await ch.receive(0.5)
         assert ch.closed is not None and ch.closed.by_peer
         await ch.close()
+
+
+async def test_ipv6_loopback_when_available() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        server = await asyncio.start_server(lambda r, w: w.close(), "::1", 0)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    port = server.sockets[0].getsockname()[1]
+    async with server, await TcpChannel.open("::1", port, 2.0) as ch:
+        assert ch.local_host == "::1"
+        assert await ch.receive(1.0) is None and ch.closed is not None

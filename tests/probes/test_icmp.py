@@ -44,3 +44,14 @@ async def test_ping_loopback() -> None:
 async def test_icmp_off_is_skipped() -> None:
     ctx = _ctx(ProbeOptions("127.0.0.1", icmp=False))
     assert IcmpProbe().skip_reason(ctx)
+
+
+def test_system_ping_lines_parse() -> None:
+    from dlmsdoctor.probes.icmp import _PING_LINE
+
+    out = (b"PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data.\n"
+           b"64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.045 ms\n"
+           b"64 bytes from 127.0.0.1: icmp_seq=3 ttl=64 time=112 ms\n"
+           b"64 bytes from 10.0.0.1: icmp_seq=4 ttl=64 time<1 ms\n")
+    found = [(int(m.group(1)), float(m.group(2))) for m in _PING_LINE.finditer(out)]
+    assert found == [(1, 0.045), (3, 112.0), (4, 1.0)]
