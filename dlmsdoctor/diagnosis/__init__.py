@@ -6,13 +6,14 @@ one small function each, registered in ``registry.RULES`` in import order (lower
 
 from __future__ import annotations
 
-# Import order is rule order: network, bridge, client, link, association.
+# Import order is rule order: network, bridge, client, link, stream, association.
 # isort: off
 from dlmsdoctor.diagnosis import (  # noqa: F401
     rules_network,
     rules_bridge,
     rules_client,
     rules_link,
+    rules_stream,
     rules_association,
 )
 

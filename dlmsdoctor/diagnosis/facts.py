@@ -39,6 +39,11 @@ CLOSE_RIGHT_AFTER_S = 2.0
 # tens of seconds; the simulator's inactivity fault uses fractions of a second).
 IDLE_CLOSE_S = 0.25
 
+# A peer that closes an unused connection after at least this long (and after more than this
+# many handshake round trips) runs an idle timer.
+QUIET_CLOSE_MIN_S = 0.02
+QUIET_CLOSE_RTTS = 3.0
+
 # AARE result-source-diagnostic (acse-service-user) names -> numbers (IEC 62056-5-3, Green Book).
 _DIAGNOSTIC_NAMES = {
     "no-reason-given": 1,
@@ -345,6 +350,34 @@ class SessionFacts:
 
     def framing_sent(self, framing: str) -> bool:
         return any(f.tx and f.kind == framing for f in self.frames)
+
+    # -- idle timers ---------------------------------------------------------------------------
+    @cached_property
+    def quiet_closes(self) -> list[ConnFacts]:
+        """Connections the peer closed after a while although no byte went either way: the
+        peer runs an idle timer. A close within a few handshake round trips is a refusal at
+        connect, not idleness."""
+        out = []
+        for c in self.connections:
+            rec = c.record
+            if not c.closed_by_peer or c.frames or rec.opened_at is None or rec.closed_at is None:
+                continue
+            floor = max(QUIET_CLOSE_MIN_S, QUIET_CLOSE_RTTS * (rec.connect_time or 0.0))
+            if rec.closed_at - rec.opened_at >= floor:
+                out.append(c)
+        return out
+
+    def closed_by_idle_timer(self, conn: ConnFacts) -> bool:
+        """A close "right after our frame" that falls when the peer's idle timer (seen on a
+        quiet close) runs out anyway."""
+        rec = conn.record
+        if not self.quiet_closes or rec.opened_at is None or rec.closed_at is None:
+            return False
+        timer = min(
+            (c.record.closed_at or 0.0) - (c.record.opened_at or 0.0) for c in self.quiet_closes
+        )
+        lifetime = rec.closed_at - rec.opened_at
+        return abs(lifetime - timer) <= max(0.05, timer * 0.3)
 
     # -- probe findings, steps, logins ------------------------------------------------------
     def findings(self, *codes: str) -> list[ProbeFinding]:
