@@ -152,7 +152,7 @@ class _Decoded:
     apdu_fields: dict[str, Any] = field(default_factory=dict)
 
 
-def _decode(data: bytes, direction: str) -> _Decoded:
+def _decode(data: bytes, direction: str, show_secrets: bool = False) -> _Decoded:
     """The codec's decode of one frame and of the APDU it carries (absolute offsets)."""
     if not data:
         return _Decoded()
@@ -181,7 +181,8 @@ def _decode(data: bytes, direction: str) -> _Decoded:
         return out
     end = apdu_offset + len(decoded.apdu) if decoded and decoded.apdu else len(data)
     try:
-        result = decode_apdu(data[apdu_offset:end], base_offset=apdu_offset)
+        result = decode_apdu(data[apdu_offset:end], base_offset=apdu_offset,
+                             show_secrets=show_secrets)
     except Exception:  # a decoder bug must not lose the report
         return out
     out.apdu_spans = list(getattr(result, "spans", ()) or ())
@@ -239,7 +240,7 @@ def annotate(frame: FrameRecord, show_secrets: bool = False) -> FrameNote:
     """Decode one recorded frame; never raises on bad bytes."""
     data = frame.data
     try:
-        got = _decode(data, frame.direction.value)
+        got = _decode(data, frame.direction.value, show_secrets)
     except Exception:  # decoders should not raise; a report must still be written
         got = _Decoded()
     decoded, apdu_offset = got.frame, got.apdu_offset
@@ -270,7 +271,9 @@ def annotate(frame: FrameRecord, show_secrets: bool = False) -> FrameNote:
         if not span.meaning or (span.name.endswith((".id", ".length")) and not span.children):
             continue
         covered = range(span.offset, span.end)
-        hidden = span.secret or (len(covered) > 0 and all(p in secret for p in covered))
+        hidden = not show_secrets and (
+            span.secret or (len(covered) > 0 and all(p in secret for p in covered))
+        )
         meaning = "********" if hidden else span.meaning
         note.fields.append(FrameField(span.offset, span.length, depth, span.label, meaning))
     seen: set[str] = set()
