@@ -345,11 +345,28 @@ async def exchange_apdu(
                 out.apdu = answer
                 return out
     server = facts.server or hd.ServerAddress(1, 1, 2)
-    frame = hd.build_i(server, client_sap, to_server=True, ns=facts.send_seq,
-                       nr=facts.recv_seq, info=apdu)
-    facts.send_seq = (facts.send_seq + 1) % 8
-    index = await send(ctx, step_id, frame)
-    out = ApduReply(None, Reply(), index, [index])
+    out = ApduReply(None, Reply(), -1, [])
+    # The meter's max_info_rx (from its UA) bounds our information fields: longer APDUs go in
+    # segments (the S bit), each acknowledged by an RR before the next (window 1).
+    limit = facts.hdlc_params.max_info_rx if facts.hdlc_params else 128
+    payload = hd.LLC_TO_SERVER + apdu
+    segments = [payload[i : i + limit] for i in range(0, len(payload), max(1, limit))]
+    for number, segment in enumerate(segments):
+        last = number == len(segments) - 1
+        frame = hd.build_i(server, client_sap, to_server=True, ns=facts.send_seq,
+                           nr=facts.recv_seq, info=segment, segmented=not last, llc=False)
+        facts.send_seq = (facts.send_seq + 1) % 8
+        index = await send(ctx, step_id, frame)
+        out.request_index = index if out.request_index < 0 else out.request_index
+        out.frames.append(index)
+        if last:
+            break
+        ack = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
+        out.reply = ack
+        if ack.index is not None:
+            out.frames.append(ack.index)
+        if ack.frame_type != "RR":
+            return out  # FRMR, DM, silence or a close: the caller reads out.reply
     collected = b""
     while True:
         reply = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))

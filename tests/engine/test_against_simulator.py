@@ -273,3 +273,20 @@ async def test_disc_first_clears_then_the_ladder_runs() -> None:
         assert st["hdlc.disc"] is StepStatus.OK
         assert session.frames[0].summary.startswith("DISC")
         assert st["cosem.identity"] is StepStatus.OK
+
+
+async def test_small_max_info_segments_both_ways() -> None:
+    """A meter with 32-byte information fields that rejects longer frames (FRMR): our AARQs
+    (the HLS one is 60+ bytes) go in segments, its answers come in segments."""
+    from dlmsdoctor.sim.profile import load_profile
+
+    profile = load_profile("hls").with_changes(max_info_rx=32, max_info_tx=32)
+    async with SimulatedMeter(profile, ["frmr-too-long"]) as meter:
+        creds = (parse_credential(f"hls=1:gmac:{HLS_KEYS}"),)
+        session = await run_probe(_opts(meter.port, credentials=creds), ledger=MemoryLedger())
+        await _settle(meter)
+        st = _st(session)
+        assert st["assoc.public"] is StepStatus.OK and st["assoc.login.hls"] is StepStatus.OK
+        assert "hdlc.frmr" not in _codes(session)
+        assert any("segmented" in f.summary for f in session.frames if f.direction == "tx")
+        assert meter.open_associations() == [] and meter.failed_logins() == 0
