@@ -20,18 +20,18 @@ from textual.strip import Strip
 
 from dlmsdoctor.events import Direction
 from dlmsdoctor.session import FrameRecord
-from dlmsdoctor.widgets.frame_decode import is_valid
+from dlmsdoctor.widgets.frame_decode import DecodeCache, is_valid
 
 HEADER = f"{'#':>6} {'time':>9} {'dir':<3} {'kind':<8} {'size':>5}   summary"
 
 
-def format_row(record: FrameRecord) -> str:
+def format_row(record: FrameRecord, summary: str, valid: bool) -> str:
     arrow = "TX>" if record.direction is Direction.TX else "<RX"
-    mark = "✓" if is_valid(record) else "✗"
+    mark = "✓" if valid else "✗"
     kind = (record.kind or "?")[:8]
     return (
         f"{record.index:>6} {record.at:>9.3f} {arrow:<3} {kind:<8} {len(record.data):>5} "
-        f"{mark} {record.summary}"
+        f"{mark} {summary}"
     )
 
 
@@ -83,6 +83,8 @@ class FrameList(ScrollView, can_focus=True):
         super().__init__(name=name, id=id)
         self._frames: list[FrameRecord] = []
         self._width = len(HEADER)
+        # Frames read from a foreign capture carry no stored summary: decode the visible ones.
+        self._decodes = DecodeCache(size=512)
 
     # -- data in ---------------------------------------------------------------------------
     @property
@@ -140,11 +142,18 @@ class FrameList(ScrollView, can_focus=True):
     def action_jump(self, where: int) -> None:
         self.cursor = len(self._frames) - 1 if where < 0 else where
 
+    def row_facts(self, record: FrameRecord) -> tuple[str, bool]:
+        """Summary and validity of a row: the stored cache, else a decode of the bytes."""
+        if record.summary:
+            return record.summary, is_valid(record)
+        view = self._decodes.get(record)
+        return view.summary, not any(f.severity.value == "error" for f in view.findings)
+
     def action_next_problem(self, step: int) -> None:
         """Move to the next (step 1) or previous (-1) frame with an error finding."""
         position = self.cursor + step
         while 0 <= position < len(self._frames):
-            if not is_valid(self._frames[position]):
+            if not self.row_facts(self._frames[position])[1]:
                 self.cursor = position
                 return
             position += step
@@ -182,14 +191,15 @@ class FrameList(ScrollView, can_focus=True):
             if position >= len(self._frames):
                 return Strip.blank(width, base)
             record = self._frames[position]
-            text = format_row(record)
+            summary, valid = self.row_facts(record)
+            text = format_row(record, summary, valid)
             if len(text) > self._width:
                 self._width = len(text)
                 self.call_later(self._update_size)
             style = self.get_component_rich_style(
                 "frame-list--tx" if record.direction is Direction.TX else "frame-list--rx"
             )
-            if not is_valid(record):
+            if not valid:
                 style += self.get_component_rich_style("frame-list--invalid")
             if position == self.cursor:
                 style += self.get_component_rich_style("frame-list--cursor")

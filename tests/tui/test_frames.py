@@ -94,3 +94,20 @@ async def test_n_jumps_between_bad_frames(story_app: DoctorApp) -> None:
         assert frame_list.cursor == 6  # "Port already in use": bytes outside a frame
         await pilot.press("N")
         assert frame_list.cursor == 5
+
+
+async def test_rows_without_a_stored_summary_are_decoded() -> None:
+    from dlmsdoctor.app import create_app
+    from tests.tui.fixtures import story_session
+
+    session = story_session()
+    for record in session.frames:  # as read from a foreign capture: bytes only
+        record.summary, record.kind, record.findings = "", "", []
+    app = create_app(session, start_screen="frames")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        frame_list = app.screen.query_one(FrameList)
+        assert "SNRM" in frame_list.render_line(1).text
+        assert "✗" in frame_list.render_line(6).text  # the broken FCS, found by decoding
+        await pilot.press("n")
+        assert frame_list.cursor == 5
