@@ -186,6 +186,15 @@ _S: dict[str, dict[str, str]] = {
     },
     "sum_works": {"en": "Works: {items}.", "es": "Funciona: {items}."},
     "sum_fails": {"en": "Does not work: {items}.", "es": "No funciona: {items}."},
+    "sum_figures": {"en": "Figures: {items}.", "es": "Cifras: {items}."},
+    "fig_tcp": {"en": "TCP connect {avg} on average, {worst} at worst ({n} connection(s))",
+                "es": "conexión TCP en {avg} de promedio, {worst} la peor ({n} conexión(es))"},
+    "fig_link": {"en": "HDLC link with {server}: max info TX/RX {tx}/{rx} bytes, window "
+                       "{wtx}/{wrx}",
+                 "es": "enlace HDLC con {server}: info máx. TX/RX {tx}/{rx} bytes, ventana "
+                       "{wtx}/{wrx}"},
+    "fig_assoc": {"en": "last association {result}, max PDU {pdu} bytes",
+                  "es": "última asociación {result}, PDU máx. {pdu} bytes"},
     "sum_cause": {
         "en": "Most likely cause ({conf} % confidence; where the fault lies: {whose}): {title}.",
         "es": "Causa más probable ({conf} % de confianza; responsable: {whose}): {title}.",

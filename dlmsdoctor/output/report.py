@@ -408,6 +408,26 @@ def _profile_doc(session: Session, lang: str) -> dict[str, Any] | None:
     return {"values": asdict(p), "rows": rows, "text": one_line}
 
 
+def _key_figures(doc: dict[str, Any], lang: str) -> list[str]:
+    """The few numbers a supervisor asks for: ping, TCP connect, the negotiated link."""
+    m = doc["measurements"]
+    out = []
+    if m["ping"]:
+        out.append(f"{t(lang, 'ping')}: {m['ping']['text']}")
+    times = [c["connect_time"] for c in m["connections"] if c["connect_time"] is not None]
+    if times:
+        out.append(t(lang, "fig_tcp", n=len(m["connections"]),
+                     avg=_ms(sum(times) / len(times), lang), worst=_ms(max(times), lang)))
+    if m["negotiated"]:
+        last = m["negotiated"][-1]
+        out.append(t(lang, "fig_link", server=last["server"], tx=last["max_info_tx"],
+                     rx=last["max_info_rx"], wtx=last["window_tx"], wrx=last["window_rx"]))
+    if m["association"]:
+        last = m["association"][-1]
+        out.append(t(lang, "fig_assoc", result=last["result"], pdu=last["max_pdu_size"]))
+    return out
+
+
 def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
     out = [
         t(
@@ -427,6 +447,9 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
         out.append(t(lang, "sum_works", items="; ".join(works)))
     if fails:
         out.append(t(lang, "sum_fails", items="; ".join(fails)))
+    figures = _key_figures(doc, lang)
+    if figures:
+        out.append(t(lang, "sum_figures", items="; ".join(figures)))
     causes = doc["diagnosis"]["causes"]
     if session.diagnosis is None:
         out.append(t(lang, "sum_no_diag"))
