@@ -41,6 +41,62 @@ async def _probe(name: str, ledger_dir: Path) -> object:
     return result.session
 
 
+def _seed_story_ser2net(tmp: Path) -> object:
+    """The seed story for real: the serial-derived meter on a pseudo-terminal behind a real
+    ser2net whose only connection another client holds when the probe starts; that client lets
+    go during the probe's busy retry, and the probe goes on to find the meter's address."""
+    import shutil
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    from dlmsdoctor.diagnosis import diagnose
+    from dlmsdoctor.engine import ProbeOptions, run_probe
+    from dlmsdoctor.ledger import MemoryLedger
+    from dlmsdoctor.sim.meter import MeterThread
+
+    if shutil.which("ser2net") is None:
+        raise SystemExit("seed-story-ser2net needs ser2net (apt-get install ser2net)")
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = int(probe_port.getsockname()[1])
+    device = tmp / "meter"
+    config = tmp / "ser2net.yaml"
+    config.write_text(
+        "connection: &meter\n"
+        f"    accepter: tcp,127.0.0.1,{port}\n"
+        "    enable: on\n"
+        "    options:\n"
+        "      kickolduser: false\n"
+        "      max-connections: 1\n"
+        f"    connector: serialdev,{device},9600n81,local\n"
+    )
+    with MeterThread("serial-derived", port=None, serial_device=device):
+        bridge = subprocess.Popen(["ser2net", "-n", "-d", "-c", str(config)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            holder = None
+            for _ in range(200):
+                try:
+                    holder = socket.create_connection(("127.0.0.1", port), timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.025)
+            assert holder is not None, "ser2net did not listen"
+            time.sleep(0.5)  # the holder (the site's poller) has the bridge
+
+            threading.Timer(0.6, holder.close).start()  # ... and lets go during our retry
+            options = ProbeOptions("127.0.0.1", port, icmp=False, timeout=0.6,
+                                   serial_number="12345678", busy_retry_wait=1.5)
+            session = asyncio.run(run_probe(options, ledger=MemoryLedger()))
+            session.diagnosis = diagnose(session)
+            return session
+        finally:
+            bridge.terminate()
+            bridge.wait(5)
+
+
 def write_sample(name: str, session: object) -> None:
     from dlmsdoctor.output.capture import write_capture
     from dlmsdoctor.session import Session
@@ -62,12 +118,16 @@ def write_sample(name: str, session: object) -> None:
 
 def main(names: list[str]) -> None:
     sys.path.insert(0, str(HERE.parent))
-    wanted = names or [*SIMULATED, "seed-story"]
+    wanted = names or [*SIMULATED, "seed-story-ser2net", "seed-story"]
     for name in wanted:
         if name == "seed-story":
             from tests.output.seed_session import seed_session
 
             write_sample(name, seed_session())
+            continue
+        if name == "seed-story-ser2net":
+            with tempfile.TemporaryDirectory() as tmp:
+                write_sample(name, _seed_story_ser2net(Path(tmp)))
             continue
         with tempfile.TemporaryDirectory() as tmp:
             write_sample(name, asyncio.run(_probe(name, Path(tmp))))
