@@ -116,6 +116,17 @@ class AddressProbe(Probe):
             if not answer.answered:
                 continue
             facts = ctx.facts
+            if answer.server is not None:
+                # The answer came from another address than the one just asked: a late answer
+                # to an earlier SNRM. The meter lives where the answer says.
+                yield ctx.finding(self.id, "hdlc.late_answer", Severity.WARNING,
+                                  f"the {answer.outcome.upper()} came from "
+                                  f"{hdlc.server_text(answer.server)} ({answer.server.size}-byte)"
+                                  f", not from {hdlc.server_text(addr)}: a late answer to an "
+                                  "earlier SNRM (a slow meter or link)", answer.frames,
+                                  frame_type=answer.outcome.upper())
+                source = "late_answer"
+                addr = answer.server
             facts.server, facts.server_confirmed, facts.framing = addr, True, "hdlc"
             facts.hdlc_silent = False
             facts.hdlc_dm = answer.outcome == "dm"

@@ -59,6 +59,7 @@ class Facts:
     hdlc_silent: bool = False  # SNRM met silence (discovery wanted)
     hdlc_dm: bool = False
     peer_closed_on_first_frame: bool = False
+    closes_when_idle: bool = False  # the peer closed while we only listened after connect
     failed_logins: int = 0
     stop_reason: str | None = None
     conn_count: int = 0

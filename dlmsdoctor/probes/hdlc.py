@@ -31,6 +31,9 @@ class LinkAnswer:
     request_index: int | None = None
     params: hd.HdlcParams | None = None
     closed_at_once: bool = False
+    # the address the answer came from, when it is not the one we asked (a late answer to an
+    # earlier SNRM/DISC): the meter lives there
+    server: hd.ServerAddress | None = None
 
     @property
     def answered(self) -> bool:
@@ -76,6 +79,7 @@ async def link_request(
             answer.outcome = "frmr"
         else:
             answer.outcome = "other"
+        answer.server = _other_source(reply.frame.fields.get("src"), frame)
         bad = [f.code for f in reply.frame.findings if f.severity is Severity.ERROR]
         if bad:
             ctx.emit(ctx.finding(step_id, "hdlc.bad_frame", Severity.WARNING,
@@ -93,6 +97,23 @@ async def link_request(
     return answer
 
 
+def _other_source(src: object, request: bytes) -> hd.ServerAddress | None:
+    """The server address an answer came from, if it differs from our request's destination."""
+    if not isinstance(src, dict) or src.get("role") not in (None, "server"):
+        return None
+    logical, physical, size = src.get("logical"), src.get("physical"), src.get("size")
+    if not isinstance(logical, int) or size not in (1, 2, 4):
+        return None
+    seen = hd.ServerAddress(logical, physical if isinstance(physical, int) else None,
+                            int(size))
+    try:
+        asked = hd.encode_server_address(seen)
+    except ValueError:
+        return None
+    # our frame: 7E, format(2), then the destination address
+    return None if request[3 : 3 + len(asked)] == asked else seen
+
+
 async def snrm(ctx: ProbeContext, step_id: str, server: hd.ServerAddress, client_sap: int,
                timeout: float | None = None) -> LinkAnswer:
     answer = await link_request(ctx, step_id, hd.build_snrm(server, client_sap, OFFERED_PARAMS,
@@ -100,7 +121,7 @@ async def snrm(ctx: ProbeContext, step_id: str, server: hd.ServerAddress, client
     if answer.outcome == "ua":
         facts = ctx.facts
         facts.framing = "hdlc"
-        facts.server = server
+        facts.server = answer.server or server
         facts.server_confirmed = True
         facts.link_client_sap = client_sap
         facts.hdlc_params = answer.params

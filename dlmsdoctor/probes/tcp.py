@@ -94,6 +94,10 @@ async def open_connection(ctx: ProbeContext, step_id: str, window: float) -> Ope
         closed = reply.closed is not None
         if closed:
             report_close(ctx, step_id, reply, after_connect=True)
+            if not others:
+                # Closed while we only listened: an inactivity timeout shorter than our window
+                # (or a peer that drops silent clients). Later connections speak at once.
+                ctx.facts.closes_when_idle = True
         return Opened(True, unsolicited=list(others), closed_in_window=closed)
     raise AssertionError("unreachable")
 
@@ -121,7 +125,8 @@ async def ensure_connection(ctx: ProbeContext, step_id: str) -> bool:
     if ctx.channel is not None:
         await wire.close(ctx, step_id)
     ctx.check_cancel()
-    opened = await open_connection(ctx, step_id, ctx.options.banner_window)
+    window = 0.0 if ctx.facts.closes_when_idle else ctx.options.banner_window
+    opened = await open_connection(ctx, step_id, window)
     if ctx.facts.stop_reason == "target_busy":
         raise RunStopped("target_busy")
     return opened.ok and ctx.channel is not None and ctx.channel.closed is None

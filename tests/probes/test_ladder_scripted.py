@@ -284,3 +284,27 @@ async def test_late_ua_during_the_wrapper_probe_means_hdlc() -> None:
     assert st["framing.detect"] is StepStatus.WARNING
     assert st["hdlc.snrm"] is StepStatus.OK and st["assoc.public"] is StepStatus.OK
     assert factory.attempts == 1
+
+
+async def test_discovery_takes_a_late_answer_by_its_source_address() -> None:
+    meter = HdlcMeter()
+    script = [Expect(match=is_snrm(S11)),
+              Expect(match=lambda d: d[:2] == b"\x00\x01"),
+              Expect(match=is_snrm(hd.ServerAddress(1, None, 1))),
+              Deliver(meter.ua(), 0.01), Close()]  # the UA comes from 1/1 (2-byte)
+    session, _ = await _run([script])
+    found = next(f for f in session.findings if f.code == "address.found")
+    assert (found.data["physical"], found.data["address_size"]) == (1, 2)
+    assert found.data["derived_from"] == "late_answer"
+    assert "hdlc.late_answer" in _codes(session)
+
+
+async def test_a_peer_that_drops_silent_clients_gets_no_listen_window_on_reconnect() -> None:
+    healthy = healthy_public(HdlcMeter())
+    scripts = [[Close(CloseHow.FIN, 0.02)], healthy]
+    session, factory = await _run(scripts)
+    assert factory.attempts == 2
+    assert _status(session)["assoc.public"] is StepStatus.OK
+    second = session.connections[1]
+    first_tx = next(f for f in session.frames if f.direction == "tx")
+    assert first_tx.conn_id == 2 and first_tx.at - (second.opened_at or 0) < 0.001
