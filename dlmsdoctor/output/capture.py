@@ -205,7 +205,7 @@ def split_parts(data: bytes) -> list[bytes]:
 
 def frame_comment(note: FrameNote) -> str:
     """The human comment of a data packet: dlmsdoctor's decode of the frame it carries."""
-    arrow = "client -> meter" if note.direction is Direction.TX else "meter -> client"
+    arrow = "client -> meter" if note.direction is Direction.TX else "meter or bridge -> client"
     lines = [
         f"dlmsdoctor frame #{note.index} {note.direction.value.upper()} ({arrow}), connection "
         f"{note.conn_id}, t+{note.at:.6f} s, step {note.step_id or '-'}",
