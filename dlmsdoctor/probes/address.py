@@ -76,6 +76,8 @@ class AddressProbe(Probe):
             return "the meter answered at the first address"
         if not facts.hdlc_silent:
             return "the meter did not stay silent"
+        if facts.foreign_protocol is not None:
+            return f"the port answers in {facts.foreign_protocol}, not DLMS: no address helps"
         if ctx.options.server_address is not None:
             return "address given by the user (not changed)"
         return None

@@ -60,6 +60,7 @@ class Facts:
     hdlc_dm: bool = False
     peer_closed_on_first_frame: bool = False
     closes_when_idle: bool = False  # the peer closed while we only listened after connect
+    foreign_protocol: str | None = None  # e.g. "iec62056-21": the port speaks something else
     failed_logins: int = 0
     stop_reason: str | None = None
     conn_count: int = 0

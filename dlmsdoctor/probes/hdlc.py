@@ -66,6 +66,8 @@ async def link_request(
         if reply.frame_type not in ("I", "RR", "RNR") or ctx.now() >= deadline:
             break
     answer = LinkAnswer("silence", reply, index)
+    if any(f.kind is FrameKind.IEC62056_21 for _, f in reply.extras):
+        ctx.facts.foreign_protocol = "iec62056-21"
     if reply.frame is not None:
         ftype = reply.frame_type
         if reply.frame.kind is FrameKind.WRAPPER:

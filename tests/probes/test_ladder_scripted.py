@@ -308,3 +308,14 @@ async def test_a_peer_that_drops_silent_clients_gets_no_listen_window_on_reconne
     second = session.connections[1]
     first_tx = next(f for f in session.frames if f.direction == "tx")
     assert first_tx.conn_id == 2 and first_tx.at - (second.opened_at or 0) < 0.001
+
+
+async def test_iec62056_21_answer_skips_discovery() -> None:
+    ident = b"/ABC5\\2XYZ123\r\n"
+    script = [Expect(match=is_snrm(S11)), Deliver(ident, 0.05),
+              Expect(match=lambda d: d[:2] == b"\x00\x01"), Close()]
+    session, _ = await _run([script])
+    assert "meter.iec62056_21" in _codes(session)
+    step = session.step("address.discover")
+    assert step is not None and step.status is StepStatus.SKIPPED
+    assert "IEC 62056-21" in step.summary or "iec62056-21" in step.summary
