@@ -174,3 +174,18 @@ def test_markdown_survives_hostile_text_from_a_meter() -> None:
     assert appendix.count("```") % 2 == 0  # ...and every fence is closed
     outside = "".join(appendix.split("```")[::2])  # the text between fenced blocks
     assert "<b>" not in outside and "\\<b\\>" in outside  # markup escaped in paragraphs
+
+
+def test_json_report_top_level_keys_are_the_documented_ones() -> None:
+    """docs/reports.md promises these keys to scripts: removing or renaming one bumps version."""
+    doc = json.loads(render_report(seed_session(), "json", "en"))
+    assert set(doc) == {
+        "schema", "version", "lang", "report_version", "secrets_shown", "session", "target",
+        "status", "summary", "rungs", "measurements", "diagnosis", "actions", "profile",
+        "settings", "credential_sets", "logins", "identity", "findings", "frames",
+    }
+    assert set(doc["measurements"]) == {"ping", "connections", "negotiated", "association"}
+    assert set(doc["frames"][0]) >= {"index", "conn", "dir", "at", "step", "hex", "fields",
+                                     "problems"}
+    cause = doc["diagnosis"]["causes"][0]
+    assert set(cause) >= {"rank", "code", "title", "confidence", "whose", "evidence", "actions"}
