@@ -128,7 +128,9 @@ class LadderView:
         table.add_column(justify="right", style="dim", no_wrap=True)
         for row in self.rows.values():
             mark, style = MARK.get(row.status, ("    ", ""))
-            took = "" if row.finished is None else f"{row.finished - row.started:.2f} s"
+            took = ""
+            if row.finished is not None and row.status is not StepStatus.SKIPPED:
+                took = f"{row.finished - row.started:.2f} s"
             table.add_row(
                 Text(f"[{mark}]", style=style), row.step_id, row.summary or row.title, took
             )
