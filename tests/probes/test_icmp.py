@@ -55,3 +55,32 @@ def test_system_ping_lines_parse() -> None:
            b"64 bytes from 10.0.0.1: icmp_seq=4 ttl=64 time<1 ms\n")
     found = [(int(m.group(1)), float(m.group(2))) for m in _PING_LINE.finditer(out)]
     assert found == [(1, 0.045), (3, 112.0), (4, 1.0)]
+
+
+async def test_fallback_to_system_ping_then_unavailable(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from dlmsdoctor.probes import icmp
+
+    async def no_socket(*args: object) -> icmp.PingResult:
+        raise icmp.Unavailable("not permitted")
+
+    monkeypatch.setattr(icmp, "_socket_pings", no_socket)
+    ctx = _ctx(ProbeOptions("127.0.0.1", icmp_count=1, timeout=1.0))
+    events = [e async for e in IcmpProbe().run(ctx)]
+    done = events[-1]
+    assert isinstance(done, StepFinished)
+    if shutil.which("ping") is not None and done.status is not StepStatus.UNAVAILABLE:
+        assert done.status is StepStatus.OK, done.summary
+        assert done.details["method"] == "system-ping" and done.details["received"] == 1
+
+    async def no_ping(*args: object) -> icmp.PingResult:
+        raise icmp.Unavailable("no ping command")
+
+    monkeypatch.setattr(icmp, "_system_ping", no_ping)
+    ctx = _ctx(ProbeOptions("127.0.0.1", icmp_count=1, timeout=1.0))
+    events = [e async for e in IcmpProbe().run(ctx)]
+    done = events[-1]
+    assert isinstance(done, StepFinished) and done.status is StepStatus.UNAVAILABLE
+    finding = next(e for e in events if getattr(e, "code", "") == "icmp.unavailable")
+    assert "not permitted" in str(finding.data["reason"])  # type: ignore[union-attr]
