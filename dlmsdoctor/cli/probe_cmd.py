@@ -15,7 +15,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -282,27 +282,17 @@ def run_and_print(
     save: bool = True,
     ledger: Any = None,
     intro: str = "",
-    around: Callable[[], contextlib.AbstractAsyncContextManager[Any]] | None = None,
 ) -> tuple[Session, int, Path | None]:
-    """The shared path of `probe` and `demo`: run, diagnose, save, print; returns the exit code."""
+    """Run, diagnose, save and print (the demo takes the same run.probe_and_diagnose and the
+    same Output); returns the session, the exit code and where the session was saved."""
     from dlmsdoctor.run import probe_and_diagnose
 
     async def main() -> tuple[Session, Path | None, str | None]:
         cancel = asyncio.Event()
         with cancel_on_sigint(cancel):
-            if around is None:
-                result = await probe_and_diagnose(
-                    options, on_event=output.on_event, cancel=cancel, ledger=ledger, save=save
-                )
-            else:
-                async with around():
-                    result = await probe_and_diagnose(
-                        options,
-                        on_event=output.on_event,
-                        cancel=cancel,
-                        ledger=ledger,
-                        save=save,
-                    )
+            result = await probe_and_diagnose(
+                options, on_event=output.on_event, cancel=cancel, ledger=ledger, save=save
+            )
         return result.session, result.saved, result.save_error
 
     output.started({"host": options.host, "port": options.port}, intro)
