@@ -222,7 +222,7 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
         return StepStatus.FAILED, f"rejected: {text}"
     if result.outcome == "closed":
         if result.reply is not None:
-            check_lockout(ctx, step_id, result.reply)
+            check_lockout(ctx, step_id, result.reply, discount=1 if cred.auth != "none" else 0)
         return StepStatus.FAILED, "the peer closed the connection after the AARQ"
     if result.outcome == "link-refused":
         ftype = result.reply.frame_type if result.reply else None

@@ -13,12 +13,16 @@ from dlmsdoctor.probes import wire
 from dlmsdoctor.probes.base import ProbeContext, RunStopped
 
 
-def check_lockout(ctx: ProbeContext, step_id: str, reply: wire.Reply) -> None:
-    """Raise ``RunStopped("lockout")`` when a close-at-once follows failed logins."""
+def check_lockout(ctx: ProbeContext, step_id: str, reply: wire.Reply, *,
+                  discount: int = 0) -> None:
+    """Raise ``RunStopped("lockout")`` when a close-at-once follows failed logins.
+
+    ``discount``: failed logins to leave out, namely the attempt whose own answer was the
+    close (a meter may close instead of sending a rejecting AARE: one such close is no sign)."""
     if reply.closed is None or not reply.closed.by_peer:
         return
     recent = ctx.budget.recent_failures()
-    if ctx.facts.failed_logins == 0 and not recent:
+    if max(ctx.facts.failed_logins, len(recent)) - discount <= 0:
         return
     ctx.budget.locked_out = True
     ctx.facts.stop_reason = "lockout"

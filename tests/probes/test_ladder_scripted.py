@@ -319,3 +319,16 @@ async def test_iec62056_21_answer_skips_discovery() -> None:
     step = session.step("address.discover")
     assert step is not None and step.status is StepStatus.SKIPPED
     assert "IEC 62056-21" in step.summary or "iec62056-21" in step.summary
+
+
+async def test_a_first_login_answered_by_a_close_is_not_yet_a_lockout() -> None:
+    meter = HdlcMeter()
+    script = healthy_public(meter)[:-2]
+    script += [Expect(hd.build_disc(S11, 16)), Deliver(meter.ua(), 0.01)]
+    m1 = HdlcMeter(S11, 1)
+    script += [Expect(match=is_snrm(S11, 1)), Deliver(m1.ua(), 0.01), Expect(), Close()]
+    opts = ProbeOptions("192.0.2.10", icmp=False, credentials=(parse_credential("a=1:low:x"),))
+    session, _ = await _run([script], opts)
+    assert "login.lockout" not in _codes(session)
+    assert [(x.credential, x.outcome) for x in session.logins][-1] == ("a", "closed")
+    assert _status(session)["assoc.login.a"] is StepStatus.FAILED
