@@ -30,6 +30,9 @@ from dlmsdoctor.session import ConnectionRecord, Session
 
 LINKTYPE_RAW = 101
 SESSION_COMMENT_PREFIX = "dlmsdoctor-session-json: "
+SESSION_COMMENT_MORE = "dlmsdoctor-session-json+: "  # continuation: an option holds < 64 KiB
+MAX_SEGMENT = 65_000  # TCP payload bytes per packet: IPv4 total length is 16-bit
+OPTION_LIMIT = 60_000  # bytes of one comment; pcapng option lengths are 16-bit
 FRAME_COMMENT_PREFIX = "dlmsdoctor:frame "
 FLAG_INBOUND = 0b01  # epb_flags direction bits (pcapng spec, section 4.3.1)
 FLAG_OUTBOUND = 0b10
@@ -104,6 +107,16 @@ def icmp_echo(reply: bool, ident: int, seq: int, payload: bytes) -> bytes:
 # --------------------------------------------------------------------------- pcapng blocks
 
 
+def fit_comment(text: str) -> bytes:
+    """A comment as option bytes, cut (at a character boundary) to what one option holds."""
+    data = text.encode("utf-8")
+    if len(data) <= OPTION_LIMIT:
+        return data
+    note = "\n... (cut: a pcapng comment holds under 64 KiB; the report has the full decode)"
+    head = data[: OPTION_LIMIT - len(note.encode())].decode("utf-8", errors="ignore")
+    return (head + note).encode("utf-8")
+
+
 def _option(code: int, value: bytes) -> bytes:
     pad = (-len(value)) % 4
     return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
@@ -115,7 +128,7 @@ def _block(block_type: int, body: bytes) -> bytes:
 
 
 def section_header(comments: list[str], application: str) -> bytes:
-    options = b"".join(_option(1, c.encode("utf-8")) for c in comments)
+    options = b"".join(_option(1, fit_comment(c)) for c in comments)
     options += _option(4, application.encode("utf-8")) + _option(0, b"")
     body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + options
     return _block(0x0A0D0D0A, body)
@@ -132,7 +145,7 @@ def enhanced_packet(packet: Packet) -> bytes:
         "<IIIII", 0, packet.ts_us >> 32, packet.ts_us & 0xFFFFFFFF, len(data), len(data)
     )
     body += data + b"\x00" * ((-len(data)) % 4)
-    options = b"".join(_option(1, c.encode("utf-8")) for c in packet.comments)
+    options = b"".join(_option(1, fit_comment(c)) for c in packet.comments)
     flags = FLAG_OUTBOUND if packet.outbound else FLAG_INBOUND
     options += _option(2, struct.pack("<I", flags)) + _option(0, b"")
     return _block(6, body + options)
@@ -312,9 +325,17 @@ def _tcp_packets(session: Session, ends: _Endpoints, t0: int, show_secrets: bool
                 human = frame_comment(note)
                 if len(parts) > 1:
                     human = f"part {number} of {len(parts)} of one received chunk\n{human}"
-                stream.send(at, frame.direction is Direction.TX, _TCP_PSH | _TCP_ACK, note.data,
-                            [human, machine_comment(note, frame.kind)])
-                stats.tcp_segments += 1
+                machine = machine_comment(note, frame.kind)
+                # An IPv4 packet holds under 64 KiB: a longer chunk (noise from a bridge) goes
+                # out in several segments; the reader joins them by the frame index.
+                pieces = [note.data[i : i + MAX_SEGMENT]
+                          for i in range(0, len(note.data), MAX_SEGMENT)] or [b""]
+                for k, piece in enumerate(pieces):
+                    comments = [human, machine] if k == 0 else [
+                        f"frame #{note.index} continued ({k + 1} of {len(pieces)})", machine]
+                    stream.send(at, frame.direction is Direction.TX, _TCP_PSH | _TCP_ACK, piece,
+                                comments)
+                    stats.tcp_segments += 1
         _close(stream, conn, max(conn.closed_at if conn.closed_at is not None else last, last))
 
 
@@ -406,8 +427,12 @@ def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> 
         lines.append(f"{stats.masked_bytes} secret byte(s) (passwords, keys) are masked as '*'.")
     meta = session.to_json()
     meta.pop("frames", None)
-    lines.append(SESSION_COMMENT_PREFIX + json.dumps(meta, ensure_ascii=False,
-                                                     separators=(",", ":")))
+    # ASCII JSON cut into pieces that each fit one option; the reader joins them in order.
+    text = json.dumps(meta, ensure_ascii=True, separators=(",", ":"))
+    size = OPTION_LIMIT - len(SESSION_COMMENT_MORE)
+    pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
+    lines.append(SESSION_COMMENT_PREFIX + pieces[0])
+    lines += [SESSION_COMMENT_MORE + piece for piece in pieces[1:]]
     return lines
 
 

@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from dlmsdoctor.events import CloseHow, Direction
-from dlmsdoctor.output.capture import FRAME_COMMENT_PREFIX, SESSION_COMMENT_PREFIX
+from dlmsdoctor.output.capture import (
+    FRAME_COMMENT_PREFIX,
+    SESSION_COMMENT_MORE,
+    SESSION_COMMENT_PREFIX,
+)
 from dlmsdoctor.session import (
     ConnectionRecord,
     FrameRecord,
@@ -231,11 +235,17 @@ def _tcp(ts_us: int, ip: IpPacket) -> TcpSegment | None:
 
 
 def _own_session(raw: RawCapture) -> Session | None:
-    meta = next((c for c in raw.section_comments if c.startswith(SESSION_COMMENT_PREFIX)), None)
-    if meta is None:
+    comments = raw.section_comments
+    first = next((i for i, c in enumerate(comments) if c.startswith(SESSION_COMMENT_PREFIX)), None)
+    if first is None:
         return None
+    text = comments[first][len(SESSION_COMMENT_PREFIX) :]
+    for more in comments[first + 1 :]:
+        if not more.startswith(SESSION_COMMENT_MORE):
+            break
+        text += more[len(SESSION_COMMENT_MORE) :]
     try:
-        doc = json.loads(meta[len(SESSION_COMMENT_PREFIX) :])
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CaptureFormatError(f"the session in the capture header is damaged: {exc}") from exc
     doc["frames"] = []

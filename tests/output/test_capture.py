@@ -277,3 +277,23 @@ def test_a_received_chunk_with_two_frames_becomes_two_segments(tmp_path: Path) -
     from dlmsdoctor.output.capture_read import read_capture
 
     assert read_capture(path).frames[4].data == session.frames[4].data
+
+
+@needs_tshark
+def test_big_sessions_and_decodes_fit_pcapng_comment_limits(tmp_path: Path) -> None:
+    """pcapng option lengths are 16-bit: a session header over 64 KiB is cut into pieces, a
+    huge per-packet decode is shortened, and both the file and the round trip stay right."""
+    from dlmsdoctor.output.capture_read import read_capture
+    from dlmsdoctor.session import ProbeFinding
+
+    session = seed_session()
+    session.findings += [ProbeFinding("cosem.identity", "x.y", "info", "z" * 500, 9.5)
+                         for _ in range(400)]  # ~200 KB of JSON
+    session.frames[12].data = b"A" * 70_000  # a text chunk whose comment would exceed 64 KiB
+    path = tmp_path / "big.pcapng"
+    write_capture(session, path, show_secrets=True)
+    raw = read_raw(path)
+    assert sum(c.startswith("dlmsdoctor-session-json+: ") for c in raw.section_comments) >= 3
+    assert all(len(c.encode()) < 65_536 for p in raw.packets for c in p.comments)
+    assert read_capture(path).to_json() == session.to_json()
+    assert tshark_problems(path) == ""
