@@ -59,7 +59,8 @@ class FramesScreen(Screen[None]):
             self.session is not None
             and session is not None
             and self.session.id.startswith("live-")
-            and self.session.target == session.target
+            and (self.session.target.host, self.session.target.port)
+            == (session.target.host, session.target.port)
         )
         self.session = session
         if not self._ready:

@@ -82,6 +82,7 @@ class FrameList(ScrollView, can_focus=True):
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self._frames: list[FrameRecord] = []
+        self._known = 0  # frames already shown (the list is shared and grows during a run)
         self._width = len(HEADER)
         # Frames read from a foreign capture carry no stored summary: decode the visible ones.
         self._decodes = DecodeCache(size=512)
@@ -95,6 +96,7 @@ class FrameList(ScrollView, can_focus=True):
         """Show ``frames``; ``keep_cursor`` keeps the position (a live run's final record)."""
         position = min(self.cursor, len(frames) - 1) if keep_cursor and frames else 0
         self._frames = frames
+        self._known = len(frames)
         self.set_reactive(FrameList.cursor, position)
         self._width = len(HEADER)
         self._update_size()
@@ -105,9 +107,16 @@ class FrameList(ScrollView, can_focus=True):
             self.post_message(self.Highlighted(self, position))
 
     def frames_added(self) -> None:
-        """New frames were appended to the shared list (live run)."""
+        """New frames were appended to the shared list (live run).
+
+        Like ``tail -f``: a cursor on the last frame follows the new ones; anywhere else it stays.
+        """
+        following = self._known > 0 and self.cursor >= self._known - 1
+        self._known = len(self._frames)
         self._update_size()
         self.refresh()
+        if following:
+            self.cursor = self._known - 1
 
     def _update_size(self) -> None:
         # One header line plus one line per frame; width grows to the longest summary seen

@@ -111,3 +111,30 @@ async def test_rows_without_a_stored_summary_are_decoded() -> None:
         assert "✗" in frame_list.render_line(6).text  # the broken FCS, found by decoding
         await pilot.press("n")
         assert frame_list.cursor == 5
+
+
+async def test_live_frames_follow_like_tail() -> None:
+    from dlmsdoctor.app import create_app
+    from dlmsdoctor.screens.frames import FramesScreen
+    from tests.tui.fixtures import story_session
+
+    session = story_session()
+    extra = session.frames[4:]
+    del session.frames[4:]
+    app = create_app(session, start_screen="frames")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, FramesScreen)
+        frame_list = screen.query_one(FrameList)
+        await pilot.press("end")
+        session.frames.extend(extra[:2])  # a live run appends to the shared list
+        screen.frames_added()
+        await pilot.pause()
+        assert frame_list.cursor == 5  # was on the last frame: follows
+        await pilot.press("home")
+        session.frames.extend(extra[2:])
+        screen.frames_added()
+        await pilot.pause()
+        assert frame_list.cursor == 0  # was elsewhere: stays
+        assert frame_list.virtual_size.height == len(session.frames) + 1
