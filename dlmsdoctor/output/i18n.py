@@ -725,6 +725,12 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "Esta versión de dlmsdoctor no maneja ese mecanismo de autenticación; esos juegos se "
         "omitieron sin tocar el medidor.",
         [("later", "Pruebe esos juegos de credenciales con la herramienta del fabricante.")]),
+    "wrapper.no_answer": (
+        "El medidor ignora nuestra PDU wrapper (wPort o cliente equivocado, o habla HDLC)",
+        "Un medidor wrapper no responde a un wPort de destino (dispositivo lógico) o de cliente "
+        "que no atiende; un medidor HDLC ignora por completo los bytes del wrapper.",
+        [("now", "Repita la prueba con --framing auto y verifique el dispositivo lógico del "
+                 "medidor.")]),
     "assoc.aarq_too_long": (
         "El AARQ es más largo que lo que admite el enlace negociado",
         "",
