@@ -315,23 +315,24 @@ def _guess_roles(a: tuple[str, int], b: tuple[str, int]) -> _Flow:
 
 
 def _payloads(flow: _Flow, from_client: bool) -> list[tuple[int, bytes]]:
-    """(time, new bytes) in sequence order; retransmitted bytes dropped."""
+    """(time, new bytes) in sequence order: segments captured out of order are put back in
+    order, retransmitted bytes are dropped, bytes after a gap the capture lost are kept."""
     src = flow.client if from_client else flow.server
+    mine = [s for s in flow.segments if (s.src, s.sport) == src]
+    syn = next((s for s in mine if s.flags & 0x02), None)
+    data = [s for s in mine if s.payload and not s.flags & 0x02]
+    if not data:
+        return []
+    base = (syn.seq + 1) & 0xFFFFFFFF if syn else data[0].seq
+    data.sort(key=lambda s: (s.seq - base) & 0xFFFFFFFF)  # stable: first copy of a resend wins
     out: list[tuple[int, bytes]] = []
-    next_seq: int | None = None
-    for seg in flow.segments:
-        if (seg.src, seg.sport) != src:
-            continue
-        if seg.flags & 0x02:
-            next_seq = (seg.seq + 1) & 0xFFFFFFFF
-            continue
-        if not seg.payload:
-            continue
-        if next_seq is None:
-            next_seq = seg.seq
+    next_seq = base
+    for seg in data:
         skip = (next_seq - seg.seq) & 0xFFFFFFFF
-        if skip >= len(seg.payload) or skip > 0x7FFFFFFF:
-            continue  # retransmission or a gap we cannot fill
+        if skip > 0x7FFFFFFF:  # bytes before this segment were never captured: move on
+            skip = 0
+        if skip >= len(seg.payload):
+            continue  # all of it seen already (a retransmission)
         out.append((seg.ts_us, seg.payload[skip:]))
         next_seq = (seg.seq + len(seg.payload)) & 0xFFFFFFFF
     return out

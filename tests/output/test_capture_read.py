@@ -69,8 +69,9 @@ def test_foreign_capture_without_comments_is_read_by_its_tcp_streams(tmp_path: P
         seg(0.010, True, 101, 901, "A"),
         seg(0.020, True, 101, 901, "PA", two),
         seg(0.400, True, 101, 901, "PA", two),  # a retransmission: must not be read twice
-        seg(0.500, False, 901, 101 + len(two), "PA", ua_head),  # a frame in two segments
+        # a frame in two segments, captured out of order
         seg(0.520, False, 901 + len(ua_head), 101 + len(two), "PA", ua_tail),
+        seg(0.500, False, 901, 101 + len(two), "PA", ua_head),
         seg(0.600, False, 901 + len(UA), 101 + len(two), "FA"),
         seg(0.600, True, 101 + len(two), 902 + len(UA), "FA"),
         # unrelated traffic on another port: left out
