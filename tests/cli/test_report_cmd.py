@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,19 @@ def test_unwritable_output_is_a_message(session_json: Path, tmp_path: Path) -> N
 def test_bad_option_is_a_usage_error(session_json: Path) -> None:
     code, _, _ = run(str(session_json), "--format", "pdf")
     assert code == 2  # click's own usage error
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (tshark package) missing")
+def test_a_plain_pcap_gets_diagnosed_before_the_report(tmp_path: Path) -> None:
+    """A tcpdump-style capture has frames only: the diagnosis rules run on it."""
+    ours = tmp_path / "s.pcapng"
+    write_capture(seed_session(), ours, show_secrets=True)
+    plain = tmp_path / "tcpdump.pcap"
+    subprocess.run(["editcap", "-F", "pcap", str(ours), str(plain)], check=True,
+                   capture_output=True, timeout=60)
+    code, out, _ = run(str(plain), "--format", "json")
+    assert code == ExitCode.OK
+    doc = json.loads(out)
+    codes = [c["code"] for c in doc["diagnosis"]["causes"]]
+    assert "hdlc.wrong_address" in codes  # SNRMs to 1/1 unanswered, UA from 1/6678
+    assert doc["session"]["tool_version"] == "(foreign capture)"
