@@ -14,7 +14,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.screens.diagnosis import DiagnosisScreen
@@ -79,7 +79,9 @@ class DoctorApp(App[int]):
     def action_show(self, name: str) -> None:
         if name not in SCREENS_IN_ORDER or self.screen.id == name:
             return
-        if isinstance(self.screen, Screen) and self.screen.id in SCREENS_IN_ORDER:
+        if isinstance(self.screen, ModalScreen):
+            return  # a dialog is open: it is answered (or escaped) first
+        if self.screen.id in SCREENS_IN_ORDER:
             self.switch_screen(name)
         else:
             self.push_screen(name)

@@ -73,3 +73,25 @@ async def test_opens_the_seed_story_capture_and_session(name: str) -> None:
         await pilot.press("end")
         await pilot.pause()
         assert frame_list.cursor == len(app.session.frames) - 1
+
+
+async def test_palette_navigates_and_dialogs_block_navigation() -> None:
+    from dlmsdoctor.screens.modals import HelpScreen
+
+    app = create_app(story_session())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"go to hist")
+        await app.workers.wait_for_complete()  # the palette searches in a worker
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.id == "history"
+        await pilot.press("f1", "f3")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)  # F3 waits until the dialog is closed
+        await pilot.press("escape", "f3")
+        await pilot.pause()
+        assert app.screen.id == "frames"
+        assert len(app.screen_stack) == 2  # the default screen and one main screen
