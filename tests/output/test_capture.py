@@ -297,3 +297,39 @@ def test_big_sessions_and_decodes_fit_pcapng_comment_limits(tmp_path: Path) -> N
     assert all(len(c.encode()) < 65_536 for p in raw.packets for c in p.comments)
     assert read_capture(path).to_json() == session.to_json()
     assert tshark_problems(path) == ""
+
+
+def _variants() -> dict[str, Session]:
+    """Every shape of session the tests above write, for tshark to read too."""
+    rst = seed_session()
+    rst.connections[2].close_how = CloseHow.RST
+    rst.connections[2].closed_by_peer = True
+    local_rst = seed_session()
+    local_rst.connections[1].close_how = CloseHow.RST
+    local_rst.connections[1].closed_by_peer = False
+    refused = seed_session()
+    refused.frames = []
+    refused.connections = [ConnectionRecord(id=1, host="192.168.1.135", port=3333,
+                                            opened_at=0.2, connect_time=0.01,
+                                            failed="refused", local_port=40000),
+                           ConnectionRecord(id=2, host="192.168.1.135", port=3333,
+                                            opened_at=None, failed="timeout",
+                                            local_port=40001)]
+    named = seed_session()
+    named.target.host = "meter.example"
+    timeout = seed_session()
+    timeout.connections[1].close_how = CloseHow.TIMEOUT
+    unclosed = seed_session()
+    unclosed.connections[2].close_how = None
+    unclosed.cancelled = True
+    return {"rst-by-peer": rst, "rst-local": local_rst, "refused-and-timeout": refused,
+            "hostname": named, "timeout-close": timeout, "cancelled-open": unclosed,
+            "masked": seed_session()}
+
+
+@needs_tshark
+@pytest.mark.parametrize("name", sorted(_variants()))
+def test_tshark_reads_every_variant_cleanly(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.pcapng"
+    write_capture(_variants()[name], path)
+    assert tshark_problems(path) == ""
