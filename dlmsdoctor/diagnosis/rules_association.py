@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import TAG_AARQ, SessionFacts, diagnostic_number
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
 from dlmsdoctor.session import Cause, Evidence, LoginRecord, ProbeFinding
@@ -190,17 +191,22 @@ def other_rejection(f: SessionFacts) -> list[Cause]:
 def no_answer_after_aarq(f: SessionFacts) -> list[Cause]:
     """UA, then silence after the AARQ: too long for the link, or the meter needs ciphering."""
     hits = []
+    wrapped_hits = []
     for conn in f.connections:
         ua = next((x for x in conn.rx if x.hdlc_type == "UA"), None)
         for x in conn.tx:
-            if x.apdu_tag != TAG_AARQ or ua is None or x.index < ua.index:
+            if x.apdu_tag != TAG_AARQ or conn.answered_after(x):
                 continue
-            if not conn.answered_after(x):
+            if ua is not None and x.index > ua.index:
                 hits.append((x, ua))
+            elif x.kind == FrameKind.WRAPPER and any(
+                y.is_dlms and not y.errors and y.index < x.index for y in conn.rx
+            ):
+                wrapped_hits.append(x)  # the wrapper answered before on this connection
+    if not hits and not wrapped_hits:
+        return []  # no link proven: the framing rules explain a first AARQ left unanswered
     findings = f.findings("assoc.no_answer")
-    if not hits and not findings:
-        return []
-    evidence = [ev_frame(x, "AARQ: no answer") for x, _ in hits[:2]]
+    evidence = [ev_frame(x, "AARQ: no answer") for x in [h for h, _ in hits] + wrapped_hits][:2]
     evidence += [ev_finding(pf) for pf in findings[:1]]
     too_long = [
         (x, ua)

@@ -105,8 +105,10 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
         )
     )
     if not both_tried:
+        # only one framing was tried (the user forced it): the other one is a prime suspect
         other = "wrapper" if FrameKind.HDLC in framings else "hdlc"
-        out.append(_wrong_framing(other, evidence, f, confidence=0.4))
+        forced = f.session.target.framing not in ("", "auto")
+        out.append(_wrong_framing(other, evidence, f, confidence=0.45 if forced else 0.4))
     out.append(
         cause(
             "auth.lockout_elsewhere",
@@ -234,7 +236,7 @@ def _wrong_framing(
     return cause(
         f"framing.{framing}_only",
         title,
-        confidence if proven else min(confidence, 0.4),
+        confidence if proven else min(confidence, 0.5),  # unproven: a suspect at most
         "client",
         explanation,
         evidence,
@@ -438,6 +440,42 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
         )
     )
     return out
+
+
+@rule("framing.hdlc_only", "wrapper.no_answer")
+def silence_after_wrapper(f: SessionFacts) -> list[Cause]:
+    """A wrapper PDU left unanswered on an open connection, before the wrapper ever answered."""
+    if f.framing_answered(FrameKind.WRAPPER):
+        return []  # the wrapper works; later silences are association matters
+    silent = []
+    for conn in f.connections:
+        for x in conn.tx:
+            if x.kind != FrameKind.WRAPPER or conn.answered_after(x):
+                continue
+            if conn.closed_right_after_tx is x:
+                continue  # a close, not silence: the closed-after-frame rule
+            silent.append(x)
+    if not silent:
+        return []
+    evidence = [ev_frame(x, "wrapper PDU: no answer") for x in silent[:3]]
+    evidence += [ev_finding(pf) for pf in f.findings("wrapper.no_answer", "assoc.no_answer")[:1]]
+    if f.framing_sent(FrameKind.HDLC):
+        # HDLC answered: auto-detection did its job (an HDLC meter ignores the wrapper, the
+        # default everyone assumes); or both met silence: the SNRM rule speaks for both
+        return []
+    return [
+        _wrong_framing("hdlc", evidence, f, confidence=0.5),
+        cause(
+            "wrapper.no_answer",
+            "The meter ignores our wrapper PDU (wrong wPort or client, or it speaks HDLC)",
+            0.35,
+            "client",
+            "A wrapper meter stays silent to a destination wPort (logical device) or a client "
+            "wPort it does not serve; an HDLC meter ignores wrapper bytes altogether.",
+            evidence,
+            [now("Probe again with --framing auto, and check the meter's logical device.")],
+        ),
+    ]
 
 
 @rule("hdlc.dm", benign=("hdlc.dm_cleared",))
