@@ -643,3 +643,26 @@ def test_checksum_errors_only_at_session_start_are_stale_bytes(story: Story) -> 
     story.public_association()
     found = codes(story)
     assert "link.stale_bytes" in found and "link.corrupt_replies" not in found
+
+
+def test_silence_to_a_forced_wrapper_suspects_hdlc() -> None:
+    story = Story(framing="wrapper")
+    story.connect()
+    story.tx(wrap_tx(AARQ_PUBLIC), "assoc.public")
+    story.wait(1.0)
+    story.finding("assoc.no_answer", "assoc.public", Severity.ERROR, waited=1.0)
+    causes = [c.code for c in diagnose(story.session).causes]
+    assert causes[:2] == ["framing.hdlc_only", "wrapper.no_answer"]
+    assert "assoc.no_answer" not in causes  # no link was ever proven
+
+
+def test_wrapper_ignored_in_auto_mode_by_an_hdlc_meter_is_not_a_fault(story: Story) -> None:
+    story.connect()
+    story.tx(snrm(A11), "framing.detect")
+    story.wait(1.0)
+    story.tx(wrap_tx(AARQ_PUBLIC), "framing.detect")
+    story.wait(1.0)
+    story.tx(snrm(A117), "address.discover")
+    story.rx(ua(A117), "address.discover")
+    causes = [c.code for c in diagnose(story.session).causes]
+    assert causes == ["hdlc.wrong_address"]
