@@ -55,7 +55,42 @@ def unasked_bytes(f: SessionFacts) -> list[Cause]:
                 )
             )
         break
+    if not out:
+        out += _out_of_sequence_at_start(f)
     return out
+
+
+# What a meter may answer to SNRM; anything else first is a leftover of an earlier exchange.
+_SNRM_ANSWERS = frozenset({"UA", "DM", "FRMR"})
+
+
+def _out_of_sequence_at_start(f: SessionFacts) -> list[Cause]:
+    """The first answer to our first SNRM is an I-frame, RR, RLRE... : out of sequence."""
+    for conn in f.connections:
+        first_tx = conn.tx[0] if conn.tx else None
+        if first_tx is None or first_tx.hdlc_type != "SNRM":
+            continue
+        answers = [x for x in conn.answered_after(first_tx) if x.kind == FrameKind.HDLC]
+        stray = [x for x in answers if x.hdlc_type and x.hdlc_type not in _SNRM_ANSWERS]
+        if not stray:
+            continue
+        return [
+            cause(
+                "link.stale_bytes",
+                "Out-of-sequence frames at session start: leftovers of an earlier session",
+                0.65,
+                "bridge",
+                f"Our first SNRM was answered by {', '.join(x.hdlc_type or '?' for x in stray)} "
+                "frames, which belong to an association that was not ours: an earlier client's "
+                "answers buffered in the bridge or modem, or a session the meter still holds.",
+                [ev_frame(x, f"{x.hdlc_type} where UA/DM was expected") for x in stray[:3]],
+                [
+                    now("Flush the input after connecting and send DISC before SNRM."),
+                    later("Stop clients that disconnect without releasing (DISC)."),
+                ],
+            )
+        ]
+    return []
 
 
 def _only_at_session_start(f: SessionFacts, bad: list[FrameFacts]) -> bool:

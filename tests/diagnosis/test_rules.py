@@ -666,3 +666,13 @@ def test_wrapper_ignored_in_auto_mode_by_an_hdlc_meter_is_not_a_fault(story: Sto
     story.rx(ua(A117), "address.discover")
     causes = [c.code for c in diagnose(story.session).causes]
     assert causes == ["hdlc.wrong_address"]
+
+
+def test_out_of_sequence_frames_at_session_start_are_stale(story: Story) -> None:
+    story.connect()
+    story.tx(snrm())
+    story.rx(i_rx(AARE_OK), dt=0.02)  # an I-frame where UA/DM belongs
+    story.rx(ua())
+    found = codes(story)
+    assert "link.stale_bytes" in found
+    assert "Out-of-sequence" in found["link.stale_bytes"].title
