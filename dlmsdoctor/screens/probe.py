@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 from textual.worker import Worker
 
+from dlmsdoctor.config import TargetConfig
 from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import (
     Event,
@@ -25,6 +26,7 @@ from dlmsdoctor.events import (
     LoginAttempted,
     StepFinished,
     StepStarted,
+    StepStatus,
 )
 from dlmsdoctor.screens import probe_messages as pm
 from dlmsdoctor.screens.layout import BREAKPOINTS, SHORT_BREAKPOINTS
@@ -95,7 +97,10 @@ class ProbeScreen(Screen[None]):
             return  # already reported by _credential_names
         if targets:
             results = last_results(self._sessions_dir)
-            self.app.call_from_thread(self.query_one(TargetForm).set_targets, targets, results)
+            self.app.call_from_thread(self._show_targets, targets, results)
+
+    def _show_targets(self, targets: dict[str, TargetConfig], results: dict[str, str]) -> None:
+        self.query_one(TargetForm).set_targets(targets, results)
 
     def _credential_names(self) -> list[str]:
         from dlmsdoctor.config import ConfigError, load_config
@@ -162,7 +167,7 @@ class ProbeScreen(Screen[None]):
         def on_event(event: Event) -> None:
             if isinstance(event, FrameSent | FrameReceived):
                 frames.append(event)
-                self.post_message(pm.ProbeFramesArrived(tuple(frames)))
+                self.post_message(pm.ProbeFramesArrived(frames, len(frames)))
             else:
                 self.post_message(pm.ProbeEventArrived(event))
 
@@ -190,7 +195,7 @@ class ProbeScreen(Screen[None]):
             if step is None:
                 step = StepRecord(event.step_id, event.title, event.layer)
                 live.steps.append(step)
-            step.status, step.started = step.status.RUNNING, event.at
+            step.status, step.started = StepStatus.RUNNING, event.at
             ladder.update_step(step)
             self._status(f"{event.title}…")
         elif isinstance(event, StepFinished):
@@ -211,9 +216,9 @@ class ProbeScreen(Screen[None]):
     def _frames_arrived(self, message: pm.ProbeFramesArrived) -> None:
         if self._live is None:
             return
-        for event in message.frames[self._frames_seen :]:
+        for event in message.frames[self._frames_seen : message.count]:
             self._live.frames.append(live_frame(len(self._live.frames), event))
-        self._frames_seen = len(message.frames)
+        self._frames_seen = message.count
         self.post_message(pm.LiveFramesAdded())
         self._status(None)
 

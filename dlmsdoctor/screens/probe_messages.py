@@ -5,6 +5,7 @@ The worker only posts these; the handlers own all state (Textual's "attributes d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from textual.message import Message
@@ -22,15 +23,17 @@ class ProbeEventArrived(Message):
 
 
 class ProbeFramesArrived(Message):
-    """All frames seen so far in this run (cumulative, so a newer one can replace an older one).
+    """The run has seen ``count`` frames, the first ``count`` of ``frames``.
 
-    A burst of frames posts many of these; Textual drops the queued ones a newer message
-    replaces (toolong does the same with its scan progress), so the UI redraws once per burst.
+    Cumulative, so a newer message can replace a queued older one: a burst of frames redraws
+    once (toolong does the same with its scan progress). ``frames`` is the worker's own list,
+    only ever appended to; handlers read ``frames[:count]`` and never change it.
     """
 
-    def __init__(self, frames: tuple[FrameSent | FrameReceived, ...]) -> None:
+    def __init__(self, frames: Sequence[FrameSent | FrameReceived], count: int) -> None:
         super().__init__()
         self.frames = frames
+        self.count = count
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ProbeFramesArrived)

@@ -37,8 +37,9 @@ def test_create_app_loads_a_session_file(tmp_path: Path) -> None:
 
 def test_high_rate_messages_collapse_and_others_do_not() -> None:
     frame = FrameSent(1, "hdlc.snrm", 0.1, b"\x7e")
-    older = ProbeFramesArrived((frame,))
-    newer = ProbeFramesArrived((frame, frame))
+    frames = [frame, frame]
+    older = ProbeFramesArrived(frames, 1)
+    newer = ProbeFramesArrived(frames, 2)
     assert newer.can_replace(older)  # cumulative: the newer one carries everything
     assert LiveFramesAdded().can_replace(LiveFramesAdded())
     step = ProbeEventArrived(frame)
@@ -54,6 +55,8 @@ async def test_mouse_click_selects_a_frame() -> None:
         await pilot.pause()
         assert app.screen.query_one(FrameList).cursor == 4
 
+
+SNRM = bytes.fromhex("7EA0070321930F017E")  # DOMAIN.md's known-good SNRM
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
@@ -95,3 +98,31 @@ async def test_palette_navigates_and_dialogs_block_navigation() -> None:
         await pilot.pause()
         assert app.screen.id == "frames"
         assert len(app.screen_stack) == 2  # the default screen and one main screen
+
+
+async def test_a_burst_of_frames_collapses_into_few_redraws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dlmsdoctor.screens.probe import ProbeScreen
+    from dlmsdoctor.screens.probe_run import new_session
+    from dlmsdoctor.widgets.target_form import TargetValues
+
+    handled: list[str | None] = []
+    original = ProbeScreen._status
+
+    def spy(self: ProbeScreen, line: str | None) -> None:
+        handled.append(line)
+        original(self, line)
+
+    app = create_app(start_screen="probe")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProbeScreen)
+        screen._live = new_session(TargetValues("127.0.0.1", 4059, "auto", None, None, None, None))
+        monkeypatch.setattr(ProbeScreen, "_status", spy)
+        frames = [FrameSent(1, "hdlc.snrm", i / 1000, SNRM) for i in range(200)]
+        for count in range(1, len(frames) + 1):  # one burst, posted within one tick
+            screen.post_message(ProbeFramesArrived(frames, count))
+        await pilot.pause()
+        assert len(screen._live.frames) == 200  # nothing lost
+        assert 1 <= len(handled) < 20, len(handled)  # ...and far fewer redraws than frames
