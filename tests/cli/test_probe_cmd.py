@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.probe_cmd import ProbeExit, exit_code_for, probe
 from dlmsdoctor.diagnosis import diagnose
-from dlmsdoctor.events import StepStatus
+from dlmsdoctor.events import Event, StepStatus
 from dlmsdoctor.sim.meter import MeterThread
 from tests.diagnosis.story import Story, snrm, ua
 
@@ -278,7 +278,7 @@ def test_ladder_is_live_on_a_terminal_and_plain_otherwise() -> None:
     from dlmsdoctor.events import FindingRaised, StepFinished, StepStarted
     from dlmsdoctor.output.ladder import LadderView, render_diagnosis
 
-    events = [
+    events: list[Event] = [
         StepStarted("tcp.connect", "TCP", "tcp", 0.0),
         FindingRaised("tcp.connect", "bridge.busy", Severity.ERROR, "bridge busy", 0.1),
         StepFinished("tcp.connect", StepStatus.FAILED, "bridge busy: another client", 0.2),
@@ -326,7 +326,7 @@ def test_every_event_type_has_a_jsonl_line_with_secrets_masked() -> None:
     from tests.diagnosis.story import AARQ_LLS, PASSWORD, i_tx
 
     aarq = i_tx(AARQ_LLS)
-    events = [
+    events: list[Event] = [
         StepStarted("s", "S", "tcp", 0.0),
         StepFinished("s", StepStatus.OK, "fine", 0.1, {"rtt": 0.01}),
         ConnectionOpened(1, "h", 1, 0.0, 0.01),
