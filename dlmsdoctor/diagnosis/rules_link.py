@@ -9,7 +9,17 @@ from __future__ import annotations
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
-from dlmsdoctor.session import Cause, Evidence
+from dlmsdoctor.session import Action, Cause, Evidence
+
+
+# The seed report's client sent an SNRM whose parameter group length was wrong, and the meter
+# dropped it exactly like a dead or locked meter would: when our own probe gets through but the
+# user's client does not, their frames are the next suspect.
+def check_own_frames() -> Action:
+    return later(
+        "If dlmsdoctor gets through but your client does not, paste your client's SNRM/AARQ "
+        "from its log into `dlmsdoctor decode`: a malformed frame is dropped the same way."
+    )
 
 
 def _closed_right_after(f: SessionFacts) -> list[tuple[ConnFacts, FrameFacts]]:
@@ -101,6 +111,7 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
             [
                 now("Pause the polling service (and any other client) and probe again."),
                 later("Make every client release (RLRQ, DISC) before closing."),
+                check_own_frames(),
             ],
         )
     )
@@ -422,6 +433,7 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
                     "tried, or the address from the meter's label/menu (--server-address)."
                 ),
                 now("Try --framing wrapper in case the meter expects the TCP wrapper."),
+                check_own_frames(),
             ],
         )
     ]
