@@ -24,6 +24,7 @@ from dlmsdoctor.screens.history import HistoryScreen
 from dlmsdoctor.screens.modals import HelpScreen, OpenSessionScreen
 from dlmsdoctor.screens.probe import ProbeScreen
 from dlmsdoctor.screens.probe_messages import LiveFramesAdded, LiveSessionStarted, RunCompleted
+from dlmsdoctor.screens.recent import remember_opened
 from dlmsdoctor.session import Session
 
 DARK_THEME = "textual-dark"
@@ -122,6 +123,7 @@ class DoctorApp(App[int]):
         except (OSError, ValueError) as exc:  # SessionFormatError, CaptureFormatError
             self.notify(f"Cannot open {path}: {exc}", severity="error", timeout=8)
             return
+        remember_opened(path)
         self.show_session(session, screen="diagnosis")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -210,6 +212,7 @@ def create_app(
     """Build the app for ``main`` and for tests; raises ValueError/OSError on a bad file."""
     if session is None and session_path is not None:
         session = load_session(Path(session_path))
+        remember_opened(Path(session_path))
     return DoctorApp(
         session,
         start_screen=start_screen,

@@ -1,4 +1,4 @@
-"""The History screen: earlier sessions from the data directory, re-openable."""
+"""The History screen: sessions saved in the data directory and files opened before."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from dlmsdoctor.session import Session, SessionFormatError
+from dlmsdoctor.screens.recent import opened_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +24,17 @@ class SessionSummary:
     status: str
     headline: str
     frames: int
+    source: str = "run"  # run: saved by a probe; opened: a file opened in the TUI
 
 
-def summarize(path: Path) -> SessionSummary:
-    """One history row; a damaged file is listed with the reason rather than hidden."""
+def summarize(path: Path, source: str = "run") -> SessionSummary:
+    """One history row; a damaged or vanished file is listed with the reason, not hidden."""
+    from dlmsdoctor.output.capture_read import load_session_file
+
     try:
-        session = Session.loads(path.read_text(encoding="utf-8"))
-    except (OSError, SessionFormatError) as exc:
-        return SessionSummary(path, "?", path.name, "unreadable", str(exc)[:80], 0)
+        session = load_session_file(path)
+    except (OSError, ValueError) as exc:
+        return SessionSummary(path, "?", path.name, "unreadable", str(exc)[:80], 0, source)
     diagnosis = session.diagnosis
     status = diagnosis.status if diagnosis else ("cancelled" if session.cancelled else "-")
     return SessionSummary(
@@ -41,6 +44,7 @@ def summarize(path: Path) -> SessionSummary:
         status=status,
         headline=diagnosis.headline if diagnosis else "",
         frames=len(session.frames),
+        source=source,
     )
 
 
@@ -49,6 +53,14 @@ def list_sessions(folder: Path) -> list[SessionSummary]:
         return []
     paths = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     return [summarize(p) for p in paths]
+
+
+def list_history(folder: Path) -> list[SessionSummary]:
+    """Saved runs, newest first, then files opened earlier that are not among them."""
+    rows = list_sessions(folder)
+    seen = {row.path.resolve() for row in rows}
+    rows += [summarize(p, "opened") for p in opened_files() if p.resolve() not in seen]
+    return rows
 
 
 def last_results(folder: Path | None) -> dict[str, str]:
@@ -110,7 +122,7 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("started (UTC)", "target", "status", "frames", "headline")
+        table.add_columns("started (UTC)", "from", "target", "status", "frames", "headline")
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -126,7 +138,7 @@ class HistoryScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="history")
     def _load(self, folder: Path) -> None:
         # Parsing many session files can take a while: do it off the UI thread.
-        rows = list_sessions(folder)
+        rows = list_history(folder)
         self.app.call_from_thread(self._show_rows, rows)
 
     def _show_rows(self, rows: list[SessionSummary]) -> None:
@@ -135,7 +147,13 @@ class HistoryScreen(Screen[None]):
         table.clear()
         for i, row in enumerate(rows):
             table.add_row(
-                row.started_at, row.target, row.status, str(row.frames), row.headline, key=str(i)
+                row.started_at,
+                row.source,
+                row.target,
+                row.status,
+                str(row.frames),
+                row.headline,
+                key=str(i),
             )
         notes = self.query_one("#history-notes", Static)
         notes.update(f"{len(rows)} sessions" if rows else "No saved sessions yet.")

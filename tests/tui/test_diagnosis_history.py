@@ -59,9 +59,9 @@ async def test_history_lists_and_reopens_sessions(tmp_path: Path) -> None:
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
-        statuses = {str(table.get_row_at(i)[2]) for i in range(2)}
+        statuses = {str(table.get_row_at(i)[3]) for i in range(2)}
         assert statuses == {"failed", "unreadable"}
-        row = next(i for i in range(2) if str(table.get_row_at(i)[2]) == "failed")
+        row = next(i for i in range(2) if str(table.get_row_at(i)[3]) == "failed")
         table.move_cursor(row=row)
         await pilot.press("enter")
         await pilot.pause()
@@ -130,3 +130,23 @@ async def test_copy_profile_and_palette_commands(story_app: DoctorApp) -> None:
         assert "client SAP" in story_app.clipboard and "192.0.2.10:4059" in story_app.clipboard
         titles = {c.title for c in story_app.get_system_commands(story_app.screen)}
         assert {"Run probe", "Cancel run"} <= titles
+
+
+async def test_opened_files_are_remembered_in_history(tmp_path: Path) -> None:
+    capture = Path(__file__).resolve().parents[2] / "captures" / "busy-bridge.pcapng"
+    elsewhere = tmp_path / "elsewhere" / "story.json"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(story_session().dumps(), encoding="utf-8")
+    app = create_app(sessions_dir=tmp_path / "no-runs-yet")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_session_file(elsewhere)
+        if capture.is_file():
+            app.open_session_file(capture)
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert all(row[1] == "opened" for row in rows)
+        assert rows[-1][3] == "failed"  # the story session, opened first, listed last
+        assert table.row_count == (2 if capture.is_file() else 1)
