@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,9 +11,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
-from dlmsdoctor.config import AUTH_MECHANISMS, ConfigError, Credential, load_config, save_credential
+from dlmsdoctor.config import (
+    AUTH_MECHANISMS,
+    ConfigError,
+    Credential,
+    load_config,
+    parse_credential,
+    save_credential,
+)
 
 MASK = "••••••••"
 
@@ -39,8 +47,7 @@ class CredentialsScreen(ModalScreen[str | None]):
             yield Static("Credential sets (enter picks one)", classes="modal-title")
             yield DataTable(id="credential-table", cursor_type="row")
             with Horizontal(classes="reveal-row"):
-                yield Switch(False, id="reveal")
-                yield Label("Reveal secrets")
+                yield Checkbox("Reveal secrets", False, id="reveal", compact=True)
             yield Static("New set", classes="modal-title")
             with Horizontal(classes="new-row"):
                 yield Input(placeholder="name", id="new-name", compact=True)
@@ -54,10 +61,13 @@ class CredentialsScreen(ModalScreen[str | None]):
                 )
             with Horizontal(classes="new-row"):
                 yield Input(
-                    placeholder="password / key", password=True, id="new-secret", compact=True
+                    placeholder="password (low) or BLOCK_KEY,AUTH_KEY[,TITLE] (gmac)",
+                    password=True,
+                    id="new-secret",
+                    compact=True,
                 )
                 yield Button("Add", id="add", compact=True)
-            yield Label("", id="credentials-error")
+            yield Static("", id="credentials-error")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -67,11 +77,11 @@ class CredentialsScreen(ModalScreen[str | None]):
     def _fill(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        reveal = self.query_one("#reveal", Switch).value
+        reveal = self.query_one("#reveal", Checkbox).value
         try:
             creds = load_config(self._config_path).credentials
         except ConfigError as exc:
-            self.query_one("#credentials-error", Label).update(str(exc))
+            self.query_one("#credentials-error", Static).update(str(exc))
             creds = {}
         self._names = sorted(creds)
         for name in self._names:
@@ -80,14 +90,16 @@ class CredentialsScreen(ModalScreen[str | None]):
             shown = "-" if secret is None else (secret if reveal else MASK)
             table.add_row(name, str(cred.client_sap), cred.auth, shown, key=name)
 
-    @on(Switch.Changed, "#reveal")
+    @on(Checkbox.Changed, "#reveal")
     def _reveal_changed(self) -> None:
         self._fill()
-        self.query_one("#new-secret", Input).password = not self.query_one("#reveal", Switch).value
+        self.query_one("#new-secret", Input).password = not self.query_one(
+            "#reveal", Checkbox
+        ).value
 
     def action_reveal(self) -> None:
-        switch = self.query_one("#reveal", Switch)
-        switch.value = not switch.value
+        reveal = self.query_one("#reveal", Checkbox)
+        reveal.value = not reveal.value
 
     @on(DataTable.RowSelected, "#credential-table")
     def _picked(self, event: DataTable.RowSelected) -> None:
@@ -95,21 +107,23 @@ class CredentialsScreen(ModalScreen[str | None]):
 
     @on(Button.Pressed, "#add")
     def _add(self) -> None:
-        error = self.query_one("#credentials-error", Label)
+        error = self.query_one("#credentials-error", Static)
         name = self.query_one("#new-name", Input).value.strip()
         sap_text = self.query_one("#new-sap", Input).value.strip()
         auth = str(self.query_one("#new-auth", Select).value)
         secret = self.query_one("#new-secret", Input).value or None
-        if not name or not sap_text.isdigit():
-            error.update("A set needs a name and a client SAP (a number, e.g. 1, 16, 32).")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not sap_text.isdigit():
+            error.update(
+                "A set needs a name (letters, digits, _ . -) and a client SAP (e.g. 1, 16, 32)."
+            )
             return
-        cred = Credential(
-            name=name,
-            client_sap=int(sap_text),
-            auth=auth,
-            password=secret if auth == "low" else None,
-            authentication_key=secret if auth == "gmac" else None,
-        )
+        # The CLI's own parser checks it: a password for low, hex keys for gmac.
+        spec = f"{name}={sap_text}:{auth}" + (f":{secret}" if secret and auth != "none" else "")
+        try:
+            cred = parse_credential(spec)
+        except ConfigError as exc:
+            error.update(str(exc))
+            return
         try:
             save_credential(cred, self._config_path)
         except (ConfigError, OSError) as exc:

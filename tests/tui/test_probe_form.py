@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Select, Static, Switch
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
 from dlmsdoctor.app import create_app
 from dlmsdoctor.ledger import Attempt, LoginLedger
@@ -59,7 +59,7 @@ async def test_credentials_masked_until_revealed(hermetic_dirs: Path) -> None:
         assert isinstance(app.screen, CredentialsScreen)
         table = app.screen.query_one(DataTable)
         assert str(table.get_row_at(0)[3]) == MASK
-        app.screen.query_one("#reveal", Switch).value = True
+        app.screen.query_one("#reveal", Checkbox).value = True
         await pilot.pause()
         assert str(table.get_row_at(0)[3]) == "s3cretpw"
         # Add a set; it lands in the config file (mode 0600) and in the table.
@@ -89,3 +89,27 @@ async def test_history_shows_the_meter_ledger(hermetic_dirs: Path) -> None:
         await pilot.pause()
         notes = str(app.screen.query_one("#history-notes", Static).render())
         assert "1 logins, 1 failed" in notes, notes
+
+
+async def test_credential_sets_are_checked_before_saving(hermetic_dirs: Path) -> None:
+    _setup(hermetic_dirs)
+    app = create_app(start_screen="probe")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#new-name", Input).value = "hls"
+        screen.query_one("#new-sap", Input).value = "1"
+        screen.query_one("#new-auth", Select).value = "gmac"
+        screen.query_one("#new-secret", Input).value = "not-hex"
+        await pilot.click("#add")
+        await pilot.pause()
+        assert "gmac needs" in str(screen.query_one("#credentials-error").render())
+        assert screen.query_one(DataTable).row_count == 1  # nothing saved
+        key = "00112233445566778899AABBCCDDEEFF"
+        screen.query_one("#new-secret", Input).value = f"{key},{key},4D4D4D0000BC614E"
+        screen.query_one("#add", Button).press()
+        await pilot.pause()
+        assert screen.query_one(DataTable).row_count == 2
+        text = (hermetic_dirs / "config" / "config.toml").read_text(encoding="utf-8")
+        assert 'auth = "gmac"' in text and "system_title" in text
