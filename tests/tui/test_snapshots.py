@@ -43,8 +43,9 @@ def _before(*keys: str) -> Callable[[Pilot], object]:
         ("f5",),
         ("f1",),
         ("f3", "down", "down", "down", "down", "down", "ctrl+t"),
+        ("f2", "f6"),
     ],
-    ids=["diagnosis", "frames", "probe", "history", "help", "frames-light"],
+    ids=["diagnosis", "frames", "probe", "history", "help", "frames-light", "credentials"],
 )
 def test_screen_snapshot(
     snap_compare: Callable[..., bool],
@@ -54,6 +55,11 @@ def test_screen_snapshot(
     keys: tuple[str, ...],
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a relative sessions folder: the same picture on every run
+    config = tmp_path / "config"
+    config.mkdir(exist_ok=True)
+    (config / "config.toml").write_text(
+        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "s3cret"\n', "utf-8"
+    )
     folder = Path("sessions")
     folder.mkdir()
     (folder / "story.json").write_text(story_session().dumps(), encoding="utf-8")
