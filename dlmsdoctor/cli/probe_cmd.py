@@ -247,18 +247,21 @@ class Output:
             render_diagnosis(self.console, session, saved=saved)
 
 
-def write_extras(session: Session, report: str | None, capture: str | None) -> None:
-    """--report and --capture: helper writers; a problem there is a warning, not a failure."""
+def write_extras(
+    session: Session, report: str | None, capture: str | None, lang: str = "en"
+) -> None:
+    """--report (in ``lang``) and --capture: helper writers; a problem there is a warning, not a
+    failure."""
     if report:
         try:
             from dlmsdoctor.output.report import write_report
         except ImportError:
             _warn("reports are not available in this build; skipped --report")
         else:
-            suffix = Path(report).suffix.lower()
-            fmt = {".html": "html", ".htm": "html", ".json": "json"}.get(suffix, "md")
+            from dlmsdoctor.cli.report_cmd import pick_format
+
             try:
-                write_report(session, report, fmt)
+                write_report(session, report, pick_format(None, report), lang)
                 click.echo(f"Report written: {report}", err=True)
             except (OSError, ValueError) as exc:
                 _warn(str(exc))
@@ -354,6 +357,13 @@ def run_and_print(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout.")
 @click.option("--jsonl", is_flag=True, help="Stream events as JSON lines to stdout.")
 @click.option("--report", metavar="PATH", help="Write a report (.md, .html or .json).")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "es"]),
+    default="en",
+    show_default=True,
+    help="Language of the --report (as in `dlmsdoctor report --lang`).",
+)
 @click.option("--capture", metavar="PATH", help="Write a pcapng capture of the run.")
 @click.option("--disc-first", is_flag=True, help="Send DISC first to clear a stale link.")
 @click.option(
@@ -376,6 +386,7 @@ def probe(
     as_json: bool,
     jsonl: bool,
     report: str | None,
+    lang: str,
     capture: str | None,
     disc_first: bool,
     config_path: Path | None,
@@ -413,5 +424,5 @@ def probe(
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(ExitCode.INTERRUPTED)
-    write_extras(session, report, capture)
+    write_extras(session, report, capture, lang)
     sys.exit(code)

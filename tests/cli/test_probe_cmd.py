@@ -191,9 +191,28 @@ def test_report_and_capture_are_written(tmp_path: Path) -> None:
             str(capture),
         )
     assert result.exit_code == 0, result.stderr
-    assert report.read_text().strip()
+    assert report.read_text().startswith("# dlmsdoctor diagnostic report: 127.0.0.1:")  # en default
     assert capture.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng section header block
     assert not (tmp_path / "data" / "sessions").exists()  # --no-save: no session file
+
+
+def test_report_lang_es_writes_a_spanish_report(tmp_path: Path) -> None:
+    report = tmp_path / "informe.html"
+    with MeterThread("default", ["wrapper-only"]) as meter:
+        result = invoke(
+            f"127.0.0.1:{meter.port}", *FAST, "--no-save", "--report", str(report), "--lang", "es"
+        )
+    assert result.exit_code != ExitCode.INTERNAL, result.stderr  # the report is the point here
+    html = report.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and '<html lang="es">' in html
+    assert "Informe de diagnóstico dlmsdoctor" in html and "Resumen ejecutivo" in html
+    assert "diagnostic report" not in html and "Executive summary" not in html
+    assert "Report written" in result.stderr
+
+
+def test_report_lang_must_be_en_or_es() -> None:
+    result = CliRunner().invoke(probe, ["127.0.0.1:1", "--report", "r.md", "--lang", "fr"])
+    assert result.exit_code == 2 and "--lang" in result.stderr and not result.stdout
 
 
 def test_unwritable_report_is_a_warning_not_a_failure(tmp_path: Path) -> None:
