@@ -28,9 +28,10 @@ def _write_config(root: Path) -> None:
     )
 
 
-async def _fill(pilot: Pilot, port: int, credential: str | None = None) -> ProbeScreen:
+async def _fill(pilot: Pilot, port: int | None, credential: str | None = None) -> ProbeScreen:
     screen = pilot.app.screen
     assert isinstance(screen, ProbeScreen)
+    assert port is not None  # the meter is listening
     screen.query_one("#host", Input).value = "127.0.0.1"
     screen.query_one("#port", Input).value = str(port)
     screen.query_one("#icmp", Checkbox).value = False  # loopback: nothing to learn from ping
