@@ -582,6 +582,84 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     return doc
 
 
+# ------------------------------------------------- layout shared by the Markdown and HTML renderers
+# Both renderers lay out the same document in the same order; what a table holds, how a frame is
+# headed and in which order evidence reads are decided here, so the two formats cannot drift. The
+# renderers only escape and mark up.
+
+RUNG_COLUMNS = ("layer", "check", "result", "time", "details")
+CONNECTION_COLUMNS = ("connection", "opened", "connect_time", "closed", "traffic")
+
+
+def column_heads(columns: tuple[str, ...], lang: str) -> list[str]:
+    return [t(lang, c) for c in columns]
+
+
+def rung_cells(rung: dict[str, Any]) -> list[str]:
+    """One row of the rungs table, in RUNG_COLUMNS order (the result cell is the status label)."""
+    figures = ", ".join(f"{k} {v}" for k, v in rung["figures"])
+    details = "; ".join(x for x in (rung["summary"], figures) if x)
+    return [rung["layer_label"], rung["title"], rung["status_label"], rung["duration_text"],
+            details]
+
+
+def connection_cells(conn: dict[str, Any], lang: str) -> list[str]:
+    """One row of the connections table, in CONNECTION_COLUMNS order."""
+    opened = conn["opened_at"]
+    return [
+        f"#{conn['id']} {conn['host']}:{conn['port']}",
+        "-" if opened is None else f"{i18n.number(opened, lang, 3)} s",
+        conn["connect_time_text"],
+        conn["close_text"],
+        f"{conn['frames_tx']}/{conn['frames_rx']} ({conn['bytes_tx']}/{conn['bytes_rx']})",
+    ]
+
+
+def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as (dotted.key, text) pairs; a list is one comma-separated value."""
+    if isinstance(value, dict):
+        out: list[tuple[str, str]] = []
+        for k, v in value.items():
+            out += flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(value, list):
+        return [(prefix, ", ".join(str(v) for v in value))]
+    return [(prefix, str(value))]
+
+
+def evidence_order(note: str, where: str, lang: str) -> str:
+    """English reads the note, then the frame; other languages lead with the frame, because the
+    note is recorded English text the reader may not read."""
+    return f"{note} — {where}" if lang == "en" else f"{where} — {note}"
+
+
+def frame_heading(frame: dict[str, Any], lang: str) -> str:
+    """An appendix frame's heading (plain text: the HTML renderer escapes it whole)."""
+    return (
+        f"#{frame['index']} {frame['dir'].upper()} t+{i18n.number(frame['at'], lang, 6)} s · "
+        f"{t(lang, 'connection').lower()} {frame['conn']} · {t(lang, 'step')} "
+        f"{frame['step'] or '-'}"
+    )
+
+
+def problem_parts(problem: str) -> tuple[str, str]:
+    """A frame problem ``"code: text"`` as (code, text)."""
+    return problem.split(":")[0], problem.split(":", 1)[-1].strip()
+
+
+def about_lines(doc: dict[str, Any]) -> list[str]:
+    """The closing lines: which tool and session made the report, when, and how to check it."""
+    lang, s = doc["lang"], doc["session"]
+    return [
+        t(lang, "tool_line", report_version=doc["report_version"], session=s["id"],
+          tool_version=s["tool_version"]),
+        t(lang, "times_line", started=i18n.when_text(s["started_at"]),
+          finished=i18n.when_text(s["finished_at"]),
+          duration=i18n.number(s["duration"] or 0.0, lang)),
+        t(lang, "proof"),
+    ]
+
+
 def render_report(
     session: Session, fmt: str = "md", lang: str = "en", show_secrets: bool = False
 ) -> str:

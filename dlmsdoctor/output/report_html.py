@@ -12,6 +12,18 @@ from typing import Any
 
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
+from dlmsdoctor.output.report import (
+    CONNECTION_COLUMNS,
+    RUNG_COLUMNS,
+    about_lines,
+    column_heads,
+    connection_cells,
+    evidence_order,
+    flatten,
+    frame_heading,
+    problem_parts,
+    rung_cells,
+)
 
 CSS = """
 :root { --ok: #1b7f3b; --warn: #a86400; --bad: #b3261e; --ink: #1d1d1f; --muted: #5f6368;
@@ -101,7 +113,7 @@ def _evidence(ev: dict[str, Any], lang: str) -> str:
             f"{_frame_link(ref['index'], lang)} {_e(ref['dir'].upper())} "
             f"t+{_e(i18n.number(ref['at'], lang, 3))} s: {_e(ref['summary'])}"
         )
-        head = f"{note} — {where}" if lang == "en" else f"{where} — {note}"
+        head = evidence_order(note, where, lang)
         problem = "".join(
             f'<br><span class="problem">{_e(t(lang, "problem"))}: {_e(p)}</span>'
             for p in ref["problems"][:1]
@@ -112,37 +124,12 @@ def _evidence(ev: dict[str, Any], lang: str) -> str:
     return f"<li>{note}</li>"
 
 
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        out: list[tuple[str, str]] = []
-        for k, v in value.items():
-            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
-        return out
-    if isinstance(value, list):
-        return [(prefix, ", ".join(str(v) for v in value))]
-    return [(prefix, str(value))]
-
-
 def _rungs(doc: dict[str, Any], lang: str) -> str:
     if not doc["rungs"]:
         return f"<p>{_e(t(lang, 'no_steps'))}</p>"
-    rows, classes = [], []
-    for r in doc["rungs"]:
-        figures = ", ".join(f"{k} {v}" for k, v in r["figures"])
-        details = "; ".join(x for x in (r["summary"], figures) if x)
-        rows.append([r["layer_label"], r["title"], r["status_label"], r["duration_text"], details])
-        classes.append(["", "", f"st-{r['status']}", "", ""])
-    return _table(
-        [
-            t(lang, "layer"),
-            t(lang, "check"),
-            t(lang, "result"),
-            t(lang, "time"),
-            t(lang, "details"),
-        ],
-        rows,
-        classes=classes,
-    )
+    rows = [rung_cells(r) for r in doc["rungs"]]
+    classes = [["", "", f"st-{r['status']}", "", ""] for r in doc["rungs"]]
+    return _table(column_heads(RUNG_COLUMNS, lang), rows, classes=classes)
 
 
 def _measurements(doc: dict[str, Any], lang: str) -> str:
@@ -157,23 +144,8 @@ def _measurements(doc: dict[str, Any], lang: str) -> str:
     out = f"<h3>{_e(t(lang, 'figures'))}</h3><ul>{''.join(items)}</ul>" if items else ""
     if m["connections"]:
         out += _table(
-            [
-                t(lang, "connection"),
-                t(lang, "opened"),
-                t(lang, "connect_time"),
-                t(lang, "closed"),
-                t(lang, "traffic"),
-            ],
-            [
-                [
-                    f"#{c['id']} {c['host']}:{c['port']}",
-                    "-" if c["opened_at"] is None else f"{i18n.number(c['opened_at'], lang, 3)} s",
-                    c["connect_time_text"],
-                    c["close_text"],
-                    f"{c['frames_tx']}/{c['frames_rx']} ({c['bytes_tx']}/{c['bytes_rx']})",
-                ]
-                for c in m["connections"]
-            ],
+            column_heads(CONNECTION_COLUMNS, lang),
+            [connection_cells(c, lang) for c in m["connections"]],
         )
     return out
 
@@ -224,14 +196,14 @@ def _settings(doc: dict[str, Any], lang: str) -> str:
     key = "secrets_shown" if doc["secrets_shown"] else "secrets_masked"
     names = ", ".join(f"<code>{_e(n)}</code>" for n in doc["credential_sets"])
     items = [f"<li><b>{_e(t(lang, 'credential_sets'))}</b>: {names or _e(t(lang, 'none'))}</li>"]
-    items += [f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in _flatten(doc["settings"])]
+    items += [f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in flatten(doc["settings"])]
     out = f"<p><i>{_e(t(lang, key))}</i></p><ul>{''.join(items)}</ul>"
     if doc["logins"]:
         lis = "".join(f"<li>{_e(x['text'])}</li>" for x in doc["logins"])
         out += f"<h3>{_e(t(lang, 'logins'))}</h3><ul>{lis}</ul>"
     if doc["identity"]:
         lis = "".join(
-            f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in _flatten(doc["identity"])
+            f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in flatten(doc["identity"])
         )
         out += f"<h3>{_e(t(lang, 'identity'))}</h3><ul>{lis}</ul>"
     if doc["findings"]:
@@ -261,17 +233,14 @@ def _frames(doc: dict[str, Any], lang: str) -> str:
             for fld in fr["fields"]
         )
         problems = "".join(
-            f'<li class="problem"><code>{_e(p.split(":")[0])}</code>: '
-            f"{_e(p.split(':', 1)[-1].strip())}</li>"
-            for p in fr["problems"]
+            f'<li class="problem"><code>{_e(code)}</code>: {_e(text)}</li>'
+            for code, text in map(problem_parts, fr["problems"])
         )
         if fr["masked_bytes"]:
             problems += f"<li>{_e(t(lang, 'masked_note', n=fr['masked_bytes']))}</li>"
         out.append(
-            f'<div class="frame" id="frame-{fr["index"]}"><h3>#{fr["index"]} '
-            f"{_e(fr['dir'].upper())} t+{_e(i18n.number(fr['at'], lang, 6))} s · "
-            f"{_e(t(lang, 'connection').lower())} {fr['conn']} · {_e(t(lang, 'step'))} "
-            f"{_e(fr['step'] or '-')}</h3><p>{_e(fr['summary'])}</p>"
+            f'<div class="frame" id="frame-{fr["index"]}"><h3>{_e(frame_heading(fr, lang))}</h3>'
+            f"<p>{_e(fr['summary'])}</p>"
             f'<pre class="hex">{_e(fr["hex"])}</pre>'
             + (f'<table class="fields">{rows}</table>' if rows else "")
             + (f"<ul>{problems}</ul>" if problems else "")
@@ -282,29 +251,10 @@ def _frames(doc: dict[str, Any], lang: str) -> str:
 
 def render_html(doc: dict[str, Any]) -> str:
     lang = doc["lang"]
-    target, status, s = doc["target"], doc["status"], doc["session"]
+    target, status = doc["target"], doc["status"]
     title = f"{t(lang, 'title')}: {target['host']}:{target['port']}"
     summary = "".join(f"<li>{_e(x)}</li>" for x in doc["summary"])
-    footer = " ".join(
-        _e(x)
-        for x in (
-            t(
-                lang,
-                "tool_line",
-                report_version=doc["report_version"],
-                session=s["id"],
-                tool_version=s["tool_version"],
-            ),
-            t(
-                lang,
-                "times_line",
-                started=i18n.when_text(s["started_at"]),
-                finished=i18n.when_text(s["finished_at"]),
-                duration=i18n.number(s["duration"] or 0.0, lang),
-            ),
-            t(lang, "proof"),
-        )
-    )
+    footer = " ".join(_e(x) for x in about_lines(doc))
     status_code = status["code"] if status["code"] in ("ok", "degraded", "failed") else ""
     parts = [
         f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">',

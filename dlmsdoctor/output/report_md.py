@@ -6,6 +6,18 @@ from typing import Any
 
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
+from dlmsdoctor.output.report import (
+    CONNECTION_COLUMNS,
+    RUNG_COLUMNS,
+    about_lines,
+    column_heads,
+    connection_cells,
+    evidence_order,
+    flatten,
+    frame_heading,
+    problem_parts,
+    rung_cells,
+)
 
 _STATUS_MARK = {"ok": "✅", "degraded": "⚠️", "failed": "❌", "unknown": "❔"}
 _STEP_MARK = {
@@ -63,11 +75,7 @@ def _evidence_line(ev: dict[str, Any], lang: str) -> str:
         note = f"_{t(lang, 'recorded_note')}: {note}_"
     if "frame_ref" in ev:
         ref = ev["frame_ref"]
-        head = (
-            f"{note} — {_frame_ref(ref, lang)}"
-            if lang == "en"
-            else (f"{_frame_ref(ref, lang)} — {note}")
-        )
+        head = evidence_order(note, _frame_ref(ref, lang), lang)
         problem = "".join(f"  \n  {t(lang, 'problem')}: {inline(p)}" for p in ref["problems"][:1])
         return f"- {head}  \n  `{ref['short_hex']}`{problem}"
     if ev.get("step_title"):
@@ -94,27 +102,10 @@ def render_md(doc: dict[str, Any]) -> str:
     if doc["rungs"]:
         rows: list[list[object]] = []
         for r in doc["rungs"]:
-            figures = ", ".join(f"{k} {v}" for k, v in r["figures"])
-            details = "; ".join(x for x in (r["summary"], figures) if x)
-            rows.append(
-                [
-                    r["layer_label"],
-                    r["title"],
-                    f"{_STEP_MARK.get(r['status'], '')} {r['status_label']}",
-                    r["duration_text"],
-                    details,
-                ]
-            )
-        out += _table(
-            [
-                t(lang, "layer"),
-                t(lang, "check"),
-                t(lang, "result"),
-                t(lang, "time"),
-                t(lang, "details"),
-            ],
-            rows,
-        )
+            cells: list[object] = list(rung_cells(r))
+            cells[2] = f"{_STEP_MARK.get(r['status'], '')} {cells[2]}"
+            rows.append(cells)
+        out += _table(column_heads(RUNG_COLUMNS, lang), rows)
     else:
         out += [t(lang, "no_steps"), ""]
 
@@ -129,23 +120,8 @@ def render_md(doc: dict[str, Any]) -> str:
     out += [""]
     if m["connections"]:
         out += _table(
-            [
-                t(lang, "connection"),
-                t(lang, "opened"),
-                t(lang, "connect_time"),
-                t(lang, "closed"),
-                t(lang, "traffic"),
-            ],
-            [
-                [
-                    f"#{c['id']} {c['host']}:{c['port']}",
-                    "-" if c["opened_at"] is None else f"{i18n.number(c['opened_at'], lang, 3)} s",
-                    c["connect_time_text"],
-                    c["close_text"],
-                    f"{c['frames_tx']}/{c['frames_rx']} ({c['bytes_tx']}/{c['bytes_rx']})",
-                ]
-                for c in m["connections"]
-            ],
+            column_heads(CONNECTION_COLUMNS, lang),
+            [list(connection_cells(c, lang)) for c in m["connections"]],
         )
 
     out += [f"## {t(lang, 'diagnosis')}", ""]
@@ -192,7 +168,7 @@ def render_md(doc: dict[str, Any]) -> str:
         f"- **{t(lang, 'credential_sets')}**: "
         + (", ".join(f"`{n}`" for n in doc["credential_sets"]) or t(lang, "none"))
     ]
-    for key, value in _flatten(doc["settings"]):
+    for key, value in flatten(doc["settings"]):
         out.append(f"- `{key}`: {inline(value)}")
     out.append("")
     if doc["logins"]:
@@ -200,7 +176,7 @@ def render_md(doc: dict[str, Any]) -> str:
         out += [f"- {inline(x['text'])}" for x in doc["logins"]] + [""]
     if doc["identity"]:
         out += [f"### {t(lang, 'identity')}", ""]
-        out += [f"- `{k}`: {inline(v)}" for k, v in _flatten(doc["identity"])] + [""]
+        out += [f"- `{k}`: {inline(v)}" for k, v in flatten(doc["identity"])] + [""]
     if doc["findings"]:
         out += [f"### {t(lang, 'findings')}", ""]
         for f in doc["findings"]:
@@ -218,9 +194,7 @@ def render_md(doc: dict[str, Any]) -> str:
         out += [t(lang, "no_frames"), ""]
     for fr in doc["frames"]:
         out += [
-            f"### #{fr['index']} {fr['dir'].upper()} t+{i18n.number(fr['at'], lang, 6)} s · "
-            f"{t(lang, 'connection').lower()} {fr['conn']} · {t(lang, 'step')} "
-            f"{fr['step'] or '-'}",
+            f"### {frame_heading(fr, lang)}",
             "",
             inline(fr["summary"]),
             "",
@@ -234,46 +208,12 @@ def render_md(doc: dict[str, Any]) -> str:
                 + fenced(f"{fld['label']}{raw}: {fld['meaning']}")
             )
         out += ["```", ""]
-        for p in fr["problems"]:
-            out.append(
-                f"- **{t(lang, 'problem')}** `{p.split(':')[0]}`: "
-                f"{inline(p.split(':', 1)[-1].strip())}"
-            )
+        for code, text in map(problem_parts, fr["problems"]):
+            out.append(f"- **{t(lang, 'problem')}** `{code}`: {inline(text)}")
         if fr["masked_bytes"]:
             out.append(f"- {t(lang, 'masked_note', n=fr['masked_bytes'])}")
         if fr["problems"] or fr["masked_bytes"]:
             out.append("")
 
-    s = doc["session"]
-    out += [
-        f"## {t(lang, 'about')}",
-        "",
-        t(
-            lang,
-            "tool_line",
-            report_version=doc["report_version"],
-            session=s["id"],
-            tool_version=s["tool_version"],
-        ),
-        t(
-            lang,
-            "times_line",
-            started=i18n.when_text(s["started_at"]),
-            finished=i18n.when_text(s["finished_at"]),
-            duration=i18n.number(s["duration"] or 0.0, lang),
-        ),
-        t(lang, "proof"),
-        "",
-    ]
+    out += [f"## {t(lang, 'about')}", "", *about_lines(doc), ""]
     return "\n".join(out)
-
-
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        out: list[tuple[str, str]] = []
-        for k, v in value.items():
-            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
-        return out
-    if isinstance(value, list):
-        return [(prefix, ", ".join(str(v) for v in value))]
-    return [(prefix, str(value))]
