@@ -443,10 +443,11 @@ def _finish(
                ("poll" if to_server else "final") if pf else "clear"),
         ]
         if ns is not None:
-            ctrl_children.append(mk(ctrl_pos, 1, "hdlc.control.ns", "N(S)", ns, "send sequence"))
+            ctrl_children.append(mk(ctrl_pos, 1, "hdlc.control.ns", "N(S)", ns,
+                                    f"send sequence number {ns}"))
         if nr is not None:
             ctrl_children.append(mk(ctrl_pos, 1, "hdlc.control.nr", "N(R)", nr,
-                                    "receive sequence"))
+                                    f"receive sequence number {nr}"))
         spans.append(mk(ctrl_pos, 1, "hdlc.control", "Control", ctrl,
                         f"{ftype}{' P/F' if pf else ''}", tuple(ctrl_children)))
     if ftype == "unknown" or ftype in ("REJ", "SREJ"):

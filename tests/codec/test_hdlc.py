@@ -346,6 +346,20 @@ def test_meanings_name_broadcast_and_clients() -> None:
     assert "commonly" in src.meaning
 
 
+def test_control_children_say_the_sequence_numbers() -> None:
+    s = ServerAddress(1, 1, 2)
+    i = parse_hdlc(build_i(s, 16, to_server=True, ns=3, nr=5, info=b"\xc0"))
+    ctrl = next(sp for sp in i.spans if sp.name == "hdlc.control")
+    kids = {c.name: c.meaning for c in ctrl.children}
+    assert kids["hdlc.control.ns"] == "send sequence number 3"
+    assert kids["hdlc.control.nr"] == "receive sequence number 5"
+    rr = parse_hdlc(build_rr(s, 16, to_server=False, nr=6))
+    ctrl = next(sp for sp in rr.spans if sp.name == "hdlc.control")
+    assert [c.meaning for c in ctrl.children if c.name.startswith("hdlc.control.n")] == [
+        "receive sequence number 6"
+    ]
+
+
 def test_summaries() -> None:
     s = ServerAddress(1, 1, 2)
     ua = parse_hdlc(build_ua(s, 16, HdlcParams()))
