@@ -23,7 +23,12 @@ from dlmsdoctor.screens.frames import FramesScreen
 from dlmsdoctor.screens.history import HistoryScreen
 from dlmsdoctor.screens.modals import HelpScreen, OpenSessionScreen
 from dlmsdoctor.screens.probe import ProbeScreen
-from dlmsdoctor.screens.probe_messages import LiveFramesAdded, LiveSessionStarted, RunCompleted
+from dlmsdoctor.screens.probe_messages import (
+    LiveFramesAdded,
+    LiveSessionStarted,
+    RunCompleted,
+    StepFramesRequested,
+)
 from dlmsdoctor.screens.recent import remember_opened
 from dlmsdoctor.session import Session
 
@@ -152,7 +157,8 @@ class DoctorApp(App[int]):
 
     # -- messages from screens -------------------------------------------------------------
     @on(DiagnosisScreen.EvidenceChosen)
-    def _evidence_chosen(self, event: DiagnosisScreen.EvidenceChosen) -> None:
+    @on(StepFramesRequested)
+    def _frame_requested(self, event: DiagnosisScreen.EvidenceChosen | StepFramesRequested) -> None:
         self.action_show("frames")
         if not self.get_screen("frames", FramesScreen).select_frame(event.frame_index):
             self.notify(f"Frame #{event.frame_index} is not in this session.", severity="warning")

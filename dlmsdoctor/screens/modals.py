@@ -17,7 +17,8 @@ HELP_TEXT = """\
 Why does the meter not answer? dlmsdoctor finds out, with proof.
 
 Screens
-  F2  Probe      the target and the ladder, live
+  F2  Probe      the target and the ladder, live; enter on a rung
+                 opens its frames
                  ctrl+r runs, esc cancels (the meter is released),
                  F6 edits credential sets (secrets masked)
   F3  Frames     TX/RX frames, hex view and decode tree

@@ -184,6 +184,16 @@ class ProbeScreen(Screen[None]):
         self.post_message(pm.ProbeFinished(result.session, result.saved, result.save_error))
 
     # -- handlers own the state ------------------------------------------------------------
+    @on(Ladder.RowSelected, "#ladder")
+    def _rung_selected(self, event: Ladder.RowSelected) -> None:
+        step_id = str(event.row_key.value)
+        frames = self._live.frames if self._live else []
+        first = next((f.index for f in frames if f.step_id == step_id), None)
+        if first is None:
+            self.notify("This rung sent and received no frames.", timeout=3)
+        else:
+            self.post_message(pm.StepFramesRequested(first))
+
     @on(pm.ProbeEventArrived)
     def _event_arrived(self, message: pm.ProbeEventArrived) -> None:
         event, live = message.event, self._live
@@ -233,6 +243,13 @@ class ProbeScreen(Screen[None]):
         self._status(f"Run {outcome}. {headline}".strip())
         if message.save_error:
             self.notify(message.save_error, severity="warning", timeout=8)
+        elif session.diagnosis is not None:
+            self.notify(
+                f"{session.diagnosis.headline} (F4: causes and evidence)",
+                title=f"Diagnosis: {session.diagnosis.status}",
+                severity="information" if session.diagnosis.status == "ok" else "warning",
+                timeout=8,
+            )
         self.post_message(pm.RunCompleted(session))
 
     @on(pm.ProbeFailed)

@@ -78,3 +78,11 @@ class RunCompleted(Message):
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
+
+
+class StepFramesRequested(Message):
+    """Posted up to the app: show the first frame of this rung (enter on a ladder row)."""
+
+    def __init__(self, frame_index: int) -> None:
+        super().__init__()
+        self.frame_index = frame_index

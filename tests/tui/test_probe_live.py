@@ -77,9 +77,15 @@ async def test_probe_runs_live_and_diagnoses(monkeypatch: pytest.MonkeyPatch) ->
             assert session.diagnosis.profile is not None
             assert session.diagnosis.profile.client_sap == 16
 
-            await pilot.press("f3")
+            # Enter on a rung opens its first frame.
+            step_id = session.frames[0].step_id
+            ladder.move_cursor(row=ladder.get_row_index(step_id))
+            ladder.focus()
+            await pilot.press("enter")
             await pilot.pause()
+            assert app.screen.id == "frames"
             frame_list = app.screen.query_one(FrameList)
+            assert frame_list.frames[frame_list.cursor].step_id == step_id
             assert len(frame_list.frames) == len(session.frames) > 4
 
             await pilot.press("f5")  # the run was saved in the data dir: History lists it
