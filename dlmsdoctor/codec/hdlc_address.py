@@ -1,5 +1,4 @@
-"""HDLC addresses: the server (logical/physical) and client (SAP) ends, encoded and decoded.
-"""
+"""HDLC addresses: the server (logical/physical) and client (SAP) ends, encoded and decoded."""
 
 from __future__ import annotations
 

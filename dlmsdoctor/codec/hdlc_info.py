@@ -1,5 +1,4 @@
-"""Spans and lint of the HDLC information field: SNRM/UA parameters, FRMR reasons, LLC header.
-"""
+"""Spans and lint of the HDLC information field: SNRM/UA parameters, FRMR reasons, LLC header."""
 
 from __future__ import annotations
 

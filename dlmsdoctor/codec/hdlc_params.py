@@ -1,5 +1,4 @@
-"""SNRM/UA parameter negotiation (IEC 62056-46 6.4.4.4.3.2): the four link parameters.
-"""
+"""SNRM/UA parameter negotiation (IEC 62056-46 6.4.4.4.3.2): the four link parameters."""
 
 from __future__ import annotations
 

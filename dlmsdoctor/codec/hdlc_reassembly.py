@@ -1,5 +1,4 @@
-"""Reassemble APDUs segmented over HDLC I-frames (format S bit).
-"""
+"""Reassemble APDUs segmented over HDLC I-frames (format S bit)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Repair an HDLC frame: right length, SNRM/UA group length, HCS and FCS.
-"""
+"""Repair an HDLC frame: right length, SNRM/UA group length, HCS and FCS."""
 
 from __future__ import annotations
 
