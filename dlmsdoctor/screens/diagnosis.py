@@ -57,6 +57,17 @@ def profile_text(profile: ConnectionProfile | None) -> Text:
     return text
 
 
+def identity_text(identity: dict[str, object]) -> Text:
+    """What the meter said about itself (read once associated); empty when nothing was read."""
+    if not identity:
+        return Text()
+    text = Text("\nMeter identity\n", style="bold")
+    for key, value in identity.items():
+        text.append(f"  {key.replace('_', ' '):<24}", style="dim")
+        text.append(f"{value}\n")
+    return text
+
+
 class DiagnosisScreen(Screen[None]):
     CSS_PATH = "diagnosis.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -91,7 +102,9 @@ class DiagnosisScreen(Screen[None]):
             yield OptionList(id="causes")
             with VerticalScroll(id="cause-detail"):
                 yield Static("", id="cause-explanation")
-                yield Static("Evidence (enter jumps to the frame)", classes="section")
+                yield Static(
+                    "Evidence (enter jumps to the frame)", id="evidence-title", classes="section"
+                )
                 yield OptionList(id="evidence")
                 yield Static("", id="cause-actions")
                 yield Static("", id="profile")
@@ -129,10 +142,13 @@ class DiagnosisScreen(Screen[None]):
             Option(f"{c.confidence:>4.0%} {c.title} ({c.whose})", id=f"cause-{i}")
             for i, c in enumerate(self._causes)
         )
+        causes.display = bool(self._causes)  # a healthy meter: no empty box
         if self._causes:
             causes.highlighted = 0
         self._show_cause(self._causes[0] if self._causes else None)
-        self.query_one("#profile", Static).update(profile_text(diagnosis.profile))
+        profile = profile_text(diagnosis.profile)
+        profile.append_text(identity_text(session.identity if session else {}))
+        self.query_one("#profile", Static).update(profile)
 
     @on(OptionList.OptionHighlighted, "#causes")
     def _cause_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -144,8 +160,14 @@ class DiagnosisScreen(Screen[None]):
         evidence.clear_options()
         explanation = self.query_one("#cause-explanation", Static)
         actions = self.query_one("#cause-actions", Static)
+        self.query_one("#evidence-title").display = cause is not None
+        evidence.display = cause is not None
         if cause is None:
-            explanation.update("")
+            diagnosis = self.session.diagnosis if self.session else None
+            ok = diagnosis is not None and not diagnosis.causes
+            explanation.update(
+                "No cause to report: nothing went wrong that needs fixing." if ok else ""
+            )
             actions.update("")
             return
         text = Text(cause.title, style="bold")

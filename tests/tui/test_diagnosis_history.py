@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Input, OptionList
 
 from dlmsdoctor.app import DoctorApp, create_app
@@ -150,3 +151,19 @@ async def test_opened_files_are_remembered_in_history(tmp_path: Path) -> None:
         assert all(row[1] == "opened" for row in rows)
         assert rows[-1][3] == "failed"  # the story session, opened first, listed last
         assert table.row_count == (2 if capture.is_file() else 1)
+
+
+async def test_healthy_meter_shows_profile_and_identity() -> None:
+    path = Path(__file__).resolve().parents[2] / "captures" / "healthy.session.json"
+    if not path.is_file():
+        pytest.skip("captures/healthy.session.json not in this checkout")
+    app = create_app(session_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert not screen.query_one("#causes", OptionList).display
+        assert "No cause to report" in str(screen.query_one("#cause-explanation").render())
+        profile = str(screen.query_one("#profile").render())
+        assert "Working connection profile" in profile and "Meter identity" in profile
+        assert app.session is not None
+        assert str(app.session.identity["serial_number"]) in profile
