@@ -32,7 +32,8 @@ async def _probe(name: str, ledger_dir: Path) -> object:
     meter = SimulatedMeter(scenario.profile, list(scenario.faults), host="127.0.0.1", port=0)
     await meter.start()
     try:
-        options = demo_options(scenario, int(meter.port))
+        assert meter.port is not None  # a TCP meter (port=0 above), not a serial one
+        options = demo_options(scenario, meter.port)
         result = await probe_and_diagnose(
             options, ledger=LoginLedger(ledger_dir / "ledger.jsonl"), save=False
         )
@@ -45,9 +46,7 @@ def _seed_story_ser2net(tmp: Path) -> object:
     """The seed story for real: the serial-derived meter on a pseudo-terminal behind a real
     ser2net whose only connection another client holds when the probe starts; that client lets
     go during the probe's busy retry, and the probe goes on to find the meter's address."""
-    import shutil
     import socket
-    import subprocess
     import threading
     import time
 
@@ -55,46 +54,25 @@ def _seed_story_ser2net(tmp: Path) -> object:
     from dlmsdoctor.engine import ProbeOptions, run_probe
     from dlmsdoctor.ledger import MemoryLedger
     from dlmsdoctor.sim.meter import MeterThread
+    from tests.helpers.ser2net import INSTALL_HINT, Ser2net, have_ser2net
 
-    if shutil.which("ser2net") is None:
-        raise SystemExit("seed-story-ser2net needs ser2net (apt-get install ser2net)")
-    with socket.socket() as probe_port:
-        probe_port.bind(("127.0.0.1", 0))
-        port = int(probe_port.getsockname()[1])
-    device = tmp / "meter"
-    config = tmp / "ser2net.yaml"
-    config.write_text(
-        "connection: &meter\n"
-        f"    accepter: tcp,127.0.0.1,{port}\n"
-        "    enable: on\n"
-        "    options:\n"
-        "      kickolduser: false\n"
-        "      max-connections: 1\n"
-        f"    connector: serialdev,{device},9600n81,local\n"
-    )
-    with MeterThread("serial-derived", port=None, serial_device=device):
-        bridge = subprocess.Popen(["ser2net", "-n", "-d", "-c", str(config)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not have_ser2net():
+        raise SystemExit(f"seed-story-ser2net needs ser2net: {INSTALL_HINT}")
+    bridge = Ser2net(tmp, tmp / "meter")
+    with MeterThread("serial-derived", port=None, serial_device=bridge.device):
+        bridge.start(settle=0.3)  # once ser2net has closed its listening check's connection
         try:
-            holder = None
-            for _ in range(200):
-                try:
-                    holder = socket.create_connection(("127.0.0.1", port), timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.025)
-            assert holder is not None, "ser2net did not listen"
+            holder = socket.create_connection(("127.0.0.1", bridge.port), timeout=1)
             time.sleep(0.5)  # the holder (the site's poller) has the bridge
 
             threading.Timer(0.6, holder.close).start()  # ... and lets go during our retry
-            options = ProbeOptions("127.0.0.1", port, icmp=False, timeout=0.6,
+            options = ProbeOptions("127.0.0.1", bridge.port, icmp=False, timeout=0.6,
                                    serial_number="12345678", busy_retry_wait=1.5)
             session = asyncio.run(run_probe(options, ledger=MemoryLedger()))
             session.diagnosis = diagnose(session)
             return session
         finally:
-            bridge.terminate()
-            bridge.wait(5)
+            bridge.stop()
 
 
 def write_sample(name: str, session: object) -> None:

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,66 +17,23 @@ from dlmsdoctor.config import parse_credential
 from dlmsdoctor.engine import ProbeOptions, run_probe
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.ledger import MemoryLedger
+from tests.helpers.ser2net import INSTALL_HINT, Ser2net, have_ser2net
 
-pytestmark = pytest.mark.skipif(shutil.which("ser2net") is None, reason="ser2net not installed")
+pytestmark = pytest.mark.skipif(not have_ser2net(), reason=INSTALL_HINT)
 sim = pytest.importorskip("dlmsdoctor.sim.meter")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def bridge(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    port = _free_port()
-    device = tmp_path / "meter"
-    config = tmp_path / "ser2net.yaml"
-    config.write_text(
-        "connection: &meter\n"
-        f"    accepter: tcp,127.0.0.1,{port}\n"
-        "    enable: on\n"
-        "    options:\n"
-        "      kickolduser: false\n"
-        "      max-connections: 1\n"
-        f"    connector: serialdev,{device},9600n81,local\n"
-    )
-    yield port, device
-    # the process is started by the test once the device exists (ser2net opens it on connect)
+def bridge(tmp_path: Path) -> Ser2net:
+    """Not started: ser2net is started by the test once the meter has made the device."""
+    return Ser2net(tmp_path, tmp_path / "meter")
 
 
-async def _start(config_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(["ser2net", "-n", "-d", "-c", str(config_dir / "ser2net.yaml")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("ser2net exited")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await asyncio.sleep(0.3)  # let ser2net finish closing that probe connection
-            return proc
-        except OSError:
-            await asyncio.sleep(0.02)
-    raise TimeoutError("ser2net did not listen")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(3)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(3)
-
-
-async def test_probe_through_ser2net_then_busy_when_held(bridge: tuple[int, Path],
-                                                         tmp_path: Path) -> None:
-    port, device = bridge
-    async with sim.SimulatedMeter("default", port=None, serial_device=device) as meter:
-        proc = await _start(tmp_path, port)
+async def test_probe_through_ser2net_then_busy_when_held(bridge: Ser2net) -> None:
+    port = bridge.port
+    async with sim.SimulatedMeter("default", port=None, serial_device=bridge.device) as meter:
+        # in a thread: the meter serves the device on this loop meanwhile
+        await asyncio.to_thread(bridge.start, 0.3)
         try:
             opts = ProbeOptions("127.0.0.1", port, icmp=False, timeout=1.5, busy_retry_wait=0.5,
                                 credentials=(parse_credential("mgmt=1:low:00000000"),))
@@ -115,4 +67,4 @@ async def test_probe_through_ser2net_then_busy_when_held(bridge: tuple[int, Path
             assert "already in use" in str(busy.data["text"])
             assert [f for f in held.frames if f.direction == "tx"] == []
         finally:
-            _stop(proc)
+            bridge.stop()

@@ -15,7 +15,7 @@ from gurux_dlms.objects import GXDLMSData
 
 from dlmsdoctor.codec import hdlc
 from dlmsdoctor.sim.meter import BRIDGE_BUSY_TEXT, MeterThread
-from tests.sim.gurux_peer import GuruxPeer
+from tests.helpers.ser2net import Ser2net, connected_peer, skip_without_ser2net, stop_process
 from tests.sim.wire import snrm
 
 
@@ -50,47 +50,6 @@ def test_meter_creates_a_pty_behind_the_given_path(tmp_path: Path) -> None:
     assert not link.exists()  # the link goes with the meter
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bridge exited: {proc.stderr.read() if proc.stderr else b''!r}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-def _connected_peer(port: int) -> GuruxPeer:
-    """A gurux client associated through the bridge. ser2net may still be closing the
-    connection _wait_listening made (it then answers 'Port already in use'): retry briefly."""
-    for _ in range(40):
-        peer = GuruxPeer(port)
-        try:
-            peer.connect()
-            return peer
-        except ConnectionError:
-            peer.close()
-            time.sleep(0.05)
-    raise TimeoutError("the bridge stayed busy")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(3)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(3)
-
-
 @pytest.fixture
 def socat_pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     if shutil.which("socat") is None:
@@ -106,7 +65,7 @@ def socat_pair(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     try:
         yield a, b
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_meter_on_one_end_of_a_socat_pty_pair(socat_pair: tuple[Path, Path]) -> None:
@@ -123,28 +82,12 @@ def test_meter_on_one_end_of_a_socat_pty_pair(socat_pair: tuple[Path, Path]) -> 
 def test_behind_ser2net_a_second_client_gets_the_bridge_busy_text(tmp_path: Path) -> None:
     """A first TCP client reads the meter through a real ser2net; a second one gets ser2net's
     own 'Port already in use' and a close (not the simulator's bridge-busy fault)."""
-    if shutil.which("ser2net") is None:
-        pytest.skip("ser2net is not installed (apt-get install ser2net; .ci/run installs it)")
-    device = tmp_path / "meter"
-    port = _free_port()
-    config = tmp_path / "ser2net.yaml"
-    config.write_text(
-        "connection: &meter\n"
-        f"    accepter: tcp,127.0.0.1,{port}\n"
-        "    enable: on\n"
-        "    options:\n"
-        "      kickolduser: false\n"
-        "      max-connections: 1\n"
-        f"    connector: serialdev,{device},9600n81,local\n"
-    )
-    with MeterThread("default", port=None, serial_device=device) as meter:
-        proc = subprocess.Popen(
-            ["ser2net", "-n", "-d", "-c", str(config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        try:
-            _wait_listening(port, proc)
-            with _connected_peer(port) as peer:
+    skip_without_ser2net()
+    bridge = Ser2net(tmp_path, tmp_path / "meter")
+    with MeterThread("default", port=None, serial_device=bridge.device) as meter:
+        with bridge:
+            port = bridge.port
+            with connected_peer(port) as peer:
                 ldn = GXDLMSData("0.0.42.0.0.255")
                 peer.read(ldn, 2)
                 assert bytes(ldn.value) == meter.profile.objects.logical_device_name.encode()
@@ -154,8 +97,6 @@ def test_behind_ser2net_a_second_client_gets_the_bridge_busy_text(tmp_path: Path
                         got += chunk
                 assert got == BRIDGE_BUSY_TEXT  # then the close ended the loop
                 peer.release()
-        finally:
-            _stop(proc)
         assert meter.open_associations() == []
         assert [e["how"] for e in meter.log.of("association.released")] == ["rlrq"]
 

@@ -1,0 +1,1 @@
+"""Fixtures shared across test folders (a real ser2net bridge, ...)."""
