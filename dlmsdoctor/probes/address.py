@@ -129,6 +129,8 @@ class AddressProbe(Probe):
                                   frame_type=answer.outcome.upper())
                 source = "late_answer"
                 addr = answer.server
+                if addr in facts.snrm_sent_at:
+                    facts.saw_answer_after(ctx.now() - facts.snrm_sent_at[addr])
             facts.server, facts.server_confirmed, facts.framing = addr, True, "hdlc"
             facts.hdlc_silent = False
             facts.hdlc_dm = answer.outcome == "dm"

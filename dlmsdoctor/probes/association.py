@@ -17,7 +17,7 @@ from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.config import Credential
 from dlmsdoctor.events import Event, LoginAttempted, StepStatus
 from dlmsdoctor.probes import apdus, hdlc, wire
-from dlmsdoctor.probes.base import Probe, ProbeContext
+from dlmsdoctor.probes.base import PendingAarq, Probe, ProbeContext
 from dlmsdoctor.probes.safety import check_lockout
 from dlmsdoctor.probes.tcp import ensure_connection, report_close
 
@@ -53,21 +53,70 @@ class AssocResult:
         return str(self.fields.get("diagnostic_name", "")) if self.outcome == "rejected" else ""
 
 
-async def release_association(ctx: ProbeContext, step_id: str) -> bool:
-    """RLRQ for the open association, if any. True when an RLRE came back."""
+def pending_aarq(ctx: ProbeContext) -> PendingAarq | None:
+    """The AARQ whose outcome is unknown, if the meter may still accept it: not when the port
+    turned out to speak the other framing (a port speaks one; the other's bytes are ignored)."""
+    pending = ctx.facts.assoc_pending
+    if pending is None:
+        return None
+    if ctx.facts.framing is not None and ctx.facts.framing != pending.framing:
+        ctx.facts.assoc_pending = None
+        return None
+    return pending
+
+
+async def release_association(ctx: ProbeContext, step_id: str,
+                              timeout: float | None = None) -> bool:
+    """RLRQ for the open association, and for an AARQ that got no answer (the meter may have
+    accepted it late). True when an RLRE came back, or when there was nothing to release."""
     facts = ctx.facts
-    if facts.associated_sap is None or wire.peer_closed(ctx):
-        facts.associated_sap = None
+    pending = pending_aarq(ctx)
+    if (facts.associated_sap is None and pending is None) or wire.peer_closed(ctx):
+        facts.associated_sap = facts.assoc_pending = None
         return True
-    sap = facts.associated_sap
-    got = await wire.exchange_apdu(ctx, step_id, apdus.build_rlrq(), sap,
-                                   ctx.options.release_timeout if ctx.releasing else None)
-    facts.associated_sap = None
+    sap = facts.associated_sap if facts.associated_sap is not None else (
+        pending.client_sap if pending is not None else 0)
+    framing = facts.framing if facts.associated_sap is not None or pending is None else (
+        pending.framing)
+    if timeout is None:
+        timeout = ctx.release_wait() if ctx.releasing else None
+    speculative = facts.associated_sap is None  # only an unanswered AARQ to end
+    got = await wire.exchange_apdu(ctx, step_id, apdus.build_rlrq(), sap, timeout, framing)
+    report_late(ctx, step_id, got.late)
+    facts.associated_sap = facts.assoc_pending = None
     ok = got.apdu is not None and got.apdu[:1] == b"\x63"
-    if not ok:
+    if not ok and not speculative:
         ctx.emit(ctx.finding(step_id, "release.rlrq_no_answer", Severity.WARNING,
                              "no RLRE to our release request", tuple(got.frames)))
     return ok
+
+
+def report_late(ctx: ProbeContext, step_id: str, late: list[tuple[int, bytes]]) -> None:
+    """Answers to earlier requests that came while we waited for another: each is recorded
+    (its frame is in the Session) and reported. A late AARE says the meter had accepted (or
+    refused) an AARQ we gave up on: the RLRQ/DISC that follow end it."""
+    facts = ctx.facts
+    for index, apdu in late:
+        if apdu[:1] == b"\x61":
+            fields = decode_apdu(apdu).fields
+            accepted = fields.get("result") == 0
+            pending = facts.assoc_pending
+            delay = None
+            if pending is not None:
+                delay = round(ctx.now() - pending.sent_at, 3)
+                facts.saw_answer_after(ctx.now() - pending.sent_at)
+            ctx.emit(ctx.finding(
+                step_id, "assoc.late_answer", Severity.WARNING,
+                f"the meter {'accepted' if accepted else 'answered'} our AARQ after we had "
+                "given up on it" + (f" ({delay:.1f} s after it)" if delay is not None else "")
+                + ("; our RLRQ/DISC end that association" if accepted else ""),
+                (index,), result="accepted" if accepted else "rejected", delay=delay,
+                client_sap=pending.client_sap if pending is not None else None))
+        else:
+            ctx.emit(ctx.finding(
+                step_id, "release.late_answer", Severity.WARNING,
+                "an answer to an earlier request arrived late (recorded, not acted on)",
+                (index,), tag=apdu[:1].hex().upper()))
 
 
 async def prepare_link(ctx: ProbeContext, step_id: str, client_sap: int) -> str | None:
@@ -120,8 +169,13 @@ async def associate(
     else:
         password = cred.password.encode() if cred.auth == "low" and cred.password else None
         aarq = apdus.build_aarq(password)
+    sent_at = ctx.now()
     got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, timeout)
     result = AssocResult("no-answer", frames=got.frames, reply=got.reply)
+    # No answer (yet): the meter may still accept it, so the release must RLRQ it as well.
+    ctx.facts.assoc_pending = None
+    if got.apdu is None and got.reply.closed is None and ctx.facts.framing is not None:
+        ctx.facts.assoc_pending = PendingAarq(cred.client_sap, ctx.facts.framing, sent_at)
     if got.apdu is not None:
         decoded = decode_apdu(got.apdu)
         result.fields = dict(decoded.fields)
@@ -144,7 +198,14 @@ async def associate(
         ftype = got.reply.frame_type
         result.outcome = "link-refused" if ftype in ("DM", "FRMR") else "other"
         if ftype in ("DM", "FRMR"):
-            ctx.facts.link_client_sap = None
+            facts = ctx.facts
+            facts.assoc_pending = None  # refused at the link layer: the AARQ was not taken
+            if ftype == "FRMR" and facts.link_client_sap is not None:
+                # FRMR leaves the link in the frame-reject state until SNRM or DISC: the
+                # release still owes it a DISC
+                facts.link_pending = (facts.server or ctx.options.first_server(),
+                                      facts.link_client_sap)
+            facts.link_client_sap = None
     return result
 
 

@@ -31,12 +31,26 @@ if TYPE_CHECKING:
     from dlmsdoctor.ledger import LoginBudget
 
 
+# The longest a wait grows from measured delays (late answers, RTT); the user's own
+# ``timeout`` may be longer still.
+MAX_SCALED_WAIT = 30.0
+
+
 class RunStopped(Exception):
     """Raised inside a probe when the run must stop now (lockout, busy target, cancel)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class PendingAarq:
+    """An AARQ that got no answer within the wait: it may still be accepted."""
+
+    client_sap: int
+    framing: str  # the framing it went out in: the RLRQ must use the same
+    sent_at: float
 
 
 @dataclass
@@ -53,6 +67,15 @@ class Facts:
     send_seq: int = 0  # N(S) of our next I-frame
     recv_seq: int = 0  # N(R): the meter's next N(S) we expect
     associated_sap: int | None = None  # an association is open for this client SAP
+    # Requests whose outcome is unknown on the current connection (no answer within the wait):
+    # the meter may still accept them late, so the release must end them too. Only the LAST
+    # one of each kind can still be in flight: answers to earlier ones would have arrived
+    # during the waits that followed.
+    link_pending: tuple[ServerAddress, int] | None = None  # SNRM: (server, client SAP)
+    assoc_pending: PendingAarq | None = None
+    # the slowest answer seen so far (request to answer, seconds): late answers measure it
+    answer_delay: float = 0.0
+    snrm_sent_at: dict[ServerAddress, float] = field(default_factory=dict)  # last SNRM to each
     associated_name: str | None = None
     max_pdu_size: int | None = None
     identity: dict[str, Any] = field(default_factory=dict)
@@ -79,7 +102,19 @@ class Facts:
             "max_pdu_size": self.max_pdu_size,
             "connections": self.conn_count,
             "failed_logins": self.failed_logins,
+            "answer_delay": round(self.answer_delay, 3) if self.answer_delay else None,
         }
+
+    def saw_answer_after(self, delay: float) -> None:
+        """An answer came ``delay`` seconds after its request: later waits allow for it."""
+        self.answer_delay = max(self.answer_delay, delay)
+
+    def forget_connection(self) -> None:
+        """The connection is gone: nothing of it is open any more, nothing pending on it."""
+        self.link_client_sap = None
+        self.associated_sap = None
+        self.link_pending = None
+        self.assoc_pending = None
 
 
 class ProbeContext:
@@ -145,7 +180,19 @@ class ProbeContext:
     def reply_timeout(self) -> float:
         """How long to wait for an answer: the option, scaled up on slow links (4 x RTT)."""
         rtt = self.facts.rtt or 0.0
-        return max(self.options.timeout, 4.0 * rtt)
+        return max(self.options.timeout, 4.0 * rtt, self._late_margin())
+
+    def _late_margin(self) -> float:
+        """Twice the slowest answer seen (a meter that answered late once will again),
+        capped: a wait must stay bounded whatever a confused peer did."""
+        return min(2.0 * self.facts.answer_delay, MAX_SCALED_WAIT)
+
+    def release_wait(self) -> float:
+        """The wait for each release answer (RLRE, UA/DM to DISC): ``release_timeout``, longer
+        when answers were seen to come late (so the release is confirmed, not assumed)."""
+        rtt = self.facts.rtt or 0.0
+        return max(self.options.release_timeout, min(4.0 * rtt, MAX_SCALED_WAIT),
+                   self._late_margin())
 
     def probe_timeout(self) -> float:
         """The wait of a safe probe whose silence is itself an answer (framing detection,
@@ -153,7 +200,7 @@ class ProbeContext:
         ``max(4 x RTT, min(timeout, 2 s))`` instead of the full reply timeout. A late answer
         is still recognised (framing detection looks for it during the next probe)."""
         rtt = self.facts.rtt or 0.0
-        return max(4.0 * rtt, min(self.options.timeout, 2.0))
+        return max(4.0 * rtt, min(self.options.timeout, 2.0), self._late_margin())
 
     @property
     def cancelled(self) -> bool:

@@ -82,6 +82,9 @@ class FramingProbe(Probe):
             ftype = result.reply.frame_type if result.reply else None
             facts.framing, facts.framing_evidence = "hdlc", f"late-{str(ftype).lower()}"
             facts.server, facts.server_confirmed = server, True
+            facts.saw_answer_after(ctx.now() - facts.snrm_sent_at.get(server, ctx.now()))
+            # answered after all; and an HDLC port ignores the wrapper AARQ we sent meanwhile
+            facts.link_pending = facts.assoc_pending = None
             if ftype == "UA":
                 facts.link_client_sap = hdlc.PUBLIC_CLIENT
                 facts.hdlc_params = hd.parse_params(wire.frame_info(late)) or hd.HdlcParams()

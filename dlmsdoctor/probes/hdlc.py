@@ -34,6 +34,8 @@ class LinkAnswer:
     # the address the answer came from, when it is not the one we asked (a late answer to an
     # earlier SNRM/DISC): the meter lives there
     server: hd.ServerAddress | None = None
+    # I/RR/RNR frames met while waiting: late answers to earlier requests (frame index, APDU)
+    late: list[tuple[int, bytes]] = field(default_factory=list)
 
     @property
     def answered(self) -> bool:
@@ -60,12 +62,19 @@ async def link_request(
     index = await wire.send(ctx, step_id, frame)
     timeout = ctx.reply_timeout() if timeout is None else timeout
     deadline = ctx.now() + timeout
+    late: list[tuple[int, bytes]] = []
     while True:
         reply = await wire.next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
         # I/RR/RNR frames are late answers to earlier requests (a cancelled wait): skip them
-        if reply.frame_type not in ("I", "RR", "RNR") or ctx.now() >= deadline:
+        if reply.frame_type not in ("I", "RR", "RNR"):
             break
-    answer = LinkAnswer("silence", reply, index)
+        if reply.frame is not None and reply.index is not None and reply.frame_type == "I":
+            info = wire.frame_info(reply.frame)
+            late.append((reply.index, info[3:] if info[:3] in (hd.LLC_TO_CLIENT,
+                                                              hd.LLC_TO_SERVER) else info))
+        if ctx.now() >= deadline:
+            break
+    answer = LinkAnswer("silence", reply, index, late=late)
     if any(f.kind is FrameKind.IEC62056_21 for _, f in reply.extras):
         ctx.facts.foreign_protocol = "iec62056-21"
     if reply.frame is not None:
@@ -118,10 +127,16 @@ def _other_source(src: object, request: bytes) -> hd.ServerAddress | None:
 
 async def snrm(ctx: ProbeContext, step_id: str, server: hd.ServerAddress, client_sap: int,
                timeout: float | None = None) -> LinkAnswer:
+    ctx.facts.snrm_sent_at[server] = ctx.now()
     answer = await link_request(ctx, step_id, hd.build_snrm(server, client_sap, OFFERED_PARAMS,
                                                             omit_defaults=False), timeout)
+    facts = ctx.facts
+    if answer.outcome in ("silence", "partial", "other", "wrapper"):
+        # the meter may still set the link up: the release sends DISC for it
+        facts.link_pending = (server, client_sap)
+    elif answer.outcome != "no-connection":
+        facts.link_pending = None  # answered (or the connection is gone)
     if answer.outcome == "ua":
-        facts = ctx.facts
         facts.framing = "hdlc"
         facts.server = answer.server or server
         facts.server_confirmed = True
@@ -136,8 +151,12 @@ async def disc(ctx: ProbeContext, step_id: str, server: hd.ServerAddress, client
                timeout: float | None = None) -> LinkAnswer:
     answer = await link_request(ctx, step_id, hd.build_disc(server, client_sap), timeout)
     if answer.outcome in ("ua", "dm"):
-        ctx.facts.link_client_sap = None
-        ctx.facts.associated_sap = None
+        # the link is down, and with it any association on it, confirmed or not
+        facts = ctx.facts
+        facts.link_client_sap = facts.associated_sap = None
+        facts.link_pending = None
+        if facts.assoc_pending is not None and facts.assoc_pending.framing == "hdlc":
+            facts.assoc_pending = None
     return answer
 
 

@@ -1,17 +1,23 @@
 """Rung 8: release, on every path. RLRQ for an open association, DISC for an HDLC link, then a
 clean TCP shutdown. Behind a serial-to-TCP bridge closing TCP does not end the meter's session:
 only RLRQ and DISC do, so a poller that follows is not refused until the inactivity timeout.
-Runs with ``ctx.releasing`` set: its waits ignore the cancel flag, bounded by release_timeout.
+
+"Open" includes "maybe open": an SNRM or AARQ that got no answer within its wait may still be
+accepted by a slow meter, so it is released as if it had been (RLRQ unless a rejection came
+back, DISC for HDLC). Each release answer gets ``ctx.release_wait()``: ``release_timeout``,
+longer when the meter was seen answering late. Late answers met meanwhile are reported.
+Runs with ``ctx.releasing`` set: its waits ignore the cancel flag, and stay bounded.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from dlmsdoctor.codec.hdlc import ServerAddress
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.events import Event, StepStatus
 from dlmsdoctor.probes import hdlc, wire
-from dlmsdoctor.probes.association import release_association
+from dlmsdoctor.probes.association import pending_aarq, release_association, report_late
 from dlmsdoctor.probes.base import Probe, ProbeContext
 
 
@@ -30,22 +36,41 @@ class ReleaseProbe(Probe):
             if ctx.channel is None:
                 yield ctx.finished(self.id, StepStatus.OK, "nothing open")
                 return
-            timeout = ctx.options.release_timeout
-            if facts.associated_sap is not None and not wire.peer_closed(ctx):
-                ok = await release_association(ctx, self.id)
-                done.append("RLRQ" + ("/RLRE" if ok else " (no RLRE)"))
-                clean &= ok
-            if (facts.framing in ("hdlc", None) and facts.link_client_sap is not None
+            wait = ctx.release_wait()
+            # what only MAY be open (an unanswered AARQ or SNRM) and stays unanswered was most
+            # likely never taken: reported as such, not as an unclean release
+            unconfirmed: list[str] = []
+            maybe = facts.associated_sap is None and pending_aarq(ctx) is not None
+            if ((facts.associated_sap is not None or maybe)
                     and not wire.peer_closed(ctx)):
-                server = facts.server or ctx.options.first_server()
-                answer = await hdlc.disc(ctx, self.id, server, facts.link_client_sap, timeout)
+                ok = await release_association(ctx, self.id, wait)
+                done.append("RLRQ" + ("/RLRE" if ok else " (no RLRE)"))
+                if maybe and not ok:
+                    unconfirmed.append("RLRQ")
+                else:
+                    clean &= ok
+            link = self._link(ctx)
+            if link is not None and not wire.peer_closed(ctx):
+                maybe = facts.link_client_sap is None
+                server, sap = link
+                answer = await hdlc.disc(ctx, self.id, server, sap, wait)
+                report_late(ctx, self.id, answer.late)
                 if answer.outcome in ("ua", "dm"):
                     done.append(f"DISC/{answer.outcome.upper()}")
+                elif maybe:
+                    done.append("DISC (no answer)")
+                    unconfirmed.append("DISC")
                 else:
                     done.append("DISC (no answer)")
                     clean = False
                     ctx.emit(ctx.finding(self.id, "release.disc_no_answer", Severity.WARNING,
                                          "no UA/DM to our DISC", answer.frames))
+            if unconfirmed:
+                yield ctx.finding(
+                    self.id, "release.unconfirmed", Severity.INFO,
+                    f"{' and '.join(unconfirmed)} sent for a request that never got an answer "
+                    "(an SNRM or AARQ a slow meter might still have taken); no answer to "
+                    "them either: most likely the meter never took it", sent=unconfirmed)
             peer_gone = wire.peer_closed(ctx)
             await wire.close(ctx, self.id)
             done.append("TCP closed by peer" if peer_gone else "TCP FIN")
@@ -58,3 +83,13 @@ class ReleaseProbe(Probe):
         finally:
             if ctx.channel is not None:  # an exception half-way: at least close the socket
                 await wire.close(ctx, self.id)
+
+    @staticmethod
+    def _link(ctx: ProbeContext) -> tuple[ServerAddress, int] | None:
+        """The HDLC link to DISC: the one up, else the one an unanswered SNRM may have set up."""
+        facts = ctx.facts
+        if facts.framing not in ("hdlc", None):
+            return None
+        if facts.link_client_sap is not None:
+            return facts.server or ctx.options.first_server(), facts.link_client_sap
+        return facts.link_pending

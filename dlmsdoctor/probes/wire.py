@@ -275,8 +275,7 @@ async def close(ctx: ProbeContext, step_id: str) -> CloseInfo | None:
     else:
         _report_peer_close(ctx, channel, state)
     ctx.channel = None
-    ctx.facts.link_client_sap = None
-    ctx.facts.associated_sap = None
+    ctx.facts.forget_connection()
     return info
 
 
@@ -306,6 +305,8 @@ class ApduReply:
     reply: Reply
     request_index: int
     frames: list[int] = field(default_factory=list)
+    # answers to earlier requests met while waiting (frame index, APDU): recorded, skipped
+    late: list[tuple[int, bytes]] = field(default_factory=list)
 
 
 # The answer tags a request may get (anything else is a late answer to an earlier request,
@@ -322,13 +323,14 @@ def _expected(apdu: bytes, answer: bytes) -> bool:
 
 
 async def exchange_apdu(
-    ctx: ProbeContext, step_id: str, apdu: bytes, client_sap: int, timeout: float | None = None
+    ctx: ProbeContext, step_id: str, apdu: bytes, client_sap: int, timeout: float | None = None,
+    framing: str | None = None,
 ) -> ApduReply:
-    """Send one APDU with the current framing and return the reassembled answer."""
+    """Send one APDU with ``framing`` (default: the current one); the reassembled answer."""
     facts = ctx.facts
     timeout = ctx.reply_timeout() if timeout is None else timeout
     deadline = ctx.now() + timeout
-    if facts.framing == "wrapper":
+    if (framing or facts.framing) == "wrapper":
         logical = facts.server.logical if facts.server else 1
         index = await send(ctx, step_id, build_wrapper(client_sap, logical, apdu))
         out = ApduReply(None, Reply(), index, [index])
@@ -344,6 +346,7 @@ async def exchange_apdu(
             if _expected(apdu, answer):
                 out.apdu = answer
                 return out
+            out.late.append((reply.index, answer))
     server = facts.server or hd.ServerAddress(1, 1, 2)
     out = ApduReply(None, Reply(), -1, [])
     # The meter's max_info_rx (from its UA) bounds our information fields: longer APDUs go in
@@ -390,6 +393,7 @@ async def exchange_apdu(
             if _expected(apdu, collected):
                 out.apdu = collected
                 return out
+            out.late.append((reply.index, collected))
             collected = b""  # a late answer to an earlier request: keep waiting
             continue
         # segmented answer: ask for the next segment

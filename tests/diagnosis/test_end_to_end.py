@@ -155,12 +155,6 @@ CASES = {
 }
 
 
-# Known engine issue (reported): when replies come later than the timeout, the meter may accept
-# an SNRM/AARQ the engine gave up on; the release then skips RLRQ/DISC and the meter drops the
-# association at the TCP close. Timing decides; the diagnosis part of these cases stays strict.
-LATE_REPLY_CASES = ("delay", "latency")
-
-
 @pytest.mark.parametrize("name", list(CASES))
 async def test_fault_gives_its_cause(name: str, tmp_path: Path) -> None:
     case = CASES[name]
@@ -180,8 +174,8 @@ async def test_fault_gives_its_cause(name: str, tmp_path: Path) -> None:
     assert meter.open_associations() == []
     if case.exit_code is not None:
         assert exit_code_for(session) == case.exit_code
-    if name in LATE_REPLY_CASES and meter.unreleased_associations():
-        pytest.xfail("engine: no RLRQ/DISC after an AARQ it timed out on, accepted late")
+    # from the meter's own log: every association it opened was released (RLRQ or DISC),
+    # none left for the TCP close or the inactivity timeout (late replies included)
     assert meter.unreleased_associations() == []
 
 
