@@ -8,6 +8,7 @@ from dlmsdoctor.codec.axdr import (
     Fields,
     access_finding,
     decode_data,
+    read_access_result,
     read_access_selection,
     read_block_sa,
     read_data_result,
@@ -20,7 +21,6 @@ from dlmsdoctor.codec.axdr import (
 from dlmsdoctor.codec.model import Span
 from dlmsdoctor.codec.obis import (
     ACTION_RESULTS,
-    DATA_ACCESS_RESULTS,
 )
 
 
@@ -107,6 +107,50 @@ def _service(
     return spans, cur, None, choice
 
 
+def _attribute_list(
+    ctx: DecodeContext, pos: int, end: int, name: str
+) -> tuple[Span, int, int]:
+    """SEQUENCE OF attribute descriptor + access selection (the *-With-List requests)."""
+
+    def item(p: int, i: int) -> tuple[Span, int]:
+        d, p, _ = read_descriptor(ctx, p, end, None, f"{name}.item{i}")
+        s, p = read_access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
+        return ctx.span(
+            d.offset - ctx.base,
+            p - (d.offset - ctx.base),
+            f"{name}.item{i}",
+            f"Item {i}",
+            None,
+            d.meaning,
+            (d, s),
+        ), p
+
+    return read_list(ctx, pos, end, name + ".items", "Attributes", item)
+
+
+def _data_list(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str, item_name: str, item_label: str
+) -> tuple[Span, int]:
+    """SEQUENCE OF Data (SET values, ACTION parameters): items ``{item_name}{i}``."""
+
+    def value(p: int, i: int) -> tuple[Span, int]:
+        s, p, _ = decode_data(ctx, p, end, f"{item_name}{i}", f"{item_label} {i}")
+        return s, p
+
+    lst, cur, _ = read_list(ctx, pos, end, name, label, value)
+    return lst, cur
+
+
+def _block_number(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str, spans: list[Span]
+) -> tuple[int, int | None]:
+    """Unsigned32 block number: shown, and kept in ``fields["block_number"]``."""
+    num, cur, bn = read_uint(ctx, pos, end, 4, name + ".block_number", "Block number")
+    fields["block_number"] = bn
+    spans.append(num)
+    return cur, bn
+
+
 def get_request(
     ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
 ) -> tuple[Span, int, str]:
@@ -120,26 +164,10 @@ def get_request(
         spans += (desc, sel)
         summary = f"{kind} #{iid} {text}"
     elif choice == 2:
-        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
-        fields["block_number"] = bn
-        spans.append(num)
+        cur, bn = _block_number(ctx, cur, end, fields, name, spans)
         summary = f"{kind} #{iid} block {bn}"
     else:
-
-        def item(p: int, i: int) -> tuple[Span, int]:
-            d, p, _ = read_descriptor(ctx, p, end, None, f"{name}.item{i}")
-            s, p = read_access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
-            return ctx.span(
-                d.offset - ctx.base,
-                p - (d.offset - ctx.base),
-                f"{name}.item{i}",
-                f"Item {i}",
-                None,
-                d.meaning,
-                (d, s),
-            ), p
-
-        lst, cur, n = read_list(ctx, cur, end, name + ".items", "Attributes", item)
+        lst, cur, n = _attribute_list(ctx, cur, end, name)
         spans.append(lst)
         fields["count"] = n
         summary = f"{kind} #{iid} {n} attributes"
@@ -181,16 +209,9 @@ def get_response(
                 detail = f"{len(data)} bytes"
                 cur = cur2
             else:
-                res, cur2, code = read_uint(
-                    ctx,
-                    cur + 1,
-                    end,
-                    1,
-                    name + ".access_result",
-                    "Data access result",
-                    DATA_ACCESS_RESULTS,
+                res, cur2, _ = read_access_result(
+                    ctx, cur + 1, end, name + ".access_result", "Data access result"
                 )
-                access_finding(ctx, cur + 1, code, res.meaning)
                 fields["access_result"] = res.meaning
                 parts.append(
                     ctx.span(cur, cur2 - cur, name + ".result", "Result", None, res.meaning, (res,))
@@ -250,30 +271,13 @@ def set_request(
         spans.append(blk)
         summary += " " + blk.meaning
     else:
-
-        def item(p: int, i: int) -> tuple[Span, int]:
-            d, p, _ = read_descriptor(ctx, p, end, None, f"{name}.item{i}")
-            s, p = read_access_selection(ctx, p, end, f"{name}.item{i}.access_selection")
-            return ctx.span(
-                d.offset - ctx.base,
-                p - (d.offset - ctx.base),
-                f"{name}.item{i}",
-                f"Item {i}",
-                None,
-                d.meaning,
-                (d, s),
-            ), p
-
-        lst, cur, n = read_list(ctx, cur, end, name + ".items", "Attributes", item)
+        lst, cur, n = _attribute_list(ctx, cur, end, name)
         spans.append(lst)
         fields["count"] = n
         if choice == 4:
-
-            def value(p: int, i: int) -> tuple[Span, int]:
-                s, p, _ = decode_data(ctx, p, end, f"{name}.value{i}", f"Value {i}")
-                return s, p
-
-            vals, cur, _ = read_list(ctx, cur, end, name + ".values", "Values", value)
+            vals, cur = _data_list(
+                ctx, cur, end, name + ".values", "Values", name + ".value", "Value"
+            )
             spans.append(vals)
         else:
             blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
@@ -291,29 +295,21 @@ def set_response(
     iid = fields.get("invoke_id")
     summary = f"{kind} #{iid}"
     if choice in (1, 3):
-        res, cur, code = read_uint(
-            ctx, cur, end, 1, name + ".result", "Data access result", DATA_ACCESS_RESULTS
-        )
-        access_finding(ctx, res.offset - ctx.base, code, res.meaning)
+        res, cur, _ = read_access_result(ctx, cur, end, name + ".result", "Data access result")
         fields["access_result"] = res.meaning
         spans.append(res)
         summary += " " + res.meaning
     if choice in (4, 5):
 
         def item(p: int, i: int) -> tuple[Span, int]:
-            s, p, code = read_uint(
-                ctx, p, end, 1, f"{name}.result{i}", f"Result {i}", DATA_ACCESS_RESULTS
-            )
-            access_finding(ctx, s.offset - ctx.base, code, s.meaning)
+            s, p, _ = read_access_result(ctx, p, end, f"{name}.result{i}", f"Result {i}")
             return s, p
 
         lst, cur, n = read_list(ctx, cur, end, name + ".results", "Results", item)
         spans.append(lst)
         summary += f" {n} results"
     if choice in (2, 3, 4):
-        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
-        fields["block_number"] = bn
-        spans.append(num)
+        cur, bn = _block_number(ctx, cur, end, fields, name, spans)
         summary += f" block {bn}"
     return finish(ctx, pos, cur, end, name, "SET-Response", spans, summary)
 
@@ -345,9 +341,7 @@ def action_request(
             blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
             spans.append(blk)
     elif choice in (2,):
-        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
-        fields["block_number"] = bn
-        spans.append(num)
+        cur, bn = _block_number(ctx, cur, end, fields, name, spans)
         summary += f" block {bn}"
     elif choice == 6:
         blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
@@ -362,12 +356,8 @@ def action_request(
         lst, cur, n = read_list(ctx, cur, end, name + ".items", "Methods", item)
         spans.append(lst)
         if choice == 3:
-
-            def value(p: int, i: int) -> tuple[Span, int]:
-                s, p, _ = decode_data(ctx, p, end, f"{name}.parameters{i}", f"Parameters {i}")
-                return s, p
-
-            vals, cur, _ = read_list(ctx, cur, end, name + ".parameters", "Parameters", value)
+            params = name + ".parameters"
+            vals, cur = _data_list(ctx, cur, end, params, "Parameters", params, "Parameters")
             spans.append(vals)
         else:
             blk, cur = read_block_sa(ctx, cur, end, fields, name + ".block")
@@ -466,8 +456,6 @@ def action_response(
         spans.append(lst)
         summary += f" {n} results"
     else:
-        num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
-        fields["block_number"] = bn
-        spans.append(num)
+        cur, bn = _block_number(ctx, cur, end, fields, name, spans)
         summary += f" block {bn}"
     return finish(ctx, pos, cur, end, name, "ACTION-Response", spans, summary)

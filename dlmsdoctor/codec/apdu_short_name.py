@@ -6,17 +6,13 @@ from dlmsdoctor.codec.apdu_common import finish
 from dlmsdoctor.codec.axdr import (
     DecodeContext,
     Fields,
-    access_finding,
     decode_data,
+    read_access_result,
     read_block_sa,
     read_list,
-    read_octets,
     read_uint,
 )
 from dlmsdoctor.codec.model import Span
-from dlmsdoctor.codec.obis import (
-    DATA_ACCESS_RESULTS,
-)
 
 
 def sn_service(
@@ -126,25 +122,12 @@ def _sn_variable(
         blk, cur = (
             read_block_sa(ctx, cur, end, fields, name + ".block")
             if choice == 7
-            else _sn_block(ctx, cur, end, fields, name + ".block")
+            else read_block_sa(ctx, cur, end, fields, name + ".block", number_size=2)
         )
         parts.append(blk)
     return ctx.span(
         pos, cur - pos, name, "Variable", None, parts[-1].meaning or kind, tuple(parts)
     ), cur
-
-
-def _sn_block(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
-) -> tuple[Span, int]:
-    """DataBlock-G for SN: last-block, block-number Unsigned16, raw-data."""
-    last, cur, lb = read_uint(ctx, pos, end, 1, name + ".last_block", "Last block")
-    num, cur, bn = read_uint(ctx, cur, end, 2, name + ".block_number", "Block number")
-    raw, cur, data = read_octets(ctx, cur, end, name + ".raw_data", "Raw data")
-    fields["last_block"] = bool(lb)
-    fields["block_number"] = bn
-    meaning = f"block {bn}{' (last)' if lb else ''}, {len(data)} bytes"
-    return ctx.span(pos, cur - pos, name, "Data block", None, meaning, (last, num, raw)), cur
 
 
 def _sn_read_result(
@@ -158,27 +141,13 @@ def _sn_read_result(
         fields.setdefault("access_result", "success")
         return ctx.span(pos, cur - pos, name, "Result", None, data.meaning, (data,)), cur
     if choice == 1:
-        res, cur, code = read_uint(
-            ctx, pos + 1, end, 1, name + ".error", "Data access error", DATA_ACCESS_RESULTS
-        )
-        access_finding(ctx, pos + 1, code, res.meaning)
-        fields.setdefault("access_result", res.meaning)
-        return ctx.span(pos, cur - pos, name, "Result", code, res.meaning, (res,)), cur
+        return _sn_access_error(ctx, pos, end, fields, name)
     if choice == 2:
-        blk, cur = _sn_block(ctx, pos + 1, end, fields, name + ".block")
+        blk, cur = read_block_sa(ctx, pos + 1, end, fields, name + ".block", number_size=2)
         return ctx.span(pos, cur - pos, name, "Result", None, blk.meaning, (blk,)), cur
     if choice == 3:
-        num, cur, bn = read_uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
-        return ctx.span(pos, cur - pos, name, "Result", bn, f"block {bn}", (num,)), cur
-    ctx.finding(
-        "apdu.axdr.choice",
-        pos,
-        1,
-        "read-response",
-        f"result choice {choice} unknown",
-        found=str(choice),
-    )
-    return ctx.raw(pos, end, name, "Result", "unknown choice"), end
+        return _sn_block_number(ctx, pos, end, name)
+    return _sn_unknown_result(ctx, pos, end, name, "read-response")
 
 
 def _sn_write_result(
@@ -190,20 +159,36 @@ def _sn_write_result(
         fields.setdefault("access_result", "success")
         return ctx.span(pos, 1, name, "Result", 0, "success"), pos + 1
     if choice == 1:
-        res, cur, code = read_uint(
-            ctx, pos + 1, end, 1, name + ".error", "Data access error", DATA_ACCESS_RESULTS
-        )
-        access_finding(ctx, pos + 1, code, res.meaning)
-        fields.setdefault("access_result", res.meaning)
-        return ctx.span(pos, cur - pos, name, "Result", code, res.meaning, (res,)), cur
+        return _sn_access_error(ctx, pos, end, fields, name)
     if choice == 2:
-        num, cur, bn = read_uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
-        return ctx.span(pos, cur - pos, name, "Result", bn, f"block {bn}", (num,)), cur
+        return _sn_block_number(ctx, pos, end, name)
+    return _sn_unknown_result(ctx, pos, end, name, "write-response")
+
+
+def _sn_access_error(
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+) -> tuple[Span, int]:
+    """Result choice [1] data-access-error, shared by Read- and Write-Response."""
+    res, cur, code = read_access_result(ctx, pos + 1, end, name + ".error", "Data access error")
+    fields.setdefault("access_result", res.meaning)
+    return ctx.span(pos, cur - pos, name, "Result", code, res.meaning, (res,)), cur
+
+
+def _sn_block_number(ctx: DecodeContext, pos: int, end: int, name: str) -> tuple[Span, int]:
+    """Result choice block-number (Unsigned16), shared by Read- and Write-Response."""
+    num, cur, bn = read_uint(ctx, pos + 1, end, 2, name + ".block_number", "Block number")
+    return ctx.span(pos, cur - pos, name, "Result", bn, f"block {bn}", (num,)), cur
+
+
+def _sn_unknown_result(
+    ctx: DecodeContext, pos: int, end: int, name: str, field: str
+) -> tuple[Span, int]:
+    choice = ctx.buf[pos]
     ctx.finding(
         "apdu.axdr.choice",
         pos,
         1,
-        "write-response",
+        field,
         f"result choice {choice} unknown",
         found=str(choice),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
 from dlmsdoctor.codec.obis import (
     DATA_ACCESS_RESULTS,
@@ -127,7 +128,7 @@ class DecodeContext:
             value, meaning = MASK, MASK
         if length < 0:
             length = 0
-        return Span(self.base + pos, length, name, label, value, meaning, children, secret)
+        return fast_span(self.base + pos, length, name, label, value, meaning, children, secret)
 
     def raw(self, pos: int, end: int, name: str, label: str, meaning: str = "") -> Span:
         data = self.buf[pos:end]
@@ -592,11 +593,10 @@ def read_data_result(
         sel = ctx.span(pos, 1, name + ".choice", "Result choice", 0, "data")
         return ctx.span(pos, cur - pos, name, "Result", None, "data", (sel, data)), cur, text
     if ctx.buf[pos] == 1:
-        res, cur, code = read_uint(
-            ctx, pos + 1, end, 1, name + ".access_result", "Data access result", DATA_ACCESS_RESULTS
+        res, cur, code = read_access_result(
+            ctx, pos + 1, end, name + ".access_result", "Data access result"
         )
         text = res.meaning
-        access_finding(ctx, pos + 1, code, text)
         if fields is not None:
             fields["access_result"] = text
         sel = ctx.span(pos, 1, name + ".choice", "Result choice", 1, "data-access-result")
@@ -626,12 +626,24 @@ def access_finding(ctx: DecodeContext, pos: int, code: int | None, text: str) ->
         )
 
 
+def read_access_result(
+    ctx: DecodeContext, pos: int, end: int, name: str, label: str
+) -> tuple[Span, int, int | None]:
+    """One Data-Access-Result byte; anything but success is also a finding."""
+    res, cur, code = read_uint(ctx, pos, end, 1, name, label, DATA_ACCESS_RESULTS)
+    access_finding(ctx, pos, code, res.meaning)
+    return res, cur, code
+
+
 def read_block_sa(
-    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
+    ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str, number_size: int = 4
 ) -> tuple[Span, int]:
-    """DataBlock-SA: last-block BOOLEAN, block-number Unsigned32, raw-data OCTET STRING."""
+    """DataBlock-SA: last-block BOOLEAN, block-number Unsigned32, raw-data OCTET STRING.
+
+    ``number_size`` 2 reads the short-name DataBlock-G, whose block number is Unsigned16.
+    """
     last, cur, lb = read_uint(ctx, pos, end, 1, name + ".last_block", "Last block")
-    num, cur, bn = read_uint(ctx, cur, end, 4, name + ".block_number", "Block number")
+    num, cur, bn = read_uint(ctx, cur, end, number_size, name + ".block_number", "Block number")
     raw, cur, data = read_octets(ctx, cur, end, name + ".raw_data", "Raw data")
     fields["last_block"] = bool(lb)
     fields["block_number"] = bn

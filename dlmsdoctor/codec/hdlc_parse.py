@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.hdlc_address import (
     _address_dict,
     _address_span,
@@ -98,34 +99,8 @@ def parse_hdlc(
 
 
 _NO_SPAN = Span(0, 0, "hdlc.none", "")
-_SPAN_SETTERS = tuple(
-    getattr(Span.__dict__[name], "__set__")  # noqa: B009  (slot descriptors, not attributes)
-    for name in ("offset", "length", "name", "label", "value", "meaning", "children", "secret")
-)
-
-
-def _span(
-    offset: int,
-    length: int,
-    name: str,
-    label: str,
-    value: object = None,
-    meaning: str = "",
-    children: tuple[Span, ...] = (),
-) -> Span:
-    """``Span(...)`` at half the cost: a frame has 10 to 30 spans and the frozen-dataclass
-    ``__init__`` dominated the decode. Gives an instance equal to the one ``Span()`` builds."""
-    span = object.__new__(Span)
-    s_off, s_len, s_name, s_label, s_value, s_meaning, s_children, s_secret = _SPAN_SETTERS
-    s_off(span, offset)
-    s_len(span, length)
-    s_name(span, name)
-    s_label(span, label)
-    s_value(span, value)
-    s_meaning(span, meaning)
-    s_children(span, children)
-    s_secret(span, False)
-    return span
+# The parser's span builder; ``hdlc._span`` is this too (tests import it from there).
+_span = fast_span
 
 
 def _no_span(*_args: object) -> Span:

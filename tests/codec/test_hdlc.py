@@ -499,6 +499,12 @@ def test_fast_span_constructor_builds_ordinary_spans() -> None:
         fast, slow = _span(*args), Span(*args)
         assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
         assert fast.secret is False and fast.walk() == slow.walk()
+    # The A-XDR decoder builds its spans (secret ones too) with the same constructor.
+    from dlmsdoctor.codec.fast_span import fast_span
+
+    args = (3, 4, "n", "N", "********", "********", (child,), True)
+    fast, slow = fast_span(*args), Span(*args)
+    assert fast == slow and hash(fast) == hash(slow) and fast.secret is True
 
 
 def test_reassembler_drops_an_unfinished_apdu() -> None:
