@@ -20,7 +20,9 @@ FAULT_HELP: dict[str, str] = {
     "single-session=close|dm": "a second connection is closed after its first frame, or its "
     "frames are answered with DM",
     "dm-on-snrm": "SNRM is answered with DM",
-    "frmr-too-long": "frames whose information field exceeds the max info length get FRMR",
+    "frmr-too-long[=N]": "the UA advertises the negotiated max info length, but an I-frame "
+    "whose information field exceeds N bytes (default 48: a public AARQ passes, an LLS one "
+    "does not) gets FRMR, as meters with a smaller real buffer do",
     "delay=SECONDS": "every reply is sent SECONDS late",
     "latency=SECONDS": "one-way latency added in each direction (a round trip costs 2x)",
     "garbage-reply": "replies are replaced by bytes that are no frame",
@@ -32,6 +34,11 @@ FAULT_HELP: dict[str, str] = {
     "echo": "every byte received is echoed back first (optical head, half-duplex RS-485)",
     "bridge-busy": "sends ser2net's 'Port already in use' text and closes",
 }
+
+
+# frmr-too-long: the information field a "small buffer" meter really takes. 48 lets the public
+# AARQ (34 bytes with LLC) through and rejects an LLS AARQ (59), the field case.
+DEFAULT_FRMR_LIMIT = 48
 
 
 class FaultError(ValueError):
@@ -47,6 +54,7 @@ class Faults:
     single_session: str | None = None  # "close" | "dm"
     dm_on_snrm: bool = False
     frmr_too_long: bool = False
+    frmr_limit: int = DEFAULT_FRMR_LIMIT  # with frmr_too_long: the longest info field taken
     delay: float = 0.0
     latency: float = 0.0
     garbage_reply: bool = False
@@ -98,7 +106,6 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
         name = name.strip().lower()
         flag_faults = {
             "dm-on-snrm": "dm_on_snrm",
-            "frmr-too-long": "frmr_too_long",
             "garbage-reply": "garbage_reply",
             "bad-fcs": "bad_fcs",
             "cut-reply": "cut_reply",
@@ -111,6 +118,8 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
             if value is not None:
                 raise FaultError(f"fault {name!r} takes no value")
             faults = replace(faults, **{flag_faults[name]: True})  # type: ignore[arg-type]
+        elif name == "frmr-too-long":
+            faults = replace(faults, frmr_too_long=True, frmr_limit=_frmr_limit(value))
         elif name == "wrapper-only":
             faults = replace(faults, wrapper_only=_choice(name, value, ("close", "silent")))
         elif name == "hdlc-only":
@@ -133,6 +142,18 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
     if faults.wrapper_only and faults.hdlc_only:
         raise FaultError("faults 'wrapper-only' and 'hdlc-only' exclude each other")
     return faults
+
+
+def _frmr_limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_FRMR_LIMIT
+    try:
+        limit = int(value)
+    except ValueError:
+        raise FaultError(f"fault 'frmr-too-long': {value!r} is not a byte count") from None
+    if not 1 <= limit <= 2030:
+        raise FaultError("fault 'frmr-too-long': N must be 1..2030 bytes")
+    return limit
 
 
 def _lockout(value: str | None) -> tuple[int, float]:

@@ -203,13 +203,18 @@ class HdlcServerLink:
 
     def _i_frame(self, raw: bytes, frame: DecodedFrame, sap: int, out: LinkOutput) -> None:
         info_length = frame.fields.get("info_length")
-        if isinstance(info_length, int) and info_length > self.max_info_rx:
-            if self.core.faults.frmr_too_long:
+        faults = self.core.faults
+        # frmr-too-long: the UA advertised max_info_rx, the real buffer may be smaller (the
+        # field case: a client that trusts the UA gets FRMR on its long AARQ)
+        limit = min(self.max_info_rx, faults.frmr_limit) if faults.frmr_too_long else (
+            self.max_info_rx)
+        if isinstance(info_length, int) and info_length > limit:
+            if faults.frmr_too_long:
                 out.frames.append(hdlc.build_frmr(
                     self.address, sap, _control_of(frame, raw), hdlc.FRMR_INFO_TOO_LONG,
                     vs=self.vs, vr=self.vr,
                 ))
-                out.note = "fault: FRMR, information field too long"
+                out.note = f"fault: FRMR, information field {info_length} > {limit}"
             else:
                 out.note = f"information field {info_length} > max {self.max_info_rx}: ignored"
             return

@@ -122,6 +122,15 @@ CASES = {
         changes={"framing": "wrapper"},
     ),
     "dm-on-snrm": Case("default", ("dm-on-snrm",), "hdlc.dm", "Pause"),
+    # The UA advertises 128 bytes, the meter takes 48: the public AARQ (34) passes, the LLS
+    # AARQ (59) gets FRMR. No password reaches the meter (0 failed logins in its log).
+    "frmr-too-long": Case(
+        "default",
+        ("frmr-too-long",),
+        "hdlc.frmr",
+        "max info length",
+        changes={"credentials": (parse_credential("mgmt=1:low:00000000"),)},
+    ),
     "echo": Case("default", ("echo",), "link.echo", "echo", exit_code=0),
     "iec62056-21": Case("default", ("iec62056-21",), "meter.iec62056_21", "DLMS port"),
     "stale-bytes": Case("default", ("stale-bytes",), "link.stale_bytes", "Flush", exit_code=0),
@@ -253,3 +262,25 @@ async def test_wrapper_meter_wrong_password(tmp_path: Path) -> None:
     assert session.diagnosis.profile.framing == "wrapper"
     assert meter.open_associations() == []
     assert meter.failed_logins() == 1
+
+
+async def test_frmr_to_a_long_aarq_is_named_and_the_link_released(tmp_path: Path) -> None:
+    """A meter whose UA promises more than it takes: FRMR to the LLS AARQ. The diagnosis cites
+    the rejected frame; the release still owes the frame-rejected link a DISC, and sends it."""
+    creds = (parse_credential("mgmt=1:low:00000000"),)
+    async with SimulatedMeter("default", ["frmr-too-long"]) as meter:
+        session = await probe(meter, tmp_path, credentials=creds)
+    assert session.diagnosis is not None
+    top = session.diagnosis.causes[0]
+    assert top.code == "hdlc.frmr"
+    cited = [session.frames[e.frame] for e in top.evidence if e.frame is not None]
+    assert any(f.direction == "tx" and f.step_id == "assoc.login.mgmt" for f in cited), cited
+    assert any(f.summary.startswith("FRMR") for f in cited), cited
+    received = [str(e.get("decode", "")) for e in meter.events if e["event"] == "frame.received"]
+    frmr_at = next(i for i, e in enumerate(meter.events) if e["event"] == "frame.sent"
+                   and str(e.get("decode", "")).startswith("FRMR"))
+    after = [str(e.get("decode", "")) for e in meter.events[frmr_at:]
+             if e["event"] == "frame.received"]
+    assert after and after[0].startswith("DISC client 1"), (after, received[-3:])
+    assert meter.failed_logins() == 0
+    assert meter.open_associations() == [] and meter.unreleased_associations() == []
