@@ -14,7 +14,8 @@ from dlmsdoctor.cli.probe_cmd import ProbeExit, exit_code_for, probe
 from dlmsdoctor.diagnosis import diagnose
 from dlmsdoctor.events import Event, StepStatus
 from dlmsdoctor.sim.meter import MeterThread
-from tests.diagnosis.story import Story, snrm, ua
+from tests.diagnosis.story import Story
+from tests.helpers.dlms_frames import snrm, ua
 
 FAST = ["--no-icmp", "--timeout", "0.3"]
 
@@ -342,7 +343,7 @@ def test_every_event_type_has_a_jsonl_line_with_secrets_masked() -> None:
         StepStarted,
     )
     from dlmsdoctor.output.probe_json import event_line
-    from tests.diagnosis.story import AARQ_LLS, PASSWORD, i_tx
+    from tests.helpers.dlms_frames import AARQ_LLS, PASSWORD, i_tx
 
     aarq = i_tx(AARQ_LLS)
     events: list[Event] = [

@@ -8,18 +8,8 @@ pinned.
 
 from __future__ import annotations
 
-from dlmsdoctor.codec.hdlc import (
-    HdlcParams,
-    ServerAddress,
-    build_disc,
-    build_dm,
-    build_frmr,
-    build_i,
-    build_snrm,
-    build_ua,
-)
+from dlmsdoctor.codec.hdlc import ServerAddress
 from dlmsdoctor.codec.model import Severity
-from dlmsdoctor.codec.wrapper import build_wrapper
 from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import (
     CloseHow,
@@ -38,64 +28,18 @@ from dlmsdoctor.events import (
 )
 from dlmsdoctor.recorder import Recorder
 from dlmsdoctor.session import Session
-
-# Standard APDUs (Green Book examples; same bytes as tests/output/seed_session.py).
-PASSWORD = b"11111111"
-AARQ_PUBLIC = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F04B0")
-AARQ_LLS = (
-    bytes.fromhex("6036A1090607608574050801018A0207808B0760857405080201AC0A8008")
-    + PASSWORD
-    + bytes.fromhex("BE10040E01000000065F1F0400007E1F04B0")
+from tests.helpers.dlms_frames import (
+    A11,
+    AARE_OK,
+    AARQ_PUBLIC,
+    RLRE,
+    RLRQ,
+    disc,
+    i_rx,
+    i_tx,
+    snrm,
+    ua,
 )
-AARE_OK = bytes.fromhex(
-    "6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F040000181D02000007"
-)
-# result 1 (rejected-permanent), acse-service-user diagnostic 13 (authentication-failure)
-AARE_AUTH_FAIL = bytes.fromhex("6117A109060760857405080101A203020101A305A10302010D")
-RLRQ = bytes.fromhex("6203800100")
-RLRE = bytes.fromhex("6303800100")
-
-CLIENT = 16
-A11 = ServerAddress(1, 1, 2)
-A117 = ServerAddress(1, 17, 2)
-SERIAL_ADDR = ServerAddress(1, 6678, 4)  # 12345678 % 10000 + 1000
-PARAMS = HdlcParams(max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1)
-
-
-def snrm(addr: ServerAddress = A11) -> bytes:
-    return build_snrm(addr, CLIENT, PARAMS, omit_defaults=False)
-
-
-def ua(addr: ServerAddress = A11, params: HdlcParams = PARAMS) -> bytes:
-    return build_ua(addr, CLIENT, params)
-
-
-def dm(addr: ServerAddress = A11) -> bytes:
-    return build_dm(addr, CLIENT)
-
-
-def frmr(addr: ServerAddress = A11) -> bytes:
-    return build_frmr(addr, CLIENT, 0x10)
-
-
-def disc(addr: ServerAddress = A11) -> bytes:
-    return build_disc(addr, CLIENT)
-
-
-def i_tx(apdu: bytes, addr: ServerAddress = A11, ns: int = 0, nr: int = 0) -> bytes:
-    return build_i(addr, CLIENT, to_server=True, ns=ns, nr=nr, info=apdu)
-
-
-def i_rx(apdu: bytes, addr: ServerAddress = A11, ns: int = 0, nr: int = 1) -> bytes:
-    return build_i(addr, CLIENT, to_server=False, ns=ns, nr=nr, info=apdu)
-
-
-def wrap_tx(apdu: bytes) -> bytes:
-    return build_wrapper(CLIENT, 1, apdu)
-
-
-def wrap_rx(apdu: bytes) -> bytes:
-    return build_wrapper(1, CLIENT, apdu)
 
 
 class Story:

@@ -11,7 +11,8 @@ from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.diagnosis import BENIGN, RULES, diagnose
 from dlmsdoctor.events import CloseHow, StepStatus
 from dlmsdoctor.session import Cause
-from tests.diagnosis.story import (
+from tests.diagnosis.story import Story
+from tests.helpers.dlms_frames import (
     A11,
     A117,
     AARE_AUTH_FAIL,
@@ -19,7 +20,6 @@ from tests.diagnosis.story import (
     AARQ_LLS,
     AARQ_PUBLIC,
     SERIAL_ADDR,
-    Story,
     dm,
     frmr,
     i_rx,
@@ -299,7 +299,7 @@ def test_dm_then_ua_is_a_cleared_link(story: Story) -> None:
 
 
 def test_dm_to_our_disc_is_fine(story: Story) -> None:
-    from tests.diagnosis.story import disc
+    from tests.helpers.dlms_frames import disc
 
     story.connect()
     story.tx(disc(), "hdlc.disc")

@@ -9,20 +9,14 @@
    6678, 4-byte addressing): UA, AARQ with LLS (password 11111111, a secret), AARE accepted, GET
    serial number, RLRQ/RLRE, DISC/UA, closed by us.
 
-Frames are built with the codec's builders (right HCS/FCS); the APDUs are the standard's bytes.
+Frames are built with the codec's builders (right HCS/FCS); the APDUs are the standard's bytes,
+shared with the diagnosis stories (tests/helpers/dlms_frames.py).
 Times are fixed so golden reports are stable.
 """
 
 from __future__ import annotations
 
-from dlmsdoctor.codec.hdlc import (
-    HdlcParams,
-    ServerAddress,
-    build_disc,
-    build_i,
-    build_snrm,
-    build_ua,
-)
+from dlmsdoctor.codec.hdlc import HdlcParams, ServerAddress, build_snrm, build_ua
 from dlmsdoctor.events import CloseHow, Direction, StepStatus
 from dlmsdoctor.session import (
     Action,
@@ -39,58 +33,46 @@ from dlmsdoctor.session import (
     StepRecord,
     Target,
 )
+from tests.helpers.dlms_frames import (
+    AARE_OK,
+    AARQ_LLS,
+    CLIENT,
+    GET_SERIAL,
+    GET_SERIAL_RESPONSE,
+    RLRE,
+    RLRQ,
+    SERIAL_ADDR,
+    disc,
+    i_rx,
+    i_tx,
+    ua,
+)
 
-PASSWORD = b"11111111"
 # The poller's SNRM from the seed report: group length 0x12 but 20 parameter bytes follow.
 POLLER_SNRM = bytes.fromhex(
     "7EA0210203219373568180120502008006020080070400000001080400000001A6D97E"
 )
-AARQ = bytes.fromhex(
-    "6036A1090607608574050801018A0207808B0760857405080201AC0A8008"
-) + PASSWORD + bytes.fromhex("BE10040E01000000065F1F0400007E1F04B0")
-AARE = bytes.fromhex(
-    "6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F040000181D02000007"
-)
-GET_SERIAL = bytes.fromhex("C001C100010000600100FF0200")
-GET_SERIAL_RESPONSE = bytes.fromhex("C401C1000908") + b"12345678"
-RLRQ = bytes.fromhex("6203800100")
-RLRE = bytes.fromhex("6303800100")
-
-CLIENT = 16
 DEFAULT_ADDR = ServerAddress(1, 1, 2)
-SERIAL_ADDR = ServerAddress(1, 6678, 4)
 
 
 def _frames() -> list[FrameRecord]:
     tx, rx = Direction.TX, Direction.RX
     corrected = build_snrm(DEFAULT_ADDR, CLIENT, HdlcParams(), omit_defaults=False)
-    ua_params = HdlcParams(max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1)
     rows: list[tuple[int, Direction, float, bytes, str, str]] = [
         (1, rx, 0.512, b"Port already in use\r\n", "tcp.connect", "bridge-message"),
         (2, tx, 2.731, POLLER_SNRM, "hdlc.snrm", "hdlc"),
         (2, tx, 5.733, corrected, "hdlc.snrm", "hdlc"),
         (3, tx, 9.102, build_snrm(SERIAL_ADDR, CLIENT), "address.serial", "hdlc"),
-        (3, rx, 9.254, build_ua(SERIAL_ADDR, CLIENT, ua_params), "address.serial", "hdlc"),
-        (3, tx, 9.260,
-         build_i(SERIAL_ADDR, CLIENT, to_server=True, ns=0, nr=0, info=AARQ),
-         "assoc.login", "hdlc"),
-        (3, rx, 9.431,
-         build_i(SERIAL_ADDR, CLIENT, to_server=False, ns=0, nr=1, info=AARE),
-         "assoc.login", "hdlc"),
-        (3, tx, 9.440,
-         build_i(SERIAL_ADDR, CLIENT, to_server=True, ns=1, nr=1, info=GET_SERIAL),
-         "cosem.identity", "hdlc"),
-        (3, rx, 9.583,
-         build_i(SERIAL_ADDR, CLIENT, to_server=False, ns=1, nr=2, info=GET_SERIAL_RESPONSE),
-         "cosem.identity", "hdlc"),
-        (3, tx, 9.590,
-         build_i(SERIAL_ADDR, CLIENT, to_server=True, ns=2, nr=2, info=RLRQ),
-         "release", "hdlc"),
-        (3, rx, 9.722,
-         build_i(SERIAL_ADDR, CLIENT, to_server=False, ns=2, nr=3, info=RLRE),
-         "release", "hdlc"),
-        (3, tx, 9.730, build_disc(SERIAL_ADDR, CLIENT), "release", "hdlc"),
-        (3, rx, 9.861, build_ua(SERIAL_ADDR, CLIENT), "release", "hdlc"),
+        (3, rx, 9.254, ua(SERIAL_ADDR), "address.serial", "hdlc"),  # 128-byte info, window 1
+        (3, tx, 9.260, i_tx(AARQ_LLS, SERIAL_ADDR, ns=0, nr=0), "assoc.login", "hdlc"),
+        (3, rx, 9.431, i_rx(AARE_OK, SERIAL_ADDR, ns=0, nr=1), "assoc.login", "hdlc"),
+        (3, tx, 9.440, i_tx(GET_SERIAL, SERIAL_ADDR, ns=1, nr=1), "cosem.identity", "hdlc"),
+        (3, rx, 9.583, i_rx(GET_SERIAL_RESPONSE, SERIAL_ADDR, ns=1, nr=2), "cosem.identity",
+         "hdlc"),
+        (3, tx, 9.590, i_tx(RLRQ, SERIAL_ADDR, ns=2, nr=2), "release", "hdlc"),
+        (3, rx, 9.722, i_rx(RLRE, SERIAL_ADDR, ns=2, nr=3), "release", "hdlc"),
+        (3, tx, 9.730, disc(SERIAL_ADDR), "release", "hdlc"),
+        (3, rx, 9.861, build_ua(SERIAL_ADDR, CLIENT), "release", "hdlc"),  # default parameters
     ]
     return [
         FrameRecord(index=i, conn_id=c, direction=d, at=at, data=data, step_id=step, kind=kind)

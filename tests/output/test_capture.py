@@ -18,7 +18,8 @@ from dlmsdoctor.output.capture import (
 )
 from dlmsdoctor.output.capture_read import read_raw
 from dlmsdoctor.session import ConnectionRecord, FrameRecord, Session
-from tests.output.seed_session import PASSWORD, seed_session
+from tests.helpers.dlms_frames import PASSWORD
+from tests.output.seed_session import seed_session
 
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt: tshark)")

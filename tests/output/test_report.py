@@ -17,7 +17,8 @@ import pytest
 from dlmsdoctor.events import Direction
 from dlmsdoctor.output.report import ReportError, build_report, render_report, write_report
 from dlmsdoctor.session import FrameRecord, Session, Target
-from tests.output.seed_session import PASSWORD, seed_session
+from tests.helpers.dlms_frames import PASSWORD
+from tests.output.seed_session import seed_session
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("DLMSDOCTOR_REGEN_GOLDEN") == "1"
