@@ -396,26 +396,33 @@ def _acse_element(
     return ctx.span(el.start, length, name, label, value, meaning, children, secret)
 
 
-def _mechanism(oid: bytes, fields: Fields) -> tuple[object, str]:
+def _dlms_arc_name(
+    oid: bytes, fields: Fields, arc: int, names: dict[int, str], key: str
+) -> tuple[int, str] | None:
+    """(id, name) of a DLMS UA OID under ``arc`` (1 application context, 2 mechanism), kept in
+    ``fields[key]`` and ``fields[key + "_id"]``; otherwise None, with the dotted OID kept."""
     got = dlms_oid(oid)
-    if got is not None and got[0] == 2:
-        mech = MECHANISM_NAMES.get(got[1], f"mechanism {got[1]}")
-        fields["mechanism"] = mech
-        fields["mechanism_id"] = got[1]
-        return got[1], f"{mech} ({decode_oid(oid)})"
-    fields["mechanism"] = decode_oid(oid)
-    return decode_oid(oid), "not a DLMS UA mechanism"
+    if got is None or got[0] != arc:
+        fields[key] = decode_oid(oid)
+        return None
+    name = names.get(got[1], f"{key} {got[1]}")
+    fields[key] = name
+    fields[key + "_id"] = got[1]
+    return got[1], name
+
+
+def _mechanism(oid: bytes, fields: Fields) -> tuple[object, str]:
+    named = _dlms_arc_name(oid, fields, 2, MECHANISM_NAMES, "mechanism")
+    if named is None:
+        return decode_oid(oid), "not a DLMS UA mechanism"
+    return named[0], f"{named[1]} ({decode_oid(oid)})"
 
 
 def _context(oid: bytes, fields: Fields) -> tuple[object, str]:
-    got = dlms_oid(oid)
-    if got is not None and got[0] == 1:
-        ctx_name = CONTEXT_NAMES.get(got[1], f"context {got[1]}")
-        fields["context"] = ctx_name
-        fields["context_id"] = got[1]
-        return got[1], f"{ctx_name} referencing ({decode_oid(oid)})"
-    fields["context"] = decode_oid(oid)
-    return decode_oid(oid), "not a DLMS UA application context"
+    named = _dlms_arc_name(oid, fields, 1, CONTEXT_NAMES, "context")
+    if named is None:
+        return decode_oid(oid), "not a DLMS UA application context"
+    return named[0], f"{named[1]} referencing ({decode_oid(oid)})"
 
 
 def _diagnostic(ctx: DecodeContext, inner: Tlv, fields: Fields) -> tuple[object, str]:

@@ -156,8 +156,8 @@ def class_name(class_id: int) -> str:
     return CLASS_NAMES.get(class_id, f"class {class_id}")
 
 
-# Data-Access-Result (Green Book 9.5, xDLMS ASN.1).
-DATA_ACCESS_RESULTS: dict[int, str] = {
+# Data-Access-Result and Action-Result (Green Book 9.5, xDLMS ASN.1) agree up to 14.
+_RESULTS_UP_TO_14: dict[int, str] = {
     0: "success",
     1: "hardware-fault",
     2: "temporary-failure",
@@ -168,6 +168,10 @@ DATA_ACCESS_RESULTS: dict[int, str] = {
     12: "type-unmatched",
     13: "scope-of-access-violated",
     14: "data-block-unavailable",
+}
+
+DATA_ACCESS_RESULTS: dict[int, str] = {
+    **_RESULTS_UP_TO_14,
     15: "long-get-aborted",
     16: "no-long-get-in-progress",
     17: "long-set-aborted",
@@ -176,18 +180,8 @@ DATA_ACCESS_RESULTS: dict[int, str] = {
     250: "other-reason",
 }
 
-# Action-Result.
 ACTION_RESULTS: dict[int, str] = {
-    0: "success",
-    1: "hardware-fault",
-    2: "temporary-failure",
-    3: "read-write-denied",
-    4: "object-undefined",
-    9: "object-class-inconsistent",
-    11: "object-unavailable",
-    12: "type-unmatched",
-    13: "scope-of-access-violated",
-    14: "data-block-unavailable",
+    **_RESULTS_UP_TO_14,
     15: "long-action-aborted",
     16: "no-long-action-in-progress",
     250: "other-reason",
