@@ -85,12 +85,14 @@ def _max_pdu(f: SessionFacts, step_id: str) -> int | None:
 def server_text(profile: ConnectionProfile) -> str:
     if profile.framing == "wrapper":
         return f"wrapper, server wPort {profile.server_logical}"
+    return f"HDLC server {server_address(profile)} ({profile.address_size}-byte)"
+
+
+def server_address(profile: ConnectionProfile) -> str:
+    """The HDLC server address as --server-address and the config take it: LOGICAL[/PHYSICAL]."""
     if profile.server_physical is None:
-        return f"HDLC server {profile.server_logical} ({profile.address_size}-byte)"
-    return (
-        f"HDLC server {profile.server_logical}/{profile.server_physical} "
-        f"({profile.address_size}-byte)"
-    )
+        return f"{profile.server_logical}"
+    return f"{profile.server_logical}/{profile.server_physical}"
 
 
 def gurux_args(profile: ConnectionProfile) -> str:
@@ -119,12 +121,8 @@ def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
         f'framing = "{profile.framing}"',
     ]
     if profile.framing == "hdlc":
-        address = (
-            f"{profile.server_logical}/{profile.server_physical}"
-            if profile.server_physical is not None
-            else f"{profile.server_logical}"
-        )
-        lines += [f'server_address = "{address}"', f"address_size = {profile.address_size}"]
+        lines += [f'server_address = "{server_address(profile)}"',
+                  f"address_size = {profile.address_size}"]
     lines.append(f"client_sap = {profile.client_sap}")
     lines.append(f'authentication = "{profile.authentication}"')
     if profile.credential:
@@ -145,10 +143,6 @@ def profile_forms(profile: ConnectionProfile) -> dict[str, Any]:
 def dlmsdoctor_args(profile: ConnectionProfile) -> str:
     parts = [f"{profile.host}:{profile.port}", f"--framing {profile.framing}"]
     if profile.framing == "hdlc":
-        address = (
-            f"{profile.server_logical}/{profile.server_physical}"
-            if profile.server_physical is not None
-            else f"{profile.server_logical}"
-        )
-        parts += [f"--server-address {address}", f"--address-size {profile.address_size}"]
+        parts += [f"--server-address {server_address(profile)}",
+                  f"--address-size {profile.address_size}"]
     return "dlmsdoctor probe " + " ".join(parts)
