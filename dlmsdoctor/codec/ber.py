@@ -100,6 +100,24 @@ def read_tlv(ctx: DecodeContext, pos: int, end: int, field: str) -> Tlv | None:
     return Tlv(tag, pos, pos + 1, lsize, vstart, vend, vstart + declared > end)
 
 
+def definite_length(buf: bytes, pos: int) -> tuple[int, int] | None:
+    """BER definite length at ``pos``: (length, position after it); None when it is indefinite,
+    takes more than 3 bytes (no DLMS APDU needs them) or runs past ``buf``.
+
+    For callers that walk trusted layouts without a ``DecodeContext`` (the simulated meter's
+    request reader): no findings, just the value or None.
+    """
+    if pos >= len(buf):
+        return None
+    first = buf[pos]
+    if first < 0x80:
+        return first, pos + 1
+    count = first & 0x7F
+    if count == 0 or count > 3 or pos + 1 + count > len(buf):
+        return None
+    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
+
+
 @lru_cache(maxsize=64)  # the same few DLMS UA OIDs recur in every association
 def decode_oid(data: bytes) -> str:
     """Dotted OID text (never raises; an unterminated last arc is dropped)."""

@@ -20,6 +20,8 @@ import enum
 import hmac
 from dataclasses import dataclass, field
 
+from dlmsdoctor.codec.ber import definite_length
+
 # The xDLMS tags this module reads or writes (IEC 62056-5-3 / DLMS UA Green Book 9.5).
 TAG_AARQ = 0x60
 TAG_AARE = 0x61
@@ -160,25 +162,12 @@ def _encode_into(data: CosemData, buff: object, common: object) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _ber_length(buf: bytes, pos: int) -> tuple[int, int] | None:
-    """BER definite length at ``pos`` -> (length, position after it), or None if malformed."""
-    if pos >= len(buf):
-        return None
-    first = buf[pos]
-    if first < 0x80:
-        return first, pos + 1
-    count = first & 0x7F
-    if count == 0 or count > 3 or pos + 1 + count > len(buf):
-        return None
-    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
-
-
 def _tlvs(buf: bytes, start: int, end: int) -> list[tuple[int, bytes]] | None:
     out: list[tuple[int, bytes]] = []
     pos = start
     while pos < end:
         tag = buf[pos]
-        got = _ber_length(buf, pos + 1)
+        got = definite_length(buf, pos + 1)
         if got is None:
             return None
         length, pos = got
@@ -214,7 +203,7 @@ def decode_aarq(apdu: bytes) -> AarqInfo:
     """Walk an AARQ (IEC 62056-5-3 / ISO 8650 as profiled by DLMS). Never raises."""
     if len(apdu) < 2 or apdu[0] != TAG_AARQ:
         return AarqInfo(False, "not an AARQ")
-    got = _ber_length(apdu, 1)
+    got = definite_length(apdu, 1)
     if got is None or got[0] + got[1] > len(apdu):
         return AarqInfo(False, "AARQ length runs past the data")
     length, pos = got
@@ -342,7 +331,7 @@ def octet_string_value(encoded: bytes) -> bytes | None:
     """The content of an A-XDR octet-string (09 len ..), e.g. an HLS reply parameter."""
     if len(encoded) < 2 or encoded[0] != 0x09:
         return None
-    got = _ber_length(encoded, 1)
+    got = definite_length(encoded, 1)
     if got is None or got[1] + got[0] > len(encoded):
         return None
     return encoded[got[1] : got[1] + got[0]]

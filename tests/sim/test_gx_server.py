@@ -111,6 +111,17 @@ def _client_parses(aare: bytes, auth: int = Authentication.NONE) -> GXDLMSClient
     return client
 
 
+def test_request_walk_reads_only_short_definite_lengths() -> None:
+    # The request walk uses codec.ber.definite_length: indefinite and 4-byte lengths are refused.
+    from dlmsdoctor.codec.ber import definite_length
+
+    assert definite_length(bytes.fromhex("7F"), 0) == (0x7F, 1)
+    assert definite_length(bytes.fromhex("00 82 01 00"), 1) == (0x100, 4)
+    assert definite_length(bytes.fromhex("83 01 00 00"), 0) == (0x10000, 4)
+    for refused in ("80", "84 00 00 01 00", "82 01", ""):
+        assert definite_length(bytes.fromhex(refused), 0) is None
+    assert gx.decode_aarq(bytes.fromhex("60 84 00 00 00 02 A1 00")).well_formed is False
+
 def test_gurux_generated_aare_is_accepted_by_gurux_client() -> None:
     aare = gx.build_aare(result=gx.AcseResult.ACCEPTED, diagnostic=gx.AcseUserDiagnostic.NULL,
                          logical_name_referencing=True, mechanism=0,
