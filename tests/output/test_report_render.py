@@ -35,20 +35,25 @@ def png_rows(data: bytes) -> tuple[int, int, bytes]:
     return width, height, zlib.decompress(idat)
 
 
+def headless_chromium(page: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Open ``page`` in a headless Chromium with a throwaway profile and no background traffic;
+    ``args`` say what to make of it (a screenshot, a PDF)."""
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-first-run", f"--user-data-dir={profile}", *args, page.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt: chromium)")
 def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    assert CHROMIUM is not None
     html = tmp_path / "informe.html"
     write_report(seed_session(), html, "html", "es")
     shot = tmp_path / "informe.png"
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={profile}", "--window-size=1000,1400",
-             f"--screenshot={shot}", html.as_uri()],
-            capture_output=True, text=True, timeout=120,
-        )
+    done = headless_chromium(html, "--window-size=1000,1400", f"--screenshot={shot}")
     assert shot.exists(), done.stderr[-2000:]
     width, height, raw = png_rows(shot.read_bytes())
     assert (width, height) == (1000, 1400)
@@ -62,18 +67,10 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 def test_html_report_prints_to_pdf(tmp_path: Path) -> None:
     """The print stylesheet gives a paged document: the appendix starts on its own page, so a
     report with an appendix prints on several pages."""
-    assert CHROMIUM is not None
     html = tmp_path / "report.html"
     write_report(seed_session(), html, "html", "en")
     pdf = tmp_path / "report.pdf"
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={profile}", "--no-pdf-header-footer",
-             f"--print-to-pdf={pdf}", html.as_uri()],
-            capture_output=True, text=True, timeout=120,
-        )
+    done = headless_chromium(html, "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
     assert pdf.exists(), done.stderr[-2000:]
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
