@@ -21,6 +21,9 @@ Rules (why, in brief):
   complete frame with a right FCS starts inside what it claims: then the start was noise.
 - At 00 01 a wrapper PDU is taken when its wPorts fit in 14 bits, its length is not zero and
   its APDU starts with a known xDLMS/ACSE tag.
+- Told what was ``sent``, bytes that repeat it are an ECHO chunk. A partial repeat gives way
+  to a complete, valid HDLC frame or wrapper PDU at the same place: a reply may share its
+  first bytes with the request (wrapper wPorts 1 -> 1, HDLC client 1 / server 1).
 - Everything else is a gap, handed to ``dlmsdoctor.codec.text.classify_gap``; gaps longer than
   64 KiB are cut into 64 KiB pieces so that a socket spewing noise holds bounded memory.
 
@@ -356,6 +359,16 @@ def _scan(
             k = text.echo_length(buf, p, n, sent)
             if not final and p + len(sent) > n and buf[p:n] == sent[: n - p]:
                 return out  # still matching what we sent
+            if 0 < k < len(sent):
+                # A reply may share its first bytes with our request: a wrapper PDU between
+                # equal wPorts (client 1 and logical device 1: the same 6-byte header, often 7),
+                # an HDLC UA from server 1 to client 1. A complete, valid frame here beats a
+                # partial echo; a whole echo stays an echo (those are the bytes we sent).
+                r = _frame_at(buf, p, final, direction)
+                if isinstance(r, _NeedMore):
+                    return out
+                if r is not None and _valid_frame(r):
+                    k = 0
             st.echo_at = None
             if k:
                 echo = text.recognise_echo(buf, p, n, sent)
@@ -399,6 +412,13 @@ def _scan(
         st.pos = r.end
         st.after_hdlc = r.kind is FrameKind.HDLC
     return out
+
+
+def _valid_frame(frame: DecodedFrame) -> bool:
+    """A whole HDLC frame or wrapper PDU whose decoder found no error (FCS, HCS, length)."""
+    return frame.kind in (FrameKind.HDLC, FrameKind.WRAPPER) and not any(
+        f.severity is Severity.ERROR for f in frame.findings
+    )
 
 
 EARLY_WINDOW = 4096  # an open gap longer than this waits for its end (keeps feeding linear)

@@ -107,11 +107,7 @@ async def send(ctx: ProbeContext, step_id: str, data: bytes) -> int:
     if channel is None:
         raise RuntimeError("send without a connection")
     state = _state(ctx, channel)
-    # A wrapper PDU between equal wPorts (client 1 -> logical device 1) has the same 7-byte
-    # header as its answer, which the splitter (codec/stream.py) then takes for a partial echo
-    # of what we sent; echoes of wrapper PDUs are rare (TCP, not an optical head), so skip.
-    if not (data[:2] == b"\x00\x01" and data[2:4] == data[4:6]):
-        state.splitter.expect_echo(data)
+    state.splitter.expect_echo(data)
     at = await channel.send(data)
     index = ctx.frame_count
     ctx.frame_count += 1

@@ -329,3 +329,59 @@ async def test_frames_over_a_real_socket_match_whole() -> None:
         FrameKind.TELNET, FrameKind.HDLC, FrameKind.HDLC, FrameKind.HDLC, FrameKind.TEXT,
         FrameKind.PARTIAL,
     ]  # fmt: skip
+
+
+# A reply may start with the very bytes of the request it answers. Wrapper, client 1 talking to
+# logical device 1: request and reply share the 6-byte header (version, wPorts 1 -> 1), and the
+# high byte of the length too when both are short (the 7th byte). The AARQ is byte for byte
+# what gurux-dlms 1.0.203 sends (client 1, server 1, LLS "00000000", wrapper). HDLC, client 1
+# and a 1-byte server
+# address 1: DISC 7E A0 07 03 03 53 .. and its UA 7E A0 07 03 03 73 .. share 5 bytes.
+AARQ_LLS_1_TO_1 = bytes.fromhex(
+    "00010001000100386036A1090607608574050801018A0207808B0760857405080201AC0A80083030303030303030"
+    "BE10040E01000000065F1F0400401E5DFFFF"
+)
+AARE_1_TO_1 = bytes.fromhex(
+    "000100010001002B6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F04000010"
+    "1D00EF0007"
+)
+DISC_1_TO_1 = bytes.fromhex("7EA00703035380D77E")
+UA_1_TO_1 = bytes.fromhex("7EA00703037382F67E")
+
+
+@pytest.mark.parametrize(
+    "sent, reply, kind",
+    [
+        (AARQ_LLS_1_TO_1, AARE_1_TO_1, FrameKind.WRAPPER),
+        (DISC_1_TO_1, UA_1_TO_1, FrameKind.HDLC),
+    ],
+    ids=["wrapper-aare", "hdlc-ua"],
+)
+def test_a_reply_sharing_the_request_header_is_a_frame_not_a_partial_echo(
+    sent: bytes, reply: bytes, kind: FrameKind
+) -> None:
+    assert next(i for i in range(len(sent)) if sent[i] != reply[i]) >= 4  # the shared prefix
+    (whole,) = split_stream(reply, sent=sent)
+    assert whole.kind is kind and whole.data == reply and not any(
+        f.severity is Severity.ERROR for f in whole.findings
+    )
+    # a socket's splitter, told what was sent, byte by byte: the same single frame
+    splitter = StreamSplitter(direction="rx")
+    splitter.expect_echo(sent)
+    out: list[DecodedFrame] = []
+    for i in range(len(reply)):
+        out += splitter.feed(reply[i : i + 1])
+    out += splitter.close()
+    assert [(c.kind, c.data) for c in out] == [(kind, reply)]
+
+
+def test_a_whole_echo_before_a_reply_sharing_its_header_is_still_an_echo() -> None:
+    out = split_stream(AARQ_LLS_1_TO_1 + AARE_1_TO_1, sent=AARQ_LLS_1_TO_1)
+    assert [c.kind for c in out] == [FrameKind.ECHO, FrameKind.WRAPPER]
+    assert out[1].data == AARE_1_TO_1
+
+
+def test_a_partial_echo_that_is_no_valid_frame_stays_an_echo() -> None:
+    # the first 6 bytes of our DISC come back, then noise: no frame there, an echo it is
+    out = split_stream(DISC_1_TO_1[:6] + b"\x91\x92", sent=DISC_1_TO_1)
+    assert out[0].kind is FrameKind.ECHO and out[0].fields["echo_length"] == 6
