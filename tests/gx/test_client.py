@@ -43,6 +43,17 @@ def tlv(tag: int, body: bytes) -> bytes:
     return bytes([tag]) + encode_length(len(body)) + body
 
 
+def _gmac_client(challenge: bytes) -> GxClient:
+    """An HLS-GMAC client with the test keys and a fixed CtoS challenge (vectors depend on it)."""
+    return GxClient(
+        "gmac",
+        client_system_title=CLIENT_ST,
+        block_cipher_key=EK,
+        authentication_key=AK,
+        challenge=challenge,
+    )
+
+
 def test_pdu_mode_adds_no_framing() -> None:
     # Pinned: InterfaceType.PDU in gurux-dlms 1.0.203 returns the bare APDU, no HDLC
     # flags, no LLC, no wrapper header: our codec frames it.
@@ -64,13 +75,7 @@ def test_build_aarq_shows_what_was_asked() -> None:
 
 
 def test_build_aarq_gmac_carries_system_title_and_challenge() -> None:
-    client = GxClient(
-        "gmac",
-        client_system_title=CLIENT_ST,
-        block_cipher_key=EK,
-        authentication_key=AK,
-        challenge=b"ABCDEFGHIJKLMNOP",
-    )
+    client = _gmac_client(b"ABCDEFGHIJKLMNOP")
     apdu = client.build_aarq()
     assert apdu == vec("aarq_hls_gmac")
     fields = decode_apdu(apdu).fields
@@ -132,13 +137,7 @@ def test_hls_gmac_passes_3_and_4() -> None:
     from gurux_dlms.secure import GXDLMSSecureClient
 
     ctos = b"ABCDEFGHIJKLMNOP"
-    client = GxClient(
-        "gmac",
-        client_system_title=CLIENT_ST,
-        block_cipher_key=EK,
-        authentication_key=AK,
-        challenge=ctos,
-    )
+    client = _gmac_client(ctos)
     client.build_aarq()
     aare = client.parse_aare(vec("aare_hls_gmac_challenge"))
     assert aare.needs_hls and client.hls_pending
@@ -160,13 +159,7 @@ def test_hls_gmac_passes_3_and_4() -> None:
 
 
 def test_hls_pass_4_with_a_wrong_key_fails() -> None:
-    client = GxClient(
-        "gmac",
-        client_system_title=CLIENT_ST,
-        block_cipher_key=EK,
-        authentication_key=AK,
-        challenge=b"ABCDEFGHIJKLMNOP",
-    )
+    client = _gmac_client(b"ABCDEFGHIJKLMNOP")
     client.build_aarq()
     client.parse_aare(vec("aare_hls_gmac_challenge"))
     client.build_hls_reply()
