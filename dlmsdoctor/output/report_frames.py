@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlmsdoctor.codec.ber import definite_length
 from dlmsdoctor.codec.crc import crc_bytes
 from dlmsdoctor.codec.model import DecodedFrame, Span, hexs
 from dlmsdoctor.events import Direction
@@ -91,19 +92,6 @@ def _optional(module: str, name: str) -> Callable[..., Any] | None:
     return function
 
 
-def _ber_length(buf: bytes, pos: int) -> tuple[int, int] | None:
-    """(length, position after the length field) or None when the bytes end early."""
-    if pos >= len(buf):
-        return None
-    first = buf[pos]
-    if first < 0x80:
-        return first, pos + 1
-    count = first & 0x7F
-    if count == 0 or count > 3 or pos + 1 + count > len(buf):
-        return None
-    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
-
-
 def aarq_secret_range(apdu: bytes) -> tuple[int, int] | None:
     """(offset, length) of the password inside an AARQ's calling-authentication-value [12].
 
@@ -112,18 +100,18 @@ def aarq_secret_range(apdu: bytes) -> tuple[int, int] | None:
     """
     if len(apdu) < 2 or apdu[0] != 0x60:
         return None
-    head = _ber_length(apdu, 1)
+    head = definite_length(apdu, 1)
     if head is None:
         return None
     _, pos = head
     while pos + 1 < len(apdu):
         tag = apdu[pos]
-        got = _ber_length(apdu, pos + 1)
+        got = definite_length(apdu, pos + 1)
         if got is None:
             return None
         length, body = got
         if tag == 0xAC:
-            inner = _ber_length(apdu, body + 1) if body < len(apdu) else None
+            inner = definite_length(apdu, body + 1) if body < len(apdu) else None
             if inner is None:
                 return None
             value_len, value_pos = inner
