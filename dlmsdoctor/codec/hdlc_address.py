@@ -88,7 +88,7 @@ def _client_meaning(sap: int) -> str:
     return f"client SAP {sap} ({name})" if name else f"client SAP {sap}"
 
 
-def _address_dict(raw: bytes, role: str) -> dict[str, object]:
+def address_dict(raw: bytes, role: str) -> dict[str, object]:
     """The ``fields`` dict for an address; for role "server" splits upper/lower halves."""
     size = len(raw)
     if role == "client":
@@ -116,7 +116,7 @@ def _fold7(raw: bytes | bytearray) -> int:
     return value
 
 
-def _describe_address(info: dict[str, object]) -> str:
+def describe_address(info: dict[str, object]) -> str:
     if info["role"] == "client":
         return f"client {info['sap']}"
     if info["physical"] is None:
@@ -124,7 +124,7 @@ def _describe_address(info: dict[str, object]) -> str:
     return f"server {info['logical']}/{info['physical']} ({info['size']}-byte)"
 
 
-def _scan_address(buf: bytes, pos: int, limit: int) -> int:
+def scan_address(buf: bytes, pos: int, limit: int) -> int:
     """Number of address bytes at ``pos`` (up to the byte with LSB 1), or -1 if none within 4."""
     end = min(pos + 4, limit)
     p = pos
@@ -147,20 +147,20 @@ def decode_address(
     if not 0 <= offset < end:
         return None, 0, [Finding("hdlc.address.unterminated", _E, min(max(offset, 0), len(buf)),
                                   0, "hdlc.address", "no address bytes")]
-    length = _scan_address(buf, offset, end)
+    length = scan_address(buf, offset, end)
     if length < 0:
         return None, 0, [Finding(
             "hdlc.address.unterminated", _E, offset, min(4, end - offset), "hdlc.address",
             "no address byte with the low bit set (address end) within 4 bytes", None,
             hexs(buf[offset : min(offset + 4, end)]))]
     raw = bytes(buf[offset : offset + length])
-    info = _address_dict(raw, role)
+    info = address_dict(raw, role)
     findings: list[Finding] = []
-    _check_address_sizes(findings, (raw, info, offset))
+    check_address_sizes(findings, (raw, info, offset))
     return info, length, findings
 
 
-def _check_address_sizes(
+def check_address_sizes(
     findings: list[Finding], *ends: tuple[bytes, dict[str, object], int]
 ) -> None:
     for raw, info_d, apos in ends:
@@ -175,7 +175,7 @@ def _check_address_sizes(
                 "client address should be 1 byte (SAP << 1 | 1)", "1 byte", f"{len(raw)} bytes"))
 
 
-def _address_span(mk: Callable[..., Span], pos: int, raw: bytes, info: dict[str, object],
+def address_span(mk: Callable[..., Span], pos: int, raw: bytes, info: dict[str, object],
                   name: str, label: str, note: str) -> Span:
     if info["role"] == "client":
         sap = info["sap"]

@@ -30,7 +30,7 @@ _U_FRAMES = {
     CTRL_FRMR: "FRMR",
     CTRL_UI: "UI",
 }
-_U_MEANING = {
+U_MEANING = {
     "SNRM": "set normal response mode (connect the link)",
     "DISC": "disconnect the link",
     "UA": "unnumbered acknowledge",
@@ -42,14 +42,14 @@ _S_FRAMES = ("RR", "RNR", "REJ", "SREJ")
 
 LLC_TO_SERVER = b"\xe6\xe6\x00"
 LLC_TO_CLIENT = b"\xe6\xe7\x00"
-_LLC_TEXT = {LLC_TO_SERVER: "E6 E6 00", LLC_TO_CLIENT: "E6 E7 00"}
+LLC_TEXT = {LLC_TO_SERVER: "E6 E6 00", LLC_TO_CLIENT: "E6 E7 00"}
 
 # FRMR reason bits in the third info octet (ISO/IEC 13239, modulo 8).
 FRMR_INVALID_CONTROL = 0x01  # W
 FRMR_INFO_NOT_PERMITTED = 0x02  # X
 FRMR_INFO_TOO_LONG = 0x04  # Y
 FRMR_INVALID_NR = 0x08  # Z
-_FRMR_REASONS = (
+FRMR_REASONS = (
     (FRMR_INVALID_CONTROL, "W: control field undefined or not implemented"),
     (FRMR_INFO_NOT_PERMITTED, "X: information field not permitted with this frame"),
     (FRMR_INFO_TOO_LONG, "Y: information field longer than the negotiated maximum"),
@@ -75,7 +75,7 @@ def crc16_x25(data: bytes | bytearray) -> int:
     return ((_REV8[crc & 0xFF] << 8) | _REV8[crc >> 8]) ^ 0xFFFF
 
 
-def _control_info(ctrl: int) -> tuple[str, int | None, int | None, bool]:
+def control_info(ctrl: int) -> tuple[str, int | None, int | None, bool]:
     """(frame type, N(S), N(R), P/F) from a control byte."""
     pf = bool(ctrl & PF_BIT)
     if not ctrl & 1:

@@ -6,30 +6,30 @@ from typing import TYPE_CHECKING
 
 from dlmsdoctor.codec.hdlc_fields import (
     _E,
-    _FRMR_REASONS,
-    _LLC_TEXT,
     _W,
+    FRMR_REASONS,
+    LLC_TEXT,
     PARAM_FORMAT_ID,
     PARAM_GROUP_ID,
     PARAM_WINDOW_RX,
     PARAM_WINDOW_TX,
-    _control_info,
+    control_info,
 )
-from dlmsdoctor.codec.hdlc_params import _DEFAULT_PARAM_DICT, _PARAM_KEYS, _PARAM_NAMES
+from dlmsdoctor.codec.hdlc_params import DEFAULT_PARAM_DICT, PARAM_KEYS, PARAM_NAMES
 from dlmsdoctor.codec.model import Finding, Span, hexs
 
 if TYPE_CHECKING:  # the parser imports this module: annotations only
-    from dlmsdoctor.codec.hdlc_parse import _Ctx
+    from dlmsdoctor.codec.hdlc_parse import ParseContext
 
 
-def _info_spans(
+def info_spans(
     buf: bytes,
     info_pos: int,
     info_end: int,
     ftype: str,
     to_server: bool,
     segmented: bool,
-    ctx: _Ctx,
+    ctx: ParseContext,
     fields: dict[str, object],
 ) -> str:
     """Append the info span (with children) and return a summary tail."""
@@ -56,7 +56,12 @@ def _info_spans(
 
 
 def _params_spans(
-    buf: bytes, pos: int, end: int, ctx: _Ctx, fields: dict[str, object], children: list[Span]
+    buf: bytes,
+    pos: int,
+    end: int,
+    ctx: ParseContext,
+    fields: dict[str, object],
+    children: list[Span],
 ) -> str:
     mk = ctx.mk
     findings = ctx.findings
@@ -103,7 +108,7 @@ def _params_spans(
             break
         plen = buf[p + 1]
         vend = p + 2 + plen
-        name, label = _PARAM_NAMES.get(pid) or ("unknown", f"Parameter 0x{pid:02X}")
+        name, label = PARAM_NAMES.get(pid) or ("unknown", f"Parameter 0x{pid:02X}")
         if vend > end:
             findings.append(Finding(
                 "hdlc.params.length", _E, p + 1, 1, "hdlc.params",
@@ -113,7 +118,7 @@ def _params_spans(
             break
         value = int.from_bytes(buf[p + 2 : vend], "big")
         meaning = ""
-        if pid not in _PARAM_NAMES:
+        if pid not in PARAM_NAMES:
             findings.append(Finding("hdlc.params.unknown", _W, p, vend - p, "hdlc.params",
                                      f"unknown HDLC parameter id 0x{pid:02X}", "05..08",
                                      f"{pid:02X}"))
@@ -131,14 +136,14 @@ def _params_spans(
                 mk(p + 2, plen, "hdlc.params.value", "Value", value),
             )))
         p = vend
-    got = {**_DEFAULT_PARAM_DICT, **values}
-    got["defaults_used"] = [k for k in _PARAM_KEYS if k not in values]
+    got = {**DEFAULT_PARAM_DICT, **values}
+    got["defaults_used"] = [k for k in PARAM_KEYS if k not in values]
     fields["params"] = got
     return (f"max info {got['max_info_tx']}/{got['max_info_rx']} "
             f"window {got['window_tx']}/{got['window_rx']}")
 
 
-def _param_meaning(pid: int, value: int, plen: int, ctx: _Ctx, p: int) -> str:
+def _param_meaning(pid: int, value: int, plen: int, ctx: ParseContext, p: int) -> str:
     if pid in (PARAM_WINDOW_TX, PARAM_WINDOW_RX):
         if not 1 <= value <= 7:
             ctx.findings.append(Finding(
@@ -153,7 +158,7 @@ def _param_meaning(pid: int, value: int, plen: int, ctx: _Ctx, p: int) -> str:
     return f"{value} bytes" if ctx.want else ""
 
 
-def _frmr_spans(buf: bytes, pos: int, end: int, ctx: _Ctx, children: list[Span]) -> str:
+def _frmr_spans(buf: bytes, pos: int, end: int, ctx: ParseContext, children: list[Span]) -> str:
     mk = ctx.mk
     length = end - pos
     if length != 3:
@@ -164,8 +169,8 @@ def _frmr_spans(buf: bytes, pos: int, end: int, ctx: _Ctx, children: list[Span])
     if length < 3:
         return ""
     rejected, second, reasons = buf[pos], buf[pos + 1], buf[pos + 2]
-    rtype, _, _, _ = _control_info(rejected)
-    why = [text for bit, text in _FRMR_REASONS if reasons & bit]
+    rtype, _, _, _ = control_info(rejected)
+    why = [text for bit, text in FRMR_REASONS if reasons & bit]
     children.append(mk(pos, 1, "hdlc.frmr.rejected_control", "Rejected control field",
                          rejected, f"a {rtype} frame"))
     children.append(mk(pos + 1, 1, "hdlc.frmr.state", "V(S), C/R, V(R)", second,
@@ -182,14 +187,14 @@ def _llc_spans(
     end: int,
     to_server: bool,
     segmented: bool,
-    ctx: _Ctx,
+    ctx: ParseContext,
     fields: dict[str, object],
     children: list[Span],
 ) -> str:
     mk = ctx.mk
     if end - pos >= 3 and buf[pos] == 0xE6 and buf[pos + 1] in (0xE6, 0xE7):
         llc = buf[pos : pos + 3]
-        fields["llc"] = _LLC_TEXT.get(llc) or hexs(llc)
+        fields["llc"] = LLC_TEXT.get(llc) or hexs(llc)
         quality = llc[2]
         cmd = llc[1] == 0xE6
         if ctx.want:

@@ -13,7 +13,7 @@ from dlmsdoctor.codec.hdlc_fields import (
     PARAM_WINDOW_TX,
 )
 
-_PARAM_NAMES = {
+PARAM_NAMES = {
     PARAM_MAX_INFO_TX: ("max_info_tx", "Maximum information field length, transmit"),
     PARAM_MAX_INFO_RX: ("max_info_rx", "Maximum information field length, receive"),
     PARAM_WINDOW_TX: ("window_tx", "Window size, transmit"),
@@ -73,8 +73,8 @@ class HdlcParams:
 
 
 _DEFAULT_PARAMS = HdlcParams()
-_PARAM_KEYS = ("max_info_tx", "max_info_rx", "window_tx", "window_rx")
-_DEFAULT_PARAM_DICT: dict[str, object] = {k: getattr(_DEFAULT_PARAMS, k) for k in _PARAM_KEYS}
+PARAM_KEYS = ("max_info_tx", "max_info_rx", "window_tx", "window_rx")
+DEFAULT_PARAM_DICT: dict[str, object] = {k: getattr(_DEFAULT_PARAMS, k) for k in PARAM_KEYS}
 
 
 def parse_params(info: bytes) -> HdlcParams | None:
@@ -90,7 +90,7 @@ def parse_params(info: bytes) -> HdlcParams | None:
     while pos + 2 <= len(info):
         pid, plen = info[pos], info[pos + 1]
         value_bytes = info[pos + 2 : pos + 2 + plen]
-        if pid in _PARAM_NAMES and len(value_bytes) == plen:
-            values[_PARAM_NAMES[pid][0]] = int.from_bytes(value_bytes, "big")
+        if pid in PARAM_NAMES and len(value_bytes) == plen:
+            values[PARAM_NAMES[pid][0]] = int.from_bytes(value_bytes, "big")
         pos += 2 + plen
     return HdlcParams(**values)

@@ -9,24 +9,24 @@ from collections.abc import Callable
 
 from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.hdlc_address import (
-    _address_dict,
-    _address_span,
-    _check_address_sizes,
-    _describe_address,
-    _scan_address,
+    address_dict,
+    address_span,
+    check_address_sizes,
+    describe_address,
+    scan_address,
 )
 from dlmsdoctor.codec.hdlc_fields import (
     _E,
     _I,
-    _U_MEANING,
     FLAG,
     FORMAT_TYPE_A,
     MAX_LENGTH,
     SEGMENT_BIT,
-    _control_info,
+    U_MEANING,
+    control_info,
     crc16_x25,
 )
-from dlmsdoctor.codec.hdlc_info import _info_spans
+from dlmsdoctor.codec.hdlc_info import info_spans
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Span, hexs
 
 
@@ -171,7 +171,7 @@ _LAZY_SETTERS = tuple(
 )
 
 
-class _Ctx:
+class ParseContext:
     """Accumulators for one parse (slots keep it cheap).
 
     ``mk`` builds spans: ``Span`` itself, or ``_no_span`` when the caller only wants the lint
@@ -210,7 +210,7 @@ def _parse(buf: bytes, offset: int, direction: str | None, want_spans: bool) -> 
             kind=FrameKind.PARTIAL, offset=start, data=b"", summary="HDLC: no bytes",
             findings=(Finding("hdlc.empty", _E, start, 0, "hdlc", "no bytes to decode"),),
         )
-    ctx = _Ctx(want_spans, buf, offset)
+    ctx = ParseContext(want_spans, buf, offset)
     mk = ctx.mk
     spans, findings = ctx.spans, ctx.findings
     fields: dict[str, object] = {}
@@ -300,7 +300,7 @@ def _finish(
     fmt: int,
     content_end: int,
     closing_present: bool,
-    ctx: _Ctx,
+    ctx: ParseContext,
     fields: dict[str, object],
     direction: str | None,
     truncated: bool = False,
@@ -328,10 +328,10 @@ def _finish(
     # Addresses and control must leave 2 bytes for the FCS (unless the frame is truncated).
     limit = content_end if truncated else max(content_end - 2, pos)
     # 1-byte addresses are the common case: test them inline before the general scan.
-    dest_len = 1 if pos < limit and buf[pos] & 1 else _scan_address(buf, pos, limit)
+    dest_len = 1 if pos < limit and buf[pos] & 1 else scan_address(buf, pos, limit)
     if dest_len > 0:
         p2 = pos + dest_len
-        src_len = 1 if p2 < limit and buf[p2] & 1 else _scan_address(buf, p2, limit)
+        src_len = 1 if p2 < limit and buf[p2] & 1 else scan_address(buf, p2, limit)
     else:
         src_len = -1
     ctrl_pos = pos + dest_len + src_len if src_len > 0 else -1
@@ -358,7 +358,7 @@ def _finish(
     dest_raw = buf[pos : pos + dest_len]
     src_raw = buf[pos + dest_len : ctrl_pos]
     ctrl = buf[ctrl_pos]
-    ftype, ns, nr, pf = _control_info(ctrl)
+    ftype, ns, nr, pf = control_info(ctrl)
     fields["frame_type"] = ftype
     fields["poll_final"] = pf
     if ns is not None:
@@ -397,23 +397,23 @@ def _finish(
                 "read as client -> server (destination = server)"))
     fields["direction"] = direction
     to_server = direction == "tx"
-    dest_info = _address_dict(dest_raw, "server" if to_server else "client")
-    src_info = _address_dict(src_raw, "client" if to_server else "server")
+    dest_info = address_dict(dest_raw, "server" if to_server else "client")
+    src_info = address_dict(src_raw, "client" if to_server else "server")
     fields["dest"] = dest_info
     fields["src"] = src_info
     if want:
-        spans.append(_address_span(mk, pos, dest_raw, dest_info, "hdlc.address.dest",
+        spans.append(address_span(mk, pos, dest_raw, dest_info, "hdlc.address.dest",
                                    "Destination address", dir_note))
-        spans.append(_address_span(mk, pos + dest_len, src_raw, src_info, "hdlc.address.src",
+        spans.append(address_span(mk, pos + dest_len, src_raw, src_info, "hdlc.address.src",
                                    "Source address", dir_note))
     server_len, client_len = (dest_len, src_len) if to_server else (src_len, dest_len)
     if server_len == 3 or client_len != 1:
-        _check_address_sizes(findings, (dest_raw, dest_info, pos),
+        check_address_sizes(findings, (dest_raw, dest_info, pos),
                              (src_raw, src_info, pos + dest_len))
 
     if want:
         ctrl_children = [
-            mk(ctrl_pos, 1, "hdlc.control.type", "Frame type", ftype, _U_MEANING.get(ftype, "")),
+            mk(ctrl_pos, 1, "hdlc.control.type", "Frame type", ftype, U_MEANING.get(ftype, "")),
             mk(ctrl_pos, 1, "hdlc.control.pf", "Poll/final bit", pf,
                ("poll" if to_server else "final") if pf else "clear"),
         ]
@@ -462,7 +462,7 @@ def _finish(
                 "hdlc.hcs.mismatch", _E, after, 2, "hdlc.hcs",
                 "header check sequence is wrong: a meter drops such a frame silently",
                 right, hexs(buf[after:after + 2]), right))
-        summary_tail = _info_spans(buf, info_pos, info_end, ftype, to_server, seg, ctx, fields)
+        summary_tail = info_spans(buf, info_pos, info_end, ftype, to_server, seg, ctx, fields)
         _check_fcs(buf, fmt_pos, content_end, ctx)
 
     if closing_present:
@@ -476,7 +476,7 @@ def _finish(
                      apdu if isinstance(apdu, bytes) else None, given_direction)
 
 
-def _check_fcs(buf: bytes, fmt_pos: int, content_end: int, ctx: _Ctx) -> None:
+def _check_fcs(buf: bytes, fmt_pos: int, content_end: int, ctx: ParseContext) -> None:
     mk = ctx.mk
     fcs_pos = content_end - 2
     found = buf[fcs_pos] | (buf[fcs_pos + 1] << 8)
@@ -513,7 +513,7 @@ def _summary(
         head = f"{ftype} N(R)={nr}"
     else:
         head = ftype
-    text = f"{head} {_describe_address(src)} -> {_describe_address(dest)}"
+    text = f"{head} {describe_address(src)} -> {describe_address(dest)}"
     if pf:
         text += " P" if dest["role"] == "server" else " F"
     if segmented:
