@@ -287,9 +287,12 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
         return StepStatus.FAILED, "the peer closed the connection after the AARQ"
     if result.outcome == "link-refused":
         ftype = result.reply.frame_type if result.reply else None
+        why = ("it rejected the frame (FRMR: an information field longer than it really "
+               "takes, whatever its UA said, or a frame not allowed now)" if ftype == "FRMR"
+               else "it dropped the HDLC link (an inactivity timeout, or another client took "
+               "the session)")
         ctx.emit(ctx.finding(step_id, "assoc.link_refused", Severity.ERROR,
-                             f"the meter answered the AARQ with {ftype}: it dropped the HDLC "
-                             "link (an inactivity timeout, or another client took the session)",
+                             f"the meter answered the AARQ with {ftype}: {why}",
                              frames, frame_type=ftype, **who))
         return StepStatus.FAILED, f"{ftype} instead of an AARE"
     if result.outcome == "other":
