@@ -159,6 +159,29 @@ def test_every_cause_code_of_the_diagnosis_has_spanish() -> None:
     assert sorted(codes - set(CAUSE_ES)) == []
 
 
+def test_every_wording_has_both_languages_with_the_same_placeholders() -> None:
+    """The wording tables pair an English and a Spanish text per key; a Spanish text that drops
+    or renames a {placeholder} would lose a figure (or raise) only in Spanish reports."""
+    import string
+
+    from dlmsdoctor.output import i18n
+
+    tables = {
+        name: table
+        for name, table in vars(i18n).items()
+        if isinstance(table, dict) and table and all(isinstance(e, dict) for e in table.values())
+    }
+    assert {"_S", "STATUS", "STEP_STATUS", "WHOSE", "LAYER", "FIGURE"} <= set(tables)
+    for name, table in tables.items():
+        for key, entry in table.items():
+            assert set(entry) == set(i18n.LANGS), (name, key)
+            fields = [
+                {f for _, f, _, _ in string.Formatter().parse(text) if f}
+                for text in entry.values()
+            ]
+            assert fields[0] == fields[1], (name, key, fields)
+
+
 def test_markdown_survives_hostile_text_from_a_meter() -> None:
     """A string read from the meter lands in decoded fields inside a fenced block: it must not
     close the fence, and its markup must stay text."""
