@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from dlmsdoctor.codec import hdlc as hd
 from dlmsdoctor.codec.hdlc import ServerAddress
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.events import Event, StepStatus
@@ -55,6 +56,13 @@ class ReleaseProbe(Probe):
                 server, sap = link
                 answer = await hdlc.disc(ctx, self.id, server, sap, wait)
                 report_late(ctx, self.id, answer.late)
+                if maybe and answer.outcome == "ua" and answer.reply.frame is not None and (
+                        hd.parse_params(wire.frame_info(answer.reply.frame))):
+                    # a UA with link parameters answers the SNRM, not our DISC: the meter DID
+                    # set the link up, late. The DISC's own answer is the one that counts.
+                    self._late_ua(ctx, server, answer)
+                    maybe = False  # the link was up: a silence now is a real no-answer
+                    answer = await self._disc_answer(ctx, ctx.release_wait())
                 if answer.outcome in ("ua", "dm"):
                     done.append(f"DISC/{answer.outcome.upper()}")
                 elif maybe:
@@ -83,6 +91,31 @@ class ReleaseProbe(Probe):
         finally:
             if ctx.channel is not None:  # an exception half-way: at least close the socket
                 await wire.close(ctx, self.id)
+
+    def _late_ua(self, ctx: ProbeContext, server: ServerAddress, answer: hdlc.LinkAnswer) -> None:
+        sent = ctx.facts.snrm_sent_at.get(server)
+        delay = None if sent is None else round(ctx.now() - sent, 3)
+        if delay is not None:
+            ctx.facts.saw_answer_after(delay)
+        index = answer.reply.index
+        ctx.emit(ctx.finding(
+            self.id, "release.late_answer", Severity.WARNING,
+            "the UA to an SNRM we had given up on arrived during the release: the meter had "
+            "set the link up; our DISC ends it", () if index is None else (index,),
+            frame_type="UA", delay=delay))
+
+    async def _disc_answer(self, ctx: ProbeContext, wait: float) -> hdlc.LinkAnswer:
+        """Wait for the UA/DM that answers our DISC, after a late UA to the SNRM."""
+        deadline = ctx.now() + wait
+        while True:
+            reply = await wire.next_frame(ctx, self.id, max(0.0, deadline - ctx.now()))
+            ftype = reply.frame_type
+            if ftype in ("UA", "DM") or reply.frame is None or ctx.now() >= deadline:
+                break
+        answer = hdlc.LinkAnswer({"UA": "ua", "DM": "dm"}.get(str(ftype), "silence"), reply)
+        if answer.outcome in ("ua", "dm"):
+            ctx.facts.link_client_sap = ctx.facts.associated_sap = None
+        return answer
 
     @staticmethod
     def _link(ctx: ProbeContext) -> tuple[ServerAddress, int] | None:

@@ -140,6 +140,15 @@ CASES = {
     "inactivity": Case("default", ("inactivity=0.03",), "link.inactivity_timeout", "busy"),
     "delay": Case("default", ("delay=0.8",), "meter.late_replies", "--timeout"),
     "latency": Case("default", ("latency=0.4",), "meter.late_replies", "--timeout"),
+    # the UA to the only SNRM comes during the release: the link was up after all; its DISC
+    # is sent and its own UA waited for before TCP closes
+    "delay-forced-hdlc": Case(
+        "default",
+        ("delay=0.8",),
+        "meter.late_replies",
+        "--timeout",
+        changes={"framing": "hdlc", "server_address": ProbeOptions.parse_server_address("1/1")},
+    ),
     # combinations met together in the field
     "echo+serial-derived": Case(
         "serial-derived",
@@ -284,3 +293,19 @@ async def test_frmr_to_a_long_aarq_is_named_and_the_link_released(tmp_path: Path
     assert after and after[0].startswith("DISC client 1"), (after, received[-3:])
     assert meter.failed_logins() == 0
     assert meter.open_associations() == [] and meter.unreleased_associations() == []
+
+
+async def test_a_link_set_up_late_is_disconnected_before_the_close(tmp_path: Path) -> None:
+    """The meter answers the only SNRM after the engine gave up on it. The release's DISC meets
+    that late UA first; it is reported, and the DISC's own answer is waited for: the meter sees
+    the DISC, answers it, and only then the TCP close (its log says so, in that order)."""
+    async with SimulatedMeter("default", ["delay=0.8"]) as meter:
+        session = await probe(meter, tmp_path, framing="hdlc",
+                              server_address=ProbeOptions.parse_server_address("1/1"))
+    codes = [f.code for f in session.findings]
+    assert "hdlc.no_answer" in codes and "release.late_answer" in codes
+    log = [(str(e["event"]), str(e.get("decode", e.get("how", "")))) for e in meter.events
+           if e["event"] in ("frame.received", "frame.sent", "connection.closed")]
+    disc = log.index(("frame.received", next(d for k, d in log if d.startswith("DISC"))))
+    assert log[disc + 1][0] == "frame.sent" and log[disc + 1][1].startswith("UA")
+    assert log[-1] == ("connection.closed", "fin")

@@ -107,3 +107,24 @@ async def test_unanswered_snrm_gets_a_disc_before_the_close() -> None:
     assert status is StepStatus.OK
     assert channel.sent[-1] == hd.build_disc(server, 16)
     assert "release.unconfirmed" in [f.code for f in session.findings]
+
+
+async def test_a_late_ua_to_the_snrm_is_not_taken_for_the_disc_answer() -> None:
+    """The UA to an SNRM we gave up on arrives while the release waits for its DISC's answer:
+    reported (the link WAS set up), and the DISC's own UA is still waited for."""
+    server = hd.ServerAddress(1, 17, 2)
+    meter = HdlcMeter(server)
+    options = ProbeOptions("192.0.2.10", 4059, icmp=False, timeout=1.0, framing="hdlc",
+                           server_address=ProbeOptions.parse_server_address("1/17"))
+    disc_ua = hd.build_frame(dest=hd.encode_client_address(16),
+                             src=hd.encode_server_address(server),
+                             control=hd.CTRL_UA | hd.PF_BIT)
+    script: list[Step] = [Expect(match=is_snrm(server)), Expect(hd.build_disc(server, 16)),
+                          Deliver(meter.ua(), 0.2), Deliver(disc_ua, 0.3)]
+    session, channel = await _run(script, options)
+    status, steps = _release(session)
+    assert steps == ["DISC/UA", "TCP FIN"] and status is StepStatus.OK
+    late = next(f for f in session.findings if f.code == "release.late_answer")
+    assert late.data["frame_type"] == "UA" and late.data["delay"] == 1.2
+    assert channel.script == []  # the DISC's own UA was read before the close
+    assert "release.unconfirmed" not in [f.code for f in session.findings]
