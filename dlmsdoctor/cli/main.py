@@ -62,6 +62,13 @@ def cli(ctx: click.Context, session_path: str | None) -> None:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # A script or a pipe: a full-screen app would hang it. Say what there is instead.
+        if session_path is not None:
+            click.echo(
+                "dlmsdoctor: the TUI needs a terminal; without one use "
+                f"`dlmsdoctor open {session_path}` or `dlmsdoctor report {session_path}`",
+                err=True,
+            )
+            raise click.exceptions.Exit(ExitCode.USAGE)
         click.echo(ctx.get_help())
         return
     from dlmsdoctor.app import main as tui_main
