@@ -5,8 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
+import pytest
 from click.testing import CliRunner
 
+from dlmsdoctor.cli import main as main_module
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.main import cli
 
@@ -38,12 +41,6 @@ def test_exit_codes_are_distinct() -> None:
     values = [int(code) for code in ExitCode]
     assert len(values) == len(set(values))
     assert ExitCode.OK == 0 and ExitCode.FINDINGS != ExitCode.UNUSABLE_INPUT
-
-
-import click  # noqa: E402
-import pytest  # noqa: E402
-
-from dlmsdoctor.cli import main as main_module  # noqa: E402
 
 
 @click.command("boom")
