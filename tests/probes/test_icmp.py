@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from dlmsdoctor.engine import ProbeOptions
-from dlmsdoctor.events import PingReplied, PingSent, StepFinished, StepStatus
+from dlmsdoctor.events import FindingRaised, PingReplied, PingSent, StepFinished, StepStatus
 from dlmsdoctor.ledger import LoginBudget, MemoryLedger
 from dlmsdoctor.link.clock import MonotonicClock
 from dlmsdoctor.link.tcp import TcpChannelFactory
@@ -82,5 +82,6 @@ async def test_fallback_to_system_ping_then_unavailable(monkeypatch) -> None:  #
     events = [e async for e in IcmpProbe().run(ctx)]
     done = events[-1]
     assert isinstance(done, StepFinished) and done.status is StepStatus.UNAVAILABLE
-    finding = next(e for e in events if getattr(e, "code", "") == "icmp.unavailable")
-    assert "not permitted" in str(finding.data["reason"])  # type: ignore[union-attr]
+    finding = next(e for e in events
+                   if isinstance(e, FindingRaised) and e.code == "icmp.unavailable")
+    assert isinstance(finding, FindingRaised) and "not permitted" in str(finding.data["reason"])
