@@ -19,8 +19,7 @@ def build_profile(f: SessionFacts) -> ConnectionProfile | None:
         return None
     # the user's own credential sets first: that is what their poller will use
     login = next((x for x in accepted if x.mechanism != "none"), accepted[0])
-    step_frames = [x for x in f.frames if x.record.step_id == login.step_id]
-    conn_id = step_frames[0].record.conn_id if step_frames else None
+    conn_id = _login_conn(f, login.step_id, login.at)
     conn = next((c for c in f.connections if c.id == conn_id), None)
     frames = conn.frames if conn is not None else f.frames
     target = f.session.target
@@ -68,6 +67,20 @@ def build_profile(f: SessionFacts) -> ConnectionProfile | None:
         window_rx=_int(params.get("window_rx")),
         max_pdu_size=max_pdu,
     )
+
+
+def _login_conn(f: SessionFacts, step_id: str, at: float) -> int | None:
+    """The connection that carried this login's AARE.
+
+    A step may span connections (framing detection closes on HDLC, then the wrapper answers on
+    a new connection): the step's first frame is not the login's, its last AARE up to the
+    login's time is."""
+    step_frames = [x for x in f.frames if x.record.step_id == step_id]
+    aares = [x for x in step_frames if not x.tx and x.apdu_tag == TAG_AARE]
+    before = [x for x in aares if x.at <= at + 1e-6] or aares
+    if before:
+        return before[-1].record.conn_id
+    return step_frames[-1].record.conn_id if step_frames else None
 
 
 def _int(value: object) -> int | None:

@@ -669,3 +669,19 @@ def test_out_of_sequence_frames_at_session_start_are_stale(story: Story) -> None
     found = codes(story)
     assert "link.stale_bytes" in found
     assert "Out-of-sequence" in found["link.stale_bytes"].title
+
+
+def test_wrapper_profile_when_detection_closed_on_hdlc_in_the_same_step(story: Story) -> None:
+    """QA defect 2: the login is recorded on framing.detect, whose FIRST frame is the HDLC SNRM
+    on the connection the meter closed; the profile must come from the AARE's connection."""
+    story.connect()
+    story.tx(snrm(), "framing.detect")
+    story.close(by_peer=True, dt=0.005)
+    story.connect()
+    story.tx(wrap_tx(AARQ_PUBLIC), "framing.detect")
+    story.rx(wrap_rx(AARE_OK), "framing.detect")
+    story.login("public", 16, "none", "accepted", step="framing.detect")
+    diagnosis = diagnose(story.session)
+    assert diagnosis.profile is not None
+    assert diagnosis.profile.framing == "wrapper" and diagnosis.profile.address_size == 0
+    assert diagnosis.status == "degraded"
