@@ -29,8 +29,11 @@ from dlmsdoctor.screens.probe_messages import (
     RunCompleted,
     StepFramesRequested,
 )
+from dlmsdoctor.screens.probe_run import PresetRun
 from dlmsdoctor.screens.recent import remember_opened
 from dlmsdoctor.session import Session
+
+__all__ = ["DoctorApp", "PresetRun", "create_app", "load_session", "main"]
 
 DARK_THEME = "textual-dark"
 LIGHT_THEME = "textual-light"
@@ -60,11 +63,13 @@ class DoctorApp(App[int]):
         sessions_dir: Path | None = None,
         config_path: Path | None = None,
         theme: str = DARK_THEME,
+        preset: PresetRun | None = None,
     ) -> None:
         super().__init__()
         self.session = session
         self.sessions_dir = sessions_dir
         self.config_path = config_path
+        self.preset = preset
         self._start_screen = start_screen or ("diagnosis" if session else "probe")
         self._initial_theme = theme
 
@@ -75,7 +80,10 @@ class DoctorApp(App[int]):
         diagnosis = DiagnosisScreen()
         frames.session = diagnosis.session = self.session
         self.install_screen(
-            ProbeScreen(config_path=self.config_path, sessions_dir=self.sessions_dir), "probe"
+            ProbeScreen(
+                config_path=self.config_path, sessions_dir=self.sessions_dir, preset=self.preset
+            ),
+            "probe",
         )
         self.install_screen(frames, "frames")
         self.install_screen(diagnosis, "diagnosis")
@@ -214,8 +222,13 @@ def create_app(
     sessions_dir: Path | None = None,
     config_path: Path | None = None,
     theme: str = DARK_THEME,
+    preset: PresetRun | None = None,
 ) -> DoctorApp:
-    """Build the app for ``main`` and for tests; raises ValueError/OSError on a bad file."""
+    """Build the app for ``main``, ``dlmsdoctor demo`` and the tests.
+
+    ``preset``: a run the Probe screen fills in and starts by itself (the demo; see
+    ``screens.probe_run.PresetRun``). Raises ValueError/OSError on a bad session file.
+    """
     if session is None and session_path is not None:
         session = load_session(Path(session_path))
         remember_opened(Path(session_path))
@@ -225,6 +238,7 @@ def create_app(
         sessions_dir=sessions_dir,
         config_path=config_path,
         theme=theme,
+        preset=preset,
     )
 
 

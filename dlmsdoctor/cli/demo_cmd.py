@@ -1,10 +1,12 @@
 """`dlmsdoctor demo`: a simulated meter with a fault from the field, probed by the real ladder.
 
 The meter runs in-process on 127.0.0.1 (a free port); the probe takes exactly the path of
-`dlmsdoctor probe` (run.probe_and_diagnose, the same output code). Nothing is written to the
-user's data dir: the session is not saved and the login ledger is a temporary file, so a demo
-never counts against a real meter's login budget. Headless is the default until the TUI can
-show a live run; `--headless` exists so scripts can already ask for it.
+`dlmsdoctor probe` (run.probe_and_diagnose). On a terminal the TUI opens on the Probe screen with
+the run preset and started (`demo_app`); `--headless`, `--json` or a non-terminal (pipe, CI)
+print the ladder and the diagnosis with the same output code as `probe`. Nothing is written to
+the user's data or config dir either way: the session is not saved and the login ledger (and,
+in the TUI, the config and sessions dirs) live in a temporary folder, so a demo never counts
+against a real meter's login budget.
 """
 
 from __future__ import annotations
@@ -175,18 +177,21 @@ def demo_options(scenario: Scenario, port: int) -> Any:
 @click.option(
     "--headless",
     is_flag=True,
-    default=True,
-    help="Print the ladder and diagnosis (the default until the TUI shows live runs).",
+    help="Print the ladder and diagnosis instead of opening the TUI (automatic when not on a "
+    "terminal).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the probe's JSON document instead.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the probe's JSON document (implies --headless)."
+)
 @click.option("--list", "list_scenarios", is_flag=True, help="List the scenarios and exit.")
 def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> None:
     """Probe a simulated meter with a fault from the field, to see the whole product at once."""
-    del headless  # the only mode until the TUI shows live runs
     if list_scenarios:
         for s in SCENARIOS.values():
             click.echo(f"{s.name:<15} {s.title}")
         return
+    if not (headless or as_json) and _on_terminal():
+        sys.exit(_run_tui(SCENARIOS[scenario]))
     from dlmsdoctor.cli.probe_cmd import Output
     from dlmsdoctor.ledger import LoginLedger
     from dlmsdoctor.sim.meter import SimulatedMeter
@@ -225,6 +230,85 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
         sys.exit(ExitCode.INTERNAL)
 
 
+def demo_meter(scenario: Scenario) -> Any:
+    """The scenario's simulated meter on 127.0.0.1, on its own thread (a ``MeterThread``: enter
+    it to start the meter and get it, leave it to stop it)."""
+    from dlmsdoctor.sim.meter import MeterThread
+
+    return MeterThread(scenario.profile, list(scenario.faults), host="127.0.0.1", port=0)
+
+
+def demo_banner(scenario: Scenario, port: int) -> str:
+    return (
+        f"DEMO: a simulated meter (scenario {scenario.name}) on 127.0.0.1:{port}; "
+        "nothing is saved. F3 frames, F4 diagnosis, ctrl+q quits."
+    )
+
+
+def demo_app(scenario: Scenario, port: int, workdir: Path) -> Any:
+    """The TUI for a demo (the command and the tests build it here): the Probe screen with the
+    scenario's options preset and the run started on mount, the scenario's earlier client run
+    first. Config, sessions and the login ledger live in ``workdir`` (a temporary folder)."""
+    import asyncio
+
+    from dlmsdoctor.app import PresetRun, create_app
+    from dlmsdoctor.ledger import LoginLedger
+
+    options = demo_options(scenario, port)
+    ledger = LoginLedger(workdir / "ledger.jsonl")
+
+    async def earlier_client(cancel: asyncio.Event) -> None:
+        await run_before(scenario, options, ledger, cancel)
+
+    preset = PresetRun(
+        options,
+        ledger,
+        demo_banner(scenario, port),
+        earlier_client if scenario.before else None,
+        "Before this run, an earlier client (not shown) logs in: "
+        + ", ".join(scenario.before)
+        + "…",
+    )
+    return create_app(
+        start_screen="probe",
+        sessions_dir=workdir / "sessions",
+        config_path=workdir / "config" / "config.toml",
+        preset=preset,
+    )
+
+
+def _on_terminal() -> bool:
+    # A pipe, CI or a script gets the printed ladder: a full-screen app would hang it.
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _run_tui(scenario: Scenario) -> int:
+    """Open the demo in the TUI; the meter stops after the app (and the engine's release)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="dlmsdoctor-demo-") as tmp,
+        demo_meter(scenario) as meter,
+    ):
+        app = demo_app(scenario, int(meter.port), Path(tmp))
+        result = app.run()
+    return int(result if result is not None else (app.return_code or 0))
+
+
+async def run_before(scenario: Scenario, options: Any, ledger: Any, cancel: Any = None) -> None:
+    """The scenario's earlier client (the site's poller), silent and unsaved: its failed logins
+    count in ``ledger`` and on the meter, as in the field."""
+    import dataclasses
+
+    from dlmsdoctor.config import parse_credential
+    from dlmsdoctor.run import probe_and_diagnose
+
+    if not scenario.before:
+        return
+    earlier = dataclasses.replace(
+        options, credentials=tuple(parse_credential(c) for c in scenario.before)
+    )
+    await probe_and_diagnose(earlier, ledger=ledger, cancel=cancel, save=False)
+
+
 async def probe_scenario(
     meter: Any,
     scenario: Scenario,
@@ -235,17 +319,10 @@ async def probe_scenario(
     cancel: Any = None,
 ) -> Any:
     """Probe a started simulated meter as the scenario says (the `probe` path); the Session."""
-    import dataclasses
-
-    from dlmsdoctor.config import parse_credential
     from dlmsdoctor.run import probe_and_diagnose
 
     options = demo_options(scenario, int(meter.port))
-    if scenario.before:  # the earlier client's attempt, not shown
-        earlier = dataclasses.replace(
-            options, credentials=tuple(parse_credential(c) for c in scenario.before)
-        )
-        await probe_and_diagnose(earlier, ledger=ledger, save=False)
+    await run_before(scenario, options, ledger)  # the earlier client's attempt, not shown
     if output is not None:
         output.started({"host": options.host, "port": options.port}, intro)
     result = await probe_and_diagnose(

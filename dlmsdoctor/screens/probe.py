@@ -31,11 +31,15 @@ from dlmsdoctor.events import (
 from dlmsdoctor.screens import probe_messages as pm
 from dlmsdoctor.screens.layout import BREAKPOINTS, SHORT_BREAKPOINTS
 from dlmsdoctor.screens.probe_run import (
+    Prelude,
+    PresetRun,
     build_options,
     live_frame,
     login_failed,
+    logins_left,
     new_session,
     planned_steps,
+    preset_values,
 )
 from dlmsdoctor.session import Session, StepRecord
 from dlmsdoctor.widgets.ladder import Ladder
@@ -53,10 +57,17 @@ class ProbeScreen(Screen[None]):
         Binding("f6", "credentials", "Credentials"),
     ]
 
-    def __init__(self, config_path: Path | None = None, sessions_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path | None = None,
+        sessions_dir: Path | None = None,
+        preset: PresetRun | None = None,
+    ) -> None:
         super().__init__(id="probe")
         self._config_path = config_path
         self._sessions_dir = sessions_dir
+        self._preset = preset  # the demo: started on mount, runs neither saved nor in the ledger
+        self._options: ProbeOptions | None = None  # the run under way
         self._cancel: asyncio.Event | None = None
         self._live: Session | None = None
         self._frames_seen = 0
@@ -67,9 +78,11 @@ class ProbeScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("Probe: where is the meter?", id="probe-title", classes="screen-title")
+        if self._preset is not None:
+            yield Static(self._preset.banner, id="demo-banner")
         with Horizontal(id="probe-body"):
             with Vertical(id="probe-left"):
-                yield TargetForm(credentials=self._credential_names(), id="target-form")
+                yield TargetForm(credentials=self._form_credentials(), id="target-form")
                 with Horizontal(id="probe-buttons"):
                     yield Button("Run", id="run", variant="success", compact=True)
                     yield Button(
@@ -84,6 +97,22 @@ class ProbeScreen(Screen[None]):
     # -- config ----------------------------------------------------------------------------
     def on_mount(self) -> None:
         self._load_targets()
+        if self._preset is not None:
+            self.query_one(TargetForm).set_values(preset_values(self._preset))
+            self.call_after_refresh(self._start_preset)
+
+    def _start_preset(self) -> None:
+        preset = self._preset
+        assert preset is not None
+        self.app.notify(preset.banner, title="Demo", timeout=10)
+        options = preset.options
+        self._begin(
+            preset_values(preset),
+            options,
+            logins_left(options, preset.ledger),
+            preset.prelude,
+            preset.prelude_note,
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="targets")
     def _load_targets(self) -> None:
@@ -101,6 +130,13 @@ class ProbeScreen(Screen[None]):
 
     def _show_targets(self, targets: dict[str, TargetConfig], results: dict[str, str]) -> None:
         self.query_one(TargetForm).set_targets(targets, results)
+
+    def _form_credentials(self) -> list[str]:
+        # A preset's own credential sets are offered by name next to the config's.
+        names = self._credential_names()
+        if self._preset is not None:
+            names += [c.name for c in self._preset.options.credentials if c.name not in names]
+        return names
 
     def _credential_names(self) -> list[str]:
         from dlmsdoctor.config import ConfigError, load_config
@@ -123,7 +159,12 @@ class ProbeScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
-        self._begin(values)
+        try:
+            options, budget = build_options(values, self._config_path, self._preset)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._begin(values, options, budget)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -136,17 +177,20 @@ class ProbeScreen(Screen[None]):
         from dlmsdoctor.screens.credentials import CredentialsScreen
 
         def chosen(name: str | None) -> None:
-            self.query_one(TargetForm).set_credentials(self._credential_names(), name)
+            self.query_one(TargetForm).set_credentials(self._form_credentials(), name)
 
         self.app.push_screen(CredentialsScreen(self._config_path), chosen)
 
-    def _begin(self, values: TargetValues) -> None:
-        try:
-            options, budget = build_options(values, self._config_path)
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
+    def _begin(
+        self,
+        values: TargetValues,
+        options: ProbeOptions,
+        budget: int,
+        prelude: Prelude | None = None,
+        prelude_note: str = "",
+    ) -> None:
         self._cancel = asyncio.Event()
+        self._options = options
         self._live = new_session(values)
         self._live.steps = planned_steps(options)
         self._frames_seen = 0
@@ -155,13 +199,15 @@ class ProbeScreen(Screen[None]):
         self.query_one(Ladder).reset(self._live.steps)
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
-        self._status(f"Probing {values.host}:{values.port}…")
+        self._status(prelude_note if prelude else f"Probing {values.host}:{values.port}…")
         self.post_message(pm.LiveSessionStarted(self._live))
-        self._worker = self._run(options, self._cancel)
+        self._worker = self._run(options, self._cancel, prelude)
 
     # -- the worker: only posts messages ---------------------------------------------------
     @work(exclusive=True, exit_on_error=False, group="probe")
-    async def _run(self, options: ProbeOptions, cancel: asyncio.Event) -> None:
+    async def _run(
+        self, options: ProbeOptions, cancel: asyncio.Event, prelude: Prelude | None = None
+    ) -> None:
         frames: list[FrameSent | FrameReceived] = []
 
         def on_event(event: Event) -> None:
@@ -171,12 +217,22 @@ class ProbeScreen(Screen[None]):
             else:
                 self.post_message(pm.ProbeEventArrived(event))
 
-        # The same core call as `dlmsdoctor probe`: ladder, diagnosis, session saved.
+        # The same core call as `dlmsdoctor probe`: ladder, diagnosis, session saved (a preset's
+        # runs are not saved and count logins in the preset's own ledger).
         from dlmsdoctor.run import probe_and_diagnose
 
+        preset = self._preset
         try:
+            if prelude is not None:
+                await prelude(cancel)
+                self.post_message(pm.PreludeFinished())
             result = await probe_and_diagnose(
-                options, on_event=on_event, cancel=cancel, sessions_folder=self._sessions_dir
+                options,
+                on_event=on_event,
+                cancel=cancel,
+                ledger=preset.ledger if preset is not None else None,
+                save=preset is None,
+                sessions_folder=self._sessions_dir,
             )
         except Exception as exc:  # shown to the user, never a traceback
             self.post_message(pm.ProbeFailed(f"{type(exc).__name__}: {exc}"))
@@ -222,6 +278,15 @@ class ProbeScreen(Screen[None]):
         elif isinstance(event, FindingRaised):
             self._status(f"{event.severity.value}: {event.message}")
 
+    @on(pm.PreludeFinished)
+    def _prelude_finished(self) -> None:
+        # The prelude may have spent failed logins: the budget shown is the ledger's, now.
+        options = self._options
+        if options is None or self._preset is None:
+            return
+        self._logins_left = logins_left(options, self._preset.ledger)
+        self._status(f"Probing {options.host}:{options.port}…")
+
     @on(pm.ProbeFramesArrived)
     def _frames_arrived(self, message: pm.ProbeFramesArrived) -> None:
         if self._live is None:
@@ -260,6 +325,7 @@ class ProbeScreen(Screen[None]):
 
     def _end_run(self) -> None:
         self._cancel = None
+        self._options = None
         self.query_one("#run", Button).disabled = False
         self.query_one("#cancel", Button).disabled = True
 

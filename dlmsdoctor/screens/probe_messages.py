@@ -57,6 +57,10 @@ class ProbeFailed(Message):
         self.error = error
 
 
+class PreludeFinished(Message):
+    """A preset's prelude (an earlier client's silent run) is done; the visible run starts."""
+
+
 class LiveSessionStarted(Message):
     """Posted up to the app: show this (growing) session in the viewers."""
 

@@ -5,7 +5,11 @@ No textual here: this is plain data conversion, kept apart so it can be tested o
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,29 +22,80 @@ from dlmsdoctor.session import FrameRecord, Session, StepRecord, Target
 from dlmsdoctor.widgets.frame_decode import classify
 from dlmsdoctor.widgets.target_form import TargetValues
 
+# Awaited before a preset's visible run, given the run's cancel flag: an earlier client's silent
+# attempt (the demo's lockout story).
+Prelude = Callable[[asyncio.Event], Awaitable[object]]
 
-def build_options(values: TargetValues, config_path: Path | None) -> tuple[ProbeOptions, int]:
+
+@dataclass(frozen=True, slots=True)
+class PresetRun:
+    """A run the Probe screen fills in and starts by itself (``dlmsdoctor demo``).
+
+    While a preset is set, every run of the screen counts logins in ``ledger`` and is not saved,
+    so a demo never writes to the user's data dir nor spends a real meter's login budget. The
+    form's target fields still apply to later runs; timings and credentials come from
+    ``options`` (its credential sets are offered in the form by name).
+    """
+
+    options: ProbeOptions
+    ledger: LoginLedger
+    banner: str  # one line: what is being shown (a simulated meter, which scenario)
+    prelude: Prelude | None = None
+    prelude_note: str = ""  # the status line while the prelude runs
+
+
+def build_options(
+    values: TargetValues, config_path: Path | None, preset: PresetRun | None = None
+) -> tuple[ProbeOptions, int]:
     """The engine's ProbeOptions for this form, and the failed logins this meter has left.
 
+    With a preset the form's target is laid over the preset's options and its ledger counts.
     Raises ValueError (ConfigError and OptionsError are ones) with a message for the technician.
     """
-    credentials: tuple[Credential, ...] = ()
-    if values.credential:
-        credentials = (load_config(config_path).credential(values.credential),)
     server = (
         ProbeOptions.parse_server_address(values.server_address) if values.server_address else None
     )
-    options = ProbeOptions(
+    base = preset.options if preset is not None else ProbeOptions(host=values.host)
+    options = dataclasses.replace(
+        base,
         host=values.host,
         port=values.port,
         framing=values.framing,
         server_address=server,
         address_size=values.address_size,
         serial_number=values.serial_number,
-        credentials=credentials,
+        credentials=_credentials(values.credential, config_path, preset),
         icmp=values.icmp,
     )
-    return options, logins_left(options, LoginLedger())
+    return options, logins_left(options, preset.ledger if preset else LoginLedger())
+
+
+def _credentials(
+    name: str | None, config_path: Path | None, preset: PresetRun | None
+) -> tuple[Credential, ...]:
+    if not name:
+        return ()
+    if preset is not None:
+        preset_ones = tuple(c for c in preset.options.credentials if c.name == name)
+        if preset_ones:
+            return preset_ones
+    return (load_config(config_path).credential(name),)
+
+
+def preset_values(preset: PresetRun) -> TargetValues:
+    """The form's fields for a preset's options (what the technician sees filled in)."""
+    options = preset.options
+    first = options.credentials[0].name if options.credentials else None
+    return TargetValues(
+        host=options.host,
+        port=options.port,
+        framing=options.framing,
+        server_address=None if options.server_address is None else str(options.server_address),
+        address_size=options.address_size,
+        serial_number=options.serial_number,
+        credential=first,
+        icmp=options.icmp,
+    )
 
 
 def logins_left(options: ProbeOptions, ledger: LoginLedger) -> int:

@@ -120,6 +120,21 @@ class TargetForm(VerticalScroll):
         else:
             credential.clear()
 
+    def set_values(self, values: TargetValues) -> None:
+        """Fill every field (a preset run: the demo shows what it probes)."""
+        self.query_one("#host", Input).value = values.host
+        self.query_one("#port", Input).value = str(values.port)
+        self.query_one("#framing", Select).value = values.framing
+        self.query_one("#server-address", Input).value = values.server_address or ""
+        self.query_one("#address-size", Select).value = values.address_size or 0
+        self.query_one("#serial", Input).value = values.serial_number or ""
+        credential = self.query_one("#credential", Select)
+        if values.credential in self._credentials:
+            credential.value = values.credential
+        else:
+            credential.clear()
+        self.query_one("#icmp", Checkbox).value = values.icmp
+
     def set_credentials(self, names: list[str], selected: str | None = None) -> None:
         self._credentials = list(names)
         select = self.query_one("#credential", Select)

@@ -63,3 +63,40 @@ def test_unknown_scenario_is_a_usage_error() -> None:
     result = invoke("--scenario", "nope")
     assert result.exit_code == 2
     assert result.stdout == ""
+
+
+def test_without_a_terminal_the_demo_stays_headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CliRunner's stdin and stdout are not TTYs: the TUI must not be built at all.
+    import dlmsdoctor.cli.demo_cmd as demo_cmd
+
+    def no_tui(scenario: object) -> int:
+        raise AssertionError("the TUI opened without a terminal")
+
+    monkeypatch.setattr(demo_cmd, "_run_tui", no_tui)
+    result = invoke("--scenario", "healthy")
+    assert result.exit_code == 0, result.stderr
+    assert "[ ok ]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "opens_tui"),
+    [((), True), (("--headless",), False), (("--json",), False), (("--list",), False)],
+)
+def test_on_a_terminal_the_demo_opens_the_tui_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], opens_tui: bool
+) -> None:
+    import dlmsdoctor.cli.demo_cmd as demo_cmd
+
+    opened: list[str] = []
+
+    def fake_tui(scenario: demo_cmd.Scenario) -> int:
+        opened.append(scenario.name)
+        return 0
+
+    monkeypatch.setattr(demo_cmd, "_on_terminal", lambda: True)
+    monkeypatch.setattr(demo_cmd, "_run_tui", fake_tui)
+    result = invoke("--scenario", "healthy", *args)
+    assert result.exit_code == 0, result.stderr
+    assert opened == (["healthy"] if opens_tui else [])
+    if opens_tui:
+        assert result.stdout == ""  # the TUI owns the terminal: nothing printed around it
