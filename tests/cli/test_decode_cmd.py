@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.main import cli
+from dlmsdoctor.codec.hdlc import ServerAddress, build_ua
+from dlmsdoctor.codec.model import hexs
 
 GOOD_SNRM = "7E A0 07 03 21 93 0F 01 7E"
 # The SNRM from ../shared/seed/ESTADO_MEDIDOR_2.md: HCS/FCS right, parameter group length wrong.
@@ -89,7 +94,7 @@ def test_pasted_forms(pasted: str) -> None:
 
 
 def test_stdin_and_several_frames() -> None:
-    log = f"TX {GOOD_SNRM}\nRX 7E A0 07 21 03 73 0F 01 7E\n"
+    log = f"TX {GOOD_SNRM}\nRX 7E A0 07 21 03 73 01 40 7E\n"
     code, out, _ = run("decode", "--json", stdin=log)
     doc = json.loads(out)
     assert [(f["direction"], f["kind"]) for f in doc["frames"]] == [("tx", "hdlc"), ("rx", "hdlc")]
@@ -117,3 +122,36 @@ def test_bridge_busy_text_is_recognised() -> None:
     assert doc["frames"][0]["kind"] == "bridge-message"
     codes = [f["code"] for f in doc["frames"][0]["findings"]]
     assert "stream.bridge.busy" in codes
+
+
+DOC = Path(__file__).parents[2] / "docs" / "decode.md"
+
+
+def doc_examples() -> list[list[str]]:
+    """Every `dlmsdoctor decode HEX` command in docs/decode.md's sh blocks (not -f/stdin ones)."""
+    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    out = []
+    for line in "\n".join(blocks).splitlines():
+        if not line.startswith("dlmsdoctor decode ") or "|" in line:
+            continue
+        args = shlex.split(line.split("  #")[0], comments=False)[2:]
+        if "-f" not in args:
+            out.append(args)
+    return out
+
+
+def test_doc_has_examples_to_check() -> None:
+    assert len(doc_examples()) >= 2
+
+
+@pytest.mark.parametrize("args", doc_examples(), ids=" ".join)
+def test_every_doc_example_decodes_valid(args: list[str]) -> None:
+    code, out, err = run("decode", "--json", *args)
+    assert code == ExitCode.OK, (out, err)
+    doc = json.loads(out)
+    assert doc["frames"] and all(f["valid"] for f in doc["frames"])
+
+
+def test_ua_in_doc_is_what_build_ua_builds() -> None:
+    ua = build_ua(ServerAddress(1), 16)
+    assert f"RX: {hexs(ua)}" in DOC.read_text(encoding="utf-8")
