@@ -33,10 +33,15 @@ def _rejected(f: SessionFacts, *diagnostics: int) -> tuple[list[str], list[Evide
     return sorted(set(who)), evidence
 
 
-@rule("auth.lockout")
+@rule("auth.lockout", "meter.session_taken", "network.proxy")
 def lockout(f: SessionFacts) -> list[Cause]:
-    """Correct password refused after wrong ones, or drops right after a failed login."""
-    evidence: list[Evidence] = [ev_finding(pf) for pf in f.findings("login.lockout")]
+    """Correct password refused after wrong ones, or drops right after a failed login.
+
+    Only a credential accepted and then refused proves a lockout. A close-at-once after failed
+    logins is also what a meter whose single session is held by another client does (the seed
+    report's poller): then the candidates are listed together, the poller first."""
+    proof: list[Evidence] = []
+    drops: list[Evidence] = []
     failed = f.rejected_logins(13) or []
     failed_at = min((x.at for x in failed), default=None)
     failed_pf = f.rejections(13)
@@ -46,40 +51,112 @@ def lockout(f: SessionFacts) -> list[Cause]:
     accepted = {x.credential: x for x in f.logins if x.outcome == "accepted"}
     for x in failed:
         if x.credential in accepted and accepted[x.credential].at < x.at:
-            evidence.append(
+            proof.append(
                 Evidence(note=f"{_who(x)} accepted earlier, refused now", step=x.step_id)
             )
-    # (b) after a failed login, connections dropped right after their first frame
+    # (b) after a failed login of this run, connections dropped right after their first frame
     if failed_at is not None:
         for conn in f.connections:
             last = conn.closed_right_after_tx
             if last is not None and last.at > failed_at and not conn.rx:
-                evidence.append(
+                drops.append(
                     ev_frame(
                         last, f"connection {conn.id} dropped after this frame, after a failed login"
                     )
                 )
-    if not evidence:
+    # (c) the engine's guard stopped the run (a close-at-once with failed logins in the ledger)
+    guard = [_guard_evidence(pf) for pf in f.findings("login.lockout")]
+    if proof:
+        return [_lockout_cause(0.9, proof + drops + guard)]
+    if drops:
+        # our own failed login moments before makes the lockout the better reading, but a
+        # poller grabbing the freed session in between looks the same on the wire
+        return [
+            _lockout_cause(0.88, drops + guard),
+            _taken_candidate(0.35, drops + guard),
+        ]
+    if not guard:
         return []
+    # only earlier runs failed (the ledger): a close-at-once says nothing more than "not now"
+    evidence = guard + _first_closes(f)
     return [
+        _taken_candidate(0.45, evidence),
+        _lockout_cause(0.4, evidence, proven=False),
         cause(
-            "auth.lockout",
-            "The meter locked logins out after failed password attempts",
-            0.9,
-            "client",
-            "After a wrong password the meter refuses every login (even the right one) or drops "
-            "connections at once for a while: its password lockout. The wrong attempts may "
-            "come from this run or from another client (a poller with an old password).",
+            "network.proxy",
+            "Maybe a firewall or proxy accepts the connection and drops it",
+            0.2,
+            "network",
+            "A firewall, proxy or modem that accepts TCP itself and closes it when the first "
+            "bytes arrive gives the same close-at-once.",
             evidence,
-            [
-                now(
-                    "Stop all login attempts (including the poller's) and wait out the lockout "
-                    "(often 60-255 s; some meters count failures per day)."
-                ),
-                now("Then try once, with the password verified for that client SAP."),
-            ],
-        )
+            [later("If the other candidates are ruled out, check firewalls/proxies on the path.")],
+        ),
     ]
+
+
+def _guard_evidence(pf: ProbeFinding) -> Evidence:
+    # our own words: the guard's message carries advice (a reset) the diagnosis does not give
+    recent = pf.data.get("failed_logins_recent")
+    note = "the run stopped: the connection was closed at once"
+    if isinstance(recent, int) and recent > 0:
+        note += f", with {recent} failed login(s) recent in the login ledger"
+    return Evidence(note=note, step=pf.step_id or None, finding=pf.code,
+                    frame=pf.frames[0] if pf.frames else None)
+
+
+def _first_closes(f: SessionFacts) -> list[Evidence]:
+    out: list[Evidence] = []
+    for conn in f.connections:
+        last = conn.closed_right_after_tx
+        if last is not None and not conn.rx:
+            out.append(ev_frame(last, f"connection {conn.id} closed right after this frame, "
+                                      "no byte back"))
+    return out[:2]
+
+
+def _taken_candidate(confidence: float, evidence: list[Evidence]) -> Cause:
+    return cause(
+        "meter.session_taken",
+        "Another client may hold the meter's only DLMS session (or the meter locks us out)",
+        confidence,
+        "poller",
+        "The meter closed the connection at once, without a byte back. A meter that serves one "
+        "client at a time does exactly this while another client (the site's own polling "
+        "service) is connected; a login lockout looks the same on the wire. The seed field "
+        "report concluded 'locked' here while its own poller held the connection.",
+        evidence,
+        [
+            now("Pause the polling service (and any other client), then probe again once."),
+            later("If it still closes at once with every client stopped, wait out a possible "
+                  "lockout (often 60-255 s) before one more try."),
+        ],
+    )
+
+
+def _lockout_cause(confidence: float, evidence: list[Evidence], proven: bool = True) -> Cause:
+    title = (
+        "The meter locked logins out after failed password attempts"
+        if proven
+        else "Maybe a login lockout after earlier failed logins (not proven)"
+    )
+    return cause(
+        "auth.lockout",
+        title,
+        confidence,
+        "client",
+        "After a wrong password the meter refuses every login (even the right one) or drops "
+        "connections at once for a while: its password lockout. The wrong attempts may "
+        "come from this run or from another client (a poller with an old password).",
+        evidence,
+        [
+            now(
+                "Stop all login attempts (including the poller's) and wait out the lockout "
+                "(often 60-255 s; some meters count failures per day)."
+            ),
+            now("Then try once, with the password verified for that client SAP."),
+        ],
+    )
 
 
 @rule("auth.wrong_password")

@@ -489,7 +489,9 @@ def test_drops_after_a_failed_login_is_lockout(story: Story) -> None:
     story.close(by_peer=True, dt=0.005)
     causes = diagnose(story.session).causes
     assert causes[0].code == "auth.lockout"
-    assert "meter.session_taken" not in {c.code for c in causes}
+    # a poller grabbing the freed session looks the same: listed, below
+    taken = [c for c in causes if c.code == "meter.session_taken"]
+    assert taken and taken[0].confidence < causes[0].confidence
 
 
 def test_ua_then_silence_after_aarq(story: Story) -> None:
@@ -685,3 +687,30 @@ def test_wrapper_profile_when_detection_closed_on_hdlc_in_the_same_step(story: S
     assert diagnosis.profile is not None
     assert diagnosis.profile.framing == "wrapper" and diagnosis.profile.address_size == 0
     assert diagnosis.status == "degraded"
+
+
+def test_guard_stop_with_only_ledger_failures_never_concludes_locked(story: Story) -> None:
+    """QA defect 1: an earlier run spent one wrong password (the ledger); this run's first
+    frame met a close-at-once because the user's poller held the single session. The engine's
+    guard stopped the run; the diagnosis must list the poller first, never a sure lockout, and
+    never advise a reset/power cycle."""
+    story.connect()
+    story.step("tcp.connect", "tcp")
+    story.tx(snrm(), "framing.detect")
+    story.close(by_peer=True, dt=0.003)
+    story.finding(
+        "login.lockout", "framing.detect", Severity.ERROR,
+        failed_logins_recent=1, how="fin",
+    )
+    story.step("framing.detect", "framing", StepStatus.FAILED, "stopped: lockout")
+    diagnosis = diagnose(story.session)
+    causes = diagnosis.causes
+    assert causes[0].code == "meter.session_taken" and causes[0].whose == "poller"
+    assert "Pause" in causes[0].actions[0].text
+    found = {c.code: c for c in causes}
+    assert found["auth.lockout"].confidence < causes[0].confidence
+    assert "network.proxy" in found
+    assert not diagnosis.headline.startswith("The meter locked")
+    for c in causes:
+        text = " ".join([c.title] + [e.note for e in c.evidence] + [a.text for a in c.actions])
+        assert "reset" not in text.lower() and "power" not in text.lower(), text
