@@ -61,10 +61,30 @@ def _value_adds(span: Span, raw: bytes) -> bool:
     return not (isinstance(value, int) and len(raw) == 1 and value == raw[0])
 
 
-def _finding_text(finding: Finding) -> Text:
+def field_label(finding: Finding, spans: tuple[Span, ...]) -> str | None:
+    """What a person reads for the finding's field: the label of its span, else the field name
+    unless it only repeats the code."""
+    by_name: str | None = None
+    for top in spans:
+        for span in top.walk():
+            if span.name == finding.field:
+                if span.offset == finding.offset:
+                    return span.label
+                by_name = by_name or span.label
+    if by_name is not None:
+        return by_name
+    return finding.field if finding.field and finding.field != finding.code else None
+
+
+def _finding_text(finding: Finding, spans: tuple[Span, ...] = ()) -> Text:
+    # Offsets in hex, as in the table's "off" column, so that a finding points at a row.
     text = Text(f"  {_ICON[finding.severity]} ", style=_STYLE[finding.severity])
     text.append(f"{finding.code}", style=_STYLE[finding.severity])
-    text.append(f" at offset {finding.offset} ({finding.field}): {finding.message}")
+    label = field_label(finding, spans)
+    text.append(f" at {finding.offset:04X}")
+    if label:
+        text.append(f" ({label})")
+    text.append(f": {finding.message}")
     details = []
     if finding.expected is not None:
         details.append(f"expected {finding.expected}")
@@ -115,7 +135,7 @@ def render_frame(fd: FrameDecode, show_secrets: bool = False) -> RenderableType:
             _span_rows(apdu_table, span, 0, data, 0, apdu_secret, show_secrets)
         parts.append(apdu_table)
     for finding in fd.findings:
-        parts.append(_finding_text(finding))
+        parts.append(_finding_text(finding, fd.all_spans + fd.apdu_spans_if_separate))
     if fd.repaired is not None:
         parts.append(
             Text("  corrected frame: ", style="bold green").append(

@@ -155,3 +155,13 @@ def test_every_doc_example_decodes_valid(args: list[str]) -> None:
 def test_ua_in_doc_is_what_build_ua_builds() -> None:
     ua = build_ua(ServerAddress(1), 16)
     assert f"RX: {hexs(ua)}" in DOC.read_text(encoding="utf-8")
+
+
+def test_finding_line_gives_the_hex_offset_and_the_field_label_not_the_code_twice() -> None:
+    _code, out, _ = run("decode", f"TX {SEED_SNRM}")
+    (line,) = [ln for ln in out.splitlines() if "hdlc.params.group_length" in ln]
+    assert "at 000B (Group length):" in line
+    assert line.count("hdlc.params.group_length") == 1
+    assert "offset 11" not in line
+    # the table shows the same offset for that field
+    assert any(ln.lstrip().startswith("000B") and "Group length" in ln for ln in out.splitlines())
