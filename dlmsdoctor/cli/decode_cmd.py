@@ -23,6 +23,48 @@ Exit codes: 0 every frame valid; 1 some frame has errors; 2 no usable hex in the
 """
 
 
+# Options of `decode` and whether each takes a value. Anything else that starts with '-' is
+# input: log lines begin with arrows ("-> 7E A0 ..", "--> ..") that click would take for options.
+_OPTIONS = {
+    "-f": True,
+    "--file": True,
+    "--direction": True,
+    "--json": False,
+    "--show-secrets": False,
+    "--help": False,
+    "-h": False,
+}
+
+
+def hex_after_options(args: list[str]) -> list[str]:
+    """Reorder ``args`` as options, then ``--``, then the input words, for click."""
+    options: list[str] = []
+    words: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            words.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if name in _OPTIONS:
+            options.append(arg)
+            if _OPTIONS[name] and "=" not in arg and i < len(args):
+                options.append(args[i])
+                i += 1
+        elif arg.startswith("-f") and len(arg) > 2 and arg[2] not in "> -<":
+            options.append(arg)  # -fpoller.log
+        else:
+            words.append(arg)
+    return [*options, "--", *words] if words else options
+
+
+class _DecodeCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hex_after_options(args))
+
+
 def _read_input(hex_args: tuple[str, ...], file: click.File | None) -> str:
     if file is not None:
         return str(file.read())  # type: ignore[attr-defined]
@@ -49,7 +91,7 @@ def _decode_text(text: str, direction: str | None, show_secrets: bool) -> Decode
     return DecodeResult(chunks=result.chunks, frames=result.frames, problems=problems)
 
 
-@click.command(epilog=_EPILOG)
+@click.command(cls=_DecodeCommand, epilog=_EPILOG)
 @click.argument("hex_args", nargs=-1, metavar="[HEX]...")
 @click.option(
     "-f",

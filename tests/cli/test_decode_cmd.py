@@ -165,3 +165,32 @@ def test_finding_line_gives_the_hex_offset_and_the_field_label_not_the_code_twic
     assert "offset 11" not in line
     # the table shows the same offset for that field
     assert any(ln.lstrip().startswith("000B") and "Group length" in ln for ln in out.splitlines())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-> 7E A0 07 03 21 93 0F 01 7E"],
+        ["->", "7E", "A0", "07", "03", "21", "93", "0F", "01", "7E"],
+        ["--> 7e a0 07 03 21 93 0f 01 7e"],  # lower-case "0f": no "-f" hides in it
+        ["--json", "-> 7E A0 07 03 21 93 0F 01 7E"],
+        ["-> 7E A0 07 03 21 93 0F 01 7E", "--json", "--direction", "tx"],
+    ],
+)
+def test_arguments_starting_with_a_dash_are_input(args: list[str]) -> None:
+    code, out, err = run("decode", "--json", *args)
+    assert code == ExitCode.OK, (out, err)
+    (frame,) = json.loads(out)["frames"]
+    assert (frame["type"], frame["direction"]) == ("SNRM", "tx")
+
+
+def test_options_still_work_around_arrow_input(tmp_path: Path) -> None:
+    log = tmp_path / "poller.log"
+    log.write_text("<- 7E A0 07 21 03 73 01 40 7E\n", encoding="utf-8")
+    code, out, _ = run("decode", "-f", str(log), "--json")
+    assert code == ExitCode.OK
+    assert json.loads(out)["frames"][0]["direction"] == "rx"
+    code, out, _ = run("decode", "--direction=rx", "--json", "7E A0 07 21 03 73 01 40 7E")
+    assert json.loads(out)["frames"][0]["direction"] == "rx"
+    code, _, err = run("decode", "--no-such-option-but-hex")
+    assert code == ExitCode.UNUSABLE_INPUT and "no hex" in err
