@@ -22,6 +22,8 @@ same direction as the chunk before it continues that chunk when the chunk ends i
 while each offset equals the previous offset plus the previous row's byte count.
 
 Words are not hex: a token needs a digit, or must not read as a word ("Face", "Added", "de");
+in prose (no direction word or timestamp on the line) a run inside other text needs 4 bytes
+that are not words ("10 de 2025" is a date) or a 7E flag byte;
 a lone byte counts only as ``0x..``/``\\x..`` or when it is all the line holds.
 """
 
@@ -99,7 +101,10 @@ _WORDS = frozenset(
         "fade", "faded", "fe", "fed", "fee", "feed",
     }
 )  # fmt: skip
-_MIN_RUN = 2  # bytes, for hex found inside other text
+_MIN_RUN = 2  # bytes, for hex found inside other text after a direction word or timestamp
+# Hex inside prose with no direction word: "10 de Noviembre", "a bad cafe", "fe 2025" read as
+# hex words. Such a run is bytes only when it is long or holds an HDLC flag.
+_MIN_RUN_IN_PROSE = 4
 _MIN_DIGITS_ONLY = 16  # a digits-only run inside text shorter than this is a number (a pid)
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
@@ -182,8 +187,10 @@ def _digits_only(run: str) -> bool:
     return re.sub(r"[^0-9A-Fa-f]", "", run).isdigit()
 
 
-def _lenient(text: str) -> list[bytes]:
-    """Runs of hex bytes inside other text: the longest, and any others of 4+ bytes."""
+def _lenient(text: str, marked: bool = True) -> list[bytes]:
+    """Runs of hex bytes inside other text: the longest, and any others of 4+ bytes.
+
+    Without a direction marker (``marked``) a run needs 4+ bytes or a 7E flag byte."""
     runs: list[tuple[int, int]] = []  # (start, end) in text
     start = end = -1
     nbytes = 0
@@ -210,7 +217,13 @@ def _lenient(text: str) -> list[bytes]:
     good = [
         (r, n)
         for r, n in zip(runs, sizes, strict=True)
-        if n >= _MIN_RUN and (n * 2 >= _MIN_DIGITS_ONLY or not _digits_only(text[r[0] : r[1]]))
+        if n >= _MIN_RUN
+        and (n * 2 >= _MIN_DIGITS_ONLY or not _digits_only(text[r[0] : r[1]]))
+        and (
+            marked
+            or _strong_bytes(text[r[0] : r[1]]) >= _MIN_RUN_IN_PROSE
+            or _has_flag(text[r[0] : r[1]])
+        )
     ]
     if not good:
         return []
@@ -221,6 +234,16 @@ def _lenient(text: str) -> list[bytes]:
             digits = re.sub(r"[^0-9A-Fa-f]", "", text[a:b])
             out.append(bytes.fromhex(digits))
     return out
+
+
+def _strong_bytes(run: str) -> int:
+    """Bytes in a run not counting word tokens ("10 de 2025" has 3: "de" is a word)."""
+    return sum(len(t) // 2 for t in _TOKEN.findall(run) if _is_hex_byte_token(t))
+
+
+def _has_flag(run: str) -> bool:
+    digits = re.sub(r"[^0-9A-Fa-f]", "", run)
+    return any(digits[i : i + 2].lower() == "7e" for i in range(0, len(digits) - 1, 2))
 
 
 def _segments(text: str) -> list[tuple[str | None, str, bool]]:
@@ -285,7 +308,9 @@ def _parse_line(line: str) -> _LineResult:
             res.problems.append(strict)  # meant hex, unreadable: report it, guess nothing
             continue
         # Text with hex inside ("Frame HDLC enviado: 7E A0 ...", "TX 7E A0 .. (9 bytes)").
-        found = _lenient(tail) or _lenient(seg)
+        found = _lenient(tail, marked or bool(res.timestamp)) or _lenient(
+            seg, marked or bool(res.timestamp)
+        )
         target = res.found if marked else guessed
         target.extend(_Found(data, direction, False) for data in found)
     if not res.found:

@@ -194,3 +194,16 @@ def test_options_still_work_around_arrow_input(tmp_path: Path) -> None:
     assert json.loads(out)["frames"][0]["direction"] == "rx"
     code, _, err = run("decode", "--no-such-option-but-hex")
     assert code == ExitCode.UNUSABLE_INPUT and "no hex" in err
+
+
+SEED_FILE = Path("/work/shared/seed/ESTADO_MEDIDOR_2.md")
+
+
+@pytest.mark.skipif(not SEED_FILE.exists(), reason="the shared seed file is not here")
+def test_seed_report_gives_exactly_its_one_tx_frame() -> None:
+    code, out, _ = run("decode", "--json", "-f", str(SEED_FILE))
+    assert code == ExitCode.FINDINGS
+    doc = json.loads(out)
+    assert [(f["direction"], f["type"], f["hex"]) for f in doc["frames"]] == [
+        ("tx", "SNRM", SEED_SNRM)
+    ]
