@@ -31,6 +31,7 @@ from dlmsdoctor.session import (
 TAG_AARQ = 0x60
 TAG_AARE = 0x61
 TAG_RLRQ = 0x62
+TAG_RLRE = 0x63
 
 # "Right after": the peer closed within this many seconds of our frame. A meter that drops a frame
 # it dislikes closes within milliseconds; allow for a slow GPRS link.

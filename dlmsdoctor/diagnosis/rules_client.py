@@ -7,7 +7,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.hdlc import parse_hdlc
 from dlmsdoctor.codec.model import Finding, FrameKind, Severity
 from dlmsdoctor.codec.wrapper import parse_wrapper
-from dlmsdoctor.diagnosis.facts import FrameFacts, SessionFacts
+from dlmsdoctor.diagnosis.facts import TAG_RLRE, TAG_RLRQ, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.session import Cause, Evidence
@@ -81,12 +81,30 @@ def engine_error(f: SessionFacts) -> list[Cause]:
     ]
 
 
-@rule("release.not_clean")
+@rule("release.not_clean", benign=("release.confirmed_late",))
 def release_not_clean(f: SessionFacts) -> list[Cause]:
     findings = f.findings("release.not_clean")
     failed = [s for s in f.steps("release") if s.status is StepStatus.FAILED]
     if not findings and not failed:
         return []
+    confirmed = _late_confirmations(f)
+    if confirmed and not _unconfirmed_connections(f):
+        # every connection we released got its RLRE or its DISC's UA/DM, only late (after the
+        # probe's wait, often after Ctrl-C): the association is over; say so, not a fault
+        return [
+            cause(
+                "release.confirmed_late",
+                "The release was confirmed late: the meter holds no session of ours",
+                0.9,
+                "meter",
+                "The meter answered our release after dlmsdoctor stopped waiting: "
+                + "; ".join(note for _, note in confirmed)
+                + ". An RLRE ends the association, and a UA to our DISC ends the link and "
+                "the association with it.",
+                [ev_frame(x, note) for x, note in confirmed[:3]],
+                [later("On a link this slow, give the client a longer timeout.")],
+            )
+        ]
     evidence: list[Evidence] = [ev_finding(pf) for pf in findings[:2]]
     evidence += [ev_step(s.id, s.summary or "release failed") for s in failed[:1]]
     return [
@@ -101,6 +119,35 @@ def release_not_clean(f: SessionFacts) -> list[Cause]:
             [now("Wait for the meter's inactivity timeout before the next poll.")],
         )
     ]
+
+
+def _release_answers(f: SessionFacts, conn_frames: list[FrameFacts]) -> list[tuple[FrameFacts, str]]:
+    """RLREs after our RLRQ and UA/DM after our DISC on one connection (late ones included)."""
+    out: list[tuple[FrameFacts, str]] = []
+    # the last ones: a DISC sent first (--disc-first) and its UA say nothing about the release
+    rlrq = next((x for x in reversed(conn_frames) if x.tx and x.apdu_tag == TAG_RLRQ), None)
+    disc = next((x for x in reversed(conn_frames) if x.tx and x.hdlc_type == "DISC"), None)
+    for x in conn_frames:
+        if x.tx:
+            continue
+        if rlrq is not None and x.index > rlrq.index and x.apdu_tag == TAG_RLRE:
+            out.append((x, f"RLRE (frame #{x.index}) to our RLRQ (frame #{rlrq.index})"))
+        elif disc is not None and x.index > disc.index and x.hdlc_type in ("UA", "DM"):
+            out.append((x, f"{x.hdlc_type} (frame #{x.index}) to our DISC (frame #{disc.index})"))
+    return out
+
+
+def _released_conns(f: SessionFacts) -> list[list[FrameFacts]]:
+    return [c.frames for c in f.connections
+            if any(x.tx and (x.apdu_tag == TAG_RLRQ or x.hdlc_type == "DISC") for x in c.frames)]
+
+
+def _late_confirmations(f: SessionFacts) -> list[tuple[FrameFacts, str]]:
+    return [item for frames in _released_conns(f) for item in _release_answers(f, frames)]
+
+
+def _unconfirmed_connections(f: SessionFacts) -> bool:
+    return any(not _release_answers(f, frames) for frames in _released_conns(f))
 
 
 @rule(benign=("login.budget",))

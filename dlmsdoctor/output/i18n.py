@@ -694,6 +694,12 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "la sesión en el medidor.",
         [("now", "Espere el tiempo de inactividad del medidor antes de la próxima lectura.")],
     ),
+    "release.confirmed_late": (
+        "La liberación se confirmó tarde: el medidor no conserva ninguna sesión nuestra",
+        "El medidor respondió a nuestra liberación cuando dlmsdoctor ya no esperaba. Un RLRE "
+        "termina la asociación, y un UA a nuestro DISC termina el enlace y con él la asociación.",
+        [("later", "En un enlace tan lento, dé al cliente un tiempo de espera mayor.")],
+    ),
     "login.budget": (
         "Algunos juegos de credenciales no se probaron, para no bloquear el medidor",
         "Se agotó el presupuesto de intentos fallidos (por prueba y por medidor).",

@@ -19,7 +19,10 @@ from tests.helpers.dlms_frames import (
     AARE_OK,
     AARQ_LLS,
     AARQ_PUBLIC,
+    RLRE,
+    RLRQ,
     SERIAL_ADDR,
+    disc,
     dm,
     frmr,
     i_rx,
@@ -714,3 +717,40 @@ def test_guard_stop_with_only_ledger_failures_never_concludes_locked(story: Stor
     for c in causes:
         text = " ".join([c.title] + [e.note for e in c.evidence] + [a.text for a in c.actions])
         assert "reset" not in text.lower() and "power" not in text.lower(), text
+
+
+def _cancelled_release(story: Story, late: str) -> None:
+    story.ping(received=3)
+    story.connect()
+    story.tx(snrm())
+    story.rx(ua())
+    story.public_association()
+    story.finding("engine.cancelled", "cosem.identity", Severity.INFO)
+    story.tx(i_tx(RLRQ, A11, ns=1, nr=1), "release")
+    story.finding("release.rlrq_no_answer", "release")
+    story.tx(disc(), "release", dt=2.0)
+    if late in ("rlre", "both"):
+        story.rx(i_rx(RLRE, A11, ns=1, nr=2), "release", dt=0.8)
+    if late in ("ua", "both"):
+        story.rx(ua(), "release", dt=0.8)
+    story.finding("release.disc_no_answer", "release")
+    story.finding("release.not_clean", "release")
+    story.close(by_peer=False)
+    story.step("release", "release", StepStatus.WARNING)
+    story.session.cancelled = True
+
+
+def test_late_rlre_or_ua_to_disc_is_a_clean_release() -> None:
+    """QA defect 3: after Ctrl-C the late RLRE / UA to DISC are in the session: no 'the meter
+    may still hold our association'."""
+    for late in ("rlre", "ua", "both"):
+        story = Story()
+        _cancelled_release(story, late)
+        diagnosis = diagnose(story.session)
+        found = {c.code: c for c in diagnosis.causes}
+        assert "release.not_clean" not in found, late
+        assert "release.confirmed_late" in found and "release.confirmed_late" in BENIGN
+        assert "hold our association" not in diagnosis.headline
+    story = Story()
+    _cancelled_release(story, "none")
+    assert "release.not_clean" in codes(story)
