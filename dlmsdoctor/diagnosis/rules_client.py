@@ -121,7 +121,7 @@ def release_not_clean(f: SessionFacts) -> list[Cause]:
     ]
 
 
-def _release_answers(f: SessionFacts, conn_frames: list[FrameFacts]) -> list[tuple[FrameFacts, str]]:
+def _release_answers(conn_frames: list[FrameFacts]) -> list[tuple[FrameFacts, str]]:
     """RLREs after our RLRQ and UA/DM after our DISC on one connection (late ones included)."""
     out: list[tuple[FrameFacts, str]] = []
     # the last ones: a DISC sent first (--disc-first) and its UA say nothing about the release
@@ -143,11 +143,11 @@ def _released_conns(f: SessionFacts) -> list[list[FrameFacts]]:
 
 
 def _late_confirmations(f: SessionFacts) -> list[tuple[FrameFacts, str]]:
-    return [item for frames in _released_conns(f) for item in _release_answers(f, frames)]
+    return [item for frames in _released_conns(f) for item in _release_answers(frames)]
 
 
 def _unconfirmed_connections(f: SessionFacts) -> bool:
-    return any(not _release_answers(f, frames) for frames in _released_conns(f))
+    return any(not _release_answers(frames) for frames in _released_conns(f))
 
 
 @rule(benign=("login.budget",))
