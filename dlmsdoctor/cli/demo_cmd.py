@@ -239,10 +239,8 @@ def demo_meter(scenario: Scenario) -> Any:
 
 
 def demo_banner(scenario: Scenario, port: int) -> str:
-    return (
-        f"DEMO: a simulated meter (scenario {scenario.name}) on 127.0.0.1:{port}; "
-        "nothing is saved. F3 frames, F4 diagnosis, ctrl+q quits."
-    )
+    # One line that fits 80 columns for every scenario name: the Probe screen's banner.
+    return f"DEMO: simulated meter, scenario {scenario.name}, 127.0.0.1:{port}; nothing is saved"
 
 
 def demo_app(scenario: Scenario, port: int, workdir: Path) -> Any:
@@ -252,6 +250,7 @@ def demo_app(scenario: Scenario, port: int, workdir: Path) -> Any:
     import asyncio
 
     from dlmsdoctor.app import PresetRun, create_app
+    from dlmsdoctor.config import parse_credential
     from dlmsdoctor.ledger import LoginLedger
 
     options = demo_options(scenario, port)
@@ -263,11 +262,12 @@ def demo_app(scenario: Scenario, port: int, workdir: Path) -> Any:
     preset = PresetRun(
         options,
         ledger,
-        demo_banner(scenario, port),
-        earlier_client if scenario.before else None,
-        "Before this run, an earlier client (not shown) logs in: "
-        + ", ".join(scenario.before)
-        + "…",
+        banner=demo_banner(scenario, port),
+        story=f"Scenario {scenario.name}: {scenario.title}. Watch the ladder; then F3 frames, "
+        "F4 diagnosis; ctrl+q quits.",
+        prelude=earlier_client if scenario.before else None,
+        prelude_note="Before this run, an earlier client (not shown) logs in with credential "
+        f"set {', '.join(parse_credential(c).name for c in scenario.before)}…",
     )
     return create_app(
         start_screen="probe",

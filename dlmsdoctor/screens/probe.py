@@ -104,7 +104,7 @@ class ProbeScreen(Screen[None]):
     def _start_preset(self) -> None:
         preset = self._preset
         assert preset is not None
-        self.app.notify(preset.banner, title="Demo", timeout=10)
+        self.app.notify(preset.story, title="Demo", timeout=6)
         options = preset.options
         self._begin(
             preset_values(preset),

@@ -40,6 +40,7 @@ class PresetRun:
     options: ProbeOptions
     ledger: LoginLedger
     banner: str  # one line: what is being shown (a simulated meter, which scenario)
+    story: str  # the notification on start: the scenario's story and where to look next
     prelude: Prelude | None = None
     prelude_note: str = ""  # the status line while the prelude runs
 
