@@ -153,8 +153,8 @@ class LoginBudget:
         if len(recent) >= self.max_failures:
             return Verdict(False, "login.budget",
                            f"{len(recent)} failed logins on this meter in the last "
-                           f"{self.window / 60:g} min (limit {self.max_failures}); wait or raise "
-                           "the limit explicitly",
+                           f"{self.window / 60:g} min (limit {self.max_failures}); wait, or raise "
+                           "it explicitly (probe --meter-login-budget)",
                            {"credential": credential, "failures_in_window": len(recent),
                             "window": self.window, "limit": self.max_failures})
         return Verdict(True)

@@ -116,6 +116,7 @@ def build_options(
     no_icmp: bool = False,
     timeout: float | None = None,
     max_failed_logins: int | None = None,
+    meter_login_budget: int | None = None,
     disc_first: bool = False,
     config_path: Path | None = None,
 ) -> Any:
@@ -167,6 +168,10 @@ def build_options(
             if max_failed_logins < 0:
                 raise UsageProblem("--max-failed-logins cannot be negative")
             changes["max_failed_logins"] = max_failed_logins
+        if meter_login_budget is not None:  # only when given: the default stays the engine's
+            if meter_login_budget < 0:
+                raise UsageProblem("--meter-login-budget cannot be negative")
+            changes["ledger_max_failures"] = meter_login_budget
         if disc_first:
             changes["disc_first"] = True
         return dataclasses.replace(options, **changes)
@@ -354,6 +359,13 @@ def run_and_print(
     metavar="N",
     help="Failed logins allowed per credential set in this run (default 1).",
 )
+@click.option(
+    "--meter-login-budget",
+    type=int,
+    metavar="N",
+    help="Failed logins allowed per meter within 15 min, counting earlier runs (default 3). "
+    "Raise only knowingly: each failure brings a lockout closer.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout.")
 @click.option("--jsonl", is_flag=True, help="Stream events as JSON lines to stdout.")
 @click.option("--report", metavar="PATH", help="Write a report (.md, .html or .json).")
@@ -383,6 +395,7 @@ def probe(
     no_icmp: bool,
     timeout: float | None,
     max_failed_logins: int | None,
+    meter_login_budget: int | None,
     as_json: bool,
     jsonl: bool,
     report: str | None,
@@ -410,6 +423,7 @@ def probe(
             no_icmp=no_icmp,
             timeout=timeout,
             max_failed_logins=max_failed_logins,
+            meter_login_budget=meter_login_budget,
             disc_first=disc_first,
             config_path=config_path,
         )

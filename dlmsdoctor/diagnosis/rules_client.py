@@ -150,20 +150,47 @@ def _unconfirmed_connections(f: SessionFacts) -> bool:
     return any(not _release_answers(frames) for frames in _released_conns(f))
 
 
-@rule(benign=("login.budget",))
+@rule("login.budget")
 def login_budget(f: SessionFacts) -> list[Cause]:
+    """Credential sets the login budget skipped: a set the user asked for was NOT tried, so
+    the run cannot say it works; degraded, with the limit that stopped it and how to lift it."""
     findings = f.findings("login.budget", "login.sap_blocked")
     if not findings:
         return []
+    names = sorted({str(pf.data.get("credential") or pf.step_id.rpartition(".")[2] or "?")
+                    for pf in findings})
+    actions = [now("Fix the failing credential set first (its password and client SAP).")]
+    for pf in findings:
+        limit = pf.data.get("limit")
+        if pf.code == "login.sap_blocked":
+            text = ("Its client SAP already had an authentication failure this run; after "
+                    "fixing that password, probe again.")
+        elif "failures_in_window" in pf.data:
+            window = pf.data.get("window")
+            minutes = f"{float(window) / 60:g} min" if isinstance(window, (int, float)) else ""
+            text = (f"The per-meter limit ({limit} failed logins in {minutes}, counting earlier "
+                    "runs) lifts by itself as those failures age out: wait. Only if you know the "
+                    "meter tolerates more, raise it explicitly for one run: "
+                    f"--meter-login-budget {int(limit) + 1 if isinstance(limit, int) else 'N'}.")
+        elif limit == 0:
+            text = "Password logins were turned off (--max-failed-logins 0)."
+        else:
+            text = ("That set already failed in this run; --max-failed-logins raises the "
+                    "per-set limit (each failure brings a lockout closer).")
+        if all(a.text != text for a in actions):
+            actions.append(later(text))
     return [
         cause(
             "login.budget",
-            "Some credential sets were not tried, to protect the meter from a lockout",
-            0.9,
+            "Credential set(s) not tried, to protect the meter from a lockout: "
+            + ", ".join(repr(n) for n in names),
+            0.6,
             "client",
-            "The login budget (failed logins per run and per meter) was spent, or an earlier "
-            "authentication failure on that client SAP stopped further tries.",
+            "The login budget (failed logins per set per run, and per meter within a time "
+            "window across runs) was spent, or an earlier authentication failure on that client "
+            "SAP stopped further tries. These sets were not tested: this run does not show "
+            "that they work.",
             [ev_finding(pf) for pf in findings[:3]],
-            [later("Fix the failing credential first; raise --max-failed-logins only knowingly.")],
+            actions,
         )
     ]

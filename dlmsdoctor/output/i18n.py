@@ -701,14 +701,19 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         [("later", "En un enlace tan lento, dé al cliente un tiempo de espera mayor.")],
     ),
     "login.budget": (
-        "Algunos juegos de credenciales no se probaron, para no bloquear el medidor",
-        "Se agotó el presupuesto de intentos fallidos (por prueba y por medidor).",
+        "Juegos de credenciales no probados, para no bloquear el medidor",
+        "Se agotó el presupuesto de intentos fallidos (por juego en cada prueba, y por medidor "
+        "en una ventana de tiempo que cuenta pruebas anteriores), o un fallo de autenticación "
+        "en ese SAP de cliente detuvo los intentos. Esos juegos no se probaron: esta prueba no "
+        "muestra que funcionen.",
         [
+            ("now", "Corrija primero el juego de credenciales que falla (contraseña y SAP)."),
             (
                 "later",
-                "Corrija primero la credencial que falla; suba --max-failed-logins solo "
-                "a conciencia.",
-            )
+                "El límite por medidor se libera solo cuando envejecen los fallos: espere. Solo "
+                "si sabe que el medidor tolera más, súbalo explícitamente con "
+                "--meter-login-budget N (el límite por juego y prueba: --max-failed-logins).",
+            ),
         ],
     ),
     "dlmsdoctor.bug": (

@@ -176,7 +176,10 @@ def test_jsonl_stream(tmp_path: Path) -> None:
     assert {"step_started", "step_finished", "frame_sent", "connection_opened"} <= events
     sent = next(x for x in lines if x["event"] == "frame_sent")
     assert sent["hex"] and "data" not in sent
-    assert result.exit_code == lines[-1]["exit_code"] != 0
+    # a wrapper-only meter that answers works: degraded with the wrapper profile, exit 0
+    assert result.exit_code == lines[-1]["exit_code"] == 0
+    assert lines[-1]["diagnosis"]["status"] == "degraded"
+    assert lines[-1]["profile"]["framing"] == "wrapper"
 
 
 def test_report_and_capture_are_written(tmp_path: Path) -> None:
@@ -377,3 +380,24 @@ def test_every_event_type_has_a_jsonl_line_with_secrets_masked() -> None:
     assert sent["masked_bytes"] == len(PASSWORD)
     assert PASSWORD.hex(" ").upper() not in sent["hex"]
     assert lines[4]["how"] == "fin" and lines[9]["severity"] == "error"
+
+
+def test_spent_meter_login_budget_is_degraded_and_lifted_only_by_the_explicit_option() -> None:
+    """QA defect 4: after 3 failed logins in the window, the 4th run skips the set: not OK.
+    --meter-login-budget (only when given) lets exactly one more try through."""
+    with MeterThread("default") as meter:
+        target = f"127.0.0.1:{meter.port}"
+        for _ in range(3):
+            assert invoke(target, *FAST, "--cred", "mgmt=1:low:WRONG").exit_code == ProbeExit.LOGIN
+        fourth = invoke(target, *FAST, "--json", "--cred", "mgmt=1:low:WRONG")
+        assert meter.failed_logins() == 3
+        raised = invoke(target, *FAST, "--json", "--cred", "mgmt=1:low:WRONG",
+                        "--meter-login-budget", "4")
+        assert meter.failed_logins() == 4
+    doc = json.loads(fourth.stdout)
+    assert doc["diagnosis"]["status"] == "degraded"
+    budget = next(c for c in doc["diagnosis"]["causes"] if c["code"] == "login.budget")
+    assert "'mgmt'" in budget["title"]
+    assert any("--meter-login-budget" in a["text"] for a in budget["actions"])
+    assert json.loads(raised.stdout)["diagnosis"]["causes"][0]["code"] == "auth.wrong_password"
+    assert invoke(target, "--meter-login-budget", "-1").exit_code == 64

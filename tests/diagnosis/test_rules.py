@@ -421,9 +421,20 @@ def test_release_not_clean(story: Story) -> None:
     assert "release.not_clean" in codes(story)
 
 
-def test_login_budget_is_a_note(story: Story) -> None:
-    story.finding("login.budget", "assoc.login.mgmt", credential="mgmt")
-    assert "login.budget" in codes(story) and "login.budget" in BENIGN
+def test_login_budget_skip_degrades_a_working_meter(story: Story) -> None:
+    """QA defect 4: a credential set skipped by the per-meter budget is not 'OK': the set was
+    not tested. The advice names the option that really lifts that limit."""
+    story.healthy()
+    story.finding("login.budget", "assoc.login.mgmt", credential="mgmt",
+                  failures_in_window=3, window=900.0, limit=3)
+    story.step("assoc.login.mgmt", "association", StepStatus.SKIPPED)
+    diagnosis = diagnose(story.session)
+    assert diagnosis.status == "degraded"
+    budget = codes(story)["login.budget"]
+    assert "login.budget" not in BENIGN and "'mgmt'" in budget.title
+    advice = " ".join(a.text for a in budget.actions)
+    assert "--meter-login-budget 4" in advice and "--max-failed-logins" not in advice
+    assert diagnosis.headline.startswith("Credential set(s) not tried")
 
 
 # -- association ---------------------------------------------------------------------------------
