@@ -20,8 +20,10 @@ creates it; writing creates it with mode 0600 because it holds passwords. A brok
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,14 @@ _MASK = "********"
 class ConfigError(ValueError):
     """A config file or a ``--cred`` value that cannot be used; the message says where and why."""
 
-    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ):
         where = ""
         if path is not None:
             where = f"{path}"
@@ -45,6 +54,7 @@ class ConfigError(ValueError):
         super().__init__(where + message)
         self.path = path
         self.line = line
+        self.key = key  # the table key at fault, so that the line can point at it
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,11 @@ def _is_hex(text: str) -> bool:
     return bool(re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", text))
 
 
+# every key a [targets.NAME] table may hold (anything else is a mistake, said so)
+TARGET_KEYS = ("host", "port", "framing", "server_address", "address_size", "serial_number",
+               "credentials")
+
+
 @dataclass(frozen=True)
 class TargetConfig:
     name: str
@@ -157,6 +172,9 @@ class Config:
     credentials: dict[str, Credential] = field(default_factory=dict)
     targets: dict[str, TargetConfig] = field(default_factory=dict)
     path: Path | None = None
+    # things the user should know but that do not stop a run (a file holding secrets that
+    # others can read): the faces print them on stderr / in the status bar
+    warnings: tuple[str, ...] = ()
 
     def credential(self, name: str) -> Credential:
         try:
@@ -168,16 +186,39 @@ class Config:
             ) from None
 
 
-def load_config(path: Path | None = None) -> Config:
-    """Read the config; a missing file is an empty config (and is not created)."""
+def load_config(path: Path | None = None, *, required: bool = False) -> Config:
+    """Read the config; a missing file is an empty config (and is not created), unless
+    ``required`` (the user named the file: a typo must not silently mean "no config")."""
     path = path or paths.config_file()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if required:
+            raise ConfigError("no such config file", path=path) from None
         return Config(path=path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=path) from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    warning = _permission_warning(path, config)
+    if warning:
+        config = dataclasses.replace(config, warnings=(*config.warnings, warning))
+    return config
+
+
+def _permission_warning(path: Path, config: Config) -> str | None:
+    """Like ssh with a private key: a file holding secrets must be readable by its owner only."""
+    holds_secret = any(c.password or c.block_cipher_key or c.authentication_key
+                       for c in config.credentials.values())
+    if not holds_secret or os.name != "posix":
+        return None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if mode & 0o077 == 0:
+        return None
+    return (f"{path} holds passwords or keys but its mode is {mode:04o} (readable by others): "
+            f"run `chmod 600 {path}`")
 
 
 def parse_config(text: str, path: Path | None = None) -> Config:
@@ -200,13 +241,14 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         try:
             creds[name] = _credential_from_table(name, table)
         except ConfigError as exc:
-            line = _line_of(text, f"credentials.{name}")
+            line = _line_of_key(text, f"credentials.{name}", exc.key)
             raise ConfigError(str(exc), path=path, line=line) from None
     for name, table in _tables(doc, "targets", text, path).items():
         try:
             targets[name] = _target_from_table(name, table, creds)
         except ConfigError as exc:
-            raise ConfigError(str(exc), path=path, line=_line_of(text, f"targets.{name}")) from None
+            line = _line_of_key(text, f"targets.{name}", exc.key)
+            raise ConfigError(str(exc), path=path, line=line) from None
     return Config(creds, targets, path)
 
 
@@ -225,22 +267,42 @@ def _line_of(text: str, header: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
+def _line_of_key(text: str, header: str, key: str | None) -> int | None:
+    """The line of ``key = ...`` inside ``[header]`` (the header's line when not found)."""
+    start = _line_of(text, header)
+    if start is None or key is None:
+        return start
+    lines = text.splitlines()
+    for number in range(start, len(lines)):  # the lines after the header (0-based start)
+        stripped = lines[number].strip()
+        if stripped.startswith("["):
+            break
+        if re.match(re.escape(key) + r"[ \t]*=", stripped):
+            return number + 1
+    return start
+
+
 def _credential_from_table(name: str, table: dict[str, object]) -> Credential:
     allowed = {"client_sap", "auth", "password", "system_title", "block_cipher_key",
                "authentication_key"}
     unknown = set(table) - allowed
     if unknown:
-        raise ConfigError(f"credential {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
+        first = sorted(unknown)[0]
+        raise ConfigError(f"credential {name!r}: unknown key(s) {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(sorted(allowed))})", key=first)
     sap = table.get("client_sap")
     if not isinstance(sap, int) or isinstance(sap, bool):
-        raise ConfigError(f"credential {name!r}: client_sap must be an integer")
-    _parse_sap(str(sap))
+        raise ConfigError(f"credential {name!r}: client_sap must be an integer", key="client_sap")
+    try:
+        _parse_sap(str(sap))
+    except ConfigError as exc:
+        raise ConfigError(str(exc), key="client_sap") from None
     auth = table.get("auth", "none")
     if not isinstance(auth, str):
-        raise ConfigError(f"credential {name!r}: auth must be a string")
+        raise ConfigError(f"credential {name!r}: auth must be a string", key="auth")
     for key in ("password", "system_title", "block_cipher_key", "authentication_key"):
         if key in table and not isinstance(table[key], str):
-            raise ConfigError(f"credential {name!r}: {key} must be a string (quote it)")
+            raise ConfigError(f"credential {name!r}: {key} must be a string (quote it)", key=key)
     if auth == "gmac":
         secret = ",".join(
             str(table.get(k, "")) for k in ("block_cipher_key", "authentication_key")
@@ -253,24 +315,38 @@ def _credential_from_table(name: str, table: dict[str, object]) -> Credential:
 def _target_from_table(
     name: str, table: dict[str, object], creds: dict[str, Credential]
 ) -> TargetConfig:
+    unknown = set(table) - set(TARGET_KEYS)
+    if unknown:
+        first = sorted(unknown)[0]
+        hint = (" (credential sets go in credentials = [\"NAME\"], defined in "
+                "[credentials.NAME])" if unknown & {"client_sap", "authentication", "credential",
+                                                     "auth", "password"} else "")
+        raise ConfigError(f"target {name!r}: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(TARGET_KEYS)}{hint}", key=first)
     host = table.get("host")
     if not isinstance(host, str) or not host:
-        raise ConfigError(f"target {name!r}: host is required")
+        raise ConfigError(f"target {name!r}: host is required (a quoted string)", key="host")
     port = table.get("port", 4059)
-    if not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError(f"target {name!r}: port must be 1..65535")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ConfigError(f"target {name!r}: port must be 1..65535", key="port")
     cred_names = table.get("credentials", [])
     if not isinstance(cred_names, list) or not all(isinstance(c, str) for c in cred_names):
-        raise ConfigError(f"target {name!r}: credentials must be a list of names")
+        raise ConfigError(f"target {name!r}: credentials must be a list of names",
+                          key="credentials")
     for cred in cred_names:
         if cred not in creds:
-            raise ConfigError(f"target {name!r}: unknown credential set {cred!r}")
+            raise ConfigError(f"target {name!r}: unknown credential set {cred!r}",
+                              key="credentials")
     size = table.get("address_size")
     if size is not None and size not in (1, 2, 4):
-        raise ConfigError(f"target {name!r}: address_size must be 1, 2 or 4")
+        raise ConfigError(f"target {name!r}: address_size must be 1, 2 or 4", key="address_size")
     framing = table.get("framing")
     if framing is not None and framing not in ("auto", "hdlc", "wrapper"):
-        raise ConfigError(f"target {name!r}: framing must be auto, hdlc or wrapper")
+        raise ConfigError(f"target {name!r}: framing must be auto, hdlc or wrapper",
+                          key="framing")
+    for key in ("server_address", "serial_number"):
+        if key in table and not isinstance(table[key], (str, int)):
+            raise ConfigError(f"target {name!r}: {key} must be a string", key=key)
 
     def opt_str(key: str) -> str | None:
         value = table.get(key)

@@ -127,7 +127,10 @@ def build_options(
     from dlmsdoctor.engine import OptionsError, ProbeOptions
 
     try:
-        config = load_config(config_path)
+        # a named --config must exist: a typo must not silently mean "no config"
+        config = load_config(config_path, required=config_path is not None)
+        for warning in config.warnings:
+            _warn(warning)
         named = config.targets.get(target)
         if named is not None:
             options = ProbeOptions(host=named.host, port=named.port)

@@ -126,7 +126,8 @@ def gurux_args(profile: ConnectionProfile) -> str:
 
 
 def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
-    """A dlmsdoctor config target that reproduces this profile (secrets stay in [credentials])."""
+    """A dlmsdoctor config target that reproduces this profile, in the keys ``config.py`` reads
+    (credential sets by name: their secrets stay in ``[credentials.NAME]``)."""
     lines = [
         f"[targets.{name}]",
         f'host = "{profile.host}"',
@@ -136,10 +137,11 @@ def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
     if profile.framing == "hdlc":
         lines += [f'server_address = "{server_address(profile)}"',
                   f"address_size = {profile.address_size}"]
-    lines.append(f"client_sap = {profile.client_sap}")
-    lines.append(f'authentication = "{profile.authentication}"')
-    if profile.credential:
-        lines.append(f'credential = "{profile.credential}"')
+    if profile.authentication != "none" and profile.credential:
+        # the public client (16, no authentication) is always tried: only a set needs naming
+        lines.append(f'credentials = ["{profile.credential}"]'
+                     f"  # [credentials.{profile.credential}]: client_sap = {profile.client_sap},"
+                     f' auth = "{profile.authentication}"')
     return "\n".join(lines) + "\n"
 
 

@@ -114,6 +114,20 @@ def test_broken_config_is_a_usage_error(tmp_path: Path) -> None:
     assert "bad.toml" in result.stderr
 
 
+def test_missing_config_is_a_usage_error_and_an_open_one_a_warning(tmp_path: Path) -> None:
+    """QA defect 6: a named --config that does not exist was silently ignored; a config with
+    a password readable by others gave no warning."""
+    result = invoke("127.0.0.1", "--config", str(tmp_path / "nonexist.toml"))
+    assert result.exit_code == ExitCode.USAGE and result.stdout == ""
+    assert "nonexist.toml" in result.stderr and "no such config file" in result.stderr
+    config = tmp_path / "open.toml"
+    config.write_text('[credentials.m]\nclient_sap = 1\nauth = "low"\npassword = "Sekret9"\n')
+    config.chmod(0o644)
+    result = invoke("127.0.0.1", "--config", str(config), "--cred", "m", "--timeout", "-1")
+    assert "warning" in result.stderr and "chmod 600" in result.stderr
+    assert "Sekret9" not in result.stderr
+
+
 def test_secret_in_a_bad_cred_is_never_echoed() -> None:
     result = invoke("127.0.0.1", "--cred", "x=1:bogus:SuperSecret123")
     assert result.exit_code == ExitCode.USAGE

@@ -59,8 +59,11 @@ def test_config_file_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize(("text", "line"), [
     ("[credentials.a]\nclient_sap = 1\nauth = \n", 3),
-    ("[credentials.a]\nclient_sap = 1\nauth = \"none\"\n\n[credentials.b]\nclient_sap = 'x'\n", 5),
-    ("[targets.t]\nhost = \"h\"\ncredentials = [\"nope\"]\n", 1),
+    ("[credentials.a]\nclient_sap = 1\nauth = \"none\"\n\n[credentials.b]\nclient_sap = 'x'\n", 6),
+    ("[targets.t]\nhost = \"h\"\ncredentials = [\"nope\"]\n", 3),
+    ("[targets.t]\nport = 3333\n\nhost = 5\n", 4),  # QA defect 6: the key's line
+    ("[targets.t]\nhost = \"h\"\nclient_sap = 1\n", 3),  # unknown keys are errors
+    ("[credentials.a]\nclient_sap = 1\nauth = \"low\"\npasword = \"x\"\n", 4),
     ("[other]\nx = 1\n", 1),
 ])
 def test_config_errors_name_the_line(text: str, line: int) -> None:
@@ -75,3 +78,52 @@ def test_paths_honour_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert paths.ledger_file() == tmp_path / "data" / "ledger.jsonl"
     assert paths.sessions_dir() == tmp_path / "data" / "sessions"
     assert not (tmp_path / "data").exists()
+
+
+def test_a_named_config_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    """QA defect 6: --config /nonexist.toml was silently an empty config."""
+    missing = tmp_path / "nonexist.toml"
+    assert load_config(missing).credentials == {}  # the default location may be absent
+    with pytest.raises(ConfigError) as info:
+        load_config(missing, required=True)
+    assert "no such config file" in str(info.value) and str(missing) in str(info.value)
+
+
+def test_secrets_in_a_file_others_can_read_give_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[credentials.m]\nclient_sap = 1\nauth = "low"\npassword = "x"\n')
+    os.chmod(path, 0o644)
+    warnings = load_config(path).warnings
+    assert len(warnings) == 1 and "0644" in warnings[0] and "chmod 600" in warnings[0]
+    assert "x\"" not in warnings[0]
+    os.chmod(path, 0o600)
+    assert load_config(path).warnings == ()
+    path.write_text('[targets.t]\nhost = "h"\n')  # no secret: no warning whatever the mode
+    os.chmod(path, 0o644)
+    assert load_config(path).warnings == ()
+
+
+@pytest.mark.parametrize("auth", ["none", "low"])
+def test_the_printed_profile_snippet_loads_back_as_the_same_target(auth: str) -> None:
+    """QA defect 6: the [targets.meter] the probe prints used keys the reader ignored."""
+    from dlmsdoctor.diagnosis.profile import toml_snippet
+    from dlmsdoctor.session import ConnectionProfile
+
+    profile = ConnectionProfile(
+        host="10.0.0.5", port=3333, framing="hdlc", server_logical=1, server_physical=6678,
+        address_size=4, client_sap=1 if auth == "low" else 16, authentication=auth,
+        credential="mgmt" if auth == "low" else "public",
+    )
+    text = toml_snippet(profile)
+    if auth == "low":  # the set itself lives in the user's config, with its secret
+        text = '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "p"\n\n' + text
+    target = parse_config(text).targets["meter"]
+    assert (target.host, target.port, target.framing) == ("10.0.0.5", 3333, "hdlc")
+    assert (target.server_address, target.address_size) == ("1/6678", 4)
+    assert target.credentials == (("mgmt",) if auth == "low" else ())
+    wrapper = ConnectionProfile(
+        host="10.0.0.5", port=4059, framing="wrapper", server_logical=1, server_physical=None,
+        address_size=0, client_sap=16, authentication="none", credential="public",
+    )
+    target = parse_config(toml_snippet(wrapper)).targets["meter"]
+    assert (target.framing, target.server_address, target.address_size) == ("wrapper", None, None)
