@@ -45,6 +45,9 @@ class ProbeExit(IntEnum):
     ASSOCIATION = 16  # the public association (or its identity reads) failed
     LOGIN = 17  # a credential set was rejected (or its reads failed)
     RELEASE = 18  # the release was not confirmed: the meter may still hold the session
+    # the run ended without a failed rung, but --report/--capture could not be written (the
+    # session is saved and the verdict printed); sysexits' EX_CANTCREAT
+    OUTPUT = 73
 
 
 _LAYER_EXIT = {
@@ -255,35 +258,91 @@ class Output:
             render_diagnosis(self.console, session, saved=saved)
 
 
+def check_extras(report: str | None, report_format: str | None, capture: str | None) -> str | None:
+    """Before probing: the --report format, and whether the --report/--capture paths can be
+    written at all, so that a typo costs no meter traffic. Returns the report format."""
+    from dlmsdoctor.cli.report_cmd import known_format
+
+    fmt = report_format
+    if report and fmt is None:
+        fmt = known_format(report)
+        if fmt is None:
+            raise UsageProblem(
+                f"--report {report}: unknown extension {Path(report).suffix or '(none)'!r}; use "
+                ".md, .html or .json, or give --report-format md|html|json"
+            )
+    for option, path in (("--report", report), ("--capture", capture)):
+        if path:
+            problem = _unwritable(Path(path))
+            if problem:
+                raise UsageProblem(f"{option} {path}: cannot write there ({problem})")
+    return fmt
+
+
+def _unwritable(path: Path) -> str | None:
+    """Open the file for appending (created, then removed, when new): the only test that is
+    right for root, read-only mounts and /proc alike."""
+    existed = path.exists()
+    if path.is_dir():
+        return "it is a directory"
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not existed:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return None
+
+
 def write_extras(
-    session: Session, report: str | None, capture: str | None, lang: str = "en"
-) -> None:
-    """--report (in ``lang``) and --capture: helper writers; a problem there is a warning, not a
-    failure."""
+    session: Session,
+    report: str | None,
+    capture: str | None,
+    lang: str = "en",
+    report_format: str | None = None,
+) -> bool:
+    """--report (in ``lang``) and --capture, after the verdict is printed and the session
+    saved. Returns False when one could not be written (said on stderr): the exit code then
+    says so too (``ProbeExit.OUTPUT``), never 0."""
+    ok = True
     if report:
         try:
             from dlmsdoctor.output.report import write_report
         except ImportError:
             _warn("reports are not available in this build; skipped --report")
+            ok = False
         else:
             from dlmsdoctor.cli.report_cmd import pick_format
 
             try:
-                write_report(session, report, pick_format(None, report), lang)
+                write_report(session, report, report_format or pick_format(None, report), lang)
                 click.echo(f"Report written: {report}", err=True)
             except (OSError, ValueError) as exc:
-                _warn(str(exc))
+                click.echo(f"dlmsdoctor: error: {exc}", err=True)
+                ok = False
     if capture:
         try:
             from dlmsdoctor.output.capture import write_capture
         except ImportError:
             _warn("captures are not available in this build; skipped --capture")
+            ok = False
         else:
             try:
                 write_capture(session, capture)
                 click.echo(f"Capture written: {capture}", err=True)
             except (OSError, ValueError) as exc:
-                _warn(str(exc))
+                click.echo(f"dlmsdoctor: error: cannot write capture {capture}: {exc}", err=True)
+                ok = False
+    return ok
+
+
+def final_exit(code: int, extras_ok: bool) -> int:
+    """A failed rung's code wins; otherwise a --report/--capture that failed is OUTPUT."""
+    if not extras_ok and code == ProbeExit.OK:
+        return int(ProbeExit.OUTPUT)
+    return code
 
 
 def run_and_print(
@@ -373,6 +432,11 @@ def run_and_print(
 @click.option("--jsonl", is_flag=True, help="Stream events as JSON lines to stdout.")
 @click.option("--report", metavar="PATH", help="Write a report (.md, .html or .json).")
 @click.option(
+    "--report-format",
+    type=click.Choice(["md", "html", "json"]),
+    help="Format of the --report when its extension does not say it.",
+)
+@click.option(
     "--lang",
     type=click.Choice(["en", "es"]),
     default="en",
@@ -402,6 +466,7 @@ def probe(
     as_json: bool,
     jsonl: bool,
     report: str | None,
+    report_format: str | None,
     lang: str,
     capture: str | None,
     disc_first: bool,
@@ -430,6 +495,7 @@ def probe(
             disc_first=disc_first,
             config_path=config_path,
         )
+        report_format = check_extras(report, report_format, capture)
     except UsageProblem as exc:
         _fail_usage(str(exc))
         return
@@ -441,5 +507,5 @@ def probe(
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(ExitCode.INTERRUPTED)
-    write_extras(session, report, capture, lang)
-    sys.exit(code)
+    extras_ok = write_extras(session, report, capture, lang, report_format)
+    sys.exit(final_exit(code, extras_ok))

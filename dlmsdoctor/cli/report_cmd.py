@@ -17,7 +17,8 @@ Examples:
 
 \b
 SESSION is a session JSON saved by dlmsdoctor, a dlmsdoctor pcapng, or a pcap/pcapng with a DLMS
-TCP stream (tcpdump, Wireshark). Exit codes: 0 written; 2 the file cannot be read; 64 bad options.
+TCP stream (tcpdump, Wireshark). Exit codes: 0 written; 2 the file cannot be read; 64 bad options
+(an -o extension other than .md/.html/.json needs --format).
 """
 
 _SUFFIX_FORMAT = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
@@ -31,6 +32,11 @@ def pick_format(fmt: str | None, output: str | None) -> str:
     if output:
         return _SUFFIX_FORMAT.get(Path(output).suffix.lower(), "md")
     return "md"
+
+
+def known_format(output: str) -> str | None:
+    """The format the output file's extension names, or None when it names none we write."""
+    return _SUFFIX_FORMAT.get(Path(output).suffix.lower())
 
 
 def load_or_exit(ctx: click.Context, path: str, port: int | None) -> Session:
@@ -90,5 +96,11 @@ def emit_report(ctx: click.Context, session: Session, output: str | None, fmt: s
 def report(ctx: click.Context, session_path: str, fmt: str | None, lang: str,
            output: str | None, port: int | None, show_secrets: bool) -> None:
     """Write a diagnostic report from a saved session or a capture."""
+    if output and output != "-" and fmt is None and known_format(output) is None:
+        # r.pdf must not silently be Markdown: say it before reading anything
+        click.echo(f"dlmsdoctor: -o {output}: unknown extension "
+                   f"{Path(output).suffix or '(none)'!r}; use .md, .html or .json, or --format",
+                   err=True)
+        ctx.exit(ExitCode.USAGE)
     session = load_or_exit(ctx, session_path, port)
     emit_report(ctx, session, output, pick_format(fmt, output), lang, show_secrets)

@@ -233,17 +233,41 @@ def test_report_lang_must_be_en_or_es() -> None:
     assert result.exit_code == 2 and "--lang" in result.stderr and not result.stdout
 
 
-def test_unwritable_report_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+def test_report_and_capture_paths_are_checked_before_probing(tmp_path: Path) -> None:
+    """QA defect 7: an unwritable --report/--capture, or --report r.pdf, is said up front
+    (exit 64, nothing probed), not after the run with exit 0."""
     with MeterThread("default") as meter:
-        result = invoke(
-            f"127.0.0.1:{meter.port}",
-            *FAST,
-            "--no-save",
-            "--report",
-            str(tmp_path / "missing" / "dir" / "r.md"),
-        )
-    assert result.exit_code == 0
-    assert "warning" in result.stderr
+        target = f"127.0.0.1:{meter.port}"
+        for args in (
+            ["--report", str(tmp_path / "missing" / "dir" / "r.md")],
+            ["--capture", str(tmp_path / "missing" / "x.pcapng")],
+            ["--report", str(tmp_path / "r.pdf")],
+            ["--report", str(tmp_path)],
+        ):
+            result = invoke(target, *FAST, "--no-save", *args)
+            assert result.exit_code == ExitCode.USAGE, (args, result.stderr)
+            assert result.stdout == "" and args[1] in result.stderr
+        # nothing reached the meter: the mistakes were caught before probing
+        assert not [e for e in meter.events if e.get("event") == "connection.opened"]
+        assert not (tmp_path / "r.pdf").exists()
+        # --report-format makes any name acceptable
+        result = invoke(target, *FAST, "--no-save", "--report", str(tmp_path / "r.pdf"),
+                        "--report-format", "md")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "r.pdf").read_text(encoding="utf-8").startswith("#")
+
+
+def test_a_report_that_fails_after_the_run_never_exits_0(tmp_path: Path) -> None:
+    from dlmsdoctor.cli.probe_cmd import final_exit, write_extras
+
+    story = _diagnosed(Story().healthy())
+    gone = tmp_path / "gone"
+    assert not write_extras(story.session, str(gone / "r.md"), None)
+    assert not write_extras(story.session, None, str(gone / "c.pcapng"))
+    assert write_extras(story.session, str(tmp_path / "r.md"), str(tmp_path / "c.pcapng"))
+    assert final_exit(ProbeExit.OK, False) == ProbeExit.OUTPUT == 73
+    assert final_exit(ProbeExit.LOGIN, False) == ProbeExit.LOGIN  # the rung's code wins
+    assert final_exit(ProbeExit.OK, True) == 0
 
 
 def test_named_target_and_credential_from_the_config(tmp_path: Path) -> None:

@@ -85,6 +85,16 @@ def test_unwritable_output_is_a_message(session_json: Path, tmp_path: Path) -> N
     assert out == "" and "cannot write report" in err
 
 
+def test_unknown_output_extension_needs_format(session_json: Path, tmp_path: Path) -> None:
+    """QA defect 7: -o r.pdf silently wrote Markdown."""
+    code, out, err = run(str(session_json), "-o", str(tmp_path / "r.pdf"))
+    assert code == ExitCode.USAGE and out == "" and ".pdf" in err
+    assert not (tmp_path / "r.pdf").exists()
+    code, _, err = run(str(session_json), "-o", str(tmp_path / "r.pdf"), "--format", "html")
+    assert code == 0, err
+    assert (tmp_path / "r.pdf").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
 def test_bad_option_is_a_usage_error(session_json: Path) -> None:
     code, _, _ = run(str(session_json), "--format", "pdf")
     assert code == 2  # click's own usage error
