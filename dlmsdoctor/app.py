@@ -52,7 +52,10 @@ class DoctorApp(App[int]):
         Binding("f5", "show('history')", "History"),
         Binding("ctrl+o", "open_session", "Open"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        # q quits wherever no text input has focus (an Input takes the key first and types it);
+        # ctrl+q quits from anywhere, an Input included. The footer shows both on one key.
+        Binding("q", "quit", "Quit", key_display="q/^q"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(

@@ -30,7 +30,7 @@ Screens
 Everywhere
   ctrl+p  command palette       ctrl+o  open a session file
   ctrl+t  light / dark theme    f1      this help
-  tab     next pane             ctrl+q  quit
+  tab     next pane             q       quit (ctrl+q in a text field)
 
 Frames
   up/down, pgup/pgdn, home/end move in the list (mouse too)
