@@ -130,6 +130,9 @@ def _build(name: str, sap: int, auth: str, secret: str | None) -> Credential:
     if auth not in AUTH_MECHANISMS:
         raise ConfigError(f"authentication {auth!r} is not one of {', '.join(AUTH_MECHANISMS)}")
     if auth == "none":
+        if secret:  # "1:none:extra" must not silently drop what the user meant as a secret
+            raise ConfigError(f"credential {name!r}: auth none takes no password or key "
+                              "(use low or gmac)")
         return Credential(name, sap, "none")
     if auth == "low":
         if not secret:

@@ -95,6 +95,12 @@ def test_probe_exit_codes_do_not_clash_with_exit_code() -> None:
         ["127.0.0.1", "--server-address", "one/two"],
         ["127.0.0.1", "--json", "--jsonl"],
         ["127.0.0.1", "--timeout", "-1"],
+        # QA defect 8: sizes that cannot hold the address, a secret dropped by auth none
+        ["127.0.0.1", "--server-address", "1/200", "--address-size", "1"],
+        ["127.0.0.1", "--server-address", "1/17", "--address-size", "1"],
+        ["127.0.0.1", "--server-address", "1/200", "--address-size", "2"],
+        ["127.0.0.1", "--server-address", "200"],
+        ["127.0.0.1", "--cred", "1:none:extra"],
     ],
 )
 def test_usage_errors(args: list[str]) -> None:
@@ -439,3 +445,15 @@ def test_spent_meter_login_budget_is_degraded_and_lifted_only_by_the_explicit_op
     assert any("--meter-login-budget" in a["text"] for a in budget["actions"])
     assert json.loads(raised.stdout)["diagnosis"]["causes"][0]["code"] == "auth.wrong_password"
     assert invoke(target, "--meter-login-budget", "-1").exit_code == 64
+
+
+def test_address_size_messages_say_what_fits() -> None:
+    from dlmsdoctor.cli.probe_cmd import UsageProblem, build_options
+
+    with pytest.raises(UsageProblem, match="1-byte address holds only the logical"):
+        build_options("127.0.0.1", server_address="1/200", address_size="1")
+    with pytest.raises(UsageProblem, match=r"2-byte address \(7\+7 bits"):
+        build_options("127.0.0.1", server_address="1/200", address_size="2")
+    options = build_options("127.0.0.1", server_address="1/200", address_size="4")
+    assert options.first_server().physical == 200
+    assert build_options("127.0.0.1", server_address="1/200").first_server().size == 4

@@ -27,7 +27,8 @@ def test_parse_cli_credentials() -> None:
     keys = "000102030405060708090A0B0C0D0E0F,D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
     c = parse_credential(f"g=1:gmac:{keys}")
     assert c.auth == "gmac" and c.block_cipher_key and c.authentication_key
-    for bad in ("1", "x:low:1", "1:high:x", "1:low", "200:none", "=1:none", "1:gmac:zz"):
+    for bad in ("1", "x:low:1", "1:high:x", "1:low", "200:none", "=1:none", "1:gmac:zz",
+                "1:none:extra"):
         with pytest.raises(ConfigError):
             parse_credential(bad)
 
