@@ -34,6 +34,17 @@ def timing_text(step: StepRecord) -> str:
     return ""
 
 
+RUNG_WIDTH = 24  # "Server address discovery"; a longer name is cut with an ellipsis
+
+
+def rung_name(title: str) -> str:
+    """The rung's name without its parenthesised detail: "DISC first (clear a stale link)" is
+    "DISC first", "Login 'mgmt' (client 1, low)" is "Login 'mgmt'". The detail is in the
+    rung's result and frames; the name has to stay readable beside them at 80 columns."""
+    name = title.split(" (", 1)[0].strip() or title
+    return name if len(name) <= RUNG_WIDTH else name[: RUNG_WIDTH - 1] + "…"
+
+
 class Ladder(DataTable[str | Text]):
     """Rows keyed by step id; the screen feeds it StepRecords as events arrive."""
 
@@ -51,7 +62,7 @@ class Ladder(DataTable[str | Text]):
     def _ensure_columns(self) -> None:
         if not self._columns_ready:
             self.add_column("state", key="state", width=9)
-            self.add_column("rung", key="rung", width=16)
+            self.add_column("rung", key="rung", width=RUNG_WIDTH)
             self.add_column("time", key="time", width=7)
             self.add_column("result", key="result")
             self._columns_ready = True
@@ -66,7 +77,7 @@ class Ladder(DataTable[str | Text]):
         self._ensure_columns()
         cells: tuple[str | Text, ...] = (
             state_text(step.status),
-            step.title or step.id,
+            rung_name(step.title or step.id),
             timing_text(step),
             step.summary,
         )
