@@ -6,6 +6,12 @@ Prints frames per second for (a) HDLC framing + lint, (b) the full decode (frami
 APDU spans), and (c) GXDLMSTranslator.messageToXml, and the ratios a/c and b/c.
 Targets: a/c >= 10, b/c >= 2.
 Also times the cold start of `dlmsdoctor decode HEX` (target < 0.4 s).
+
+    .venv/bin/python bench/decode.py --make-log poller.log --megabytes 10
+
+writes a realistic poller log of that size instead (timestamped TX/RX lines: SNRM/UA, AARQ/AARE,
+GET requests and responses, DISC), to time `dlmsdoctor decode -f` on large inputs with
+`/usr/bin/time -v`.
 """
 
 from __future__ import annotations
@@ -61,6 +67,29 @@ def _frames() -> list[bytes]:
     return frames
 
 
+def _make_log(path: str, megabytes: float) -> int:
+    """Write a poller-style log of about ``megabytes`` MB; return the number of frames."""
+    from dlmsdoctor.codec.model import hexs
+
+    frames = _frames()
+    # To the meter (server destination) is what the poller sent.
+    sent = [parse_hdlc(f).fields["dest"]["role"] == "server" for f in frames]  # type: ignore[index]
+    target = int(megabytes * 1_000_000)
+    written = count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        while written < target:
+            for i, frame in enumerate(frames):
+                second = count % 60
+                line = (
+                    f"[2025-10-30 14:{count // 60 % 60:02d}:{second:02d}.{count % 1000:03d}] "
+                    f"{'TX' if sent[i] else 'RX'}: {hexs(frame)}\n"
+                )
+                out.write(line)
+                written += len(line)
+                count += 1
+    return count
+
+
 def _rate(fn: Callable[[bytes], object], frames: list[bytes], seconds: float) -> float:
     """Frames per second: the best of 5 rounds, each at least seconds/5 long."""
     rates = []
@@ -92,7 +121,13 @@ def _cold_start(frame_hex: str, runs: int = 7) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--make-log", metavar="PATH", help="write a large log and stop")
+    parser.add_argument("--megabytes", type=float, default=1.0, help="size of --make-log")
     args = parser.parse_args()
+    if args.make_log:
+        count = _make_log(args.make_log, args.megabytes)
+        print(f"{args.make_log}: {count} frames")
+        return
 
     from gurux_dlms import GXDLMSTranslator
     from gurux_dlms.enums import TranslatorOutputType
