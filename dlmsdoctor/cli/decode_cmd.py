@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import codecs
+import itertools
 import sys
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, NoReturn
 
 import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
-from dlmsdoctor.codec.decode import Chunk, DecodeResult, InputProblem, decode_chunks
-from dlmsdoctor.codec.hexinput import parse_hex_input
+from dlmsdoctor.codec.decode import Chunk, DecodeTally, FrameDecode, InputProblem, iter_decode
+from dlmsdoctor.codec.hexinput import HexProblem, binary_reason, iter_hex_input
 
 _EPILOG = """\b
 Examples:
@@ -19,7 +22,8 @@ Examples:
   journalctl -u my-poller | dlmsdoctor decode -
 
 \b
-Exit codes: 0 every frame valid; 1 some frame has errors; 2 no usable hex in the input.
+Exit codes: 0 every frame valid; 1 some frame has errors, or garbage, or no DLMS frame;
+2 no usable hex in the input (or binary input without --raw).
 """
 
 
@@ -31,6 +35,9 @@ _OPTIONS = {
     "--direction": True,
     "--json": False,
     "--show-secrets": False,
+    "--raw": False,
+    "--brief": False,
+    "--full": False,
     "--help": False,
     "-h": False,
 }
@@ -65,30 +72,90 @@ class _DecodeCommand(click.Command):
         return super().parse_args(ctx, hex_after_options(args))
 
 
-def _read_input(hex_args: tuple[str, ...], file: click.File | None) -> str:
-    if file is not None:
-        return str(file.read())  # type: ignore[attr-defined]
-    if hex_args == ("-",) or (not hex_args and not sys.stdin.isatty()):
-        return sys.stdin.read()
-    return " ".join(hex_args)
+_BLOCK = 1 << 16
+AUTO_BRIEF = 200  # frames: above this the view gives one line per frame unless --full
+_MAX_PROBLEMS = 1000  # kept for --json and the unusable-input message; the rest are counted
 
 
-def _decode_text(text: str, direction: str | None, show_secrets: bool) -> DecodeResult:
-    parsed = parse_hex_input(text)
-    chunks = [
-        Chunk(
-            data=c.data,
-            direction=direction or c.direction,
-            line=c.line,
-            timestamp=c.timestamp,
-        )
-        for c in parsed.chunks
-    ]
-    result = decode_chunks(chunks, show_secrets=show_secrets)
-    problems = tuple(
-        InputProblem(line=p.line, message=p.message, text=p.source) for p in parsed.problems
-    )
-    return DecodeResult(chunks=result.chunks, frames=result.frames, problems=problems)
+class _Binary(Exception):
+    """The input is bytes, not text with hex in it."""
+
+
+def _open_input(
+    hex_args: tuple[str, ...], path: str | None
+) -> tuple[BinaryIO | None, list[str] | None]:
+    """A binary stream to read (file or stdin), or the argument text as lines."""
+    if path is not None and path != "-":
+        try:
+            return open(path, "rb"), None  # closed by the caller
+        except OSError as exc:
+            _unusable(f"cannot read {path}: {exc.strerror}")
+    if path == "-" or hex_args == ("-",) or (not hex_args and not sys.stdin.isatty()):
+        return sys.stdin.buffer, None
+    return None, " ".join(hex_args).splitlines()
+
+
+def _text_lines(stream: BinaryIO, first: bytes) -> Iterator[str]:
+    """Lines of a UTF-8 stream, read a block at a time (bad bytes become U+FFFD)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    block = first
+    while True:
+        final = not block
+        text = pending + decoder.decode(block, final=final)
+        cut = len(text) if final else text.rfind("\n") + 1
+        pending = text[cut:]
+        yield from text[:cut].splitlines()
+        if final:
+            return
+        block = stream.read(_BLOCK)
+
+
+def _first_block(stream: BinaryIO, raw: bool) -> bytes:
+    first = stream.read(_BLOCK)
+    reason = binary_reason(first, final=len(first) < _BLOCK)
+    if reason and not raw:
+        raise _Binary(reason)
+    return first
+
+
+def _chunks(
+    lines: Iterable[str], direction: str | None, problems: _Problems, tally: DecodeTally
+) -> Iterator[Chunk]:
+    for item in iter_hex_input(lines):
+        if isinstance(item, HexProblem):
+            problems.add(InputProblem(line=item.line, message=item.message, text=item.source))
+            continue
+        chunk = Chunk(
+            data=item.data, direction=direction or item.direction, line=item.line,
+            timestamp=item.timestamp,
+        )  # fmt: skip
+        yield tally.add_chunk(chunk)
+
+
+class _Problems:
+    """Input problems: kept (up to a bound) for --json, and queued for the view to print."""
+
+    def __init__(self) -> None:
+        self.kept: list[InputProblem] = []
+        self.omitted = 0
+        self.queued: list[InputProblem] = []
+
+    def add(self, problem: InputProblem) -> None:
+        if len(self.kept) < _MAX_PROBLEMS:
+            self.kept.append(problem)
+        else:
+            self.omitted += 1
+        self.queued.append(problem)
+
+    def take(self) -> list[InputProblem]:
+        out, self.queued = self.queued, []
+        return out
+
+
+def _unusable(message: str) -> NoReturn:
+    click.echo(f"dlmsdoctor decode: {message}", err=True)
+    raise click.exceptions.Exit(ExitCode.UNUSABLE_INPUT)
 
 
 @click.command(cls=_DecodeCommand, epilog=_EPILOG)
@@ -96,8 +163,8 @@ def _decode_text(text: str, direction: str | None, show_secrets: bool) -> Decode
 @click.option(
     "-f",
     "--file",
-    "file",
-    type=click.File("r", encoding="utf-8", errors="replace"),
+    "path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     help="Read hex or log lines from a file ('-' for standard input).",
 )
 @click.option(
@@ -109,35 +176,121 @@ def _decode_text(text: str, direction: str | None, show_secrets: bool) -> Decode
     default=None,
     help="Treat every chunk as sent (tx) or received (rx); default: from log words, else guess.",
 )
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="The file or standard input holds the bytes themselves (a serial sniffer's dump), "
+    "not hex text: decode them as one stream.",
+)
+@click.option(
+    "--brief",
+    "view",
+    flag_value="brief",
+    default=None,
+    help=f"One line per frame plus its findings (the default above {AUTO_BRIEF} frames).",
+)
+@click.option("--full", "view", flag_value="full", help="Every field of every frame, always.")
 @click.option("--show-secrets", is_flag=True, help="Show passwords and keys instead of ********.")
 def decode(
     hex_args: tuple[str, ...],
-    file: click.File | None,
+    path: str | None,
     as_json: bool,
     direction: str | None,
+    raw: bool,
+    view: str | None,
     show_secrets: bool,
 ) -> None:
     """Explain DLMS/HDLC/wrapper frames byte by byte, and check every length and checksum.
 
     HEX may be spaced or not, with 0x prefixes, Python bytes literals, or whole log lines such as
     "TX 7E A0 ..." or "[2025-10-30 14:51:48.452] RX: 7E A0 ...". With no HEX, reads standard input.
+    Large logs are read, decoded and printed frame by frame.
     """
-    text = _read_input(hex_args, file)
-    result = _decode_text(text, direction, show_secrets)
-    if not result.frames:
-        msg = "no hex bytes found in the input"
-        if result.problems:
-            msg += "; " + "; ".join(f"line {p.line}: {p.message}" for p in result.problems[:3])
-        click.echo(f"dlmsdoctor decode: {msg}", err=True)
-        raise click.exceptions.Exit(ExitCode.UNUSABLE_INPUT)
+    stream, arg_lines = _open_input(hex_args, path)
+    problems = _Problems()
+    tally = DecodeTally()
+    try:
+        if stream is None:
+            if raw:
+                _unusable("--raw reads bytes from a file (-f) or standard input, not arguments")
+            chunks: Iterable[Chunk] = _chunks(arg_lines or [], direction, problems, tally)
+        else:
+            first = _first_block(stream, raw)
+            if raw:
+                data = first + stream.read()
+                chunks = [tally.add_chunk(Chunk(data=data, direction=direction))] if data else []
+            else:
+                chunks = _chunks(_text_lines(stream, first), direction, problems, tally)
+        frames = (tally.add(fd) for fd in iter_decode(chunks, show_secrets=show_secrets))
+        head = next(frames, None)
+        if head is None:
+            msg = "no hex bytes found in the input"
+            if problems.kept:
+                msg += "; " + "; ".join(f"line {p.line}: {p.message}" for p in problems.kept[:3])
+            _unusable(msg)
+        if as_json:
+            _write_json(head, frames, tally, problems, show_secrets)
+        else:
+            _write_view(head, frames, tally, problems, view, show_secrets)
+    except _Binary as exc:
+        _unusable(
+            f"the input is binary, not hex text ({exc}); to decode raw bytes as a received "
+            "stream (a serial sniffer's dump), add --raw"
+        )
+    finally:
+        if stream is not None and stream is not sys.stdin.buffer:
+            stream.close()
+    raise click.exceptions.Exit(ExitCode.FINDINGS if tally.has_errors else ExitCode.OK)
 
-    if as_json:
-        from dlmsdoctor.output.decode_json import decode_document
 
-        click.echo(json.dumps(decode_document(result, show_secrets), indent=2, ensure_ascii=False))
-    else:
-        from dlmsdoctor.output.console import stdout_console
-        from dlmsdoctor.output.decode_view import render_result
+def _write_json(
+    head: FrameDecode,
+    frames: Iterator[FrameDecode],
+    tally: DecodeTally,
+    problems: _Problems,
+    show_secrets: bool,
+) -> None:
+    from dlmsdoctor.output.decode_json import DocumentWriter
 
-        render_result(stdout_console(), result, show_secrets)
-    raise click.exceptions.Exit(ExitCode.FINDINGS if result.has_errors else ExitCode.OK)
+    writer = DocumentWriter(sys.stdout, show_secrets)
+    writer.frame(head)
+    for fd in frames:
+        writer.frame(fd)
+    writer.finish(tally, problems.kept, problems.omitted)
+
+
+def _write_view(
+    head: FrameDecode,
+    frames: Iterator[FrameDecode],
+    tally: DecodeTally,
+    problems: _Problems,
+    view: str | None,
+    show_secrets: bool,
+) -> None:
+    from dlmsdoctor.output.console import stdout_console
+    from dlmsdoctor.output.decode_view import (
+        LinePrinter,
+        brief_lines,
+        frame_lines,
+        problem_line,
+        summary_line,
+    )
+
+    printer = LinePrinter(stdout_console())
+    waiting = [head]
+    if view is None:
+        # Decide on the first frames: hold up to AUTO_BRIEF, then choose.
+        waiting += itertools.islice(frames, AUTO_BRIEF)
+        if len(waiting) > AUTO_BRIEF:
+            view = "brief"
+            click.echo(
+                f"dlmsdoctor decode: more than {AUTO_BRIEF} frames: one line per frame and its "
+                "findings (--full for every field)",
+                err=True,
+            )
+    render = brief_lines if view == "brief" else frame_lines
+    for fd in itertools.chain(waiting, frames):
+        printer.print([problem_line(p) for p in problems.take()])
+        printer.print(render(fd, show_secrets))
+    printer.print([problem_line(p) for p in problems.take()])
+    printer.print([summary_line(tally)])

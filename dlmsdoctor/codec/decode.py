@@ -6,7 +6,7 @@ no I/O; gurux is never imported here (the APDU decoder walks BER/A-XDR itself).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     # and `dlmsdoctor decode` must start fast.
     from dlmsdoctor.codec.apdu import ApduDecode
 
+DLMS_KINDS = frozenset({FrameKind.HDLC, FrameKind.WRAPPER, FrameKind.PARTIAL})
 _APDU_SPAN_NAMES = ("hdlc.info.apdu", "wrapper.apdu")
 _REPAIRABLE = {
     "hdlc.length.mismatch",
@@ -66,6 +67,11 @@ class FrameDecode:
     @property
     def valid(self) -> bool:
         return not any(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def is_dlms(self) -> bool:
+        """An HDLC frame or wrapper PDU (whole or cut), not text or garbage between frames."""
+        return self.frame.kind in DLMS_KINDS
 
     @property
     def apdu_type(self) -> str | None:
@@ -134,27 +140,81 @@ def _apdu_offset(spans: tuple[Span, ...]) -> int | None:
 
 def decode_chunks(chunks: Sequence[Chunk], show_secrets: bool = False) -> DecodeResult:
     """Decode every chunk; an RX chunk right after a TX chunk is checked for echo of it."""
-    frames: list[FrameDecode] = []
+    frames = tuple(iter_decode(chunks, show_secrets))
+    return DecodeResult(chunks=tuple(chunks), frames=frames)
+
+
+def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator[FrameDecode]:
+    """``decode_chunks`` one frame at a time, for inputs too large to hold: what it keeps is the
+    last TX chunk (for echoes) and the segments of an APDU still being reassembled."""
+    index = 0
     reassemblers: dict[str | None, Reassembler] = {}
     segment_frames: dict[str | None, list[int]] = {}
     last_tx: bytes | None = None
     for chunk_index, chunk in enumerate(chunks):
         sent = last_tx if chunk.direction == "rx" else None
         for frame in split_stream(chunk.data, sent=sent, direction=chunk.direction):
-            frames.append(
-                _decode_frame(
-                    len(frames),
-                    chunk_index,
-                    chunk.direction,
-                    frame,
-                    show_secrets,
-                    reassemblers,
-                    segment_frames,
-                )
+            yield _decode_frame(
+                index,
+                chunk_index,
+                chunk.direction,
+                frame,
+                show_secrets,
+                reassemblers,
+                segment_frames,
             )
+            index += 1
         if chunk.direction == "tx":
             last_tx = chunk.data
-    return DecodeResult(chunks=tuple(chunks), frames=tuple(frames))
+
+
+@dataclass(slots=True)
+class DecodeTally:
+    """Running counts over decoded frames, for a summary that needs no list of them.
+
+    DLMS frames are HDLC frames, wrapper PDUs and partial (cut) ones; everything else (text, a
+    bridge's message, telnet, an echo, garbage) is an "other" chunk and never counts as a
+    valid frame. Garbage (bytes that are nothing recognisable) is an error: on a DLMS line it
+    means a wrong baud rate, noise or a second talker.
+    """
+
+    chunks: int = 0
+    bytes: int = 0
+    frames: int = 0
+    dlms: int = 0
+    valid: int = 0
+    garbage: int = 0
+    errors: int = 0  # error-severity findings
+    warnings: int = 0
+    frames_with_errors: int = 0
+
+    def add_chunk(self, chunk: Chunk) -> Chunk:
+        self.chunks += 1
+        self.bytes += len(chunk.data)
+        return chunk
+
+    def add(self, fd: FrameDecode) -> FrameDecode:
+        self.frames += 1
+        errors = sum(1 for f in fd.findings if f.severity is Severity.ERROR)
+        self.errors += errors
+        self.warnings += sum(1 for f in fd.findings if f.severity is Severity.WARNING)
+        if fd.is_dlms:
+            self.dlms += 1
+            self.valid += errors == 0
+        elif fd.frame.kind is FrameKind.GARBAGE:
+            self.garbage += 1
+        if errors or fd.frame.kind is FrameKind.GARBAGE:
+            self.frames_with_errors += 1
+        return fd
+
+    @property
+    def other(self) -> int:
+        return self.frames - self.dlms
+
+    @property
+    def has_errors(self) -> bool:
+        """What makes `decode` exit 1: an error finding, garbage, or no DLMS frame at all."""
+        return self.errors > 0 or self.garbage > 0 or self.dlms == 0
 
 
 def _decode_frame(

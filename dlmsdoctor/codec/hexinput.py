@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from dlmsdoctor.codec.model import FrameKind
@@ -384,22 +385,34 @@ def parse_hex_input(text: str) -> HexInput:
     """Find the bytes in pasted text. Never raises."""
     chunks: list[HexChunk] = []
     problems: list[HexProblem] = []
+    for item in iter_hex_input(text.splitlines()):
+        if isinstance(item, HexChunk):
+            chunks.append(item)
+        else:
+            problems.append(item)
+    return HexInput(tuple(chunks), tuple(problems))
+
+
+def iter_hex_input(lines: Iterable[str]) -> Iterator[HexChunk | HexProblem]:
+    """``parse_hex_input`` line by line, for inputs too large to hold: chunks and problems in
+    input order, each chunk given out as soon as a later line shows that it is complete.
+    Holds one chunk in memory. Never raises."""
     cur: _Building | None = None
     dump_next: int | None = None  # offset the next dump row must have to continue
     last_row = b""  # the previous dump row, for "*" (repeated rows)
     repeat = False
     prev_gave_hex = False
 
-    def close() -> None:
+    def close() -> Iterator[HexChunk]:
         nonlocal cur
         if cur is not None and cur.data:
-            chunks.append(cur.done())
+            yield cur.done()
         cur = None
 
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
-            close()
+            yield from close()
             dump_next = None
             prev_gave_hex = False
             continue
@@ -416,7 +429,7 @@ def parse_hex_input(text: str) -> HexInput:
         if row is not None and (row[0] == 0 or row[0] == dump_next):
             offset, data = row
             if offset == 0 or cur is None:
-                close()
+                yield from close()
                 cur = _Building(bytearray(), None, number, None, [])
             cur.data += data
             cur.sources.append(raw)
@@ -447,14 +460,14 @@ def parse_hex_input(text: str) -> HexInput:
         try:
             res = _parse_line(line)
         except Exception as exc:  # a reader bug must not lose the rest of the paste
-            problems.append(HexProblem(number, f"could not read this line ({exc})", raw))
-            close()
+            yield HexProblem(number, f"could not read this line ({exc})", raw)
+            yield from close()
             prev_gave_hex = False
             continue
         for message in res.problems:
-            problems.append(HexProblem(number, message, raw))
+            yield HexProblem(number, message, raw)
         if not res.found:
-            close()
+            yield from close()
             prev_gave_hex = False
             continue
         for i, found in enumerate(res.found):
@@ -468,8 +481,39 @@ def parse_hex_input(text: str) -> HexInput:
                 cur.data += found.data
                 cur.sources.append(raw)
                 continue
-            close()
+            yield from close()
             cur = _Building(bytearray(found.data), found.direction, number, res.timestamp, [raw])
         prev_gave_hex = True
-    close()
-    return HexInput(tuple(chunks), tuple(problems))
+    yield from close()
+
+
+# ---------------------------------------------------------------------------------------------
+# text or bytes?
+
+_TEXT_CONTROLS = frozenset(b"\t\n\r\f\v\x1b")  # tabs, line ends and colour escapes in logs
+_MAX_CONTROL_SHARE = 0.05
+
+
+def binary_reason(head: bytes, final: bool = False) -> str | None:
+    """Why ``head`` (the first block of an input) is bytes, not text to read hex from; None when
+    it is text. ``final`` says the input ends there (a cut UTF-8 sequence is then an error).
+
+    A serial sniffer's dump or ``/dev/urandom`` is not a paste: reading it as text finds "hex"
+    in random letters and calls it a frame.
+    """
+    if not head:
+        return None
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        return f"a NUL byte at offset {nul}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if final or exc.start < len(head) - 3:
+            return f"invalid UTF-8 at offset {exc.start}"
+        text = head[: exc.start].decode("utf-8")
+    controls = sum(1 for c in text if ord(c) < 0x20 and ord(c) not in _TEXT_CONTROLS)
+    controls += sum(1 for c in text if 0x7F <= ord(c) < 0xA0)
+    if text and controls / len(text) > _MAX_CONTROL_SHARE:
+        return f"{controls} control characters in the first {len(text)}"
+    return None

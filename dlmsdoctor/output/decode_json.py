@@ -6,11 +6,13 @@ unless the caller asks for secrets.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
 
 from dlmsdoctor import __version__
-from dlmsdoctor.codec.decode import DecodeResult, FrameDecode
-from dlmsdoctor.codec.model import Severity, Span, hexs
+from dlmsdoctor.codec.decode import DecodeResult, DecodeTally, FrameDecode, InputProblem
+from dlmsdoctor.codec.model import Span, hexs
 from dlmsdoctor.codec.secrets import secret_offsets
 
 SCHEMA = "dlmsdoctor.decode"
@@ -89,7 +91,8 @@ def frame_json(fd: FrameDecode, show_secrets: bool) -> dict[str, Any]:
         "kind": frame.kind.value,
         "type": frame.fields.get("frame_type") or fd.apdu_type or frame.kind.value,
         "summary": fd.summary,
-        "valid": fd.valid,
+        "valid": fd.valid and fd.is_dlms,
+        "dlms": fd.is_dlms,
         "hex": masked_hex(frame.data, frame.offset, secret),
         "fields": _fields_json(frame.fields),
         "spans": [span_json(s, show_secrets) for s in frame.spans],
@@ -117,26 +120,75 @@ def _masked_fields(fd: FrameDecode) -> dict[str, Any]:
     return fields
 
 
+def _summary(tally: DecodeTally) -> dict[str, int]:
+    return {
+        "frames": tally.frames,
+        "valid": tally.valid,
+        "errors": tally.errors,
+        "warnings": tally.warnings,
+        "dlms_frames": tally.dlms,
+        "other_chunks": tally.other,
+        "garbage_chunks": tally.garbage,
+    }
+
+
+def _problems(problems: Iterable[InputProblem]) -> list[dict[str, object]]:
+    return [{"line": p.line, "message": p.message, "text": p.text} for p in problems]
+
+
 def decode_document(result: DecodeResult, show_secrets: bool = False) -> dict[str, Any]:
-    frames = [frame_json(fd, show_secrets) for fd in result.frames]
-    errors = sum(1 for fd in result.frames for f in fd.findings if f.severity is Severity.ERROR)
-    warnings = sum(1 for fd in result.frames for f in fd.findings if f.severity is Severity.WARNING)
+    """The whole document as one dict, for small results (the CLI streams with the writer)."""
+    tally = DecodeTally()
+    for chunk in result.chunks:
+        tally.add_chunk(chunk)
+    for fd in result.frames:
+        tally.add(fd)
     return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
         "tool_version": __version__,
+        "frames": [frame_json(fd, show_secrets) for fd in result.frames],
         "input": {
-            "chunks": len(result.chunks),
-            "bytes": sum(len(c.data) for c in result.chunks),
-            "problems": [
-                {"line": p.line, "message": p.message, "text": p.text} for p in result.problems
-            ],
+            "chunks": tally.chunks,
+            "bytes": tally.bytes,
+            "problems": _problems(result.problems),
         },
-        "frames": frames,
-        "summary": {
-            "frames": len(frames),
-            "valid": sum(1 for fd in result.frames if fd.valid),
-            "errors": errors,
-            "warnings": warnings,
-        },
+        "summary": _summary(tally),
     }
+
+
+class DocumentWriter:
+    """Writes the same document as ``decode_document`` while frames are decoded: the head, then
+    each frame as it comes, then ``input`` and ``summary``, known only at the end. Holds no
+    frame after writing it, so a log of any size decodes in bounded memory."""
+
+    def __init__(self, out: TextIO, show_secrets: bool = False) -> None:
+        self._out = out
+        self._show_secrets = show_secrets
+        self._first = True
+        head = {"schema": SCHEMA, "version": SCHEMA_VERSION, "tool_version": __version__}
+        body = json.dumps(head, indent=2, ensure_ascii=False)[:-2]  # without "\n}"
+        out.write(body + ',\n  "frames": [')
+
+    def frame(self, fd: FrameDecode) -> None:
+        # One frame per line: json's C encoder runs only without indent, and an indented frame
+        # cost 5x its decode on a large log. A line per frame also suits grep and jq.
+        text = json.dumps(frame_json(fd, self._show_secrets), ensure_ascii=False)
+        self._out.write(("\n    " if self._first else ",\n    ") + text)
+        self._first = False
+
+    def finish(
+        self, tally: DecodeTally, problems: Sequence[InputProblem], problems_omitted: int = 0
+    ) -> None:
+        tail: dict[str, Any] = {
+            "input": {
+                "chunks": tally.chunks,
+                "bytes": tally.bytes,
+                "problems": _problems(problems),
+            },
+            "summary": _summary(tally),
+        }
+        if problems_omitted:
+            tail["input"]["problems_omitted"] = problems_omitted
+        body = json.dumps(tail, indent=2, ensure_ascii=False)[1:]  # without "{"
+        self._out.write(("]," if self._first else "\n  ],") + body + "\n")

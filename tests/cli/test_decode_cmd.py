@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from dlmsdoctor.cli.decode_cmd import AUTO_BRIEF
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.main import cli
+from dlmsdoctor.codec.decode import (
+    Chunk,
+    DecodeResult,
+    InputProblem,
+    decode_chunks,
+    iter_decode,
+)
 from dlmsdoctor.codec.hdlc import ServerAddress, build_ua
+from dlmsdoctor.codec.hexinput import parse_hex_input
 from dlmsdoctor.codec.model import hexs
+from dlmsdoctor.output.decode_json import decode_document
 
 GOOD_SNRM = "7E A0 07 03 21 93 0F 01 7E"
 # The SNRM from ../shared/seed/ESTADO_MEDIDOR_2.md: HCS/FCS right, parameter group length wrong.
@@ -67,6 +80,9 @@ def test_json_document_has_schema_frames_and_findings() -> None:
         "valid": 0,
         "errors": 1,
         "warnings": frame_warnings(frame),
+        "dlms_frames": 1,
+        "other_chunks": 0,
+        "garbage_chunks": 0,
     }
 
 
@@ -207,3 +223,121 @@ def test_seed_report_gives_exactly_its_one_tx_frame() -> None:
     assert [(f["direction"], f["type"], f["hex"]) for f in doc["frames"]] == [
         ("tx", "SNRM", SEED_SNRM)
     ]
+
+
+# --- binary input, text and garbage chunks -------------------------------------------------
+
+
+def run_bytes(*args: str, stdin: bytes) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=stdin)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result.exit_code, result.stdout, result.stderr
+
+
+NOISE = random.Random(2).randbytes(5000)  # what `head -c 5000 /dev/urandom` gives
+
+
+@pytest.mark.parametrize("as_json", [[], ["--json"]])
+def test_binary_stdin_is_refused_with_exit_2(as_json: list[str]) -> None:
+    code, out, err = run_bytes("decode", *as_json, stdin=NOISE)
+    assert code == ExitCode.UNUSABLE_INPUT
+    assert out == ""
+    assert "binary, not hex text" in err and "--raw" in err
+
+
+def test_binary_file_is_refused_and_raw_decodes_it_as_a_stream(tmp_path: Path) -> None:
+    dump = tmp_path / "sniffer.bin"
+    dump.write_bytes(b"\x00\x13\x37" + bytes.fromhex(GOOD_SNRM) + b"\x00\x00")
+    code, out, err = run("decode", "-f", str(dump))
+    assert code == ExitCode.UNUSABLE_INPUT and out == "" and "NUL" in err
+    code, out, _ = run("decode", "--raw", "--json", "-f", str(dump))
+    doc = json.loads(out)
+    assert [f["type"] for f in doc["frames"] if f["dlms"]] == ["SNRM"]
+    assert doc["summary"]["dlms_frames"] == 1 and doc["summary"]["other_chunks"] >= 1
+    assert code == ExitCode.FINDINGS  # the garbage around the frame
+
+
+def test_raw_needs_a_file_or_stdin() -> None:
+    code, _, err = run("decode", "--raw", GOOD_SNRM)
+    assert code == ExitCode.UNUSABLE_INPUT and "--raw" in err
+
+
+def test_garbage_only_is_never_a_valid_frame() -> None:
+    code, out, _ = run("decode", "01 02 03 04 05 06")
+    assert code == ExitCode.FINDINGS
+    assert "✓ valid" not in out and "all valid" not in out
+    assert "0 DLMS frame(s), 1 other chunk(s) (text/garbage)" in out
+    code, out, _ = run("decode", "--json", "01 02 03 04 05 06")
+    doc = json.loads(out)
+    assert doc["summary"]["valid"] == 0 and doc["summary"]["garbage_chunks"] == 1
+    assert doc["frames"][0]["dlms"] is False and doc["frames"][0]["valid"] is False
+
+
+def test_frames_and_other_chunks_are_counted_apart() -> None:
+    log = f"TX {GOOD_SNRM}\nRX {b'hello meter'.hex(' ')}\n"
+    code, out, _ = run("decode", stdin=log)
+    assert "1 DLMS frame(s), 1 other chunk(s) (text/garbage); the DLMS frames" in out
+    assert "all valid." in out and "1 DLMS frame(s), all valid" not in out
+    assert code == ExitCode.OK  # text is a warning; only garbage or an error fails
+
+
+# --- large inputs: streamed ----------------------------------------------------------------
+
+
+def big_log(frames: int) -> str:
+    pair = [f"TX: {SEED_SNRM}", "RX: 7E A0 07 21 03 73 01 40 7E"]
+    return "".join(
+        f"[2025-10-30 14:51:{i % 60:02d}.{i % 1000:03d}] {pair[i % 2]}\n" for i in range(frames)
+    )
+
+
+def test_large_input_gets_the_brief_view_with_a_note_and_full_on_request() -> None:
+    log = big_log(AUTO_BRIEF + 1)
+    code, out, err = run("decode", stdin=log)
+    assert code == ExitCode.FINDINGS
+    assert f"more than {AUTO_BRIEF} frames" in err and "--full" in err
+    heads = [ln for ln in out.splitlines() if ln.startswith("Frame ")]
+    assert len(heads) == AUTO_BRIEF + 1
+    assert "Opening flag" not in out  # no field tables
+    assert out.count("hdlc.params.group_length at 000B (Group length)") == (AUTO_BRIEF + 2) // 2
+    assert f"{AUTO_BRIEF + 1} DLMS frame(s), {(AUTO_BRIEF + 2) // 2} with errors." in out
+    code, out, err = run("decode", "--full", stdin=log)
+    assert err == "" and out.count("Opening flag") == AUTO_BRIEF + 1
+    _code, out, err = run("decode", stdin=big_log(AUTO_BRIEF))
+    assert err == "" and out.count("Opening flag") == AUTO_BRIEF
+    _code, out, _ = run("decode", "--brief", GOOD_SNRM)
+    assert "Opening flag" not in out and "SNRM" in out
+
+
+def test_streamed_json_is_the_documented_document() -> None:
+    log = big_log(7) + "RX: 01 02 03 04 05 06\nTX 7E A0 07 03 21 93 0F 01 7G\n"
+    code, out, _ = run("decode", "--json", stdin=log)
+    assert code == ExitCode.FINDINGS
+    doc = json.loads(out)
+    parsed = parse_hex_input(log)
+    whole = decode_document(
+        DecodeResult(
+            chunks=tuple(Chunk(c.data, c.direction) for c in parsed.chunks),
+            frames=decode_chunks([Chunk(c.data, c.direction) for c in parsed.chunks]).frames,
+            problems=tuple(InputProblem(p.line, p.message, p.source) for p in parsed.problems),
+        )
+    )
+    assert doc == whole
+    assert list(doc) == ["schema", "version", "tool_version", "frames", "input", "summary"]
+    assert doc["input"]["problems"][0]["line"] == 9
+    assert doc["summary"]["frames"] == 8 and doc["summary"]["dlms_frames"] == 7
+
+
+def test_iter_decode_streams_an_endless_input() -> None:
+    consumed = 0
+
+    def endless() -> Iterator[Chunk]:
+        nonlocal consumed
+        for data in itertools.cycle([bytes.fromhex(GOOD_SNRM), bytes.fromhex(SEED_SNRM)]):
+            consumed += 1
+            yield Chunk(data, "tx")
+
+    frames = list(itertools.islice(iter_decode(endless()), 500))
+    assert [fd.index for fd in frames] == list(range(500))
+    assert consumed <= 501
+    assert [fd.valid for fd in frames[:2]] == [True, False]

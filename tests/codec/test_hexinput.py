@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,41 @@ def test_real_dump_tools_read_back(tool: str, size: int) -> None:
     assert not result.problems, dump
     assert result.data == data, dump
     assert len(result.chunks) == 1
+
+
+def test_binary_input_is_told_from_text() -> None:
+    import os
+
+    from dlmsdoctor.codec.hexinput import binary_reason
+
+    assert binary_reason(b"TX 7E A0 07 03 21 93 0F 01 7E\r\n\tRX: \x1b[32m7E\x1b[0m\n") is None
+    assert binary_reason("Recibido: trama HDLC ✓ 7E A0\n".encode()) is None
+    assert binary_reason(b"") is None
+    assert "NUL" in (binary_reason(b"7E A0 \x00 07") or "")
+    assert "UTF-8" in (binary_reason(b"7E \xff\xfe A0 07 03 21 93") or "")
+    assert binary_reason("7E ✓".encode()[:-1]) is None  # a block cut inside a character
+    assert binary_reason("7E ✓".encode()[:-1], final=True) is not None
+    assert "control" in (binary_reason(bytes([1, 2, 3, 4]) + b"7E A0 07 03") or "")
+    random = os.urandom(5000)
+    assert binary_reason(random) is not None
+    assert binary_reason(bytes(range(0x7E, 0x7F)) * 3 + b"\x7e\xa0\x07\x03\x21\x93") is not None
+
+
+def test_iter_hex_input_streams_an_endless_log() -> None:
+    """Each chunk comes out once the next line shows it complete: memory does not grow."""
+    import itertools
+
+    from dlmsdoctor.codec.hexinput import HexChunk, iter_hex_input
+
+    consumed = 0
+
+    def endless() -> Iterator[str]:
+        nonlocal consumed
+        for line in itertools.cycle(["TX 7E A0 07 03 21 93 0F 01 7E", "RX: 7E A0 07 21 03 73"]):
+            consumed += 1
+            yield line
+
+    chunks = list(itertools.islice(iter_hex_input(endless()), 1000))
+    assert all(isinstance(c, HexChunk) for c in chunks)
+    assert consumed <= 1001
+    assert [c.direction for c in chunks[:2] if isinstance(c, HexChunk)] == ["tx", "rx"]
