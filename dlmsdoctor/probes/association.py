@@ -18,7 +18,7 @@ from dlmsdoctor.config import Credential
 from dlmsdoctor.events import Event, LoginAttempted, StepStatus
 from dlmsdoctor.probes import apdus, hdlc, wire
 from dlmsdoctor.probes.base import PendingAarq, Probe, ProbeContext
-from dlmsdoctor.probes.safety import check_lockout
+from dlmsdoctor.probes.safety import check_lockout, held_back
 from dlmsdoctor.probes.tcp import ensure_connection, report_close
 
 if TYPE_CHECKING:
@@ -247,6 +247,8 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
     ctx.emit(LoginAttempted(step_id, ctx.now(), cred.name, cred.client_sap, cred.auth, outcome,
                             diag_name))
     ctx.budget.record(cred.name, cred.client_sap, cred.auth, outcome, diag_name)
+    if cred.auth != "none":
+        ctx.facts.logins_tried += 1
     if result.outcome == "accepted":
         ctx.emit(ctx.finding(step_id, "assoc.accepted", Severity.INFO,
                              f"association accepted for client {cred.client_sap} ({cred.auth})",
@@ -361,12 +363,28 @@ class LoginProbe(Probe):
         self.title = f"Login {cred.name!r} (client {cred.client_sap}, {cred.auth})"
 
     def skip_reason(self, ctx: ProbeContext) -> str | None:
+        if self.cred.auth != "none" and held_back(ctx) is not None:
+            return None  # run() says why the password is held back (a finding)
         return _link_missing(ctx)
 
     async def run(self, ctx: ProbeContext) -> AsyncIterator[Event]:
         yield ctx.started(self.id, self.title, self.layer)
         cred = self.cred
         who = {"client_sap": cred.client_sap, "mechanism": cred.auth}
+        hold = held_back(ctx) if cred.auth != "none" else None
+        if hold is not None:
+            why = ("the meter dropped a connection at once while failed logins are known: a "
+                   "lockout is possible (so is another client holding its session); no "
+                   "password is spent until the meter answers again")
+            yield ctx.finding(self.id, "safety.logins_held_back", Severity.WARNING,
+                              f"login {cred.name!r} not attempted: {why}",
+                              credential=cred.name, since_step=hold.step_id,
+                              conn_id=hold.conn_id,
+                              failed_logins_run=hold.failed_logins_run,
+                              failed_logins_recent=hold.failed_logins_recent, **who)
+            yield ctx.finished(self.id, StepStatus.SKIPPED, f"held back: {why}",
+                               reason="held-back", **who)
+            return
         if cred.auth == "gmac":
             try:
                 _gmac_client(ctx, cred)

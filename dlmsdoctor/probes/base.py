@@ -53,6 +53,17 @@ class PendingAarq:
     sent_at: float
 
 
+@dataclass(frozen=True)
+class HeldBack:
+    """Password logins held back by the lockout guard (``probes/safety.py``): the meter dropped
+    a connection at once while a lockout was plausible but not proven."""
+
+    step_id: str  # the step that met the drop
+    conn_id: int  # the connection dropped; an answer on a later one ends the hold
+    failed_logins_run: int
+    failed_logins_recent: int
+
+
 @dataclass
 class Facts:
     """What the rungs have learned so far; later rungs read it, the Session keeps a copy."""
@@ -85,6 +96,11 @@ class Facts:
     closes_when_idle: bool = False  # the peer closed while we only listened after connect
     foreign_protocol: str | None = None  # e.g. "iec62056-21": the port speaks something else
     failed_logins: int = 0
+    logins_tried: int = 0  # password logins attempted (AARQ sent with a secret)
+    # the lockout guard's hold on password logins, and the newest connection on which the meter
+    # answered one of our frames (a DLMS frame back): an answer after the drop ends the hold
+    held_back: HeldBack | None = None
+    answered_conn: int = 0
     stop_reason: str | None = None
     conn_count: int = 0
 

@@ -166,6 +166,8 @@ async def next_frame(ctx: ProbeContext, step_id: str, timeout: float | None = No
             index, frame = state.pending.pop(0)
             if frame.kind in DLMS_KINDS:
                 reply.frame, reply.index = frame, index
+                if state.frames_sent:  # an answer to us, not bytes buffered before we spoke
+                    ctx.facts.answered_conn = max(ctx.facts.answered_conn, channel.conn_id)
                 reply.waited = ctx.now() - start
                 _report_extras(ctx, step_id, reply.extras)
                 return reply

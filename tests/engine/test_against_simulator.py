@@ -103,20 +103,92 @@ async def test_ledger_budget_adds_up_across_runs(tmp_path: Path) -> None:
         assert meter.failed_logins() == 4
 
 
-async def test_lockout_stops_the_run() -> None:
+async def test_lockout_after_failed_logins_stops_the_run() -> None:
+    """Two failed logins (a meter that counts them locks: lockout=2,60), nothing accepted
+    since, and now the meter drops us at the first frame: the run stops, no password spent."""
     ledger = MemoryLedger()
-    async with SimulatedMeter("default", ["lockout=1,60"]) as meter:
-        creds = (parse_credential("a=1:low:11111111"),)
-        await run_probe(_opts(meter.port, credentials=creds), ledger=ledger)
-        assert meter.failed_logins() == 1
+    async with SimulatedMeter("default", ["lockout=2,60"]) as meter:
+        wrong = (parse_credential("a=1:low:11111111"),)
+        for _ in range(2):
+            await run_probe(_opts(meter.port, credentials=wrong, public=False), ledger=ledger)
+        assert meter.failed_logins() == 2
+        assert [e["state"] for e in meter.log.of("lockout")] == ["locked"]
         good = (parse_credential("mgmt=1:low:00000000"),)
         session = await run_probe(_opts(meter.port, credentials=good), ledger=ledger)
         await _settle(meter)
         assert "login.lockout" in _codes(session)
         assert session.settings["stopped_reason"] == "lockout"
         assert _st(session)["assoc.login.mgmt"] is StepStatus.SKIPPED
-        assert meter.failed_logins() == 1  # the right password was not wasted on a locked meter
+        assert meter.failed_logins() == 2  # the right password was not wasted on a locked meter
         assert len(session.connections) == 1
+
+
+async def test_one_failed_login_then_drops_holds_the_password_back() -> None:
+    """lockout=1,60: one wrong password locks the meter. On the wire the next run sees what a
+    held single session shows too (see the next test), so no lockout is claimed; but the right
+    password is not spent on a meter that may be locked."""
+    ledger = MemoryLedger()
+    async with SimulatedMeter("default", ["lockout=1,60"]) as meter:
+        await run_probe(_opts(meter.port, credentials=(parse_credential("a=1:low:11111111"),)),
+                        ledger=ledger)
+        assert meter.failed_logins() == 1
+        good = (parse_credential("mgmt=1:low:00000000"),)
+        session = await run_probe(_opts(meter.port, credentials=good), ledger=ledger)
+        await _settle(meter)
+        codes = _codes(session)
+        assert session.settings["stopped_reason"] is None
+        assert "target.closed_at_once" in codes and "safety.logins_held_back" in codes
+        assert _st(session)["assoc.login.mgmt"] is StepStatus.SKIPPED
+        assert session.logins == []
+        assert meter.failed_logins() == 1
+        assert meter.open_associations() == []
+
+
+async def test_session_held_by_another_client_after_a_failed_login_is_no_lockout() -> None:
+    """The field report (ESTADO_MEDIDOR_2) in small: one wrong password earlier (the public
+    association worked), then another client holds the meter's only session. The probe must
+    not call it a lockout nor stop there; it goes on with safe probes, and spends no password
+    while the session is held."""
+    ledger = MemoryLedger()
+    wrong = (parse_credential("mgmt=1:low:WRONG"),)
+    async with SimulatedMeter("default", ["single-session=close"]) as meter:
+        assert meter.port is not None
+        first = await run_probe(_opts(meter.port, credentials=wrong), ledger=ledger)
+        await _settle(meter)
+        assert [(x.credential, x.outcome) for x in first.logins] == [
+            ("public", "accepted"), ("mgmt", "rejected")]
+        assert meter.failed_logins() == 1
+        # another client (a plain TCP connection) takes the single session
+        _reader, writer = await asyncio.open_connection("127.0.0.1", meter.port)
+        while len(meter.log.of("connection.opened")) < 2:
+            await asyncio.sleep(0.01)
+        mark = len(meter.events)
+        try:
+            session = await run_probe(_opts(meter.port, credentials=wrong), ledger=ledger)
+            await _settle(meter)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        second_run = meter.events[mark:]
+    codes = _codes(session)
+    assert "login.lockout" not in codes
+    assert session.settings["stopped_reason"] != "lockout"
+    assert _st(session)["framing.detect"] is StepStatus.FAILED  # not "stopped: lockout"
+    assert len(session.connections) > 1  # safe probes went on after the first close
+    closed = next(f for f in session.findings if f.code == "target.closed_at_once")
+    assert "session_taken" in closed.data["candidates"]  # type: ignore[operator]
+    assert closed.data["failed_logins_recent"] == 1
+    held = next(f for f in session.findings if f.code == "safety.logins_held_back")
+    assert held.data["credential"] == "mgmt"
+    assert _st(session)["assoc.login.mgmt"] is StepStatus.SKIPPED
+    # no password spent: none on the wire, none in the ledger, none in the meter's own log
+    assert session.logins == []
+    assert not [f for f in session.frames  # a frame carrying a secret is marked masked
+                if any(x["code"] == "session.secret_masked" for x in f.findings)]
+    assert [e for e in second_run if e["event"] == "login"] == []
+    assert meter.failed_logins() == 1
+    assert len([a for a in ledger.items if a.failed]) == 1
+    assert any(e.get("reason") == "fault:single-session" for e in second_run)
 
 
 async def test_busy_bridge_reported_and_nothing_sent() -> None:

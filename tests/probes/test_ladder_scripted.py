@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from dlmsdoctor.codec import hdlc as hd
+from dlmsdoctor.codec.wrapper import build_wrapper
 from dlmsdoctor.config import parse_credential
 from dlmsdoctor.engine import ProbeOptions, run_probe
 from dlmsdoctor.events import CloseHow, StepStatus
@@ -15,7 +16,16 @@ from dlmsdoctor.link.scripted import Close, Deliver, Expect, ScriptedFactory
 from dlmsdoctor.probes.address import address_matrix
 from dlmsdoctor.session import Session
 
-from .meterscript import AARE_AUTH_FAILURE, AARE_OK, S11, HdlcMeter, healthy_public, is_snrm
+from .meterscript import (
+    AARE_AUTH_FAILURE,
+    AARE_OK,
+    RLRE,
+    S11,
+    HdlcMeter,
+    healthy_public,
+    is_snrm,
+    wrapper,
+)
 
 OPTS = ProbeOptions("192.0.2.10", 4059, icmp=False)
 
@@ -91,18 +101,122 @@ def test_address_matrix_order_and_serial_forms() -> None:
     assert len(labels) == len(set(labels))
 
 
-async def test_lockout_signature_stops_the_run() -> None:
+def _failed(ago: float, outcome: str = "rejected", mechanism: str = "low") -> Attempt:
+    diagnostic = "authentication-failure" if outcome == "rejected" else ""
+    return Attempt(meter_key("192.0.2.10", 4059, 1, 1), time.time() - ago, "mgmt", 1,
+                   mechanism, outcome, diagnostic)
+
+
+def _wrapper_aarq(data: bytes) -> bool:
+    return data[:2] == b"\x00\x01"
+
+
+async def test_failed_logins_in_the_ledger_none_accepted_since_stop_the_run() -> None:
+    """Two failures in the window and nothing accepted since: a close at once is a lockout
+    sign by itself (a meter counting failures), and nothing more is sent."""
     ledger = MemoryLedger()
-    ledger.record(Attempt(meter_key("192.0.2.10", 4059, 1, 1), time.time() - 60, "mgmt", 1,
-                          "low", "rejected", "authentication-failure"))
+    ledger.record(_failed(120))
+    ledger.record(_failed(60))
     script = [Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)]
     opts = ProbeOptions("192.0.2.10", icmp=False, credentials=(parse_credential("1:low:x"),))
     session, factory = await _run([script], opts, ledger)
     assert "login.lockout" in _codes(session)
+    lockout = next(f for f in session.findings if f.code == "login.lockout")
+    assert lockout.data["failed_since_success"] == 2 and lockout.data["failed_logins_run"] == 0
+    assert "reset" not in lockout.message and "power" not in lockout.message
     assert session.settings["stopped_reason"] == "lockout"
     assert factory.attempts == 1  # no reconnect, no wrapper probe, no password
     assert _status(session)["assoc.login.1-low"] is StepStatus.SKIPPED
     assert session.logins == []
+
+
+async def test_one_failed_login_in_the_ledger_and_a_close_hold_passwords_back() -> None:
+    """The field report's mistake: one earlier failure plus a close at once is what a meter
+    whose single session another client holds shows too. No lockout claim: the safe probes go
+    on, the candidates are listed, and the password is held back (and said so)."""
+    ledger = MemoryLedger()
+    ledger.record(_failed(30))
+    scripts = [[Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)],
+               [Expect(match=_wrapper_aarq), Close(CloseHow.FIN, 0.02)]]
+    opts = ProbeOptions("192.0.2.10", icmp=False, credentials=(parse_credential("1:low:x"),))
+    session, factory = await _run(scripts, opts, ledger)
+    codes = _codes(session)
+    assert "login.lockout" not in codes
+    assert session.settings["stopped_reason"] is None
+    assert factory.attempts == 2  # the wrapper probe (public client, no password) still ran
+    closed = next(f for f in session.findings if f.code == "target.closed_at_once")
+    assert closed.step_id == "framing.detect"
+    assert closed.data["candidates"] == ["session_taken", "lockout", "wrong_framing", "proxy"]
+    assert closed.data["failed_logins_recent"] == 1 and closed.data["failed_logins_run"] == 0
+    assert closed.data["login_tried"] is False and closed.data["logins_held_back"] is True
+    assert codes.count("target.closed_at_once") == 1  # the wrapper's close: said once
+    held = next(f for f in session.findings if f.code == "safety.logins_held_back")
+    assert held.step_id == "assoc.login.1-low" and held.data["credential"] == "1-low"
+    step = session.step("assoc.login.1-low")
+    assert step is not None and step.status is StepStatus.SKIPPED
+    assert step.details["reason"] == "held-back"
+    assert session.logins == [] and len(ledger.items) == 1
+
+
+async def test_an_association_accepted_since_the_failures_is_no_lockout_sign() -> None:
+    ledger = MemoryLedger()
+    ledger.record(_failed(300))
+    ledger.record(_failed(200))
+    ledger.record(Attempt(meter_key("192.0.2.10", 4059, 1, 1), time.time() - 100, "public",
+                          16, "none", "accepted"))
+    ledger.record(_failed(50))
+    scripts = [[Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)],
+               [Expect(match=_wrapper_aarq), Close(CloseHow.FIN, 0.02)]]
+    opts = ProbeOptions("192.0.2.10", icmp=False, credentials=(parse_credential("1:low:x"),))
+    session, _ = await _run(scripts, opts, ledger)
+    assert "login.lockout" not in _codes(session)
+    closed = next(f for f in session.findings if f.code == "target.closed_at_once")
+    assert closed.data["failed_logins_recent"] == 3 and closed.data["failed_since_success"] == 1
+    assert "safety.logins_held_back" in _codes(session)
+
+
+async def test_a_failed_login_in_this_run_then_a_close_at_once_stops_the_run() -> None:
+    """The meter answered, refused our password, then drops us at the next connection's first
+    frame: the lockout signature, seen within one run."""
+    meter = HdlcMeter()
+    script = healthy_public(meter)[:-2]
+    script += [Expect(hd.build_disc(S11, 16)), Deliver(meter.ua(), 0.01)]
+    m1 = HdlcMeter(S11, 1)
+    script += [Expect(match=is_snrm(S11, 1)), Deliver(m1.ua(), 0.01)]
+    script += m1.exchange(AARE_AUTH_FAILURE)
+    script += [Expect(hd.build_disc(S11, 1)), Close(CloseHow.FIN, 0.01)]
+    creds = (parse_credential("a=1:low:11111111"), parse_credential("b=32:low:22222222"))
+    session, factory = await _run(
+        [script, [Expect(match=is_snrm(S11, 32)), Close(CloseHow.FIN, 0.01)]],
+        ProbeOptions("192.0.2.10", icmp=False, credentials=creds))
+    lockout = next(f for f in session.findings if f.code == "login.lockout")
+    assert lockout.step_id == "assoc.login.b" and lockout.data["failed_logins_run"] == 1
+    assert session.settings["stopped_reason"] == "lockout"
+    assert [(x.credential, x.outcome) for x in session.logins] == [
+        ("public", "accepted"), ("a", "rejected")]
+    assert not any(b"22222222" in d for ch in factory.channels for d in ch.sent)
+    assert "target.closed_at_once" not in _codes(session)
+
+
+async def test_a_wrapper_meter_closing_on_hdlc_lifts_the_hold_once_it_answers() -> None:
+    """A wrapper-only meter closes at our SNRM: with a failed login in the ledger that close is
+    a plausible lockout, until the wrapper AARE on the next connection explains it. Then the
+    login budget guards the password as usual, and the login is tried."""
+    ledger = MemoryLedger()
+    ledger.record(_failed(30))
+    scripts = [[Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)],
+               [Expect(match=_wrapper_aarq), Deliver(wrapper(AARE_OK), 0.01),
+                Expect(match=_wrapper_aarq), Deliver(build_wrapper(1, 16, RLRE), 0.01),
+                Expect(match=_wrapper_aarq), Deliver(build_wrapper(1, 1, AARE_AUTH_FAILURE), 0.01)]]
+    opts = ProbeOptions("192.0.2.10", icmp=False, public=False,
+                        credentials=(parse_credential("a=1:low:11111111"),))
+    session, factory = await _run(scripts, opts, ledger)
+    codes = _codes(session)
+    assert "target.closed_at_once" in codes and "login.lockout" not in codes
+    assert "safety.logins_held_back" not in codes
+    assert session.settings["facts"]["framing"] == "wrapper"
+    assert [(x.credential, x.outcome) for x in session.logins][-1] == ("a", "rejected")
+    assert any(b"11111111" in d for d in factory.channels[1].sent)
 
 
 async def test_closed_after_first_frame_without_history_is_not_called_lockout() -> None:
