@@ -186,7 +186,7 @@ class DecodeTally:
     garbage: int = 0
     errors: int = 0  # error-severity findings
     warnings: int = 0
-    frames_with_errors: int = 0
+    frames_with_errors: int = 0  # frames or chunks with an error-severity finding
 
     def add_chunk(self, chunk: Chunk) -> Chunk:
         self.chunks += 1
@@ -203,7 +203,7 @@ class DecodeTally:
             self.valid += errors == 0
         elif fd.frame.kind is FrameKind.GARBAGE:
             self.garbage += 1
-        if errors or fd.frame.kind is FrameKind.GARBAGE:
+        if errors:
             self.frames_with_errors += 1
         return fd
 

@@ -209,9 +209,13 @@ def summary_line(tally: DecodeTally) -> Text:
     text = f"{tally.dlms} DLMS frame(s)"
     if tally.other:
         text += f", {tally.other} other chunk(s) (text/garbage)"
-    bad = tally.frames_with_errors
+    bad = []
+    if tally.frames_with_errors:
+        bad.append(f"{tally.frames_with_errors} with errors")
+    if tally.garbage:
+        bad.append(f"{tally.garbage} garbage")  # an error too: see DecodeTally
     if bad:
-        return Text(f"{text}, {bad} with errors.", style="bold red")
+        return Text(f"{text}, {', '.join(bad)}.", style="bold red")
     if not tally.dlms:
         return Text(f"{text}: no DLMS frame in the input.", style="bold red")
     if tally.other:

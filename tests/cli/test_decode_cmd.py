@@ -266,7 +266,7 @@ def test_garbage_only_is_never_a_valid_frame() -> None:
     code, out, _ = run("decode", "01 02 03 04 05 06")
     assert code == ExitCode.FINDINGS
     assert "✓ valid" not in out and "all valid" not in out
-    assert "0 DLMS frame(s), 1 other chunk(s) (text/garbage)" in out
+    assert "0 DLMS frame(s), 1 other chunk(s) (text/garbage), 1 garbage." in out
     code, out, _ = run("decode", "--json", "01 02 03 04 05 06")
     doc = json.loads(out)
     assert doc["summary"]["valid"] == 0 and doc["summary"]["garbage_chunks"] == 1
