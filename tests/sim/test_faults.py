@@ -11,6 +11,7 @@ from dlmsdoctor.codec.hdlc import ServerAddress
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.codec.stream import split_stream
 from dlmsdoctor.codec.wrapper import build_wrapper
+from dlmsdoctor.sim.faults import DEFAULT_FRMR_LIMIT, FaultError, parse_faults
 from dlmsdoctor.sim.meter import BRIDGE_BUSY_TEXT, IEC62056_21_ID, MeterThread
 from tests.sim.wire import RawClient, aarq, i_frame, snrm
 
@@ -179,6 +180,39 @@ def test_frmr_for_frames_longer_than_max_info() -> None:
         c.exchange(snrm())
         c.send(i_frame(too_long, 0, 0))
         assert c.read_for(QUIET) == b""  # without the fault: ignored, as many meters do
+
+
+def test_frmr_too_long_takes_exactly_n_bytes_whatever_the_ua_says() -> None:
+    """frmr-too-long=N: the UA still advertises the negotiated size (128), but the meter takes
+    only N bytes of information field: a frame of N bytes passes, N + 1 gets FRMR."""
+    fits = i_frame(aarq(), 0, 0)  # the public AARQ with its LLC header
+    n = hdlc.parse_hdlc(fits, 0, "tx").fields["info_length"]
+    assert isinstance(n, int)
+    one_more = i_frame(aarq() + b"\x00", 0, 0)
+    assert hdlc.parse_hdlc(one_more, 0, "tx").fields["info_length"] == n + 1
+    with MeterThread("default", [f"frmr-too-long={n}"]) as meter:
+        with RawClient(meter.port) as c:
+            ua = c.exchange(snrm())
+            params = hdlc.parse_params(ua[hdlc.parse_hdlc(ua, 0, "rx").fields["info_offset"]:-3])
+            assert params is not None and params.max_info_rx == 128 > n
+            assert _aare(c.exchange(fits)) == (0, 0)
+        with RawClient(meter.port) as c:
+            c.exchange(snrm())
+            frmr = c.exchange(one_more)
+            decoded = hdlc.parse_hdlc(frmr, 0, "rx")
+            assert decoded.fields["frame_type"] == "FRMR"
+            info = frmr[decoded.fields["info_offset"] : -3]  # type: ignore[misc]
+            assert info[2] & hdlc.FRMR_INFO_TOO_LONG
+    notes = [e["note"] for e in meter.log.of("frame.note")]
+    assert f"fault: FRMR, information field {n + 1} > {n}" in notes
+
+
+def test_frmr_too_long_default_limit_is_48_bytes() -> None:
+    assert parse_faults(["frmr-too-long"]).frmr_limit == DEFAULT_FRMR_LIMIT == 48
+    assert parse_faults(["frmr-too-long=60"]).frmr_limit == 60
+    for bad in ("frmr-too-long=0", "frmr-too-long=x"):
+        with pytest.raises(FaultError):
+            parse_faults([bad])
 
 
 # ---- timing -------------------------------------------------------------------------------------
