@@ -45,6 +45,11 @@ class DoctorApp(App[int]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
+        # q quits wherever no text input has focus (an Input takes the key first and types it);
+        # ctrl+q quits from anywhere, an Input included. The footer shows both
+        # on one key, first of the app's keys so that 80 columns still show it.
+        Binding("q", "quit", "Quit", key_display="q/^q"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("f1", "help", "Help"),
         Binding("f2", "show('probe')", "Probe"),
         Binding("f3", "show('frames')", "Frames"),
@@ -52,10 +57,6 @@ class DoctorApp(App[int]):
         Binding("f5", "show('history')", "History"),
         Binding("ctrl+o", "open_session", "Open"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
-        # q quits wherever no text input has focus (an Input takes the key first and types it);
-        # ctrl+q quits from anywhere, an Input included. The footer shows both on one key.
-        Binding("q", "quit", "Quit", key_display="q/^q"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(

@@ -20,7 +20,7 @@ from textual.strip import Strip
 
 from dlmsdoctor.events import Direction
 from dlmsdoctor.session import FrameRecord
-from dlmsdoctor.widgets.frame_decode import DecodeCache, is_valid
+from dlmsdoctor.widgets.frame_decode import RowCache, is_valid
 
 HEADER = f"{'#':>6} {'time':>9} {'dir':<3} {'kind':<8} {'size':>5}   summary"
 
@@ -84,8 +84,9 @@ class FrameList(ScrollView, can_focus=True):
         self._frames: list[FrameRecord] = []
         self._known = 0  # frames already shown (the list is shared and grows during a run)
         self._width = len(HEADER)
-        # Frames read from a foreign capture carry no stored summary: decode the visible ones.
-        self._decodes = DecodeCache(size=512)
+        # The stored summary is the link level only ("I N(S)=0 N(R)=0 ..."): the visible rows are
+        # decoded for their APDU, once each.
+        self._rows = RowCache()
 
     # -- data in ---------------------------------------------------------------------------
     @property
@@ -97,6 +98,7 @@ class FrameList(ScrollView, can_focus=True):
         position = min(self.cursor, len(frames) - 1) if keep_cursor and frames else 0
         self._frames = frames
         self._known = len(frames)
+        self._rows = RowCache()  # another session: its marks come from its own findings
         self.set_reactive(FrameList.cursor, position)
         self._width = len(HEADER)
         self._update_size()
@@ -152,17 +154,19 @@ class FrameList(ScrollView, can_focus=True):
         self.cursor = len(self._frames) - 1 if where < 0 else where
 
     def row_facts(self, record: FrameRecord) -> tuple[str, bool]:
-        """Summary and validity of a row: the stored cache, else a decode of the bytes."""
-        if record.summary:
-            return record.summary, is_valid(record)
-        view = self._decodes.get(record)
-        return view.summary, not any(f.severity.value == "error" for f in view.findings)
+        """Summary (APDU first, then link level) and validity mark of a row."""
+        return self._rows.get(record)
+
+    def _valid(self, record: FrameRecord) -> bool:
+        # A recorded frame's mark is in its stored findings: searching 100,000 of them for the
+        # next bad one must not decode each.
+        return is_valid(record) if record.summary else self._rows.get(record)[1]
 
     def action_next_problem(self, step: int) -> None:
         """Move to the next (step 1) or previous (-1) frame with an error finding."""
         position = self.cursor + step
         while 0 <= position < len(self._frames):
-            if not self.row_facts(self._frames[position])[1]:
+            if not self._valid(self._frames[position]):
                 self.cursor = position
                 return
             position += step

@@ -138,3 +138,25 @@ async def test_live_frames_follow_like_tail() -> None:
         await pilot.pause()
         assert frame_list.cursor == 0  # was elsewhere: stays
         assert frame_list.virtual_size.height == len(session.frames) + 1
+
+
+async def test_rows_show_the_apdu_first_within_80_columns() -> None:
+    """An AARQ and an AARE are told apart at 80x24 though their I-frame headers look alike."""
+    from dlmsdoctor.app import create_app
+    from tests.tui.fixtures import story_session
+
+    session = story_session()
+    for record in session.frames:  # as the engine records them: the link level only
+        record.summary = record.summary.split(" | ")[0]
+    assert session.frames[3].summary.startswith("I N(S)=0")
+    app = create_app(session, start_screen="frames")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        frame_list = app.screen.query_one(FrameList)
+        aarq = frame_list.render_line(4).text  # header is line 0, frame 3 is line 4
+        aare = frame_list.render_line(5).text
+        assert len(aarq) <= 80
+        assert "AARQ LN" in aarq
+        assert "N(S)" not in aarq or aarq.index("AARQ") < aarq.index("N(S)")
+        assert "AARE LN" in aare
+        assert "SNRM" in frame_list.render_line(1).text  # no APDU: the link level as before
