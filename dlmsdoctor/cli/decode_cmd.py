@@ -136,17 +136,19 @@ def _chunks(
 class _Problems:
     """Input problems: kept (up to a bound) for --json, and queued for the view to print."""
 
-    def __init__(self) -> None:
+    def __init__(self, queue: bool) -> None:
         self.kept: list[InputProblem] = []
         self.omitted = 0
         self.queued: list[InputProblem] = []
+        self._queue = queue  # the view prints them between frames; --json only keeps them
 
     def add(self, problem: InputProblem) -> None:
         if len(self.kept) < _MAX_PROBLEMS:
             self.kept.append(problem)
         else:
             self.omitted += 1
-        self.queued.append(problem)
+        if self._queue:
+            self.queued.append(problem)
 
     def take(self) -> list[InputProblem]:
         out, self.queued = self.queued, []
@@ -207,7 +209,7 @@ def decode(
     Large logs are read, decoded and printed frame by frame.
     """
     stream, arg_lines = _open_input(hex_args, path)
-    problems = _Problems()
+    problems = _Problems(queue=not as_json)
     tally = DecodeTally()
     try:
         if stream is None:

@@ -499,21 +499,29 @@ def binary_reason(head: bytes, final: bool = False) -> str | None:
     it is text. ``final`` says the input ends there (a cut UTF-8 sequence is then an error).
 
     A serial sniffer's dump or ``/dev/urandom`` is not a paste: reading it as text finds "hex"
-    in random letters and calls it a frame.
+    in random letters and calls it a frame. A few bytes of bad UTF-8 are tolerated: a log
+    written in Latin-1 or cp1252 ("Recibido: trama válida") is text with accents.
     """
     if not head:
         return None
     nul = head.find(b"\x00")
     if nul >= 0:
         return f"a NUL byte at offset {nul}"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if final or exc.start < len(head) - 3:
-            return f"invalid UTF-8 at offset {exc.start}"
-        text = head[: exc.start].decode("utf-8")
+    if not final:
+        # a block may end inside a UTF-8 sequence: leave its last (at most 3) bytes out
+        cut = len(head)
+        while cut > len(head) - 3 and cut > 0 and head[cut - 1] & 0xC0 == 0x80:
+            cut -= 1
+        if cut > 0 and head[cut - 1] >= 0xC0:
+            head = head[: cut - 1]
+    text = head.decode("utf-8", errors="replace")
+    if not text:
+        return None
+    bad = text.count("\ufffd")
+    if bad / len(text) > _MAX_CONTROL_SHARE:
+        return f"{bad} byte(s) of invalid UTF-8 in the first {len(head)}"
     controls = sum(1 for c in text if ord(c) < 0x20 and ord(c) not in _TEXT_CONTROLS)
     controls += sum(1 for c in text if 0x7F <= ord(c) < 0xA0)
-    if text and controls / len(text) > _MAX_CONTROL_SHARE:
+    if controls / len(text) > _MAX_CONTROL_SHARE:
         return f"{controls} control characters in the first {len(text)}"
     return None

@@ -177,6 +177,8 @@ def test_binary_input_is_told_from_text() -> None:
     assert binary_reason(b"TX 7E A0 07 03 21 93 0F 01 7E\r\n\tRX: \x1b[32m7E\x1b[0m\n") is None
     assert binary_reason("Recibido: trama HDLC ✓ 7E A0\n".encode()) is None
     assert binary_reason(b"") is None
+    latin1 = "[2025-10-30 14:51:48] Recibido (válido): 7E A0 07 21 03 73 01 40 7E\n" * 3
+    assert binary_reason(latin1.encode("latin-1")) is None
     assert "NUL" in (binary_reason(b"7E A0 \x00 07") or "")
     assert "UTF-8" in (binary_reason(b"7E \xff\xfe A0 07 03 21 93") or "")
     assert binary_reason("7E ✓".encode()[:-1]) is None  # a block cut inside a character
