@@ -48,20 +48,22 @@ def load_or_exit(ctx: click.Context, path: str, port: int | None) -> Session:
     except ValueError as exc:  # SessionFormatError and CaptureFormatError
         click.echo(f"dlmsdoctor: {exc}", err=True)
         ctx.exit(ExitCode.UNUSABLE_INPUT)
-    diagnose_if_missing(session)
+    rediagnose(session)
     return session
 
 
-def diagnose_if_missing(session: Session) -> None:
-    """A capture from tcpdump has frames but no diagnosis: the rules run on what it shows."""
-    if session.diagnosis is not None or not session.frames:
+def rediagnose(session: Session) -> None:
+    """Today's rules over the session's frames and steps, whatever diagnosis it carries: a
+    capture from tcpdump has none, an old session an old one, and a report must say in every
+    language what the rules say (one source), not what a file once recorded."""
+    if not session.frames and not session.steps:
         return
     try:
         from dlmsdoctor.diagnosis import diagnose
 
         session.diagnosis = diagnose(session)
     except Exception as exc:  # a rule bug must not cost the user the report of the frames
-        click.echo(f"dlmsdoctor: warning: no diagnosis ({type(exc).__name__}: {exc})", err=True)
+        click.echo(f"dlmsdoctor: warning: no new diagnosis ({type(exc).__name__}: {exc})", err=True)
 
 
 def emit_report(ctx: click.Context, session: Session, output: str | None, fmt: str, lang: str,

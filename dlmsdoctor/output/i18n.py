@@ -525,7 +525,12 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
                 "now",
                 "Configure en el sistema de lectura la dirección de servidor del perfil que "
                 "funciona (lógica, física y tamaño de dirección).",
-            )
+            ),
+            (
+                "later",
+                "Anote la dirección de cada medidor: las direcciones derivadas cambian de un "
+                "medidor a otro.",
+            ),
         ],
     ),
     "hdlc.no_answer": (
@@ -640,9 +645,13 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         [
             (
                 "now",
-                "Detenga los intentos: más intentos pueden bloquear el medidor. Confirme la "
-                "contraseña y el SAP de cliente con el fabricante o la empresa.",
-            )
+                "Detenga los intentos: no repita esta contraseña; cada fallo acerca un bloqueo.",
+            ),
+            (
+                "now",
+                "Confirme a qué SAP de cliente corresponde esta contraseña, y la contraseña misma "
+                "(documentación del medidor, herramienta de configuración).",
+            ),
         ],
     ),
     "auth.mechanism_mismatch": (

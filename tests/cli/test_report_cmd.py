@@ -54,7 +54,29 @@ def test_json_from_a_capture(tmp_path: Path) -> None:
     assert code == ExitCode.OK
     doc = json.loads(out)
     assert doc["schema"] == "dlmsdoctor.report"
-    assert doc["diagnosis"]["causes"][0]["code"] == "hdlc.wrong_address"
+    codes = [c["code"] for c in doc["diagnosis"]["causes"]]
+    assert codes[:2] == ["client.malformed_frame", "hdlc.wrong_address"]
+
+
+def test_a_saved_session_gets_todays_diagnosis_in_every_language(tmp_path: Path) -> None:
+    """QA defect 5: a hand-written (or old) diagnosis in the file was shown in English while
+    the Spanish followed the codes: the report re-diagnoses, one source for both."""
+    from dlmsdoctor.session import Cause, Diagnosis
+
+    session = seed_session()
+    session.diagnosis = Diagnosis(status="degraded", headline="STALE HEADLINE", causes=[
+        Cause(code="bridge.busy", title="STALE TITLE", confidence=0.5, whose="poller",
+              explanation="x")])
+    path = tmp_path / "old.json"
+    path.write_text(session.dumps(), encoding="utf-8")
+    docs = {}
+    for lang in ("en", "es"):
+        code, out, _ = run(str(path), "--format", "json", "--lang", lang)
+        assert code == ExitCode.OK and "STALE" not in out
+        docs[lang] = json.loads(out)
+    assert ([c["code"] for c in docs["en"]["diagnosis"]["causes"]]
+            == [c["code"] for c in docs["es"]["diagnosis"]["causes"]])
+    assert "bridge.busy" not in [c["code"] for c in docs["en"]["diagnosis"]["causes"]]
 
 
 @pytest.mark.parametrize("content", [None, "", "{not json", '{"schema": "other"}',

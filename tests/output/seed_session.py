@@ -19,12 +19,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.hdlc import HdlcParams, ServerAddress, build_snrm, build_ua
 from dlmsdoctor.events import CloseHow, Direction, StepStatus
 from dlmsdoctor.session import (
-    Action,
-    Cause,
-    ConnectionProfile,
     ConnectionRecord,
-    Diagnosis,
-    Evidence,
     FrameRecord,
     LoginRecord,
     PingRecord,
@@ -153,58 +148,10 @@ def seed_session() -> Session:
         LoginRecord("assoc.login", 9.26, "usuario2", 16, "low", "accepted"),
     ]
     session.identity = {"serial_number": "12345678"}
-    session.diagnosis = Diagnosis(
-        status="degraded",
-        headline="The meter answers only at its serial-derived HDLC address 1/6678 (4-byte); "
-                 "the poller uses 1/1",
-        causes=[
-            Cause(
-                code="hdlc.wrong_address",
-                title="Wrong HDLC server address in the poller",
-                confidence=0.9,
-                whose="client",
-                explanation="An HDLC meter ignores frames not addressed to it. Two SNRMs to 1/1 "
-                            "got no answer; the SNRM to 1/6678 (serial 12345678 % 10000 + 1000) "
-                            "got a UA at once.",
-                evidence=[
-                    Evidence("SNRM to 1/1: no answer in 3 s", frame=1),
-                    Evidence("corrected SNRM to 1/1: no answer in 3 s", frame=2),
-                    Evidence("UA from 1/6678", frame=4),
-                ],
-                actions=[
-                    Action("Set the poller's server address to logical 1, physical 6678, "
-                           "4-byte addressing", "now"),
-                ],
-            ),
-            Cause(
-                code="client.malformed_frame",
-                title="The poller's SNRM has a wrong parameter group length",
-                confidence=0.6,
-                whose="client",
-                explanation="Group length 18 is written for 20 parameter bytes; strict meters "
-                            "drop such a frame.",
-                evidence=[Evidence("group length 0x12, 20 bytes follow", frame=1)],
-                actions=[Action("Fix the SNRM encoder in the poller (group length 0x14)",
-                                "later")],
-            ),
-            Cause(
-                code="bridge.busy",
-                title="Another client held the bridge",
-                confidence=0.5,
-                whose="poller",
-                explanation="The serial-to-TCP bridge accepts one connection; it answered "
-                            "'Port already in use' while the poller service was connected.",
-                evidence=[Evidence("'Port already in use' from the bridge", frame=0)],
-                actions=[
-                    Action("Pause the poller service before diagnosing", "now"),
-                    Action("Configure the poller to release the bridge between polls", "later"),
-                ],
-            ),
-        ],
-        profile=ConnectionProfile(
-            host=host, port=port, framing="hdlc", server_logical=1, server_physical=6678,
-            address_size=4, client_sap=16, authentication="low", credential="usuario2",
-            max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1, max_pdu_size=512,
-        ),
-    )
+    # The diagnosis is today's rules over these frames, not hand-written causes: a report in
+    # any language then says what `dlmsdoctor probe` would say (QA: the English report showed
+    # invented causes the Spanish one, translated by code, did not).
+    from dlmsdoctor.diagnosis import diagnose
+
+    session.diagnosis = diagnose(session)
     return session
