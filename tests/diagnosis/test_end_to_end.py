@@ -197,22 +197,80 @@ async def test_fault_gives_its_cause(name: str, tmp_path: Path) -> None:
     assert meter.unreleased_associations() == []
 
 
-async def test_lockout_across_runs_is_named_and_costs_one_failure(tmp_path: Path) -> None:
-    """Run 1 spends one wrong password and locks the meter; run 2, with the RIGHT password,
-    is dropped at once. The seed report's team would have called the meter 'locked' without
-    proof; here the diagnosis says why, and the probe never adds a second failure."""
+def _advises_a_power_cycle(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in ("power", "reset", "unplug"))
+
+
+async def test_one_failed_login_then_drops_is_no_proven_lockout(tmp_path: Path) -> None:
+    """Run 1 spends one wrong password and locks the meter (lockout=1,60); run 2, with the
+    RIGHT password, is dropped at once. On the wire that is also what a held single session
+    shows: the seed report's team called it 'locked, power-cycle it' while their poller held
+    the meter. The probe claims no lockout, lists the candidates, spends no password."""
     wrong = (parse_credential("mgmt=1:low:99999999"),)
     right = (parse_credential("mgmt=1:low:00000000"),)
     async with SimulatedMeter("default", ["lockout=1,60"]) as meter:
         first = await probe(meter, tmp_path, credentials=wrong)
         second = await probe(meter, tmp_path, credentials=right)
     assert first.diagnosis is not None and first.diagnosis.causes[0].code == "auth.wrong_password"
+    assert second.settings["stopped_reason"] is None
+    findings = [f.code for f in second.findings]
+    assert "login.lockout" not in findings
+    assert "target.closed_at_once" in findings and "safety.logins_held_back" in findings
     assert second.diagnosis is not None
     codes = [c.code for c in second.diagnosis.causes]
-    assert codes[0] == "auth.lockout", (codes, [f.code for f in second.findings])
-    assert "wait" in second.diagnosis.causes[0].actions[0].text
-    assert meter.failed_logins() == 1
+    assert "meter.session_taken" in codes, codes
+    assert "auth.lockout" not in codes[:1], codes  # never the sure top cause on this evidence
+    assert not _advises_a_power_cycle(second.diagnosis.causes[0].actions[0].text)
+    assert meter.failed_logins() == 1  # the right password was not spent on a locked meter
     assert meter.open_associations() == []
+
+
+async def test_lockout_after_two_failures_is_named_and_costs_no_more(tmp_path: Path) -> None:
+    """Two wrong passwords (lockout=2,60), nothing accepted since, then drops: the engine's
+    guard stops the run (proven signature) and the diagnosis names the lockout."""
+    wrong = (parse_credential("mgmt=1:low:99999999"),)
+    right = (parse_credential("mgmt=1:low:00000000"),)
+    async with SimulatedMeter("default", ["lockout=2,60"]) as meter:
+        for _ in range(2):
+            await probe(meter, tmp_path, credentials=wrong, public=False)
+        session = await probe(meter, tmp_path, credentials=right)
+    assert session.settings["stopped_reason"] == "lockout"
+    assert session.diagnosis is not None
+    codes = [c.code for c in session.diagnosis.causes]
+    assert "auth.lockout" in codes, (codes, [f.code for f in session.findings])
+    assert not any(_advises_a_power_cycle(a.text) for c in session.diagnosis.causes[:1]
+                   for a in c.actions[:1])
+    assert meter.failed_logins() == 2
+    assert meter.open_associations() == []
+
+
+async def test_single_session_held_after_a_failed_login_is_the_poller(tmp_path: Path) -> None:
+    """The seed field report: one wrong password earlier (the public association worked), then
+    the site's poller holds the meter's only session. Not a lockout: the poller comes first,
+    nothing advises a power cycle, and no password is spent while the session is held."""
+    wrong = (parse_credential("mgmt=1:low:WRONG"),)
+    async with SimulatedMeter("default", ["single-session=close"]) as meter:
+        assert meter.port is not None
+        await probe(meter, tmp_path, credentials=wrong)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", meter.port)
+        while len(meter.log.of("connection.opened")) < 2:
+            await asyncio.sleep(0.01)
+        mark = len(meter.events)
+        try:
+            session = await probe(meter, tmp_path, credentials=wrong)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        second_run = meter.events[mark:]
+    assert session.settings["stopped_reason"] is None
+    assert "login.lockout" not in [f.code for f in session.findings]
+    assert [e for e in second_run if e["event"] == "login"] == []
+    assert session.diagnosis is not None
+    causes = session.diagnosis.causes
+    assert causes[0].code == "meter.session_taken", [c.code for c in causes]
+    assert not _advises_a_power_cycle(causes[0].actions[0].text)
+    assert meter.failed_logins() == 1
 
 
 @pytest.mark.parametrize("mode, top", [("close", "meter.session_taken"), ("dm", "hdlc.dm")])
