@@ -29,6 +29,7 @@ from dlmsdoctor.output.capture import (
     SESSION_COMMENT_MORE,
     SESSION_COMMENT_PREFIX,
 )
+from dlmsdoctor.output.session_check import check_session_doc
 from dlmsdoctor.session import (
     ConnectionRecord,
     FrameRecord,
@@ -494,4 +495,12 @@ def load_session_file(path: str | Path, port: int | None = None) -> Session:
         raise SessionFormatError(
             f"{path} is neither a dlmsdoctor session (JSON) nor a pcap/pcapng capture"
         ) from exc
-    return Session.loads(text)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SessionFormatError(f"{path}: not valid JSON: {exc}") from exc
+    try:
+        check_session_doc(doc)  # name the damaged field, before anything trips over it
+    except SessionFormatError as exc:
+        raise SessionFormatError(f"{path}: session document is damaged: {exc}") from exc
+    return Session.from_json(doc)

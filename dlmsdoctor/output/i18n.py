@@ -132,7 +132,7 @@ _S: dict[str, dict[str, str]] = {
     "setting": {"en": "Setting", "es": "Parámetro"},
     "value": {"en": "Value", "es": "Valor"},
     "profile_host": {"en": "Host and port", "es": "IP y puerto"},
-    "profile_framing": {"en": "Framing", "es": "Entramado"},
+    "profile_framing": {"en": "Framing", "es": "Formato de trama"},
     "profile_server": {
         "en": "Server address (logical/physical)",
         "es": "Dirección de servidor (lógica/física)",
@@ -270,7 +270,7 @@ WHOSE = {
 LAYER = {
     "icmp": {"en": "Network (ICMP)", "es": "Red (ICMP)"},
     "tcp": {"en": "TCP", "es": "TCP"},
-    "framing": {"en": "Framing", "es": "Entramado"},
+    "framing": {"en": "Framing", "es": "Formato de trama"},
     "hdlc": {"en": "HDLC link", "es": "Enlace HDLC"},
     "wrapper": {"en": "TCP wrapper", "es": "Wrapper TCP"},
     "address": {"en": "HDLC address", "es": "Dirección HDLC"},
@@ -284,7 +284,7 @@ LAYER = {
 STEP_TITLE_ES = {
     "icmp.ping": "Ping al medidor",
     "tcp.connect": "Conexión TCP",
-    "framing.detect": "Detección de entramado (HDLC o wrapper)",
+    "framing.detect": "Detección del formato de trama (HDLC o wrapper)",
     "hdlc.snrm": "Enlace HDLC (SNRM) en la dirección configurada",
     "hdlc.disc": "DISC previo (limpiar un enlace colgado)",
     "address.serial": "Enlace HDLC en la dirección derivada del número de serie",
@@ -320,7 +320,7 @@ FINDING_ES = {
     "link.echo": "Volvieron nuestros propios bytes (eco local)",
     "link.garbage": "Bytes que no son DLMS ni texto conocido",
     "hdlc.partial": "Llegó el comienzo de una trama HDLC que nunca terminó",
-    "framing.detected": "Entramado detectado",
+    "framing.detected": "Formato de trama detectado",
     "framing.undetermined": "Ni HDLC ni wrapper obtuvieron respuesta",
     "hdlc.ua": "UA recibido: enlace HDLC establecido",
     "hdlc.dm": "DM después del SNRM: el medidor rechaza el enlace",
@@ -390,7 +390,7 @@ FIGURE = {
     "max_pdu_size": {"en": "max PDU", "es": "PDU máx."},
     "serial_number": {"en": "serial number", "es": "número de serie"},
     "banner_bytes": {"en": "unasked bytes", "es": "bytes no solicitados"},
-    "framing": {"en": "framing", "es": "entramado"},
+    "framing": {"en": "framing", "es": "formato de trama"},
     "evidence": {"en": "evidence", "es": "evidencia"},
     "server": {"en": "server", "es": "servidor"},
     "result": {"en": "result", "es": "resultado"},
@@ -535,8 +535,8 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     ),
     "hdlc.no_answer": (
         "El medidor no contesta al SNRM",
-        "Sin respuesta en HDLC: dirección equivocada, FCS o entramado incorrecto, o el lado "
-        "serie detrás del puente no funciona.",
+        "Sin respuesta en HDLC: dirección equivocada, FCS o formato de trama incorrectos, o el "
+        "lado serie detrás del puente no funciona.",
         [
             (
                 "now",
@@ -607,12 +607,12 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "framing.wrapper_only": (
         "El medidor habla wrapper TCP (IEC 62056-47), no HDLC",
         "Al recibir HDLC cierra el socket.",
-        [("now", "Configure el cliente con entramado wrapper en ese puerto.")],
+        [("now", "Configure el cliente con el formato de trama wrapper en ese puerto.")],
     ),
     "framing.hdlc_only": (
         "El medidor habla HDLC, no wrapper TCP",
         "",
-        [("now", "Configure el cliente con entramado HDLC en ese puerto.")],
+        [("now", "Configure el cliente con el formato de trama HDLC en ese puerto.")],
     ),
     "meter.session_taken": (
         "El medidor ya tiene una sesión abierta con otro cliente",

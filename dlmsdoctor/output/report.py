@@ -9,6 +9,7 @@ text, and every cause points to frames in the appendix.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +332,31 @@ def _evidence_doc(
     return doc
 
 
+def _dedupe_evidence(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same note on several frames is said once (the other frames named); a frame problem
+    already quoted under this cause is not quoted again (a busy bridge's long text, 3 times)."""
+    out: list[dict[str, Any]] = []
+    by_note: dict[str, dict[str, Any]] = {}
+    seen_problems: set[str] = set()
+    for item in items:
+        first = by_note.get(item["note"])
+        if first is not None and item.get("frame") is not None:
+            first.setdefault("also_frames", []).append(item["frame"])
+            continue
+        ref = item.get("frame_ref")
+        if ref is not None:
+            fresh = [p for p in ref["problems"] if p not in seen_problems]
+            seen_problems.update(ref["problems"])
+            item["frame_ref"] = {**ref, "problems": fresh}
+        by_note.setdefault(item["note"], item)
+        out.append(item)
+    for item in out:
+        if item.get("also_frames"):
+            more = ", ".join(f"#{i}" for i in item["also_frames"])
+            item["note"] = f"{item['note']} (also frame {more})"
+    return out
+
+
 def _cause_doc(
     rank: int, cause: Cause, notes: dict[int, FrameNote], session: Session, lang: str
 ) -> dict[str, Any]:
@@ -354,7 +380,9 @@ def _cause_doc(
         "explanation": explanation,
         "recorded_explanation": cause.explanation,
         "translated": translated,
-        "evidence": [_evidence_doc(ev, notes, session, lang) for ev in cause.evidence],
+        "evidence": _dedupe_evidence(
+            [_evidence_doc(ev, notes, session, lang) for ev in cause.evidence]
+        ),
         "actions": [{"when": when, "text": text} for when, text in actions],
     }
 
@@ -441,7 +469,10 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
             conns=len(session.connections),
         )
     ]
-    works = [r["title"] for r in doc["rungs"] if r["status"] in ("ok", "warning")]
+    # a release with nothing to release (no frame sent) is no evidence that anything works
+    released = any(f.step_id == "release" and f.direction.value == "tx" for f in session.frames)
+    works = [r["title"] for r in doc["rungs"] if r["status"] in ("ok", "warning")
+             and (r["id"] != "release" or released)]
     fails = [r["title"] for r in doc["rungs"] if r["status"] in ("failed", "error")]
     if works:
         out.append(t(lang, "sum_works", items="; ".join(works)))
@@ -595,9 +626,19 @@ def column_heads(columns: tuple[str, ...], lang: str) -> list[str]:
     return [t(lang, c) for c in columns]
 
 
+def _numbers(text: str) -> set[str]:
+    """The numbers in a text, decimal commas read as points (the Spanish figures)."""
+    return {n.replace(",", ".") for n in re.findall(r"\d+(?:[.,]\d+)?", text)}
+
+
 def rung_cells(rung: dict[str, Any]) -> list[str]:
     """One row of the rungs table, in RUNG_COLUMNS order (the result cell is the status label)."""
-    figures = ", ".join(f"{k} {v}" for k, v in rung["figures"])
+    said = _numbers(rung["summary"])
+    figures = ", ".join(
+        f"{k} {v}" for k, v in rung["figures"]
+        if not (_numbers(str(v)) and _numbers(str(v)) <= said)  # already in the summary
+        and f"{k} {v}" not in rung["summary"]
+    )
     details = "; ".join(x for x in (rung["summary"], figures) if x)
     return [rung["layer_label"], rung["title"], rung["status_label"], rung["duration_text"],
             details]

@@ -39,8 +39,25 @@ def cell(text: object) -> str:
 
 
 def inline(text: object) -> str:
-    """Text safe in a paragraph: characters that Markdown would take as markup escaped."""
-    out = str(text)
+    """Text safe in a paragraph: characters that Markdown would take as markup escaped, except
+    well-formed code spans (`dlmsdoctor decode`), kept as code: escaping their backticks
+    showed stray backslashes in viewers."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code span, escape everything
+        return _escape(str(text))
+    out = []
+    for i, part in enumerate(parts):
+        if not i % 2:
+            out.append(_escape(part))
+        elif part.strip():
+            out.append(f"`{part}`")  # inside a code span nothing is markup
+        else:
+            out.append("\\`" + _escape(part) + "\\`")
+    return "".join(out)
+
+
+def _escape(text: str) -> str:
+    out = text
     for ch in ("\\", "`", "*", "_", "<", ">", "[", "]"):
         out = out.replace(ch, "\\" + ch)
     return out

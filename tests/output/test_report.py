@@ -246,3 +246,25 @@ def test_every_sample_capture_says_the_same_in_both_languages() -> None:
             assert (a["code"], a["confidence"]) == (b["code"], b["confidence"])
             assert [x["when"] for x in a["actions"]] == [x["when"] for x in b["actions"]], (
                 path.name, a["code"])
+
+
+def test_polish_no_repeats_no_stray_backslashes_no_false_works() -> None:
+    """QA defect 9: 'Works: Release' with nothing opened, the same long bridge text quoted
+    three times, 'serial number 12345678; serial number 12345678', escaped backticks around
+    `dlmsdoctor decode`, and 'Entramado' in Spanish."""
+    from dlmsdoctor.output.capture_read import load_session_file
+
+    captures = Path(__file__).parents[2] / "captures"
+    busy = load_session_file(str(captures / "busy-bridge.session.json"))
+    doc = build_report(busy, "en")
+    assert not any(line.startswith("Works:") and "Release" in line for line in doc["summary"])
+    md = render_report(busy, "md", "en")
+    causes = md[md.index("## Diagnosis"):md.index("## Recommended actions")]
+    assert causes.count("tearing down the previous connection") == 1  # (the appendix: per frame)
+    seed_md = render_report(seed_session(), "md", "en")
+    assert "serial number 12345678; serial number 12345678" not in seed_md
+    ping_row = next(x for x in seed_md.splitlines() if x.startswith("| Network (ICMP)"))
+    assert ping_row.count("98.2") == 1
+    assert "`dlmsdoctor decode`" in seed_md and "\\`dlmsdoctor" not in seed_md
+    es = render_report(seed_session(), "md", "es") + render_report(seed_session(), "html", "es")
+    assert "ntramado" not in es and "Formato de trama" in es
