@@ -30,7 +30,8 @@ def test_summary_of_a_dlmsdoctor_capture(tmp_path: Path) -> None:
     assert "status  degraded" in out
     assert "13 (7 TX, 6 RX) on 3 connection(s)" in out
     assert "conn 1  192.168.1.135:3333  1 frame(s), closed: fin by peer" in out
-    assert "cause 1  90%  hdlc.wrong_address" in out
+    assert "cause 1  95%  client.malformed_frame" in out
+    assert "cause 2  90%  hdlc.wrong_address" in out
 
 
 def test_session_json_to_capture_and_back(tmp_path: Path) -> None:
