@@ -65,7 +65,9 @@ def lockout(f: SessionFacts) -> list[Cause]:
                     )
                 )
     # (c) the engine's guard stopped the run (a close-at-once with failed logins in the ledger)
-    guard = [_guard_evidence(pf) for pf in f.findings("login.lockout")]
+    # login.lockout_suspect: the name proposed for the engine's guard when the only failed
+    # logins are earlier runs' (it cannot know a lockout from a taken session either)
+    guard = [_guard_evidence(pf) for pf in f.findings("login.lockout", "login.lockout_suspect")]
     if proof:
         return [_lockout_cause(0.9, proof + drops + guard)]
     if drops:

@@ -68,7 +68,7 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
         return [_wrong_framing("wrapper", evidence, f)]
     if FrameKind.WRAPPER in framings and f.framing_answered(FrameKind.HDLC):
         return [_wrong_framing("hdlc", evidence, f)]
-    if f.rejected_logins(13) or f.rejections(13) or f.has("login.lockout"):
+    if f.rejected_logins(13) or f.rejections(13) or f.has("login.lockout", "login.lockout_suspect"):
         return []  # the lockout rule owns this combination
     ua = next((x for x in f.rx_of_type("UA") if not x.errors and x.server), None)
     refused = [last for _, last in closed if last.hdlc_type == "SNRM"]

@@ -728,6 +728,11 @@ def test_guard_stop_with_only_ledger_failures_never_concludes_locked(story: Stor
     for c in causes:
         text = " ".join([c.title] + [e.note for e in c.evidence] + [a.text for a in c.actions])
         assert "reset" not in text.lower() and "power" not in text.lower(), text
+    # the same with the finding code proposed for the engine's guard
+    for pf in story.session.findings:
+        if pf.code == "login.lockout":
+            pf.code = "login.lockout_suspect"
+    assert diagnose(story.session).causes[0].code == "meter.session_taken"
 
 
 def _cancelled_release(story: Story, late: str) -> None:
