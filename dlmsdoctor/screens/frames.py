@@ -7,15 +7,20 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from dlmsdoctor.codec.model import Span
+from dlmsdoctor.codec.model import Finding, Span
 from dlmsdoctor.screens.layout import BREAKPOINTS
 from dlmsdoctor.session import FrameRecord, Session
 from dlmsdoctor.widgets.decode_tree import DecodeTree
 from dlmsdoctor.widgets.frame_decode import DecodeCache, FrameView
 from dlmsdoctor.widgets.frame_list import FrameList
 from dlmsdoctor.widgets.hex_view import HexView
+
+# Rebuilding the decode tree costs about 7 ms a frame: while the cursor keeps moving (an arrow
+# key held down) the tree follows at most this often, and always ends on the cursor's frame.
+TREE_INTERVAL = 0.1
 
 
 def _title(session: Session | None) -> str:
@@ -41,6 +46,8 @@ class FramesScreen(Screen[None]):
         self.session: Session | None = None
         self._cache = DecodeCache()
         self._view: FrameView | None = None
+        self._tree_pending: FrameView | None = None  # to show when the throttle allows
+        self._tree_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(_title(None), id="frames-title", classes="screen-title")
@@ -67,6 +74,8 @@ class FramesScreen(Screen[None]):
             return  # on_mount shows it
         self.query_one("#frames-title", Static).update(_title(session))
         frames = session.frames if session else []
+        if not same_run:
+            self._cache.clear()  # indexes repeat across sessions
         self.query_one(FrameList).set_frames(frames, keep_cursor=same_run)
         if not frames:
             self._show_frame(None)
@@ -87,7 +96,7 @@ class FramesScreen(Screen[None]):
         was_empty = self._view is None
         frame_list.frames_added()
         if was_empty and frame_list.frames:
-            self._show_frame(frame_list.frames[0])
+            self._show_frame(frame_list.frames[0], 0)
 
     def select_frame(self, frame_index: int) -> bool:
         """Show the frame with this session index (an evidence link landed here)."""
@@ -106,12 +115,15 @@ class FramesScreen(Screen[None]):
     def _frame_highlighted(self, event: FrameList.Highlighted) -> None:
         frames = event.frame_list.frames
         if 0 <= event.position < len(frames):
-            self._show_frame(frames[event.position])
+            self._show_frame(frames[event.position], event.position)
 
     @on(DecodeTree.SpanSelected)
     def _span_selected(self, event: DecodeTree.SpanSelected) -> None:
-        self.query_one(HexView).select(event.span.offset, event.span.length)
-        self._describe(event.span)
+        if event.in_frame:
+            self.query_one(HexView).select(event.span.offset, event.span.length)
+            self._describe(event.span)
+        elif self._view is not None:  # a field of the reassembled APDU: not in these bytes
+            self._describe(event.span, self._view.apdu_findings, self._view.apdu_title)
 
     @on(HexView.ByteSelected)
     def _byte_selected(self, event: HexView.ByteSelected) -> None:
@@ -124,32 +136,63 @@ class FramesScreen(Screen[None]):
             self._describe(span)
 
     # -- rendering -------------------------------------------------------------------------
-    def _show_frame(self, record: FrameRecord | None) -> None:
+    def _show_frame(self, record: FrameRecord | None, position: int = -1) -> None:
+        """Hex view and notes follow at once (cheap); the tree through ``_show_tree``."""
         hex_view = self.query_one(HexView)
-        tree = self.query_one(DecodeTree)
         if record is None:
             self._view = None
+            self._tree_pending = None
             hex_view.show(b"")
-            tree.clear()
+            self.query_one(DecodeTree).clear()
             self.query_one("#frame-notes", Static).update("")
             return
-        view = self._cache.get(record)
+        frames = self.session.frames if self.session else []
+        view = self._cache.get(record, frames, position)
         self._view = view
         hex_view.show(
             view.data,
             findings=[(f.offset, max(1, f.length)) for f in view.findings],
             secrets=view.secret_ranges(),
         )
-        tree.show(view.spans, view.findings)
         self.query_one("#frame-notes", Static).update(self._notes(record, view))
+        self._show_tree(view)
+
+    def _show_tree(self, view: FrameView) -> None:
+        """Throttle: the first move rebuilds at once, later ones within TREE_INTERVAL wait for
+        the timer, which shows only the latest (nothing when the cursor stopped)."""
+        if self._tree_timer is None:
+            self._build_tree(view)
+            self._tree_timer = self.set_interval(TREE_INTERVAL, self._tree_tick)
+        else:
+            self._tree_pending = view
+
+    def _tree_tick(self) -> None:
+        view, self._tree_pending = self._tree_pending, None
+        if view is not None:
+            self._build_tree(view)
+        elif self._tree_timer is not None:  # a quiet interval: the next move shows at once
+            self._tree_timer.stop()
+            self._tree_timer = None
+
+    def _build_tree(self, view: FrameView) -> None:
+        apdu = (view.apdu_title, view.apdu_spans, view.apdu_data) if view.apdu_spans else None
+        self.query_one(DecodeTree).show(view.spans, view.findings, view.data, apdu=apdu)
+
+    @property
+    def tree_settled(self) -> bool:
+        """The tree shows the cursor's frame (no rebuild is waiting for the throttle)."""
+        return self._tree_pending is None
 
     def _notes(self, record: FrameRecord, view: FrameView) -> Text:
         text = Text()
         text.append(f"#{record.index} {record.direction.value.upper()} ", style="bold")
         text.append(f"{record.at:.3f}s conn {record.conn_id} step {record.step_id or '-'}")
+        if view.reassembled_from:
+            first, last = view.reassembled_from[0], view.reassembled_from[-1]
+            text.append(f"  ends an APDU segmented over frames #{first}..#{last}")
         if not view.findings:
             text.append(f"  {view.summary}")
-        for finding in view.findings:
+        for finding in (*view.findings, *view.apdu_findings):
             style = {"error": "bold red", "warning": "yellow"}.get(finding.severity.value, "")
             text.append(f"\n{finding.severity.value}: ", style=style)
             text.append(f"{finding.message} [{finding.code} @ {finding.offset}]")
@@ -157,16 +200,20 @@ class FramesScreen(Screen[None]):
                 text.append(f" expected {finding.expected}, found {finding.found}")
         return text
 
-    def _describe(self, span: Span) -> None:
+    def _describe(
+        self, span: Span, findings: tuple[Finding, ...] | None = None, within: str = ""
+    ) -> None:
         if self._view is None:
             return
         notes = self.query_one("#frame-notes", Static)
         text = Text()
         text.append(f"{span.label or span.name}", style="bold")
         text.append(f" ({span.name}) bytes {span.offset}..{span.end - 1}")
-        if span.meaning:
+        if within:
+            text.append(f" of the {within}")
+        if span.meaning and not span.secret:
             text.append(f": {span.meaning}")
-        for finding in self._view.findings:
+        for finding in self._view.findings if findings is None else findings:
             if finding.offset < span.end and span.offset < finding.offset + max(1, finding.length):
                 text.append(f"\n{finding.severity.value}: {finding.message}", style="red")
         notes.update(text)

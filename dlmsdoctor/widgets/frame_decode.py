@@ -1,28 +1,43 @@
 """Decode a recorded frame for the hex view and the decode tree.
 
 The Session keeps raw bytes; spans are recomputed from them with the codec (the stored summary and
-findings are a cache). A frame is decoded on its own: an APDU segmented over several HDLC frames
-shows as segments here (``dlmsdoctor decode`` reassembles a whole stream).
+findings are a cache). A frame is decoded when it is shown, with the earlier segments of its
+APDU when it ends a segmented one (same connection and direction), so its tree shows the
+reassembled APDU as ``dlmsdoctor decode`` does; nothing is decoded up front.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dlmsdoctor.codec.decode import FrameDecode, decode_bytes
+from dlmsdoctor.codec.decode import Chunk, FrameDecode, decode_bytes, decode_chunks
 from dlmsdoctor.codec.model import Finding, Severity, Span
 from dlmsdoctor.session import FrameRecord
 
 
 @dataclass(frozen=True, slots=True)
 class FrameView:
-    """What the Frames screen shows for one frame: spans and findings, offsets within ``data``."""
+    """What the Frames screen shows for one frame: spans and findings, offsets within ``data``.
+
+    When this frame completes an APDU segmented over several HDLC frames, ``apdu_spans`` and
+    ``apdu_findings`` (offsets within ``apdu_data``) decode the reassembled APDU, and
+    ``reassembled_from`` names the session frames it came from."""
 
     data: bytes
     spans: tuple[Span, ...]
     findings: tuple[Finding, ...]
     summary: str
+    apdu_data: bytes = b""
+    apdu_spans: tuple[Span, ...] = ()
+    apdu_findings: tuple[Finding, ...] = ()
+    reassembled_from: tuple[int, ...] = ()
+
+    @property
+    def apdu_title(self) -> str:
+        frames = ", ".join(f"#{i}" for i in self.reassembled_from)
+        return f"APDU reassembled from frames {frames} ({len(self.apdu_data)} bytes)"
 
     def deepest_span_at(self, offset: int) -> Span | None:
         """The most specific span covering ``offset`` (what a click on a byte selects)."""
@@ -61,26 +76,96 @@ def _stored_findings(record: FrameRecord) -> tuple[Finding, ...]:
     return tuple(out)
 
 
-def decode_record(record: FrameRecord, show_secrets: bool = False) -> FrameView:
-    """Spans and findings for one recorded frame (nested APDU included); never raises."""
+def is_hdlc_segment(data: bytes) -> bool:
+    """An HDLC frame with the segmentation bit set: more of its APDU follows in a later frame.
+
+    Read from the frame format byte (7E Ax: type 3, S = 0x08) so that walking back over many
+    frames decodes none of them."""
+    return len(data) > 2 and data[0] == 0x7E and data[1] & 0xF0 == 0xA0 and bool(data[1] & 0x08)
+
+
+MAX_SEGMENTS = 256  # an APDU in more segments than this is shown as segments
+MAX_LOOKBACK = 4 * MAX_SEGMENTS  # frames of other connections/directions skipped on the way
+
+
+def preceding_segments(frames: Sequence[FrameRecord], position: int) -> list[FrameRecord]:
+    """The earlier segments of the APDU that frame ``position`` may complete, oldest first.
+
+    Only the same connection and direction count (the peer's RR frames come in between); the
+    walk stops at the first frame of that stream that is not a segment, so its cost is the
+    length of the APDU, not of the session."""
+    if not 0 <= position < len(frames):
+        return []
+    record = frames[position]
+    out: list[FrameRecord] = []
+    at = position - 1
+    while at >= 0 and position - at <= MAX_LOOKBACK and len(out) < MAX_SEGMENTS:
+        earlier = frames[at]
+        at -= 1
+        if earlier.conn_id != record.conn_id or earlier.direction is not record.direction:
+            continue
+        if not is_hdlc_segment(earlier.data):
+            break
+        out.append(earlier)
+    out.reverse()
+    return out
+
+
+def decode_record(
+    record: FrameRecord,
+    show_secrets: bool = False,
+    preceding: Sequence[FrameRecord] = (),
+) -> FrameView:
+    """Spans and findings for one recorded frame (nested APDU included); never raises.
+
+    ``preceding``: earlier segments of the same connection and direction (see
+    ``preceding_segments``); they are run through the codec's reassembler with this frame, as
+    `dlmsdoctor decode` does for a whole stream, so a last segment shows the whole APDU."""
     data = record.data
+    direction = record.direction.value
     spans: list[Span] = []
     findings: list[Finding] = []
-    summary = record.summary
+    summaries: list[str] = []
+    chunks = [Chunk(r.data, direction) for r in preceding] + [Chunk(data, direction)]
     try:
-        result = decode_bytes(data, record.direction.value, show_secrets=show_secrets)
+        result = decode_chunks(chunks, show_secrets=show_secrets)
     except Exception:  # a codec bug must not take the TUI down
         result = None
+    last = len(chunks) - 1
+    reassembled: FrameDecode | None = None
     if result is not None:
-        for frame in result.frames:
-            spans.extend(frame.all_spans)
-            findings.extend(frame.findings)
-            summary = summary or frame.summary
+        chunk_of = {fd.index: fd.chunk for fd in result.frames}
+        for fd in result.frames:
+            if fd.chunk != last:
+                continue
+            spans.extend(fd.all_spans)
+            summaries.append(telling_summary(fd))
+            if fd.apdu is not None and fd.apdu_spans_if_separate:
+                reassembled = fd
+                findings.extend(fd.frame.findings + fd.extra_findings)
+                sources = tuple(
+                    (preceding[c].index if c < last else record.index)
+                    for c in (chunk_of.get(i, last) for i in fd.reassembled_from)
+                )
+            else:
+                findings.extend(fd.findings)
     if not spans:
         spans = [Span(0, len(data), "raw", "Bytes", meaning=f"{len(data)} bytes, not decoded")]
     if result is None:
         findings = list(_stored_findings(record))
-    return FrameView(data, tuple(spans), tuple(findings), summary)
+    summary = " + ".join(summaries) or record.summary
+    if reassembled is None or reassembled.apdu is None:
+        return FrameView(data, tuple(spans), tuple(findings), summary)
+    return FrameView(
+        data,
+        tuple(spans),
+        tuple(findings),
+        summary,
+        apdu_data=reassembled.apdu_data or b"",
+        apdu_spans=reassembled.apdu.spans,
+        apdu_findings=reassembled.apdu.findings,
+        reassembled_from=sources or (record.index,),
+    )
 
 
 def classify(data: bytes, direction: str) -> tuple[str, str, list[dict[str, object]]]:
@@ -104,16 +189,23 @@ class DecodeCache:
         self._size = size
         self._items: OrderedDict[int, FrameView] = OrderedDict()
 
-    def get(self, record: FrameRecord) -> FrameView:
+    def get(
+        self, record: FrameRecord, frames: Sequence[FrameRecord] = (), position: int = -1
+    ) -> FrameView:
+        """``frames``/``position``: the session's list and the record's place in it, for the
+        earlier segments of a segmented APDU."""
         key = record.index
         view = self._items.get(key)
         if view is None or view.data != record.data:
-            view = decode_record(record)
+            view = decode_record(record, preceding=preceding_segments(frames, position))
             self._items[key] = view
             if len(self._items) > self._size:
                 self._items.popitem(last=False)
         self._items.move_to_end(key)
         return view
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def telling_summary(fd: FrameDecode) -> str:

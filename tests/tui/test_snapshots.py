@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from dlmsdoctor.app import create_app
+from dlmsdoctor.screens.frames import TREE_INTERVAL, FramesScreen
 from tests.tui.fixtures import story_session
 
 SIZES = [(80, 24), (120, 40)]
@@ -26,6 +27,9 @@ def _before(*keys: str) -> Callable[[Pilot], object]:
             await pilot.press(key)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        screen = pilot.app.screen
+        while isinstance(screen, FramesScreen) and not screen.tree_settled:
+            await pilot.pause(TREE_INTERVAL)  # the throttled decode tree shows the last frame
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
         await pilot.pause()
