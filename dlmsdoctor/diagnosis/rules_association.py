@@ -65,9 +65,13 @@ def lockout(f: SessionFacts) -> list[Cause]:
                     )
                 )
     # (c) the engine's guard stopped the run (a close-at-once with failed logins in the ledger)
-    # login.lockout_suspect: the name proposed for the engine's guard when the only failed
-    # logins are earlier runs' (it cannot know a lockout from a taken session either)
-    guard = [_guard_evidence(pf) for pf in f.findings("login.lockout", "login.lockout_suspect")]
+    # (c) the engine's guard: login.lockout when it stopped the run (a failed login of this
+    # run, or several in the ledger with none accepted since); target.closed_at_once when it
+    # only held passwords back (one earlier failure: a taken session looks the same)
+    stopped = f.findings("login.lockout")
+    guard = [_guard_evidence(pf) for pf in stopped]
+    suspect = [_guard_evidence(pf)
+               for pf in f.findings("target.closed_at_once", "login.lockout_suspect")]
     if proof:
         return [_lockout_cause(0.9, proof + drops + guard)]
     if drops:
@@ -77,13 +81,16 @@ def lockout(f: SessionFacts) -> list[Cause]:
             _lockout_cause(0.88, drops + guard),
             _taken_candidate(0.35, drops + guard),
         ]
-    if not guard:
+    if not guard and not suspect:
         return []
-    # only earlier runs failed (the ledger): a close-at-once says nothing more than "not now"
-    evidence = guard + _first_closes(f)
+    # only earlier runs failed (the ledger): a close-at-once says little more than "not now".
+    # Several failures with none accepted since (the guard stopped) tip it towards a lockout,
+    # the taken session stays listed right below with its action
+    evidence = guard + suspect + _first_closes(f)
+    counted = any(_int(pf.data.get("failed_since_success")) >= 2 for pf in stopped)
     return [
         _taken_candidate(0.45, evidence),
-        _lockout_cause(0.4, evidence, proven=False),
+        _lockout_cause(0.5 if counted else 0.4, evidence, proven=False),
         cause(
             "network.proxy",
             "Maybe a firewall or proxy accepts the connection and drops it",
@@ -97,10 +104,15 @@ def lockout(f: SessionFacts) -> list[Cause]:
     ]
 
 
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _guard_evidence(pf: ProbeFinding) -> Evidence:
     # our own words: the guard's message carries advice (a reset) the diagnosis does not give
     recent = pf.data.get("failed_logins_recent")
-    note = "the run stopped: the connection was closed at once"
+    note = ("the run stopped: the connection was closed at once" if pf.code == "login.lockout"
+            else "the connection was closed at once; password logins were held back")
     if isinstance(recent, int) and recent > 0:
         note += f", with {recent} failed login(s) recent in the login ledger"
     return Evidence(note=note, step=pf.step_id or None, finding=pf.code,

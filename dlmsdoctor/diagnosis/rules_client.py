@@ -10,7 +10,7 @@ from dlmsdoctor.codec.wrapper import parse_wrapper
 from dlmsdoctor.diagnosis.facts import TAG_RLRE, TAG_RLRQ, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
 from dlmsdoctor.events import StepStatus
-from dlmsdoctor.session import Cause, Evidence
+from dlmsdoctor.session import Action, Cause, Evidence
 
 
 def _errors(frame: FrameFacts) -> list[Finding]:
@@ -154,15 +154,23 @@ def _unconfirmed_connections(f: SessionFacts) -> bool:
 def login_budget(f: SessionFacts) -> list[Cause]:
     """Credential sets the login budget skipped: a set the user asked for was NOT tried, so
     the run cannot say it works; degraded, with the limit that stopped it and how to lift it."""
-    findings = f.findings("login.budget", "login.sap_blocked")
+    findings = f.findings("login.budget", "login.sap_blocked", "safety.logins_held_back")
     if not findings:
         return []
     names = sorted({str(pf.data.get("credential") or pf.step_id.rpartition(".")[2] or "?")
                     for pf in findings})
-    actions = [now("Fix the failing credential set first (its password and client SAP).")]
+    actions: list[Action] = []
+    if any(pf.code != "safety.logins_held_back" for pf in findings):
+        actions.append(now("Fix the failing credential set first (its password and client SAP)."))
+    else:
+        actions.append(now("Pause the polling service (and any other client), then probe again."))
     for pf in findings:
         limit = pf.data.get("limit")
-        if pf.code == "login.sap_blocked":
+        if pf.code == "safety.logins_held_back":
+            text = ("Held back because the meter dropped a connection at once while failed "
+                    "logins are known: pause the other clients, and once the meter answers "
+                    "again, probe again to test this set.")
+        elif pf.code == "login.sap_blocked":
             text = ("Its client SAP already had an authentication failure this run; after "
                     "fixing that password, probe again.")
         elif "failures_in_window" in pf.data:
@@ -184,12 +192,15 @@ def login_budget(f: SessionFacts) -> list[Cause]:
             "login.budget",
             "Credential set(s) not tried, to protect the meter from a lockout: "
             + ", ".join(repr(n) for n in names),
-            0.6,
+            # held back only: a consequence of the drop the other causes explain, listed below
+            # them; otherwise a set the user asked for is untested: degraded at least
+            0.6 if any(pf.code != "safety.logins_held_back" for pf in findings) else 0.3,
             "client",
             "The login budget (failed logins per set per run, and per meter within a time "
             "window across runs) was spent, or an earlier authentication failure on that client "
-            "SAP stopped further tries. These sets were not tested: this run does not show "
-            "that they work.",
+            "SAP stopped further tries, or passwords were held back after the meter dropped a "
+            "connection at once. These sets were not tested: this run does not show that "
+            "they work.",
             [ev_finding(pf) for pf in findings[:3]],
             actions,
         )

@@ -770,3 +770,30 @@ def test_late_rlre_or_ua_to_disc_is_a_clean_release() -> None:
     story = Story()
     _cancelled_release(story, "none")
     assert "release.not_clean" in codes(story)
+
+
+def test_closed_at_once_with_passwords_held_back_lists_the_poller_first(story: Story) -> None:
+    """The engine's guard after one earlier failed login (the ledger): target.closed_at_once,
+    safe probes go on, passwords held back. The poller first, a lockout as a candidate, the
+    held-back set said (not silently skipped)."""
+    story.connect()
+    story.step("tcp.connect", "tcp")
+    story.tx(snrm(), "framing.detect")
+    story.close(by_peer=True, dt=0.003)
+    story.finding("target.closed_at_once", "framing.detect", failed_logins_run=0,
+                  failed_logins_recent=1, candidates=["session_taken", "lockout"])
+    story.step("framing.detect", "framing", StepStatus.FAILED)
+    story.connect()
+    story.tx(wrap_tx(AARQ_PUBLIC), "framing.detect")
+    story.close(by_peer=True, dt=0.003)
+    story.finding("safety.logins_held_back", "assoc.login.mgmt", credential="mgmt")
+    story.step("assoc.login.mgmt", "association", StepStatus.SKIPPED)
+    causes = diagnose(story.session).causes
+    found = {c.code: c for c in causes}
+    assert causes[0].code == "meter.session_taken"
+    assert found["auth.lockout"].confidence < causes[0].confidence
+    assert "Maybe" in found["auth.lockout"].title
+    assert "'mgmt'" in found["login.budget"].title
+    assert "Pause" in found["login.budget"].actions[0].text
+    for c in causes[:1]:
+        assert "power" not in c.actions[0].text.lower() and "reset" not in c.actions[0].text
