@@ -46,10 +46,12 @@ class DoctorApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         # q quits wherever no text input has focus (an Input takes the key first and types it);
-        # ctrl+q quits from anywhere, an Input included. The footer shows both
-        # on one key, first of the app's keys so that 80 columns still show it.
-        Binding("q", "quit", "Quit", key_display="q/^q"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        # ctrl+q quits from anywhere, an Input included. The footer shows them as one key,
+        # "q/^q Quit", or "^q Quit" while the focused widget types q (get_key_display); it is
+        # the first of the app's keys (Textual's own ctrl+q binding comes first) so that 80
+        # columns still show it.
+        Binding("q", "quit", "Quit", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1", "help", "Help"),
         Binding("f2", "show('probe')", "Probe"),
         Binding("f3", "show('frames')", "Frames"),
@@ -76,6 +78,15 @@ class DoctorApp(App[int]):
         self.preset = preset
         self._start_screen = start_screen or ("diagnosis" if session else "probe")
         self._initial_theme = theme
+
+    def get_key_display(self, binding: Binding) -> str:
+        """ctrl+q's footer key names q too where q quits (no text field has focus)."""
+        display = super().get_key_display(binding)
+        if binding.key == "ctrl+q" and binding.action == "quit":
+            focused = self.focused
+            if focused is None or not focused.check_consume_key("q", "q"):
+                return f"q/{display}"
+        return display
 
     # -- screens ---------------------------------------------------------------------------
     def on_mount(self) -> None:

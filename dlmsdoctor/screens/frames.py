@@ -11,7 +11,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from dlmsdoctor.codec.model import Finding, Span
-from dlmsdoctor.screens.layout import BREAKPOINTS
+from dlmsdoctor.screens.layout import FRAMES_BREAKPOINTS
 from dlmsdoctor.session import FrameRecord, Session
 from dlmsdoctor.widgets.decode_tree import DecodeTree
 from dlmsdoctor.widgets.frame_decode import DecodeCache, FrameView
@@ -37,7 +37,7 @@ class FramesScreen(Screen[None]):
 
     CSS_PATH = "frames.tcss"
     AUTO_FOCUS = "#frame-list"
-    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
+    HORIZONTAL_BREAKPOINTS = FRAMES_BREAKPOINTS
 
     def __init__(self) -> None:
         super().__init__(id="frames")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dlmsdoctor.app import DoctorApp
 from dlmsdoctor.codec.model import Span
 from dlmsdoctor.widgets.decode_tree import DecodeTree
@@ -36,14 +38,18 @@ async def test_frames_navigate_and_select_field(story_app: DoctorApp) -> None:
         assert hex_view.selected == (span.offset, span.length)
 
 
-async def test_clicking_a_byte_selects_its_field(story_app: DoctorApp) -> None:
-    async with story_app.run_test(size=(120, 40)) as pilot:
+@pytest.mark.parametrize(("size", "expected_per_row"), [((160, 40), 16), ((120, 40), 8)])
+async def test_clicking_a_byte_selects_its_field(
+    story_app: DoctorApp, size: tuple[int, int], expected_per_row: int
+) -> None:
+    # Side by side from 150 columns (16 bytes a row); stacked below, the list full width.
+    async with story_app.run_test(size=size) as pilot:
         await pilot.press("f3", "down", "down", "down")
         await pilot.pause()
         screen = story_app.screen
         hex_view = screen.query_one(HexView)
         per_row = hex_view.bytes_per_row
-        assert per_row == 16
+        assert per_row == expected_per_row
         target = 0x0C  # first byte of the APDU (AARQ tag 0x60) in this frame
         row, column = divmod(target, per_row)
         # +1: the hex view's border; the widget maps content offsets to bytes.
@@ -140,8 +146,9 @@ async def test_live_frames_follow_like_tail() -> None:
         assert frame_list.virtual_size.height == len(session.frames) + 1
 
 
-async def test_rows_show_the_apdu_first_within_80_columns() -> None:
-    """An AARQ and an AARE are told apart at 80x24 though their I-frame headers look alike."""
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_rows_show_the_apdu_first(size: tuple[int, int]) -> None:
+    """An AARQ and an AARE are told apart though their I-frame headers look alike."""
     from dlmsdoctor.app import create_app
     from tests.tui.fixtures import story_session
 
@@ -150,12 +157,12 @@ async def test_rows_show_the_apdu_first_within_80_columns() -> None:
         record.summary = record.summary.split(" | ")[0]
     assert session.frames[3].summary.startswith("I N(S)=0")
     app = create_app(session, start_screen="frames")
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause()
         frame_list = app.screen.query_one(FrameList)
         aarq = frame_list.render_line(4).text  # header is line 0, frame 3 is line 4
         aare = frame_list.render_line(5).text
-        assert len(aarq) <= 80
+        assert len(aarq) <= size[0]
         assert "AARQ LN" in aarq
         assert "N(S)" not in aarq or aarq.index("AARQ") < aarq.index("N(S)")
         assert "AARE LN" in aare
