@@ -32,7 +32,7 @@ class Scenario:
     creds: tuple[str, ...] = ()
     expect: str = ""  # the cause code the diagnosis should put on top (tests check it)
     options: dict[str, Any] = field(default_factory=dict)
-    # credential sets an earlier client used, in a silent run before the shown one (e.g. the
+    # credential sets an earlier client used, one silent run each before the shown one (e.g. the
     # site's poller with an outdated password, for the lockout story)
     before: tuple[str, ...] = ()
 
@@ -75,12 +75,14 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "lockout",
-            "a meter that locks logins for 60 s after one wrong password: the site's poller "
-            "(an earlier, silent run) used an outdated one; now even the right password fails",
+            "a meter that locks logins for 60 s after two wrong passwords: the site's poller "
+            "(earlier, silent runs) tried an outdated one twice; now even the right password fails",
             "default",
-            ("lockout=1,60",),
+            ("lockout=2,60",),
             creds=("mgmt=1:low:00000000",),
-            before=("mgmt=1:low:11111111",),
+            # Two runs, one failed login each: one failure alone is, on the wire, the same as a
+            # session held by another client, and the engine rightly does not call it a lockout.
+            before=("mgmt=1:low:11111111", "mgmt=1:low:11111111"),
             expect="auth.lockout",
         ),
         Scenario(
@@ -301,12 +303,9 @@ async def run_before(scenario: Scenario, options: Any, ledger: Any, cancel: Any 
     from dlmsdoctor.config import parse_credential
     from dlmsdoctor.run import probe_and_diagnose
 
-    if not scenario.before:
-        return
-    earlier = dataclasses.replace(
-        options, credentials=tuple(parse_credential(c) for c in scenario.before)
-    )
-    await probe_and_diagnose(earlier, ledger=ledger, cancel=cancel, save=False)
+    for credential in scenario.before:  # one earlier run per entry, as a poller retrying
+        earlier = dataclasses.replace(options, credentials=(parse_credential(credential),))
+        await probe_and_diagnose(earlier, ledger=ledger, cancel=cancel, save=False)
 
 
 async def probe_scenario(

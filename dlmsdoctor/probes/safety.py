@@ -58,7 +58,9 @@ def weigh(ctx: ProbeContext, discount: int = 0) -> DropEvidence:
     failed = [a for a in attempts if a.failed]
     since = 0
     for attempt in attempts:  # the ledger is in time order (append-only)
-        if attempt.outcome == "accepted":
+        # Only a password accepted clears the count: a public (no authentication) association
+        # says nothing about the passwords that keep failing, and meters count them apart.
+        if attempt.outcome == "accepted" and attempt.mechanism != "none":
             since = 0
         elif attempt.failed:
             since += 1

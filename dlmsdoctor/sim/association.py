@@ -210,7 +210,10 @@ class Association:
                 server_system_title=profile.system_title,
                 stoc_challenge=self._stoc,
             )
-        core.login_succeeded()
+        if info.mechanism != 0:
+            # Only a right password clears the failure count: a public (no authentication)
+            # association proves nothing about the passwords a poller keeps getting wrong.
+            core.login_succeeded()
         self.open = True
         core.log.emit("login", self.conn, client_sap=client_sap, mechanism=info.mechanism,
                       outcome="accepted", diagnostic=0, reason="")

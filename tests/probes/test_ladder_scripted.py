@@ -158,12 +158,12 @@ async def test_one_failed_login_in_the_ledger_and_a_close_hold_passwords_back() 
     assert session.logins == [] and len(ledger.items) == 1
 
 
-async def test_an_association_accepted_since_the_failures_is_no_lockout_sign() -> None:
+async def test_a_password_accepted_since_the_failures_is_no_lockout_sign() -> None:
     ledger = MemoryLedger()
     ledger.record(_failed(300))
     ledger.record(_failed(200))
-    ledger.record(Attempt(meter_key("192.0.2.10", 4059, 1, 1), time.time() - 100, "public",
-                          16, "none", "accepted"))
+    ledger.record(Attempt(meter_key("192.0.2.10", 4059, 1, 1), time.time() - 100, "mgmt",
+                          1, "low", "accepted"))
     ledger.record(_failed(50))
     scripts = [[Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)],
                [Expect(match=_wrapper_aarq), Close(CloseHow.FIN, 0.02)]]
@@ -173,6 +173,21 @@ async def test_an_association_accepted_since_the_failures_is_no_lockout_sign() -
     closed = next(f for f in session.findings if f.code == "target.closed_at_once")
     assert closed.data["failed_logins_recent"] == 3 and closed.data["failed_since_success"] == 1
     assert "safety.logins_held_back" in _codes(session)
+
+
+async def test_a_public_association_does_not_clear_the_failed_password_count() -> None:
+    # Meters count wrong passwords until a right one; a public (no authentication) association in
+    # between says nothing about them, so two failures around it still make a drop a lockout sign.
+    ledger = MemoryLedger()
+    ledger.record(_failed(200))
+    ledger.record(Attempt(meter_key("192.0.2.10", 4059, 1, 1), time.time() - 100, "public",
+                          16, "none", "accepted"))
+    ledger.record(_failed(50))
+    scripts = [[Expect(match=is_snrm(S11)), Close(CloseHow.FIN, 0.02)]]
+    opts = ProbeOptions("192.0.2.10", icmp=False, credentials=(parse_credential("1:low:x"),))
+    session, _ = await _run(scripts, opts, ledger)
+    lockout = next(f for f in session.findings if f.code == "login.lockout")
+    assert lockout.data["failed_since_success"] == 2
 
 
 async def test_a_failed_login_in_this_run_then_a_close_at_once_stops_the_run() -> None:

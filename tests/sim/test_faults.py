@@ -144,6 +144,22 @@ def test_lockout_after_n_failures_then_even_the_right_password_fails() -> None:
         assert "fault:lockout" in _closed_reason(meter)
 
 
+def test_a_public_association_does_not_clear_the_failed_password_count() -> None:
+    # Real meters count wrong passwords until a right one: the public client (no password) in
+    # between must not reset the count, or a poller retrying a stale password never locks.
+    with MeterThread("default", ["lockout=2,30"]) as meter:
+        with RawClient(meter.port) as c:
+            assert _kind(c.exchange(snrm(client_sap=1))) == "UA"
+            assert _aare(c.exchange(i_frame(aarq(1, "wrong-1"), 0, 0, client_sap=1))) == (1, 13)
+        with RawClient(meter.port) as c:
+            assert _kind(c.exchange(snrm(client_sap=16))) == "UA"
+            assert _aare(c.exchange(i_frame(aarq(16), 0, 0, client_sap=16))) == (0, 0)
+        with RawClient(meter.port) as c:
+            assert _kind(c.exchange(snrm(client_sap=1))) == "UA"
+            assert _aare(c.exchange(i_frame(aarq(1, "wrong-2"), 0, 0, client_sap=1))) == (1, 13)
+        assert [e["state"] for e in meter.log.of("lockout")] == ["locked"]
+
+
 # ---- sessions -----------------------------------------------------------------------------------
 
 
