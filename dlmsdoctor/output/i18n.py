@@ -355,6 +355,17 @@ FINDING_ES = {
     "release.disc_no_answer": "Sin respuesta al DISC",
     "engine.exception": "Error interno de dlmsdoctor (no es culpa del medidor)",
     "engine.cancelled": "Prueba cancelada",
+    "address.closed_every_time": "El medidor cerró la conexión con cada dirección probada",
+    "assoc.late_answer": "El AARE llegó tarde, después de darlo por perdido",
+    "assoc.link_refused": "El medidor rechazó el enlace antes de la asociación",
+    "assoc.unexpected": "Respuesta inesperada al AARQ",
+    "hdlc.late_answer": "Respuesta HDLC tardía: el medidor contesta más lento que la espera",
+    "release.late_answer": "Una respuesta tardía llegó durante la liberación",
+    "release.unconfirmed": "No se confirmó la liberación de algo que quizá estaba abierto",
+    "safety.logins_held_back": "No se probaron contraseñas: un bloqueo es posible y no se quiere "
+    "gastar intentos",
+    "target.closed_at_once": "El medidor cortó la conexión apenas recibió la primera trama: "
+    "sesión ocupada por otro cliente, bloqueo por intentos o un firewall/proxy",
 }
 
 SKIP_REASON = {
@@ -363,6 +374,10 @@ SKIP_REASON = {
     "user": {"en": "turned off", "es": "desactivado"},
     "budget": {"en": "budget spent", "es": "presupuesto agotado"},
     "lockout": {"en": "lockout guard", "es": "protección contra bloqueo"},
+    "held-back": {
+        "en": "held back: a lockout is possible",
+        "es": "retenido: un bloqueo es posible",
+    },
     "cancelled": {"en": "cancelled", "es": "cancelado"},
 }
 

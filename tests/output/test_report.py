@@ -268,3 +268,23 @@ def test_polish_no_repeats_no_stray_backslashes_no_false_works() -> None:
     assert "`dlmsdoctor decode`" in seed_md and "\\`dlmsdoctor" not in seed_md
     es = render_report(seed_session(), "md", "es") + render_report(seed_session(), "html", "es")
     assert "ntramado" not in es and "Formato de trama" in es
+
+
+def test_every_probe_finding_code_in_the_docs_has_spanish() -> None:
+    """docs/probes.md is the engine's contract: every finding code it lists reads in Spanish."""
+    import re
+    from pathlib import Path
+
+    from dlmsdoctor.output import i18n
+
+    doc = (Path(__file__).parents[2] / "docs" / "probes.md").read_text(encoding="utf-8")
+    codes = set(re.findall(r"`([a-z_]+\.[a-z_.]+)`", doc))
+    not_findings = ("session.", "settings.", "dlmsdoctor.")
+    missing = sorted(
+        code
+        for code in codes
+        if code not in i18n.FINDING_ES
+        and code not in i18n.STEP_TITLE_ES
+        and not code.startswith(not_findings)
+    )
+    assert missing == []
