@@ -176,7 +176,9 @@ class FramesScreen(Screen[None]):
 
     def _build_tree(self, view: FrameView) -> None:
         apdu = (view.apdu_title, view.apdu_spans, view.apdu_data) if view.apdu_spans else None
-        self.query_one(DecodeTree).show(view.spans, view.findings, view.data, apdu=apdu)
+        self.query_one(DecodeTree).show(
+            view.spans, view.findings, view.data, apdu=apdu, masked=view.masked
+        )
 
     @property
     def tree_settled(self) -> bool:

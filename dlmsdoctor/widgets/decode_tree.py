@@ -120,14 +120,17 @@ class DecodeTree(Tree[Span]):
         data: bytes = b"",
         *,
         apdu: tuple[str, tuple[Span, ...], bytes] | None = None,
+        masked: tuple[tuple[int, int], ...] = (),
     ) -> None:
         """The frame's spans over ``data``; ``apdu`` = (title, spans, bytes) of an APDU
-        reassembled from this and earlier segments, shown under its own node."""
+        reassembled from this and earlier segments, shown under its own node; ``masked``:
+        (offset, length) of secret bytes the frame's own spans do not mark (a segment's share
+        of a password)."""
         self.builds += 1
         self.clear()
         self._span_nodes.clear()
         self._apdu_nodes.clear()
-        secret = secret_offsets(spans)
+        secret = secret_offsets(spans) | {o for at, n in masked for o in range(at, at + n)}
         for span in spans:
             self._add(self.root, span, findings, data, secret, None)
         if apdu is not None:

@@ -33,6 +33,7 @@ class FrameView:
     apdu_spans: tuple[Span, ...] = ()
     apdu_findings: tuple[Finding, ...] = ()
     reassembled_from: tuple[int, ...] = ()
+    masked: tuple[tuple[int, int], ...] = ()  # secret bytes of a segmented APDU in this frame
 
     @property
     def apdu_title(self) -> str:
@@ -51,7 +52,8 @@ class FrameView:
         return best
 
     def secret_ranges(self) -> list[tuple[int, int]]:
-        return [(s.offset, s.length) for root in self.spans for s in root.walk() if s.secret]
+        own = [(s.offset, s.length) for root in self.spans for s in root.walk() if s.secret]
+        return own + list(self.masked)
 
 
 def _stored_findings(record: FrameRecord) -> tuple[Finding, ...]:
@@ -111,42 +113,100 @@ def preceding_segments(frames: Sequence[FrameRecord], position: int) -> list[Fra
     return out
 
 
+def following_segments(frames: Sequence[FrameRecord], position: int) -> list[FrameRecord]:
+    """When frame ``position`` is a segment, the later frames of its APDU up to the last one
+    (same connection and direction): a middle segment's secret bytes are known only once the
+    whole APDU is decoded."""
+    if not 0 <= position < len(frames) or not is_hdlc_segment(frames[position].data):
+        return []
+    record = frames[position]
+    out: list[FrameRecord] = []
+    at = position + 1
+    while at < len(frames) and at - position <= MAX_LOOKBACK and len(out) < MAX_SEGMENTS:
+        later = frames[at]
+        at += 1
+        if later.conn_id != record.conn_id or later.direction is not record.direction:
+            continue
+        out.append(later)
+        if not is_hdlc_segment(later.data):
+            break
+    return out
+
+
+def _apdu_piece(fd: FrameDecode) -> tuple[int, int] | None:
+    """Where this frame's share of a segmented APDU lies in its bytes (offset, length)."""
+    for top in fd.frame.spans:
+        for span in top.walk():
+            if span.name == "hdlc.info.apdu":
+                return span.offset, span.length
+    return None
+
+
+def _segment_secrets(
+    frames: Sequence[FrameDecode], final: FrameDecode, chunk: int
+) -> list[tuple[int, int]]:
+    """Secret byte ranges, in chunk ``chunk``'s own bytes, of the APDU that ``final``
+    reassembled (an LLS password split over segments stays masked in each of them)."""
+    if final.apdu is None:
+        return []
+    spans = [s for top in final.apdu.spans for s in top.walk() if s.secret]
+    secret = sorted(o for s in spans for o in range(s.offset, s.end))
+    by_index = {fd.index: fd for fd in frames}
+    out: list[tuple[int, int]] = []
+    start = 0
+    for index in final.reassembled_from:
+        fd = by_index.get(index)
+        piece = _apdu_piece(fd) if fd is not None else None
+        if fd is None or piece is None:
+            return out  # the pieces cannot be placed: mask nothing rather than the wrong bytes
+        offset, length = piece
+        if fd.chunk == chunk:
+            out += [(offset + o - start, 1) for o in secret if start <= o < start + length]
+        start += length
+    return out
+
+
 def decode_record(
     record: FrameRecord,
     show_secrets: bool = False,
     preceding: Sequence[FrameRecord] = (),
+    following: Sequence[FrameRecord] = (),
 ) -> FrameView:
     """Spans and findings for one recorded frame (nested APDU included); never raises.
 
-    ``preceding``: earlier segments of the same connection and direction (see
-    ``preceding_segments``); they are run through the codec's reassembler with this frame, as
-    `dlmsdoctor decode` does for a whole stream, so a last segment shows the whole APDU."""
+    ``preceding``/``following``: the other segments of its APDU, same connection and direction
+    (``preceding_segments``, ``following_segments``); they are run through the codec's
+    reassembler with this frame, as `dlmsdoctor decode` does for a whole stream, so a last
+    segment shows the whole APDU and every segment masks its share of a secret."""
     data = record.data
     direction = record.direction.value
     spans: list[Span] = []
     findings: list[Finding] = []
     summaries: list[str] = []
-    chunks = [Chunk(r.data, direction) for r in preceding] + [Chunk(data, direction)]
+    secrets: list[tuple[int, int]] = []
+    chain = [*preceding, record, *following]
+    chunks = [Chunk(r.data, direction) for r in chain]
+    current = len(preceding)
     try:
         result = decode_chunks(chunks, show_secrets=show_secrets)
     except Exception:  # a codec bug must not take the TUI down
         result = None
-    last = len(chunks) - 1
     reassembled: FrameDecode | None = None
+    sources: tuple[int, ...] = ()
     if result is not None:
         chunk_of = {fd.index: fd.chunk for fd in result.frames}
         for fd in result.frames:
-            if fd.chunk != last:
+            ours = any(chunk_of.get(i) == current for i in fd.reassembled_from)
+            if fd.apdu_spans_if_separate and ours and not show_secrets:
+                secrets += _segment_secrets(result.frames, fd, current)
+            if fd.chunk != current:
                 continue
             spans.extend(fd.all_spans)
             summaries.append(telling_summary(fd))
             if fd.apdu is not None and fd.apdu_spans_if_separate:
                 reassembled = fd
                 findings.extend(fd.frame.findings + fd.extra_findings)
-                sources = tuple(
-                    (preceding[c].index if c < last else record.index)
-                    for c in (chunk_of.get(i, last) for i in fd.reassembled_from)
-                )
+                sources = tuple(chain[chunk_of.get(i, current)].index for i in fd.reassembled_from)
             else:
                 findings.extend(fd.findings)
     if not spans:
@@ -155,7 +215,7 @@ def decode_record(
         findings = list(_stored_findings(record))
     summary = " + ".join(summaries) or record.summary
     if reassembled is None or reassembled.apdu is None:
-        return FrameView(data, tuple(spans), tuple(findings), summary)
+        return FrameView(data, tuple(spans), tuple(findings), summary, masked=tuple(secrets))
     return FrameView(
         data,
         tuple(spans),
@@ -165,6 +225,7 @@ def decode_record(
         apdu_spans=reassembled.apdu.spans,
         apdu_findings=reassembled.apdu.findings,
         reassembled_from=sources or (record.index,),
+        masked=tuple(secrets),
     )
 
 
@@ -197,7 +258,12 @@ class DecodeCache:
         key = record.index
         view = self._items.get(key)
         if view is None or view.data != record.data:
-            view = decode_record(record, preceding=preceding_segments(frames, position))
+            following = following_segments(frames, position)
+            view = decode_record(
+                record, preceding=preceding_segments(frames, position), following=following
+            )
+            if is_hdlc_segment((following[-1] if following else record).data):
+                return view  # the APDU's last segment has not arrived yet (live run): no cache
             self._items[key] = view
             if len(self._items) > self._size:
                 self._items.popitem(last=False)

@@ -15,6 +15,7 @@ from dlmsdoctor.screens.frames import TREE_INTERVAL, FramesScreen
 from dlmsdoctor.session import FrameRecord, Session
 from dlmsdoctor.widgets.decode_tree import DecodeTree
 from dlmsdoctor.widgets.frame_list import FrameList
+from dlmsdoctor.widgets.hex_view import HexView
 from tests.tui.fixtures import AARQ, SERVER, big_session, story_session
 
 
@@ -147,3 +148,25 @@ async def test_holding_down_rebuilds_the_tree_a_few_times_not_per_frame() -> Non
         assert has_aarq == cursor_has_aarq
         assert len(list(screen.walk_children(with_self=True))) == nodes_before
         print(f"\n{moves} key repeats in {elapsed:.2f} s: the tree was rebuilt {builds} times")
+
+
+async def test_a_password_split_over_segments_stays_masked_in_each() -> None:
+    """The LLS password (APDU bytes 30..37) lies in the middle segment (frame #3) at 19..26:
+    that frame's own decode cannot know it is secret; the reassembled APDU does."""
+    session, _ = _segmented_session()
+    password = b"12345678"
+    assert password in session.frames[3].data
+    at = session.frames[3].data.index(password)
+    app = create_app(session, start_screen="frames")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, FramesScreen)
+        screen.query_one(FrameList).cursor = 3
+        await pilot.pause()
+        await _settle(pilot, screen)
+        hex_view = screen.query_one(HexView)
+        shown = "".join(hex_view.render_line(y).text for y in range(hex_view.size.height))
+        assert "31 32 33" not in shown and "12345678" not in shown, shown
+        assert all(hex_view._in(hex_view._secrets, at + i) for i in range(len(password)))
+        labels = "".join(_labels(screen.query_one(DecodeTree)).values())
+        assert "31 32 33" not in labels
