@@ -7,9 +7,10 @@ no I/O; gurux is never imported here (the APDU decoder walks BER/A-XDR itself).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.hdlc import Reassembler, repair_hdlc
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
 from dlmsdoctor.codec.stream import split_stream
@@ -110,18 +111,26 @@ class DecodeResult:
         return any(not fd.valid for fd in self.frames)
 
 
+def _with_children(span: Span, children: tuple[Span, ...]) -> Span:
+    # dataclasses.replace costs more than the rest of the nesting together (hot path)
+    return fast_span(
+        span.offset, span.length, span.name, span.label, span.value, span.meaning, children,
+        span.secret,
+    )
+
+
 def _nest(spans: tuple[Span, ...], children: tuple[Span, ...]) -> tuple[Span, ...] | None:
     """Return spans with the APDU span's children replaced by the APDU decode, or None."""
     out: list[Span] = []
     found = False
     for span in spans:
         if not found and span.name in _APDU_SPAN_NAMES:
-            out.append(replace(span, children=children))
+            out.append(_with_children(span, children))
             found = True
         elif not found and span.children:
             nested = _nest(span.children, children)
             if nested is not None:
-                out.append(replace(span, children=nested))
+                out.append(_with_children(span, nested))
                 found = True
             else:
                 out.append(span)
@@ -130,8 +139,14 @@ def _nest(spans: tuple[Span, ...], children: tuple[Span, ...]) -> tuple[Span, ..
     return tuple(out) if found else None
 
 
-def _apdu_offset(spans: tuple[Span, ...]) -> int | None:
-    for top in spans:
+def _apdu_offset(frame: DecodedFrame, apdu: bytes) -> int | None:
+    """Where the APDU starts: it ends right before the FCS and flag (HDLC) or the PDU's end
+    (wrapper); checked against the bytes, with a walk of the spans as the fallback."""
+    trailer = 3 if frame.kind is FrameKind.HDLC else 0
+    rel = len(frame.data) - trailer - len(apdu)
+    if rel >= 0 and frame.data[rel : rel + len(apdu)] == apdu:
+        return frame.offset + rel
+    for top in frame.spans:
         for span in top.walk():
             if span.name in _APDU_SPAN_NAMES:
                 return span.offset
@@ -254,16 +269,20 @@ def _decode_frame(
     from dlmsdoctor.codec.apdu import decode_apdu
 
     if not reassembled_from:
-        base = _apdu_offset(frame.spans)
+        base = _apdu_offset(frame, apdu_bytes)
         if base is not None:
             apdu = decode_apdu(apdu_bytes, base_offset=base, show_secrets=show_secrets)
             nested = _nest(frame.spans, apdu.spans)
             if nested is not None:
+                nested_frame = DecodedFrame(
+                    frame.kind, frame.offset, frame.data, frame.summary, nested, frame.findings,
+                    frame.fields, frame.apdu,
+                )
                 return FrameDecode(
                     index,
                     chunk_index,
                     direction,
-                    replace(frame, spans=nested),
+                    nested_frame,
                     apdu,
                     apdu_nested=True,
                     repaired=repaired,
