@@ -80,6 +80,17 @@ class Span:
     def end(self) -> int:
         return self.offset + self.length
 
+    def value_text(self, raw: bytes) -> str:
+        """The decoded value as text when it tells more than the span's own bytes ``raw`` and
+        its meaning do, else "" (a flag's 126 says nothing the 7E does not). One rule for every
+        face that lists fields: `decode`, the TUI's decode tree."""
+        value = self.value
+        if self.meaning or value is None or self.children or isinstance(value, bytes | bytearray):
+            return ""
+        if isinstance(value, int) and len(raw) == 1 and value == raw[0]:
+            return ""
+        return str(value)
+
     def walk(self) -> list[Span]:
         """This span and all descendants, depth-first in wire order."""
         out = [self]

@@ -51,8 +51,8 @@ def _span_rows(
     meaning = span.meaning
     if span.secret and not show_secrets:
         meaning = f"{MASK} (secret; --show-secrets to reveal)"
-    elif not meaning and span.value is not None and not span.children and _value_adds(span, raw):
-        meaning = str(span.value)
+    elif not meaning:
+        meaning = span.value_text(raw)
     rows.append(
         _Row(f"{span.offset:04X}", shown, span.secret, "  " * depth + span.label, depth, meaning)
     )
@@ -81,15 +81,6 @@ def _table(rows: list[_Row], header: bool) -> list[Text]:
             line.append(r.field, style=style)
         lines.append(line)
     return lines
-
-
-def _value_adds(span: Span, raw: bytes) -> bool:
-    """Whether printing the decoded value tells more than the bytes already do."""
-    value = span.value
-    if isinstance(value, bytes | bytearray):
-        return False
-    # a flag or a one-byte tag: the hex says it all
-    return not (isinstance(value, int) and len(raw) == 1 and value == raw[0])
 
 
 def field_label(finding: Finding, spans: tuple[Span, ...]) -> str | None:

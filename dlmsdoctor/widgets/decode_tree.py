@@ -42,22 +42,12 @@ def span_bytes(span: Span, data: bytes, secret: frozenset[int]) -> str:
     return shown
 
 
-def value_adds(span: Span, data: bytes) -> bool:
-    """Whether the decoded value tells more than the bytes already do (decode's rule)."""
-    value = span.value
-    if value is None or span.children or isinstance(value, bytes | bytearray):
-        return False
-    raw = data[span.offset : span.end]
-    # a flag or a one-byte tag: the hex says it all
-    return not (isinstance(value, int) and len(raw) == 1 and value == raw[0])
-
-
 def span_meaning(span: Span, data: bytes, show_secrets: bool = False) -> str:
     if span.secret and not show_secrets:
         return f"{MASK} (secret)"
     if span.meaning:
         return span.meaning
-    return str(span.value) if value_adds(span, data) else ""
+    return span.value_text(data[span.offset : span.end])
 
 
 def span_label(
