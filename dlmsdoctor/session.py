@@ -22,6 +22,11 @@ class SessionFormatError(ValueError):
     """A session document that cannot be read (wrong schema, newer version, broken JSON)."""
 
 
+def format_host_port(host: str, port: int) -> str:
+    """HOST:PORT as users type it, IPv6 addresses in brackets (``[::1]:4059``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(slots=True)
 class Target:
     host: str

@@ -6,7 +6,7 @@ import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.report_cmd import emit_report, load_or_exit, pick_format
-from dlmsdoctor.session import Session
+from dlmsdoctor.session import Session, format_host_port
 
 _EPILOG = """\b
 Examples:
@@ -29,7 +29,7 @@ def summary_lines(session: Session) -> list[str]:
     recorded = session.tool_version
     recorded = recorded if recorded.startswith("(") else f"(dlmsdoctor {recorded})"
     lines = [f"session {session.id} {recorded}",
-             f"target  {target.host}:{target.port}  started {session.started_at}"
+             f"target  {format_host_port(target.host, target.port)}  started {session.started_at}"
              + (f"  lasted {session.duration:.3f} s" if session.duration is not None else "")]
     if session.diagnosis is not None:
         lines.append(f"status  {session.diagnosis.status}: {session.diagnosis.headline}")
@@ -40,7 +40,8 @@ def summary_lines(session: Session) -> list[str]:
         how = conn.failed or (conn.close_how.value if conn.close_how else "open")
         who = " by peer" if conn.closed_by_peer else ""
         count = sum(1 for f in session.frames if f.conn_id == conn.id)
-        lines.append(f"  conn {conn.id}  {conn.host}:{conn.port}  {count} frame(s), "
+        address = format_host_port(conn.host, conn.port)
+        lines.append(f"  conn {conn.id}  {address}  {count} frame(s), "
                      f"closed: {how}{who}")
     for step in session.steps:
         lines.append(f"  step {step.id:<18} {step.status.value:<9} {step.summary}")

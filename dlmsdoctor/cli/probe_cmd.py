@@ -25,7 +25,7 @@ import click
 from dlmsdoctor import __version__
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.events import Event, StepStatus
-from dlmsdoctor.session import Session
+from dlmsdoctor.session import Session, format_host_port
 
 
 class ProbeExit(IntEnum):
@@ -122,6 +122,7 @@ def build_options(
     meter_login_budget: int | None = None,
     disc_first: bool = False,
     config_path: Path | None = None,
+    connect_timeout: float | None = None,
 ) -> Any:
     """Command line (and the config's targets and credential sets) -> ProbeOptions.
 
@@ -173,6 +174,10 @@ def build_options(
             if timeout <= 0:
                 raise UsageProblem("--timeout must be a positive number of seconds")
             changes["timeout"] = timeout
+        if connect_timeout is not None:
+            if connect_timeout <= 0:
+                raise UsageProblem("--connect-timeout must be a positive number of seconds")
+            changes["connect_timeout"] = connect_timeout
         if max_failed_logins is not None:
             if max_failed_logins < 0:
                 raise UsageProblem("--max-failed-logins cannot be negative")
@@ -449,6 +454,12 @@ def run_and_print(
     help="Reply timeout (default 5 s; scaled up on slow links).",
 )
 @click.option(
+    "--connect-timeout",
+    type=float,
+    metavar="SECONDS",
+    help="TCP connect timeout (default 10 s, for GPRS modems that wake up slowly).",
+)
+@click.option(
     "--max-failed-logins",
     type=int,
     metavar="N",
@@ -494,6 +505,7 @@ def probe(
     creds: tuple[str, ...],
     no_icmp: bool,
     timeout: float | None,
+    connect_timeout: float | None,
     max_failed_logins: int | None,
     meter_login_budget: int | None,
     as_json: bool,
@@ -527,14 +539,14 @@ def probe(
             meter_login_budget=meter_login_budget,
             disc_first=disc_first,
             config_path=config_path,
+            connect_timeout=connect_timeout,
         )
         report_format = check_extras(report, report_format, capture)
     except UsageProblem as exc:
         _fail_usage(str(exc))
         return
     output = Output("json" if as_json else "jsonl" if jsonl else "human")
-    host = f"[{options.host}]" if ":" in options.host else options.host
-    intro = f"dlmsdoctor {__version__}: probing {host}:{options.port}\n"
+    intro = f"dlmsdoctor {__version__}: probing {format_host_port(options.host, options.port)}\n"
     try:
         session, code, _ = run_and_print(options, output, save=not no_save, intro=intro)
     except KeyboardInterrupt:

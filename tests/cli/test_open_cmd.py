@@ -78,3 +78,15 @@ def test_foreign_capture_without_dlms_says_which_port(tmp_path: Path) -> None:
     code, out, err = run(str(path))
     assert code == ExitCode.UNUSABLE_INPUT
     assert out == "" and "no DLMS TCP stream" in err
+
+
+def test_ipv6_targets_are_shown_in_brackets() -> None:
+    from dlmsdoctor.cli.open_cmd import summary_lines
+    from dlmsdoctor.session import ConnectionRecord, Session, Target
+
+    session = Session(
+        id="x", tool_version="0", started_at="2026-11-24T00:00:00+00:00",
+        target=Target("::1", 4059), connections=[ConnectionRecord(1, "::1", 4059)],
+    )
+    text = "\n".join(summary_lines(session))
+    assert "[::1]:4059" in text and " ::1:4059" not in text

@@ -457,3 +457,39 @@ def test_address_size_messages_say_what_fits() -> None:
     options = build_options("127.0.0.1", server_address="1/200", address_size="4")
     assert options.first_server().physical == 200
     assert build_options("127.0.0.1", server_address="1/200").first_server().size == 4
+
+
+def test_connect_timeout_is_the_users_to_set() -> None:
+    """A listener whose accept queue is full drops SYNs (no RST): only the timeout ends it."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):  # fill the accept queue; later SYNs are dropped by the kernel
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.1)
+        started = time.monotonic()
+        result = invoke(f"127.0.0.1:{port}", *FAST, "--connect-timeout", "0.5", "--json")
+        elapsed = time.monotonic() - started
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    doc = json.loads(result.stdout)
+    tcp = next(s for s in doc["steps"] if s["id"] == "tcp.connect")
+    assert tcp["status"] == "failed" and "tim" in tcp["summary"].lower(), tcp
+    assert elapsed < 5, elapsed  # the default would be 10 s
+    assert result.exit_code == ProbeExit.TCP
+
+
+def test_connect_timeout_must_be_positive() -> None:
+    result = invoke("127.0.0.1", "--connect-timeout", "0")
+    assert result.exit_code == ExitCode.USAGE and result.stdout == ""
