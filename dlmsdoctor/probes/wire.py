@@ -368,7 +368,8 @@ async def exchange_apdu(
             out.frames.append(ack.index)
         if ack.frame_type != "RR":
             return out  # FRMR, DM, silence or a close: the caller reads out.reply
-    collected = b""
+    # The codec's reassembler joins the segments (LLC stripped), as `decode` does.
+    reassembler = hd.Reassembler()
     while True:
         reply = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
         out.reply = reply
@@ -383,17 +384,13 @@ async def exchange_apdu(
         ns = reply.frame.fields.get("ns")
         if isinstance(ns, int):
             facts.recv_seq = (ns + 1) % 8
-        info = frame_info(reply.frame)
-        if not collected and info[:3] in (hd.LLC_TO_CLIENT, hd.LLC_TO_SERVER):
-            info = info[3:]
-        collected += info
-        if not reply.frame.fields.get("segmented"):
+        collected = reassembler.feed(reply.frame)
+        if collected is not None:
             if _expected(apdu, collected):
                 out.apdu = collected
                 return out
             out.late.append((reply.index, collected))
-            collected = b""  # a late answer to an earlier request: keep waiting
-            continue
+            continue  # a late answer to an earlier request: keep waiting
         # segmented answer: ask for the next segment
         await send(ctx, step_id, hd.build_rr(server, client_sap, to_server=True,
                                              nr=facts.recv_seq))
