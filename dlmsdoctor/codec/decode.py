@@ -57,13 +57,12 @@ class FrameDecode:
     apdu_nested: bool = False  # True when apdu.spans live inside frame.spans
     reassembled_from: tuple[int, ...] = ()
     repaired: bytes | None = None  # the frame with right lengths/checksums, when it had wrong ones
-    extra_findings: tuple[Finding, ...] = ()
     apdu_data: bytes | None = None  # the reassembled APDU bytes (when not nested)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
         apdu = self.apdu.findings if self.apdu is not None else ()
-        return self.frame.findings + apdu + self.extra_findings
+        return self.frame.findings + apdu
 
     @property
     def valid(self) -> bool:
@@ -105,10 +104,6 @@ class DecodeResult:
     chunks: tuple[Chunk, ...]
     frames: tuple[FrameDecode, ...]
     problems: tuple[InputProblem, ...] = field(default_factory=tuple)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(not fd.valid for fd in self.frames)
 
 
 def _with_children(span: Span, children: tuple[Span, ...]) -> Span:
@@ -305,7 +300,3 @@ def decode_bytes(
     data: bytes, direction: str | None = None, show_secrets: bool = False
 ) -> DecodeResult:
     return decode_chunks([Chunk(data=data, direction=direction)], show_secrets=show_secrets)
-
-
-def chunks_from(pairs: Iterable[tuple[bytes, str | None]]) -> list[Chunk]:
-    return [Chunk(data=data, direction=direction) for data, direction in pairs]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console
 from rich.text import Text
 
-from dlmsdoctor.codec.decode import DecodeResult, DecodeTally, FrameDecode, InputProblem
+from dlmsdoctor.codec.decode import DecodeTally, FrameDecode, InputProblem
 from dlmsdoctor.codec.model import Finding, FrameKind, Severity, Span
 from dlmsdoctor.codec.secrets import secret_offsets
 from dlmsdoctor.output.decode_json import MASK, masked_hex
@@ -187,10 +187,6 @@ def brief_lines(fd: FrameDecode, show_secrets: bool = False) -> list[Text]:
     return [line, *_finding_lines(fd)]
 
 
-def render_frame(fd: FrameDecode, show_secrets: bool = False) -> RenderableType:
-    return Group(*frame_lines(fd, show_secrets))
-
-
 def problem_line(problem: InputProblem) -> Text:
     return Text(f"! line {problem.line}: {problem.message}", style="yellow")
 
@@ -229,12 +225,3 @@ class LinePrinter:
             self._console.file.write("\n".join(line.plain for line in lines) + "\n")
         else:
             self._console.print(Text("\n").join(lines), highlight=False, soft_wrap=False)
-
-
-def render_result(console: Console, result: DecodeResult, show_secrets: bool = False) -> None:
-    printer = LinePrinter(console)
-    printer.print([problem_line(p) for p in result.problems])
-    tally = DecodeTally()
-    for fd in result.frames:
-        printer.print(frame_lines(tally.add(fd), show_secrets))
-    printer.print([summary_line(tally)])

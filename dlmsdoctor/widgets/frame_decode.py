@@ -205,7 +205,7 @@ def decode_record(
             summaries.append(telling_summary(fd))
             if fd.apdu is not None and fd.apdu_spans_if_separate:
                 reassembled = fd
-                findings.extend(fd.frame.findings + fd.extra_findings)
+                findings.extend(fd.frame.findings)
                 sources = tuple(chain[chunk_of.get(i, current)].index for i in fd.reassembled_from)
             else:
                 findings.extend(fd.findings)
