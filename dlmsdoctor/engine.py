@@ -47,6 +47,39 @@ class ServerAddressOption:
         return str(self.logical) if self.physical is None else f"{self.logical}/{self.physical}"
 
 
+# bits per part of an HDLC server address by its size (IEC 62056-46): 1 byte holds the
+# logical address alone, 2 bytes 7+7 bits, 4 bytes 14+14 bits
+_PART_MAX = {1: 0x7F, 2: 0x7F, 4: 0x3FFF}
+_PART_BITS = {1: "7 bits", 2: "7+7 bits", 4: "14+14 bits"}
+
+
+def check_server_address(address: ServerAddressOption, size: int | None) -> None:
+    """Reject an address its size cannot hold (1/200 in one byte silently became "server 1"):
+    every face (CLI, TUI form, config targets) builds ProbeOptions, so the check lives here."""
+    logical, physical = address.logical, address.physical
+    if size is None:  # the engine's own choice: 1 byte without a physical part, else 2 or 4
+        size = 1 if physical is None else (2 if logical < 128 and physical < 128 else 4)
+        given = "(1 byte when no physical part is given)" if size == 1 else ""
+    else:
+        given = f"with address size {size}"
+    if size not in _PART_MAX:
+        return  # reported by the address-size check
+    if size == 1 and physical is not None:
+        raise OptionsError(
+            f"server address {address} {given}: a 1-byte address holds only the logical address "
+            "(0..127), no physical part; use address size 2 (7+7 bits, each 0..127) or 4 "
+            "(14+14 bits, each 0..16383)"
+        )
+    top = _PART_MAX[size]
+    too_big = [v for v in (logical, physical) if v is not None and v > top]
+    if too_big:
+        hint = "; use address size 4 (14+14 bits, each 0..16383)" if size < 4 else ""
+        raise OptionsError(
+            f"server address {address} {given}: {too_big[0]} does not fit a {size}-byte "
+            f"address ({_PART_BITS[size]}: each part 0..{top}){hint}".replace("  ", " ")
+        )
+
+
 @dataclass(frozen=True)
 class ProbeOptions:
     host: str
@@ -83,6 +116,8 @@ class ProbeOptions:
             raise OptionsError(f"port {self.port} is out of range 1..65535")
         if self.timeout <= 0 or self.connect_timeout <= 0:
             raise OptionsError("timeouts must be positive")
+        if self.server_address is not None:
+            check_server_address(self.server_address, self.address_size)
 
     # -- parsing the CLI forms ----------------------------------------------------------------
     @classmethod

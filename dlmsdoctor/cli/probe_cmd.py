@@ -163,9 +163,6 @@ def build_options(
             changes["server_address"] = ProbeOptions.parse_server_address(server_address)
         if address_size:
             changes["address_size"] = int(address_size)
-        if server_address:
-            check_server_address(server_address, changes["server_address"].logical,
-                                 changes["server_address"].physical, changes.get("address_size"))
         if serial_number:
             changes["serial_number"] = serial_number.strip()
         if no_icmp:
@@ -191,36 +188,6 @@ def build_options(
         return dataclasses.replace(options, **changes)
     except (ConfigError, OptionsError) as exc:
         raise UsageProblem(str(exc)) from None
-
-
-# bits per part of an HDLC server address by its size (IEC 62056-46): 1 byte holds the
-# logical address alone, 2 bytes 7+7 bits, 4 bytes 14+14 bits
-_PART_MAX = {1: 0x7F, 2: 0x7F, 4: 0x3FFF}
-
-
-def check_server_address(text: str, logical: int, physical: int | None,
-                         size: int | None) -> None:
-    """Reject an address its size cannot hold (1/200 in one byte silently became "server 1")."""
-    if size is None:  # the engine's own choice: 1 byte without a physical part, else 2 or 4
-        size = 1 if physical is None else (2 if logical < 128 and physical < 128 else 4)
-        given = "(1 byte when no physical part is given)" if size == 1 else ""
-    else:
-        given = f"with --address-size {size}"
-    if size == 1 and physical is not None:
-        raise UsageProblem(
-            f"--server-address {text} {given}: a 1-byte address holds only the logical address "
-            "(0..127), no physical part; use --address-size 2 (7+7 bits, each 0..127) or 4 "
-            "(14+14 bits, each 0..16383)"
-        )
-    top = _PART_MAX[size]
-    too_big = [v for v in (logical, physical) if v is not None and v > top]
-    if too_big:
-        hint = "; use --address-size 4 (14+14 bits, each 0..16383)" if size < 4 else ""
-        bits = {1: "7 bits", 2: "7+7 bits", 4: "14+14 bits"}[size]
-        raise UsageProblem(
-            f"--server-address {text} {given}: {too_big[0]} does not fit a {size}-byte address "
-            f"({bits}: each part 0..{top}){hint}".replace("  ", " ")
-        )
 
 
 @contextlib.contextmanager

@@ -54,3 +54,32 @@ def test_describe_has_no_secrets() -> None:
     o = ProbeOptions("h", credentials=(parse_credential("m=1:low:s3cret"),))
     assert "s3cret" not in repr(o.describe())
     assert "s3cret" not in repr(o)
+
+
+@pytest.mark.parametrize(
+    ("address", "size", "message"),
+    [
+        ("1/200", 1, "1-byte address holds only the logical"),
+        ("1/17", 1, "1-byte address holds only the logical"),
+        ("1/200", 2, r"2-byte address \(7\+7 bits"),
+        ("200", None, r"1-byte address \(7 bits"),
+    ],
+)
+def test_an_address_its_size_cannot_hold_is_refused_for_every_face(
+    address: str, size: int | None, message: str
+) -> None:
+    # The TUI form builds ProbeOptions directly: the check must live here, not in the CLI.
+    with pytest.raises(OptionsError, match=message):
+        ProbeOptions(
+            "127.0.0.1", server_address=ProbeOptions.parse_server_address(address),
+            address_size=size,
+        )
+
+
+def test_addresses_that_fit_are_kept() -> None:
+    options = ProbeOptions(
+        "127.0.0.1", server_address=ProbeOptions.parse_server_address("1/200"), address_size=4
+    )
+    assert options.first_server().physical == 200
+    auto = ProbeOptions("127.0.0.1", server_address=ProbeOptions.parse_server_address("1/200"))
+    assert auto.first_server().size == 4
