@@ -21,15 +21,17 @@ from dlmsdoctor.codec.hdlc import ServerAddress
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.config import Credential
 from dlmsdoctor.events import Event, FindingRaised, StepFinished, StepStarted, StepStatus
-from dlmsdoctor.ledger import LoginBudget, LoginLedger, meter_key
+from dlmsdoctor.ledger import LoginLedger, meter_key
 from dlmsdoctor.link.channel import ChannelFactory
 from dlmsdoctor.link.clock import Clock, MonotonicClock
+from dlmsdoctor.login_budget import LoginBudget
 from dlmsdoctor.probes.base import OnEvent, Probe, ProbeContext, RunStopped
 from dlmsdoctor.recorder import Recorder
 from dlmsdoctor.session import Session
 
 DEFAULT_PORT = 4059
 FRAMINGS = ("auto", "hdlc", "wrapper")
+LINKS = ("tcp", "serial", "optical", "rfc2217")
 
 
 class OptionsError(ValueError):
@@ -106,13 +108,24 @@ class ProbeOptions:
     discovery_timeout: float | None = None
     busy_retry_wait: float = 1.0
     release_timeout: float = 2.0  # per release frame; bounded even when cancelled
+    # Serial and optical links (issue 11): ``host`` is then the device (/dev/ttyUSB0, COM3,
+    # rfc2217://h:p) and ``port`` is unused. ``baud``: "auto" or a rate; ``serial_format``: 8N1...
+    link: str = "tcp"
+    baud: str = "auto"
+    serial_format: str = "8N1"
+    # Send a secret the ledger says this meter already refused (authentication-failure).
+    retry_rejected: bool = False
+    # Log in even when the login ledger cannot be read or written (its failures go unrecorded).
+    ignore_ledger_errors: bool = False
 
     def __post_init__(self) -> None:
+        if self.link not in LINKS:
+            raise OptionsError(f"link must be one of {', '.join(LINKS)}")
         if self.framing not in FRAMINGS:
             raise OptionsError(f"framing must be one of {', '.join(FRAMINGS)}")
         if self.address_size not in (None, 1, 2, 4):
             raise OptionsError("address size must be 1, 2 or 4")
-        if not 0 < self.port < 65536:
+        if self.link == "tcp" and not 0 < self.port < 65536:
             raise OptionsError(f"port {self.port} is out of range 1..65535")
         if self.timeout <= 0 or self.connect_timeout <= 0:
             raise OptionsError("timeouts must be positive")
@@ -218,6 +231,10 @@ async def run_probe(
     clock = clock or MonotonicClock()
     cancel = cancel or asyncio.Event()
     ledger = ledger if ledger is not None else LoginLedger()
+    if channel_factory is None and options.link != "tcp":
+        from dlmsdoctor.link.serial import SerialChannelFactory  # issue 11: serial, optical
+
+        channel_factory = SerialChannelFactory(clock, options)
     if channel_factory is None:
         from dlmsdoctor.link.tcp import TcpChannelFactory
 

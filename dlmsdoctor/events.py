@@ -23,6 +23,9 @@ class StepStatus(StrEnum):
     UNAVAILABLE = "unavailable"
     ERROR = "error"  # a bug or unexpected exception in dlmsdoctor: never blamed on the meter
     CANCELLED = "cancelled"
+    # failed with the defaults, and a later rung found what works (e.g. silence at 1/1, then the
+    # address discovery found 1/6678): neither a plain failure beside "works" nor a plain OK
+    RECOVERED = "recovered"
 
 
 class Direction(StrEnum):
@@ -63,6 +66,9 @@ class ConnectionOpened:
     connect_time: float  # seconds from SYN to established
     local_port: int = 0
     local_host: str = ""
+    link: str = "tcp"  # tcp, serial, optical, rfc2217 (Channel.link)
+    # tap: the poller's address ("host:port") whose connection this one relays; "" for probes
+    client: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +101,30 @@ class FrameSent:
 
 @dataclass(frozen=True, slots=True)
 class FrameReceived:
-    """A chunk of received bytes as split by the codec's stream splitter (frame, text, garbage)."""
+    """A chunk of received bytes as split by the codec's stream splitter (frame, text, garbage).
+
+    ``answers``: the session index of the request frame this one answers, when known (evidence
+    cites both); ``late``: it came after the wait for that request had ended (a slow meter)."""
 
     conn_id: int
     step_id: str
     at: float
     data: bytes
+    answers: int | None = None
+    late: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LineChanged:
+    """A serial line's settings were applied (open, a rate change, the optical switch to mode E).
+
+    ``data_format`` as people write it: ``8N1``, ``7E1``."""
+
+    conn_id: int
+    at: float
+    baud: int
+    data_format: str
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,4 +186,5 @@ Event = (
     | PingReplied
     | FindingRaised
     | LoginAttempted
+    | LineChanged
 )

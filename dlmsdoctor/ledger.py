@@ -1,32 +1,81 @@
 """The login ledger: every login attempt on a meter, kept on disk so that runs add up.
 
-A wrong password costs: meters count failures and lock the client out (DOMAIN.md section 3 and
-4). The ledger is JSON lines under the data dir (``ledger.jsonl``), one attempt per line, keyed
-by meter (``host:port`` + server address). ``LoginBudget`` is the per-run guard built on it:
+A wrong password costs: meters count failures and lock the client out (DOMAIN.md sections 3 and
+4). This module is the STORAGE; the policy built on it (what is counted, the budget, when a
+secret is not sent again) is ``dlmsdoctor/login_budget.py``.
 
-- at most ``per_set`` failed logins per credential set per run (default 1);
-- at most ``max_failures`` failed logins per meter within ``window`` seconds (default 3 / 15 min),
-  counting earlier runs;
-- after an authentication failure (AARE diagnostic 13) no password is tried again on that client
-  SAP in this run;
-- after a lockout signature, nothing more is tried at all.
+Format (one contract for every reader and writer; docs/probes.md "The login ledger"):
+``ledger.jsonl`` under the data dir, JSON lines, one attempt per line, appended in time order::
 
-Raising a limit is explicit (the options), never automatic. A damaged ledger line is skipped,
-never fatal: the ledger is a safety net, not a source of crashes.
+    {"v": 2, "meter": "10.0.0.5:3333/1/17", "at": 1764800000.0, "credential": "reader",
+     "client_sap": 32, "mechanism": "low", "outcome": "rejected",
+     "diagnostic": "authentication-failure", "fingerprint": "pbkdf2-sha256$120000$<salt>$<hash>",
+     "run": "<session id>"}
+
+- ``meter``: ``host:port/LOGICAL/PHYSICAL`` (``meter_key``); ``at``: Unix time.
+- ``outcome``: accepted, rejected, no-answer, closed. ``diagnostic``: the AARE diagnostic name.
+- ``fingerprint``: for a password login, a salted, slow fingerprint of the secret bound to the
+  meter, client SAP and mechanism (``fingerprint_secret``); never the secret. A later run asks
+  ``rejected_secret`` whether the very secret it is about to send was refused already.
+- Version 1 lines (no ``v``, no ``fingerprint``/``run``) are read as they are.
+- Unknown keys (a newer dlmsdoctor) are kept in ``Attempt.extra``; a line that is not a JSON
+  object with the known fields of the right types is skipped and reported in ``problems``:
+  one damaged line never hides the others (a safety net must not fail open).
+
+Failure is closed: a ledger that exists but cannot be read or written raises
+``LedgerUnavailableError``; the budget then refuses password logins (safe probes go on).
+
+Concurrency: ``lock()`` is an exclusive lock (``fcntl.flock`` on ``ledger.jsonl.lock``) held from
+the budget check through the login to its record, so concurrent runs, in one process or many,
+share one budget per meter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from dlmsdoctor import paths
 
+FORMAT_VERSION = 2
 FAILED_OUTCOMES = frozenset({"rejected", "closed", "no-answer"})
+# pbkdf2 iterations: slow enough that a leaked ledger does not give an 8-digit LLS password
+# away in minutes, fast enough (~0.1 s) for the few comparisons a run makes.
+FINGERPRINT_ITERATIONS = 120_000
+_FINGERPRINT_SCHEME = "pbkdf2-sha256"
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "meter": str,
+    "at": (int, float),
+    "credential": str,
+    "client_sap": int,
+    "mechanism": str,
+    "outcome": str,
+    "diagnostic": str,
+    "fingerprint": str,
+    "run": str,
+}
+_REQUIRED = ("meter", "at", "credential", "client_sap", "mechanism", "outcome")
+
+
+class LedgerUnavailableError(Exception):
+    """The ledger exists but cannot be read, written or locked: password logins must stop."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(f"login ledger {path}: {message}")
+        self.path = path
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -38,11 +87,38 @@ class Attempt:
     mechanism: str
     outcome: str  # accepted, rejected, no-answer, closed
     diagnostic: str = ""
+    fingerprint: str = ""  # fingerprint_secret(...) of the secret sent, "" for no secret
+    run: str = ""  # the session id of the run that made the attempt
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def failed(self) -> bool:
         # Only password logins count against the budget; a public (no-auth) AARQ spends nothing.
         return self.mechanism != "none" and self.outcome in FAILED_OUTCOMES
+
+    @property
+    def authentication_failure(self) -> bool:
+        return self.outcome == "rejected" and self.diagnostic == "authentication-failure"
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = dict(self.extra)
+        doc.update(v=FORMAT_VERSION, meter=self.meter, at=self.at, credential=self.credential,
+                   client_sap=self.client_sap, mechanism=self.mechanism, outcome=self.outcome,
+                   diagnostic=self.diagnostic)
+        if self.fingerprint:
+            doc["fingerprint"] = self.fingerprint
+        if self.run:
+            doc["run"] = self.run
+        return doc
+
+
+@dataclass(frozen=True)
+class LedgerProblem:
+    line: int  # 1-based line number in the ledger file
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
 
 
 def meter_key(host: str, port: int, logical: int | None = None, physical: int | None = None) -> str:
@@ -51,124 +127,224 @@ def meter_key(host: str, port: int, logical: int | None = None, physical: int | 
     return f"{host_part}:{port}{server}"
 
 
+# -- fingerprints --------------------------------------------------------------------------------
+def _fingerprint_message(secret: bytes | str, meter: str, client_sap: int, mechanism: str) -> bytes:
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+    return b"\0".join((meter.encode(), str(client_sap).encode(), mechanism.encode(), raw))
+
+
+def fingerprint_secret(secret: bytes | str, *, meter: str, client_sap: int, mechanism: str,
+                       salt: bytes | None = None,
+                       iterations: int = FINGERPRINT_ITERATIONS) -> str:
+    """A salted, slow, one-way fingerprint of ``secret`` bound to one meter, client SAP and
+    mechanism: ``pbkdf2-sha256$ITER$SALT_HEX$HASH_HEX``. Never reversible to the secret."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", _fingerprint_message(secret, meter, client_sap,
+                                                                mechanism), salt, iterations)
+    return f"{_FINGERPRINT_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
+
+
+def fingerprint_matches(fingerprint: str, secret: bytes | str, *, meter: str, client_sap: int,
+                        mechanism: str) -> bool:
+    """True when ``fingerprint`` was made from this very secret for this meter/SAP/mechanism."""
+    try:
+        scheme, iterations, salt_hex, digest_hex = fingerprint.split("$")
+        if scheme != _FINGERPRINT_SCHEME:
+            return False
+        iters = int(iterations)
+        if not 1 <= iters <= 10_000_000:
+            return False
+        salt, digest = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+    except ValueError:
+        return False
+    again = hashlib.pbkdf2_hmac("sha256", _fingerprint_message(secret, meter, client_sap,
+                                                               mechanism), salt, iters)
+    return hmac.compare_digest(again, digest)
+
+
+def parse_line(line: str) -> Attempt | str:
+    """One ledger line as an Attempt, or the reason it cannot be one."""
+    try:
+        doc = json.loads(line)
+    except (ValueError, RecursionError):
+        return "not valid JSON"
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    missing = [k for k in _REQUIRED if k not in doc]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for key, kind in _FIELDS.items():
+        if key in doc and (not isinstance(doc[key], kind) or isinstance(doc[key], bool)):
+            return f"{key} has the wrong type ({type(doc[key]).__name__})"
+    extra = {k: v for k, v in doc.items() if k not in _FIELDS and k != "v"}
+    return Attempt(
+        meter=doc["meter"], at=float(doc["at"]), credential=doc["credential"],
+        client_sap=doc["client_sap"], mechanism=doc["mechanism"], outcome=doc["outcome"],
+        diagnostic=doc.get("diagnostic", ""), fingerprint=doc.get("fingerprint", ""),
+        run=doc.get("run", ""), extra=MappingProxyType(extra),
+    )
+
+
 class LoginLedger:
     """Append-only JSON lines of attempts. ``path=None``: the data dir's ``ledger.jsonl``."""
 
     def __init__(self, path: Path | None = None, *, wall: Callable[[], float] = time.time):
         self.path = path or paths.ledger_file()
         self.wall = wall
+        self.problems: list[LedgerProblem] = []  # damaged lines skipped at the last read
 
-    def attempts(self, meter: str | None = None, since: float | None = None) -> list[Attempt]:
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    # -- reading -----------------------------------------------------------------------------
+    def _read_all(self) -> list[Attempt]:
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (FileNotFoundError, OSError, UnicodeDecodeError):
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            self.problems = []
             return []
-        out = []
-        for line in text.splitlines():
+        except OSError as exc:
+            raise LedgerUnavailableError(self.path, f"cannot be read ({exc.strerror or exc})"
+                                         ) from None
+        out: list[Attempt] = []
+        problems: list[LedgerProblem] = []
+        for number, line_bytes in enumerate(raw.split(b"\n"), 1):
+            if not line_bytes.strip():
+                continue
             try:
-                doc = json.loads(line)
-                attempt = Attempt(**doc)
-            except (ValueError, TypeError):
+                line = line_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(LedgerProblem(number, "not UTF-8 text"))
                 continue
-            if meter is not None and attempt.meter != meter:
-                continue
-            if since is not None and attempt.at < since:
-                continue
-            out.append(attempt)
+            parsed = parse_line(line)
+            if isinstance(parsed, str):
+                problems.append(LedgerProblem(number, parsed))
+            else:
+                out.append(parsed)
+        self.problems = problems
         return out
 
-    def record(self, attempt: Attempt) -> None:
-        paths.ensure_dir(self.path.parent)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as out:
-            out.write(json.dumps(asdict(attempt), sort_keys=True) + "\n")
+    def attempts(self, meter: str | None = None, since: float | None = None) -> list[Attempt]:
+        """Attempts in file order, filtered; raises ``LedgerUnavailableError`` when unreadable."""
+        return [a for a in self._read_all()
+                if (meter is None or a.meter == meter) and (since is None or a.at >= since)]
 
     def recent_failures(self, meter: str, window: float) -> list[Attempt]:
         return [a for a in self.attempts(meter, self.wall() - window) if a.failed]
 
+    def rejected_secret(self, meter: str, client_sap: int, mechanism: str,
+                        secret: bytes | str) -> Attempt | None:
+        """The newest attempt whose very secret this meter refused with authentication-failure
+        on this client SAP and mechanism (at any time: a wrong password stays wrong)."""
+        for attempt in reversed(self.attempts(meter)):
+            if (attempt.authentication_failure and attempt.client_sap == client_sap
+                    and attempt.mechanism == mechanism and attempt.fingerprint
+                    and fingerprint_matches(attempt.fingerprint, secret, meter=meter,
+                                            client_sap=client_sap, mechanism=mechanism)):
+                return attempt
+        return None
+
+    # -- writing -----------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Raise ``LedgerUnavailableError`` unless an attempt could be recorded now."""
+        try:
+            paths.ensure_dir(self.path.parent)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise LedgerUnavailableError(self.path, f"cannot be written ({exc.strerror or exc})"
+                                         ) from None
+
+    def record(self, attempt: Attempt) -> None:
+        """Append one attempt (one write, fsynced); raises ``LedgerUnavailableError``."""
+        line = (json.dumps(attempt.to_json(), sort_keys=True, ensure_ascii=False) + "\n").encode()
+        try:
+            paths.ensure_dir(self.path.parent)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                # a file damaged without a final newline must not glue our line to its last one
+                if os.fstat(fd).st_size and not _ends_with_newline(self.path):
+                    line = b"\n" + line
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(28, "short write (disk full?)")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise LedgerUnavailableError(self.path, f"cannot be written ({exc.strerror or exc})"
+                                         ) from None
+
+    # -- locking -----------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def lock(self, timeout: float = 60.0) -> AsyncIterator[None]:
+        """Hold the ledger exclusively (other runs, other processes) for a check-login-record.
+
+        Raises ``LedgerUnavailableError`` when the lock file cannot be opened or the lock is
+        not had within ``timeout`` seconds. Polls without blocking the event loop."""
+        import fcntl
+
+        try:
+            paths.ensure_dir(self.lock_path.parent)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LedgerUnavailableError(self.path, "its lock file cannot be opened "
+                                         f"({exc.strerror or exc})") from None
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LedgerUnavailableError(
+                            self.path, f"another run held its lock for over {timeout:g} s"
+                        ) from None
+                    await asyncio.sleep(0.02)
+                except OSError as exc:
+                    raise LedgerUnavailableError(self.path, "cannot be locked "
+                                                 f"({exc.strerror or exc})") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
 
 class MemoryLedger(LoginLedger):
-    """A ledger that never touches the disk (tests, ``--no-ledger`` style uses)."""
+    """A ledger that never touches the disk (tests, the TUI's demo). Locks within the process."""
 
     def __init__(self, *, wall: Callable[[], float] = time.time) -> None:
         super().__init__(Path(os.devnull), wall=wall)
         self.items: list[Attempt] = []
+        self._lock = asyncio.Lock()
 
-    def attempts(self, meter: str | None = None, since: float | None = None) -> list[Attempt]:
-        return [a for a in self.items if (meter is None or a.meter == meter)
-                and (since is None or a.at >= since)]
+    def _read_all(self) -> list[Attempt]:
+        self.problems = []
+        return list(self.items)
+
+    def check_writable(self) -> None:
+        return None
 
     def record(self, attempt: Attempt) -> None:
         self.items.append(attempt)
 
-
-@dataclass
-class Verdict:
-    allowed: bool
-    code: str = ""  # login.budget, login.sap_blocked, login.lockout
-    reason: str = ""
-    data: dict[str, object] = field(default_factory=dict)
-
-
-class LoginBudget:
-    """The per-run login guard over a ledger."""
-
-    def __init__(
-        self,
-        ledger: LoginLedger,
-        meter: str,
-        *,
-        per_set: int = 1,
-        max_failures: int = 3,
-        window: float = 900.0,
-    ) -> None:
-        self.ledger = ledger
-        self.meter = meter
-        self.per_set = per_set
-        self.max_failures = max_failures
-        self.window = window
-        self.failed_by_set: dict[str, int] = {}
-        self.blocked_saps: set[int] = set()
-        self.locked_out = False
-
-    def check(self, credential: str, client_sap: int, mechanism: str) -> Verdict:
-        if mechanism == "none":
-            return Verdict(True)  # no password, nothing to lose
-        if self.locked_out:
-            return Verdict(False, "login.lockout", "the meter showed a lockout sign this run")
-        if client_sap in self.blocked_saps:
-            return Verdict(False, "login.sap_blocked",
-                           f"an earlier login on client SAP {client_sap} failed with "
-                           "authentication-failure; no further password is tried on it",
-                           {"client_sap": client_sap})
-        if self.per_set <= 0:
-            return Verdict(False, "login.budget",
-                           "password logins are turned off (a failed-login budget of 0)",
-                           {"credential": credential, "limit": 0})
-        if self.failed_by_set.get(credential, 0) >= self.per_set:
-            return Verdict(False, "login.budget",
-                           f"credential set {credential!r} already failed {self.per_set} time(s) "
-                           "this run", {"credential": credential, "limit": self.per_set})
-        recent = self.ledger.recent_failures(self.meter, self.window)
-        if len(recent) >= self.max_failures:
-            return Verdict(False, "login.budget",
-                           f"{len(recent)} failed logins on this meter in the last "
-                           f"{self.window / 60:g} min (limit {self.max_failures}); wait, or raise "
-                           "it explicitly (probe --meter-login-budget)",
-                           {"credential": credential, "failures_in_window": len(recent),
-                            "window": self.window, "limit": self.max_failures})
-        return Verdict(True)
-
-    def record(self, credential: str, client_sap: int, mechanism: str, outcome: str,
-               diagnostic: str = "") -> Attempt:
-        attempt = Attempt(self.meter, self.ledger.wall(), credential, client_sap, mechanism,
-                          outcome, diagnostic)
-        self.ledger.record(attempt)
-        if attempt.failed:
-            self.failed_by_set[credential] = self.failed_by_set.get(credential, 0) + 1
-        if diagnostic == "authentication-failure":
-            self.blocked_saps.add(client_sap)
-        return attempt
-
-    def recent_failures(self) -> list[Attempt]:
-        return self.ledger.recent_failures(self.meter, self.window)
+    @contextlib.asynccontextmanager
+    async def lock(self, timeout: float = 60.0) -> AsyncIterator[None]:
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout)
+        except TimeoutError:
+            raise LedgerUnavailableError(self.path, "another run held its lock") from None
+        try:
+            yield
+        finally:
+            self._lock.release()

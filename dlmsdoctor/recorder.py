@@ -110,6 +110,10 @@ class Recorder:
                                 else str(options.server_address)),
                 address_size=options.address_size,
                 serial_number=options.serial_number,
+                link=options.link,
+                device=options.host if options.link != "tcp" else None,
+                baud=options.baud if options.link != "tcp" else None,
+                serial_format=options.serial_format if options.link != "tcp" else None,
             ),
             settings=options.describe(),
         )
@@ -139,6 +143,8 @@ class Recorder:
                 data, masked = mask_secrets(event.data)
             record = FrameRecord(len(s.frames), event.conn_id, direction, event.at, data,
                                  event.step_id)
+            if isinstance(event, FrameReceived):
+                record.answers, record.late = event.answers, event.late
             if direction is Direction.TX:
                 self.last_tx[event.conn_id] = event.data
             decoded = decode_frame(event.data, direction,
@@ -158,7 +164,7 @@ class Recorder:
         elif isinstance(event, ConnectionOpened):
             s.connections.append(ConnectionRecord(
                 event.conn_id, event.host, event.port, event.at, event.connect_time,
-                local_port=event.local_port))
+                local_port=event.local_port, link=event.link, client=event.client))
         elif isinstance(event, ConnectionFailed):
             s.connections.append(ConnectionRecord(
                 event.conn_id, event.host, event.port, failed=event.reason, note=event.message))

@@ -15,7 +15,7 @@ from typing import Any
 from dlmsdoctor.events import CloseHow, Direction, StepStatus
 
 SCHEMA = "dlmsdoctor.session"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: link fields, kind, frame answers/late, RECOVERED; 1 still reads
 
 
 class SessionFormatError(ValueError):
@@ -35,6 +35,10 @@ class Target:
     server_address: str | None = None  # "LOGICAL/PHYSICAL" as the user gave it
     address_size: int | None = None
     serial_number: str | None = None
+    link: str = "tcp"  # tcp, serial, optical, rfc2217
+    device: str | None = None  # /dev/ttyUSB0, COM3, rfc2217://host:port
+    baud: str | None = None  # "auto" or a rate, as asked; the rate that answered is in steps
+    serial_format: str | None = None  # 8N1, 7E1, ...
 
 
 @dataclass(slots=True)
@@ -46,6 +50,8 @@ class FrameRecord:
     data: bytes
     step_id: str = ""
     kind: str = ""  # FrameKind value: hdlc, wrapper, bridge-message, ...
+    answers: int | None = None  # index of the request frame this answers (FrameReceived)
+    late: bool = False  # it came after the wait for that request had ended
     summary: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)  # codec Finding.to_json()
 
@@ -81,6 +87,9 @@ class ConnectionRecord:
     closed_by_peer: bool | None = None
     local_port: int = 0
     note: str = ""
+    link: str = "tcp"
+    client: str = ""  # tap: the poller's "host:port"
+    bytes_dropped: int = 0  # received bytes not kept (a flood past the per-connection cap)
 
 
 @dataclass(slots=True)
@@ -176,6 +185,7 @@ class Session:
     tool_version: str
     started_at: str  # ISO 8601 wall clock (UTC) at run time 0.0
     target: Target
+    kind: str = "probe"  # probe, tap (a relayed poller), capture (read from a pcap/pcapng)
     settings: dict[str, Any] = field(default_factory=dict)  # timeouts, budgets, credential names
     finished_at: str | None = None
     duration: float | None = None
@@ -267,6 +277,7 @@ def _session_from_dict(doc: dict[str, Any]) -> Session:
         tool_version=doc["tool_version"],
         started_at=doc["started_at"],
         target=Target(**doc["target"]),
+        kind=doc.get("kind", "probe"),
         settings=doc.get("settings", {}),
         finished_at=doc.get("finished_at"),
         duration=doc.get("duration"),

@@ -38,6 +38,11 @@ class ConnectError(Exception):
 
 
 class Channel(Protocol):
+    """One connection to the meter. ``host``/``port``: for TCP the peer; for a serial line the
+    device (``/dev/ttyUSB0``, ``COM3``, ``rfc2217://h:p``) and port 0. ``link`` names the kind:
+    tcp, serial, optical, rfc2217."""
+
+    link: str
     conn_id: int
     host: str
     port: int

@@ -40,6 +40,7 @@ Step = Expect | Deliver | Close
 
 @dataclass
 class ScriptedChannel:
+    link = "tcp"
     script: list[Step]
     clock: FakeClock
     conn_id: int = 1

@@ -25,6 +25,8 @@ _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.EN
 class TcpChannel:
     """One TCP connection. Use ``await TcpChannel.open(...)`` or ``async with`` (always closes)."""
 
+    link = "tcp"
+
     def __init__(
         self,
         reader: asyncio.StreamReader,

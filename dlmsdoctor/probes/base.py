@@ -28,7 +28,7 @@ from dlmsdoctor.link.clock import Clock
 
 if TYPE_CHECKING:
     from dlmsdoctor.engine import ProbeOptions
-    from dlmsdoctor.ledger import LoginBudget
+    from dlmsdoctor.login_budget import LoginBudget
 
 
 # The longest a wait grows from measured delays (late answers, RTT); the user's own

@@ -97,7 +97,8 @@ async def connect(ctx: ProbeContext, step_id: str) -> Channel | ConnectError:
     ctx.channel = channel
     ctx.wire_state[conn_id] = WireState()
     ctx.emit(ConnectionOpened(conn_id, opts.host, opts.port, channel.opened_at,
-                              channel.connect_time, channel.local_port, channel.local_host))
+                              channel.connect_time, channel.local_port, channel.local_host,
+                              link=getattr(channel, "link", "tcp")))
     return channel
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dlmsdoctor.ledger import Attempt, LoginBudget, LoginLedger, meter_key
+from dlmsdoctor.ledger import Attempt, LoginLedger, meter_key
+from dlmsdoctor.login_budget import LoginBudget
 
 
 class Wall:

@@ -6,9 +6,10 @@ import asyncio
 
 from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import FindingRaised, PingReplied, PingSent, StepFinished, StepStatus
-from dlmsdoctor.ledger import LoginBudget, MemoryLedger
+from dlmsdoctor.ledger import MemoryLedger
 from dlmsdoctor.link.clock import MonotonicClock
 from dlmsdoctor.link.tcp import TcpChannelFactory
+from dlmsdoctor.login_budget import LoginBudget
 from dlmsdoctor.probes.base import ProbeContext
 from dlmsdoctor.probes.icmp import IcmpProbe, _checksum, echo_request
 
