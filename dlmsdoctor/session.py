@@ -50,10 +50,10 @@ class FrameRecord:
     data: bytes
     step_id: str = ""
     kind: str = ""  # FrameKind value: hdlc, wrapper, bridge-message, ...
-    answers: int | None = None  # index of the request frame this answers (FrameReceived)
-    late: bool = False  # it came after the wait for that request had ended
     summary: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)  # codec Finding.to_json()
+    answers: int | None = None  # index of the request frame this answers (FrameReceived)
+    late: bool = False  # it came after the wait for that request had ended
 
 
 @dataclass(slots=True)
