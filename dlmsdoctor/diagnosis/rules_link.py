@@ -9,6 +9,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
+from dlmsdoctor.diagnosis.words import duration
 from dlmsdoctor.session import Action, Cause, Evidence
 
 
@@ -56,7 +57,7 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
         ev_frame(
             last,
             f"connection {conn.id} closed by the peer "
-            f"{(conn.record.closed_at or last.at) - last.at:.3f} s after this frame, "
+            f"{duration((conn.record.closed_at or last.at) - last.at)} after this frame, "
             "no byte back",
         )
         for conn, last in closed[:3]
@@ -270,12 +271,12 @@ def _proxy_hint(f: SessionFacts) -> Cause | None:
         "Something nearer than the meter accepts the connection and drops it (proxy, firewall)",
         0.3,
         "network",
-        f"TCP connected in {connect * 1000:.0f} ms while ping takes {rtt * 1000:.0f} ms: the "
+        f"TCP connected in {duration(connect)} while ping takes {duration(rtt)}: the "
         "connection ends before the meter's network. A firewall or proxy may accept it and "
         "close it when the first bytes are not what it allows.",
         [
-            ev_step("tcp.connect", f"connect {connect * 1000:.1f} ms"),
-            ev_step("icmp.ping", f"rtt {rtt * 1000:.1f} ms"),
+            ev_step("tcp.connect", f"connect {duration(connect)}"),
+            ev_step("icmp.ping", f"rtt {duration(rtt)}"),
         ],
         [later("Check firewalls/proxies on the path for rules on this port.")],
     )
@@ -358,19 +359,20 @@ def _wrong_address(f: SessionFacts, refused: list[FrameFacts], good: FrameFacts,
 
 def _late_answer(snrm: FrameFacts, answer: FrameFacts) -> Cause:
     delay = answer.at - snrm.at
+    said = duration(delay)
     return cause(
         "meter.late_replies",
-        f"The meter answers, but later than the timeout (about {delay:.1f} s after the request)",
+        f"The meter answers, but later than the timeout ({said} after the request)",
         0.8,
         "network",
-        f"The SNRM to {snrm.server_text()} got its UA {delay:.2f} s later, after the client had "
+        f"The SNRM to {snrm.server_text()} got its UA {said} later, after the client had "
         "given up and moved on. A slow link (GPRS) or a slow meter looks like silence to a "
         "client with a short timeout, and late answers then confuse its next requests.",
         [
             ev_frame(snrm, "SNRM: no answer within the timeout"),
-            ev_frame(answer, f"the UA arrived {delay:.2f} s after the SNRM"),
+            ev_frame(answer, f"the UA arrived {said} after the SNRM"),
         ],
-        [now(f"Raise the reply timeout (--timeout) to at least {max(3.0, delay * 2):.0f} s.")],
+        [now(f"Raise the reply timeout (--timeout) to at least {duration(max(3.0, delay * 2))}.")],
     )
 
 

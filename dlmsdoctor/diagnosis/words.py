@@ -1,0 +1,99 @@
+"""How the diagnosis and the reports say figures and codec findings: one formatter per kind of
+value, so a headline and its explanation round the same way ("34 ms" in both, never "0.034 s"
+beside "0.03 s"), and a codec finding code ("hdlc.fcs.mismatch") is said in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def number(value: float, lang: str = "en", digits: int = 1) -> str:
+    """A decimal number the way each language writes it (Spanish: decimal comma)."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if lang == "es" else text
+
+
+def duration(seconds: float | None, lang: str = "en") -> str:
+    """A time span for people: "1.8 ms", "34 ms", "0.80 s" never; "1.25 s", "12 s"."""
+    if seconds is None:
+        return "-"
+    if seconds < 0.01:
+        return f"{number(seconds * 1000, lang, 1)} ms"
+    if seconds < 1.0:
+        return f"{number(seconds * 1000, lang, 0)} ms"
+    if seconds < 10.0:
+        return f"{number(seconds, lang, 2)} s"
+    return f"{number(seconds, lang, 0)} s"
+
+
+# Codec finding codes in plain words (English; Spanish in output/i18n.py CODEC_ES). ``tx``:
+# for the frames we send; ``rx``: for frames the meter (or a bridge) sent. A bad checksum on
+# our frame means the meter drops it; on the meter's frame, that it was damaged on the way.
+CODEC_EN: dict[str, dict[str, str]] = {
+    "hdlc.fcs.mismatch": {
+        "tx": "the frame check sequence (FCS) is wrong: a meter drops such a frame silently",
+        "rx": "the frame check sequence (FCS) is wrong: the frame was damaged on the way "
+              "(noise, wrong serial settings)",
+    },
+    "hdlc.hcs.mismatch": {
+        "tx": "the header check sequence (HCS) is wrong: a meter drops such a frame silently",
+        "rx": "the header check sequence (HCS) is wrong: the frame was damaged on the way",
+    },
+    "hdlc.length.mismatch": {
+        "tx": "the length field does not match the frame's size",
+        "rx": "the length field does not match the frame's size",
+    },
+    "hdlc.length.truncated": {
+        "tx": "the frame ends before its length says",
+        "rx": "the frame ends before its length says (cut off)",
+    },
+    "hdlc.params.group_length": {
+        "tx": "the SNRM's parameter group length is wrong",
+        "rx": "the UA's parameter group length is wrong",
+    },
+    "session.secret_masked": {
+        "tx": "the password bytes are masked (********)",
+        "rx": "secret bytes are masked (********)",
+    },
+}
+
+
+def codec_text(code: str, tx: bool) -> str:
+    """A codec finding code in words for a frame we sent (``tx``) or received."""
+    entry = CODEC_EN.get(code)
+    if entry is not None:
+        return entry["tx" if tx else "rx"]
+    family = code.split(".")[0]
+    return {"hdlc": "a malformed HDLC frame", "wrapper": "a malformed wrapper PDU",
+            "apdu": "a malformed APDU", "stream": "bytes that are not a DLMS frame"}.get(
+        family, "a malformed frame")
+
+
+def codecs_text(codes: Iterable[str], tx: bool) -> str:
+    return "; ".join(dict.fromkeys(codec_text(c, tx) for c in sorted(codes))) or (
+        "bytes that are not a DLMS frame")
+
+
+# Codes whose expected/found values are byte values (hex in the codec), not counts.
+_BYTE_VALUES = frozenset({"hdlc.fcs.mismatch", "hdlc.hcs.mismatch", "hdlc.params.group_length",
+                          "hdlc.params.format_id", "hdlc.params.group_id"})
+
+
+def _bytes(value: str) -> str:
+    return "0x" + "".join(value.split()).upper()
+
+
+def expected_found(code: str, expected: str | None, found: str | None,
+                   corrected: str | None) -> str:
+    """"expected 0x14, found 0x12" said once: the right value is named apart only when it
+    differs from the expected one (then it is the bytes to write, e.g. a whole format field)."""
+    as_bytes = code in _BYTE_VALUES
+    parts = []
+    if expected is not None:
+        parts.append(f"expected {_bytes(expected) if as_bytes else expected}")
+    if found is not None:
+        parts.append(f"found {_bytes(found) if as_bytes else found}")
+    if corrected is not None and corrected != expected:
+        parts.append(f"the right bytes are {_bytes(corrected)}")
+    return ", ".join(parts)
