@@ -59,6 +59,42 @@ CODEC_EN: dict[str, dict[str, str]] = {
 }
 
 
+# Codes whose words do not depend on who sent the frame.
+_SAME_BOTH_WAYS = {
+    "apdu.aare.rejected": "the AARE rejects the association",
+    "apdu.access_error": "the meter refused the access (access result not success)",
+    "apdu.truncated": "the APDU ends before its content does",
+    "apdu.unknown_tag": "an APDU type the decoder does not know",
+    "apdu.trailing_bytes": "bytes after the end of the APDU",
+    "hdlc.flag.missing_end": "the closing 7E flag is missing",
+    "hdlc.flag.missing_start": "the opening 7E flag is missing",
+    "hdlc.frame.short": "too few bytes for an HDLC frame",
+    "hdlc.segment.incomplete": "a segmented message that never ended",
+    "hdlc.segment.sequence": "segments out of sequence",
+    "hdlc.direction.assumed": "the direction was assumed from the addresses",
+    "hdlc.address.unterminated": "an address without its closing bit",
+    "wrapper.version": "the wrapper version is not 1",
+    "wrapper.length.mismatch": "the wrapper length does not match the bytes that follow",
+    "wrapper.length.truncated": "the wrapper PDU ends before its length says",
+    "stream.bridge.busy": "the bridge says its port is in use",
+    "stream.bridge.kicked": "the bridge dropped us for a new client",
+    "stream.bridge.device_busy": "the bridge's serial device is in use",
+    "stream.bridge.device_error": "the bridge cannot open its serial device",
+    "stream.bridge.denied": "the bridge refused this client",
+    "stream.bridge.port_state": "the bridge port is disabled",
+    "stream.bridge.no_free_port": "the bridge had no free port",
+    "stream.echo": "our own bytes came back (echo)",
+    "stream.iec62056_21": "IEC 62056-21 text, not DLMS",
+    "stream.telnet": "telnet negotiation bytes",
+    "stream.text": "text, not a DLMS frame",
+    "stream.garbage": "bytes that are not a DLMS frame",
+    "stream.truncated": "a frame cut off",
+    "stream.bytes_outside_frame": "bytes outside any frame",
+}
+for _code, _text in _SAME_BOTH_WAYS.items():
+    CODEC_EN.setdefault(_code, {"tx": _text, "rx": _text})
+
+
 def codec_text(code: str, tx: bool) -> str:
     """A codec finding code in words for a frame we sent (``tx``) or received."""
     entry = CODEC_EN.get(code)

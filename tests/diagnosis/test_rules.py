@@ -404,8 +404,11 @@ def test_malformed_frame_we_sent_is_ours(story: Story) -> None:
     cause = top(story)
     assert cause.code == "client.malformed_frame"
     assert cause.whose == "client"
-    assert "hdlc.params.group_length" in cause.title
-    assert "14" in cause.explanation  # the corrected group length, hex
+    assert "parameter group length is wrong" in cause.title  # in words, not a code
+    # expected/found said once, as bytes with 0x (no third "correct value" saying it again)
+    assert "expected 0x14, found 0x12" in cause.explanation
+    assert "right bytes" not in cause.explanation and "correct value" not in cause.explanation
+    assert cause.evidence[0].note == "the SNRM's parameter group length is wrong"
     assert cause.evidence[0].frame == index
 
 

@@ -208,6 +208,7 @@ def test_json_report_top_level_keys_are_the_documented_ones() -> None:
         "schema", "version", "lang", "report_version", "secrets_shown", "session", "target",
         "status", "summary", "rungs", "measurements", "diagnosis", "actions", "profile",
         "settings", "credential_sets", "logins", "identity", "findings", "frames",
+        "settings_text", "identity_text",
     }
     assert set(doc["measurements"]) == {"ping", "connections", "negotiated", "association"}
     assert set(doc["frames"][0]) >= {"index", "conn", "dir", "at", "step", "hex", "fields",
@@ -260,7 +261,8 @@ def test_polish_no_repeats_no_stray_backslashes_no_false_works() -> None:
     assert not any(line.startswith("Works:") and "Release" in line for line in doc["summary"])
     md = render_report(busy, "md", "en")
     causes = md[md.index("## Diagnosis"):md.index("## Recommended actions")]
-    assert causes.count("tearing down the previous connection") == 1  # (the appendix: per frame)
+    # the bridge's problem said once, in words (the appendix: per frame)
+    assert causes.count("the bridge says its port is in use") == 1
     seed_md = render_report(seed_session(), "md", "en")
     assert "serial number 12345678; serial number 12345678" not in seed_md
     ping_row = next(x for x in seed_md.splitlines() if x.startswith("| Network (ICMP)"))
