@@ -612,7 +612,7 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "link.inactivity_timeout": (
         "La conexión se cierra por inactividad",
         "",
-        [("later", "Mantenga la sesión activa o reconecte antes del tiempo de inactividad.")],
+        [("now", "Mantenga la sesión activa o reconecte antes del tiempo de inactividad.")],
     ),
     "meter.slow_replies": (
         "El medidor responde lento",
@@ -1035,6 +1035,9 @@ SETTING = {
     "ignore_ledger_errors": {"en": "log in although the login ledger is unusable",
                              "es": "autenticar aunque el registro de intentos no sirva"},
     "stopped_reason": {"en": "run stopped by", "es": "prueba detenida por"},
+    "timeouts": {"en": "timeouts", "es": "tiempos de espera"},
+    "timeouts.connect": {"en": "connect", "es": "conexión"},
+    "timeouts.frame": {"en": "frame", "es": "trama"},
     "facts.rtt": {"en": "measured round trip", "es": "ida y vuelta medida"},
     "facts.framing": {"en": "framing found", "es": "formato de trama encontrado"},
     "facts.framing_evidence": {"en": "framing proven by", "es": "formato probado por"},
@@ -1069,4 +1072,6 @@ def step_title(step_id: str, title: str, lang: str) -> str:
     return title
 
 # The settling of steps keeps what the engine recorded in the details: bookkeeping, not figures.
-FIGURE_HIDDEN = FIGURE_HIDDEN | {"recorded_status", "recorded_summary", "recovered_by"}
+FIGURE_HIDDEN = FIGURE_HIDDEN | {"recorded_status", "recorded_summary", "recovered_by",
+                                 # the framing rung's own verdict words: its summary says them
+                                 "hdlc", "wrapper", "evidence"}

@@ -95,6 +95,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         (r"the connection was closed at once; password logins were held back(?P<rest>.*)",
          "la conexión se cerró de inmediato; no se probaron contraseñas{rest}"),
         (r"bytes that are not a DLMS frame", "bytes que no son una trama DLMS"),
+        (r"IEC 62056-21 text instead of DLMS: (?P<t>.+)",
+         "texto IEC 62056-21 en lugar de DLMS: {t}"),
+        (r"telnet negotiation instead of DLMS", "negociación telnet en lugar de DLMS"),
+        (r"the bridge answered (?P<t>.+) instead of the meter",
+         "el puente respondió {t} en lugar del medidor"),
+        (r"(?P<n>\d+) unrecognised byte\(s\)", "{n} byte(s) no reconocidos"),
     )
 ]
 _REST = re.compile(r", with (?P<n>\d+) failed login\(s\) recent in the login ledger")
@@ -132,6 +138,24 @@ def note_es(note: str) -> str | None:
             values[key] = _figures_es(_size_es(_who_es(value)))
         return template.format(**values).replace(" a el juego", " al juego")
     return _codec_es(note)
+
+
+_VALUE_WORDS_ES = (("(no answer)", "(sin respuesta)"), ("no answer", "sin respuesta"),
+                   ("nothing open", "nada abierto"), ("closed by peer", "cerrada por el otro "
+                   "extremo"), ("silence", "silencio"), ("late", "tarde"))
+
+
+def value_es(text: str) -> str:
+    """A step figure's recorded words ("DISC (no answer)") in Spanish."""
+    for en, es in _VALUE_WORDS_ES:
+        text = text.replace(en, es)
+    return text
+
+
+def summary_es(summary: str) -> str:
+    """A frame's decode summary in Spanish where it is plain words (text, unknown bytes); the
+    protocol decodes keep the standard's terms."""
+    return note_es(summary) or summary
 
 
 def evidence_note(note: str, finding: str | None, lang: str) -> tuple[str, bool]:

@@ -15,12 +15,18 @@ from typing import Any
 
 from dlmsdoctor import __version__
 from dlmsdoctor.diagnosis.registry import BENIGN
-from dlmsdoctor.diagnosis.steps import RECOVERED_BY, frame_owners
+from dlmsdoctor.diagnosis.steps import RECORDED_SUMMARY, RECOVERED_BY, frame_owners
 from dlmsdoctor.diagnosis.words import duration
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
-from dlmsdoctor.output.i18n_notes import codec_problem, evidence_note
+from dlmsdoctor.output.i18n_notes import (
+    codec_problem,
+    evidence_note,
+    note_es,
+    summary_es,
+    value_es,
+)
 from dlmsdoctor.output.report_frames import FrameNote, annotate
 from dlmsdoctor.session import Cause, ConnectionRecord, Evidence, Session
 
@@ -89,7 +95,7 @@ def _frame_doc(note: FrameNote, lang: str, owners: dict[int, str],
         "recorded_step": note.step_id,
         "step_text": step_text if note.step_id else "-",
         "kind": note.kind,
-        "summary": note.summary,
+        "summary": summary_es(note.summary) if lang == "es" else note.summary,
         "hex": note.hex,
         "short_hex": note.short_hex(),
         "fields": [
@@ -284,7 +290,9 @@ def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
     out = []
     for step in session.steps:
         figures = [
-            [i18n.pick(i18n.FIGURE, key, lang), i18n.figure_value(key, value, lang)]
+            [i18n.pick(i18n.FIGURE, key, lang),
+             value_es(i18n.figure_value(key, value, lang)) if lang == "es"
+             else i18n.figure_value(key, value, lang)]
             for key, value in step.details.items()
             if not isinstance(value, dict) and key not in i18n.FIGURE_HIDDEN
             and value is not None and value != [] and value != ""
@@ -297,7 +305,10 @@ def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
             if f.step_id == step.id and _finding_translated(f.code, lang)
         ]
         reason = step.details.get("reason")
-        if lang == "es":
+        settled = note_es(step.summary) if RECORDED_SUMMARY in step.details else None
+        if lang == "es" and settled is not None:
+            summary = settled  # the diagnosis said it anew: its words, not the findings'
+        elif lang == "es":
             if isinstance(reason, str):
                 notes.insert(0, i18n.pick(i18n.SKIP_REASON, reason, lang, reason))
             summary = "; ".join(dict.fromkeys(notes))
@@ -350,7 +361,7 @@ def _evidence_doc(
             "dir": note.direction.value,
             "at": round(note.at, 6),
             "conn": note.conn_id,
-            "summary": note.summary,
+            "summary": summary_es(note.summary) if lang == "es" else note.summary,
             "short_hex": note.short_hex(),
             "problems": _problems_in_words(note, lang),
             "step": owners.get(note.index, note.step_id),
@@ -535,16 +546,25 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
     return out
 
 
-def partition(rungs: list[dict[str, Any]], session: Session) -> tuple[list[str], list[str],
-                                                                        list[str]]:
-    """(works, does not work, recovered) rung labels: each rung in one list at most. A release
+def partition_ids(rungs: list[dict[str, Any]], session: Session) -> tuple[list[str], list[str],
+                                                                           list[str]]:
+    """(works, does not work, recovered) rung ids: each rung in one list at most. A release
     with nothing to release (no frame sent) is no evidence that anything works."""
     released = any(f.step_id == "release" and f.direction.value == "tx" for f in session.frames)
-    works = [r["title"] for r in rungs if r["status"] in ("ok", "warning")
+    works = [r["id"] for r in rungs if r["status"] in ("ok", "warning")
              and (r["id"] != "release" or released)]
-    recovered = [r["title"] for r in rungs if r["status"] == "recovered"]
-    fails = [r["title"] for r in rungs if r["status"] in ("failed", "error")]
+    recovered = [r["id"] for r in rungs if r["status"] == "recovered"]
+    fails = [r["id"] for r in rungs if r["status"] in ("failed", "error")]
     return works, fails, recovered
+
+
+def partition(rungs: list[dict[str, Any]], session: Session) -> tuple[list[str], list[str],
+                                                                        list[str]]:
+    """The same partition as ``partition_ids``, by the rungs' labels."""
+    title = {r["id"]: r["title"] for r in rungs}
+    works, fails, recovered = partition_ids(rungs, session)
+    return ([title[i] for i in works], [title[i] for i in fails],
+            [title[i] for i in recovered])
 
 
 # --------------------------------------------------------------------------- the document
@@ -671,6 +691,8 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
         "frames": [_frame_doc(n, lang, owners, session) for n in notes],
     }
     doc["actions"] = _actions_doc(causes, profile is not None, status, lang)
+    works, fails, recovered = partition_ids(doc["rungs"], session)
+    doc["partition"] = {"works": works, "fails": fails, "recovered": recovered}
     doc["summary"] = _summary_doc(doc, session, lang)
     return doc
 
@@ -762,11 +784,17 @@ def _setting_value(key: str, value: Any, lang: str) -> str | None:
     if key == "mechanism":
         return i18n.pick(i18n.AUTH, str(value), lang, str(value))
     if isinstance(value, dict):
-        rows = [f"{i18n.pick(i18n.FIGURE, k, lang, k.replace('_', ' '))} {text}"
+        rows = [f"{_label(f'{key}.{k}', k, lang)} {text}"
                 for k, v in value.items()
                 if (text := _setting_value(f"{key}.{k}", v, lang)) is not None]
         return ", ".join(rows) or None
     return _value_text(value)
+
+
+def _label(dotted: str, key: str, lang: str) -> str:
+    if dotted in i18n.SETTING:
+        return i18n.pick(i18n.SETTING, dotted, lang)
+    return i18n.pick(i18n.FIGURE, key, lang, key.replace("_", " "))
 
 
 def settings_rows(settings: dict[str, Any], lang: str) -> list[list[str]]:
