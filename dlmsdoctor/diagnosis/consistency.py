@@ -258,7 +258,9 @@ def _english_catalogue(session: Session, diagnosis: Diagnosis) -> set[str]:
     # text the meter or a bridge sent is quoted as it came, in whatever language
     quoted = {x.data.decode("latin-1", "replace").strip() for x in session.frames
               if x.direction is Direction.RX}
-    return {s for s in sentences if s and not any(s in q or q in s for q in quoted if q)}
+    # a sentence has words; a bare code ("assoc.auth_failure") is an identifier, shown as one
+    return {s for s in sentences if " " in s.strip()
+            and not any(s in q or q in s for q in quoted if q)}
 
 
 def _text(session: Session, diagnosis: Diagnosis, fmt: str, text: str,

@@ -919,6 +919,12 @@ _S.update({
     "headline_cancelled": {"en": "The run was cancelled before it finished.",
                            "es": "La prueba se canceló antes de terminar."},
     "yes": {"en": "yes", "es": "sí"},
+    "fig_assoc_no_pdu": {"en": "last association {result}",
+                         "es": "última asociación {result}"},
+    "association_line_no_pdu": {
+        "en": "frame #{frame}: {result}, {context} referencing, DLMS {version}",
+        "es": "trama #{frame}: {result}, referenciación {context}, DLMS {version}",
+    },
     "also_frames": {"en": "also frame {frames}", "es": "también trama {frames}"},
     "no": {"en": "no", "es": "no"},
     "not_set": {"en": "not set", "es": "sin fijar"},

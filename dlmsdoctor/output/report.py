@@ -247,12 +247,13 @@ def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any
                     "max_pdu_size": facts.get("max_pdu_size"),
                     "text": t(
                         lang,
-                        "association_line",
+                        "association_line" if facts.get("max_pdu_size") is not None
+                        else "association_line_no_pdu",
                         frame=note.index,
                         result=result,
-                        context=facts.get("context", "?"),
-                        version=facts.get("dlms_version", "?"),
-                        pdu=facts.get("max_pdu_size", "?"),
+                        context=facts.get("context") or "?",
+                        version=facts.get("dlms_version") or "?",
+                        pdu=facts.get("max_pdu_size"),
                     ),
                 }
             )
@@ -494,7 +495,10 @@ def _key_figures(doc: dict[str, Any], lang: str) -> list[str]:
                      rx=last["max_info_rx"], wtx=last["window_tx"], wrx=last["window_rx"]))
     if m["association"]:
         last = m["association"][-1]
-        out.append(t(lang, "fig_assoc", result=last["result"], pdu=last["max_pdu_size"]))
+        if last["max_pdu_size"] is None:
+            out.append(t(lang, "fig_assoc_no_pdu", result=last["result"]))
+        else:
+            out.append(t(lang, "fig_assoc", result=last["result"], pdu=last["max_pdu_size"]))
     return out
 
 
