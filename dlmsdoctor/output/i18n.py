@@ -1041,6 +1041,8 @@ SETTING = {
     "ignore_ledger_errors": {"en": "log in although the login ledger is unusable",
                              "es": "autenticar aunque el registro de intentos no sirva"},
     "stopped_reason": {"en": "run stopped by", "es": "prueba detenida por"},
+    "demo_earlier_failed_logins": {"en": "failed logins of the earlier client (demo)",
+                                   "es": "autenticaciones fallidas del cliente anterior (demo)"},
     "timeouts": {"en": "timeouts", "es": "tiempos de espera"},
     "timeouts.connect": {"en": "connect", "es": "conexión"},
     "timeouts.frame": {"en": "frame", "es": "trama"},

@@ -18,6 +18,8 @@ from rich.text import Text
 
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.diagnosis.profile import gurux_args, server_text, toml_snippet
+from dlmsdoctor.diagnosis.steps import RECOVERED_BY
+from dlmsdoctor.diagnosis.verdict import is_note
 from dlmsdoctor.events import (
     Event,
     FindingRaised,
@@ -27,7 +29,7 @@ from dlmsdoctor.events import (
     StepStarted,
     StepStatus,
 )
-from dlmsdoctor.session import Diagnosis, Session
+from dlmsdoctor.session import Cause, Diagnosis, Session
 
 MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.PENDING: ("    ", "dim"),
@@ -39,8 +41,10 @@ MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.UNAVAILABLE: ("n/a ", "dim"),
     StepStatus.ERROR: ("BUG ", "bold magenta"),
     StepStatus.CANCELLED: ("stop", "yellow"),
+    StepStatus.RECOVERED: ("rcvd", "yellow"),
 }
-STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red"}
+STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red",
+                "cancelled": "bold yellow"}
 
 
 @dataclass(slots=True)
@@ -149,27 +153,56 @@ def render_diagnosis(
     if diagnosis is None:
         console.print("No diagnosis.")
         return
+    recovered = [s for s in session.steps if s.status is StepStatus.RECOVERED]
+    if recovered:
+        # the ladder above printed them as they ended; the run's one truth is known now
+        console.print(Text("Recovered by a later rung (failed at the defaults):", style="bold"))
+        for step in recovered:
+            mark, style = MARK[StepStatus.RECOVERED]
+            line = Text(f"[{mark}] ", style=style)
+            line.append(f"{step.id:<18} ", style="bold")
+            line.append(f"{step.summary}; recovered by {step.details.get(RECOVERED_BY, '?')}")
+            console.print(line, soft_wrap=True)
+        console.print()
     verdict = Text("Verdict: ", style="bold")
     verdict.append(diagnosis.status.upper(), style=STATUS_STYLE.get(diagnosis.status, "bold"))
     verdict.append(f"  {diagnosis.headline}")
     console.print(verdict, soft_wrap=True)
-    if diagnosis.causes:
+    faults = [c for c in diagnosis.causes if not is_note(c)]
+    notes = [c for c in diagnosis.causes if is_note(c)]
+    if faults:
         console.print()
         console.print(Text("Causes, most likely first:", style="bold"))
-    for rank, cause in enumerate(diagnosis.causes, 1):
-        head = Text(f"{rank:>2}. ")
-        head.append(f"[{cause.confidence:.0%}] ", style="bold")
-        head.append(cause.title, style="bold")
-        head.append(f"  ({cause.whose}; {cause.code})", style="dim")
-        console.print(head, soft_wrap=True)
-        if verbose and cause.explanation:
-            console.print(Text(f"    Why: {cause.explanation}"), soft_wrap=True)
-        for ev in cause.evidence[:4] if verbose else ():
-            where = f"frame #{ev.frame}" if ev.frame is not None else (ev.step or ev.finding or "")
-            console.print(Text(f"    Evidence ({where}): {ev.note}", style="dim"), soft_wrap=True)
-        for action in cause.actions:
-            label = "Do now" if action.when == "now" else "Later"
-            console.print(Text(f"    {label}: {action.text}", style="cyan"), soft_wrap=True)
+    for rank, cause in enumerate(faults, 1):
+        _print_cause(console, f"{rank:>2}. ", cause, verbose)
+    if notes:
+        console.print()
+        console.print(Text("Notes (observations, not faults):", style="bold"))
+    for cause in notes:
+        _print_cause(console, "  - ", cause, verbose)
+    _print_profile(console, diagnosis)
+    if saved is not None:
+        console.print()
+        console.print(Text(f"Session saved: {saved}", style="dim"), soft_wrap=True)
+
+
+def _print_cause(console: Console, lead: str, cause: Cause, verbose: bool) -> None:
+    head = Text(lead)
+    head.append(f"[{cause.confidence:.0%}] ", style="bold")
+    head.append(cause.title, style="bold")
+    head.append(f"  ({cause.whose}; {cause.code})", style="dim")
+    console.print(head, soft_wrap=True)
+    if verbose and cause.explanation:
+        console.print(Text(f"    Why: {cause.explanation}"), soft_wrap=True)
+    for ev in cause.evidence[:4] if verbose else ():
+        where = f"frame #{ev.frame}" if ev.frame is not None else (ev.step or ev.finding or "")
+        console.print(Text(f"    Evidence ({where}): {ev.note}", style="dim"), soft_wrap=True)
+    for action in cause.actions:
+        label = "Do now" if action.when == "now" else "Later"
+        console.print(Text(f"    {label}: {action.text}", style="cyan"), soft_wrap=True)
+
+
+def _print_profile(console: Console, diagnosis: Diagnosis) -> None:
     profile = diagnosis.profile
     if profile is not None:
         console.print()
@@ -185,6 +218,3 @@ def render_diagnosis(
         console.print(Text("    dlmsdoctor config:"))
         for line in toml_snippet(profile).splitlines():
             console.print(Text(f"      {line}"), soft_wrap=True)
-    if saved is not None:
-        console.print()
-        console.print(Text(f"Session saved: {saved}", style="dim"), soft_wrap=True)
