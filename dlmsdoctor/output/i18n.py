@@ -801,9 +801,9 @@ def figure_value(key: str, value: object, lang: str) -> str:
     if isinstance(value, float) and (
         key == "rtt" or key.startswith("rtt_") or key.endswith("_time")
     ):
-        if value >= 1.0:
-            return f"{number(value, lang, 2)} s"
-        return f"{number(value * 1000, lang)} ms"
+        from dlmsdoctor.diagnosis.words import duration
+
+        return duration(value, lang)  # the one rounding of every face
     if key == "mechanism":
         return pick(AUTH, str(value), lang, str(value))
     if key == "address_size" and isinstance(value, int):

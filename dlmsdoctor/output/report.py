@@ -719,12 +719,21 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", ".") for n in re.findall(r"\d+(?:[.,]\d+)?", text)}
 
 
+def _said(number: str, said: set[str]) -> bool:
+    """``number`` is already in the summary, perhaps rounded otherwise (15 ms and 15.1 ms)."""
+    for other in said:
+        tolerance = 0.05 if "." in number and "." in other else 0.5
+        if abs(float(number) - float(other)) <= tolerance + 1e-9:
+            return True
+    return False
+
+
 def rung_cells(rung: dict[str, Any]) -> list[str]:
     """One row of the rungs table, in RUNG_COLUMNS order (the result cell is the status label)."""
     said = _numbers(rung["summary"])
     figures = ", ".join(
         f"{k} {v}" for k, v in rung["figures"]
-        if not (_numbers(str(v)) and _numbers(str(v)) <= said)  # already in the summary
+        if not (_numbers(str(v)) and all(_said(n, said) for n in _numbers(str(v))))
         and f"{k} {v}" not in rung["summary"] and str(v) not in rung["summary"]
     )
     details = "; ".join(x for x in (rung["summary"], figures) if x)
