@@ -43,8 +43,10 @@ def summary_lines(session: Session) -> list[str]:
         address = format_host_port(conn.host, conn.port)
         lines.append(f"  conn {conn.id}  {address}  {count} frame(s), "
                      f"closed: {how}{who}")
+    from dlmsdoctor.diagnosis.words import plain_error
+
     for step in session.steps:
-        lines.append(f"  step {step.id:<18} {step.status.value:<9} {step.summary}")
+        lines.append(f"  step {step.id:<18} {step.status.value:<9} {plain_error(step.summary)}")
     if session.diagnosis is not None:
         from dlmsdoctor.diagnosis import is_note
 

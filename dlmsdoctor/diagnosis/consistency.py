@@ -28,7 +28,7 @@ Invariants (``Problem.code``):
 - ``figures.rounding``: a figure with a unit in a cause's title appears the same in its
   explanation or evidence (no "0.034 s" beside "0.03 s").
 - ``text.repr``: no Python repr in a report (``None``, ``{'``, ``[{``, a float with 7+
-  decimals).
+  decimals) and no raw Python error message ("Connect call failed ('127.0.0.1', 1)").
 - ``text.english``: a Spanish report has no English sentence of the catalogue (cause titles,
   explanations, actions, evidence notes, probe finding and codec messages) and nothing marked
   untranslated.
@@ -69,6 +69,8 @@ _REPR = (
     (re.compile(r"\{'"), "a dict repr"),
     (re.compile(r"\[\{"), "a list of dicts"),
     (re.compile(r"(?<![\w.])\d+\.\d{7,}"), "a float repr"),
+    (re.compile(r"Connect call failed|\[Errno -?\d+\]|Traceback \(most recent"),
+     "a Python error message"),
 )
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)? (?:ms|s)\b")
 # JSON report keys that hold recorded data on purpose (the English originals, raw settings)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import FrameFacts, SessionFacts
+from dlmsdoctor.diagnosis.words import plain_error
 from dlmsdoctor.session import Cause, Evidence, ProbeFinding
 
 # Finding codes whose claim is that nothing (or nothing usable) came back: the proof is the
@@ -87,6 +88,7 @@ def settle_evidence(f: SessionFacts, cause: Cause) -> None:
     """Re-point, order and dedupe one cause's evidence (in place)."""
     items: list[Evidence] = []
     for ev in cause.evidence:
+        ev.note = plain_error(ev.note)
         items.extend(_proof(f, ev))
     framed = sorted((e for e in items if e.frame is not None), key=lambda e: e.frame or 0)
     unframed = [e for e in items if e.frame is None]

@@ -5,6 +5,7 @@ beside "0.03 s"), and a codec finding code ("hdlc.fcs.mismatch") is said in word
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 
@@ -135,3 +136,18 @@ def expected_found(code: str, expected: str | None, found: str | None,
     if corrected is not None and corrected != expected:
         parts.append(f"the right bytes are {_bytes(corrected)}")
     return ", ".join(parts)
+
+
+_CONNECT_FAILED = re.compile(
+    r"(?:\[Errno -?\d+\] )?Connect call failed \('([^']*)', (\d+)(?:, \d+, \d+)?\)")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ")
+
+
+def plain_error(text: str) -> str:
+    """An operating system's message as a person reads it: Python's "Connect call failed
+    ('127.0.0.1', 1)" becomes "nothing accepts connections at 127.0.0.1:1", errno prefixes go."""
+    def address(m: re.Match[str]) -> str:
+        host = f"[{m[1]}]" if ":" in m[1] else m[1]
+        return f"nothing accepts connections at {host}:{m[2]}"
+
+    return _ERRNO.sub("", _CONNECT_FAILED.sub(address, text))

@@ -20,6 +20,7 @@ from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.diagnosis.profile import gurux_args, server_text, toml_snippet
 from dlmsdoctor.diagnosis.steps import RECOVERED_BY
 from dlmsdoctor.diagnosis.verdict import is_note
+from dlmsdoctor.diagnosis.words import plain_error
 from dlmsdoctor.events import (
     Event,
     FindingRaised,
@@ -116,13 +117,14 @@ class LadderView:
         line = Text()
         line.append(f"[{mark}] ", style=style)
         line.append(f"{row.step_id:<18} ", style="bold")
-        line.append(row.summary or row.title)
+        line.append(plain_error(row.summary or row.title))
         if row.finished is not None and row.status not in (StepStatus.SKIPPED,):
             line.append(f"  ({row.finished - row.started:.2f} s)", style="dim")
         self.console.print(line, soft_wrap=True)
         if row.status in (StepStatus.FAILED, StepStatus.ERROR):
             for message in self.errors.get(row.step_id, [])[:3]:
-                self.console.print(Text(f"       ! {message}", style="red"), soft_wrap=True)
+                self.console.print(Text(f"       ! {plain_error(message)}", style="red"),
+                                   soft_wrap=True)
 
     def _render(self) -> RenderableType:
         table = Table(box=None, show_header=False, pad_edge=False, expand=False)
@@ -136,7 +138,8 @@ class LadderView:
             if row.finished is not None and row.status is not StepStatus.SKIPPED:
                 took = f"{row.finished - row.started:.2f} s"
             table.add_row(
-                Text(f"[{mark}]", style=style), row.step_id, row.summary or row.title, took
+                Text(f"[{mark}]", style=style), row.step_id, plain_error(row.summary or row.title),
+                took
             )
         footer = Text(
             f"frames: {self.frames_sent} sent, {self.frames_received} received", style="dim"

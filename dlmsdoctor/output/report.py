@@ -16,7 +16,7 @@ from typing import Any
 from dlmsdoctor import __version__
 from dlmsdoctor.diagnosis.registry import BENIGN
 from dlmsdoctor.diagnosis.steps import RECORDED_SUMMARY, RECOVERED_BY, frame_owners
-from dlmsdoctor.diagnosis.words import duration
+from dlmsdoctor.diagnosis.words import duration, plain_error
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
@@ -263,7 +263,7 @@ def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any
 def _finding_text(code: str, message: str, lang: str) -> str:
     """A probe finding in the report's language (Spanish: by code; unknown codes as recorded)."""
     if lang != "es":
-        return message
+        return plain_error(message)
     if code in i18n.FINDING_ES:
         return i18n.FINDING_ES[code]
     spanish = i18n.CAUSE_ES.get(code)
@@ -314,7 +314,7 @@ def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
                 notes.insert(0, i18n.pick(i18n.SKIP_REASON, reason, lang, reason))
             summary = "; ".join(dict.fromkeys(notes))
         else:
-            summary = _english_summary(step.summary)
+            summary = plain_error(_english_summary(step.summary))
         rescuer = step.details.get(RECOVERED_BY)
         if step.status.value == "recovered" and isinstance(rescuer, str):
             by = session.step(rescuer)

@@ -19,7 +19,7 @@ from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.diagnosis import apply, diagnose
 from dlmsdoctor.diagnosis.consistency import Problem, check
 from dlmsdoctor.diagnosis.steps import RECORDED_STATUS, frame_owners, unsettle
-from dlmsdoctor.events import Direction, StepStatus
+from dlmsdoctor.events import Direction, FindingRaised, StepStatus
 from dlmsdoctor.output.capture_read import load_session_file
 from dlmsdoctor.output.report import render_report
 from dlmsdoctor.session import Diagnosis, Evidence, Session
@@ -311,3 +311,22 @@ def test_each_sample_as_a_foreign_pcap_gets_the_sessions_verdict(name: str,
     assert foreign.diagnosis.status == session.diagnosis.status
     assert [c.code for c in foreign.diagnosis.causes[:1]] == [
         c.code for c in session.diagnosis.causes[:1]]
+
+
+def test_a_refused_connection_is_said_in_words_not_pythons(story: Story) -> None:
+    """Issue 9 item 8: "Connect call failed ('127.0.0.1', 1)" never reaches a person."""
+    python = "connection refused: Connect call failed ('127.0.0.1', 1)"
+    story.recorder.add(FindingRaised("tcp.connect", "tcp.refused", Severity.ERROR,
+                                     f"connection refused (RST): {python}", 10.0))
+    story.step("tcp.connect", "tcp", StepStatus.FAILED, f"refused: {python}")
+    session = story.session
+    apply(session)
+    for lang in LANGS:
+        text = rendered(session, lang)
+        assert check(session, rendered=text, lang=lang) == []
+        # (the JSON keeps the recorded message under "message", as data; its text is in words)
+        assert "Connect call failed" not in text["md"] + text["html"]
+    en = render_report(session, "md", "en")
+    assert "nothing accepts connections at 127.0.0.1:1" in en
+    raw = {"md": en + f"\n{python}\n"}
+    assert "text.repr" in codes_of(check(session, rendered=raw, lang="en"))
