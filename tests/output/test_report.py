@@ -290,3 +290,20 @@ def test_every_probe_finding_code_in_the_docs_has_spanish() -> None:
         and not code.startswith(not_findings)
     )
     assert missing == []
+
+
+def test_meter_text_in_the_rung_table_is_escaped() -> None:
+    """Issue 10 item 10: a logical device name ``DLD<script>|x`` read from the meter lands in
+    the rung table as text: no raw tag, no extra table column, nothing raw in the HTML."""
+    session = seed_session()
+    step = session.step("cosem.identity")
+    assert step is not None
+    step.summary = "logical_device_name=DLD<script>|x*y*"
+    session.identity["logical_device_name"] = "DLD<script>|x*y*"
+    md = render_report(session, "md", "en")
+    row = next(line for line in md.splitlines() if line.startswith("| COSEM reads"))
+    assert "<script>" not in row and "\\<script\\>" in row
+    assert row.count(" | ") == 4  # five cells: the pipe from the meter is escaped
+    assert "logical device name DLD" in row  # the figure's label, not its key
+    html = render_report(session, "html", "en")
+    assert "<script>" not in html and "&lt;script&gt;" in html
