@@ -24,7 +24,8 @@ Invariants (``Problem.code``):
   cause while a fault exists.
 - ``cancelled``: a cancelled run is "cancelled" in the verdict and says so in every report.
 - ``advice.done``: no action asks for what the run already did (reading the inactivity
-  timeout it read).
+  timeout it read, giving the serial number it was given, --framing auto when it ran with it,
+  --disc-first when it sent DISC before the refused SNRM).
 - ``figures.rounding``: a figure with a unit in a cause's title appears the same in its
   explanation or evidence (no "0.034 s" beside "0.03 s").
 - ``text.repr``: no Python repr in a report (``None``, ``{'``, ``[{``, a float with 7+
@@ -205,13 +206,7 @@ def _verdict(session: Session, diagnosis: Diagnosis) -> list[Problem]:
     if faults and diagnosis.causes and diagnosis.causes[0].code in BENIGN:
         out.append(Problem("notes.ranked",
                            f"the note {diagnosis.causes[0].code} ranked above the faults"))
-    if "hdlc_inactivity_timeout" in session.identity:
-        for cause in diagnosis.causes:
-            for action in cause.actions:
-                if "0.0.22.0.0.255" in action.text:
-                    out.append(Problem("advice.done",
-                                       f"{cause.code} asks to read 0.0.22.0.0.255, which the "
-                                       "run read"))
+    out += _advice_done(session, diagnosis)
     for cause in diagnosis.causes:
         said = " ".join([cause.explanation, *(ev.note for ev in cause.evidence)])
         if not _FIGURE.search(said):
@@ -221,6 +216,30 @@ def _verdict(session: Session, diagnosis: Diagnosis) -> list[Problem]:
                 out.append(Problem("figures.rounding",
                                    f"{cause.code}: the title says {figure!r}, its explanation "
                                    "and evidence do not"))
+    return out
+
+
+def _advice_done(session: Session, diagnosis: Diagnosis) -> list[Problem]:
+    """Actions that ask for what the run already did."""
+    done: list[tuple[str, str]] = []
+    if "hdlc_inactivity_timeout" in session.identity:
+        done.append(("0.0.22.0.0.255", "read the inactivity timeout"))
+    if session.target.serial_number:
+        done.append(("Give the serial number", "was given the serial number"))
+    if session.target.framing in ("", "auto"):
+        done.append(("Probe again with --framing auto", "ran with --framing auto"))
+    f = SessionFacts(session)
+    if f.tx_of_type("DISC") and f.rx_of_type("DM") and all(
+        d.index < m.index for d in f.tx_of_type("DISC")[:1] for m in f.rx_of_type("DM")[-1:]
+    ):
+        done.append(("--disc-first sends DISC", "sent DISC before the refused SNRM"))
+    out = []
+    for cause in diagnosis.causes:
+        for action in cause.actions:
+            for words, what in done:
+                if words in action.text:
+                    out.append(Problem("advice.done",
+                                       f"{cause.code} advises {words!r}; the run {what}"))
     return out
 
 

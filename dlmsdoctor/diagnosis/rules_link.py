@@ -245,6 +245,8 @@ def _wrong_framing(
             else "Only the wrapper was tried and the peer dropped it: an HDLC meter does that."
         )
         action = now("Set your client to HDLC framing (gurux: -i HDLC, the default).")
+    # no advice to do what the run already did: --framing auto only when the user forced one
+    forced = f.session.target.framing not in ("", "auto")
     return cause(
         f"framing.{framing}_only",
         title,
@@ -252,7 +254,7 @@ def _wrong_framing(
         "client",
         explanation,
         evidence,
-        [action] if proven else [now("Probe again with --framing auto."), action],
+        [action] if proven or not forced else [now("Probe again with --framing auto."), action],
     )
 
 
@@ -419,6 +421,17 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
             )
         ]
     tried = sorted({s.server_text() for s in silent})
+    # advice the run has not already followed: a serial number it was not given, the wrapper
+    # it did not try
+    if f.session.target.serial_number:
+        where = now("Give the server address from the meter's label or menu (--server-address, "
+                    "--address-size): the serial-derived ones were tried.")
+    else:
+        where = now("Give the serial number (--serial-number) so that derived addresses are "
+                    "tried, or the address from the meter's label/menu (--server-address).")
+    advice = [where]
+    if not f.framing_sent(FrameKind.WRAPPER):
+        advice.append(now("Try --framing wrapper in case the meter expects the TCP wrapper."))
     out = [
         cause(
             "hdlc.no_answer",
@@ -429,14 +442,7 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
             "An HDLC meter stays silent to frames not addressed to it (logical/physical "
             "address or address size), to frames with a bad FCS, and to the wrong framing.",
             evidence,
-            [
-                now(
-                    "Give the serial number (--serial-number) so that derived addresses are "
-                    "tried, or the address from the meter's label/menu (--server-address)."
-                ),
-                now("Try --framing wrapper in case the meter expects the TCP wrapper."),
-                check_own_frames(),
-            ],
+            [*advice, check_own_frames()],
         )
     ]
     if not f.framing_sent(FrameKind.WRAPPER):
@@ -507,6 +513,8 @@ def dm_after_snrm(f: SessionFacts) -> list[Cause]:
     if not to_snrm:
         return []
     evidence = [ev_frame(x, "DM: link refused") for x in to_snrm[:3]]
+    # the run sent DISC before a refused SNRM already: no advice to send one
+    disc_sent = any(d.index < to_snrm[-1].index for d in f.tx_of_type("DISC"))
     evidence += [ev_finding(pf) for pf in f.findings("hdlc.dm", "target.busy")[:2]]
     ua_after = [x for x in f.rx_of_type("UA") if x.index > to_snrm[-1].index]
     if ua_after:
@@ -534,6 +542,8 @@ def dm_after_snrm(f: SessionFacts) -> list[Cause]:
             evidence,
             [
                 now(
+                    "Pause other clients, wait for the meter's inactivity timeout, then retry."
+                    if disc_sent else
                     "Pause other clients, wait for the meter's inactivity timeout, then retry "
                     "(--disc-first sends DISC to clear a stale link)."
                 ),

@@ -364,6 +364,10 @@ FINDING_ES = {
     "release.unconfirmed": "No se confirmó la liberación de algo que quizá estaba abierto",
     "safety.logins_held_back": "No se probaron contraseñas: un bloqueo es posible y no se quiere "
     "gastar intentos",
+    "timing.slow_service": "El medidor contesta, pero más lento que la espera: responde tarde",
+    "login.already_rejected": "Esta contraseña ya fue rechazada antes: no se vuelve a enviar",
+    "login.ledger_unavailable": "El registro de intentos no se puede usar: no se envían "
+    "contraseñas",
     "target.closed_at_once": "El medidor cortó la conexión apenas recibió la primera trama: "
     "sesión ocupada por otro cliente, bloqueo por intentos o un firewall/proxy",
 }
