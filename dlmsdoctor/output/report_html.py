@@ -37,7 +37,7 @@ h3 { font-size: 1.02rem; margin: 1.2rem 0 .4rem; }
 .status { border-left: 8px solid var(--muted); background: var(--soft); padding: .75rem 1rem;
           font-size: 1.05rem; }
 .status.ok { border-color: var(--ok); } .status.degraded { border-color: var(--warn); }
-.status.failed { border-color: var(--bad); }
+.status.failed { border-color: var(--bad); } .status.cancelled { border-color: var(--warn); }
 .status b { letter-spacing: .02em; }
 table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .92rem; }
 th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
@@ -45,6 +45,7 @@ th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
 th { background: var(--soft); }
 td.st-ok { color: var(--ok); font-weight: 600; } td.st-warning { color: var(--warn);
   font-weight: 600; } td.st-failed, td.st-error { color: var(--bad); font-weight: 600; }
+td.st-recovered { color: var(--warn); }
 code, pre, .hex { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas,
   "Liberation Mono", monospace; font-size: .85rem; }
 pre { background: var(--soft); border: 1px solid var(--line); padding: .5rem .7rem;
@@ -261,7 +262,8 @@ def render_html(doc: dict[str, Any]) -> str:
     title = f"{t(lang, 'title')}: {target['host']}:{target['port']}"
     summary = "".join(f"<li>{_e(x)}</li>" for x in doc["summary"])
     footer = " ".join(_e(x) for x in about_lines(doc))
-    status_code = status["code"] if status["code"] in ("ok", "degraded", "failed") else ""
+    status_code = status["code"] if status["code"] in ("ok", "degraded", "failed",
+                                                       "cancelled") else ""
     parts = [
         f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

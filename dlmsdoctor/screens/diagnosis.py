@@ -18,7 +18,8 @@ from dlmsdoctor.events import Direction
 from dlmsdoctor.screens.layout import BREAKPOINTS
 from dlmsdoctor.session import Cause, ConnectionProfile, Evidence, Session
 
-_STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red"}
+_STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red",
+                 "cancelled": "bold yellow"}
 
 
 def evidence_frame(session: Session, evidence: Evidence) -> int | None:
