@@ -158,9 +158,11 @@ class DiagnosisScreen(Screen[None]):
         )
         line.append(diagnosis.headline)
         headline.update(line)
-        # the diagnosis' order: faults by confidence, then the notes (a "release confirmed
-        # late" is never shown first)
-        self._causes = list(diagnosis.causes)
+        # faults by confidence, then the notes (a "release confirmed late" is never first):
+        # the diagnosis' own ranking, also for a session whose causes came unranked
+        from dlmsdoctor.diagnosis.verdict import is_note
+
+        self._causes = sorted(diagnosis.causes, key=lambda c: (is_note(c), -c.confidence))
         causes.add_options(
             Option(f"{c.confidence:>4.0%} {c.title} ({c.whose})", id=f"cause-{i}")
             for i, c in enumerate(self._causes)
