@@ -23,6 +23,8 @@ def duration(seconds: float | None, lang: str = "en") -> str:
         return f"{number(seconds * 1000, lang, 1)} ms"
     if seconds < 1.0:
         return f"{number(seconds * 1000, lang, 0)} ms"
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
     if seconds == int(seconds):
         return f"{int(seconds)} s"
     if seconds < 10.0:

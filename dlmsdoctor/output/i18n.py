@@ -422,6 +422,8 @@ FIGURE = {
     "tried": {"en": "tried", "es": "probadas"},
     "found": {"en": "found", "es": "encontrada"},
     "method": {"en": "method", "es": "método"},
+    "read_with": {"en": "read with set", "es": "leído con el juego"},
+    "manufacturer": {"en": "manufacturer", "es": "fabricante"},
 }
 # Figures that are bookkeeping, not facts a reader needs.
 FIGURE_HIDDEN = frozenset({"conn_id", "reason", "exception"})

@@ -796,6 +796,8 @@ def _setting_value(key: str, value: Any, lang: str) -> str | None:
                 f"{value.get('window_tx', '-')}/{value.get('window_rx', '-')}")
     if key == "mechanism":
         return i18n.pick(i18n.AUTH, str(value), lang, str(value))
+    if key == "stopped_reason":
+        return i18n.pick(i18n.SKIP_REASON, str(value), lang, str(value).replace("_", " "))
     if isinstance(value, dict):
         rows = [f"{_label(f'{key}.{k}', k, lang)} {text}"
                 for k, v in value.items()
