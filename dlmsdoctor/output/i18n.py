@@ -256,6 +256,8 @@ STEP_STATUS = {
     "unavailable": {"en": "not possible here", "es": "no disponible aquí"},
     "error": {"en": "dlmsdoctor error", "es": "error de dlmsdoctor"},
     "cancelled": {"en": "cancelled", "es": "cancelado"},
+    "target_busy": {"en": "the meter or bridge was busy", "es": "el medidor o el puente estaba "
+                    "ocupado"},
 }
 
 WHOSE = {
