@@ -64,6 +64,17 @@ def _mask_settings(value: Any, show_secrets: bool, key: str = "") -> Any:
     return value
 
 
+def _rounded(value: Any) -> Any:
+    """Floats to microseconds, like every other time in the document (no 0.0018414149999443907)."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def _credential_names(session: Session) -> list[str]:
     names: list[str] = []
     for key in ("credential_sets", "credentials"):
@@ -647,7 +658,7 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
         },
         "diagnosis": {"causes": causes},
         "profile": profile,
-        "settings": _mask_settings(session.settings, show_secrets),
+        "settings": _rounded(_mask_settings(session.settings, show_secrets)),
         "settings_text": settings_rows(_mask_settings(session.settings, show_secrets), lang),
         "credential_sets": _credential_names(session),
         "logins": [
