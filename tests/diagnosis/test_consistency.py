@@ -330,3 +330,24 @@ def test_a_refused_connection_is_said_in_words_not_pythons(story: Story) -> None
     assert "nothing accepts connections at 127.0.0.1:1" in en
     raw = {"md": en + f"\n{python}\n"}
     assert "text.repr" in codes_of(check(session, rendered=raw, lang="en"))
+
+
+def test_a_late_answer_is_cited_with_the_request_it_answers(story: Story) -> None:
+    """``FrameRecord.answers``/``.late`` pair a late answer with its request, even when we sent
+    another frame in between (pairing by time alone would pick that one)."""
+    from dlmsdoctor.diagnosis.evidence import settle_evidence
+    from dlmsdoctor.diagnosis.facts import SessionFacts
+    from dlmsdoctor.events import FrameReceived
+    from dlmsdoctor.session import Cause
+
+    story.connect()
+    request = story.tx(snrm(), dt=0.01)
+    story.tx(disc(), "release", dt=0.5)  # the wait ended; the release began
+    story.recorder.add(FrameReceived(story.conn_id, "release", story._tick(0.4), ua(),
+                                     answers=request, late=True))
+    late = len(story.session.frames) - 1
+    assert story.session.frames[late].late and story.session.frames[late].answers == request
+    cause = Cause("meter.late_replies", "slow", 0.8, "meter",
+                  evidence=[Evidence(note="the UA came late", frame=late)])
+    settle_evidence(SessionFacts(story.session), cause)
+    assert [ev.frame for ev in cause.evidence] == [request, late]
