@@ -108,7 +108,7 @@ def _say_what_framing_got(session: Session, facts: SessionFacts) -> None:
             summary = "telnet negotiation instead of DLMS"
         else:
             summary = f"the bridge answered {text[:60]!r} instead of the meter"
-        _set(session.step(step.id) or step, step.status, summary)
+        _set(step, step.status, summary)
 
 
 def frame_owners(session: Session) -> dict[int, str]:
@@ -135,12 +135,3 @@ def frame_owners(session: Session) -> dict[int, str]:
                 break
             out[index] = PREVIOUS_RELEASE
     return out
-
-
-def owner_step(session: Session, index: int, owners: dict[int, str] | None = None) -> str:
-    """The step frame ``index`` belongs to (see ``frame_owners``)."""
-    owners = frame_owners(session) if owners is None else owners
-    if index in owners:
-        return owners[index]
-    frame = next((f for f in session.frames if f.index == index), None)
-    return frame.step_id if frame is not None else ""
