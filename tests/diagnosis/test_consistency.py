@@ -351,3 +351,17 @@ def test_a_late_answer_is_cited_with_the_request_it_answers(story: Story) -> Non
                   evidence=[Evidence(note="the UA came late", frame=late)])
     settle_evidence(SessionFacts(story.session), cause)
     assert [ev.frame for ev in cause.evidence] == [request, late]
+
+
+def test_a_bad_fcs_from_the_meter_is_damage_not_a_frame_it_drops() -> None:
+    """Issue 9 item 8: "a meter drops such a frame silently" is for frames we send."""
+    session = scenario_session("bad-fcs")
+    for lang, damaged, dropped, heads in (
+        ("en", "damaged on the way", "drops such a frame", ("## Diagnosis", "## Recommended")),
+        ("es", "se dañó en el camino", "descarta esa trama", ("## Diagnóstico", "## Acciones")),
+    ):
+        md = render_report(session, "md", lang)
+        assert damaged in md and dropped not in md
+        causes = md[md.index(heads[0]):md.index(heads[1])]
+        notes = [line for line in causes.splitlines() if line.startswith("- ")]
+        assert notes and not any(line.startswith("- hdlc.") for line in notes)  # words
