@@ -32,6 +32,14 @@ _WORKED = (StepStatus.OK, StepStatus.WARNING, StepStatus.RECOVERED)
 PREVIOUS_RELEASE = "release.previous"
 
 
+def recovers(failed: StepRecord | str, later_layer: str, later_status: StepStatus) -> bool:
+    """A later step (``later_layer``, ``later_status``) recovers a failed rung of layer
+    ``failed`` (a StepRecord or its layer): it got further down the ladder."""
+    layer = failed if isinstance(failed, str) else failed.layer
+    return (layer in _LINK_LAYERS and later_layer in _PROVING_LAYERS
+            and later_status in (StepStatus.OK, StepStatus.WARNING))
+
+
 def unsettle(session: Session) -> None:
     """Back to what the engine recorded (the rules judge the recorded run)."""
     for step in session.steps:
@@ -60,12 +68,8 @@ def settle(session: Session, facts: SessionFacts, diagnosis: Diagnosis) -> None:
     for i, step in enumerate(steps):
         if step.status is StepStatus.FAILED and step.layer in _LINK_LAYERS:
             rescuer = next(
-                (
-                    later
-                    for later in steps[i + 1 :]
-                    if later.layer in _PROVING_LAYERS and later.status in _WORKED
-                    and later.status is not StepStatus.RECOVERED
-                ),
+                (later for later in steps[i + 1 :]
+                 if recovers(step, later.layer, later.status)),
                 None,
             )
             if rescuer is None and diagnosis.profile is not None:

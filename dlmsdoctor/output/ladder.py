@@ -18,7 +18,7 @@ from rich.text import Text
 
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.diagnosis.profile import gurux_args, server_text, toml_snippet
-from dlmsdoctor.diagnosis.steps import RECOVERED_BY
+from dlmsdoctor.diagnosis.steps import RECOVERED_BY, recovers
 from dlmsdoctor.diagnosis.verdict import is_note
 from dlmsdoctor.diagnosis.words import plain_error
 from dlmsdoctor.events import (
@@ -99,7 +99,15 @@ class LadderView:
             row = self.rows.get(event.step_id) or _Row(event.step_id, event.step_id, "", event.at)
             self.rows[event.step_id] = row
             row.status, row.summary, row.finished = event.status, event.summary, event.at
-            if not self.live_mode:
+            if self.live_mode:
+                # the live table redraws: a link rung a later rung recovered turns "rcvd"
+                # (a pipe's lines are printed as they happen; render_diagnosis lists them)
+                for earlier in self.rows.values():
+                    if (earlier is not row and earlier.status is StepStatus.FAILED
+                            and recovers(earlier.layer, row.layer, row.status)):
+                        earlier.status = StepStatus.RECOVERED
+                        earlier.summary = f"{earlier.summary}; recovered by {row.step_id}"
+            else:
                 self._print_plain(row)
         elif isinstance(event, FrameSent):
             self.frames_sent += 1
