@@ -12,6 +12,8 @@ Invariants (``Problem.code``):
 - ``evidence.direction``: a cited frame has the direction its claim needs: what the meter did
   (a refusal, a UA, a DM, text) is proven by a frame it sent (RX); silence by our request (TX);
   a late answer by both.
+- ``evidence.step``: a cited frame is filed under the step that sent it (or, for the release of
+  a previous association a login step began with, under that release).
 - ``evidence.order`` / ``evidence.repeated``: a cause's frames in frame order, each
   (frame, note) once.
 - ``rungs.profile``: no rung below the association FAILED while the profile says the link
@@ -47,6 +49,7 @@ from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.evidence import claims_silence
 from dlmsdoctor.diagnosis.facts import SessionFacts
 from dlmsdoctor.diagnosis.registry import BENIGN
+from dlmsdoctor.diagnosis.steps import frame_owners
 from dlmsdoctor.diagnosis.words import CODEC_EN
 from dlmsdoctor.events import Direction, StepStatus
 from dlmsdoctor.session import Diagnosis, Session
@@ -123,6 +126,7 @@ def _evidence(session: Session, f: SessionFacts, diagnosis: Diagnosis) -> list[P
     out: list[Problem] = []
     frames = {x.index: x for x in f.frames}
     findings = {(pf.code, pf.step_id): pf for pf in session.findings}
+    owners = frame_owners(session)
     for cause in diagnosis.causes:
         cited = [ev.frame for ev in cause.evidence if ev.frame is not None]
         for ev in cause.evidence:
@@ -133,6 +137,10 @@ def _evidence(session: Session, f: SessionFacts, diagnosis: Diagnosis) -> list[P
                 out.append(Problem("evidence.missing_frame",
                                    f"{cause.code} cites frame #{ev.frame}, not in the session"))
                 continue
+            if ev.step and ev.step not in (frame.record.step_id, owners.get(ev.frame)):
+                out.append(Problem("evidence.step",
+                                   f"{cause.code}: frame #{ev.frame} is filed under "
+                                   f"{ev.step}, but {frame.record.step_id} sent it"))
             pf = findings.get((ev.finding, ev.step or "")) if ev.finding else None
             if pf is not None and not claims_silence(pf.code) and "late" not in pf.code:
                 rx = [i for i in pf.frames if i in frames and not frames[i].tx

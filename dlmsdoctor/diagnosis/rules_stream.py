@@ -229,7 +229,8 @@ def inactivity_timeout(f: SessionFacts) -> list[Cause]:
             explanation,
             [
                 Evidence(note=f"connection {c.id} closed after {duration(i)} idle",
-                         step="tcp.connect", frame=c.frames[-1].index if c.frames else None)
+                         step=c.frames[-1].record.step_id if c.frames else "tcp.connect",
+                         frame=c.frames[-1].index if c.frames else None)
                 for c, i in hits[:3]
             ],
             actions,

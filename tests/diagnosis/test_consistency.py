@@ -85,6 +85,10 @@ def test_a_refusal_cites_the_meters_aare_and_the_check_knows_why(story: Story) -
     assert cause.code == "auth.wrong_password"
     assert [ev.frame for ev in cause.evidence] == [aare]  # the AARE, once (not the AARQ)
     assert check(session, diagnosis) == []
+    # a frame filed under a step that did not send it
+    misfiled = copy.deepcopy(diagnosis)
+    misfiled.causes[0].evidence[0].step = "assoc.public"
+    assert "evidence.step" in codes_of(check(session, misfiled))
     # the defect of issue 9 item 3: "association refused" citing our AARQ
     cause.evidence.append(Evidence(note="association refused", frame=aarq,
                                    step="assoc.login.mgmt", finding="assoc.auth_failure"))
