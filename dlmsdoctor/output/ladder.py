@@ -18,7 +18,12 @@ from rich.text import Text
 
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.diagnosis.profile import gurux_args, server_text, toml_snippet
-from dlmsdoctor.diagnosis.steps import RECOVERED_BY, recovers
+from dlmsdoctor.diagnosis.steps import (
+    RECORDED_STATUS,
+    RECORDED_SUMMARY,
+    RECOVERED_BY,
+    recovers,
+)
 from dlmsdoctor.diagnosis.verdict import is_note
 from dlmsdoctor.diagnosis.words import plain_error
 from dlmsdoctor.events import (
@@ -164,15 +169,23 @@ def render_diagnosis(
     if diagnosis is None:
         console.print("No diagnosis.")
         return
-    recovered = [s for s in session.steps if s.status is StepStatus.RECOVERED]
-    if recovered:
-        # the ladder above printed them as they ended; the run's one truth is known now
-        console.print(Text("Recovered by a later rung (failed at the defaults):", style="bold"))
-        for step in recovered:
-            mark, style = MARK[StepStatus.RECOVERED]
+    settled = [s for s in session.steps
+               if RECORDED_STATUS in s.details or RECORDED_SUMMARY in s.details]
+    if settled:
+        # the ladder above printed each rung as it ended; the whole run says more now (a rung a
+        # later one recovered, text the framing rung got, one severity for unreadable objects)
+        title = ("Recovered by a later rung (failed at the defaults):"
+                 if all(s.status is StepStatus.RECOVERED for s in settled)
+                 else "Rungs as the whole run shows them:")
+        console.print(Text(title, style="bold"))
+        for step in settled:
+            mark, style = MARK.get(step.status, ("    ", ""))
             line = Text(f"[{mark}] ", style=style)
             line.append(f"{step.id:<18} ", style="bold")
-            line.append(f"{step.summary}; recovered by {step.details.get(RECOVERED_BY, '?')}")
+            text = plain_error(step.summary)
+            if step.status is StepStatus.RECOVERED:
+                text += f"; recovered by {step.details.get(RECOVERED_BY, '?')}"
+            line.append(text)
             console.print(line, soft_wrap=True)
         console.print()
     verdict = Text("Verdict: ", style="bold")

@@ -49,6 +49,16 @@ def test_default_demo_tells_the_serial_address_story_quickly(fresh_machine: Path
     assert not (fresh_machine / "config").exists()
 
 
+def test_iec_text_on_the_line_is_what_the_framing_rung_got() -> None:
+    """Issue 9 item 4: with IEC 62056-21 text on the line the framing rung says what it got,
+    not "no answer", right above the verdict that quotes the meter's text."""
+    result = invoke("--headless", "--scenario", "iec62056-21")
+    assert result.exit_code == 0, result.stderr
+    settled = result.stdout[result.stdout.index("Rungs as the whole run shows them"):
+                            result.stdout.index("Verdict:")]
+    assert "framing.detect     IEC 62056-21 text instead of DLMS: '/DLD5" in settled
+
+
 def test_lockout_demo_counts_only_the_failures_this_run_caused() -> None:
     """The simulated poller's two failed logins are the poller's, not this run's."""
     result = invoke("--headless", "--scenario", "lockout")
