@@ -307,3 +307,24 @@ def test_meter_text_in_the_rung_table_is_escaped() -> None:
     assert "logical device name DLD" in row  # the figure's label, not its key
     html = render_report(session, "html", "en")
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("note", [
+    "SNRM to 1/1 (2-byte): no answer", "UA from 1/6678 (4-byte)", "AARQ: no answer",
+    "the UA arrived 801 ms after the SNRM", "the AARE arrived 1.40 s after the AARQ",
+    "connection 1 closed by the peer 0.7 ms after this frame, no byte back",
+    "connection 1 closed after 31 ms idle", "the bridge wrote 'Port already in use' and closed",
+    "request (frame #3), answered late", "rejected frame (56 info bytes)",
+    "the meter's AARE refused credential set 'mgmt' (client SAP 1, low): authentication-failure",
+    "the run stopped: the connection was closed at once, with 2 failed login(s) recent in the "
+    "login ledger",
+    "the frame check sequence (FCS) is wrong: the frame was damaged on the way (noise, wrong "
+    "serial settings)",
+])
+def test_evidence_notes_the_rules_write_read_in_spanish(note: str) -> None:
+    from dlmsdoctor.output.i18n_notes import note_es
+
+    spanish = note_es(note)
+    assert spanish is not None and spanish != note
+    assert not re.search(r"\d\.\d", spanish)  # decimal commas
+    assert "(2-byte)" not in spanish and "credential set" not in spanish
