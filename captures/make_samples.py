@@ -6,6 +6,7 @@ fault, probed by the real ladder exactly as `dlmsdoctor demo --scenario NAME` do
 
     python captures/make_samples.py            # all
     python captures/make_samples.py healthy    # some
+    python captures/make_samples.py --rediagnose [NAME...]   # keep the runs, today's verdict
 
 Passwords are masked in both files: the raw AARQ bytes of a session hold the password, so the
 frames are masked before the session JSON is written.
@@ -94,8 +95,25 @@ def write_sample(name: str, session: object) -> None:
     print(f"{name}: {len(session.frames)} frames, {stats.packets} packets, {status}, top {top}")
 
 
+def rediagnose(names: list[str]) -> None:
+    """Today's diagnosis over the recorded runs (same frames, times and ports): both files of
+    each sample rewritten with the new verdict and the settled steps."""
+    from dlmsdoctor.diagnosis import apply
+    from dlmsdoctor.session import Session
+
+    wanted = names or sorted(p.name.removesuffix(".session.json")
+                             for p in HERE.glob("*.session.json"))
+    for name in wanted:
+        session = Session.loads((HERE / f"{name}.session.json").read_text(encoding="utf-8"))
+        apply(session)
+        write_sample(name, session)
+
+
 def main(names: list[str]) -> None:
     sys.path.insert(0, str(HERE.parent))
+    if names[:1] == ["--rediagnose"]:
+        rediagnose(names[1:])
+        return
     wanted = names or [*SIMULATED, "seed-story-ser2net", "seed-story"]
     for name in wanted:
         if name == "seed-story":

@@ -148,6 +148,17 @@ DEFAULT_SCENARIO = "wrong-address"
 # Loopback answers in microseconds: short waits keep the demo to a few seconds.
 DEMO_TIMEOUT = 0.3
 
+# The engine names the option a user turns a rung off with; in the demo nobody typed it: the
+# demo chose it, and says so.
+DEMO_CHOICES = {
+    "turned off (--no-icmp)": "turned off by the demo (a ping on loopback proves nothing)",
+    "not asked (--disc-first)": "not sent: the demo does not send DISC first",
+}
+
+
+def demo_summary(summary: str) -> str:
+    return DEMO_CHOICES.get(summary, summary)
+
 
 def demo_options(scenario: Scenario, port: int) -> Any:
     from dlmsdoctor.config import parse_credential
@@ -213,10 +224,13 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
             click.echo("Interrupted.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
     if not as_json:
-        click.echo(
-            f"\nSimulated meter: {meter.failed_logins()} failed login(s) caused, "
-            f"{len(meter.open_associations())} association(s) left open."
-        )
+        earlier = int(session.settings.get("demo_earlier_failed_logins", 0) or 0)
+        line = (f"\nSimulated meter: {meter.failed_logins() - earlier} failed login(s) caused "
+                f"by this run, {len(meter.open_associations())} association(s) left open.")
+        if earlier:
+            line += (f" Before it, the earlier client (the site's poller) caused {earlier} "
+                     "failed login(s).")
+        click.echo(line)
     if session.cancelled:
         sys.exit(ExitCode.INTERRUPTED)
     # A self-check, not a verdict on the simulated meter: the demo exits 0 when the diagnosis
@@ -317,21 +331,38 @@ async def probe_scenario(
     intro: str = "",
     cancel: Any = None,
 ) -> Any:
-    """Probe a started simulated meter as the scenario says (the `probe` path); the Session."""
+    """Probe a started simulated meter as the scenario says (the `probe` path); the Session.
+
+    The demo's own choices read as the demo's (not as options the user typed), and the session
+    keeps how many failed logins the earlier client caused (``demo_earlier_failed_logins``)."""
+    import dataclasses
+
+    from dlmsdoctor.events import Event, StepFinished
     from dlmsdoctor.run import probe_and_diagnose
 
     options = demo_options(scenario, int(meter.port))
     await run_before(scenario, options, ledger)  # the earlier client's attempt, not shown
+    earlier = meter.failed_logins()  # the poller's failures: not this run's
     if output is not None:
         output.started({"host": options.host, "port": options.port}, intro)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, StepFinished) and event.summary in DEMO_CHOICES:
+            event = dataclasses.replace(event, summary=demo_summary(event.summary))
+        output.on_event(event)
+
     result = await probe_and_diagnose(
         options,
-        on_event=output.on_event if output is not None else None,
+        on_event=on_event if output is not None else None,
         cancel=cancel,
         ledger=ledger,
         save=False,
     )
-    return result.session
+    session = result.session
+    for step in session.steps:
+        step.summary = demo_summary(step.summary)
+    session.settings["demo_earlier_failed_logins"] = earlier
+    return session
 
 
 def _run_demo(meter: Any, scenario: Scenario, output: Any, ledger: Any, intro: str) -> Any:

@@ -43,11 +43,19 @@ def summary_lines(session: Session) -> list[str]:
         address = format_host_port(conn.host, conn.port)
         lines.append(f"  conn {conn.id}  {address}  {count} frame(s), "
                      f"closed: {how}{who}")
+    from dlmsdoctor.diagnosis.words import plain_error
+
     for step in session.steps:
-        lines.append(f"  step {step.id:<18} {step.status.value:<9} {step.summary}")
+        lines.append(f"  step {step.id:<18} {step.status.value:<9} {plain_error(step.summary)}")
     if session.diagnosis is not None:
-        for rank, cause in enumerate(session.diagnosis.causes, start=1):
+        from dlmsdoctor.diagnosis import is_note
+
+        faults = [c for c in session.diagnosis.causes if not is_note(c)]
+        for rank, cause in enumerate(faults, start=1):
             lines.append(f"  cause {rank}  {cause.confidence:.0%}  {cause.code}: {cause.title}")
+        for cause in session.diagnosis.causes:
+            if is_note(cause):  # an observation, not a fault: never ranked among the causes
+                lines.append(f"  note     {cause.code}: {cause.title}")
     return lines
 
 

@@ -59,9 +59,9 @@ def rediagnose(session: Session) -> None:
     if not session.frames and not session.steps:
         return
     try:
-        from dlmsdoctor.diagnosis import diagnose
+        from dlmsdoctor.diagnosis import apply
 
-        session.diagnosis = diagnose(session)
+        apply(session)  # the verdict, and the steps settled the same way as after a probe
     except Exception as exc:  # a rule bug must not cost the user the report of the frames
         click.echo(f"dlmsdoctor: warning: no new diagnosis ({type(exc).__name__}: {exc})", err=True)
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from dlmsdoctor.codec.model import FrameKind
-from dlmsdoctor.diagnosis.facts import TAG_AARQ, SessionFacts, diagnostic_number
+from dlmsdoctor.diagnosis.facts import (
+    TAG_AARE,
+    TAG_AARQ,
+    ConnFacts,
+    FrameFacts,
+    SessionFacts,
+    diagnostic_number,
+)
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
+from dlmsdoctor.diagnosis.words import duration
 from dlmsdoctor.session import Cause, Evidence, LoginRecord, ProbeFinding
 
 
@@ -17,16 +25,31 @@ def _finding_who(pf: ProbeFinding) -> str:
     return f"credential set {name!r} (client SAP {pf.data.get('client_sap', '?')})"
 
 
+def _aare_of(f: SessionFacts, step_id: str, at: float | None = None) -> int | None:
+    """The meter's AARE in this step (the last one up to ``at``): what proves a refusal."""
+    aares = [x for x in f.frames if not x.tx and x.apdu_tag == TAG_AARE
+             and x.record.step_id == step_id]
+    before = [x for x in aares if at is None or x.at <= at + 1e-6] or aares
+    return before[-1].index if before else None
+
+
 def _rejected(f: SessionFacts, *diagnostics: int) -> tuple[list[str], list[Evidence]]:
-    """Who was rejected with one of these diagnostics, from logins and probe findings."""
+    """Who was rejected with one of these diagnostics, from logins and probe findings; each
+    refusal cited once, by the meter's AARE."""
     who: list[str] = []
     evidence: list[Evidence] = []
+    steps: set[str] = set()
     for login in f.rejected_logins(*diagnostics):
         who.append(_who(login))
+        steps.add(login.step_id)
+        reason = login.diagnostic or "no reason given"
         evidence.append(
-            Evidence(note=f"AARE rejected {_who(login)}: {login.diagnostic}", step=login.step_id)
+            Evidence(note=f"the meter's AARE refused {_who(login)}: {reason}",
+                     frame=_aare_of(f, login.step_id, login.at), step=login.step_id)
         )
     for pf in f.rejections(*diagnostics):
+        if pf.step_id in steps:
+            continue  # the same refusal, already cited by its AARE
         if not who:
             who.append(_finding_who(pf))
         evidence.append(ev_finding(pf))
@@ -52,7 +75,8 @@ def lockout(f: SessionFacts) -> list[Cause]:
     for x in failed:
         if x.credential in accepted and accepted[x.credential].at < x.at:
             proof.append(
-                Evidence(note=f"{_who(x)} accepted earlier, refused now", step=x.step_id)
+                Evidence(note=f"{_who(x)} accepted earlier, refused now",
+                         frame=_aare_of(f, x.step_id, x.at), step=x.step_id)
             )
     # (b) after a failed login of this run, connections dropped right after their first frame
     if failed_at is not None:
@@ -260,7 +284,8 @@ def other_rejection(f: SessionFacts) -> list[Cause]:
     if not logins and not findings:
         return []
     evidence = [
-        Evidence(note=f"AARE rejected {_who(x)}: {x.diagnostic or 'no reason'}", step=x.step_id)
+        Evidence(note=f"the meter's AARE refused {_who(x)}: {x.diagnostic or 'no reason given'}",
+                 frame=_aare_of(f, x.step_id, x.at), step=x.step_id)
         for x in logins
     ]
     evidence += [ev_finding(pf) for pf in findings]
@@ -278,15 +303,20 @@ def other_rejection(f: SessionFacts) -> list[Cause]:
     ]
 
 
-@rule("assoc.no_answer", "assoc.aarq_too_long")
+@rule("assoc.no_answer", "assoc.aarq_too_long", "meter.late_replies")
 def no_answer_after_aarq(f: SessionFacts) -> list[Cause]:
     """UA, then silence after the AARQ: too long for the link, or the meter needs ciphering."""
     hits = []
     wrapped_hits = []
+    late: list[tuple[FrameFacts, FrameFacts]] = []
     for conn in f.connections:
         ua = next((x for x in conn.rx if x.hdlc_type == "UA"), None)
         for x in conn.tx:
             if x.apdu_tag != TAG_AARQ or conn.answered_after(x):
+                continue
+            answer = _late_aare(conn, x)
+            if answer is not None:
+                late.append((x, answer))  # slow, not ignoring: the AARE came after the wait
                 continue
             if ua is not None and x.index > ua.index:
                 hits.append((x, ua))
@@ -294,6 +324,8 @@ def no_answer_after_aarq(f: SessionFacts) -> list[Cause]:
                 y.is_dlms and not y.errors and y.index < x.index for y in conn.rx
             ):
                 wrapped_hits.append(x)  # the wrapper answered before on this connection
+    if late and not hits and not wrapped_hits:
+        return [_late_association(*late[0])]
     if not hits and not wrapped_hits:
         return []  # no link proven: the framing rules explain a first AARQ left unanswered
     findings = f.findings("assoc.no_answer")
@@ -339,6 +371,38 @@ def no_answer_after_aarq(f: SessionFacts) -> list[Cause]:
             ],
         )
     ]
+
+
+def _late_aare(conn: ConnFacts, aarq: FrameFacts) -> FrameFacts | None:
+    """The AARE to this AARQ when it came after our next frame (after the wait): recorded as
+    answering it (``answers``), or the first AARE on the connection before our next AARQ."""
+    after = [x for x in conn.frames if x.index > aarq.index]
+    for x in after:
+        if x.tx and x.apdu_tag == TAG_AARQ:
+            return None
+        if not x.tx and x.apdu_tag == TAG_AARE and x.record.answers in (None, aarq.index):
+            return x
+    return None
+
+
+def _late_association(aarq: FrameFacts, aare: FrameFacts) -> Cause:
+    delay = aare.at - aarq.at
+    said = duration(delay)
+    return cause(
+        "meter.late_replies",
+        f"The meter answers the association, but later than the wait ({said} after the AARQ)",
+        0.8,
+        "meter",
+        f"The meter's AARE came {said} after our AARQ, after the wait for it had ended. The "
+        "meter works but is slow to associate (key derivation, a slow or busy meter, GPRS): a "
+        "client with a shorter timeout sees silence and gives up.",
+        [
+            ev_frame(aarq, "AARQ: no answer within the wait"),
+            ev_frame(aare, f"the AARE arrived {said} after the AARQ"),
+        ],
+        [now(f"Give your client a reply timeout of at least {duration(max(3.0, delay * 2))} "
+             "for the association (--timeout for dlmsdoctor).")],
+    )
 
 
 @rule("cosem.read_denied", "cosem.read_failed")

@@ -9,6 +9,7 @@ from dlmsdoctor.codec.model import Finding, FrameKind, Severity
 from dlmsdoctor.codec.wrapper import parse_wrapper
 from dlmsdoctor.diagnosis.facts import TAG_RLRE, TAG_RLRQ, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
+from dlmsdoctor.diagnosis.words import codec_text, codecs_text, expected_found
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.session import Action, Cause, Evidence
 
@@ -33,16 +34,16 @@ def malformed_tx(f: SessionFacts) -> list[Cause]:
     frame, errs = bad[0]
     first = errs[0]
     detail = first.message
-    if first.expected is not None or first.found is not None:
-        detail += f" (expected {first.expected}, found {first.found})"
-    if first.corrected:
-        detail += f"; the right value is {first.corrected}"
+    figures = expected_found(first.code, first.expected, first.found, first.corrected)
+    if figures:
+        detail += f" ({figures})"
     answered = bool(f.answers_to(frame))
-    evidence = [ev_frame(x, "; ".join(e.code for e in errs)) for x, errs in bad[:3]]
+    evidence = [ev_frame(x, codecs_text([e.code for e in errs], tx=True)) for x, errs in bad[:3]]
     return [
         cause(
             "client.malformed_frame",
-            f"A frame the client sent is malformed ({first.code}): the meter may drop it",
+            f"A frame the client sent is malformed ({codec_text(first.code, tx=True)}): "
+            "the meter may drop it",
             0.95 if not answered else 0.7,
             "client",
             f"Frame #{frame.index}: {detail}. Strict meters drop such frames silently or close "
@@ -107,6 +108,22 @@ def release_not_clean(f: SessionFacts) -> list[Cause]:
         ]
     evidence: list[Evidence] = [ev_finding(pf) for pf in findings[:2]]
     evidence += [ev_step(s.id, s.summary or "release failed") for s in failed[:1]]
+    if f.session.cancelled:
+        # the user stopped the run, the wait for the release with it: a note of what is not
+        # known, not a fault of the meter
+        return [
+            cause(
+                "release.not_clean",
+                "The release was not confirmed before the run was cancelled",
+                0.3,
+                "unknown",
+                "The run was cancelled while it released the meter, so no RLRE or UA was "
+                "waited for. If the meter still holds the association, it ends at the meter's "
+                "inactivity timeout.",
+                evidence,
+                [later("If the next poll is refused, wait for the meter's inactivity timeout.")],
+            )
+        ]
     return [
         cause(
             "release.not_clean",

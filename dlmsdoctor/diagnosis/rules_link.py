@@ -9,6 +9,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
+from dlmsdoctor.diagnosis.words import duration
 from dlmsdoctor.session import Action, Cause, Evidence
 
 
@@ -56,7 +57,7 @@ def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
         ev_frame(
             last,
             f"connection {conn.id} closed by the peer "
-            f"{(conn.record.closed_at or last.at) - last.at:.3f} s after this frame, "
+            f"{duration((conn.record.closed_at or last.at) - last.at)} after this frame, "
             "no byte back",
         )
         for conn, last in closed[:3]
@@ -244,6 +245,8 @@ def _wrong_framing(
             else "Only the wrapper was tried and the peer dropped it: an HDLC meter does that."
         )
         action = now("Set your client to HDLC framing (gurux: -i HDLC, the default).")
+    # no advice to do what the run already did: --framing auto only when the user forced one
+    forced = f.session.target.framing not in ("", "auto")
     return cause(
         f"framing.{framing}_only",
         title,
@@ -251,7 +254,7 @@ def _wrong_framing(
         "client",
         explanation,
         evidence,
-        [action] if proven else [now("Probe again with --framing auto."), action],
+        [action] if proven or not forced else [now("Probe again with --framing auto."), action],
     )
 
 
@@ -270,12 +273,12 @@ def _proxy_hint(f: SessionFacts) -> Cause | None:
         "Something nearer than the meter accepts the connection and drops it (proxy, firewall)",
         0.3,
         "network",
-        f"TCP connected in {connect * 1000:.0f} ms while ping takes {rtt * 1000:.0f} ms: the "
+        f"TCP connected in {duration(connect)} while ping takes {duration(rtt)}: the "
         "connection ends before the meter's network. A firewall or proxy may accept it and "
         "close it when the first bytes are not what it allows.",
         [
-            ev_step("tcp.connect", f"connect {connect * 1000:.1f} ms"),
-            ev_step("icmp.ping", f"rtt {rtt * 1000:.1f} ms"),
+            ev_step("tcp.connect", f"connect {duration(connect)}"),
+            ev_step("icmp.ping", f"rtt {duration(rtt)}"),
         ],
         [later("Check firewalls/proxies on the path for rules on this port.")],
     )
@@ -358,19 +361,20 @@ def _wrong_address(f: SessionFacts, refused: list[FrameFacts], good: FrameFacts,
 
 def _late_answer(snrm: FrameFacts, answer: FrameFacts) -> Cause:
     delay = answer.at - snrm.at
+    said = duration(delay)
     return cause(
         "meter.late_replies",
-        f"The meter answers, but later than the timeout (about {delay:.1f} s after the request)",
+        f"The meter answers, but later than the timeout ({said} after the request)",
         0.8,
         "network",
-        f"The SNRM to {snrm.server_text()} got its UA {delay:.2f} s later, after the client had "
+        f"The SNRM to {snrm.server_text()} got its UA {said} later, after the client had "
         "given up and moved on. A slow link (GPRS) or a slow meter looks like silence to a "
         "client with a short timeout, and late answers then confuse its next requests.",
         [
             ev_frame(snrm, "SNRM: no answer within the timeout"),
-            ev_frame(answer, f"the UA arrived {delay:.2f} s after the SNRM"),
+            ev_frame(answer, f"the UA arrived {said} after the SNRM"),
         ],
-        [now(f"Raise the reply timeout (--timeout) to at least {max(3.0, delay * 2):.0f} s.")],
+        [now(f"Raise the reply timeout (--timeout) to at least {duration(max(3.0, delay * 2))}.")],
     )
 
 
@@ -417,6 +421,17 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
             )
         ]
     tried = sorted({s.server_text() for s in silent})
+    # advice the run has not already followed: a serial number it was not given, the wrapper
+    # it did not try
+    if f.session.target.serial_number:
+        where = now("Give the server address from the meter's label or menu (--server-address, "
+                    "--address-size): the serial-derived ones were tried.")
+    else:
+        where = now("Give the serial number (--serial-number) so that derived addresses are "
+                    "tried, or the address from the meter's label/menu (--server-address).")
+    advice = [where]
+    if not f.framing_sent(FrameKind.WRAPPER):
+        advice.append(now("Try --framing wrapper in case the meter expects the TCP wrapper."))
     out = [
         cause(
             "hdlc.no_answer",
@@ -427,14 +442,7 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
             "An HDLC meter stays silent to frames not addressed to it (logical/physical "
             "address or address size), to frames with a bad FCS, and to the wrong framing.",
             evidence,
-            [
-                now(
-                    "Give the serial number (--serial-number) so that derived addresses are "
-                    "tried, or the address from the meter's label/menu (--server-address)."
-                ),
-                now("Try --framing wrapper in case the meter expects the TCP wrapper."),
-                check_own_frames(),
-            ],
+            [*advice, check_own_frames()],
         )
     ]
     if not f.framing_sent(FrameKind.WRAPPER):
@@ -505,6 +513,8 @@ def dm_after_snrm(f: SessionFacts) -> list[Cause]:
     if not to_snrm:
         return []
     evidence = [ev_frame(x, "DM: link refused") for x in to_snrm[:3]]
+    # the run sent DISC before a refused SNRM already: no advice to send one
+    disc_sent = any(d.index < to_snrm[-1].index for d in f.tx_of_type("DISC"))
     evidence += [ev_finding(pf) for pf in f.findings("hdlc.dm", "target.busy")[:2]]
     ua_after = [x for x in f.rx_of_type("UA") if x.index > to_snrm[-1].index]
     if ua_after:
@@ -532,6 +542,8 @@ def dm_after_snrm(f: SessionFacts) -> list[Cause]:
             evidence,
             [
                 now(
+                    "Pause other clients, wait for the meter's inactivity timeout, then retry."
+                    if disc_sent else
                     "Pause other clients, wait for the meter's inactivity timeout, then retry "
                     "(--disc-first sends DISC to clear a stale link)."
                 ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import IDLE_CLOSE_S, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
+from dlmsdoctor.diagnosis.words import codecs_text, duration
 from dlmsdoctor.session import Cause, Evidence
 
 
@@ -109,6 +110,12 @@ def _only_at_session_start(f: SessionFacts, bad: list[FrameFacts]) -> bool:
     return True
 
 
+def _damage(frame: FrameFacts) -> str:
+    if frame.kind == FrameKind.GARBAGE or not frame.errors:
+        return "bytes that are not a DLMS frame"
+    return codecs_text(frame.errors, frame.tx)
+
+
 @rule("link.corrupt_replies", "link.stale_bytes")
 def corrupt_replies(f: SessionFacts) -> list[Cause]:
     bad = [
@@ -135,14 +142,14 @@ def corrupt_replies(f: SessionFacts) -> list[Cause]:
                 "The first bytes after connecting failed their checksum, and every later answer "
                 "was clean: leftovers of an earlier exchange (buffered in a bridge or modem) "
                 "were read in front of the first answer.",
-                [ev_frame(x, ", ".join(sorted(x.errors)) or "garbage") for x in bad[:3]],
+                [ev_frame(x, _damage(x)) for x in bad[:3]],
                 [
                     now("Flush the input after connecting and send DISC before SNRM."),
                     later("Stop clients that disconnect without releasing (DISC)."),
                 ],
             )
         ]
-    evidence = [ev_frame(x, ", ".join(sorted(x.errors)) or "garbage") for x in bad[:3]]
+    evidence = [ev_frame(x, _damage(x)) for x in bad[:3]]
     evidence += [ev_finding(pf) for pf in f.findings("hdlc.bad_frame", "link.garbage")[:1]]
     return [
         cause(
@@ -202,28 +209,31 @@ def inactivity_timeout(f: SessionFacts) -> list[Cause]:
         return []
     conn, idle = hits[0]
     configured = f.session.identity.get("hdlc_inactivity_timeout")
+    said = duration(idle)
     explanation = (
-        f"The peer closed connection {conn.id} after {idle:.2f} s without traffic: the "
+        f"The peer closed connection {conn.id} after {said} without traffic: the "
         "meter's (or modem's) inactivity timeout. Clients that open the connection and then "
         "wait (or compute between requests) longer than that find it closed."
     )
+    actions = [now("Keep the connection busy (a read) below the timeout, or reconnect per poll.")]
     if configured:
         explanation += f" The meter reports an HDLC inactivity timeout of {configured} s."
+    else:  # the run did not read it: say where the exact figure is
+        actions.append(later("Read 0.0.22.0.0.255 attribute 8 for the exact timeout."))
     return [
         cause(
             "link.inactivity_timeout",
-            f"The meter closes idle connections (inactivity timeout, here {idle:.2g} s)",
+            f"The meter closes idle connections (inactivity timeout, here {said})",
             0.75,
             "meter",
             explanation,
             [
-                Evidence(note=f"connection {c.id} closed after {i:.2f} s idle", step="tcp.connect")
+                Evidence(note=f"connection {c.id} closed after {duration(i)} idle",
+                         step=c.frames[-1].record.step_id if c.frames else "tcp.connect",
+                         frame=c.frames[-1].index if c.frames else None)
                 for c, i in hits[:3]
             ],
-            [
-                now("Keep the connection busy (a read) below the timeout, or reconnect per poll."),
-                later("Read 0.0.22.0.0.255 attribute 8 for the exact timeout."),
-            ],
+            actions,
         )
     ]
 
@@ -246,12 +256,14 @@ def slow_replies(f: SessionFacts) -> list[Cause]:
     return [
         cause(
             "meter.slow_replies",
-            f"The meter answers slowly (typically {median:.1f} s)",
+            f"The meter answers slowly (typically {duration(median)})",
             0.5,
             "network",
             "Replies take over a second; clients with short timeouts give up and retry, which "
             "makes things worse on a single-session meter.",
-            [ev_frame(slowest[2], f"answered after {slowest[0]:.2f} s")],
-            [now(f"Set the client's reply timeout to at least {max(3.0, median * 3):.0f} s.")],
+            [ev_frame(slowest[1], "request"),
+             ev_frame(slowest[2], f"answered after {duration(slowest[0])}")],
+            [now("Set the client's reply timeout to at least "
+                 f"{duration(max(3.0, median * 3))}.")],
         )
     ]

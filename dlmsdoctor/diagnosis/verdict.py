@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from dlmsdoctor.diagnosis.evidence import settle_evidence
 from dlmsdoctor.diagnosis.facts import SessionFacts
 from dlmsdoctor.diagnosis.profile import build_profile, server_text
 from dlmsdoctor.diagnosis.registry import BENIGN, RULES
+from dlmsdoctor.diagnosis.steps import settle, unsettle
 from dlmsdoctor.session import Cause, ConnectionProfile, Diagnosis, Evidence, Session
 
 log = logging.getLogger(__name__)
@@ -55,25 +57,57 @@ def run_rules(facts: SessionFacts) -> list[Cause]:
     return causes
 
 
+def is_note(cause: Cause) -> bool:
+    """An observation, not a fault (ICMP filtered, a release confirmed late): faces list it
+    under notes, never as the most likely cause."""
+    return cause.code in BENIGN
+
+
 def diagnose(session: Session) -> Diagnosis:
-    """Ranked causes, the working profile (or None), a status word and a one-line headline."""
+    """Ranked causes, the working profile (or None), a status word and a one-line headline.
+
+    It also settles the session's steps (``steps.settle``: recovered rungs, one severity per
+    result), keeping what the engine recorded in each step's details: every face that shows a
+    diagnosed session shows the same statuses. Running it twice gives the same result."""
+    unsettle(session)
     facts = SessionFacts(session)
     causes = rank(run_rules(facts))
+    for c in causes:
+        settle_evidence(facts, c)
     profile = build_profile(facts)
     faults = [c for c in causes if c.code not in BENIGN and c.confidence >= DEGRADED_AT]
-    status = "failed" if profile is None else ("degraded" if faults else "ok")
-    return Diagnosis(
+    if session.cancelled:
+        status = "cancelled"
+    else:
+        status = "failed" if profile is None else ("degraded" if faults else "ok")
+    diagnosis = Diagnosis(
         status=status,
         headline=_headline(session, status, causes, profile),
         causes=causes,
         profile=profile,
     )
+    settle(session, facts, diagnosis)
+    return diagnosis
+
+
+def apply(session: Session) -> Diagnosis:
+    """Diagnose ``session`` and keep the verdict in it (``session.diagnosis``)."""
+    session.diagnosis = diagnose(session)
+    return session.diagnosis
 
 
 def _headline(
     session: Session, status: str, causes: list[Cause], profile: ConnectionProfile | None
 ) -> str:
     top = next((c for c in causes if c.code not in BENIGN), None)
+    if status == "cancelled":
+        so_far = ""
+        if profile is not None:
+            so_far = (f" So far it works with {server_text(profile)}, client "
+                      f"{profile.client_sap}, authentication {profile.authentication}.")
+        elif top is not None:
+            so_far = f" So far: {top.title} [{top.whose}]."
+        return "The run was cancelled before it finished." + so_far
     if profile is not None:
         works = (
             f"{server_text(profile)}, client {profile.client_sap}, "
@@ -82,8 +116,6 @@ def _headline(
         if status == "ok" or top is None:
             return f"The meter works: {works}."
         return f"{top.title} [{top.whose}]. Works with: {works}."
-    if session.cancelled and top is None:
-        return "Cancelled before a verdict."
     if top is None:
         if not session.steps:
             return "Nothing was probed."

@@ -256,6 +256,8 @@ STEP_STATUS = {
     "unavailable": {"en": "not possible here", "es": "no disponible aquí"},
     "error": {"en": "dlmsdoctor error", "es": "error de dlmsdoctor"},
     "cancelled": {"en": "cancelled", "es": "cancelado"},
+    "target_busy": {"en": "the meter or bridge was busy", "es": "el medidor o el puente estaba "
+                    "ocupado"},
 }
 
 WHOSE = {
@@ -364,6 +366,10 @@ FINDING_ES = {
     "release.unconfirmed": "No se confirmó la liberación de algo que quizá estaba abierto",
     "safety.logins_held_back": "No se probaron contraseñas: un bloqueo es posible y no se quiere "
     "gastar intentos",
+    "timing.slow_service": "El medidor contesta, pero más lento que la espera: responde tarde",
+    "login.already_rejected": "Esta contraseña ya fue rechazada antes: no se vuelve a enviar",
+    "login.ledger_unavailable": "El registro de intentos no se puede usar: no se envían "
+    "contraseñas",
     "target.closed_at_once": "El medidor cortó la conexión apenas recibió la primera trama: "
     "sesión ocupada por otro cliente, bloqueo por intentos o un firewall/proxy",
 }
@@ -418,6 +424,8 @@ FIGURE = {
     "tried": {"en": "tried", "es": "probadas"},
     "found": {"en": "found", "es": "encontrada"},
     "method": {"en": "method", "es": "método"},
+    "read_with": {"en": "read with set", "es": "leído con el juego"},
+    "manufacturer": {"en": "manufacturer", "es": "fabricante"},
 }
 # Figures that are bookkeeping, not facts a reader needs.
 FIGURE_HIDDEN = frozenset({"conn_id", "reason", "exception"})
@@ -612,7 +620,7 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "link.inactivity_timeout": (
         "La conexión se cierra por inactividad",
         "",
-        [("later", "Mantenga la sesión activa o reconecte antes del tiempo de inactividad.")],
+        [("now", "Mantenga la sesión activa o reconecte antes del tiempo de inactividad.")],
     ),
     "meter.slow_replies": (
         "El medidor responde lento",
@@ -801,9 +809,9 @@ def figure_value(key: str, value: object, lang: str) -> str:
     if isinstance(value, float) and (
         key == "rtt" or key.startswith("rtt_") or key.endswith("_time")
     ):
-        if value >= 1.0:
-            return f"{number(value, lang, 2)} s"
-        return f"{number(value * 1000, lang)} ms"
+        from dlmsdoctor.diagnosis.words import duration
+
+        return duration(value, lang)  # the one rounding of every face
     if key == "mechanism":
         return pick(AUTH, str(value), lang, str(value))
     if key == "address_size" and isinstance(value, int):
@@ -828,3 +836,258 @@ def when_text(iso: str | None) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+
+# Explanations for the causes whose Spanish entry above has none: a Spanish report never falls
+# back to the recorded English explanation.
+_EXPLANATION_ES = {
+    "assoc.aarq_too_long": "El UA fijó un límite de recepción del medidor menor que la trama que "
+    "lleva nuestro AARQ: el medidor descarta las tramas que pasan el límite.",
+    "assoc.context_rejected": "El AARE trae el diagnóstico 2 (contexto de aplicación no "
+    "soportado): el medidor quiere referenciación por nombre corto (SN) en lugar de nombre "
+    "lógico (LN), o un contexto cifrado.",
+    "assoc.no_answer": "El medidor aceptó el enlace HDLC (UA) y luego no contesta el pedido de "
+    "asociación: normalmente exige un contexto cifrado (suite de seguridad, título de sistema, "
+    "claves) u otro SAP de cliente para ese enlace.",
+    "assoc.rejected": "El AARE rechazó la asociación sin un diagnóstico que apunte a la "
+    "contraseña o al contexto: tamaño de PDU, conformidad o versión DLMS, o una regla del "
+    "fabricante.",
+    "auth.lockout_elsewhere": "Un medidor bloqueado por contraseñas corta toda conexión después "
+    "de la primera trama. Esta prueba no tuvo autenticaciones fallidas: solo otro cliente (el "
+    "sistema de lectura, una prueba anterior) pudo causarlas; revise sus registros antes de "
+    "concluir que el medidor está bloqueado.",
+    "auth.mechanism_mismatch": "El AARE dice que el mecanismo de autenticación no se reconoce, "
+    "se requiere o falta (diagnóstico 11, 12 o 14): ese SAP de cliente usa otro nivel.",
+    "bridge.kicked": "ser2net escribió 'kicked off, new user is coming': su puerto deja que una "
+    "conexión nueva reemplace a la anterior, y otro cliente se conectó mientras tanto.",
+    "bridge.telnet": "El puente envió negociación de opciones telnet (FF FB / FF FD ...). Un "
+    "cliente DLMS espera un canal de bytes crudo: la negociación corrompe las primeras tramas.",
+    "dlmsdoctor.bug": "Una prueba lanzó una excepción inesperada: es un error de dlmsdoctor, "
+    "no dice nada del medidor.",
+    "framing.hdlc_only": "Las PDU wrapper quedaron sin respuesta (o cerradas) mientras que las "
+    "tramas HDLC obtuvieron respuesta, o solo se probó el wrapper.",
+    "hdlc.dm_cleared": "Un DM responde al SNRM mientras el medidor conserva un enlace anterior "
+    "(un cliente que no se desconectó) o no está listo; se resolvió.",
+    "link.closed_after_frame": "El equipo respondió DLMS en otra conexión, pero cortó esta "
+    "apenas recibió una trama, sin contestar.",
+    "link.corrupt_replies": "Las respuestas del medidor fallan su verificación (FCS) o no son "
+    "tramas. Detrás de un puente esto apunta a la línea serie: velocidad, paridad, ruido, un "
+    "RS-485 largo sin terminación.",
+    "link.inactivity_timeout": "El equipo cerró la conexión después de un tiempo sin tráfico: "
+    "el tiempo de inactividad del medidor o del módem. Los clientes que abren la conexión y "
+    "esperan más que eso la encuentran cerrada.",
+    "link.reply_cut": "El medidor (o el puente) empezó una trama y cerró la conexión antes de "
+    "terminarla: un reinicio, un watchdog o un tiempo de espera del puente.",
+    "link.stale_bytes": "Llegaron tramas o bytes de un intercambio anterior (guardados en el "
+    "puente o el módem) delante de la primera respuesta: un cliente que los toma como "
+    "respuesta ve errores de secuencia o de verificación.",
+    "link.unasked_bytes": "El equipo envía algo apenas se abre la conexión; los clientes que no "
+    "lo esperan lo confunden con la respuesta a su primera trama.",
+    "meter.iec62056_21": "La respuesta es una identificación o lectura IEC 62056-21 "
+    "('/XXX5...'). El medidor (o su puerto óptico) espera el protocolo de modo E antes de pasar "
+    "a HDLC, o el DLMS se atiende en otro puerto.",
+    "meter.session_taken": "Muchos medidores y módems atienden a un solo cliente a la vez y "
+    "cortan cualquier otra conexión después de su primera trama. Quien la ocupa suele ser el "
+    "propio sistema de lectura, o una sesión que un cliente dejó abierta.",
+    "meter.slow_replies": "Las respuestas tardan más de un segundo; los clientes con tiempos de "
+    "espera cortos abandonan y reintentan, lo que empeora las cosas en un medidor de una sola "
+    "sesión.",
+    "network.proxy": "Un firewall, proxy o módem que acepta el TCP por su cuenta y lo cierra "
+    "cuando llegan los primeros bytes da el mismo cierre inmediato.",
+}
+for _code, _text in _EXPLANATION_ES.items():
+    if _code in CAUSE_ES and not CAUSE_ES[_code][1]:
+        CAUSE_ES[_code] = (CAUSE_ES[_code][0], _text, CAUSE_ES[_code][2])
+
+STEP_STATUS["recovered"] = {"en": "recovered", "es": "recuperado"}
+STATUS["cancelled"] = {"en": "CANCELLED", "es": "CANCELADA"}
+
+# Step titles (both languages) for steps whose recorded title is shared by several steps: one
+# label per step. "release.previous" is the release of the previous association an
+# association step sends before its own SNRM (diagnosis/steps.py).
+STEP_TITLE_NAMED = {
+    "assoc.login.": {"en": "Login with set '{name}'", "es": "Autenticación con el juego '{name}'"},
+    "cosem.read.": {"en": "Reads with set '{name}'", "es": "Lecturas con el juego '{name}'"},
+}
+STEP_TITLE = {
+    "release.previous": {"en": "Release of the previous association",
+                         "es": "Liberación de la asociación anterior"},
+}
+
+_S.update({
+    "notes": {"en": "Notes (observations, not faults)",
+              "es": "Notas (observaciones, no fallas)"},
+    "recovered_by": {"en": "failed at the defaults; recovered by {step}",
+                     "es": "falló con los valores iniciales; lo recuperó: {step}"},
+    "sum_recovered": {"en": "Recovered by a later step: {items}.",
+                      "es": "Recuperado por un paso posterior: {items}."},
+    "sum_cancelled": {"en": "The run was cancelled before it finished: what follows is what it "
+                            "saw until then.",
+                      "es": "La prueba se canceló antes de terminar: lo que sigue es lo que vio "
+                            "hasta ese momento."},
+    "headline_cancelled": {"en": "The run was cancelled before it finished.",
+                           "es": "La prueba se canceló antes de terminar."},
+    "yes": {"en": "yes", "es": "sí"},
+    "fig_assoc_no_pdu": {"en": "last association {result}",
+                         "es": "última asociación {result}"},
+    "association_line_no_pdu": {
+        "en": "frame #{frame}: {result}, {context} referencing, DLMS {version}",
+        "es": "trama #{frame}: {result}, referenciación {context}, DLMS {version}",
+    },
+    "also_frames": {"en": "also frame {frames}", "es": "también trama {frames}"},
+    "no": {"en": "no", "es": "no"},
+    "not_set": {"en": "not set", "es": "sin fijar"},
+    "frame_owner": {"en": "{owner} (sent during {step})", "es": "{owner} (enviada durante {step})"},
+})
+
+# Codec finding codes in Spanish, by the frame's direction: (we sent it, we received it);
+# English in diagnosis/words.py CODEC_EN.
+CODEC_ES: dict[str, tuple[str, str]] = {
+    "hdlc.fcs.mismatch": (
+        "la secuencia de verificación (FCS) está mal: un medidor descarta esa trama en "
+        "silencio",
+        "la secuencia de verificación (FCS) está mal: la trama se dañó en el camino "
+        "(ruido, parámetros serie equivocados)",
+    ),
+    "hdlc.hcs.mismatch": (
+        "la verificación del encabezado (HCS) está mal: un medidor descarta esa trama en "
+        "silencio",
+        "la verificación del encabezado (HCS) está mal: la trama se dañó en el camino",
+    ),
+    "hdlc.length.mismatch": (
+        "el campo de longitud no coincide con el tamaño de la trama",
+        "el campo de longitud no coincide con el tamaño de la trama",
+    ),
+    "hdlc.length.truncated": (
+        "la trama termina antes de lo que dice su longitud",
+        "la trama termina antes de lo que dice su longitud (cortada)",
+    ),
+    "hdlc.params.group_length": (
+        "la longitud del grupo de parámetros del SNRM está mal",
+        "la longitud del grupo de parámetros del UA está mal",
+    ),
+    "session.secret_masked": (
+        "los bytes de la contraseña van enmascarados (********)",
+        "los bytes secretos van enmascarados (********)",
+    ),
+}
+_CODEC_SAME_ES = {
+    "apdu.aare.rejected": "el AARE rechaza la asociación",
+    "apdu.access_error": "el medidor rechazó el acceso",
+    "apdu.truncated": "la APDU termina antes que su contenido",
+    "apdu.unknown_tag": "un tipo de APDU que el decodificador no conoce",
+    "apdu.trailing_bytes": "bytes después del final de la APDU",
+    "hdlc.flag.missing_end": "falta la bandera 7E de cierre",
+    "hdlc.flag.missing_start": "falta la bandera 7E de apertura",
+    "hdlc.frame.short": "muy pocos bytes para una trama HDLC",
+    "hdlc.segment.incomplete": "un mensaje segmentado que nunca terminó",
+    "hdlc.segment.sequence": "segmentos fuera de secuencia",
+    "hdlc.direction.assumed": "el sentido se dedujo de las direcciones",
+    "hdlc.address.unterminated": "una dirección sin su bit de cierre",
+    "wrapper.version": "la versión del wrapper no es 1",
+    "wrapper.length.mismatch": "la longitud del wrapper no coincide con los bytes que siguen",
+    "wrapper.length.truncated": "la PDU wrapper termina antes de lo que dice su longitud",
+    "stream.bridge.busy": "el puente dice que su puerto está ocupado",
+    "stream.bridge.kicked": "el puente nos cortó por un cliente nuevo",
+    "stream.bridge.device_busy": "el dispositivo serie del puente está ocupado",
+    "stream.bridge.device_error": "el puente no puede abrir su dispositivo serie",
+    "stream.bridge.denied": "el puente rechazó a este cliente",
+    "stream.bridge.port_state": "el puerto del puente está deshabilitado",
+    "stream.bridge.no_free_port": "el puente no tenía puerto libre",
+    "stream.echo": "volvieron nuestros propios bytes (eco)",
+    "stream.iec62056_21": "texto IEC 62056-21, no DLMS",
+    "stream.telnet": "bytes de negociación telnet",
+    "stream.text": "texto, no una trama DLMS",
+    "stream.garbage": "bytes que no son una trama DLMS",
+    "stream.truncated": "una trama cortada",
+    "stream.bytes_outside_frame": "bytes fuera de toda trama",
+}
+for _code, _text in _CODEC_SAME_ES.items():
+    CODEC_ES.setdefault(_code, (_text, _text))
+CODEC_FAMILY_ES = {
+    "hdlc": "observación del decodificador sobre la trama HDLC",
+    "wrapper": "observación del decodificador sobre la PDU wrapper",
+    "apdu": "observación del decodificador sobre la APDU",
+    "stream": "bytes que no son una trama DLMS",
+}
+
+# Settings as people read them: label per key (dotted keys of nested settings); keys not here
+# are shown with their underscores as spaces; values None or empty are left out.
+SETTING = {
+    "host": {"en": "host", "es": "equipo"},
+    "port": {"en": "port", "es": "puerto"},
+    "framing": {"en": "framing", "es": "formato de trama"},
+    "server_address": {"en": "server address", "es": "dirección de servidor"},
+    "address_size": {"en": "address size", "es": "tamaño de dirección"},
+    "serial_number": {"en": "serial number", "es": "número de serie"},
+    "credentials": {"en": "credential sets", "es": "juegos de credenciales"},
+    "credential_sets": {"en": "credential sets", "es": "juegos de credenciales"},
+    "icmp": {"en": "ping first", "es": "ping previo"},
+    "icmp_count": {"en": "pings", "es": "pings"},
+    "public": {"en": "public association", "es": "asociación pública"},
+    "connect_timeout": {"en": "TCP connect timeout", "es": "espera de conexión TCP"},
+    "timeout": {"en": "reply timeout", "es": "espera de respuesta"},
+    "banner_window": {"en": "wait for unasked bytes", "es": "espera de bytes no pedidos"},
+    "disc_first": {"en": "DISC first", "es": "DISC previo"},
+    "max_failed_logins": {"en": "failed logins allowed per set", "es":
+                          "fallos de autenticación permitidos por juego"},
+    "ledger_max_failures": {"en": "failed logins allowed per meter",
+                            "es": "fallos de autenticación permitidos por medidor"},
+    "ledger_window": {"en": "window of the per-meter limit",
+                      "es": "ventana del límite por medidor"},
+    "discovery_budget": {"en": "addresses to try at most",
+                         "es": "direcciones a probar como máximo"},
+    "discovery_pace": {"en": "pause between addresses", "es": "pausa entre direcciones"},
+    "discovery_timeout": {"en": "wait per address", "es": "espera por dirección"},
+    "busy_retry_wait": {"en": "wait before retrying a busy bridge",
+                        "es": "espera antes de reintentar un puente ocupado"},
+    "release_timeout": {"en": "wait for the release", "es": "espera de la liberación"},
+    "link": {"en": "link", "es": "enlace"},
+    "baud": {"en": "baud rate", "es": "velocidad"},
+    "serial_format": {"en": "serial format", "es": "formato serie"},
+    "retry_rejected": {"en": "send passwords refused before", "es":
+                       "reenviar contraseñas ya rechazadas"},
+    "ignore_ledger_errors": {"en": "log in although the login ledger is unusable",
+                             "es": "autenticar aunque el registro de intentos no sirva"},
+    "stopped_reason": {"en": "run stopped by", "es": "prueba detenida por"},
+    "demo_earlier_failed_logins": {"en": "failed logins of the earlier client (demo)",
+                                   "es": "autenticaciones fallidas del cliente anterior (demo)"},
+    "timeouts": {"en": "timeouts", "es": "tiempos de espera"},
+    "timeouts.connect": {"en": "connect", "es": "conexión"},
+    "timeouts.frame": {"en": "frame", "es": "trama"},
+    "facts.rtt": {"en": "measured round trip", "es": "ida y vuelta medida"},
+    "facts.framing": {"en": "framing found", "es": "formato de trama encontrado"},
+    "facts.framing_evidence": {"en": "framing proven by", "es": "formato probado por"},
+    "facts.server": {"en": "server address found", "es": "dirección de servidor encontrada"},
+    "facts.hdlc_params": {"en": "negotiated HDLC parameters",
+                          "es": "parámetros HDLC negociados"},
+    "facts.max_pdu_size": {"en": "max PDU size", "es": "tamaño máx. de PDU"},
+    "facts.connections": {"en": "TCP connections", "es": "conexiones TCP"},
+    "facts.failed_logins": {"en": "failed logins in this run",
+                            "es": "autenticaciones fallidas en esta prueba"},
+    "facts.answer_delay": {"en": "meter's answer delay", "es": "demora de respuesta del medidor"},
+}
+# Settings whose numbers are seconds.
+SETTING_SECONDS = frozenset({
+    "connect_timeout", "timeout", "banner_window", "ledger_window", "discovery_pace",
+    "discovery_timeout", "busy_retry_wait", "release_timeout", "facts.rtt",
+    "facts.answer_delay",
+})
+
+
+def step_title(step_id: str, title: str, lang: str) -> str:
+    """One label per step, in ``lang``: named steps carry their set's name; other steps the
+    Spanish table, or their recorded (English) title."""
+    base = step_id.split("#")[0]
+    if base in STEP_TITLE:
+        return STEP_TITLE[base].get(lang) or STEP_TITLE[base]["en"]
+    for prefix, pattern in STEP_TITLE_NAMED.items():
+        if base.startswith(prefix):
+            return (pattern.get(lang) or pattern["en"]).format(name=base[len(prefix):])
+    if lang == "es":
+        return STEP_TITLE_ES.get(base, title)
+    return title
+
+# The settling of steps keeps what the engine recorded in the details: bookkeeping, not figures.
+FIGURE_HIDDEN = FIGURE_HIDDEN | {"recorded_status", "recorded_summary", "recovered_by",
+                                 # the framing rung's own verdict words: its summary says them
+                                 "hdlc", "wrapper", "evidence"}

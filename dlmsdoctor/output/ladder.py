@@ -18,6 +18,14 @@ from rich.text import Text
 
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.diagnosis.profile import gurux_args, server_text, toml_snippet
+from dlmsdoctor.diagnosis.steps import (
+    RECORDED_STATUS,
+    RECORDED_SUMMARY,
+    RECOVERED_BY,
+    recovers,
+)
+from dlmsdoctor.diagnosis.verdict import is_note
+from dlmsdoctor.diagnosis.words import plain_error
 from dlmsdoctor.events import (
     Event,
     FindingRaised,
@@ -27,7 +35,7 @@ from dlmsdoctor.events import (
     StepStarted,
     StepStatus,
 )
-from dlmsdoctor.session import Diagnosis, Session
+from dlmsdoctor.session import Cause, Diagnosis, Session
 
 MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.PENDING: ("    ", "dim"),
@@ -39,8 +47,10 @@ MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.UNAVAILABLE: ("n/a ", "dim"),
     StepStatus.ERROR: ("BUG ", "bold magenta"),
     StepStatus.CANCELLED: ("stop", "yellow"),
+    StepStatus.RECOVERED: ("rcvd", "yellow"),
 }
-STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red"}
+STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red",
+                "cancelled": "bold yellow"}
 
 
 @dataclass(slots=True)
@@ -94,7 +104,15 @@ class LadderView:
             row = self.rows.get(event.step_id) or _Row(event.step_id, event.step_id, "", event.at)
             self.rows[event.step_id] = row
             row.status, row.summary, row.finished = event.status, event.summary, event.at
-            if not self.live_mode:
+            if self.live_mode:
+                # the live table redraws: a link rung a later rung recovered turns "rcvd"
+                # (a pipe's lines are printed as they happen; render_diagnosis lists them)
+                for earlier in self.rows.values():
+                    if (earlier is not row and earlier.status is StepStatus.FAILED
+                            and recovers(earlier.layer, row.layer, row.status)):
+                        earlier.status = StepStatus.RECOVERED
+                        earlier.summary = f"{earlier.summary}; recovered by {row.step_id}"
+            else:
                 self._print_plain(row)
         elif isinstance(event, FrameSent):
             self.frames_sent += 1
@@ -112,13 +130,14 @@ class LadderView:
         line = Text()
         line.append(f"[{mark}] ", style=style)
         line.append(f"{row.step_id:<18} ", style="bold")
-        line.append(row.summary or row.title)
+        line.append(plain_error(row.summary or row.title))
         if row.finished is not None and row.status not in (StepStatus.SKIPPED,):
             line.append(f"  ({row.finished - row.started:.2f} s)", style="dim")
         self.console.print(line, soft_wrap=True)
         if row.status in (StepStatus.FAILED, StepStatus.ERROR):
             for message in self.errors.get(row.step_id, [])[:3]:
-                self.console.print(Text(f"       ! {message}", style="red"), soft_wrap=True)
+                self.console.print(Text(f"       ! {plain_error(message)}", style="red"),
+                                   soft_wrap=True)
 
     def _render(self) -> RenderableType:
         table = Table(box=None, show_header=False, pad_edge=False, expand=False)
@@ -132,7 +151,8 @@ class LadderView:
             if row.finished is not None and row.status is not StepStatus.SKIPPED:
                 took = f"{row.finished - row.started:.2f} s"
             table.add_row(
-                Text(f"[{mark}]", style=style), row.step_id, row.summary or row.title, took
+                Text(f"[{mark}]", style=style), row.step_id, plain_error(row.summary or row.title),
+                took
             )
         footer = Text(
             f"frames: {self.frames_sent} sent, {self.frames_received} received", style="dim"
@@ -149,27 +169,64 @@ def render_diagnosis(
     if diagnosis is None:
         console.print("No diagnosis.")
         return
+    settled = [s for s in session.steps
+               if RECORDED_STATUS in s.details or RECORDED_SUMMARY in s.details]
+    if settled:
+        # the ladder above printed each rung as it ended; the whole run says more now (a rung a
+        # later one recovered, text the framing rung got, one severity for unreadable objects)
+        title = ("Recovered by a later rung (failed at the defaults):"
+                 if all(s.status is StepStatus.RECOVERED for s in settled)
+                 else "Rungs as the whole run shows them:")
+        console.print(Text(title, style="bold"))
+        for step in settled:
+            mark, style = MARK.get(step.status, ("    ", ""))
+            line = Text(f"[{mark}] ", style=style)
+            line.append(f"{step.id:<18} ", style="bold")
+            text = plain_error(step.summary)
+            if step.status is StepStatus.RECOVERED:
+                text += f"; recovered by {step.details.get(RECOVERED_BY, '?')}"
+            line.append(text)
+            console.print(line, soft_wrap=True)
+        console.print()
     verdict = Text("Verdict: ", style="bold")
     verdict.append(diagnosis.status.upper(), style=STATUS_STYLE.get(diagnosis.status, "bold"))
     verdict.append(f"  {diagnosis.headline}")
     console.print(verdict, soft_wrap=True)
-    if diagnosis.causes:
+    faults = [c for c in diagnosis.causes if not is_note(c)]
+    notes = [c for c in diagnosis.causes if is_note(c)]
+    if faults:
         console.print()
         console.print(Text("Causes, most likely first:", style="bold"))
-    for rank, cause in enumerate(diagnosis.causes, 1):
-        head = Text(f"{rank:>2}. ")
-        head.append(f"[{cause.confidence:.0%}] ", style="bold")
-        head.append(cause.title, style="bold")
-        head.append(f"  ({cause.whose}; {cause.code})", style="dim")
-        console.print(head, soft_wrap=True)
-        if verbose and cause.explanation:
-            console.print(Text(f"    Why: {cause.explanation}"), soft_wrap=True)
-        for ev in cause.evidence[:4] if verbose else ():
-            where = f"frame #{ev.frame}" if ev.frame is not None else (ev.step or ev.finding or "")
-            console.print(Text(f"    Evidence ({where}): {ev.note}", style="dim"), soft_wrap=True)
-        for action in cause.actions:
-            label = "Do now" if action.when == "now" else "Later"
-            console.print(Text(f"    {label}: {action.text}", style="cyan"), soft_wrap=True)
+    for rank, cause in enumerate(faults, 1):
+        _print_cause(console, f"{rank:>2}. ", cause, verbose)
+    if notes:
+        console.print()
+        console.print(Text("Notes (observations, not faults):", style="bold"))
+    for cause in notes:
+        _print_cause(console, "  - ", cause, verbose)
+    _print_profile(console, diagnosis)
+    if saved is not None:
+        console.print()
+        console.print(Text(f"Session saved: {saved}", style="dim"), soft_wrap=True)
+
+
+def _print_cause(console: Console, lead: str, cause: Cause, verbose: bool) -> None:
+    head = Text(lead)
+    head.append(f"[{cause.confidence:.0%}] ", style="bold")
+    head.append(cause.title, style="bold")
+    head.append(f"  ({cause.whose}; {cause.code})", style="dim")
+    console.print(head, soft_wrap=True)
+    if verbose and cause.explanation:
+        console.print(Text(f"    Why: {cause.explanation}"), soft_wrap=True)
+    for ev in cause.evidence[:4] if verbose else ():
+        where = f"frame #{ev.frame}" if ev.frame is not None else (ev.step or ev.finding or "")
+        console.print(Text(f"    Evidence ({where}): {ev.note}", style="dim"), soft_wrap=True)
+    for action in cause.actions:
+        label = "Do now" if action.when == "now" else "Later"
+        console.print(Text(f"    {label}: {action.text}", style="cyan"), soft_wrap=True)
+
+
+def _print_profile(console: Console, diagnosis: Diagnosis) -> None:
     profile = diagnosis.profile
     if profile is not None:
         console.print()
@@ -185,6 +242,3 @@ def render_diagnosis(
         console.print(Text("    dlmsdoctor config:"))
         for line in toml_snippet(profile).splitlines():
             console.print(Text(f"      {line}"), soft_wrap=True)
-    if saved is not None:
-        console.print()
-        console.print(Text(f"Session saved: {saved}", style="dim"), soft_wrap=True)

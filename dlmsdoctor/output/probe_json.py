@@ -13,6 +13,7 @@ from typing import Any
 
 from dlmsdoctor.codec.model import hexs
 from dlmsdoctor.diagnosis.profile import profile_forms
+from dlmsdoctor.diagnosis.verdict import is_note
 from dlmsdoctor.events import Direction, Event, FrameReceived, FrameSent
 from dlmsdoctor.output.report_frames import annotate
 from dlmsdoctor.session import Diagnosis, FrameRecord, Session
@@ -51,7 +52,9 @@ def diagnosis_doc(diagnosis: Diagnosis | None) -> dict[str, Any] | None:
         "status": diagnosis.status,
         "headline": diagnosis.headline,
         "causes": [
-            {"rank": rank, **asdict(cause)} for rank, cause in enumerate(diagnosis.causes, 1)
+            # "note": an observation, not a fault (listed after the faults, never the verdict)
+            {"rank": rank, "note": is_note(cause), **asdict(cause)}
+            for rank, cause in enumerate(diagnosis.causes, 1)
         ],
     }
 

@@ -14,9 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from dlmsdoctor import __version__
+from dlmsdoctor.diagnosis.registry import BENIGN
+from dlmsdoctor.diagnosis.steps import RECORDED_SUMMARY, RECOVERED_BY, frame_owners
+from dlmsdoctor.diagnosis.words import duration, plain_error
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
+from dlmsdoctor.output.i18n_notes import (
+    codec_problem,
+    evidence_note,
+    note_es,
+    summary_es,
+    value_es,
+)
 from dlmsdoctor.output.report_frames import FrameNote, annotate
 from dlmsdoctor.session import Cause, ConnectionRecord, Evidence, Session
 
@@ -35,14 +45,8 @@ class ReportError(ValueError):
 
 
 def _ms(seconds: float | None, lang: str) -> str:
-    """A duration for people: milliseconds below a second, seconds above."""
-    if seconds is None:
-        return "-"
-    if seconds >= 1.0:
-        return f"{i18n.number(seconds, lang, 2)} s"
-    if seconds >= 0.1:
-        return f"{i18n.number(seconds * 1000, lang, 0)} ms"
-    return f"{i18n.number(seconds * 1000, lang)} ms"
+    """A duration for people (the diagnosis' own formatter: the same rounding everywhere)."""
+    return duration(seconds, lang)
 
 
 def _server_text(logical: object, physical: object, size: object, lang: str) -> str:
@@ -57,6 +61,17 @@ def _mask_settings(value: Any, show_secrets: bool, key: str = "") -> Any:
         return [_mask_settings(v, show_secrets, key) for v in value]
     if not show_secrets and any(w in key.lower() for w in _SECRET_WORDS) and value:
         return MASK
+    return value
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to microseconds, like every other time in the document (no 0.0018414149999443907)."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
     return value
 
 
@@ -75,15 +90,23 @@ def _credential_names(session: Session) -> list[str]:
 # --------------------------------------------------------------------------- sections
 
 
-def _frame_doc(note: FrameNote) -> dict[str, Any]:
+def _frame_doc(note: FrameNote, lang: str, owners: dict[int, str],
+               session: Session) -> dict[str, Any]:
+    owner = owners.get(note.index, note.step_id)
+    step = session.step(note.step_id)
+    step_text = _step_title(note.step_id, step.title if step else note.step_id, lang)
+    if owner != note.step_id:
+        step_text = t(lang, "frame_owner", owner=_step_title(owner, owner, lang), step=step_text)
     return {
         "index": note.index,
         "conn": note.conn_id,
         "dir": note.direction.value,
         "at": round(note.at, 6),
-        "step": note.step_id,
+        "step": owner,
+        "recorded_step": note.step_id,
+        "step_text": step_text if note.step_id else "-",
         "kind": note.kind,
-        "summary": note.summary,
+        "summary": summary_es(note.summary) if lang == "es" else note.summary,
         "hex": note.hex,
         "short_hex": note.short_hex(),
         "fields": [
@@ -97,9 +120,20 @@ def _frame_doc(note: FrameNote) -> dict[str, Any]:
             }
             for f in note.fields
         ],
-        "problems": note.problems,
+        "problems": _problems_in_words(note, lang),
         "masked_bytes": note.secret_count,
     }
+
+
+def _problems_in_words(note: FrameNote, lang: str) -> list[str]:
+    """A frame's codec findings as "code: words", the words for its direction and language (a
+    bad FCS on the meter's frame is damage on the way, not a frame the meter drops)."""
+    out = []
+    for problem in note.problems:
+        code, text = problem_parts(problem)
+        words, _ = codec_problem(code, text, note.direction is Direction.TX, lang)
+        out.append(f"{code}: {words}")
+    return out
 
 
 def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
@@ -224,12 +258,13 @@ def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any
                     "max_pdu_size": facts.get("max_pdu_size"),
                     "text": t(
                         lang,
-                        "association_line",
+                        "association_line" if facts.get("max_pdu_size") is not None
+                        else "association_line_no_pdu",
                         frame=note.index,
                         result=result,
-                        context=facts.get("context", "?"),
-                        version=facts.get("dlms_version", "?"),
-                        pdu=facts.get("max_pdu_size", "?"),
+                        context=facts.get("context") or "?",
+                        version=facts.get("dlms_version") or "?",
+                        pdu=facts.get("max_pdu_size"),
                     ),
                 }
             )
@@ -239,7 +274,7 @@ def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any
 def _finding_text(code: str, message: str, lang: str) -> str:
     """A probe finding in the report's language (Spanish: by code; unknown codes as recorded)."""
     if lang != "es":
-        return message
+        return plain_error(message)
     if code in i18n.FINDING_ES:
         return i18n.FINDING_ES[code]
     spanish = i18n.CAUSE_ES.get(code)
@@ -251,24 +286,28 @@ def _finding_translated(code: str, lang: str) -> bool:
 
 
 def _step_title(step_id: str, title: str, lang: str) -> str:
-    if lang != "es":
-        return title
-    base = step_id.split("#")[0]
-    if base in i18n.STEP_TITLE_ES:
-        return i18n.STEP_TITLE_ES[base]
-    for prefix, pattern in i18n.STEP_TITLE_ES_NAMED.items():
-        if base.startswith(prefix):
-            return pattern.format(name=base[len(prefix) :])
-    return title
+    return i18n.step_title(step_id, title, lang)
+
+
+_KEY_VALUE = re.compile(r"\b([a-z][a-z_]+)=")
+
+
+def _english_summary(summary: str) -> str:
+    """The engine's one-liner with its ``key=value`` figures said with labels."""
+    return _KEY_VALUE.sub(
+        lambda m: f"{i18n.pick(i18n.FIGURE, m[1], 'en', m[1].replace('_', ' '))} ", summary)
 
 
 def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
     out = []
     for step in session.steps:
         figures = [
-            [i18n.pick(i18n.FIGURE, key, lang), i18n.figure_value(key, value, lang)]
+            [i18n.pick(i18n.FIGURE, key, lang),
+             value_es(i18n.figure_value(key, value, lang)) if lang == "es"
+             else i18n.figure_value(key, value, lang)]
             for key, value in step.details.items()
             if not isinstance(value, dict) and key not in i18n.FIGURE_HIDDEN
+            and value is not None and value != [] and value != ""
         ]
         # The recorded one-liner is the engine's English: Spanish says the findings by code
         # (those without Spanish stay in the findings list, marked) and why a step was skipped.
@@ -278,12 +317,21 @@ def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
             if f.step_id == step.id and _finding_translated(f.code, lang)
         ]
         reason = step.details.get("reason")
-        if lang == "es":
+        settled = note_es(step.summary) if RECORDED_SUMMARY in step.details else None
+        if lang == "es" and settled is not None:
+            summary = settled  # the diagnosis said it anew: its words, not the findings'
+        elif lang == "es":
             if isinstance(reason, str):
                 notes.insert(0, i18n.pick(i18n.SKIP_REASON, reason, lang, reason))
             summary = "; ".join(dict.fromkeys(notes))
         else:
-            summary = step.summary
+            summary = plain_error(_english_summary(step.summary))
+        rescuer = step.details.get(RECOVERED_BY)
+        if step.status.value == "recovered" and isinstance(rescuer, str):
+            by = session.step(rescuer)
+            said = t(lang, "recovered_by",
+                     step=_step_title(rescuer, by.title if by else rescuer, lang))
+            summary = f"{said}; {summary}" if summary else said
         not_run = step.status.value in ("skipped", "unavailable", "pending")
         out.append(
             {
@@ -306,10 +354,14 @@ def _rungs_doc(session: Session, lang: str) -> list[dict[str, Any]]:
 
 
 def _evidence_doc(
-    ev: Evidence, notes: dict[int, FrameNote], session: Session, lang: str
+    ev: Evidence, notes: dict[int, FrameNote], session: Session, lang: str,
+    owners: dict[int, str],
 ) -> dict[str, Any]:
+    text, translated = evidence_note(ev.note, ev.finding, lang)
     doc: dict[str, Any] = {
-        "note": ev.note,
+        "note": text,
+        "recorded_note": ev.note,
+        "note_translated": translated,
         "frame": ev.frame,
         "step": ev.step,
         "finding": ev.finding,
@@ -321,9 +373,10 @@ def _evidence_doc(
             "dir": note.direction.value,
             "at": round(note.at, 6),
             "conn": note.conn_id,
-            "summary": note.summary,
+            "summary": summary_es(note.summary) if lang == "es" else note.summary,
             "short_hex": note.short_hex(),
-            "problems": note.problems,
+            "problems": _problems_in_words(note, lang),
+            "step": owners.get(note.index, note.step_id),
         }
     if ev.step:
         step = session.step(ev.step)
@@ -332,7 +385,7 @@ def _evidence_doc(
     return doc
 
 
-def _dedupe_evidence(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _dedupe_evidence(items: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
     """The same note on several frames is said once (the other frames named); a frame problem
     already quoted under this cause is not quoted again (a busy bridge's long text, 3 times)."""
     out: list[dict[str, Any]] = []
@@ -353,17 +406,17 @@ def _dedupe_evidence(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in out:
         if item.get("also_frames"):
             more = ", ".join(f"#{i}" for i in item["also_frames"])
-            item["note"] = f"{item['note']} (also frame {more})"
+            item["note"] = f"{item['note']} ({t(lang, 'also_frames', frames=more)})"
     return out
 
 
 def _cause_doc(
-    rank: int, cause: Cause, notes: dict[int, FrameNote], session: Session, lang: str
+    rank: int | None, cause: Cause, notes: dict[int, FrameNote], session: Session, lang: str,
+    owners: dict[int, str],
 ) -> dict[str, Any]:
     spanish = i18n.CAUSE_ES.get(cause.code) if lang == "es" else None
     if spanish is not None:
         title, explanation, actions = spanish
-        explanation = explanation or cause.explanation
         translated = True
     else:
         title, explanation = cause.title, cause.explanation
@@ -372,6 +425,7 @@ def _cause_doc(
     return {
         "rank": rank,
         "code": cause.code,
+        "note": cause.code in BENIGN,  # an observation, not a fault
         "title": title,
         "confidence": cause.confidence,
         "confidence_pct": round(cause.confidence * 100),
@@ -381,7 +435,7 @@ def _cause_doc(
         "recorded_explanation": cause.explanation,
         "translated": translated,
         "evidence": _dedupe_evidence(
-            [_evidence_doc(ev, notes, session, lang) for ev in cause.evidence]
+            [_evidence_doc(ev, notes, session, lang, owners) for ev in cause.evidence], lang
         ),
         "actions": [{"when": when, "text": text} for when, text in actions],
     }
@@ -452,7 +506,10 @@ def _key_figures(doc: dict[str, Any], lang: str) -> list[str]:
                      rx=last["max_info_rx"], wtx=last["window_tx"], wrx=last["window_rx"]))
     if m["association"]:
         last = m["association"][-1]
-        out.append(t(lang, "fig_assoc", result=last["result"], pdu=last["max_pdu_size"]))
+        if last["max_pdu_size"] is None:
+            out.append(t(lang, "fig_assoc_no_pdu", result=last["result"]))
+        else:
+            out.append(t(lang, "fig_assoc", result=last["result"], pdu=last["max_pdu_size"]))
     return out
 
 
@@ -469,19 +526,19 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
             conns=len(session.connections),
         )
     ]
-    # a release with nothing to release (no frame sent) is no evidence that anything works
-    released = any(f.step_id == "release" and f.direction.value == "tx" for f in session.frames)
-    works = [r["title"] for r in doc["rungs"] if r["status"] in ("ok", "warning")
-             and (r["id"] != "release" or released)]
-    fails = [r["title"] for r in doc["rungs"] if r["status"] in ("failed", "error")]
+    if session.cancelled:
+        out.append(t(lang, "sum_cancelled"))
+    works, fails, recovered = partition(doc["rungs"], session)
     if works:
         out.append(t(lang, "sum_works", items="; ".join(works)))
+    if recovered:
+        out.append(t(lang, "sum_recovered", items="; ".join(recovered)))
     if fails:
         out.append(t(lang, "sum_fails", items="; ".join(fails)))
     figures = _key_figures(doc, lang)
     if figures:
         out.append(t(lang, "sum_figures", items="; ".join(figures)))
-    causes = doc["diagnosis"]["causes"]
+    causes = [c for c in doc["diagnosis"]["causes"] if not c["note"]]
     if session.diagnosis is None:
         out.append(t(lang, "sum_no_diag"))
     elif causes:
@@ -501,9 +558,28 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
         out.append(t(lang, "sum_profile", profile=doc["profile"]["text"]))
     elif session.diagnosis is not None:
         out.append(t(lang, "sum_no_profile"))
-    if session.cancelled:
-        out.append(t(lang, "cancelled"))
     return out
+
+
+def partition_ids(rungs: list[dict[str, Any]], session: Session) -> tuple[list[str], list[str],
+                                                                           list[str]]:
+    """(works, does not work, recovered) rung ids: each rung in one list at most. A release
+    with nothing to release (no frame sent) is no evidence that anything works."""
+    released = any(f.step_id == "release" and f.direction.value == "tx" for f in session.frames)
+    works = [r["id"] for r in rungs if r["status"] in ("ok", "warning")
+             and (r["id"] != "release" or released)]
+    recovered = [r["id"] for r in rungs if r["status"] == "recovered"]
+    fails = [r["id"] for r in rungs if r["status"] in ("failed", "error")]
+    return works, fails, recovered
+
+
+def partition(rungs: list[dict[str, Any]], session: Session) -> tuple[list[str], list[str],
+                                                                        list[str]]:
+    """The same partition as ``partition_ids``, by the rungs' labels."""
+    title = {r["id"]: r["title"] for r in rungs}
+    works, fails, recovered = partition_ids(rungs, session)
+    return ([title[i] for i in works], [title[i] for i in fails],
+            [title[i] for i in recovered])
 
 
 # --------------------------------------------------------------------------- the document
@@ -518,19 +594,34 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     diagnosis = session.diagnosis
     status = diagnosis.status if diagnosis else "unknown"
     headline = diagnosis.headline if diagnosis else t(lang, "sum_no_diag")
-    causes = [
-        _cause_doc(rank, cause, by_index, session, lang)
-        # The diagnosis ranks them (notes such as "ICMP filtered" after faults, whatever their
-        # confidence): keep its order.
-        for rank, cause in enumerate(diagnosis.causes if diagnosis else [], start=1)
-    ]
+    owners = frame_owners(session)
+    # The diagnosis ranks them (notes such as "ICMP filtered" after faults, whatever their
+    # confidence): keep its order; notes are observations, not ranked causes.
+    causes = []
+    rank = 0
+    for cause in diagnosis.causes if diagnosis else []:
+        is_note = cause.code in BENIGN
+        rank += 0 if is_note else 1
+        causes.append(_cause_doc(None if is_note else rank, cause, by_index, session, lang,
+                                 owners))
     profile = _profile_doc(session, lang)
     headline_es = None
-    if lang == "es" and diagnosis and causes and causes[0]["translated"]:
+    faults = [c for c in causes if not c["note"]]
+    if lang == "es" and diagnosis and (status == "cancelled" or (faults and
+                                                                 faults[0]["translated"])):
         # The recorded headline is English free text: say it from the top cause and profile.
-        headline_es = causes[0]["title"]
-        if profile is not None:
-            headline_es += t(lang, "headline_profile", profile=profile["text"])
+        if status == "cancelled":
+            headline_es = t(lang, "headline_cancelled")
+            if profile is not None:
+                headline_es += " " + t(lang, "sum_profile", profile=profile["text"])
+            elif faults and faults[0]["translated"]:
+                headline_es += f" {faults[0]['title']}."
+        else:
+            headline_es = faults[0]["title"]
+            if profile is not None:
+                headline_es += t(lang, "headline_profile", profile=profile["text"])
+    elif lang == "es" and diagnosis and not faults and profile is not None:
+        headline_es = t(lang, "sum_profile", profile=profile["text"])
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
@@ -567,7 +658,8 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
         },
         "diagnosis": {"causes": causes},
         "profile": profile,
-        "settings": _mask_settings(session.settings, show_secrets),
+        "settings": _rounded(_mask_settings(session.settings, show_secrets)),
+        "settings_text": settings_rows(_mask_settings(session.settings, show_secrets), lang),
         "credential_sets": _credential_names(session),
         "logins": [
             {
@@ -592,6 +684,10 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
             for x in session.logins
         ],
         "identity": _mask_settings(session.identity, show_secrets),
+        "identity_text": [
+            [i18n.pick(i18n.FIGURE, k, lang, k.replace("_", " ")), text]
+            for k, text in flatten(_mask_settings(session.identity, show_secrets))
+        ],
         "findings": [
             {
                 "step": f.step_id,
@@ -600,15 +696,18 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
                 "message": f.message,
                 "severity_label": i18n.pick(i18n.SEVERITY, f.severity, lang),
                 "text": _finding_text(f.code, f.message, lang),
+                "step_title": _step_title(f.step_id, f.step_id, lang),
                 "translated": _finding_translated(f.code, lang),
                 "at": f.at,
                 "frames": f.frames,
             }
             for f in session.findings
         ],
-        "frames": [_frame_doc(n) for n in notes],
+        "frames": [_frame_doc(n, lang, owners, session) for n in notes],
     }
     doc["actions"] = _actions_doc(causes, profile is not None, status, lang)
+    works, fails, recovered = partition_ids(doc["rungs"], session)
+    doc["partition"] = {"works": works, "fails": fails, "recovered": recovered}
     doc["summary"] = _summary_doc(doc, session, lang)
     return doc
 
@@ -631,13 +730,22 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", ".") for n in re.findall(r"\d+(?:[.,]\d+)?", text)}
 
 
+def _said(number: str, said: set[str]) -> bool:
+    """``number`` is already in the summary, perhaps rounded otherwise (15 ms and 15.1 ms)."""
+    for other in said:
+        tolerance = 0.05 if "." in number and "." in other else 0.5
+        if abs(float(number) - float(other)) <= tolerance + 1e-9:
+            return True
+    return False
+
+
 def rung_cells(rung: dict[str, Any]) -> list[str]:
     """One row of the rungs table, in RUNG_COLUMNS order (the result cell is the status label)."""
     said = _numbers(rung["summary"])
     figures = ", ".join(
         f"{k} {v}" for k, v in rung["figures"]
-        if not (_numbers(str(v)) and _numbers(str(v)) <= said)  # already in the summary
-        and f"{k} {v}" not in rung["summary"]
+        if not (_numbers(str(v)) and all(_said(n, said) for n in _numbers(str(v))))
+        and f"{k} {v}" not in rung["summary"] and str(v) not in rung["summary"]
     )
     details = "; ".join(x for x in (rung["summary"], figures) if x)
     return [rung["layer_label"], rung["title"], rung["status_label"], rung["duration_text"],
@@ -656,6 +764,18 @@ def connection_cells(conn: dict[str, Any], lang: str) -> list[str]:
     ]
 
 
+def _value_text(value: Any) -> str:
+    """One value as people read it: a list of credential sets by name, never a repr."""
+    if isinstance(value, dict):
+        if "name" in value:
+            return str(value["name"])
+        return ", ".join(f"{k.replace('_', ' ')} {_value_text(v)}" for k, v in value.items()
+                         if v is not None and v != "")
+    if isinstance(value, list | tuple):
+        return ", ".join(_value_text(v) for v in value)
+    return str(value)
+
+
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     """Nested settings as (dotted.key, text) pairs; a list is one comma-separated value."""
     if isinstance(value, dict):
@@ -663,15 +783,68 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         for k, v in value.items():
             out += flatten(v, f"{prefix}.{k}" if prefix else str(k))
         return out
-    if isinstance(value, list):
-        return [(prefix, ", ".join(str(v) for v in value))]
-    return [(prefix, str(value))]
+    return [(prefix, _value_text(value))]
+
+
+def _setting_value(key: str, value: Any, lang: str) -> str | None:
+    if value is None or value == "" or value == [] or value == {}:
+        return None
+    if isinstance(value, bool):
+        return t(lang, "yes" if value else "no")
+    seconds = key in i18n.SETTING_SECONDS or "timeout" in key or key.endswith(("_wait", "_s"))
+    if seconds and isinstance(value, int | float):
+        return duration(float(value), lang)
+    if isinstance(value, float):
+        return i18n.number(value, lang, 3).rstrip("0").rstrip(",.") or "0"
+    if key == "facts.server" and isinstance(value, dict):
+        where = str(value.get("logical", "?"))
+        if value.get("physical") is not None:
+            where += f"/{value['physical']}"
+        return f"{where} ({t(lang, 'byte_address', n=value.get('size', '?'))})"
+    if key == "facts.hdlc_params" and isinstance(value, dict):
+        return (f"{t(lang, 'profile_info')} {value.get('max_info_tx', '-')}/"
+                f"{value.get('max_info_rx', '-')}, {t(lang, 'profile_window')} "
+                f"{value.get('window_tx', '-')}/{value.get('window_rx', '-')}")
+    if key == "mechanism":
+        return i18n.pick(i18n.AUTH, str(value), lang, str(value))
+    if key == "stopped_reason":
+        return i18n.pick(i18n.SKIP_REASON, str(value), lang, str(value).replace("_", " "))
+    if isinstance(value, dict):
+        rows = [f"{_label(f'{key}.{k}', k, lang)} {text}"
+                for k, v in value.items()
+                if (text := _setting_value(f"{key}.{k}", v, lang)) is not None]
+        return ", ".join(rows) or None
+    return _value_text(value)
+
+
+def _label(dotted: str, key: str, lang: str) -> str:
+    if dotted in i18n.SETTING:
+        return i18n.pick(i18n.SETTING, dotted, lang)
+    return i18n.pick(i18n.FIGURE, key, lang, key.replace("_", " "))
+
+
+def settings_rows(settings: dict[str, Any], lang: str) -> list[list[str]]:
+    """The run's settings as [label, value] rows people read: labels in ``lang``, times as
+    durations, yes/no, credential sets by name; values not set are left out."""
+    rows: list[list[str]] = []
+    for key, value in settings.items():
+        if key == "facts" and isinstance(value, dict):
+            items = [(f"facts.{k}", v) for k, v in value.items()]
+        else:
+            items = [(key, value)]
+        for dotted, item in items:
+            text = _setting_value(dotted, item, lang)
+            if text is None:
+                continue
+            label = i18n.pick(i18n.SETTING, dotted, lang,
+                              dotted.removeprefix("facts.").replace("_", " "))
+            rows.append([label, text])
+    return rows
 
 
 def evidence_order(note: str, where: str, lang: str) -> str:
-    """English reads the note, then the frame; other languages lead with the frame, because the
-    note is recorded English text the reader may not read."""
-    return f"{note} — {where}" if lang == "en" else f"{where} — {note}"
+    """The note (in the report's language), then the frame it cites."""
+    return f"{note} — {where}" if note else where
 
 
 def frame_heading(frame: dict[str, Any], lang: str) -> str:
@@ -679,7 +852,7 @@ def frame_heading(frame: dict[str, Any], lang: str) -> str:
     return (
         f"#{frame['index']} {frame['dir'].upper()} t+{i18n.number(frame['at'], lang, 6)} s · "
         f"{t(lang, 'connection').lower()} {frame['conn']} · {t(lang, 'step')} "
-        f"{frame['step'] or '-'}"
+        f"{frame.get('step_text') or frame['step'] or '-'}"
     )
 
 

@@ -19,7 +19,6 @@ from dlmsdoctor.output.report import (
     column_heads,
     connection_cells,
     evidence_order,
-    flatten,
     frame_heading,
     problem_parts,
     rung_cells,
@@ -38,7 +37,7 @@ h3 { font-size: 1.02rem; margin: 1.2rem 0 .4rem; }
 .status { border-left: 8px solid var(--muted); background: var(--soft); padding: .75rem 1rem;
           font-size: 1.05rem; }
 .status.ok { border-color: var(--ok); } .status.degraded { border-color: var(--warn); }
-.status.failed { border-color: var(--bad); }
+.status.failed { border-color: var(--bad); } .status.cancelled { border-color: var(--warn); }
 .status b { letter-spacing: .02em; }
 table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .92rem; }
 th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
@@ -46,6 +45,7 @@ th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
 th { background: var(--soft); }
 td.st-ok { color: var(--ok); font-weight: 600; } td.st-warning { color: var(--warn);
   font-weight: 600; } td.st-failed, td.st-error { color: var(--bad); font-weight: 600; }
+td.st-recovered { color: var(--warn); }
 code, pre, .hex { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas,
   "Liberation Mono", monospace; font-size: .85rem; }
 pre { background: var(--soft); border: 1px solid var(--line); padding: .5rem .7rem;
@@ -105,7 +105,7 @@ def _frame_link(index: int, lang: str) -> str:
 
 def _evidence(ev: dict[str, Any], lang: str) -> str:
     note = _e(ev["note"])
-    if lang != "en" and note:
+    if not ev.get("note_translated", True) and note:
         note = f"<i>{_e(t(lang, 'recorded_note'))}: {note}</i>"
     if "frame_ref" in ev:
         ref = ev["frame_ref"]
@@ -150,27 +150,34 @@ def _measurements(doc: dict[str, Any], lang: str) -> str:
     return out
 
 
+def _cause_html(c: dict[str, Any], heading: str, lang: str) -> str:
+    recorded = "" if c["translated"] else f" <i>{_e(t(lang, 'recorded_text'))}</i>"
+    expl = f"<p>{_e(c['explanation'])}{recorded}</p>" if c["explanation"] else ""
+    evidence = "".join(_evidence(ev, lang) for ev in c["evidence"])
+    ev_html = (
+        (f'<p><b>{_e(t(lang, "evidence"))}:</b></p><ul class="evidence">{evidence}</ul>')
+        if evidence
+        else ""
+    )
+    return (
+        f'<div class="cause">{heading}'
+        f'<p class="meta"><span class="conf">{c["confidence_pct"]} %</span> '
+        f"{_e(t(lang, 'confidence'))} · {_e(t(lang, 'whose'))}: "
+        f"<b>{_e(c['whose_label'])}</b> · <code>{_e(c['code'])}</code></p>"
+        f"{expl}{ev_html}</div>"
+    )
+
+
 def _causes(doc: dict[str, Any], lang: str) -> str:
     causes = doc["diagnosis"]["causes"]
     if not causes:
         return f"<p>{_e(t(lang, 'sum_no_diag'))}</p>"
-    out = []
-    for c in causes:
-        recorded = "" if c["translated"] else f" <i>{_e(t(lang, 'recorded_text'))}</i>"
-        expl = f"<p>{_e(c['explanation'])}{recorded}</p>" if c["explanation"] else ""
-        evidence = "".join(_evidence(ev, lang) for ev in c["evidence"])
-        ev_html = (
-            (f'<p><b>{_e(t(lang, "evidence"))}:</b></p><ul class="evidence">{evidence}</ul>')
-            if evidence
-            else ""
-        )
-        out.append(
-            f'<div class="cause"><h3>{c["rank"]}. {_e(c["title"])}</h3>'
-            f'<p class="meta"><span class="conf">{c["confidence_pct"]} %</span> '
-            f"{_e(t(lang, 'confidence'))} · {_e(t(lang, 'whose'))}: "
-            f"<b>{_e(c['whose_label'])}</b> · <code>{_e(c['code'])}</code></p>"
-            f"{expl}{ev_html}</div>"
-        )
+    out = [_cause_html(c, f"<h3>{c['rank']}. {_e(c['title'])}</h3>", lang)
+           for c in causes if not c["note"]]
+    notes = [c for c in causes if c["note"]]
+    if notes:
+        out.append(f"<h3>{_e(t(lang, 'notes'))}</h3>")
+        out += [_cause_html(c, f"<h4>{_e(c['title'])}</h4>", lang) for c in notes]
     return "".join(out)
 
 
@@ -196,14 +203,14 @@ def _settings(doc: dict[str, Any], lang: str) -> str:
     key = "secrets_shown" if doc["secrets_shown"] else "secrets_masked"
     names = ", ".join(f"<code>{_e(n)}</code>" for n in doc["credential_sets"])
     items = [f"<li><b>{_e(t(lang, 'credential_sets'))}</b>: {names or _e(t(lang, 'none'))}</li>"]
-    items += [f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in flatten(doc["settings"])]
+    items += [f"<li>{_e(k)}: {_e(v)}</li>" for k, v in doc["settings_text"]]
     out = f"<p><i>{_e(t(lang, key))}</i></p><ul>{''.join(items)}</ul>"
     if doc["logins"]:
         lis = "".join(f"<li>{_e(x['text'])}</li>" for x in doc["logins"])
         out += f"<h3>{_e(t(lang, 'logins'))}</h3><ul>{lis}</ul>"
     if doc["identity"]:
         lis = "".join(
-            f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in flatten(doc["identity"])
+            f"<li>{_e(k)}: {_e(v)}</li>" for k, v in doc["identity_text"]
         )
         out += f"<h3>{_e(t(lang, 'identity'))}</h3><ul>{lis}</ul>"
     if doc["findings"]:
@@ -255,7 +262,8 @@ def render_html(doc: dict[str, Any]) -> str:
     title = f"{t(lang, 'title')}: {target['host']}:{target['port']}"
     summary = "".join(f"<li>{_e(x)}</li>" for x in doc["summary"])
     footer = " ".join(_e(x) for x in about_lines(doc))
-    status_code = status["code"] if status["code"] in ("ok", "degraded", "failed") else ""
+    status_code = status["code"] if status["code"] in ("ok", "degraded", "failed",
+                                                       "cancelled") else ""
     parts = [
         f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

@@ -13,13 +13,12 @@ from dlmsdoctor.output.report import (
     column_heads,
     connection_cells,
     evidence_order,
-    flatten,
     frame_heading,
     problem_parts,
     rung_cells,
 )
 
-_STATUS_MARK = {"ok": "✅", "degraded": "⚠️", "failed": "❌", "unknown": "❔"}
+_STATUS_MARK = {"ok": "✅", "degraded": "⚠️", "failed": "❌", "unknown": "❔", "cancelled": "⏹"}
 _STEP_MARK = {
     "ok": "✅",
     "warning": "⚠️",
@@ -30,12 +29,14 @@ _STEP_MARK = {
     "cancelled": "⏹",
     "pending": "…",
     "running": "…",
+    "recovered": "↩️",
 }
 
 
 def cell(text: object) -> str:
-    """Text safe inside a table cell: pipes escaped, line breaks folded."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text safe inside a table cell: markup escaped like a paragraph (meter-supplied text such
+    as a logical device name ``DLD<script>``), pipes escaped, line breaks folded."""
+    return inline(str(text).replace("\n", " ")).replace("|", "\\|")
 
 
 def inline(text: object) -> str:
@@ -86,9 +87,10 @@ def _frame_ref(ref: dict[str, Any], lang: str) -> str:
 
 
 def _evidence_line(ev: dict[str, Any], lang: str) -> str:
-    """English: the note, then the frame. Spanish: the frame, then the recorded (English) note."""
+    """The note, then the frame (a note without words in this language is marked as recorded
+    and put after the frame)."""
     note = inline(ev["note"])
-    if lang != "en" and note:
+    if not ev.get("note_translated", True) and note:
         note = f"_{t(lang, 'recorded_note')}: {note}_"
     if "frame_ref" in ev:
         ref = ev["frame_ref"]
@@ -98,6 +100,23 @@ def _evidence_line(ev: dict[str, Any], lang: str) -> str:
     if ev.get("step_title"):
         return f"- {note} — {t(lang, 'step')}: {inline(ev['step_title'])}"
     return f"- {note}"
+
+
+def _cause_lines(c: dict[str, Any], heading: str, lang: str) -> list[str]:
+    note = "" if c["translated"] else f" _{t(lang, 'recorded_text')}_"
+    out = [
+        heading,
+        "",
+        f"{t(lang, 'confidence')}: **{c['confidence_pct']} %** · {t(lang, 'whose')}: "
+        f"**{c['whose_label']}** · `{c['code']}`",
+        "",
+    ]
+    if c["explanation"]:
+        out += [inline(c["explanation"]) + note, ""]
+    if c["evidence"]:
+        out += [f"**{t(lang, 'evidence')}:**", ""]
+        out += [_evidence_line(ev, lang) for ev in c["evidence"]] + [""]
+    return out
 
 
 def render_md(doc: dict[str, Any]) -> str:
@@ -144,20 +163,15 @@ def render_md(doc: dict[str, Any]) -> str:
     out += [f"## {t(lang, 'diagnosis')}", ""]
     if not doc["diagnosis"]["causes"]:
         out += [t(lang, "sum_no_diag") if status["code"] == "unknown" else t(lang, "none"), ""]
+    notes = [c for c in doc["diagnosis"]["causes"] if c["note"]]
     for c in doc["diagnosis"]["causes"]:
-        note = "" if c["translated"] else f" _{t(lang, 'recorded_text')}_"
-        out += [
-            f"### {c['rank']}. {inline(c['title'])}",
-            "",
-            f"{t(lang, 'confidence')}: **{c['confidence_pct']} %** · {t(lang, 'whose')}: "
-            f"**{c['whose_label']}** · `{c['code']}`",
-            "",
-        ]
-        if c["explanation"]:
-            out += [inline(c["explanation"]) + note, ""]
-        if c["evidence"]:
-            out += [f"**{t(lang, 'evidence')}:**", ""]
-            out += [_evidence_line(ev, lang) for ev in c["evidence"]] + [""]
+        if c["note"]:
+            continue
+        out += _cause_lines(c, f"### {c['rank']}. {inline(c['title'])}", lang)
+    if notes:
+        out += [f"### {t(lang, 'notes')}", ""]
+        for c in notes:
+            out += _cause_lines(c, f"#### {inline(c['title'])}", lang)
 
     out += [f"## {t(lang, 'actions')}", ""]
     for when in ("now", "later"):
@@ -185,15 +199,15 @@ def render_md(doc: dict[str, Any]) -> str:
         f"- **{t(lang, 'credential_sets')}**: "
         + (", ".join(f"`{n}`" for n in doc["credential_sets"]) or t(lang, "none"))
     ]
-    for key, value in flatten(doc["settings"]):
-        out.append(f"- `{key}`: {inline(value)}")
+    for label, value in doc["settings_text"]:
+        out.append(f"- {inline(label)}: {inline(value)}")
     out.append("")
     if doc["logins"]:
         out += [f"### {t(lang, 'logins')}", ""]
         out += [f"- {inline(x['text'])}" for x in doc["logins"]] + [""]
     if doc["identity"]:
         out += [f"### {t(lang, 'identity')}", ""]
-        out += [f"- `{k}`: {inline(v)}" for k, v in flatten(doc["identity"])] + [""]
+        out += [f"- {inline(k)}: {inline(v)}" for k, v in doc["identity_text"]] + [""]
     if doc["findings"]:
         out += [f"### {t(lang, 'findings')}", ""]
         for f in doc["findings"]:

@@ -14,22 +14,43 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dlmsdoctor.events import Direction
 from dlmsdoctor.screens.layout import BREAKPOINTS
 from dlmsdoctor.session import Cause, ConnectionProfile, Evidence, Session
 
-_STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red"}
+_STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red",
+                 "cancelled": "bold yellow"}
 
 
 def evidence_frame(session: Session, evidence: Evidence) -> int | None:
-    """The frame an evidence item points at, directly or through its probe finding."""
+    """The frame an evidence item cites (F4's jump lands there): its own frame, else the frame
+    that proves its probe finding (the meter's answer; our request for silence), else the first
+    frame its step sent itself (not the release of a previous association it began with)."""
     if evidence.frame is not None:
         return evidence.frame
     if evidence.finding:
+        from dlmsdoctor.diagnosis.evidence import claims_silence
+
         for finding in session.findings:
-            if finding.code == evidence.finding and finding.frames:
+            if finding.code != evidence.finding or not finding.frames:
+                continue
+            if evidence.step and finding.step_id != evidence.step:
+                continue
+            by_index = {f.index: f for f in session.frames}
+            cited = [by_index[i] for i in finding.frames if i in by_index]
+            if not cited:
                 return finding.frames[0]
+            if claims_silence(finding.code):
+                sent = [f for f in cited if f.direction is Direction.TX]
+                return (sent[-1] if sent else cited[0]).index
+            got = [f for f in cited if f.direction is Direction.RX]
+            return (got[0] if got else cited[0]).index
     if evidence.step:
-        return next((f.index for f in session.frames if f.step_id == evidence.step), None)
+        from dlmsdoctor.diagnosis.steps import frame_owners
+
+        owners = frame_owners(session)
+        return next((f.index for f in session.frames
+                     if f.step_id == evidence.step and f.index not in owners), None)
     return None
 
 
@@ -137,7 +158,11 @@ class DiagnosisScreen(Screen[None]):
         )
         line.append(diagnosis.headline)
         headline.update(line)
-        self._causes = sorted(diagnosis.causes, key=lambda c: -c.confidence)
+        # faults by confidence, then the notes (a "release confirmed late" is never first):
+        # the diagnosis' own ranking, also for a session whose causes came unranked
+        from dlmsdoctor.diagnosis.verdict import is_note
+
+        self._causes = sorted(diagnosis.causes, key=lambda c: (is_note(c), -c.confidence))
         causes.add_options(
             Option(f"{c.confidence:>4.0%} {c.title} ({c.whose})", id=f"cause-{i}")
             for i, c in enumerate(self._causes)

@@ -36,11 +36,37 @@ def test_default_demo_tells_the_serial_address_story_quickly(fresh_machine: Path
     assert "Wrong server address: the meter answers at 1/6678 (4-byte)" in out
     assert "SN % 10000 + 1000 = 6678" in out
     assert "gurux client: -h 127.0.0.1" in out and "-s 6678 -l 1" in out
-    assert "0 failed login(s) caused, 0 association(s) left open" in out
+    assert "0 failed login(s) caused by this run, 0 association(s) left open" in out
+    # the demo's choices are the demo's: no option the user never typed
+    assert "--no-icmp" not in out and "--disc-first" not in out
+    assert "turned off by the demo" in out and "the demo does not send DISC first" in out
+    # the rungs the address discovery recovered are said to be recovered, right above the verdict
+    settled = out[out.index("Recovered by a later rung"):out.index("Verdict:")]
+    assert "[rcvd] framing.detect" in settled and "[rcvd] hdlc.snrm" in settled
     assert "\x1b[" not in out
     assert took < 10, took
     assert not (fresh_machine / "data").exists()
     assert not (fresh_machine / "config").exists()
+
+
+def test_iec_text_on_the_line_is_what_the_framing_rung_got() -> None:
+    """Issue 9 item 4: with IEC 62056-21 text on the line the framing rung says what it got,
+    not "no answer", right above the verdict that quotes the meter's text."""
+    result = invoke("--headless", "--scenario", "iec62056-21")
+    assert result.exit_code == 0, result.stderr
+    settled = result.stdout[result.stdout.index("Rungs as the whole run shows them"):
+                            result.stdout.index("Verdict:")]
+    assert "framing.detect     IEC 62056-21 text instead of DLMS: '/DLD5" in settled
+
+
+def test_lockout_demo_counts_only_the_failures_this_run_caused() -> None:
+    """The simulated poller's two failed logins are the poller's, not this run's."""
+    result = invoke("--headless", "--scenario", "lockout")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "0 failed login(s) caused by this run" in out
+    assert "the earlier client (the site's poller) caused 2 failed login(s)" in out
+    assert "2 failed login(s) caused," not in out
 
 
 def test_headless_flag_exists_and_list_names_every_scenario() -> None:

@@ -90,3 +90,35 @@ def test_ipv6_targets_are_shown_in_brackets() -> None:
     )
     text = "\n".join(summary_lines(session))
     assert "[::1]:4059" in text and " ::1:4059" not in text
+
+
+def test_a_late_release_confirmation_is_a_note_and_recovered_rungs_are_recovered(
+    tmp_path: Path,
+) -> None:
+    """Issue 9 items 4 and 7: "release confirmed late" is never ranked as a cause, and a rung
+    that failed at the defaults and was recovered is not shown as a plain failure."""
+    from dlmsdoctor.events import StepStatus
+    from tests.diagnosis.story import Story
+    from tests.helpers.dlms_frames import RLRE, RLRQ, i_rx, i_tx, snrm, ua
+
+    story = Story()
+    story.connect()
+    story.step("tcp.connect", "tcp")
+    story.tx(snrm(), "framing.detect", dt=0.3)
+    story.step("framing.detect", "framing", StepStatus.FAILED, "no answer")
+    story.tx(snrm(), "address.discover")
+    story.rx(ua(), "address.discover")
+    story.step("address.discover", "address")
+    story.public_association()
+    story.step("assoc.public", "association")
+    story.tx(i_tx(RLRQ, ns=1, nr=1), "release")
+    story.rx(i_rx(RLRE, ns=1, nr=2), "release", dt=2.0)  # after the wait
+    story.step("release", "release", StepStatus.FAILED, "no RLRE in time")
+    path = tmp_path / "late.json"
+    path.write_text(story.session.dumps(), encoding="utf-8")
+    code, out, _ = run(str(path))
+    assert code == ExitCode.OK
+    assert "note     release.confirmed_late" in out
+    assert not any(line.startswith("  cause") and "confirmed_late" in line
+                   for line in out.splitlines())
+    assert "step framing.detect     recovered" in out

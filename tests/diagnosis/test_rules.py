@@ -372,6 +372,20 @@ def test_inactivity_timeout(story: Story) -> None:
     story.close(by_peer=True, dt=3.0)
     cause = codes(story)["link.inactivity_timeout"]
     assert "3 s" in cause.explanation
+    # the run read the timeout: no advice to read it (issue 9 item 6); the title and the
+    # explanation round the idle time the same way
+    assert not any("0.0.22.0.0.255" in a.text for a in cause.actions)
+    assert "(inactivity timeout, here 3 s)" in cause.title and "after 3 s without" in (
+        cause.explanation)
+    unread = Story()
+    unread.connect()
+    unread.tx(snrm())
+    unread.rx(ua())
+    unread.public_association()
+    unread.close(by_peer=True, dt=0.34)
+    cause = codes(unread)["link.inactivity_timeout"]
+    assert any("0.0.22.0.0.255 attribute 8" in a.text for a in cause.actions)
+    assert "here 340 ms" in cause.title and "after 340 ms without traffic" in cause.explanation
     s = Story()
     s.connect()
     s.tx(snrm())
@@ -404,8 +418,11 @@ def test_malformed_frame_we_sent_is_ours(story: Story) -> None:
     cause = top(story)
     assert cause.code == "client.malformed_frame"
     assert cause.whose == "client"
-    assert "hdlc.params.group_length" in cause.title
-    assert "14" in cause.explanation  # the corrected group length, hex
+    assert "parameter group length is wrong" in cause.title  # in words, not a code
+    # expected/found said once, as bytes with 0x (no third "correct value" saying it again)
+    assert "expected 0x14, found 0x12" in cause.explanation
+    assert "right bytes" not in cause.explanation and "correct value" not in cause.explanation
+    assert cause.evidence[0].note == "the SNRM's parameter group length is wrong"
     assert cause.evidence[0].frame == index
 
 
@@ -414,6 +431,16 @@ def test_engine_error_is_our_bug(story: Story) -> None:
     story.finding("engine.exception", "hdlc.snrm", Severity.ERROR, exception="KeyError")
     found = codes(story)
     assert found["dlmsdoctor.bug"].whose == "client"
+
+
+def test_a_cancelled_runs_unconfirmed_release_is_no_fault(story: Story) -> None:
+    """Issue 9 item 7: quitting mid-run is not "the meter may still hold our association"."""
+    story.finding("release.not_clean", "release")
+    story.session.cancelled = True
+    diagnosis = diagnose(story.session)
+    cause = diagnosis.causes[0]
+    assert cause.code == "release.not_clean" and "cancelled" in cause.title
+    assert cause.confidence < 0.5 and diagnosis.status == "cancelled"
 
 
 def test_release_not_clean(story: Story) -> None:

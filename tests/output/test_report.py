@@ -208,6 +208,7 @@ def test_json_report_top_level_keys_are_the_documented_ones() -> None:
         "schema", "version", "lang", "report_version", "secrets_shown", "session", "target",
         "status", "summary", "rungs", "measurements", "diagnosis", "actions", "profile",
         "settings", "credential_sets", "logins", "identity", "findings", "frames",
+        "settings_text", "identity_text", "partition",
     }
     assert set(doc["measurements"]) == {"ping", "connections", "negotiated", "association"}
     assert set(doc["frames"][0]) >= {"index", "conn", "dir", "at", "step", "hex", "fields",
@@ -260,7 +261,8 @@ def test_polish_no_repeats_no_stray_backslashes_no_false_works() -> None:
     assert not any(line.startswith("Works:") and "Release" in line for line in doc["summary"])
     md = render_report(busy, "md", "en")
     causes = md[md.index("## Diagnosis"):md.index("## Recommended actions")]
-    assert causes.count("tearing down the previous connection") == 1  # (the appendix: per frame)
+    # the bridge's problem said once, in words (the appendix: per frame)
+    assert causes.count("the bridge says its port is in use") == 1
     seed_md = render_report(seed_session(), "md", "en")
     assert "serial number 12345678; serial number 12345678" not in seed_md
     ping_row = next(x for x in seed_md.splitlines() if x.startswith("| Network (ICMP)"))
@@ -288,3 +290,41 @@ def test_every_probe_finding_code_in_the_docs_has_spanish() -> None:
         and not code.startswith(not_findings)
     )
     assert missing == []
+
+
+def test_meter_text_in_the_rung_table_is_escaped() -> None:
+    """Issue 10 item 10: a logical device name ``DLD<script>|x`` read from the meter lands in
+    the rung table as text: no raw tag, no extra table column, nothing raw in the HTML."""
+    session = seed_session()
+    step = session.step("cosem.identity")
+    assert step is not None
+    step.summary = "logical_device_name=DLD<script>|x*y*"
+    session.identity["logical_device_name"] = "DLD<script>|x*y*"
+    md = render_report(session, "md", "en")
+    row = next(line for line in md.splitlines() if line.startswith("| COSEM reads"))
+    assert "<script>" not in row and "\\<script\\>" in row
+    assert row.count(" | ") == 4  # five cells: the pipe from the meter is escaped
+    assert "logical device name DLD" in row  # the figure's label, not its key
+    html = render_report(session, "html", "en")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("note", [
+    "SNRM to 1/1 (2-byte): no answer", "UA from 1/6678 (4-byte)", "AARQ: no answer",
+    "the UA arrived 801 ms after the SNRM", "the AARE arrived 1.40 s after the AARQ",
+    "connection 1 closed by the peer 0.7 ms after this frame, no byte back",
+    "connection 1 closed after 31 ms idle", "the bridge wrote 'Port already in use' and closed",
+    "request (frame #3), answered late", "rejected frame (56 info bytes)",
+    "the meter's AARE refused credential set 'mgmt' (client SAP 1, low): authentication-failure",
+    "the run stopped: the connection was closed at once, with 2 failed login(s) recent in the "
+    "login ledger",
+    "the frame check sequence (FCS) is wrong: the frame was damaged on the way (noise, wrong "
+    "serial settings)",
+])
+def test_evidence_notes_the_rules_write_read_in_spanish(note: str) -> None:
+    from dlmsdoctor.output.i18n_notes import note_es
+
+    spanish = note_es(note)
+    assert spanish is not None and spanish != note
+    assert not re.search(r"\d\.\d", spanish)  # decimal commas
+    assert "(2-byte)" not in spanish and "credential set" not in spanish
