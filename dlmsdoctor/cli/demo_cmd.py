@@ -82,7 +82,8 @@ SCENARIOS: dict[str, Scenario] = {
             creds=("mgmt=1:low:00000000",),
             # Two runs, one failed login each: one failure alone is, on the wire, the same as a
             # session held by another client, and the engine rightly does not call it a lockout.
-            before=("mgmt=1:low:11111111", "mgmt=1:low:11111111"),
+            # Two outdated passwords: dlmsdoctor never sends one the meter refused already.
+            before=("mgmt=1:low:11111111", "mgmt=1:low:22222222"),
             expect="auth.lockout",
         ),
         Scenario(

@@ -16,6 +16,7 @@ from dlmsdoctor.codec.apdu import decode_apdu
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.config import Credential
 from dlmsdoctor.events import Event, LoginAttempted, StepStatus
+from dlmsdoctor.login_budget import LoginSlot, Verdict
 from dlmsdoctor.probes import apdus, hdlc, wire
 from dlmsdoctor.probes.base import PendingAarq, Probe, ProbeContext
 from dlmsdoctor.probes.safety import check_lockout, held_back
@@ -236,8 +237,9 @@ async def _hls_pass3(ctx: ProbeContext, step_id: str, hls: GxClient, aare: bytes
 
 
 def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
-                  result: AssocResult) -> tuple[StepStatus, str]:
-    """Findings, LoginAttempted and the ledger entry for one AARQ."""
+                  result: AssocResult, slot: LoginSlot | None = None) -> tuple[StepStatus, str]:
+    """Findings, LoginAttempted and the ledger entry for one AARQ (with the secret's
+    fingerprint from ``slot`` for a password login)."""
     f = result.fields
     frames = tuple(result.frames)
     who = {"client_sap": cred.client_sap, "mechanism": cred.auth, "credential": cred.name}
@@ -246,7 +248,18 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
     diag_name = result.diagnostic_name
     ctx.emit(LoginAttempted(step_id, ctx.now(), cred.name, cred.client_sap, cred.auth, outcome,
                             diag_name))
-    ctx.budget.record(cred.name, cred.client_sap, cred.auth, outcome, diag_name)
+    unavailable = ctx.budget.unavailable
+    ctx.budget.record(cred.name, cred.client_sap, cred.auth, outcome, diag_name,
+                      fingerprint=slot.fingerprint if slot is not None else "")
+    if slot is not None:
+        slot.recorded = True
+    if ctx.budget.unavailable is not None and unavailable is None and cred.auth != "none":
+        exc = ctx.budget.unavailable
+        ctx.emit(ctx.finding(
+            step_id, "login.ledger_unavailable", Severity.ERROR,
+            f"this login could not be recorded: {exc}; no further password is sent in this "
+            "run (failures could not be counted)", path=str(exc.path), problem=exc.message,
+            ignored=ctx.budget.ignore_ledger_errors, **who))
     if cred.auth != "none":
         ctx.facts.logins_tried += 1
     if result.outcome == "accepted":
@@ -394,19 +407,43 @@ class LoginProbe(Probe):
                                   "no key was used", mechanism="gmac")
                 yield ctx.finished(self.id, StepStatus.UNAVAILABLE, f"HLS-GMAC: {exc}", **who)
                 return
+        # a first look without the lock (no link set up for a login that cannot be sent) ...
         verdict = ctx.budget.check(cred.name, cred.client_sap, cred.auth)
         if not verdict.allowed:
-            yield ctx.finding(self.id, verdict.code, Severity.WARNING,
-                              f"login {cred.name!r} not attempted: {verdict.reason}",
-                              **verdict.data)
-            yield ctx.finished(self.id, StepStatus.SKIPPED, verdict.reason, reason="budget",
-                               **who)
+            yield self._refused(ctx, verdict)
+            yield ctx.finished(self.id, StepStatus.SKIPPED, verdict.reason,
+                               reason=_skip_reason(verdict), **who)
             return
         problem = await prepare_link(ctx, self.id, cred.client_sap)
         if problem is not None:
             yield ctx.finished(self.id, StepStatus.FAILED, problem, **who)
             return
-        result = await associate(ctx, self.id, cred)
-        status, summary = report_result(ctx, self.id, cred, result)
+        # ... then the whole check, the login and its record under the ledger's lock: runs
+        # against the same meter, here or in other processes, share one budget
+        async with ctx.budget.slot(cred) as slot:
+            verdict = slot.verdict
+            if verdict.code == "login.ledger_unavailable" and verdict.allowed:
+                yield ctx.finding(self.id, verdict.code, Severity.WARNING, verdict.reason,
+                                  **verdict.data)
+            if not verdict.allowed:
+                yield self._refused(ctx, verdict)
+                yield ctx.finished(self.id, StepStatus.SKIPPED, verdict.reason,
+                                   reason=_skip_reason(verdict), **who)
+                return
+            slot.sent = True
+            result = await associate(ctx, self.id, cred)
+            status, summary = report_result(ctx, self.id, cred, result, slot)
         yield ctx.finished(self.id, status, summary, result=result.fields.get("result"),
                            diagnostic=result.fields.get("diagnostic"), **who)
+
+    def _refused(self, ctx: ProbeContext, verdict: Verdict) -> Event:
+        severity = Severity.ERROR if verdict.code == "login.ledger_unavailable" else (
+            Severity.WARNING)
+        return ctx.finding(self.id, verdict.code, severity,
+                           f"login {self.cred.name!r} not attempted: {verdict.reason}",
+                           **verdict.data)
+
+
+def _skip_reason(verdict: Verdict) -> str:
+    return {"login.already_rejected": "already-rejected",
+            "login.ledger_unavailable": "ledger-unavailable"}.get(verdict.code, "budget")

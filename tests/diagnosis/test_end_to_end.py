@@ -235,10 +235,10 @@ async def test_one_failed_login_then_drops_is_no_proven_lockout(tmp_path: Path) 
 async def test_lockout_after_two_failures_is_named_and_costs_no_more(tmp_path: Path) -> None:
     """Two wrong passwords (lockout=2,60), nothing accepted since, then drops: the engine's
     guard stops the run (proven signature) and the diagnosis names the lockout."""
-    wrong = (parse_credential("mgmt=1:low:99999999"),)
     right = (parse_credential("mgmt=1:low:00000000"),)
     async with SimulatedMeter("default", ["lockout=2,60"]) as meter:
-        for _ in range(2):
+        for password in ("99999999", "88888888"):  # the same one twice is not sent again
+            wrong = (parse_credential(f"mgmt=1:low:{password}"),)
             await probe(meter, tmp_path, credentials=wrong, public=False)
         session = await probe(meter, tmp_path, credentials=right)
     assert session.settings["stopped_reason"] == "lockout"
