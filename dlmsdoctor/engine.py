@@ -311,9 +311,19 @@ async def run_probe(
             await asyncio.shield(_run_one(ctx, emit, run, probe))
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+    _flush_deferred(ctx, emit)
     if cancel.is_set() and ctx.facts.stop_reason is None:
         ctx.facts.stop_reason = "cancelled"
     return recorder.finish(ctx.facts, clock.now())
+
+
+def _flush_deferred(ctx: ProbeContext, emit: Emit) -> None:
+    """The no-answer findings whose request never got its answer, not even late (during a
+    later wait, the release, or at the start of another connection): said now, with the time
+    and step they belong to. An AARQ whose AARE came late is slow, never unanswered."""
+    for _index, finding in sorted(ctx.deferred.items()):
+        emit(finding)
+    ctx.deferred.clear()
 
 
 Emit = Callable[[Event], None]

@@ -48,6 +48,11 @@ class AssocResult:
     fields: dict[str, object] = field(default_factory=dict)
     frames: list[int] = field(default_factory=list)
     reply: wire.Reply | None = None
+    request_index: int = -1  # the AARQ (its last segment): what the AARE answers
+    waited: float = 0.0  # the wait for the AARE; a later one is late
+    listened: float = 0.0  # the whole time spent waiting, late listening included
+    late: bool = False  # the AARE came after the wait (the meter is slow)
+    delay: float | None = None  # AARQ to AARE, seconds
 
     @property
     def diagnostic_name(self) -> str:
@@ -103,16 +108,21 @@ def report_late(ctx: ProbeContext, step_id: str, late: list[tuple[int, bytes]]) 
             accepted = fields.get("result") == 0
             pending = facts.assoc_pending
             delay = None
+            frames: tuple[int, ...] = (index,)
             if pending is not None:
                 delay = round(ctx.now() - pending.sent_at, 3)
-                facts.saw_answer_after(ctx.now() - pending.sent_at)
+                facts.saw_delay("association", ctx.now() - pending.sent_at)
+                if pending.request_index >= 0:
+                    frames = (pending.request_index, index)
+                    ctx.answered(pending.request_index)
             ctx.emit(ctx.finding(
                 step_id, "assoc.late_answer", Severity.WARNING,
                 f"the meter {'accepted' if accepted else 'answered'} our AARQ after we had "
                 "given up on it" + (f" ({delay:.1f} s after it)" if delay is not None else "")
                 + ("; our RLRQ/DISC end that association" if accepted else ""),
-                (index,), result="accepted" if accepted else "rejected", delay=delay,
-                client_sap=pending.client_sap if pending is not None else None))
+                frames, result="accepted" if accepted else "rejected", delay=delay,
+                client_sap=pending.client_sap if pending is not None else None,
+                request_frame=frames[0] if len(frames) == 2 else None, answer_frame=index))
         else:
             ctx.emit(ctx.finding(
                 step_id, "release.late_answer", Severity.WARNING,
@@ -160,9 +170,14 @@ def _gmac_client(ctx: ProbeContext, cred: Credential) -> GxClient:
 
 
 async def associate(
-    ctx: ProbeContext, step_id: str, cred: Credential, timeout: float | None = None
+    ctx: ProbeContext, step_id: str, cred: Credential, timeout: float | None = None,
+    patient: bool = True,
 ) -> AssocResult:
-    """One AARQ/AARE (and for HLS-GMAC the pass 3/4 exchange)."""
+    """One AARQ/AARE (and for HLS-GMAC the pass 3/4 exchange).
+
+    ``patient``: after the wait, listen on for a late AARE (``ctx.patience``): a meter that
+    takes longer than the wait to log in is slow, not deaf, and its late AARE still settles the
+    login (accepted or refused) instead of a password spent on an unknown outcome."""
     hls: GxClient | None = None
     if cred.auth == "gmac":
         hls = _gmac_client(ctx, cred)
@@ -171,12 +186,18 @@ async def associate(
         password = cred.password.encode() if cred.auth == "low" and cred.password else None
         aarq = apdus.build_aarq(password)
     sent_at = ctx.now()
-    got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, timeout)
-    result = AssocResult("no-answer", frames=got.frames, reply=got.reply)
+    wait = ctx.service_wait("association") if timeout is None else timeout
+    patience = ctx.patience(wait) if patient else 0.0
+    got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, wait,
+                                   patience=patience)
+    result = AssocResult("no-answer", frames=got.frames, reply=got.reply,
+                         request_index=got.answer_to, waited=wait, late=got.answer_late,
+                         delay=got.delay, listened=ctx.now() - sent_at)
     # No answer (yet): the meter may still accept it, so the release must RLRQ it as well.
     ctx.facts.assoc_pending = None
     if got.apdu is None and got.reply.closed is None and ctx.facts.framing is not None:
-        ctx.facts.assoc_pending = PendingAarq(cred.client_sap, ctx.facts.framing, sent_at)
+        ctx.facts.assoc_pending = PendingAarq(cred.client_sap, ctx.facts.framing, sent_at,
+                                              got.answer_to)
     if got.apdu is not None:
         decoded = decode_apdu(got.apdu)
         result.fields = dict(decoded.fields)
@@ -267,8 +288,14 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
                              f"association accepted for client {cred.client_sap} ({cred.auth})",
                              frames, max_pdu_size=f.get("max_pdu_size"),
                              conformance=f.get("conformance"), **who))
-        return StepStatus.OK, (f"accepted: client {cred.client_sap}, {cred.auth}, max PDU "
-                               f"{f.get('max_pdu_size')}")
+        summary = (f"accepted: client {cred.client_sap}, {cred.auth}, max PDU "
+                   f"{f.get('max_pdu_size')}")
+        if result.late and result.delay is not None:
+            # it works, but a client with this wait would have given up (timing.slow_service)
+            return StepStatus.WARNING, (f"{summary}; slowly: the AARE came "
+                                        f"{result.delay:.2f} s after the AARQ, later than the "
+                                        f"{result.waited:.2f} s wait")
+        return StepStatus.OK, summary
     if cred.auth != "none" and outcome != "accepted":
         ctx.facts.failed_logins += 1
     if result.outcome == "rejected":
@@ -316,11 +343,19 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
                              f"{result.fields.get('apdu_type', 'not an AARE')}", frames,
                              apdu_type=result.fields.get("apdu_type"), **who))
         return StepStatus.FAILED, "unexpected answer to AARQ"
-    waited = result.reply.waited if result.reply else 0.0
-    ctx.emit(ctx.finding(step_id, "assoc.no_answer", Severity.ERROR,
-                         "no AARE to our AARQ (AARQ too long for the link, or the meter needs "
-                         "ciphering)", frames, waited=round(waited, 3), **who))
-    return StepStatus.FAILED, f"no answer to AARQ ({result.outcome})"
+    listened = result.listened or (result.reply.waited if result.reply else 0.0)
+    finding = ctx.finding(step_id, "assoc.no_answer", Severity.ERROR,
+                          f"no AARE to our AARQ within {listened:.1f} s (the wait was "
+                          f"{result.waited:.1f} s; AARQ too long for the link, or the meter "
+                          "needs another context or ciphering)", frames,
+                          waited=round(result.waited, 3), listened=round(listened, 3),
+                          request_frame=result.request_index, **who)
+    if result.request_index >= 0:
+        # said at the end of the run, unless the AARE comes late meanwhile (then it is slow)
+        ctx.defer(result.request_index, finding)
+    else:
+        ctx.emit(finding)
+    return StepStatus.FAILED, f"no AARE within {listened:.1f} s"
 
 
 class PublicAssociationProbe(Probe):

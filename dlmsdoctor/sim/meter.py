@@ -260,8 +260,12 @@ class _Session:
         self.log.emit("bytes.sent", self.conn, hex=hexs(data), what=what)
         await self.stream.write(data)
 
-    async def _send(self, frames: list[bytes]) -> None:
+    async def _send(self, frames: list[bytes], service: str = "") -> None:
         f = self.faults
+        slow = f.delay_for(service)
+        if slow and frames:  # a meter busy on this request (key derivation, a slow CPU)
+            self.log.emit("reply.delayed", self.conn, service=service, seconds=slow)
+            await asyncio.sleep(slow)
         for frame in frames:
             if f.delay:
                 await asyncio.sleep(f.delay)
@@ -361,7 +365,7 @@ class _Session:
                 if out.note:
                     self.log.emit("frame.ignored" if not out.frames else "frame.note", self.conn,
                                   note=out.note)
-                await self._send(out.frames)
+                await self._send(out.frames, out.service)
                 if out.close:
                     self._close(out.close)
                 if self.closed_reason:
