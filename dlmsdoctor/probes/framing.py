@@ -99,8 +99,9 @@ class FramingProbe(Probe):
             cited = tuple(i for i in (answer.request_index, result.reply.index if result.reply
                                       else None) if i is not None)
             ctx.emit(ctx.finding(self.id, "hdlc.late_answer", Severity.WARNING,
-                                 f"the meter's {ftype} to our SNRM came after "
-                                 f"{ctx.probe_timeout():.1f} s: a slow link or a slow meter; "
+                                 f"the meter's {ftype} to our SNRM came after the "
+                                 f"{answer.reply.waited:.1f} s wait: a slow link or a slow "
+                                 "meter; "
                                  "HDLC it is", cited, frame_type=ftype))
             yield self._detected(ctx, "hdlc", facts.framing_evidence, tuple(result.frames))
             yield ctx.finished(self.id, StepStatus.WARNING, f"HDLC (late {ftype})",

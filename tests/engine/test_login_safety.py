@@ -68,6 +68,12 @@ async def test_rerun_with_the_same_wrong_set_spends_no_login(tmp_path: Path) -> 
     assert "--retry-rejected" in found.message
     assert found.data["run"] == first.id and found.data["this_run"] is False
     assert second.logins[-1].credential == "public"  # no password login was recorded
+    # the verdict says the set was not tried, when it was refused, and how to retry it
+    diagnosis = diagnose(second)
+    assert diagnosis.status == "degraded"
+    budget = next(c for c in diagnosis.causes if c.code == "login.budget")
+    assert any("already rejected this very password at" in a.text
+               and "--retry-rejected" in a.text for a in budget.actions)
     # the ledger holds a fingerprint of the refused secret, never the secret
     text = (tmp_path / "ledger.jsonl").read_text()
     assert "99999999" not in text and "pbkdf2-sha256$" in text
