@@ -214,9 +214,13 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
             click.echo("Interrupted.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
     if not as_json:
+        # this run's own failed logins; the earlier client's (the simulated poller) apart
+        ours = sum(1 for x in session.logins if x.mechanism != "none" and x.outcome != "accepted")
+        others = max(0, meter.failed_logins() - ours)
         click.echo(
-            f"\nSimulated meter: {meter.failed_logins()} failed login(s) caused, "
-            f"{len(meter.open_associations())} association(s) left open."
+            f"\nSimulated meter: {ours} failed login(s) caused by this run"
+            + (f" ({others} earlier, by the simulated poller)" if others else "")
+            + f", {len(meter.open_associations())} association(s) left open."
         )
     if session.cancelled:
         sys.exit(ExitCode.INTERRUPTED)

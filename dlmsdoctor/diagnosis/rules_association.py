@@ -117,6 +117,13 @@ def _guard_evidence(pf: ProbeFinding) -> Evidence:
             else "the connection was closed at once; password logins were held back")
     if isinstance(recent, int) and recent > 0:
         note += f", with {recent} failed login(s) recent in the login ledger"
+    own = pf.data.get("own_failures")
+    if isinstance(own, list) and own:
+        # the ledger holds only this tool's attempts: name them, with their times
+        which = {True: "this run", False: "an earlier run"}
+        times = ", ".join(f"{x.get('at_text')} ({which[bool(x.get('this_run'))]})"
+                          for x in own[-4:] if isinstance(x, dict))
+        note += f"; dlmsdoctor's own failed logins on this meter: {times}"
     return Evidence(note=note, step=pf.step_id or None, finding=pf.code,
                     frame=pf.frames[0] if pf.frames else None)
 

@@ -36,7 +36,7 @@ def test_default_demo_tells_the_serial_address_story_quickly(fresh_machine: Path
     assert "Wrong server address: the meter answers at 1/6678 (4-byte)" in out
     assert "SN % 10000 + 1000 = 6678" in out
     assert "gurux client: -h 127.0.0.1" in out and "-s 6678 -l 1" in out
-    assert "0 failed login(s) caused, 0 association(s) left open" in out
+    assert "0 failed login(s) caused by this run, 0 association(s) left open" in out
     assert "\x1b[" not in out
     assert took < 10, took
     assert not (fresh_machine / "data").exists()

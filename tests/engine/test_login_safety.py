@@ -146,6 +146,12 @@ async def test_an_own_lockout_is_named_with_its_times(tmp_path: Path) -> None:
         assert re.fullmatch(r"\d\d:\d\d", str(x["at_text"]))
         assert str(x["at_text"]) in lockout.message
     assert "dlmsdoctor's own" in lockout.message and "may have caused" in lockout.message
+    # the verdict names the lockout, with the times of this tool's own failures
+    diagnosis = diagnose(session)
+    top = diagnosis.causes[0]
+    assert top.code == "auth.lockout", [c.code for c in diagnosis.causes]
+    notes = " ".join(e.note for e in top.evidence)
+    assert all(str(x["at_text"]) in notes for x in own) and "dlmsdoctor's own" in notes
 
 
 async def test_one_own_failure_then_a_drop_names_it_as_a_candidate(tmp_path: Path) -> None:
