@@ -392,7 +392,9 @@ def slow_service(f: SessionFacts) -> list[Cause]:
             "meter.late_replies",
             f"The meter works, but slowly: its {answer} came {delay:.1f} s after our {request}, "
             f"later than the {waited:.1f} s wait",
-            0.8,
+            # it works (the late answer was taken): a configuration fault found in the same
+            # run (a wrong address, a wrong password) ranks first
+            0.65,
             "meter",
             f"The meter answered, {delay:.2f} s after the request. A client that waits less "
             "takes that for silence, gives up, and then meets the late answer during its next "

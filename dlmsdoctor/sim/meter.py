@@ -161,6 +161,9 @@ class SimulatedMeter:
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        from dlmsdoctor.gx.server import warm_up
+
+        warm_up()  # the first AARE as prompt as the next (no import on the first login)
         if self.port is not None:
             self._server = await asyncio.start_server(self._on_tcp, self.host, self.port)
             self.port = self._server.sockets[0].getsockname()[1]

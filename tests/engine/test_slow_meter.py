@@ -130,6 +130,24 @@ async def test_slow_link(delay: float, tmp_path: Path) -> None:
     assert st["assoc.login.mgmt"] is StepStatus.OK
 
 
+@pytest.mark.parametrize("late", ["ua-delay=0.45", "aare-delay=0.5", "get-delay=0.5",
+                                  "delay=0.35"])
+async def test_demo_verdict_holds_when_load_delays_an_answer(late: str, tmp_path: Path) -> None:
+    """What load does to the demo, made deterministic: one answer later than the demo's
+    0.3 s wait. The wrong address stays the top cause; the slowness is listed after it."""
+    from dlmsdoctor.cli.demo_cmd import DEFAULT_SCENARIO, SCENARIOS, demo_options
+
+    scenario = SCENARIOS[DEFAULT_SCENARIO]
+    async with SimulatedMeter(scenario.profile, [*scenario.faults, late]) as meter:
+        result = await probe_and_diagnose(demo_options(scenario, int(meter.port)),
+                                          ledger=LoginLedger(tmp_path / "l.jsonl"), save=False)
+    diagnosis = result.session.diagnosis
+    assert diagnosis is not None
+    codes = [c.code for c in diagnosis.causes]
+    assert codes[:2] == [scenario.expect, "meter.late_replies"], codes
+    assert "ignores our aarq" not in _texts(result.session)
+
+
 @pytest.mark.slow
 def test_demo_verdict_holds_on_a_loaded_machine(tmp_path: Path) -> None:
     """The demo's default scenario (0.3 s waits) while two CPU-bound processes run."""
