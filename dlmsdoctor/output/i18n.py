@@ -357,6 +357,12 @@ FINDING_ES = {
     "engine.cancelled": "Prueba cancelada",
     "address.closed_every_time": "El medidor cerró la conexión con cada dirección probada",
     "assoc.late_answer": "El AARE llegó tarde, después de darlo por perdido",
+    "timing.slow_service": "El medidor respondió después de la espera: funciona, pero lento",
+    "hdlc.damaged_answer": "Llegó una trama HDLC dañada (suma de control errónea): no cuenta "
+    "como respuesta",
+    "login.already_rejected": "Contraseña no enviada: el medidor ya la rechazó antes",
+    "login.ledger_unavailable": "No se envían contraseñas: el registro de intentos no se puede "
+    "leer ni escribir",
     "assoc.link_refused": "El medidor rechazó el enlace antes de la asociación",
     "assoc.unexpected": "Respuesta inesperada al AARQ",
     "hdlc.late_answer": "Respuesta HDLC tardía: el medidor contesta más lento que la espera",

@@ -103,7 +103,9 @@ async def open_connection(ctx: ProbeContext, step_id: str, window: float) -> Ope
 def connect_failure_text(error: ConnectError) -> str:
     """A failed connect in plain words: the link's message when it says what happened (refused
     by whom, which name), else our words for its reason with the system's text after them."""
-    if error.reason in ("refused", "timeout", "dns", "unreachable") and error.message:
+    if error.reason == "timeout":
+        return f"timed out: {error.message} (routing, a firewall, a modem offline or its APN)"
+    if error.reason in ("refused", "dns", "unreachable") and error.message:
         return error.message
     return f"{_FAIL_TEXT.get(error.reason, 'connection failed')}: {error.message}"
 
