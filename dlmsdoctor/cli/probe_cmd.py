@@ -92,10 +92,10 @@ def exit_code_for(session: Session) -> int:
         # nothing "failed" but nothing worked either (e.g. all skipped): say where it stopped
         ran = [s for s in session.steps if s.status in (StepStatus.OK, StepStatus.WARNING)]
         worst = ProbeExit.ASSOCIATION if ran else ProbeExit.TCP
-    if worst is ProbeExit.OK and any(
-        f.code == "login.ledger_unavailable" and not f.data.get("ignored")
-        for f in session.findings
-    ):
+    codes = {f.code for f in session.findings if not f.data.get("ignored")}
+    if "login.already_rejected" in codes:
+        worst = max(worst, ProbeExit.LOGIN)  # refused before: still a rejected credential set
+    if worst is ProbeExit.OK and "login.ledger_unavailable" in codes:
         worst = ProbeExit.LEDGER
     return int(worst)
 

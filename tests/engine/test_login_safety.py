@@ -71,6 +71,8 @@ async def test_rerun_with_the_same_wrong_set_spends_no_login(tmp_path: Path) -> 
     # the verdict says the set was not tried, when it was refused, and how to retry it
     diagnosis = diagnose(second)
     assert diagnosis.status == "degraded"
+    second.diagnosis = diagnosis
+    assert exit_code_for(second) == ProbeExit.LOGIN  # the set is still a refused one
     budget = next(c for c in diagnosis.causes if c.code == "login.budget")
     assert any("already rejected this very password at" in a.text
                and "--retry-rejected" in a.text for a in budget.actions)
