@@ -197,12 +197,14 @@ class LoginBudget:
         return LoginSlot(verdict, fingerprint)
 
     @contextlib.asynccontextmanager
-    async def slot(self, cred: Credential) -> AsyncIterator[LoginSlot]:
+    async def slot(self, cred: Credential,
+                   cancel: asyncio.Event | None = None) -> AsyncIterator[LoginSlot]:
         """Hold the ledger's lock from the check through the login to its record.
 
         Yields the admitted (or refused) ``LoginSlot``; a slot whose AARQ went out but whose
         outcome was never recorded (cancelled half-way) is recorded as ``no-answer`` on exit:
-        a failure for the budget, the safe side."""
+        a failure for the budget, the safe side. Waiting for the lock (another run holds it)
+        ends when ``cancel`` is set: the slot is then refused (code ``login.cancelled``)."""
         if secret_of(cred) is None:
             yield LoginSlot(self.check(cred.name, cred.client_sap, cred.auth))
             return
@@ -210,7 +212,10 @@ class LoginBudget:
         if self.unavailable is None:
             locked = self.ledger.lock()
         try:
-            await locked.__aenter__()
+            if not await _enter(locked, cancel):
+                yield LoginSlot(Verdict(False, "login.cancelled", "cancelled while another run "
+                                        "held the login ledger"))
+                return
         except LedgerUnavailableError as exc:
             verdict = self._ledger_failed(exc)
             if not verdict.allowed:
@@ -277,6 +282,31 @@ class LoginBudget:
                        f"make {exc.path} a file you can read and write (check its owner and "
                        "mode; remove what stands in its place), or pass --ignore-ledger-errors "
                        "to log in anyway", _ledger_data(exc, ignored=False))
+
+
+async def _enter(locked: contextlib.AbstractAsyncContextManager[None],
+                 cancel: asyncio.Event | None) -> bool:
+    """Enter ``locked``; False (and not held) when ``cancel`` is set first."""
+    if cancel is None:
+        await locked.__aenter__()
+        return True
+    enter = asyncio.ensure_future(locked.__aenter__())
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({enter, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not enter.done():
+        enter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await enter
+    if enter.cancelled():
+        return False
+    enter.result()  # LedgerUnavailableError, if that is how it ended
+    if cancel.is_set():  # had it, but the run is cancelled: give it back
+        await locked.__aexit__(None, None, None)
+        return False
+    return True
 
 
 def _ledger_data(exc: LedgerUnavailableError, *, ignored: bool) -> dict[str, object]:

@@ -455,7 +455,8 @@ class LoginProbe(Probe):
             return
         # ... then the whole check, the login and its record under the ledger's lock: runs
         # against the same meter, here or in other processes, share one budget
-        async with ctx.budget.slot(cred) as slot:
+        async with ctx.budget.slot(cred, ctx.cancel) as slot:
+            ctx.check_cancel()  # cancelled while another run held the ledger
             verdict = slot.verdict
             if verdict.code == "login.ledger_unavailable" and verdict.allowed:
                 yield ctx.finding(self.id, verdict.code, Severity.WARNING, verdict.reason,

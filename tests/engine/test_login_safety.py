@@ -262,3 +262,24 @@ def test_cli_flags_reach_the_options(tmp_path: Path, monkeypatch: pytest.MonkeyP
     defaults = build_options("127.0.0.1:4061")
     assert (defaults.retry_rejected, defaults.ignore_ledger_errors) == (False, False)
     assert (defaults.run_max_failures, defaults.ledger_max_failures) == (1, 2)
+
+
+async def test_a_run_waiting_for_the_ledger_lock_can_be_cancelled(tmp_path: Path) -> None:
+    """Another run holds the ledger (here: the test). Cancelling this run must not wait the
+    lock's 60 s out, and no password goes out."""
+    path = tmp_path / "ledger.jsonl"
+    cancel = asyncio.Event()
+    async with SimulatedMeter("default") as meter:
+        async with LoginLedger(path).lock():
+            run = asyncio.ensure_future(run_probe(_opts(meter.port, "mgmt=1:low:00000000"),
+                                                  ledger=LoginLedger(path), cancel=cancel))
+            while not meter.log.of("login"):  # the public login went through; mgmt waits
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            cancel.set()
+            session = await asyncio.wait_for(run, 5.0)
+        await _settle()
+        assert [e.get("client_sap") for e in meter.log.of("login")] == [16]
+        assert meter.open_associations() == []
+    assert session.cancelled
+    assert _st(session)["assoc.login.mgmt"] is StepStatus.CANCELLED
