@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from dlmsdoctor.codec import hdlc as hd
 from dlmsdoctor.config import parse_credential
 from dlmsdoctor.diagnosis.verdict import diagnose
 from dlmsdoctor.engine import ProbeOptions, run_probe
@@ -128,3 +129,41 @@ async def test_a_refused_connection_is_said_in_plain_words() -> None:
     assert step.summary == (f"connection refused by 127.0.0.1:{port}: nothing listens on that "
                             "port, or a firewall rejects it")
     assert "Connect call failed" not in session.dumps()
+
+
+async def test_every_answer_of_a_healthy_run_names_its_request() -> None:
+    """Against the simulated meter: each UA, AARE, GET answer, RLRE names the frame it answers
+    (same connection, sent before it, the right kind), and none is late."""
+    from dlmsdoctor.sim.meter import SimulatedMeter
+
+    async with SimulatedMeter("default") as meter:
+        session = await run_probe(
+            ProbeOptions("127.0.0.1", meter.port, icmp=False, timeout=2.0, banner_window=0.1,
+                         credentials=(parse_credential("m=1:low:00000000"),)),
+            ledger=MemoryLedger())
+    received = [f for f in session.frames if f.direction == "rx"]
+    assert received and all(f.answers is not None and not f.late for f in received), [
+        (f.index, f.summary, f.answers) for f in received if f.answers is None or f.late]
+    # what each answer is -> what its request must be (HDLC type, or the APDU tag of an I-frame)
+    pairs = {"UA": {"SNRM", "DISC"}, "61": {"60"}, "C4": {"C0"}, "63": {"62"}}
+    checked: set[str] = set()
+    for answer in received:
+        request = session.frames[answer.answers]  # type: ignore[index]
+        assert request.direction == "tx" and request.conn_id == answer.conn_id
+        assert request.index < answer.index
+        what = _what(answer.data)
+        checked.add(what)
+        assert _what(request.data) in pairs[what], (request.summary, answer.summary)
+    assert checked == set(pairs), checked
+    delays = session.settings["facts"]["delays"]
+    assert set(delays) >= {"link", "association", "get", "release"}
+
+
+def _what(data: bytes) -> str:
+    """An HDLC frame's type, or for an I-frame its APDU tag in hex."""
+    from dlmsdoctor.probes.wire import frame_info
+
+    frame = hd.parse_hdlc(data, 0, None)
+    if frame.fields.get("frame_type") != "I":
+        return str(frame.fields.get("frame_type"))
+    return frame_info(frame)[3:4].hex().upper()
