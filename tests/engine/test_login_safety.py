@@ -165,6 +165,10 @@ async def test_one_own_failure_then_a_drop_names_it_as_a_candidate(tmp_path: Pat
     own = closed.data["own_failures"]
     assert isinstance(own, list) and [x["run"] for x in own] == [earlier.id]
     assert str(own[0]["at_text"]) in closed.message
+    # the verdict lists the lockout this tool may have caused, with the time of its failure
+    lockout = next(c for c in diagnose(session).causes if c.code == "auth.lockout")
+    assert any(str(own[0]["at_text"]) in e.note and "dlmsdoctor's own" in e.note
+               for e in lockout.evidence)
 
 
 async def test_four_concurrent_runs_share_one_budget(tmp_path: Path) -> None:
