@@ -245,7 +245,9 @@ async def _hls_pass3(ctx: ProbeContext, step_id: str, hls: GxClient, aare: bytes
     except GxClientError as exc:
         result.outcome, result.fields["hls_error"] = "no-answer", str(exc)
         return
-    got = await wire.exchange_apdu(ctx, step_id, request, ctx.facts.associated_sap or 0)
+    wait = ctx.service_wait("action")
+    got = await wire.exchange_apdu(ctx, step_id, request, ctx.facts.associated_sap or 0, wait,
+                                   patience=ctx.patience(wait))
     result.frames += [i for i in got.frames if i not in result.frames]
     if got.apdu is not None and hls.check_hls_response(got.apdu):
         return
