@@ -475,7 +475,8 @@ def run_and_print(
     "--max-failed-logins",
     type=int,
     metavar="N",
-    help="Failed logins allowed per credential set in this run (default 1).",
+    help="Failed logins allowed per credential set in this run (default 1; the limit per run, "
+    "--run-login-budget, holds too).",
 )
 @click.option(
     "--meter-login-budget",
