@@ -287,3 +287,28 @@ async def test_a_run_waiting_for_the_ledger_lock_can_be_cancelled(tmp_path: Path
         assert meter.open_associations() == []
     assert session.cancelled
     assert _st(session)["assoc.login.mgmt"] is StepStatus.CANCELLED
+
+
+def test_probe_command_rerun_and_retry_rejected(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI end to end: a rerun with the refused password exits 17 without sending it;
+    --retry-rejected sends it (the meter sees a second failure)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from dlmsdoctor.cli.probe_cmd import probe
+
+    monkeypatch.setenv("DLMSDOCTOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DLMSDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
+    with MeterThread("default") as meter:
+        args = [f"127.0.0.1:{meter.port}", "--no-icmp", "--timeout", "1", "--no-save",
+                "--json", "--cred", "mgmt=1:low:99999999"]
+        first = CliRunner().invoke(probe, args, catch_exceptions=False)
+        rerun = CliRunner().invoke(probe, args, catch_exceptions=False)
+        assert meter.failed_logins() == 1
+        retried = CliRunner().invoke(probe, [*args, "--retry-rejected"], catch_exceptions=False)
+        assert meter.failed_logins() == 2
+    assert first.exit_code == rerun.exit_code == retried.exit_code == ProbeExit.LOGIN
+    skipped = next(s for s in json.loads(rerun.stdout)["steps"] if s["id"] == "assoc.login.mgmt")
+    assert skipped["status"] == "skipped" and "already rejected" in skipped["summary"]
