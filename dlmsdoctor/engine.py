@@ -99,7 +99,10 @@ class ProbeOptions:
     banner_window: float = 0.5  # listen for unasked bytes after connect
     disc_first: bool = False
     max_failed_logins: int = 1  # per credential set per run
-    ledger_max_failures: int = 3  # per meter per window, across runs
+    # per meter per window, across runs: 2 stays below the lowest lockout threshold seen in
+    # the field (3 failures), so dlmsdoctor alone never locks a meter
+    ledger_max_failures: int = 2
+    run_max_failures: int = 1  # per run, across all credential sets
     ledger_window: float = 900.0
     discovery_budget: int = 16
     discovery_pace: float = 0.2  # pause between discovery attempts (each also waits `timeout`)
@@ -240,14 +243,18 @@ async def run_probe(
 
         channel_factory = TcpChannelFactory(clock)
     first = options.first_server()
+    recorder = Recorder(options)
     budget = LoginBudget(
         ledger,
         meter_key(options.host, options.port, first.logical, first.physical),
         per_set=options.max_failed_logins,
         max_failures=options.ledger_max_failures,
         window=options.ledger_window,
+        per_run=options.run_max_failures,
+        run_id=recorder.session.id,  # the ledger tells this run's failures from earlier ones
+        retry_rejected=options.retry_rejected,
+        ignore_ledger_errors=options.ignore_ledger_errors,
     )
-    recorder = Recorder(options)
     run = _Run()
     pending: list[asyncio.Future[None]] = []
 
@@ -304,9 +311,19 @@ async def run_probe(
             await asyncio.shield(_run_one(ctx, emit, run, probe))
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+    _flush_deferred(ctx, emit)
     if cancel.is_set() and ctx.facts.stop_reason is None:
         ctx.facts.stop_reason = "cancelled"
     return recorder.finish(ctx.facts, clock.now())
+
+
+def _flush_deferred(ctx: ProbeContext, emit: Emit) -> None:
+    """The no-answer findings whose request never got its answer, not even late (during a
+    later wait, the release, or at the start of another connection): said now, with the time
+    and step they belong to. An AARQ whose AARE came late is slow, never unanswered."""
+    for _index, finding in sorted(ctx.deferred.items()):
+        emit(finding)
+    ctx.deferred.clear()
 
 
 Emit = Callable[[Event], None]

@@ -82,7 +82,8 @@ SCENARIOS: dict[str, Scenario] = {
             creds=("mgmt=1:low:00000000",),
             # Two runs, one failed login each: one failure alone is, on the wire, the same as a
             # session held by another client, and the engine rightly does not call it a lockout.
-            before=("mgmt=1:low:11111111", "mgmt=1:low:11111111"),
+            # Two outdated passwords: dlmsdoctor never sends one the meter refused already.
+            before=("mgmt=1:low:11111111", "mgmt=1:low:22222222"),
             expect="auth.lockout",
         ),
         Scenario(
@@ -224,13 +225,14 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
             click.echo("Interrupted.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
     if not as_json:
-        earlier = int(session.settings.get("demo_earlier_failed_logins", 0) or 0)
-        line = (f"\nSimulated meter: {meter.failed_logins() - earlier} failed login(s) caused "
-                f"by this run, {len(meter.open_associations())} association(s) left open.")
-        if earlier:
-            line += (f" Before it, the earlier client (the site's poller) caused {earlier} "
-                     "failed login(s).")
-        click.echo(line)
+        # this run's own failed logins; the earlier client's (the simulated poller) apart
+        ours = sum(1 for x in session.logins if x.mechanism != "none" and x.outcome != "accepted")
+        others = max(0, meter.failed_logins() - ours)
+        click.echo(
+            f"\nSimulated meter: {ours} failed login(s) caused by this run"
+            + (f" ({others} earlier, by the simulated poller)" if others else "")
+            + f", {len(meter.open_associations())} association(s) left open."
+        )
     if session.cancelled:
         sys.exit(ExitCode.INTERRUPTED)
     # A self-check, not a verdict on the simulated meter: the demo exits 0 when the diagnosis

@@ -48,6 +48,9 @@ class ProbeExit(IntEnum):
     # the run ended without a failed rung, but --report/--capture could not be written (the
     # session is saved and the verdict printed); sysexits' EX_CANTCREAT
     OUTPUT = 73
+    # no rung failed, but a password login was not sent because the login ledger cannot be
+    # read, written or locked (fix it, or --ignore-ledger-errors); sysexits' EX_IOERR
+    LEDGER = 74
 
 
 _LAYER_EXIT = {
@@ -89,6 +92,11 @@ def exit_code_for(session: Session) -> int:
         # nothing "failed" but nothing worked either (e.g. all skipped): say where it stopped
         ran = [s for s in session.steps if s.status in (StepStatus.OK, StepStatus.WARNING)]
         worst = ProbeExit.ASSOCIATION if ran else ProbeExit.TCP
+    codes = {f.code for f in session.findings if not f.data.get("ignored")}
+    if "login.already_rejected" in codes:
+        worst = max(worst, ProbeExit.LOGIN)  # refused before: still a rejected credential set
+    if worst is ProbeExit.OK and "login.ledger_unavailable" in codes:
+        worst = ProbeExit.LEDGER
     return int(worst)
 
 
@@ -123,6 +131,7 @@ def build_options(
     disc_first: bool = False,
     config_path: Path | None = None,
     connect_timeout: float | None = None,
+    login_safety: dict[str, Any] | None = None,
 ) -> Any:
     """Command line (and the config's targets and credential sets) -> ProbeOptions.
 
@@ -185,9 +194,45 @@ def build_options(
             changes["ledger_max_failures"] = meter_login_budget
         if disc_first:
             changes["disc_first"] = True
+        changes.update(_login_safety_changes(login_safety or {}))
         return dataclasses.replace(options, **changes)
     except (ConfigError, OptionsError) as exc:
         raise UsageProblem(str(exc)) from None
+
+
+def _login_safety_changes(given: dict[str, Any]) -> dict[str, Any]:
+    """--run-login-budget, --retry-rejected, --ignore-ledger-errors -> ProbeOptions fields
+    (only what was given: the defaults stay the engine's)."""
+    changes: dict[str, Any] = {}
+    run_budget = given.get("run_login_budget")
+    if run_budget is not None:
+        if run_budget < 0:
+            raise UsageProblem("--run-login-budget cannot be negative")
+        changes["run_max_failures"] = run_budget
+    if given.get("retry_rejected"):
+        changes["retry_rejected"] = True
+    if given.get("ignore_ledger_errors"):
+        changes["ignore_ledger_errors"] = True
+    return changes
+
+
+LOGIN_SAFETY_OPTIONS = (
+    click.option("--run-login-budget", type=int, metavar="N",
+                 help="Failed logins allowed in this run across all credential sets "
+                 "(default 1)."),
+    click.option("--retry-rejected", is_flag=True,
+                 help="Send a password this meter already rejected (the login ledger "
+                 "remembers it); still within the budgets."),
+    click.option("--ignore-ledger-errors", is_flag=True,
+                 help="Log in even when the login ledger cannot be read or written (failures "
+                 "of this run are then not remembered)."),
+)
+
+
+def login_safety_options(fn: Any) -> Any:
+    for option in reversed(LOGIN_SAFETY_OPTIONS):
+        fn = option(fn)
+    return fn
 
 
 @contextlib.contextmanager
@@ -430,13 +475,14 @@ def run_and_print(
     "--max-failed-logins",
     type=int,
     metavar="N",
-    help="Failed logins allowed per credential set in this run (default 1).",
+    help="Failed logins allowed per credential set in this run (default 1; the limit per run, "
+    "--run-login-budget, holds too).",
 )
 @click.option(
     "--meter-login-budget",
     type=int,
     metavar="N",
-    help="Failed logins allowed per meter within 15 min, counting earlier runs (default 3). "
+    help="Failed logins allowed per meter within 15 min, counting earlier runs (default 2). "
     "Raise only knowingly: each failure brings a lockout closer.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout.")
@@ -463,6 +509,7 @@ def run_and_print(
     help="Config file (default: the user config dir).",
 )
 @click.option("--no-save", is_flag=True, help="Do not save the session under the data dir.")
+@login_safety_options
 def probe(
     target: str,
     framing: str | None,
@@ -484,6 +531,7 @@ def probe(
     disc_first: bool,
     config_path: Path | None,
     no_save: bool,
+    **login_safety: Any,
 ) -> None:
     """Probe a meter rung by rung and say what is wrong, with the evidence.
 
@@ -507,6 +555,7 @@ def probe(
             disc_first=disc_first,
             config_path=config_path,
             connect_timeout=connect_timeout,
+            login_safety=login_safety,
         )
         report_format = check_extras(report, report_format, capture)
     except UsageProblem as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import (
     TAG_AARE,
@@ -139,6 +141,13 @@ def _guard_evidence(pf: ProbeFinding) -> Evidence:
             else "the connection was closed at once; password logins were held back")
     if isinstance(recent, int) and recent > 0:
         note += f", with {recent} failed login(s) recent in the login ledger"
+    own = pf.data.get("own_failures")
+    if isinstance(own, list) and own:
+        # the ledger holds only this tool's attempts: name them, with their times
+        which = {True: "this run", False: "an earlier run"}
+        times = ", ".join(f"{x.get('at_text')} ({which[bool(x.get('this_run'))]})"
+                          for x in own[-4:] if isinstance(x, dict))
+        note += f"; dlmsdoctor's own failed logins on this meter: {times}"
     return Evidence(note=note, step=pf.step_id or None, finding=pf.code,
                     frame=pf.frames[0] if pf.frames else None)
 
@@ -309,10 +318,16 @@ def no_answer_after_aarq(f: SessionFacts) -> list[Cause]:
     hits = []
     wrapped_hits = []
     late: list[tuple[FrameFacts, FrameFacts]] = []
+    # an AARQ whose AARE came late (after a later request: the engine marks what each frame
+    # answers) was answered: a slow meter (timing.slow_service), never one that ignores it
+    answered_late = {x.record.answers for x in f.frames if x.record.answers is not None}
     for conn in f.connections:
-        ua = next((x for x in conn.rx if x.hdlc_type == "UA"), None)
+        # only a whole, undamaged UA proves a link: a cut fragment (7E A7 FF 21 02 21 73 93)
+        # or a frame with a wrong checksum is no UA
+        ua = next((x for x in conn.rx if x.hdlc_type == "UA" and x.kind == FrameKind.HDLC
+                   and not x.errors), None)
         for x in conn.tx:
-            if x.apdu_tag != TAG_AARQ or conn.answered_after(x):
+            if x.apdu_tag != TAG_AARQ or conn.answered_after(x) or x.index in answered_late:
                 continue
             answer = _late_aare(conn, x)
             if answer is not None:
@@ -403,6 +418,60 @@ def _late_association(aarq: FrameFacts, aare: FrameFacts) -> Cause:
         [now(f"Give your client a reply timeout of at least {duration(max(3.0, delay * 2))} "
              "for the association (--timeout for dlmsdoctor).")],
     )
+
+
+_SLOW_WHAT = {"link": ("UA", "SNRM"), "association": ("AARE", "AARQ (login)"),
+              "get": ("GET answer", "GET (read)"), "release": ("RLRE", "RLRQ (release)"),
+              "disc": ("UA", "DISC"), "action": ("ACTION answer", "ACTION")}
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+@rule("meter.late_replies")
+def slow_service(f: SessionFacts) -> list[Cause]:
+    """The meter answered after the wait (timing.slow_service): it works, but slowly. Time is
+    evidence: the measured delay gives the timeout a poller needs; nothing here is a context or
+    a cipher problem."""
+    found = f.findings("timing.slow_service")
+    if not found:
+        return []
+    slowest = max(found, key=lambda pf: _number(pf.data.get("delay")))
+    delay, waited = _number(slowest.data.get("delay")), _number(slowest.data.get("waited"))
+    answer, request = _SLOW_WHAT.get(str(slowest.data.get("service")), ("answer", "request"))
+    needed = max(math.ceil(delay * 1.5 * 2) / 2, math.ceil(delay) + 1.0)
+    evidence: list[Evidence] = []
+    for pf in sorted(found, key=lambda pf: pf.frames[:1]):
+        what = _SLOW_WHAT.get(str(pf.data.get("service")), ("answer", "request"))
+        d, w = _number(pf.data.get("delay")), _number(pf.data.get("waited"))
+        if len(pf.frames) == 2:
+            evidence.append(Evidence(note=f"{what[1]}: no answer within the {duration(w)} wait",
+                                     frame=pf.frames[0], step=pf.step_id or None))
+            evidence.append(Evidence(note=f"the {what[0]} came {duration(d)} after it",
+                                     frame=pf.frames[1], step=pf.step_id or None,
+                                     finding=pf.code))
+    return [
+        cause(
+            "meter.late_replies",
+            f"The meter works, but slowly: its {answer} came {duration(delay)} after our "
+            f"{request}, later than the {duration(waited)} wait",
+            # it works (the late answer was taken): a configuration fault found in the same
+            # run (a wrong address, a wrong password) ranks first
+            0.65,
+            "meter",
+            f"The meter answered, {duration(delay)} after the request. A client that waits less "
+            "takes that for silence, gives up, and then meets the late answer during its next "
+            "request. Meter processing time is not network time: a meter may set the link up "
+            "in milliseconds and take seconds for a login (key derivation, a slow or busy CPU); "
+            "GPRS adds seconds to everything.",
+            evidence,
+            [
+                now(f"Set your poller's reply timeout to at least {needed:g} s (dlmsdoctor: "
+                    f"--timeout {needed:g}); the slowest answer took {duration(delay)}."),
+            ],
+        )
+    ]
 
 
 @rule("cosem.read_denied", "cosem.read_failed")

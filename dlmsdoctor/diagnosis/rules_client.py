@@ -171,7 +171,11 @@ def _unconfirmed_connections(f: SessionFacts) -> bool:
 def login_budget(f: SessionFacts) -> list[Cause]:
     """Credential sets the login budget skipped: a set the user asked for was NOT tried, so
     the run cannot say it works; degraded, with the limit that stopped it and how to lift it."""
-    findings = f.findings("login.budget", "login.sap_blocked", "safety.logins_held_back")
+    findings = f.findings("login.budget", "login.sap_blocked", "safety.logins_held_back",
+                          "login.already_rejected", "login.ledger_unavailable")
+    # an unusable ledger the user chose to ignore held nothing back
+    findings = [pf for pf in findings
+                if not (pf.code == "login.ledger_unavailable" and pf.data.get("ignored"))]
     if not findings:
         return []
     names = sorted({str(pf.data.get("credential") or pf.step_id.rpartition(".")[2] or "?")
@@ -190,6 +194,18 @@ def login_budget(f: SessionFacts) -> list[Cause]:
         elif pf.code == "login.sap_blocked":
             text = ("Its client SAP already had an authentication failure this run; after "
                     "fixing that password, probe again.")
+        elif pf.code == "login.already_rejected":
+            when = pf.data.get("rejected_at_text") or "an earlier run"
+            text = (f"The meter already rejected this very password at {when} (local time); "
+                    "it was not sent again. Correct it and probe again; only if you know the "
+                    "meter takes it now, add --retry-rejected.")
+        elif pf.code == "login.ledger_unavailable":
+            text = (f"The login ledger {pf.data.get('path', '')} cannot be used "
+                    f"({pf.data.get('problem', '')}), so no password was sent: make it a file "
+                    "you can read and write, or add --ignore-ledger-errors.")
+        elif pf.data.get("scope") == "run":
+            text = (f"Only {limit} failed login(s) per run across all sets: after fixing the "
+                    "failing set, probe again (or --run-login-budget N, knowingly).")
         elif "failures_in_window" in pf.data:
             window = pf.data.get("window")
             minutes = f"{float(window) / 60:g} min" if isinstance(window, (int, float)) else ""

@@ -359,13 +359,13 @@ def _wrong_address(f: SessionFacts, refused: list[FrameFacts], good: FrameFacts,
     )
 
 
-def _late_answer(snrm: FrameFacts, answer: FrameFacts) -> Cause:
+def _late_answer(snrm: FrameFacts, answer: FrameFacts, confidence: float = 0.8) -> Cause:
     delay = answer.at - snrm.at
     said = duration(delay)
     return cause(
         "meter.late_replies",
         f"The meter answers, but later than the timeout ({said} after the request)",
-        0.8,
+        confidence,
         "network",
         f"The SNRM to {snrm.server_text()} got its UA {said} later, after the client had "
         "given up and moved on. A slow link (GPRS) or a slow meter looks like silence to a "
@@ -393,6 +393,14 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
     if ua:
         good = ua[0]
         late = [s for s in silent if s.index < good.index and s.server == good.server]
+        # addresses tried before the right one (not those discovery tried while the right
+        # one's answer was on its way)
+        first_right = min((s.index for s in late), default=good.index)
+        others = [s for s in silent if s.index < first_right and s.server != good.server]
+        if late and others:
+            # silence at other addresses, a late UA at the right one: the wrong address is the
+            # fault; the slowness (a loaded link or machine) comes second
+            return [_wrong_address(f, others, good, "ignored"), _late_answer(late[0], good, 0.6)]
         if late:
             return [_late_answer(late[0], good)]
         silent_before = [s for s in silent if s.index < good.index]

@@ -404,6 +404,16 @@ def _gurux_aare(
     return bytes(out.array())
 
 
+def warm_up() -> None:
+    """Import the gurux modules an AARE and a GET answer need, ahead of the first request: a
+    simulated meter must not answer its first login late because an import took a second on
+    a loaded machine (time is evidence: the probe would rightly call that meter slow)."""
+    from gurux_dlms._GXAPDU import _GXAPDU  # noqa: F401
+    from gurux_dlms.GXByteBuffer import GXByteBuffer  # noqa: F401
+    from gurux_dlms.GXDLMSSettings import GXDLMSSettings  # noqa: F401
+    from gurux_dlms.internal._GXCommon import _GXCommon  # noqa: F401
+
+
 def _reverse_bits24(value: int) -> int:
     return int(f"{value & 0xFFFFFF:024b}"[::-1], 2)
 

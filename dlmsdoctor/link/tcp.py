@@ -74,14 +74,21 @@ class TcpChannel:
                 "timeout", f"no answer to the connection request within {timeout:g} s",
                 clock.now() - start,
             ) from None
-        except ConnectionRefusedError as exc:
-            raise ConnectError("refused", f"connection refused: {exc.strerror or exc}",
+        except ConnectionRefusedError:
+            # asyncio's own text ("Connect call failed ('127.0.0.1', 1)") says nothing to a user
+            raise ConnectError("refused", _refused_text(host, port),
                                clock.now() - start) from None
         except socket.gaierror as exc:
             elapsed = clock.now() - start
-            raise ConnectError("dns", f"name does not resolve: {exc}", elapsed) from None
+            raise ConnectError("dns", f"the name {host!r} does not resolve "
+                               f"({exc.strerror or exc})", elapsed) from None
         except OSError as exc:
-            raise ConnectError(_classify(exc), str(exc), clock.now() - start) from None
+            reason = _classify(exc)
+            text = (_refused_text(host, port) if reason == "refused" else
+                    f"{_where(host, port)} is unreachable ({exc.strerror or exc})"
+                    if reason == "unreachable" else
+                    f"cannot connect to {_where(host, port)} ({exc.strerror or exc})")
+            raise ConnectError(reason, text, clock.now() - start) from None
         opened = clock.now()
         return cls(reader, writer, conn_id=conn_id, host=host, port=port, clock=clock,
                    opened_at=opened, connect_time=opened - start)
@@ -150,6 +157,15 @@ class TcpChannel:
         tb: TracebackType | None,
     ) -> None:
         await asyncio.shield(self.close())
+
+
+def _refused_text(host: str, port: int) -> str:
+    return (f"connection refused by {_where(host, port)}: nothing listens on that port, or a "
+            "firewall rejects it")
+
+
+def _where(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _classify(exc: OSError) -> str:

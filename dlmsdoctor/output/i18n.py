@@ -359,6 +359,12 @@ FINDING_ES = {
     "engine.cancelled": "Prueba cancelada",
     "address.closed_every_time": "El medidor cerró la conexión con cada dirección probada",
     "assoc.late_answer": "El AARE llegó tarde, después de darlo por perdido",
+    "timing.slow_service": "El medidor respondió después de la espera: funciona, pero lento",
+    "hdlc.damaged_answer": "Llegó una trama HDLC dañada (suma de control errónea): no cuenta "
+    "como respuesta",
+    "login.already_rejected": "Contraseña no enviada: el medidor ya la rechazó antes",
+    "login.ledger_unavailable": "No se envían contraseñas: el registro de intentos no se puede "
+    "leer ni escribir",
     "assoc.link_refused": "El medidor rechazó el enlace antes de la asociación",
     "assoc.unexpected": "Respuesta inesperada al AARQ",
     "hdlc.late_answer": "Respuesta HDLC tardía: el medidor contesta más lento que la espera",
@@ -366,10 +372,6 @@ FINDING_ES = {
     "release.unconfirmed": "No se confirmó la liberación de algo que quizá estaba abierto",
     "safety.logins_held_back": "No se probaron contraseñas: un bloqueo es posible y no se quiere "
     "gastar intentos",
-    "timing.slow_service": "El medidor contesta, pero más lento que la espera: responde tarde",
-    "login.already_rejected": "Esta contraseña ya fue rechazada antes: no se vuelve a enviar",
-    "login.ledger_unavailable": "El registro de intentos no se puede usar: no se envían "
-    "contraseñas",
     "target.closed_at_once": "El medidor cortó la conexión apenas recibió la primera trama: "
     "sesión ocupada por otro cliente, bloqueo por intentos o un firewall/proxy",
 }

@@ -16,6 +16,7 @@ from dlmsdoctor.codec.apdu import decode_apdu
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.config import Credential
 from dlmsdoctor.events import Event, LoginAttempted, StepStatus
+from dlmsdoctor.login_budget import LoginSlot, Verdict
 from dlmsdoctor.probes import apdus, hdlc, wire
 from dlmsdoctor.probes.base import PendingAarq, Probe, ProbeContext
 from dlmsdoctor.probes.safety import check_lockout, held_back
@@ -47,6 +48,11 @@ class AssocResult:
     fields: dict[str, object] = field(default_factory=dict)
     frames: list[int] = field(default_factory=list)
     reply: wire.Reply | None = None
+    request_index: int = -1  # the AARQ (its last segment): what the AARE answers
+    waited: float = 0.0  # the wait for the AARE; a later one is late
+    listened: float = 0.0  # the whole time spent waiting, late listening included
+    late: bool = False  # the AARE came after the wait (the meter is slow)
+    delay: float | None = None  # AARQ to AARE, seconds
 
     @property
     def diagnostic_name(self) -> str:
@@ -102,16 +108,21 @@ def report_late(ctx: ProbeContext, step_id: str, late: list[tuple[int, bytes]]) 
             accepted = fields.get("result") == 0
             pending = facts.assoc_pending
             delay = None
+            frames: tuple[int, ...] = (index,)
             if pending is not None:
                 delay = round(ctx.now() - pending.sent_at, 3)
-                facts.saw_answer_after(ctx.now() - pending.sent_at)
+                facts.saw_delay("association", ctx.now() - pending.sent_at)
+                if pending.request_index >= 0:
+                    frames = (pending.request_index, index)
+                    ctx.answered(pending.request_index)
             ctx.emit(ctx.finding(
                 step_id, "assoc.late_answer", Severity.WARNING,
                 f"the meter {'accepted' if accepted else 'answered'} our AARQ after we had "
                 "given up on it" + (f" ({delay:.1f} s after it)" if delay is not None else "")
                 + ("; our RLRQ/DISC end that association" if accepted else ""),
-                (index,), result="accepted" if accepted else "rejected", delay=delay,
-                client_sap=pending.client_sap if pending is not None else None))
+                frames, result="accepted" if accepted else "rejected", delay=delay,
+                client_sap=pending.client_sap if pending is not None else None,
+                request_frame=frames[0] if len(frames) == 2 else None, answer_frame=index))
         else:
             ctx.emit(ctx.finding(
                 step_id, "release.late_answer", Severity.WARNING,
@@ -159,9 +170,14 @@ def _gmac_client(ctx: ProbeContext, cred: Credential) -> GxClient:
 
 
 async def associate(
-    ctx: ProbeContext, step_id: str, cred: Credential, timeout: float | None = None
+    ctx: ProbeContext, step_id: str, cred: Credential, timeout: float | None = None,
+    patient: bool = True,
 ) -> AssocResult:
-    """One AARQ/AARE (and for HLS-GMAC the pass 3/4 exchange)."""
+    """One AARQ/AARE (and for HLS-GMAC the pass 3/4 exchange).
+
+    ``patient``: after the wait, listen on for a late AARE (``ctx.patience``): a meter that
+    takes longer than the wait to log in is slow, not deaf, and its late AARE still settles the
+    login (accepted or refused) instead of a password spent on an unknown outcome."""
     hls: GxClient | None = None
     if cred.auth == "gmac":
         hls = _gmac_client(ctx, cred)
@@ -170,12 +186,18 @@ async def associate(
         password = cred.password.encode() if cred.auth == "low" and cred.password else None
         aarq = apdus.build_aarq(password)
     sent_at = ctx.now()
-    got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, timeout)
-    result = AssocResult("no-answer", frames=got.frames, reply=got.reply)
+    wait = ctx.service_wait("association") if timeout is None else timeout
+    patience = ctx.patience(wait) if patient else 0.0
+    got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, wait,
+                                   patience=patience)
+    result = AssocResult("no-answer", frames=got.frames, reply=got.reply,
+                         request_index=got.answer_to, waited=wait, late=got.answer_late,
+                         delay=got.delay, listened=ctx.now() - sent_at)
     # No answer (yet): the meter may still accept it, so the release must RLRQ it as well.
     ctx.facts.assoc_pending = None
     if got.apdu is None and got.reply.closed is None and ctx.facts.framing is not None:
-        ctx.facts.assoc_pending = PendingAarq(cred.client_sap, ctx.facts.framing, sent_at)
+        ctx.facts.assoc_pending = PendingAarq(cred.client_sap, ctx.facts.framing, sent_at,
+                                              got.answer_to)
     if got.apdu is not None:
         decoded = decode_apdu(got.apdu)
         result.fields = dict(decoded.fields)
@@ -223,7 +245,9 @@ async def _hls_pass3(ctx: ProbeContext, step_id: str, hls: GxClient, aare: bytes
     except GxClientError as exc:
         result.outcome, result.fields["hls_error"] = "no-answer", str(exc)
         return
-    got = await wire.exchange_apdu(ctx, step_id, request, ctx.facts.associated_sap or 0)
+    wait = ctx.service_wait("action")
+    got = await wire.exchange_apdu(ctx, step_id, request, ctx.facts.associated_sap or 0, wait,
+                                   patience=ctx.patience(wait))
     result.frames += [i for i in got.frames if i not in result.frames]
     if got.apdu is not None and hls.check_hls_response(got.apdu):
         return
@@ -236,8 +260,9 @@ async def _hls_pass3(ctx: ProbeContext, step_id: str, hls: GxClient, aare: bytes
 
 
 def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
-                  result: AssocResult) -> tuple[StepStatus, str]:
-    """Findings, LoginAttempted and the ledger entry for one AARQ."""
+                  result: AssocResult, slot: LoginSlot | None = None) -> tuple[StepStatus, str]:
+    """Findings, LoginAttempted and the ledger entry for one AARQ (with the secret's
+    fingerprint from ``slot`` for a password login)."""
     f = result.fields
     frames = tuple(result.frames)
     who = {"client_sap": cred.client_sap, "mechanism": cred.auth, "credential": cred.name}
@@ -246,7 +271,18 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
     diag_name = result.diagnostic_name
     ctx.emit(LoginAttempted(step_id, ctx.now(), cred.name, cred.client_sap, cred.auth, outcome,
                             diag_name))
-    ctx.budget.record(cred.name, cred.client_sap, cred.auth, outcome, diag_name)
+    unavailable = ctx.budget.unavailable
+    ctx.budget.record(cred.name, cred.client_sap, cred.auth, outcome, diag_name,
+                      fingerprint=slot.fingerprint if slot is not None else "")
+    if slot is not None:
+        slot.recorded = True
+    if ctx.budget.unavailable is not None and unavailable is None and cred.auth != "none":
+        exc = ctx.budget.unavailable
+        ctx.emit(ctx.finding(
+            step_id, "login.ledger_unavailable", Severity.ERROR,
+            f"this login could not be recorded: {exc}; no further password is sent in this "
+            "run (failures could not be counted)", path=str(exc.path), problem=exc.message,
+            ignored=ctx.budget.ignore_ledger_errors, **who))
     if cred.auth != "none":
         ctx.facts.logins_tried += 1
     if result.outcome == "accepted":
@@ -254,8 +290,14 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
                              f"association accepted for client {cred.client_sap} ({cred.auth})",
                              frames, max_pdu_size=f.get("max_pdu_size"),
                              conformance=f.get("conformance"), **who))
-        return StepStatus.OK, (f"accepted: client {cred.client_sap}, {cred.auth}, max PDU "
-                               f"{f.get('max_pdu_size')}")
+        summary = (f"accepted: client {cred.client_sap}, {cred.auth}, max PDU "
+                   f"{f.get('max_pdu_size')}")
+        if result.late and result.delay is not None:
+            # it works, but a client with this wait would have given up (timing.slow_service)
+            return StepStatus.WARNING, (f"{summary}; slowly: the AARE came "
+                                        f"{result.delay:.2f} s after the AARQ, later than the "
+                                        f"{result.waited:.2f} s wait")
+        return StepStatus.OK, summary
     if cred.auth != "none" and outcome != "accepted":
         ctx.facts.failed_logins += 1
     if result.outcome == "rejected":
@@ -303,11 +345,19 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
                              f"{result.fields.get('apdu_type', 'not an AARE')}", frames,
                              apdu_type=result.fields.get("apdu_type"), **who))
         return StepStatus.FAILED, "unexpected answer to AARQ"
-    waited = result.reply.waited if result.reply else 0.0
-    ctx.emit(ctx.finding(step_id, "assoc.no_answer", Severity.ERROR,
-                         "no AARE to our AARQ (AARQ too long for the link, or the meter needs "
-                         "ciphering)", frames, waited=round(waited, 3), **who))
-    return StepStatus.FAILED, f"no answer to AARQ ({result.outcome})"
+    listened = result.listened or (result.reply.waited if result.reply else 0.0)
+    finding = ctx.finding(step_id, "assoc.no_answer", Severity.ERROR,
+                          f"no AARE to our AARQ within {listened:.1f} s (the wait was "
+                          f"{result.waited:.1f} s; AARQ too long for the link, or the meter "
+                          "needs another context or ciphering)", frames,
+                          waited=round(result.waited, 3), listened=round(listened, 3),
+                          request_frame=result.request_index, **who)
+    if result.request_index >= 0:
+        # said at the end of the run, unless the AARE comes late meanwhile (then it is slow)
+        ctx.defer(result.request_index, finding)
+    else:
+        ctx.emit(finding)
+    return StepStatus.FAILED, f"no AARE within {listened:.1f} s"
 
 
 class PublicAssociationProbe(Probe):
@@ -394,19 +444,44 @@ class LoginProbe(Probe):
                                   "no key was used", mechanism="gmac")
                 yield ctx.finished(self.id, StepStatus.UNAVAILABLE, f"HLS-GMAC: {exc}", **who)
                 return
+        # a first look without the lock (no link set up for a login that cannot be sent) ...
         verdict = ctx.budget.check(cred.name, cred.client_sap, cred.auth)
         if not verdict.allowed:
-            yield ctx.finding(self.id, verdict.code, Severity.WARNING,
-                              f"login {cred.name!r} not attempted: {verdict.reason}",
-                              **verdict.data)
-            yield ctx.finished(self.id, StepStatus.SKIPPED, verdict.reason, reason="budget",
-                               **who)
+            yield self._refused(ctx, verdict)
+            yield ctx.finished(self.id, StepStatus.SKIPPED, verdict.reason,
+                               reason=_skip_reason(verdict), **who)
             return
         problem = await prepare_link(ctx, self.id, cred.client_sap)
         if problem is not None:
             yield ctx.finished(self.id, StepStatus.FAILED, problem, **who)
             return
-        result = await associate(ctx, self.id, cred)
-        status, summary = report_result(ctx, self.id, cred, result)
+        # ... then the whole check, the login and its record under the ledger's lock: runs
+        # against the same meter, here or in other processes, share one budget
+        async with ctx.budget.slot(cred, ctx.cancel) as slot:
+            ctx.check_cancel()  # cancelled while another run held the ledger
+            verdict = slot.verdict
+            if verdict.code == "login.ledger_unavailable" and verdict.allowed:
+                yield ctx.finding(self.id, verdict.code, Severity.WARNING, verdict.reason,
+                                  **verdict.data)
+            if not verdict.allowed:
+                yield self._refused(ctx, verdict)
+                yield ctx.finished(self.id, StepStatus.SKIPPED, verdict.reason,
+                                   reason=_skip_reason(verdict), **who)
+                return
+            slot.sent = True
+            result = await associate(ctx, self.id, cred)
+            status, summary = report_result(ctx, self.id, cred, result, slot)
         yield ctx.finished(self.id, status, summary, result=result.fields.get("result"),
                            diagnostic=result.fields.get("diagnostic"), **who)
+
+    def _refused(self, ctx: ProbeContext, verdict: Verdict) -> Event:
+        severity = Severity.ERROR if verdict.code == "login.ledger_unavailable" else (
+            Severity.WARNING)
+        return ctx.finding(self.id, verdict.code, severity,
+                           f"login {self.cred.name!r} not attempted: {verdict.reason}",
+                           **verdict.data)
+
+
+def _skip_reason(verdict: Verdict) -> str:
+    return {"login.already_rejected": "already-rejected",
+            "login.ledger_unavailable": "ledger-unavailable"}.get(verdict.code, "budget")

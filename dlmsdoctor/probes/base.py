@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 # The longest a wait grows from measured delays (late answers, RTT); the user's own
 # ``timeout`` may be longer still.
 MAX_SCALED_WAIT = 30.0
+# After the wait for an AARE or a GET answer ends in silence, how long to listen on for a late
+# one: as long again as the wait, at least this (a loaded machine, a meter deriving keys).
+MIN_PATIENCE = 2.0
+# A later wait for a service allows this many times its slowest answer seen so far.
+SLOW_FACTOR = 2.0
+SERVICES = ("link", "association", "get", "release")
 
 
 class RunStopped(Exception):
@@ -51,6 +57,7 @@ class PendingAarq:
     client_sap: int
     framing: str  # the framing it went out in: the RLRQ must use the same
     sent_at: float
+    request_index: int = -1  # the AARQ's frame (its last segment) in the Session
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,9 @@ class Facts:
     # during the waits that followed.
     link_pending: tuple[ServerAddress, int] | None = None  # SNRM: (server, client SAP)
     assoc_pending: PendingAarq | None = None
-    # the slowest answer seen so far (request to answer, seconds): late answers measure it
-    answer_delay: float = 0.0
+    # the slowest answer seen so far per service (request to answer, seconds): link (SNRM to
+    # UA), association (AARQ to AARE), get, release, disc...; each service's wait allows for it
+    delays: dict[str, float] = field(default_factory=dict)
     snrm_sent_at: dict[ServerAddress, float] = field(default_factory=dict)  # last SNRM to each
     associated_name: str | None = None
     max_pdu_size: int | None = None
@@ -119,11 +127,22 @@ class Facts:
             "connections": self.conn_count,
             "failed_logins": self.failed_logins,
             "answer_delay": round(self.answer_delay, 3) if self.answer_delay else None,
+            "delays": {k: round(v, 3) for k, v in sorted(self.delays.items())} or None,
         }
 
-    def saw_answer_after(self, delay: float) -> None:
-        """An answer came ``delay`` seconds after its request: later waits allow for it."""
-        self.answer_delay = max(self.answer_delay, delay)
+    @property
+    def answer_delay(self) -> float:
+        """The slowest answer of any service."""
+        return max(self.delays.values(), default=0.0)
+
+    def saw_delay(self, service: str, delay: float) -> None:
+        """An answer to a ``service`` request came ``delay`` seconds after it: later waits for
+        that service allow for it."""
+        if delay >= 0:
+            self.delays[service] = max(self.delays.get(service, 0.0), delay)
+
+    def saw_answer_after(self, delay: float, service: str = "link") -> None:
+        self.saw_delay(service, delay)
 
     def forget_connection(self) -> None:
         """The connection is gone: nothing of it is open any more, nothing pending on it."""
@@ -164,6 +183,13 @@ class ProbeContext:
         # set by the release rung: it must finish its exchanges even when the run is cancelled
         self.releasing = False
         self.reported_codes: set[str] = set()  # stream findings already raised this run
+        # requests of closed connections still unanswered (wire.Request): a bridge may deliver
+        # their answers at the start of the next connection
+        self.orphan_requests: list[Any] = []
+        self.slow_reported: dict[str, float] = {}  # service -> delay of timing.slow_service
+        # findings held until the end of the run: a no-answer is said only if the answer
+        # never came (frame index of the request -> the finding)
+        self.deferred: dict[int, FindingRaised] = {}
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -198,10 +224,31 @@ class ProbeContext:
         rtt = self.facts.rtt or 0.0
         return max(self.options.timeout, 4.0 * rtt, self._late_margin())
 
+    def service_wait(self, service: str) -> float:
+        """The wait for one service's answer: ``max(timeout, 4 x RTT, 2 x the slowest answer
+        of that service seen so far)``, the growth capped (the meter's processing time is not
+        the network's: an SNRM answered in 20 ms says nothing of the AARQ's 3 s)."""
+        rtt = self.facts.rtt or 0.0
+        own = min(SLOW_FACTOR * self.facts.delays.get(service, 0.0), MAX_SCALED_WAIT)
+        return max(self.options.timeout, min(4.0 * rtt, MAX_SCALED_WAIT), own)
+
+    @staticmethod
+    def patience(wait: float) -> float:
+        """How long to listen on for a late answer once ``wait`` ended in silence."""
+        return min(max(wait, MIN_PATIENCE), MAX_SCALED_WAIT)
+
+    def defer(self, request_index: int, finding: FindingRaised) -> None:
+        """Say ``finding`` (a no-answer) at the end of the run unless the request is answered
+        late meanwhile (``answered``)."""
+        self.deferred[request_index] = finding
+
+    def answered(self, request_index: int) -> None:
+        self.deferred.pop(request_index, None)
+
     def _late_margin(self) -> float:
         """Twice the slowest answer seen (a meter that answered late once will again),
         capped: a wait must stay bounded whatever a confused peer did."""
-        return min(2.0 * self.facts.answer_delay, MAX_SCALED_WAIT)
+        return min(SLOW_FACTOR * self.facts.answer_delay, MAX_SCALED_WAIT)
 
     def release_wait(self) -> float:
         """The wait for each release answer (RLRE, UA/DM to DISC): ``release_timeout``, longer

@@ -42,7 +42,12 @@ async def read_identity(ctx: ProbeContext, step_id: str) -> tuple[int, int, list
         if attr.key in facts.identity:
             continue
         ctx.check_cancel()
-        got = await wire.exchange_apdu(ctx, step_id, apdus.build_get_request(attr, invoke), sap)
+        wait = ctx.service_wait("get")
+        got = await wire.exchange_apdu(ctx, step_id, apdus.build_get_request(attr, invoke), sap,
+                                       wait, patience=ctx.patience(wait))
+        if got.apdu is not None and got.answer_late and got.delay is not None:
+            problems.append(f"{attr.key}: answered slowly ({got.delay:.2f} s, the wait was "
+                            f"{wait:.2f} s)")
         if got.apdu is None:
             problems.append(f"{attr.key}: no answer")
             if got.reply.closed is not None or got.reply.frame is None:

@@ -51,16 +51,18 @@ class FramingProbe(Probe):
                 evidence=answer.outcome,
             )
             return
-        if answer.outcome == "partial":
+        if answer.outcome in ("partial", "damaged"):
+            # HDLC bytes came back, cut short or with a wrong checksum: HDLC it is, but no link
             hdlc.report_answer(ctx, self.id, server, answer)
-            facts.framing, facts.framing_evidence = "hdlc", "partial"
-            yield self._detected(ctx, "hdlc", "partial", answer.frames)
+            facts.framing, facts.framing_evidence = "hdlc", answer.outcome
+            yield self._detected(ctx, "hdlc", answer.outcome, answer.frames)
+            how = "cut short" if answer.outcome == "partial" else "damaged (wrong checksum)"
             yield ctx.finished(
                 self.id,
                 StepStatus.WARNING,
-                "HDLC (the answer to SNRM was cut short)",
+                f"HDLC (the answer to SNRM was {how})",
                 framing="hdlc",
-                evidence="partial",
+                evidence=answer.outcome,
             )
             return
         if answer.outcome != "no-connection":
@@ -75,9 +77,13 @@ class FramingProbe(Probe):
             return
         facts.framing = "wrapper"
         facts.server = server
-        result = await associate(ctx, self.id, PUBLIC, ctx.probe_timeout())
+        # listen on for a late AARE only when the meter showed it is there (it closed on HDLC):
+        # after silence, an HDLC meter at another address is the likely reading
+        result = await associate(ctx, self.id, PUBLIC, ctx.probe_timeout(),
+                                 patient=hdlc_closed)
         late = result.reply.frame if result.reply is not None else None
-        if late is not None and late.kind is FrameKind.HDLC:
+        late_type = result.reply.frame_type if result.reply is not None else None
+        if late is not None and late.kind is FrameKind.HDLC and late_type in ("UA", "DM", "FRMR"):
             # The HDLC meter's answer to our SNRM came after we gave up on it: HDLC after all.
             ftype = result.reply.frame_type if result.reply else None
             facts.framing, facts.framing_evidence = "hdlc", f"late-{str(ftype).lower()}"
@@ -90,10 +96,13 @@ class FramingProbe(Probe):
                 facts.hdlc_params = hd.parse_params(wire.frame_info(late)) or hd.HdlcParams()
                 facts.send_seq = facts.recv_seq = 0
             facts.hdlc_dm = ftype == "DM"
+            cited = tuple(i for i in (answer.request_index, result.reply.index if result.reply
+                                      else None) if i is not None)
             ctx.emit(ctx.finding(self.id, "hdlc.late_answer", Severity.WARNING,
-                                 f"the meter's {ftype} to our SNRM came after "
-                                 f"{ctx.probe_timeout():.1f} s: a slow link or a slow meter; "
-                                 "HDLC it is", tuple(result.frames), frame_type=ftype))
+                                 f"the meter's {ftype} to our SNRM came after the "
+                                 f"{answer.reply.waited:.1f} s wait: a slow link or a slow "
+                                 "meter; "
+                                 "HDLC it is", cited, frame_type=ftype))
             yield self._detected(ctx, "hdlc", facts.framing_evidence, tuple(result.frames))
             yield ctx.finished(self.id, StepStatus.WARNING, f"HDLC (late {ftype})",
                                framing="hdlc", evidence=facts.framing_evidence)

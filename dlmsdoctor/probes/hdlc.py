@@ -26,7 +26,9 @@ OFFERED_PARAMS = hd.HdlcParams(max_info_tx=128, max_info_rx=128, window_tx=1, wi
 class LinkAnswer:
     """How the meter answered one SNRM or DISC."""
 
-    outcome: str  # ua, dm, frmr, partial, silence, closed, other, wrapper, no-connection
+    # ua, dm, frmr, partial, damaged (an HDLC frame with a wrong checksum: not an answer, but
+    # HDLC bytes came back), silence, closed, other, wrapper, no-connection
+    outcome: str
     reply: wire.Reply = field(default_factory=wire.Reply)
     request_index: int | None = None
     params: hd.HdlcParams | None = None
@@ -59,9 +61,9 @@ async def link_request(
     """Send an SNRM or DISC and classify the answer."""
     if not await ensure_connection(ctx, step_id):
         return LinkAnswer("no-connection")
-    index = await wire.send(ctx, step_id, frame)
-    timeout = ctx.reply_timeout() if timeout is None else timeout
+    timeout = ctx.service_wait("link") if timeout is None else timeout
     deadline = ctx.now() + timeout
+    index = await wire.send(ctx, step_id, frame, deadline=deadline)
     late: list[tuple[int, bytes]] = []
     while True:
         reply = await wire.next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
@@ -99,6 +101,13 @@ async def link_request(
     elif any(f.kind is FrameKind.PARTIAL and f.data[:2] in (b"\x7e\xa0", b"\x7e\xa8")
              for _, f in reply.extras):
         answer.outcome = "partial"  # an HDLC frame cut short: the meter did answer
+        if reply.closed is not None:
+            report_close(ctx, step_id, reply)
+    elif any(wire.damaged(f) for _, f in reply.extras):
+        # HDLC came back, damaged: no answer (a client drops it as the meter would), but no
+        # silence either: noise or wrong serial settings
+        answer.outcome = "damaged"
+        answer.reply.index = next(i for i, f in reply.extras if wire.damaged(f))
         if reply.closed is not None:
             report_close(ctx, step_id, reply)
     elif reply.closed is not None:
@@ -208,6 +217,9 @@ def report_answer(ctx: ProbeContext, step_id: str, server: hd.ServerAddress,
         return StepStatus.FAILED, "a wrapper PDU answered the SNRM"
     if answer.outcome == "partial":
         return StepStatus.FAILED, "the answer to SNRM was cut short"
+    if answer.outcome == "damaged":
+        return StepStatus.FAILED, ("the answer to SNRM was damaged (wrong checksum): not taken "
+                                   "as a link")
     if answer.outcome == "other":
         ctx.emit(ctx.finding(step_id, "hdlc.unexpected", Severity.WARNING,
                              f"unexpected {answer.reply.frame_type} frame after SNRM", frames,
@@ -273,9 +285,9 @@ class SnrmProbe(Probe):
         # DM at framing detection already is the first answer: do not send the same SNRM again
         answer = LinkAnswer("dm") if facts.hdlc_dm else await snrm(ctx, self.id, server,
                                                                    PUBLIC_CLIENT)
-        if answer.outcome in ("dm", "partial"):
-            # DM: not ready or another session active; a cut answer: a glitch. Clear the link
-            # once, then try again.
+        if answer.outcome in ("dm", "partial", "damaged"):
+            # DM: not ready or another session active; a cut or damaged answer: a glitch.
+            # Clear the link once, then try again.
             if answer.outcome == "dm":
                 await disc(ctx, self.id, server, PUBLIC_CLIENT)
             await ctx.sleep(max(0.5, 2 * (facts.rtt or 0.0)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlmsdoctor.codec.model import Severity
+from dlmsdoctor.ledger import LedgerUnavailableError
 from dlmsdoctor.probes import wire
 from dlmsdoctor.probes.base import HeldBack, ProbeContext, RunStopped
 
@@ -54,7 +55,11 @@ class DropEvidence:
 
 def weigh(ctx: ProbeContext, discount: int = 0) -> DropEvidence:
     budget = ctx.budget
-    attempts = budget.ledger.attempts(budget.meter, budget.ledger.wall() - budget.window)
+    try:
+        attempts = budget.ledger.attempts(budget.meter, budget.ledger.wall() - budget.window)
+    except LedgerUnavailableError:
+        attempts = []  # unreadable: only this run's own failures are known (and no password
+        # is sent while the ledger is unusable)
     failed = [a for a in attempts if a.failed]
     since = 0
     for attempt in attempts:  # the ledger is in time order (append-only)
@@ -96,18 +101,31 @@ def check_lockout(ctx: ProbeContext, step_id: str, reply: wire.Reply, *,
                                    evidence.failed_recent)
     if not first:
         return  # already said; the hold now dates from this later drop
+    own = ctx.budget.own_failures()
     ctx.emit(ctx.finding(
         step_id, "target.closed_at_once", Severity.WARNING,
         "The meter dropped the connection at once, and failed logins are known "
         f"({evidence.failed_recent} in the login ledger's window, {evidence.failed_run} in this "
-        "run). That is NOT proof of a lockout: another client holding the meter's single "
-        "session (often the site's own poller), a wrong framing or a proxy look the same. "
-        "dlmsdoctor goes on with safe probes only and holds password logins back.",
+        f"run{_own_text(own)}). dlmsdoctor's own failed logins may have locked the meter; but "
+        "that is NOT proven: another client holding the meter's single session (often the "
+        "site's own poller), a wrong framing or a proxy look the same. dlmsdoctor goes on with "
+        "safe probes only and holds password logins back.",
         how=how, conn_id=conn_id, failed_logins_run=evidence.failed_run,
         failed_logins_recent=evidence.failed_recent,
         failed_since_success=evidence.failed_since_success,
         last_failure_age=evidence.last_failure_age, login_tried=evidence.login_tried,
-        candidates=list(CLOSE_CANDIDATES), logins_held_back=True))
+        candidates=list(CLOSE_CANDIDATES), logins_held_back=True, own_failures=own,
+        own_failures_earlier_runs=sum(1 for x in own if not x["this_run"])))
+
+
+def _own_text(own: list[dict[str, object]]) -> str:
+    """``: dlmsdoctor's at 14:02 (an earlier run) and 14:03 (this run)``; failures by other
+    clients (a poller) are not in the ledger and cannot be listed."""
+    if not own:
+        return ""
+    parts = [f"{x['at_text']} ({'this run' if x['this_run'] else 'an earlier run'})"
+             for x in own[-4:]]
+    return "; dlmsdoctor's own failed logins at " + ", ".join(parts)
 
 
 def held_back(ctx: ProbeContext) -> HeldBack | None:
@@ -123,18 +141,23 @@ def held_back(ctx: ProbeContext) -> HeldBack | None:
 def _stop(ctx: ProbeContext, step_id: str, evidence: DropEvidence, how: str) -> None:
     ctx.budget.locked_out = True
     ctx.facts.stop_reason = "lockout"
+    own = ctx.budget.own_failures()
     if evidence.failed_run > 0:
         why = (f"after {evidence.failed_run} failed login(s) in this run, the meter now drops "
                "the connection at once")
     else:
         why = (f"{evidence.failed_since_success} failed logins in the login ledger's window, "
                "none accepted since, and now the meter drops the connection at once")
+    by_us = (" These failed logins were dlmsdoctor's own" + _own_text(own)[len(
+        "; dlmsdoctor's own failed logins"):] + ": this tool may have caused the lockout."
+             if own else "")
     ctx.emit(ctx.finding(
         step_id, "login.lockout", Severity.ERROR,
-        f"Lockout signature: {why}. dlmsdoctor stops here and spends no password. Pause every "
-        "poller (another client holding the meter's only session looks the same), wait out "
-        "the lockout, and check the password and client SAP before the next try.",
+        f"Lockout signature: {why}.{by_us} dlmsdoctor stops here and spends no password. Pause "
+        "every poller (another client holding the meter's only session looks the same), wait "
+        "out the lockout, and check the password and client SAP before the next try.",
         failed_logins_recent=evidence.failed_recent or evidence.failed_run,
         failed_logins_run=evidence.failed_run,
-        failed_since_success=evidence.failed_since_success, how=how))
+        failed_since_success=evidence.failed_since_success, how=how, own_failures=own,
+        own_failures_earlier_runs=sum(1 for x in own if not x["this_run"])))
     raise RunStopped("lockout")

@@ -46,10 +46,8 @@ async def open_connection(ctx: ProbeContext, step_id: str, window: float) -> Ope
         got = await wire.connect(ctx, step_id)
         if isinstance(got, ConnectError):
             code = f"tcp.{got.reason}" if got.reason in _FAIL_TEXT else "tcp.error"
-            ctx.emit(ctx.finding(step_id, code, Severity.ERROR,
-                                 f"{_FAIL_TEXT.get(got.reason, 'connection failed')}: "
-                                 f"{got.message}", elapsed=round(got.elapsed, 3),
-                                 detail=got.message))
+            ctx.emit(ctx.finding(step_id, code, Severity.ERROR, connect_failure_text(got),
+                                 elapsed=round(got.elapsed, 3), detail=got.message))
             return Opened(False, got)
         if ctx.facts.rtt is None:
             ctx.facts.rtt = got.connect_time  # a handshake is one round trip
@@ -102,6 +100,16 @@ async def open_connection(ctx: ProbeContext, step_id: str, window: float) -> Ope
     raise AssertionError("unreachable")
 
 
+def connect_failure_text(error: ConnectError) -> str:
+    """A failed connect in plain words: the link's message when it says what happened (refused
+    by whom, which name), else our words for its reason with the system's text after them."""
+    if error.reason == "timeout":
+        return f"timed out: {error.message} (routing, a firewall, a modem offline or its APN)"
+    if error.reason in ("refused", "dns", "unreachable") and error.message:
+        return error.message
+    return f"{_FAIL_TEXT.get(error.reason, 'connection failed')}: {error.message}"
+
+
 def report_close(ctx: ProbeContext, step_id: str, reply: wire.Reply,
                  after_connect: bool = False) -> None:
     info = reply.closed
@@ -146,8 +154,7 @@ class TcpProbe(Probe):
             return
         if not opened.ok:
             assert opened.error is not None
-            yield ctx.finished(self.id, StepStatus.FAILED,
-                               f"{opened.error.reason}: {opened.error.message}",
+            yield ctx.finished(self.id, StepStatus.FAILED, connect_failure_text(opened.error),
                                reason=opened.error.reason, elapsed=opened.error.elapsed)
             return
         conn = ctx.channel

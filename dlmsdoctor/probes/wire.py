@@ -4,6 +4,15 @@ Every byte is emitted as an event as it happens (``FrameSent``; ``FrameReceived`
 codec's ``StreamSplitter`` cuts: frames, bridge text, telnet, echo, garbage), so the Session is a
 complete record even when a probe fails half-way. Non-DLMS chunks become probe findings here,
 once, whichever probe was waiting when they came.
+
+Time is evidence: every request sent is registered with the end of its wait; every DLMS frame
+received is matched, as it arrives, to the request it answers (by frame type, addresses, APDU
+tag and invoke id), whichever wait is running then: ``FrameReceived.answers`` names that
+request, ``.late`` says the answer came after its wait had ended. The delay is kept per service
+(``Facts.delays``) so that later waits for that service allow for it, and a late answer raises
+``timing.slow_service``: the meter works, but slowly. Answers to requests of a connection that
+closed are still recognised when a bridge delivers them at the start of the next one. A frame
+with a wrong HCS or FCS is never taken as an answer.
 """
 
 from __future__ import annotations
@@ -38,6 +47,48 @@ _EXTRA_CODES: dict[FrameKind, tuple[str, Severity]] = {
 }
 
 
+# codec findings that make a received frame damaged: never an answer
+DAMAGE_CODES = frozenset({"hdlc.hcs.mismatch", "hdlc.fcs.mismatch"})
+# the answer tags a request may get: AARQ -> AARE, RLRQ -> RLRE, GET -> GET-Response,
+# SET -> SET-Response, ACTION -> ACTION-Response; exception-response (D8) and
+# confirmed-service-error (0E) fit any request
+ANSWER_TAGS = {0x60: b"\x61", 0x62: b"\x63", 0xC0: b"\xc4", 0xC1: b"\xc5", 0xC3: b"\xc7"}
+_ANY_ANSWER = b"\xd8\x0e"
+# the service a request asks for, by APDU tag (timing is kept per service)
+SERVICE_OF_TAG = {0x60: "association", 0x62: "release", 0xC0: "get", 0xC1: "set",
+                  0xC3: "action"}
+SERVICE_TEXT = {"link": "SNRM (link set-up)", "disc": "DISC", "association": "AARQ (login)",
+                "release": "RLRQ (release)", "get": "GET (read)", "set": "SET",
+                "action": "ACTION", "segment": "segment"}
+_MAX_ORPHANS = 8
+
+
+def damaged(frame: DecodedFrame) -> bool:
+    """A frame whose checksum is wrong: a meter drops it, and so do we (never an answer)."""
+    return frame.kind is FrameKind.HDLC and any(f.code in DAMAGE_CODES for f in frame.findings)
+
+
+@dataclass
+class Request:
+    """One frame we sent that expects an answer, with the end of its wait."""
+
+    index: int  # frame index in the Session
+    conn_id: int
+    service: str  # link, disc, association, release, get, set, action, segment
+    kind: str  # SNRM, DISC, I (an APDU), I-seg (a segment, RR expected), RR, WRAPPER
+    sent_at: float
+    deadline: float | None
+    dest_raw: str = ""  # HDLC: our destination (the server) and source (our client) address
+    src_raw: str = ""
+    tag: int | None = None  # APDU tag of an I/WRAPPER request
+    invoke: int | None = None  # GET/SET/ACTION invoke-id-and-priority byte
+    answered: bool = False
+
+    @property
+    def waited(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.sent_at
+
+
 @dataclass
 class WireState:
     """Per-connection receive state."""
@@ -49,6 +100,10 @@ class WireState:
     last_tx_at: float | None = None
     close_reported: bool = False
     busy_seen: bool = False
+    requests: list[Request] = field(default_factory=list)
+    # frame index -> (index of the request it answers, late) for matched received frames
+    matched: dict[int, tuple[int, bool]] = field(default_factory=dict)
+    arrivals: dict[int, float] = field(default_factory=dict)  # DLMS frame index -> arrival
 
 
 @dataclass
@@ -60,6 +115,9 @@ class Reply:
     extras: list[tuple[int, DecodedFrame]] = field(default_factory=list)
     closed: CloseInfo | None = None
     waited: float = 0.0
+    answers: int | None = None  # the request ``frame`` answers (its Session index), if known
+    late: bool = False  # ``frame`` came after the wait for that request had ended
+    arrived_at: float | None = None  # when ``frame`` arrived (run clock)
 
     @property
     def frame_type(self) -> str | None:
@@ -102,8 +160,12 @@ async def connect(ctx: ProbeContext, step_id: str) -> Channel | ConnectError:
     return channel
 
 
-async def send(ctx: ProbeContext, step_id: str, data: bytes) -> int:
-    """Send one frame; returns its frame index in the Session."""
+async def send(ctx: ProbeContext, step_id: str, data: bytes, *, wait: float | None = None,
+               deadline: float | None = None, service: str | None = None) -> int:
+    """Send one frame; returns its frame index in the Session.
+
+    ``wait`` (seconds from the send) or ``deadline`` (run clock): when the wait for its answer
+    ends; an answer after it is late (``FrameReceived.late``)."""
     channel = ctx.channel
     if channel is None:
         raise RuntimeError("send without a connection")
@@ -115,7 +177,118 @@ async def send(ctx: ProbeContext, step_id: str, data: bytes) -> int:
     ctx.emit(FrameSent(channel.conn_id, step_id, at, data))
     state.frames_sent += 1
     state.last_tx_at = at
+    if deadline is None and wait is not None:
+        deadline = at + wait
+    request = _request_of(data, index, channel.conn_id, at, deadline)
+    if request is not None:
+        if service is not None:
+            request.service = service  # e.g. the last segment of an AARQ: its answer is the AARE
+        state.requests.append(request)
+        del state.requests[:-16]  # only recent requests can still be answered
     return index
+
+
+def _request_of(data: bytes, index: int, conn_id: int, at: float,
+                deadline: float | None) -> Request | None:
+    """What answer a frame we sent expects (None: none, e.g. an RR that ends a window)."""
+    if data[:2] == b"\x00\x01" and len(data) > 8:
+        tag = data[8]
+        return Request(index, conn_id, SERVICE_OF_TAG.get(tag, "other"), "WRAPPER", at,
+                       deadline, dest_raw=data[4:6].hex(), src_raw=data[2:4].hex(), tag=tag,
+                       invoke=data[10] if tag in (0xC0, 0xC1, 0xC3) and len(data) > 10 else None)
+    if data[:1] != b"\x7e":
+        return None
+    frame = hd.parse_hdlc(data, 0, "tx")
+    ftype = frame.fields.get("frame_type")
+    dest, src = frame.fields.get("dest"), frame.fields.get("src")
+    dest_raw = str(dest.get("raw", "")) if isinstance(dest, dict) else ""
+    src_raw = str(src.get("raw", "")) if isinstance(src, dict) else ""
+
+    def request(service: str, kind: str, tag: int | None = None,
+                invoke: int | None = None) -> Request:
+        return Request(index, conn_id, service, kind, at, deadline, dest_raw, src_raw, tag,
+                       invoke)
+
+    if ftype == "SNRM":
+        return request("link", "SNRM")
+    if ftype == "DISC":
+        return request("disc", "DISC")
+    if ftype == "RR":
+        return request("segment", "RR")
+    if ftype != "I":
+        return None
+    info = frame_info(frame)
+    if frame.fields.get("segmented"):
+        first = info[3] if info[:3] == hd.LLC_TO_SERVER and len(info) > 3 else None
+        return request("segment", "I-seg", first)
+    if info[:3] == hd.LLC_TO_SERVER and len(info) > 3:
+        apdu = info[3:]
+        return request(SERVICE_OF_TAG.get(apdu[0], "other"), "I", apdu[0],
+                       apdu[2] if apdu[0] in (0xC0, 0xC1, 0xC3) and len(apdu) > 2 else None)
+    # the last segment of a segmented APDU: the answer is to the APDU, whose first segment
+    # carried the tag (the caller knows it; matched as an I-frame answer of any tag)
+    return request("other", "I")
+
+
+def _answer_fits(request: Request, frame: DecodedFrame) -> bool:
+    """Whether ``frame`` (valid, DLMS) can be the answer to ``request``."""
+    if frame.kind is FrameKind.WRAPPER:
+        if request.kind != "WRAPPER" or len(frame.data) <= 8:
+            return False
+        # the meter's source wPort is our destination wPort
+        if frame.data[2:4].hex() != request.dest_raw:
+            return False
+        return _tag_fits(request, frame.data[8:])
+    if request.kind == "WRAPPER":
+        return False
+    src, dest = frame.fields.get("src"), frame.fields.get("dest")
+    if not isinstance(src, dict) or not isinstance(dest, dict):
+        return False
+    if src.get("raw") != request.dest_raw or dest.get("raw") != request.src_raw:
+        return False
+    ftype = frame.fields.get("frame_type")
+    if ftype in ("DM", "FRMR"):
+        return True  # a refusal answers whatever is pending
+    if request.kind == "SNRM":
+        return ftype == "UA"
+    if request.kind == "DISC":
+        return ftype == "UA" and not frame_info(frame)  # a UA with parameters answers an SNRM
+    if request.kind == "I-seg":
+        return ftype in ("RR", "RNR")
+    if request.kind == "RR":
+        return ftype == "I"
+    if ftype in ("RR", "RNR"):
+        return False  # an acknowledgement, not the answer (the I-frame may follow)
+    if ftype != "I":
+        return False
+    info = frame_info(frame)
+    if info[:3] != hd.LLC_TO_CLIENT:
+        return request.tag is None  # a continuation segment: no tag to check
+    return _tag_fits(request, info[3:])
+
+
+def _tag_fits(request: Request, answer: bytes) -> bool:
+    if request.tag is None or not answer:
+        return True
+    if answer[:1] in _ANY_ANSWER:
+        return True
+    want = ANSWER_TAGS.get(request.tag)
+    if want is None or answer[:1] not in want:
+        return False
+    # GET/SET/ACTION answers repeat the request's invoke-id-and-priority
+    return request.invoke is None or len(answer) < 3 or answer[2] == request.invoke
+
+
+def _match(requests: list[Request], frame: DecodedFrame) -> Request | None:
+    """The request ``frame`` answers: the oldest open one it fits (meters answer in order);
+    a refusal (DM, FRMR) or an acknowledgement answers the newest."""
+    fits = [r for r in requests if not r.answered and _answer_fits(r, frame)]
+    if not fits:
+        return None
+    ftype = frame.fields.get("frame_type") if frame.kind is FrameKind.HDLC else None
+    if ftype in ("DM", "FRMR", "RR", "RNR"):
+        return fits[-1]
+    return fits[0]
 
 
 def closed_after_first_frame(ctx: ProbeContext, reply: Reply) -> bool:
@@ -131,8 +304,58 @@ def _take(ctx: ProbeContext, channel: Channel, step_id: str, frames: list[Decode
     for frame in frames:
         index = ctx.frame_count
         ctx.frame_count += 1
-        ctx.emit(FrameReceived(channel.conn_id, step_id, at, frame.data))
+        request = None
+        if frame.kind in DLMS_KINDS:
+            state.arrivals[index] = at
+        if frame.kind in DLMS_KINDS and not damaged(frame):
+            # bytes before we spoke on this connection may answer the previous one's requests
+            # (a bridge delivering what the meter wrote meanwhile)
+            request = _match(state.requests if state.frames_sent else ctx.orphan_requests, frame)
+        if request is None:
+            ctx.emit(FrameReceived(channel.conn_id, step_id, at, frame.data))
+            state.pending.append((index, frame))
+            continue
+        request.answered = True
+        ctx.answered(request.index)
+        late = request.deadline is not None and at > request.deadline
+        ctx.emit(FrameReceived(channel.conn_id, step_id, at, frame.data, request.index, late))
+        state.matched[index] = (request.index, late)
         state.pending.append((index, frame))
+        if request.service not in ("segment", "other"):
+            delay = at - request.sent_at
+            ctx.facts.saw_delay(request.service, delay)
+            if late:
+                _report_slow(ctx, step_id, request, index, delay)
+
+
+def _report_slow(ctx: ProbeContext, step_id: str, request: Request, index: int,
+                 delay: float) -> None:
+    """``timing.slow_service``: the meter answered after the wait (once per service, again
+    only when slower still)."""
+    reported = ctx.slow_reported.get(request.service)
+    if reported is not None and delay <= reported * 1.25:
+        return
+    ctx.slow_reported[request.service] = delay
+    waited = request.waited or 0.0
+    where = ("on the next connection (a bridge kept it)" if request.conn_id !=
+             (ctx.channel.conn_id if ctx.channel else request.conn_id) else "")
+    what = SERVICE_TEXT.get(request.service, request.service)
+    ctx.emit(ctx.finding(
+        step_id, "timing.slow_service", Severity.WARNING,
+        f"the meter answered our {what} {delay:.2f} s after it, later than the {waited:.2f} s "
+        f"wait{' ' + where if where else ''}: it works, but slowly; a client needs a reply "
+        f"timeout above {delay:.1f} s for it",
+        (request.index, index), service=request.service, delay=round(delay, 3),
+        waited=round(waited, 3), request_frame=request.index, answer_frame=index,
+        other_connection=bool(where)))
+
+
+def orphan_requests(ctx: ProbeContext, state: WireState) -> None:
+    """The connection is gone: its unanswered requests may still be answered at the start of
+    the next one (a bridge buffers what the meter writes meanwhile)."""
+    ctx.orphan_requests = ([r for r in ctx.orphan_requests if not r.answered]
+                           + [r for r in state.requests if not r.answered])[-_MAX_ORPHANS:]
+    state.requests = []
 
 
 async def _receive(ctx: ProbeContext, channel: Channel, timeout: float) -> Chunk | None:
@@ -165,8 +388,10 @@ async def next_frame(ctx: ProbeContext, step_id: str, timeout: float | None = No
     while True:
         while state.pending:
             index, frame = state.pending.pop(0)
-            if frame.kind in DLMS_KINDS:
+            if frame.kind in DLMS_KINDS and not damaged(frame):
                 reply.frame, reply.index = frame, index
+                reply.answers, reply.late = state.matched.get(index, (None, False))
+                reply.arrived_at = state.arrivals.pop(index, None)
                 if state.frames_sent:  # an answer to us, not bytes buffered before we spoke
                     ctx.facts.answered_conn = max(ctx.facts.answered_conn, channel.conn_id)
                 reply.waited = ctx.now() - start
@@ -234,6 +459,8 @@ def _report_peer_close(ctx: ProbeContext, channel: Channel, state: WireState) ->
 def _extra_code(frame: DecodedFrame) -> tuple[str, Severity]:
     if frame.kind is FrameKind.PARTIAL and frame.data[:1] == b"\x7e":
         return "hdlc.partial", Severity.WARNING
+    if damaged(frame):
+        return "hdlc.damaged_answer", Severity.WARNING
     return _EXTRA_CODES.get(frame.kind, ("link.garbage", Severity.WARNING))
 
 
@@ -249,8 +476,13 @@ def _report_extras(ctx: ProbeContext, step_id: str, extras: list[tuple[int, Deco
             continue
         ctx.reported_codes.add(code)
         text = frame.fields.get("text")
+        summary = frame.summary
+        if code == "hdlc.damaged_answer":
+            bad = sorted({f.code for f in frame.findings if f.code in DAMAGE_CODES})
+            summary = (f"a damaged HDLC frame arrived ({', '.join(bad)}): not taken as an "
+                       f"answer ({frame.summary})")
         ctx.emit(ctx.finding(
-            step_id, code, severity, f"{frame.summary}", (index,),
+            step_id, code, severity, summary, (index,),
             length=len(frame.data), hex=hexs(frame.data[:64]),
             **({"text": str(text)} if text is not None else {}),
         ))
@@ -273,6 +505,7 @@ async def close(ctx: ProbeContext, step_id: str) -> CloseInfo | None:
         ctx.emit(ConnectionClosed(channel.conn_id, info.at, CloseHow.LOCAL, False))
     else:
         _report_peer_close(ctx, channel, state)
+    orphan_requests(ctx, state)
     ctx.channel = None
     ctx.facts.forget_connection()
     return info
@@ -306,14 +539,15 @@ class ApduReply:
     frames: list[int] = field(default_factory=list)
     # answers to earlier requests met while waiting (frame index, APDU): recorded, skipped
     late: list[tuple[int, bytes]] = field(default_factory=list)
+    sent_at: float = 0.0
+    waited: float = 0.0  # the wait (the answer is late after it)
+    answer_late: bool = False  # ``apdu`` came after the wait, while we listened on for it
+    answer_at: float | None = None
+    answer_to: int = -1  # the frame the answer answers: the APDU's (last) frame sent
 
-
-# The answer tags a request may get (anything else is a late answer to an earlier request,
-# e.g. after a cancelled wait, and is skipped): AARQ -> AARE, RLRQ -> RLRE, GET -> GET-Response,
-# ACTION -> ACTION-Response;
-# exception-response and confirmed-service-error fit any request.
-ANSWER_TAGS = {0x60: b"\x61", 0x62: b"\x63", 0xC0: b"\xc4", 0xC3: b"\xc7"}
-_ANY_ANSWER = b"\xd8\x0e"
+    @property
+    def delay(self) -> float | None:
+        return None if self.answer_at is None else self.answer_at - self.sent_at
 
 
 def _expected(apdu: bytes, answer: bytes) -> bool:
@@ -321,20 +555,36 @@ def _expected(apdu: bytes, answer: bytes) -> bool:
     return want is None or not answer or answer[:1] in want or answer[:1] in _ANY_ANSWER
 
 
+def _ours(reply: Reply, request_indexes: list[int], apdu: bytes, answer: bytes) -> bool:
+    """Whether the reply answers this exchange (not an earlier request, answered late)."""
+    if reply.answers is not None:
+        return reply.answers in request_indexes
+    return _expected(apdu, answer)
+
+
 async def exchange_apdu(
     ctx: ProbeContext, step_id: str, apdu: bytes, client_sap: int, timeout: float | None = None,
-    framing: str | None = None,
+    framing: str | None = None, patience: float = 0.0,
 ) -> ApduReply:
-    """Send one APDU with ``framing`` (default: the current one); the reassembled answer."""
+    """Send one APDU with ``framing`` (default: the current one); the reassembled answer.
+
+    ``timeout`` is the wait (default: the service's own, ``ctx.service_wait``); ``patience``
+    seconds more are spent listening for an answer that comes late (a slow meter): it is then
+    taken, and marked late (``answer_late``, ``FrameReceived.late``), never mistaken for none."""
     facts = ctx.facts
-    timeout = ctx.reply_timeout() if timeout is None else timeout
-    deadline = ctx.now() + timeout
+    service = SERVICE_OF_TAG.get(apdu[0], "other") if apdu else "other"
+    timeout = ctx.service_wait(service) if timeout is None else timeout
+    start = ctx.now()
+    deadline = start + timeout
+    final = deadline + max(0.0, patience)
     if (framing or facts.framing) == "wrapper":
         logical = facts.server.logical if facts.server else 1
-        index = await send(ctx, step_id, build_wrapper(client_sap, logical, apdu))
-        out = ApduReply(None, Reply(), index, [index])
+        index = await send(ctx, step_id, build_wrapper(client_sap, logical, apdu),
+                           deadline=deadline)
+        out = ApduReply(None, Reply(), index, [index], sent_at=start, waited=timeout,
+                        answer_to=index)
         while True:
-            reply = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
+            reply = await next_frame(ctx, step_id, max(0.0, final - ctx.now()))
             out.reply = reply
             if reply.frame is None or reply.index is None:
                 return out
@@ -342,28 +592,33 @@ async def exchange_apdu(
             if reply.frame.kind is not FrameKind.WRAPPER:
                 return out  # an HDLC frame: the caller decides (a late UA, a wrong framing)
             answer = reply.frame.data[8:]
-            if _expected(apdu, answer):
+            if _ours(reply, [index], apdu, answer):
                 out.apdu = answer
+                _answered(ctx, out, reply)
                 return out
             out.late.append((reply.index, answer))
     server = facts.server or hd.ServerAddress(1, 1, 2)
-    out = ApduReply(None, Reply(), -1, [])
+    out = ApduReply(None, Reply(), -1, [], sent_at=start, waited=timeout)
     # The meter's max_info_rx (from its UA) bounds our information fields: longer APDUs go in
     # segments (the S bit), each acknowledged by an RR before the next (window 1).
     limit = facts.hdlc_params.max_info_rx if facts.hdlc_params else 128
     payload = hd.LLC_TO_SERVER + apdu
     segments = [payload[i : i + limit] for i in range(0, len(payload), max(1, limit))]
+    ours: list[int] = []
     for number, segment in enumerate(segments):
         last = number == len(segments) - 1
         frame = hd.build_i(server, client_sap, to_server=True, ns=facts.send_seq,
                            nr=facts.recv_seq, info=segment, segmented=not last, llc=False)
         facts.send_seq = (facts.send_seq + 1) % 8
-        index = await send(ctx, step_id, frame)
+        index = await send(ctx, step_id, frame, deadline=deadline,
+                           service=service if last else None)
+        ours.append(index)
+        out.answer_to = index
         out.request_index = index if out.request_index < 0 else out.request_index
         out.frames.append(index)
         if last:
             break
-        ack = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
+        ack = await next_frame(ctx, step_id, max(0.0, final - ctx.now()))
         out.reply = ack
         if ack.index is not None:
             out.frames.append(ack.index)
@@ -371,8 +626,9 @@ async def exchange_apdu(
             return out  # FRMR, DM, silence or a close: the caller reads out.reply
     # The codec's reassembler joins the segments (LLC stripped), as `decode` does.
     reassembler = hd.Reassembler()
+    first: Reply | None = None
     while True:
-        reply = await next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
+        reply = await next_frame(ctx, step_id, max(0.0, final - ctx.now()))
         out.reply = reply
         if reply.frame is None or reply.index is None:
             return out
@@ -382,18 +638,26 @@ async def exchange_apdu(
             continue  # an acknowledgement, the I-frame may follow
         if ftype != "I":
             return out
+        first = first or reply
         ns = reply.frame.fields.get("ns")
         if isinstance(ns, int):
             facts.recv_seq = (ns + 1) % 8
         collected = reassembler.feed(reply.frame)
         if collected is not None:
-            if _expected(apdu, collected):
+            if _ours(first, ours, apdu, collected):
                 out.apdu = collected
+                _answered(ctx, out, first)
                 return out
             out.late.append((reply.index, collected))
+            first = None
             continue  # a late answer to an earlier request: keep waiting
-        # segmented answer: ask for the next segment
-        await send(ctx, step_id, hd.build_rr(server, client_sap, to_server=True,
-                                             nr=facts.recv_seq))
+        # segmented answer: ask for the next segment (its own wait: the meter is answering)
+        ours.append(await send(ctx, step_id, hd.build_rr(server, client_sap, to_server=True,
+                                                          nr=facts.recv_seq),
+                               wait=ctx.service_wait(service)))
 
 
+def _answered(ctx: ProbeContext, out: ApduReply, reply: Reply) -> None:
+    """Note when the answer's first frame came, and whether after the wait."""
+    out.answer_late = reply.late
+    out.answer_at = reply.arrived_at if reply.arrived_at is not None else ctx.now()

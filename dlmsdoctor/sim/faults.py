@@ -24,6 +24,13 @@ FAULT_HELP: dict[str, str] = {
     "whose information field exceeds N bytes (default 48: a public AARQ passes, an LLS one "
     "does not) gets FRMR, as meters with a smaller real buffer do",
     "delay=SECONDS": "every reply is sent SECONDS late",
+    "ua-delay=SECONDS": "only the UA that answers an SNRM is sent SECONDS late (a slow link "
+    "set-up); every other reply is prompt",
+    "aare-delay=SECONDS": "only the AARE is sent SECONDS late (key derivation, a slow CPU); "
+    "every other reply is prompt",
+    "get-delay=SECONDS": "only GET answers are sent SECONDS late (a busy meter); every other "
+    "reply is prompt",
+    "rlre-delay=SECONDS": "only the RLRE is sent SECONDS late; every other reply is prompt",
     "latency=SECONDS": "one-way latency added in each direction (a round trip costs 2x)",
     "garbage-reply": "replies are replaced by bytes that are no frame",
     "bad-fcs": "replies carry a wrong FCS",
@@ -35,6 +42,10 @@ FAULT_HELP: dict[str, str] = {
     "bridge-busy": "sends ser2net's 'Port already in use' text and closes",
 }
 
+
+# per-service delay faults -> the service whose answer they delay
+_SERVICE_DELAYS = {"ua-delay": "link", "aare-delay": "association", "get-delay": "get",
+                   "rlre-delay": "release"}
 
 # frmr-too-long: the information field a "small buffer" meter really takes. 48 lets the public
 # AARQ (34 bytes with LLC) through and rejects an LLS AARQ (59), the field case.
@@ -56,6 +67,8 @@ class Faults:
     frmr_too_long: bool = False
     frmr_limit: int = DEFAULT_FRMR_LIMIT  # with frmr_too_long: the longest info field taken
     delay: float = 0.0
+    # per service: only the answer to that request is late (the first frame of it)
+    service_delays: tuple[tuple[str, float], ...] = ()
     latency: float = 0.0
     garbage_reply: bool = False
     bad_fcs: bool = False
@@ -66,6 +79,11 @@ class Faults:
     echo: bool = False
     bridge_busy: bool = False
     specs: tuple[str, ...] = ()
+
+    def delay_for(self, service: str) -> float:
+        """The extra delay of the answer to a ``service`` request (link, association, get,
+        release); 0 for the others."""
+        return dict(self.service_delays).get(service, 0.0)
 
     @property
     def forced_framing(self) -> str | None:
@@ -132,6 +150,10 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
             faults = replace(faults, lockout=_lockout(value))
         elif name == "delay":
             faults = replace(faults, delay=_seconds(name, value))
+        elif name in _SERVICE_DELAYS:
+            delays = dict(faults.service_delays)
+            delays[_SERVICE_DELAYS[name]] = _seconds(name, value)
+            faults = replace(faults, service_delays=tuple(sorted(delays.items())))
         elif name == "latency":
             faults = replace(faults, latency=_seconds(name, value))
         elif name == "inactivity":

@@ -26,6 +26,18 @@ class LinkOutput:
     frames: list[bytes] = field(default_factory=list)  # replies, in order
     close: str | None = None  # close the connection, with this reason
     note: str = ""  # why nothing was sent, when nothing was
+    # what the frames answer: link (UA to SNRM), association, get, release, action, "" other;
+    # the per-service delay faults pick their reply by it
+    service: str = ""
+
+
+# APDU tag of a request -> the service it asks for
+_SERVICE_OF_TAG = {0x60: "association", 0xC0: "get", 0x62: "release", 0xC3: "action",
+                   0xC1: "set"}
+
+
+def service_of(apdu: bytes) -> str:
+    return _SERVICE_OF_TAG.get(apdu[0], "") if apdu else ""
 
 
 def split_hdlc(buf: bytearray) -> tuple[list[bytes], bytes]:
@@ -200,6 +212,7 @@ class HdlcServerLink:
             self.address, sap, HdlcParams(self.max_info_tx, self.max_info_rx, window_tx, window_rx)
         )
         out.frames.append(ua)
+        out.service = "link"
 
     def _i_frame(self, raw: bytes, frame: DecodedFrame, sap: int, out: LinkOutput) -> None:
         info_length = frame.fields.get("info_length")
@@ -238,6 +251,7 @@ class HdlcServerLink:
             return
         self._queue(reply, sap)
         out.frames.extend(self._next_window(sap))
+        out.service = service_of(apdu)
         self._last_reply = list(out.frames)
 
     def _next_window(self, sap: int) -> list[bytes]:
@@ -316,6 +330,7 @@ class WrapperServerLink:
         reply = self.association.handle(raw[8:], src)
         if reply is not None:
             out.frames.append(build_wrapper(dst, src, reply))
+            out.service = service_of(raw[8:])
         return out
 
     def disconnect(self, how: str, released: bool) -> None:

@@ -161,6 +161,9 @@ class SimulatedMeter:
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        from dlmsdoctor.gx.server import warm_up
+
+        warm_up()  # the first AARE as prompt as the next (no import on the first login)
         if self.port is not None:
             self._server = await asyncio.start_server(self._on_tcp, self.host, self.port)
             self.port = self._server.sockets[0].getsockname()[1]
@@ -260,8 +263,12 @@ class _Session:
         self.log.emit("bytes.sent", self.conn, hex=hexs(data), what=what)
         await self.stream.write(data)
 
-    async def _send(self, frames: list[bytes]) -> None:
+    async def _send(self, frames: list[bytes], service: str = "") -> None:
         f = self.faults
+        slow = f.delay_for(service)
+        if slow and frames:  # a meter busy on this request (key derivation, a slow CPU)
+            self.log.emit("reply.delayed", self.conn, service=service, seconds=slow)
+            await asyncio.sleep(slow)
         for frame in frames:
             if f.delay:
                 await asyncio.sleep(f.delay)
@@ -361,7 +368,7 @@ class _Session:
                 if out.note:
                     self.log.emit("frame.ignored" if not out.frames else "frame.note", self.conn,
                                   note=out.note)
-                await self._send(out.frames)
+                await self._send(out.frames, out.service)
                 if out.close:
                     self._close(out.close)
                 if self.closed_reason:

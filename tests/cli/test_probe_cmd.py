@@ -427,17 +427,19 @@ def test_every_event_type_has_a_jsonl_line_with_secrets_masked() -> None:
 
 
 def test_spent_meter_login_budget_is_degraded_and_lifted_only_by_the_explicit_option() -> None:
-    """QA defect 4: after 3 failed logins in the window, the 4th run skips the set: not OK.
-    --meter-login-budget (only when given) lets exactly one more try through."""
+    """QA defect 4: after 2 failed logins in the window (another wrong password each run: the
+    same one is not sent twice), the 3rd run skips the set: not OK. --meter-login-budget (only
+    when given) lets exactly one more try through."""
     with MeterThread("default") as meter:
         target = f"127.0.0.1:{meter.port}"
-        for _ in range(3):
-            assert invoke(target, *FAST, "--cred", "mgmt=1:low:WRONG").exit_code == ProbeExit.LOGIN
-        fourth = invoke(target, *FAST, "--json", "--cred", "mgmt=1:low:WRONG")
+        for password in ("WRONG1", "WRONG2"):
+            assert invoke(target, *FAST, "--cred",
+                          f"mgmt=1:low:{password}").exit_code == ProbeExit.LOGIN
+        fourth = invoke(target, *FAST, "--json", "--cred", "mgmt=1:low:WRONG3")
+        assert meter.failed_logins() == 2
+        raised = invoke(target, *FAST, "--json", "--cred", "mgmt=1:low:WRONG3",
+                        "--meter-login-budget", "3")
         assert meter.failed_logins() == 3
-        raised = invoke(target, *FAST, "--json", "--cred", "mgmt=1:low:WRONG",
-                        "--meter-login-budget", "4")
-        assert meter.failed_logins() == 4
     doc = json.loads(fourth.stdout)
     assert doc["diagnosis"]["status"] == "degraded"
     budget = next(c for c in doc["diagnosis"]["causes"] if c["code"] == "login.budget")

@@ -235,10 +235,10 @@ async def test_one_failed_login_then_drops_is_no_proven_lockout(tmp_path: Path) 
 async def test_lockout_after_two_failures_is_named_and_costs_no_more(tmp_path: Path) -> None:
     """Two wrong passwords (lockout=2,60), nothing accepted since, then drops: the engine's
     guard stops the run (proven signature) and the diagnosis names the lockout."""
-    wrong = (parse_credential("mgmt=1:low:99999999"),)
     right = (parse_credential("mgmt=1:low:00000000"),)
     async with SimulatedMeter("default", ["lockout=2,60"]) as meter:
-        for _ in range(2):
+        for password in ("99999999", "88888888"):  # the same one twice is not sent again
+            wrong = (parse_credential(f"mgmt=1:low:{password}"),)
             await probe(meter, tmp_path, credentials=wrong, public=False)
         session = await probe(meter, tmp_path, credentials=right)
     assert session.settings["stopped_reason"] == "lockout"
@@ -364,7 +364,9 @@ async def test_a_link_set_up_late_is_disconnected_before_the_close(tmp_path: Pat
     that late UA first; it is reported, and the DISC's own answer is waited for: the meter sees
     the DISC, answers it, and only then the TCP close (its log says so, in that order)."""
     async with SimulatedMeter("default", ["delay=0.8"]) as meter:
-        session = await probe(meter, tmp_path, framing="hdlc",
+        # the UA (0.8 s after the SNRM) must land inside the DISC's wait: 0.3 s + 0.5 s ended
+        # within 2 ms of it, a race (see the delay-forced-hdlc case)
+        session = await probe(meter, tmp_path, framing="hdlc", release_timeout=1.5,
                               server_address=ProbeOptions.parse_server_address("1/1"))
     codes = [f.code for f in session.findings]
     assert "hdlc.no_answer" in codes and "release.late_answer" in codes

@@ -85,22 +85,26 @@ async def test_wrong_password_exactly_one_failed_login(tmp_path: Path) -> None:
 
 
 async def test_ledger_budget_adds_up_across_runs(tmp_path: Path) -> None:
+    """Three runs, each with another wrong password: the meter's budget (2 per 15 min) lets
+    two of them through, the third spends nothing. (Each uses another password: the same one
+    twice is not even sent again, see tests/engine/test_login_safety.py.)"""
     ledger = LoginLedger(tmp_path / "ledger.jsonl")
     async with SimulatedMeter("default") as meter:
-        creds = (parse_credential("a=1:low:11111111"),)
-        for _ in range(3):
+        for password in ("11111111", "22222222"):
+            creds = (parse_credential(f"a=1:low:{password}"),)
             await run_probe(_opts(meter.port, credentials=creds, public=False), ledger=ledger)
+        creds = (parse_credential("a=1:low:33333333"),)
         session = await run_probe(_opts(meter.port, credentials=creds, public=False),
                                   ledger=ledger)
         await _settle(meter)
-        assert meter.failed_logins() == 3  # the 4th run spent nothing
+        assert meter.failed_logins() == 2  # the 3rd run spent nothing
         assert "login.budget" in _codes(session)
         assert _st(session)["assoc.login.a"] is StepStatus.SKIPPED
         # raising the limit is explicit
         session = await run_probe(_opts(meter.port, credentials=creds, public=False,
-                                        ledger_max_failures=4), ledger=ledger)
+                                        ledger_max_failures=3), ledger=ledger)
         await _settle(meter)
-        assert meter.failed_logins() == 4
+        assert meter.failed_logins() == 3
 
 
 async def test_lockout_after_failed_logins_stops_the_run() -> None:
@@ -108,8 +112,8 @@ async def test_lockout_after_failed_logins_stops_the_run() -> None:
     since, and now the meter drops us at the first frame: the run stops, no password spent."""
     ledger = MemoryLedger()
     async with SimulatedMeter("default", ["lockout=2,60"]) as meter:
-        wrong = (parse_credential("a=1:low:11111111"),)
-        for _ in range(2):
+        for password in ("11111111", "22222222"):  # the same one twice is not sent again
+            wrong = (parse_credential(f"a=1:low:{password}"),)
             await run_probe(_opts(meter.port, credentials=wrong, public=False), ledger=ledger)
         assert meter.failed_logins() == 2
         assert [e["state"] for e in meter.log.of("lockout")] == ["locked"]

@@ -41,7 +41,7 @@ def test_ledger_persists_and_survives_damage(tmp_path: Path) -> None:
 def test_budget_rules(tmp_path: Path) -> None:
     wall = Wall()
     ledger = LoginLedger(tmp_path / "l.jsonl", wall=wall)
-    budget = LoginBudget(ledger, "m", per_set=1, max_failures=3, window=900)
+    budget = LoginBudget(ledger, "m", per_set=1, max_failures=3, window=900, per_run=3)
     assert budget.check("a", 1, "low").allowed
     budget.record("a", 1, "low", "rejected", "authentication-failure")
     v = budget.check("b", 1, "low")

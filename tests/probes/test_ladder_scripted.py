@@ -203,7 +203,8 @@ async def test_a_failed_login_in_this_run_then_a_close_at_once_stops_the_run() -
     creds = (parse_credential("a=1:low:11111111"), parse_credential("b=32:low:22222222"))
     session, factory = await _run(
         [script, [Expect(match=is_snrm(S11, 32)), Close(CloseHow.FIN, 0.01)]],
-        ProbeOptions("192.0.2.10", icmp=False, credentials=creds))
+        # 2 failed logins allowed in this run (the default 1 would skip b before its SNRM)
+        ProbeOptions("192.0.2.10", icmp=False, credentials=creds, run_max_failures=2))
     lockout = next(f for f in session.findings if f.code == "login.lockout")
     assert lockout.step_id == "assoc.login.b" and lockout.data["failed_logins_run"] == 1
     assert session.settings["stopped_reason"] == "lockout"

@@ -60,10 +60,17 @@ async def test_aare_after_the_timeout_is_released_with_rlrq_and_disc() -> None:
     late = next(f for f in session.findings if f.code == "assoc.late_answer")
     assert late.data["result"] == "accepted" and late.data["client_sap"] == 16
     assert late.data["delay"] is not None and late.data["delay"] > 1.0
-    # the late AARE is recorded as a frame of the release step, and cited by the finding
-    frame = session.frames[late.frames[0]]
+    # the late AARE is recorded as a frame of the release step, and cited by the finding with
+    # the AARQ it answers (marked on the frame too: answers, late)
+    aarq, frame = (session.frames[i] for i in late.frames)
     assert frame.direction == "rx" and frame.step_id == "release"
-    codes = [f.code for f in session.findings]
+    assert aarq.direction == "tx" and aarq.step_id == "assoc.public"
+    assert frame.answers == aarq.index and frame.late
+    slow = next(f for f in session.findings if f.code == "timing.slow_service")
+    assert slow.data["service"] == "association" and slow.frames == late.frames
+    # the AARQ was answered after all (late): never reported as unanswered
+    assert "assoc.no_answer" not in codes_of(session)
+    codes = codes_of(session)
     assert "release.not_clean" not in codes and "release.rlrq_no_answer" not in codes
     # RLRQ, then DISC, then the close: all sent before TCP went down
     assert channel.sent[-2:] == [channel.sent[-2], hd.build_disc(S11, 16)]
@@ -128,3 +135,7 @@ async def test_a_late_ua_to_the_snrm_is_not_taken_for_the_disc_answer() -> None:
     assert late.data["frame_type"] == "UA" and late.data["delay"] == 1.2
     assert channel.script == []  # the DISC's own UA was read before the close
     assert "release.unconfirmed" not in [f.code for f in session.findings]
+
+
+def codes_of(session: Session) -> list[str]:
+    return [f.code for f in session.findings]

@@ -108,7 +108,8 @@ async def test_wrong_password_shows_the_cause(hermetic_dirs: Path) -> None:
             assert session is not None and session.diagnosis is not None
             codes = [cause.code for cause in session.diagnosis.causes]
             assert "auth.wrong_password" in codes, codes
-            assert "failed logins left 2" in str(app.screen.query_one("#probe-status").render())
+            # the meter's budget is 2 failed logins per window: one spent, one left
+            assert "failed logins left 1" in str(app.screen.query_one("#probe-status").render())
             await pilot.press("f4")
             await pilot.pause()
             assert "auth.wrong_password" in str(app.screen.query_one("#cause-explanation").render())
