@@ -228,11 +228,12 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
         # this run's own failed logins; the earlier client's (the simulated poller) apart
         ours = sum(1 for x in session.logins if x.mechanism != "none" and x.outcome != "accepted")
         others = max(0, meter.failed_logins() - ours)
-        click.echo(
-            f"\nSimulated meter: {ours} failed login(s) caused by this run"
-            + (f" ({others} earlier, by the simulated poller)" if others else "")
-            + f", {len(meter.open_associations())} association(s) left open."
-        )
+        line = (f"\nSimulated meter: {ours} failed login(s) caused by this run, "
+                f"{len(meter.open_associations())} association(s) left open.")
+        if others:
+            line += (f" Before it, the earlier client (the site's poller) caused {others} "
+                     "failed login(s).")
+        click.echo(line)
     if session.cancelled:
         sys.exit(ExitCode.INTERRUPTED)
     # A self-check, not a verdict on the simulated meter: the demo exits 0 when the diagnosis
