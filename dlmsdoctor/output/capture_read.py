@@ -345,7 +345,18 @@ def _looks_dlms(data: bytes) -> bool:
 
 def _dlms_flow(flow: _Flow) -> bool:
     data = [s.payload for s in flow.segments if s.payload]
-    return any(_looks_dlms(d) for d in data[:2])
+    return any(_looks_dlms(d) for d in data[:2]) or _bridge_flow(flow)
+
+
+def _bridge_flow(flow: _Flow) -> bool:
+    """A serial-to-TCP bridge's own message (``Port already in use``) as the server's first
+    bytes: the meter's port, held by another client when the capture was made."""
+    from dlmsdoctor.codec.stream import split_stream
+
+    first = next((s.payload for s in flow.segments
+                  if s.payload and (s.src, s.sport) == flow.server), b"")
+    return any(f.fields.get("code") == "stream.bridge.busy"
+               for f in split_stream(first[:512], direction="rx"))
 
 
 def _split(chunks: list[tuple[int, bytes]], direction: Direction) -> list[tuple[int, bytes, str]]:
@@ -411,6 +422,9 @@ def _foreign_session(raw: RawCapture, source: str, port: int | None) -> Session:
     session.pings = _pings(icmp, host, t0)
     last = max([s.ts_us for s in segments] + [t for t, _ in icmp])
     session.duration = (last - t0) / 1_000_000
+    from dlmsdoctor.output.capture_steps import infer_rungs
+
+    infer_rungs(session)  # the rungs the frames show, so the rules judge it like a run
     return session
 
 
