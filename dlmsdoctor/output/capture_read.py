@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -489,6 +490,26 @@ def read_capture(path: str | Path, port: int | None = None) -> Session:
         raise
     except (struct.error, ValueError, IndexError, KeyError) as exc:
         raise CaptureFormatError(f"{path} is damaged: {exc}") from exc
+
+
+def load_and_diagnose(path: str | Path, port: int | None = None,
+                      warn: Callable[[str], None] | None = None) -> Session:
+    """What every face opens: the Session in ``path`` judged by today's rules.
+
+    A capture from tcpdump has no diagnosis, an old session an old one; a report, the console
+    and the TUI must all say what the rules say now (one source). A rule bug must not cost the
+    user the frames: ``warn`` gets one line and the file's own diagnosis (if any) stays."""
+    session = load_session_file(path, port)
+    if not session.frames and not session.steps:
+        return session
+    try:
+        from dlmsdoctor.diagnosis import diagnose
+
+        session.diagnosis = diagnose(session)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        if warn is not None:
+            warn(f"warning: no new diagnosis ({type(exc).__name__}: {exc})")
+    return session
 
 
 def load_session_file(path: str | Path, port: int | None = None) -> Session:

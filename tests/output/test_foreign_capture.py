@@ -1,0 +1,135 @@
+"""A capture from tcpdump or Wireshark of the same bytes gets the same verdict as the session.
+
+Each sample in ``captures/`` is turned into a foreign capture (no dlmsdoctor comments) two ways:
+by tshark (pcap, and pcap -> pcapng), as users have them, and without tshark by writing a plain
+pcap of the same packets here, so the check runs on machines without Wireshark too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dlmsdoctor.events import StepStatus
+from dlmsdoctor.output.capture import write_capture
+from dlmsdoctor.output.capture_read import load_and_diagnose, read_raw
+from dlmsdoctor.session import Session
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted(p.name.removesuffix(".session.json")
+                 for p in (ROOT / "captures").glob("*.session.json"))
+TSHARK = shutil.which("tshark")
+
+
+def _verdict(session: Session) -> tuple[str, str | None]:
+    assert session.diagnosis is not None
+    top = session.diagnosis.causes[0].code if session.diagnosis.causes else None
+    return session.diagnosis.status, top
+
+
+def _plain_pcap(pcapng: Path, out: Path) -> Path:
+    """The packets of a dlmsdoctor pcapng as a classic pcap: what tcpdump writes, no comments."""
+    raw = read_raw(pcapng)
+    linktypes = {p.linktype for p in raw.packets}
+    assert len(linktypes) == 1
+    chunks = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktypes.pop())]
+    for p in raw.packets:
+        chunks.append(struct.pack("<IIII", p.ts_us // 1_000_000, p.ts_us % 1_000_000,
+                                  len(p.data), len(p.data)) + p.data)
+    out.write_bytes(b"".join(chunks))
+    return out
+
+
+def test_every_sample_is_covered() -> None:
+    assert {"healthy", "wrong-address", "wrong-password", "wrapper-only", "dm",
+            "busy-bridge"} <= set(SAMPLES)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_plain_pcap_gets_the_sessions_verdict(name: str, tmp_path: Path) -> None:
+    original = load_and_diagnose(ROOT / "captures" / f"{name}.session.json")
+    pcap = _plain_pcap(ROOT / "captures" / f"{name}.pcapng", tmp_path / f"{name}.pcap")
+    foreign = load_and_diagnose(pcap)
+    assert foreign.kind == "capture" and foreign.tool_version == "(foreign capture)"
+    assert _verdict(foreign) == _verdict(original)
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt install tshark)")
+@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_tshark_conversions_get_the_sessions_verdict(name: str, fmt: str, tmp_path: Path) -> None:
+    assert TSHARK is not None
+    source = ROOT / "captures" / f"{name}.pcapng"
+    pcap = tmp_path / f"{name}.pcap"
+    subprocess.run([TSHARK, "-r", str(source), "-F", "pcap", "-w", str(pcap)], check=True,
+                   capture_output=True, timeout=60)
+    path = pcap
+    if fmt == "pcapng":  # Wireshark's own pcapng: our comments are gone with the pcap step
+        path = tmp_path / f"{name}.wireshark.pcapng"
+        subprocess.run([TSHARK, "-r", str(pcap), "-F", "pcapng", "-w", str(path)], check=True,
+                       capture_output=True, timeout=60)
+    foreign = load_and_diagnose(path)
+    assert foreign.tool_version == "(foreign capture)"
+    assert _verdict(foreign) == _verdict(load_and_diagnose(
+        ROOT / "captures" / f"{name}.session.json"))
+
+
+def test_rungs_rebuilt_from_a_refused_login(tmp_path: Path) -> None:
+    pcap = _plain_pcap(ROOT / "captures" / "wrong-password.pcapng", tmp_path / "w.pcap")
+    session = load_and_diagnose(pcap)
+    steps = {s.id: s for s in session.steps}
+    assert steps["assoc.public"].status is StepStatus.OK
+    assert steps["cosem.identity"].status is StepStatus.OK
+    assert steps["assoc.login.client-1"].status is StepStatus.FAILED
+    assert session.identity["serial_number"] == "12345678"
+    rejected = [x for x in session.logins if x.outcome == "rejected"]
+    assert [(x.client_sap, x.mechanism, x.diagnostic) for x in rejected] == [
+        (1, "low", "authentication-failure")]
+    refusal = next(pf for pf in session.findings if pf.code == "assoc.auth_failure")
+    aare = session.frames[refusal.frames[-1]]
+    assert aare.direction.value == "rx" and aare.step_id == "assoc.login.client-1"
+    assert all(f.step_id for f in session.frames)  # every frame belongs to a rung
+
+
+def test_address_found_and_profile_from_a_capture(tmp_path: Path) -> None:
+    pcap = _plain_pcap(ROOT / "captures" / "wrong-address.pcapng", tmp_path / "a.pcap")
+    session = load_and_diagnose(pcap)
+    found = next(pf for pf in session.findings if pf.code == "address.found")
+    assert (found.data["logical"], found.data["physical"], found.data["address_size"]) == (
+        1, 6678, 4)
+    assert session.diagnosis is not None and session.diagnosis.profile is not None
+    assert session.diagnosis.profile.server_physical == 6678
+    assert "No working connection" not in session.diagnosis.headline
+
+
+def test_written_pcapng_roundtrip_is_not_rebuilt(tmp_path: Path) -> None:
+    """A dlmsdoctor pcapng keeps its own steps: nothing is inferred over them."""
+    original = Session.loads((ROOT / "captures" / "healthy.session.json").read_text())
+    path = tmp_path / "own.pcapng"
+    write_capture(original, path)
+    session = load_and_diagnose(path)
+    assert session.kind == original.kind
+    assert [s.id for s in session.steps] == [s.id for s in original.steps]
+
+
+async def test_tui_open_diagnoses_a_foreign_capture(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLMSDOCTOR_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("DLMSDOCTOR_DATA_DIR", str(tmp_path / "data"))
+    from textual.widgets import Static
+
+    from dlmsdoctor.app import create_app
+
+    pcap = _plain_pcap(ROOT / "captures" / "wrong-address.pcapng", tmp_path / "a.pcap")
+    app = create_app(sessions_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_session_file(pcap)  # what ctrl+o calls with the path typed in its dialog
+        await pilot.pause()
+        assert app.session is not None and app.session.diagnosis is not None
+        headline = str(app.screen.query_one("#diagnosis-headline", Static).render())
+        assert "No diagnosis yet" not in headline
+        assert "1/6678" in headline
