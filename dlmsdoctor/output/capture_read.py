@@ -506,7 +506,7 @@ def load_and_diagnose(path: str | Path, port: int | None = None,
         from dlmsdoctor.diagnosis import diagnose
 
         session.diagnosis = diagnose(session)
-    except Exception as exc:  # noqa: BLE001 - see the docstring
+    except Exception as exc:  # a rule bug: see the docstring
         if warn is not None:
             warn(f"warning: no new diagnosis ({type(exc).__name__}: {exc})")
     return session

@@ -173,14 +173,14 @@ class _Reader:
             return None  # asks for the next segment of an answer: part of the current exchange
         if ftype == "I":
             was_pending = join.pending
-            apdu = join.feed(decoded)
+            whole = join.feed(decoded)
             if was_pending and current is not None:
-                if apdu is not None:
-                    self._classify(current, apdu)
+                if whole is not None:
+                    self._classify(current, whole)
                 return None
             ex = _Exchange(conn_id, [frame], "apdu", "hdlc", server, client)
-            if apdu is not None:
-                self._classify(ex, apdu)
+            if whole is not None:
+                self._classify(ex, whole)
             return ex
         join.reset()
         request = {"SNRM": "snrm", "DISC": "disc"}.get(str(ftype), "other")
@@ -411,7 +411,7 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
            f"no HDLC answer at {where}", frames_of(at_first), server=where, address_size=size)
     if not elsewhere:
         return
-    tried = [where] + _unique(_addr_text(x.server) for x in elsewhere if x.request == "snrm")
+    tried = [where, *_unique(_addr_text(x.server) for x in elsewhere if x.request == "snrm")]
     found = next((x for x in elsewhere if x.request == "snrm" and x.answer in ("ua", "dm")),
                  None)
     if found is None:
