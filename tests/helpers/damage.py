@@ -1,0 +1,226 @@
+"""Damaged files for the readers' fuzz tests: byte mutations, JSON mutations, and a runner that
+feeds a file to ``dlmsdoctor open``/``report`` through the real entry point (``main.run``) in
+process and says what the user got (exit code, stdout, stderr).
+
+Used by tests/output/test_capture_read_fuzz.py and test_session_fuzz.py, and by the sweep
+(``python -m tests.helpers.damage N``) whose figures go into the issue's closing note.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import struct
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURES = ROOT / "captures"
+
+# What a damaged file may end in: done (0), findings (1), cannot read (2), usage (64).
+# Never 70 (a bug of ours) and never a traceback.
+ALLOWED_EXITS = {0, 1, 2, 64}
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+    def problems(self, path: Path) -> list[str]:
+        out = []
+        if self.code not in ALLOWED_EXITS:
+            out.append(f"exit {self.code}")
+        if "Traceback" in self.stdout + self.stderr:
+            out.append("traceback")
+        if self.code == 2 and path.name not in self.stderr:
+            out.append("message does not name the file")
+        if self.code == 2 and len(self.stderr.strip().splitlines()) != 1:
+            out.append("message is not one line")
+        return out
+
+
+def run_cli(args: list[str]) -> Outcome:
+    """``dlmsdoctor ARGS`` through ``main.run`` (its top-level error handling included)."""
+    from dlmsdoctor.cli.main import run
+
+    runner = CliRunner()
+    saved = sys.argv
+    with runner.isolation() as streams:
+        sys.argv = ["dlmsdoctor", *args]
+        try:
+            run()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.argv = saved
+        stdout = streams[0].getvalue().decode("utf-8", "replace")
+        stderr = streams[1].getvalue().decode("utf-8", "replace")
+    return Outcome(code, stdout, stderr)
+
+
+# --------------------------------------------------------------------------- byte mutations
+
+
+def pcapng_blocks(buf: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each pcapng block, as far as the lengths hold."""
+    out = []
+    pos = 0
+    while pos + 12 <= len(buf):
+        total = struct.unpack_from("<I", buf, pos + 4)[0]
+        if total < 12 or pos + total > len(buf):
+            break
+        out.append((pos, pos + total))
+        pos += total
+    return out
+
+
+def mutate_bytes(buf: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """One damage: bit flips, truncation, insertion, deletion, a duplicated slice or block,
+    or a 32-bit field overwritten with an extreme value."""
+    how = rng.choice(["flip", "flip", "truncate", "insert", "delete", "duplicate", "block",
+                      "extreme"])
+    data = bytearray(buf)
+    if how == "flip" and data:
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+    elif how == "truncate":
+        del data[rng.randrange(len(data) + 1):]
+    elif how == "insert":
+        i = rng.randrange(len(data) + 1)
+        data[i:i] = rng.randbytes(rng.randint(1, 64))
+    elif how == "delete" and data:
+        i = rng.randrange(len(data))
+        del data[i:i + rng.randint(1, 64)]
+    elif how == "duplicate" and data:
+        i = rng.randrange(len(data))
+        j = min(len(data), i + rng.randint(1, 256))
+        data[j:j] = data[i:j]
+    elif how == "block":
+        blocks = pcapng_blocks(buf)
+        if blocks:
+            start, end = rng.choice(blocks)
+            at = rng.choice(blocks)[1]
+            data[at:at] = buf[start:end]
+    elif how == "extreme" and len(data) >= 4:
+        i = rng.randrange(0, len(data) - 3)
+        data[i:i + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
+                                    b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80"])
+    return how, bytes(data)
+
+
+# --------------------------------------------------------------------------- JSON mutations
+
+_ODD_VALUES: list[Any] = [None, True, False, 0, -1, 1e308, 2**70, "", "zz", "ff", [], {},
+                          [[[]]], {"a": {}}, "0" * 3, -0.5, "\u0000", "nan"]
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc[:6]):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return doc
+
+
+def mutate_json(doc: Any, rng: random.Random) -> tuple[str, str]:
+    """One damage to a session document: a value of another type, a key removed or added, a
+    deep nest, or the text cut or flipped."""
+    how = rng.choice(["value", "value", "value", "drop", "extra", "deep", "text"])
+    doc = copy.deepcopy(doc)
+    paths = _paths(doc)
+    path = rng.choice(paths)
+    if how == "value":
+        doc = _set(doc, path, copy.deepcopy(rng.choice(_ODD_VALUES)))
+    elif how == "drop" and path:
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+    elif how == "extra":
+        dicts = [p for p in paths if isinstance(_get(doc, p), dict)]
+        target = _get(doc, rng.choice(dicts))
+        target[rng.choice(["zz", "step_id", "frame", "data", "kind"])] = rng.choice(_ODD_VALUES)
+    elif how == "deep":
+        doc = _set(doc, path, "__deep__")
+    text = json.dumps(doc)
+    if how == "deep":  # nested deeper than Python's JSON decoder may recurse
+        depth = rng.choice([2_000, 100_000])
+        text = text.replace('"__deep__"', "[" * depth + "]" * depth, 1)
+    if how == "text":
+        _, raw = mutate_bytes(text.encode(), rng)
+        return how, raw.decode("utf-8", "replace")
+    return how, text
+
+
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def sweep(count: int, folder: Path, seed: int = 1) -> tuple[Counter[int], list[str], int]:
+    """``count`` damaged files per sample and kind, each through open and report."""
+    rng = random.Random(seed)
+    exits: Counter[int] = Counter()
+    failures: list[str] = []
+    files = 0
+    samples = sorted(CAPTURES.glob("*.pcapng")) + sorted(CAPTURES.glob("*.session.json"))
+    for sample in samples:
+        raw = sample.read_bytes()
+        doc = json.loads(raw) if sample.suffix == ".json" else None
+        for n in range(count):
+            if doc is not None and n % 2 == 0:
+                how, text = mutate_json(doc, rng)
+                data = text.encode("utf-8", "replace")
+            else:
+                how, data = mutate_bytes(raw, rng)
+            path = folder / f"{sample.name}.{n}{sample.suffix}"
+            path.write_bytes(data)
+            files += 1
+            for command in ("open", "report"):
+                got = run_cli([command, str(path)])
+                exits[got.code] += 1
+                bad = got.problems(path)
+                if bad:
+                    failures.append(f"{command} {sample.name} #{n} ({how}): {', '.join(bad)}: "
+                                    f"{(got.stderr or got.stdout).strip()[-300:]}")
+    return exits, failures, files
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    per = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    with tempfile.TemporaryDirectory() as tmp:
+        exits, failures, files = sweep(per, Path(tmp), seed=int(sys.argv[2]) if len(
+            sys.argv) > 2 else 1)
+    print(f"files {files}, runs {sum(exits.values())}, exits {dict(sorted(exits.items()))}, "
+          f"failures {len(failures)}")
+    for line in failures[:40]:
+        print(" ", line)
