@@ -357,7 +357,7 @@ def _read(hint: Any, value: Any, path: str, name: str) -> Any:
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return _build(hint, value, path)
     if isinstance(hint, type) and issubclass(hint, Enum):
-        allowed = [m.value for m in hint]  # type: ignore[var-annotated]
+        allowed = [m.value for m in hint]
         if value not in allowed:
             raise SessionFormatError(f"{path}: expected one of {', '.join(allowed)}, found "
                                      f"{_shown(value)}")

@@ -240,7 +240,7 @@ class _Builder:
              frames: list[FrameRecord], **details: Any) -> StepRecord:
         times = [f.at for f in frames]
         step = StepRecord(step_id, title, layer, status, min(times, default=None),
-                          max(times, default=None), summary, details)
+                          max(times, default=None), summary, _plain(details))
         self.steps.append(step)
         self.step_frames[step_id] = frames
         return step
@@ -248,7 +248,7 @@ class _Builder:
     def finding(self, step_id: str, code: str, severity: str, message: str, at: float,
                 frames: tuple[int, ...] = (), **data: Any) -> None:
         self.findings.append(ProbeFinding(step_id, code, severity, message, at, list(frames),
-                                          data))
+                                          _plain(data)))
 
 
 def infer_rungs(session: Session) -> None:
@@ -580,7 +580,7 @@ def _read_step(b: _Builder, assoc: tuple[str, str, int, bool], reads: list[_Exch
             key = _IDENTITY.get((str(obis), attribute)) if isinstance(attribute, int) else None
             if key is None:
                 continue
-            value = f["value"]
+            value = _plain(f["value"])
             b.identity.setdefault(key, value)
             if key == "logical_device_name" and isinstance(value, str) and len(value) >= 3:
                 b.identity.setdefault("manufacturer", value[:3])
@@ -638,6 +638,21 @@ def _release_step(b: _Builder, pending: list[_Exchange]) -> None:
     b.step("release", "Release (RLRQ, DISC, TCP close)", "release",
            StepStatus.OK if clean else StepStatus.WARNING, ", ".join(parts) or "nothing to end",
            _frames_of(pending), steps=parts)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready, as the probes store values: text for printable bytes, else spaced hex."""
+    if isinstance(value, bytes | bytearray):
+        if value and all(32 <= b < 127 for b in value):
+            return bytes(value).decode("ascii")
+        return bytes(value).hex(" ").upper()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _frames_of(exchanges: list[_Exchange]) -> list[FrameRecord]:

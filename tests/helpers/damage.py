@@ -40,6 +40,10 @@ class Outcome:
             out.append(f"exit {self.code}")
         if "Traceback" in self.stdout + self.stderr:
             out.append("traceback")
+        if "no new diagnosis" in self.stderr or "dlmsdoctor.bug" in self.stdout:
+            out.append("a rule or the facts failed on it")
+        if "internal error" in self.stderr:
+            out.append("internal error")
         if self.code == 2 and path.name not in self.stderr:
             out.append("message does not name the file")
         if self.code == 2 and len(self.stderr.strip().splitlines()) != 1:
@@ -181,6 +185,32 @@ def _get(doc: Any, path: tuple[Any, ...]) -> Any:
     return doc
 
 
+# --------------------------------------------------------------------------- samples
+
+
+def plain_pcap(pcapng: Path) -> bytes:
+    """The packets of a dlmsdoctor pcapng as a classic pcap (what tcpdump writes): no comments,
+    so it is read as a foreign capture and its rungs are rebuilt from the frames."""
+    from dlmsdoctor.output.capture_read import read_raw
+
+    raw = read_raw(pcapng)
+    linktype = raw.packets[0].linktype if raw.packets else 1
+    chunks = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
+    for p in raw.packets:
+        chunks.append(struct.pack("<IIII", p.ts_us // 1_000_000, p.ts_us % 1_000_000,
+                                  len(p.data), len(p.data)) + p.data)
+    return b"".join(chunks)
+
+
+def samples() -> list[tuple[str, bytes]]:
+    """(name, bytes) of every sample: session JSON, dlmsdoctor pcapng, and a plain pcap."""
+    out = [(p.name, p.read_bytes()) for p in sorted(CAPTURES.glob("*.session.json"))]
+    for p in sorted(CAPTURES.glob("*.pcapng")):
+        out.append((p.name, p.read_bytes()))
+        out.append((p.with_suffix(".pcap").name, plain_pcap(p)))
+    return out
+
+
 # --------------------------------------------------------------------------- the sweep
 
 
@@ -190,25 +220,26 @@ def sweep(count: int, folder: Path, seed: int = 1) -> tuple[Counter[int], list[s
     exits: Counter[int] = Counter()
     failures: list[str] = []
     files = 0
-    samples = sorted(CAPTURES.glob("*.pcapng")) + sorted(CAPTURES.glob("*.session.json"))
-    for sample in samples:
-        raw = sample.read_bytes()
-        doc = json.loads(raw) if sample.suffix == ".json" else None
+    for name, raw in samples():
+        doc = json.loads(raw) if name.endswith(".json") else None
         for n in range(count):
             if doc is not None and n % 2 == 0:
                 how, text = mutate_json(doc, rng)
                 data = text.encode("utf-8", "replace")
             else:
                 how, data = mutate_bytes(raw, rng)
-            path = folder / f"{sample.name}.{n}{sample.suffix}"
+            path = folder / f"{n}-{name}"
             path.write_bytes(data)
             files += 1
-            for command in ("open", "report"):
-                got = run_cli([command, str(path)])
+            extra = [[], ["--format", "html", "--lang", "es"], ["--format", "json"]][n % 3]
+            out = folder / "out.pcapng"
+            for command, args in (("open", ["--capture", str(out)] if n % 2 else []),
+                                  ("report", extra)):
+                got = run_cli([command, str(path), *args])
                 exits[got.code] += 1
                 bad = got.problems(path)
                 if bad:
-                    failures.append(f"{command} {sample.name} #{n} ({how}): {', '.join(bad)}: "
+                    failures.append(f"{command} {name} #{n} ({how}): {', '.join(bad)}: "
                                     f"{(got.stderr or got.stdout).strip()[-300:]}")
     return exits, failures, files
 
