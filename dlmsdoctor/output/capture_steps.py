@@ -260,8 +260,9 @@ def infer_rungs(session: Session) -> None:
     b = _Builder(session)
     _ping_step(b)
     _connect_step(b, reader)
+    last_hdlc = max((i for i, x in enumerate(exchanges) if x.framing == "hdlc"), default=-1)
     first_aarq = next((i for i, x in enumerate(exchanges)
-                       if x.request == "aarq" and not _framing_probe(x, exchanges[i + 1:])),
+                       if x.request == "aarq" and not _framing_probe(x, i < last_hdlc)),
                       len(exchanges))
     first_framing = exchanges[first_aarq].framing if first_aarq < len(exchanges) else None
     _link_steps(b, exchanges[:first_aarq], first_framing)
@@ -277,11 +278,10 @@ def infer_rungs(session: Session) -> None:
     session.identity = b.identity
 
 
-def _framing_probe(x: _Exchange, later: list[_Exchange]) -> bool:
+def _framing_probe(x: _Exchange, hdlc_later: bool) -> bool:
     """A wrapper AARQ that got nothing while HDLC goes on afterwards: the framing detection's
     question to the wrapper, not the association the run went on with."""
-    return x.framing == "wrapper" and x.answer is None and any(
-        y.framing == "hdlc" for y in later)
+    return x.framing == "wrapper" and x.answer is None and hdlc_later
 
 
 def _ping_step(b: _Builder) -> None:
@@ -317,8 +317,8 @@ def _connect_step(b: _Builder, reader: _Reader) -> None:
             and b"in use" in f.data.lower()]
     opened = [c for c in conns if not c.failed]
     busy_conns = {f.conn_id for f in busy}
-    through = [c for c in opened if c.id not in busy_conns
-               and any(x.conn_id == c.id for x in reader.exchanges)]
+    asked = {x.conn_id for x in reader.exchanges}
+    through = [c for c in opened if c.id not in busy_conns and c.id in asked]
     first = conns[0]
     at = first.opened_at or 0.0
     step_id = "tcp.connect"
@@ -329,7 +329,8 @@ def _connect_step(b: _Builder, reader: _Reader) -> None:
                   f"The serial-to-TCP bridge says {text!r}: another client holds the meter's "
                   "port.", f.at, (f.index,), text=text, retried=len(busy_conns) > 1,
                   after_retry=after_retry)
-    others = [f for f in frames if f not in busy]
+    busy_ids = {f.index for f in busy}
+    others = [f for f in frames if f.index not in busy_ids]
     if others:
         data = b"".join(f.data for f in others)
         b.finding(step_id, "tcp.unsolicited_bytes", "warning",
@@ -365,14 +366,14 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
     frames_of = _frames_of
     first_snrm = next((x for x in exchanges if x.request == "snrm"), None)
     wrapper = [x for x in exchanges if x.framing == "wrapper"]
-    disc_first = [x for x in exchanges if x.request == "disc"
-                  and (first_snrm is None or x.at < first_snrm.at)]
-    if disc_first:
-        x = disc_first[0]
+    # one DISC before the first SNRM is the ladder's "DISC first"; any more are the link's
+    disc_first = next((x for x in exchanges if x.request == "disc"
+                       and (first_snrm is None or x.at < first_snrm.at)), None)
+    if disc_first is not None:
         b.step("hdlc.disc", "DISC first (clear a stale link)", "hdlc",
-               StepStatus.OK if x.answer in ("ua", "dm") else StepStatus.WARNING,
-               f"DISC: {x.answer or 'no answer'}", frames_of(disc_first))
-    hdlc = [x for x in exchanges if x.framing == "hdlc" and x not in disc_first]
+               StepStatus.OK if disc_first.answer in ("ua", "dm") else StepStatus.WARNING,
+               f"DISC: {disc_first.answer or 'no answer'}", disc_first.frames)
+    hdlc = [x for x in exchanges if x.framing == "hdlc" and x is not disc_first]
     answered = [x for x in hdlc if x.request == "snrm" and x.answer in ("ua", "dm", "frmr")]
     if (wrapper or assoc_framing == "wrapper") and not answered:
         _wrapper_detect(b, hdlc, wrapper, assoc_framing == "wrapper")
@@ -387,7 +388,7 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
         return
     first = _addr_key(first_snrm.server)
     at_first = [x for x in hdlc if x.request != "snrm" or _addr_key(x.server) == first]
-    elsewhere = [x for x in hdlc if x not in at_first]
+    elsewhere = [x for x in hdlc if x.request == "snrm" and _addr_key(x.server) != first]
     where = _addr_text(first_snrm.server)
     size = (first_snrm.server or {}).get("size")
     hit = next((x for x in at_first if x.request == "snrm" and x.answer), None)
@@ -411,7 +412,7 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
            f"no HDLC answer at {where}", frames_of(at_first), server=where, address_size=size)
     if not elsewhere:
         return
-    tried = [where, *_unique(_addr_text(x.server) for x in elsewhere if x.request == "snrm")]
+    tried = [where, *_distinct(_addr_text(x.server) for x in elsewhere if x.request == "snrm")]
     found = next((x for x in elsewhere if x.request == "snrm" and x.answer in ("ua", "dm")),
                  None)
     if found is None:
@@ -473,7 +474,7 @@ def _association_steps(b: _Builder, exchanges: list[_Exchange]) -> list[_Exchang
     pending: list[_Exchange] = []
     current_assoc: tuple[str, str, int, bool] | None = None  # step id, credential, sap, accepted
     reads: list[_Exchange] = []
-    used: set[str] = set()
+    used: dict[str, int] = {}  # step id -> how many steps took it
 
     def close_reads() -> None:
         if current_assoc is not None and reads:
@@ -494,18 +495,13 @@ def _association_steps(b: _Builder, exchanges: list[_Exchange]) -> list[_Exchang
 
 
 def _assoc_step(b: _Builder, x: _Exchange, before: list[_Exchange],
-                used: set[str]) -> tuple[str, str, int, bool]:
+                used: dict[str, int]) -> tuple[str, str, int, bool]:
     sap = x.client_sap if x.client_sap is not None else 0
     mech_id = x.fields.get("mechanism_id")
     mechanism = _MECHANISMS.get(mech_id, str(mech_id)) if isinstance(mech_id, int) else "none"
     public = sap == PUBLIC_SAP and mechanism == "none"
     credential = "public" if public else f"client-{sap}"
-    step_id = "assoc.public" if public else f"assoc.login.{credential}"
-    n = 2
-    base = step_id
-    while step_id in used:
-        step_id, n = f"{base}#{n}", n + 1
-    used.add(step_id)
+    step_id = _unique(used, "assoc.public" if public else f"assoc.login.{credential}")
     title = ("Public association (client 16, no authentication)" if public
              else f"Login (client {sap}, {mechanism})")
     who = {"client_sap": sap, "mechanism": mechanism, "credential": credential}
@@ -559,12 +555,10 @@ def _assoc_step(b: _Builder, x: _Exchange, before: list[_Exchange],
 
 
 def _read_step(b: _Builder, assoc: tuple[str, str, int, bool], reads: list[_Exchange],
-               used: set[str]) -> None:
+               used: dict[str, int]) -> None:
     _, credential, _, _ = assoc
-    step_id = "cosem.identity" if "cosem.identity" not in used else f"cosem.read.{credential}"
-    while step_id in used:
-        step_id += "+"
-    used.add(step_id)
+    step_id = _unique(used, "cosem.identity" if "cosem.identity" not in used
+                      else f"cosem.read.{credential}")
     read = denied = 0
     problems: list[str] = []
     for x in reads:
@@ -659,7 +653,14 @@ def _frames_of(exchanges: list[_Exchange]) -> list[FrameRecord]:
     return [f for x in exchanges for f in x.frames]
 
 
-def _unique(items: Any) -> list[str]:
+def _unique(used: dict[str, int], base: str) -> str:
+    """``base`` the first time, then ``base#2``, ``base#3``... (the ladder's repeated rungs)."""
+    count = used.get(base, 0) + 1
+    used[base] = count
+    return base if count == 1 else f"{base}#{count}"
+
+
+def _distinct(items: Any) -> list[str]:
     out: list[str] = []
     for item in items:
         if item not in out:
@@ -668,6 +669,7 @@ def _unique(items: Any) -> list[str]:
 
 
 def _wait_after(x: _Exchange, exchanges: list[_Exchange]) -> float:
-    later = [y.at for y in exchanges if y.at > x.at and y.conn_id == x.conn_id]
-    return (min(later) - x.at) if later else 0.0
+    """How long the client waited for an answer: until its next request on that connection."""
+    later = (y.at for y in exchanges if y.at > x.at and y.conn_id == x.conn_id)
+    return next(later, x.at) - x.at  # exchanges are in time order
 
