@@ -92,6 +92,10 @@ def run() -> None:
     except BrokenPipeError:
         sys.exit(ExitCode.OK)
     except Exception as exc:
+        code = _input_or_usage(exc)
+        if code is not None:  # a command that let a reader's or parser's error through
+            click.echo(f"dlmsdoctor: {' '.join(str(exc).split())}", err=True)
+            sys.exit(code)
         click.echo(
             f"dlmsdoctor: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in dlmsdoctor; please report it with the command you ran.",
@@ -100,3 +104,24 @@ def run() -> None:
         sys.exit(ExitCode.INTERNAL)
     # Commands end with click's Exit(code); with standalone_mode=False click returns that code.
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+# Errors that are the input's or the user's, not ours, by the module that defines them: a
+# command should catch them itself; if one slips through, it still is not "internal error".
+_NOT_A_BUG = {
+    "dlmsdoctor.session": (("SessionFormatError",), ExitCode.UNUSABLE_INPUT),
+    "dlmsdoctor.output.capture_read": (("CaptureFormatError",), ExitCode.UNUSABLE_INPUT),
+    "dlmsdoctor.config": (("ConfigError",), ExitCode.USAGE),
+    "dlmsdoctor.engine": (("OptionsError",), ExitCode.USAGE),
+    "dlmsdoctor.sim.profile": (("ProfileError",), ExitCode.USAGE),
+}
+
+
+def _input_or_usage(exc: BaseException) -> ExitCode | None:
+    for module_name, (names, code) in _NOT_A_BUG.items():
+        module = sys.modules.get(module_name)  # not loaded: its errors cannot have been raised
+        for name in names:
+            kind = getattr(module, name, None) if module is not None else None
+            if isinstance(kind, type) and isinstance(exc, kind):
+                return code
+    return None

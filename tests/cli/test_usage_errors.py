@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 
 from dlmsdoctor.cli.exit_codes import ExitCode
@@ -95,3 +96,31 @@ def test_simulator_profile_siblings(tmp_path: Path) -> None:
     boolean.write_text("[server]\nphysical = true\n", encoding="utf-8")
     _usage(["simulate", "--port", "0", "--profile", str(boolean)], "physical must be an integer")
     _usage(["simulate", "--host", "a" * 70 + ".example", "--port", "0"], "--host", "70 characters")
+
+
+@click.command("leaky")
+@click.argument("what")
+def leaky(what: str) -> None:
+    """A command that lets a reader's or a parser's error through (it should catch it)."""
+    from dlmsdoctor.config import ConfigError
+    from dlmsdoctor.session import SessionFormatError
+
+    if what == "session":
+        raise SessionFormatError("s.json: frames[0].at: expected a number")
+    if what == "config":
+        raise ConfigError("c.toml, line 2: address_size must be 1, 2 or 4")
+    raise RuntimeError("a real bug")
+
+
+@pytest.mark.parametrize(("what", "code"), [("session", ExitCode.UNUSABLE_INPUT),
+                                            ("config", ExitCode.USAGE),
+                                            ("bug", ExitCode.INTERNAL)])
+def test_errors_that_slip_through_are_not_called_bugs(what: str, code: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlmsdoctor.cli import main as main_module
+
+    monkeypatch.setitem(main_module._COMMANDS, "leaky",
+                        ("tests.cli.test_usage_errors:leaky", "test"))
+    got = run_cli(["leaky", what])
+    assert got.code == code and "Traceback" not in got.stderr
+    assert ("internal error" in got.stderr) is (code == ExitCode.INTERNAL)
