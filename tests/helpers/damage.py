@@ -202,12 +202,33 @@ def plain_pcap(pcapng: Path) -> bytes:
     return b"".join(chunks)
 
 
-def samples() -> list[tuple[str, bytes]]:
-    """(name, bytes) of every sample: session JSON, dlmsdoctor pcapng, and a plain pcap."""
+def wireshark_pcapng(pcapng: Path, folder: Path) -> bytes | None:
+    """The sample as Wireshark writes a pcapng of a tcpdump file (tshark pcap -> pcapng: no
+    dlmsdoctor comments, Wireshark's own blocks and options); None without tshark."""
+    import shutil
+    import subprocess
+
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        return None
+    pcap, out = folder / "plain.pcap", folder / "ws.pcapng"
+    pcap.write_bytes(plain_pcap(pcapng))
+    subprocess.run([tshark, "-r", str(pcap), "-F", "pcapng", "-w", str(out)], check=True,
+                   capture_output=True, timeout=60)
+    return out.read_bytes()
+
+
+def samples(wireshark_in: Path | None = None) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every sample: session JSON, dlmsdoctor pcapng, a plain pcap, and with
+    ``wireshark_in`` (a scratch folder) Wireshark's pcapng when tshark is installed."""
     out = [(p.name, p.read_bytes()) for p in sorted(CAPTURES.glob("*.session.json"))]
     for p in sorted(CAPTURES.glob("*.pcapng")):
         out.append((p.name, p.read_bytes()))
         out.append((p.with_suffix(".pcap").name, plain_pcap(p)))
+        if wireshark_in is not None:
+            ws = wireshark_pcapng(p, wireshark_in)
+            if ws is not None:
+                out.append((p.with_suffix(".ws.pcapng").name, ws))
     return out
 
 
@@ -220,7 +241,7 @@ def sweep(count: int, folder: Path, seed: int = 1) -> tuple[Counter[int], list[s
     exits: Counter[int] = Counter()
     failures: list[str] = []
     files = 0
-    for name, raw in samples():
+    for name, raw in samples(folder):
         doc = json.loads(raw) if name.endswith(".json") else None
         for n in range(count):
             if doc is not None and n % 2 == 0:
@@ -251,7 +272,7 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         exits, failures, files = sweep(per, Path(tmp), seed=int(sys.argv[2]) if len(
             sys.argv) > 2 else 1)
-    print(f"files {files}, runs {sum(exits.values())}, exits {dict(sorted(exits.items()))}, "
-          f"failures {len(failures)}")
+    print(f"files {files}, runs {sum(exits.values())}, "
+          f"exits {({int(k): v for k, v in sorted(exits.items())})}, failures {len(failures)}")
     for line in failures[:40]:
         print(" ", line)

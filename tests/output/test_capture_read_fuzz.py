@@ -130,6 +130,6 @@ def test_the_session_in_a_pcapng_header_is_checked_like_a_session_file(tmp_path:
 @pytest.mark.slow
 def test_big_sweep(tmp_path: Path) -> None:
     exits, failures, files = sweep(200, tmp_path, seed=3)
-    assert files == 200 * len(samples())
+    assert files == 200 * len(samples(tmp_path))
     assert failures == []
     assert 70 not in exits
