@@ -254,13 +254,19 @@ class Session:
             ) from exc
         except RecursionError:
             raise SessionFormatError("not a session: JSON nested too deeply") from None
-        except ValueError as exc:  # NaN/Infinity (parse_constant)
+        except _ConstantError as exc:
             raise SessionFormatError(str(exc)) from None
+        except ValueError:  # Python's own limit: an integer of more than 4300 digits
+            raise SessionFormatError("not a session: a number with thousands of digits") from None
         return cls.from_json(doc)
 
 
+class _ConstantError(ValueError):
+    pass
+
+
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"not valid JSON: {name} is not a number JSON allows")
+    raise _ConstantError(f"not valid JSON: {name} is not a number JSON allows")
 
 
 def _encode(value: Any) -> Any:

@@ -292,9 +292,9 @@ def _own_session(raw: RawCapture) -> Session | None:
     except json.JSONDecodeError as exc:
         raise CaptureFormatError(f"the session in the section header comment is damaged at "
                                  f"character {exc.pos}: {exc.msg}") from None
-    except RecursionError:
-        raise CaptureFormatError("the session in the section header comment is nested too "
-                                 "deeply") from None
+    except (RecursionError, ValueError):  # nested too deep; an int of thousands of digits
+        raise CaptureFormatError("the session in the section header comment is not a "
+                                 "session (nested too deeply, or a number too long)") from None
     if isinstance(doc, dict):
         doc["frames"] = []
     try:
@@ -311,7 +311,7 @@ def _own_session(raw: RawCapture) -> Session | None:
         where = f"packet {number} (byte {packet.offset}): its dlmsdoctor comment"
         try:
             info = json.loads(note[len(FRAME_COMMENT_PREFIX) :])
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             raise CaptureFormatError(f"{where} is not valid JSON") from None
         record = _frame_note(info, where, seg.payload)
         if record.index in frames:  # one received chunk written as several segments

@@ -152,7 +152,7 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
 def mutate_json(doc: Any, rng: random.Random) -> tuple[str, str]:
     """One damage to a session document: a value of another type, a key removed or added, a
     deep nest, or the text cut or flipped."""
-    how = rng.choice(["value", "value", "value", "drop", "extra", "deep", "text"])
+    how = rng.choice(["value", "value", "value", "drop", "extra", "deep", "long", "text"])
     doc = copy.deepcopy(doc)
     paths = _paths(doc)
     path = rng.choice(paths)
@@ -167,12 +167,15 @@ def mutate_json(doc: Any, rng: random.Random) -> tuple[str, str]:
         dicts = [p for p in paths if isinstance(_get(doc, p), dict)]
         target = _get(doc, rng.choice(dicts))
         target[rng.choice(["zz", "step_id", "frame", "data", "kind"])] = rng.choice(_ODD_VALUES)
-    elif how == "deep":
-        doc = _set(doc, path, "__deep__")
+    elif how in ("deep", "long"):
+        doc = _set(doc, path, "__marker__")
     text = json.dumps(doc)
     if how == "deep":  # nested deeper than Python's JSON decoder may recurse
         depth = rng.choice([2_000, 100_000])
-        text = text.replace('"__deep__"', "[" * depth + "]" * depth, 1)
+        text = text.replace('"__marker__"', "[" * depth + "]" * depth, 1)
+    elif how == "long":  # past Python's 4300-digit limit, or not a number JSON allows
+        text = text.replace('"__marker__"', rng.choice(["9" * 5000, "NaN", "-Infinity",
+                                                         "1e999"]), 1)
     if how == "text":
         _, raw = mutate_bytes(text.encode(), rng)
         return how, raw.decode("utf-8", "replace")

@@ -138,3 +138,10 @@ def test_unknown_keys_are_ignored_not_fatal(tmp_path: Path) -> None:
     doc["target"]["added_later"] = "x"
     session = load_session_file(_write(tmp_path, json.dumps(doc)))
     assert len(session.frames) == len(doc["frames"])
+
+
+def test_a_number_of_thousands_of_digits_is_named_not_pythons_limit(tmp_path: Path) -> None:
+    text = json.dumps(DOCS["healthy.session.json"]).replace(
+        '"identity": {', '"identity": {"x": ' + "9" * 5000 + ", ", 1)
+    message = _check(_write(tmp_path, text))
+    assert "thousands of digits" in message and "set_int_max_str_digits" not in message
