@@ -124,3 +124,19 @@ def test_errors_that_slip_through_are_not_called_bugs(what: str, code: int,
     got = run_cli(["leaky", what])
     assert got.code == code and "Traceback" not in got.stderr
     assert ("internal error" in got.stderr) is (code == ExitCode.INTERNAL)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("command", ["open", "report"])
+def test_a_full_disk_on_stdout_is_said_not_a_bug(command: str) -> None:
+    import subprocess
+    import sys
+
+    sample = Path(__file__).resolve().parents[2] / "captures" / "healthy.session.json"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "dlmsdoctor", command, str(sample)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, check=False,
+                              timeout=60)
+    assert proc.returncode == ExitCode.OUTPUT, proc.stderr
+    assert "No space left on device" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
