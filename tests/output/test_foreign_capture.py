@@ -105,6 +105,11 @@ def test_address_found_and_profile_from_a_capture(tmp_path: Path) -> None:
     assert session.diagnosis is not None and session.diagnosis.profile is not None
     assert session.diagnosis.profile.server_physical == 6678
     assert "No working connection" not in session.diagnosis.headline
+    from tests.helpers.damage import run_cli
+
+    report = run_cli(["report", str(pcap)])  # what the issue saw: "Status: NOT WORKING"
+    assert report.code == 0 and "WORKS, WITH PROBLEMS" in report.stdout
+    assert "NOT WORKING" not in report.stdout and "No working connection" not in report.stdout
 
 
 def test_written_pcapng_roundtrip_is_not_rebuilt(tmp_path: Path) -> None:
