@@ -17,5 +17,5 @@ class ExitCode(IntEnum):
     UNUSABLE_INPUT = 2  # an input that cannot be read: no hex, a damaged session or capture
     USAGE = 64  # bad command line or config (click's own usage errors also exit 2)
     INTERNAL = 70  # a bug of ours: the user gets a message, never a traceback
-    OUTPUT = 73  # an output could not be written (disk full, read-only): as probe's OUTPUT
+    IO_ERROR = 74  # writing the output failed (disk full, read-only; sysexits EX_IOERR)
     INTERRUPTED = 130

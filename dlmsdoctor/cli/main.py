@@ -101,7 +101,7 @@ def run() -> None:
             sys.exit(code)
         if isinstance(exc, OSError) and exc.errno in _CANNOT_WRITE:
             click.echo(f"dlmsdoctor: cannot write: {exc.strerror}", err=True)  # disk full...
-            sys.exit(ExitCode.OUTPUT)
+            sys.exit(ExitCode.IO_ERROR)
         click.echo(
             f"dlmsdoctor: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in dlmsdoctor; please report it with the command you ran.",
@@ -112,8 +112,8 @@ def run() -> None:
     sys.exit(_flushed(code if isinstance(code, int) else ExitCode.OK))
 
 
-# Writing fails for reasons that are the machine's, not a bug: say so (exit 73, as probe does
-# for a report it could not write) instead of "internal error".
+# Writing fails for reasons that are the machine's, not a bug: say so (exit 74, EX_IOERR
+# "an I/O error") instead of "internal error".
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
@@ -129,7 +129,7 @@ def _flushed(code: int) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         click.echo(f"dlmsdoctor: cannot write the output: {exc.strerror}", err=True)
-        return ExitCode.OUTPUT if code == ExitCode.OK else code
+        return ExitCode.IO_ERROR if code == ExitCode.OK else code
     return code
 
 

@@ -137,6 +137,6 @@ def test_a_full_disk_on_stdout_is_said_not_a_bug(command: str) -> None:
         proc = subprocess.run([sys.executable, "-m", "dlmsdoctor", command, str(sample)],
                               stdout=full, stderr=subprocess.PIPE, text=True, check=False,
                               timeout=60)
-    assert proc.returncode == ExitCode.OUTPUT, proc.stderr
+    assert proc.returncode == ExitCode.IO_ERROR, proc.stderr
     assert "No space left on device" in proc.stderr
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
