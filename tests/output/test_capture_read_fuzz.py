@@ -133,3 +133,60 @@ def test_big_sweep(tmp_path: Path) -> None:
     assert files == 200 * len(samples(tmp_path))
     assert failures == []
     assert 70 not in exits
+
+
+def _sample_payloads() -> list[bytes]:
+    """Every frame of the sample sessions: real HDLC and wrapper bytes to shuffle and cut."""
+    import json as _json
+
+    from tests.helpers.damage import CAPTURES
+
+    out: list[bytes] = []
+    for path in sorted(CAPTURES.glob("*.session.json")):
+        doc = _json.loads(path.read_text(encoding="utf-8"))
+        out += [bytes.fromhex(f["data"]) for f in doc["frames"]]
+    return out
+
+
+PAYLOADS = _sample_payloads()
+
+
+def _raw_ip_tcp(src_port: int, dst_port: int, seq: int, flags: int, payload: bytes) -> bytes:
+    tcp = struct.pack("!HHIIBBHHH", src_port, dst_port, seq, 0, 0x50, flags, 1024, 0, 0)
+    total = 20 + len(tcp) + len(payload)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 6, 0,
+                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2]))
+    return ip + tcp + payload
+
+
+packet_strategy = st.tuples(
+    st.booleans(),  # from the client
+    st.sampled_from([0x02, 0x12, 0x18, 0x10, 0x11, 0x04, 0x19]),  # SYN, SYN/ACK, PSH, ACK...
+    st.one_of(st.sampled_from(PAYLOADS), st.binary(max_size=80),
+              st.tuples(st.sampled_from(PAYLOADS), st.integers(0, 80)).map(lambda t: t[0][:t[1]])),
+    st.integers(0, 2**32 - 1),
+)
+
+
+@settings(max_examples=100, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(packets=st.lists(packet_strategy, min_size=1, max_size=40), tsresol=st.integers(0, 255),
+       base=st.integers(0, 2**64 - 1))
+def test_structured_pcapng_with_shuffled_dlms_frames(packets: list[tuple[bool, int, bytes, int]],
+                                                     tsresol: int, base: int,
+                                                     tmp_path: Path) -> None:
+    """Well-formed blocks around any TCP traffic of real and cut frames (any flags, sequence
+    numbers, time resolution and start): the foreign reader and the rebuilt rungs take it."""
+    shb = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = _block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HH", 9, 1)
+                 + bytes([tsresol]) + b"\x00" * 3 + struct.pack("<HH", 0, 0))
+    blocks = [shb, idb]
+    for n, (from_client, flags, payload, seq) in enumerate(packets):
+        ports = (40000, 4059) if from_client else (4059, 40000)
+        data = _raw_ip_tcp(*ports, seq, flags, payload)
+        ts = (base + n) & (2**64 - 1)
+        blocks.append(_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data),
+                                            len(data)) + data))
+    path = tmp_path / "structured.pcapng"
+    path.write_bytes(b"".join(blocks))
+    _check(path)
