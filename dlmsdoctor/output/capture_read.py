@@ -94,6 +94,8 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", errors="replace")
 
 
+# Packets longer than this are damage whatever the header says (tcpdump's largest snapshot).
+_MAX_PACKET = 262_144
 # Timestamps past this (microseconds since 1970: the year 9999) are damage, not time.
 _MAX_TS_US = 253_402_300_799 * 1_000_000
 
@@ -178,14 +180,19 @@ def read_pcap(buf: bytes) -> RawCapture:
     if len(buf) < 24:
         raise CaptureFormatError(f"pcap header of {len(buf)} bytes (expected 24)")
     endian, resolution = _PCAP_MAGICS[buf[:4]]
+    snaplen = struct.unpack_from(endian + "I", buf, 16)[0]
     linktype = struct.unpack_from(endian + "I", buf, 20)[0] & 0x0FFFFFFF
     packets: list[RawPacket] = []
     pos = 24
     while pos + 16 <= len(buf):
         sec, frac, caplen, _orig = struct.unpack_from(endian + "IIII", buf, pos)
+        if caplen > max(snaplen, _MAX_PACKET):
+            raise CaptureFormatError(
+                f"at byte {pos}: packet record of {caplen} bytes (expected at most the file's "
+                f"snapshot length, {snaplen})")
         data = buf[pos + 16 : pos + 16 + caplen]
         if len(data) < caplen:
-            break
+            break  # the last record cut short (a capture killed mid-write): keep the whole ones
         ts_us = _timestamp(sec * resolution + frac, resolution, pos)
         packets.append(RawPacket(ts_us, linktype, data, offset=pos))
         pos += 16 + caplen

@@ -190,3 +190,17 @@ def test_structured_pcapng_with_shuffled_dlms_frames(packets: list[tuple[bool, i
     path = tmp_path / "structured.pcapng"
     path.write_bytes(b"".join(blocks))
     _check(path)
+
+
+def test_a_pcap_record_longer_than_the_snapshot_is_named(tmp_path: Path) -> None:
+    from tests.helpers.damage import CAPTURES, plain_pcap
+
+    raw = bytearray(plain_pcap(CAPTURES / "healthy.pcapng"))
+    first_len = struct.unpack_from("<I", raw, 24 + 8)[0]
+    second = 24 + 16 + first_len
+    struct.pack_into("<I", raw, second + 8, 0x7FFFFFFF)  # its captured length
+    path = tmp_path / "long.pcap"
+    path.write_bytes(bytes(raw))
+    got = run_cli(["open", str(path)])
+    assert got.code == 2 and f"at byte {second}: packet record of" in got.stderr
+    assert str(path) in got.stderr
