@@ -26,6 +26,11 @@ CAPTURES = ROOT / "captures"
 # What a damaged file may end in: done (0), findings (1), cannot read (2), usage (64).
 # Never 70 (a bug of ours) and never a traceback.
 ALLOWED_EXITS = {0, 1, 2, 64}
+# Words of Python's own messages: a user must never have to read them.
+PYTHON_WORDS = ("argument after **", "__init__()", "unexpected keyword", "object is not",
+                "not subscriptable", "fromhex", "codec can't", "unpack requires",
+                "index out of range", "KeyError", "TypeError", "IndexError", "struct.error",
+                "Errno", "invalid literal", "NoneType")
 
 
 @dataclass
@@ -48,6 +53,8 @@ class Outcome:
             out.append("message does not name the file")
         if self.code == 2 and len(self.stderr.strip().splitlines()) != 1:
             out.append("message is not one line")
+        if any(word in self.stderr for word in PYTHON_WORDS):
+            out.append("a Python-internal message")
         return out
 
 
