@@ -521,11 +521,10 @@ def _connection(conn_id: int, flow: _Flow, t0: int) -> ConnectionRecord:
         conn.opened_at = (synack.ts_us - t0) / 1_000_000
         conn.connect_time = (synack.ts_us - start) / 1_000_000
     elif syn is not None and any(s.flags & 0x04 for s in segs):
-        conn.failed = "refused"
-        conn.opened_at = (segs[-1].ts_us - t0) / 1_000_000
+        conn.failed = "refused"  # never opened: opened_at stays None, as in a probe run
+        conn.note = f"refused {(segs[-1].ts_us - start) / 1_000:.1f} ms after the SYN"
     elif syn is not None:
         conn.failed = "timeout"
-        conn.opened_at = (start - t0) / 1_000_000
     else:
         conn.opened_at = (start - t0) / 1_000_000  # capture began mid-connection
         conn.note = "capture started after the connection opened"

@@ -152,10 +152,12 @@ PAYLOADS = _sample_payloads()
 
 
 def _raw_ip_tcp(src_port: int, dst_port: int, seq: int, flags: int, payload: bytes) -> bytes:
+    """An IPv4/TCP packet between the client 127.0.0.1 and the meter 127.0.0.2:4059."""
     tcp = struct.pack("!HHIIBBHHH", src_port, dst_port, seq, 0, 0x50, flags, 1024, 0, 0)
     total = 20 + len(tcp) + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 6, 0,
-                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2]))
+    client, meter = bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2])
+    src, dst = (meter, client) if src_port == 4059 else (client, meter)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 6, 0, src, dst)
     return ip + tcp + payload
 
 

@@ -208,3 +208,25 @@ async def test_every_demo_scenario_and_its_tcpdump_view_agree(name: str, tmp_pat
     write_capture(session, own)
     foreign = load_and_diagnose(_plain_pcap(own, tmp_path / "run.pcap"))
     assert _verdict(foreign) == _verdict(session)
+
+
+async def test_a_refused_connection_reads_as_refused(tmp_path: Path) -> None:
+    """SYN answered by RST: the rules' tcp.refused, from the capture as from the run."""
+    import socket
+
+    from dlmsdoctor.diagnosis import diagnose
+    from dlmsdoctor.engine import ProbeOptions, run_probe
+    from dlmsdoctor.ledger import MemoryLedger
+
+    with socket.socket() as probe_port:  # a loopback port nobody listens on
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+    options = ProbeOptions("127.0.0.1", port, **FAST)  # type: ignore[arg-type]
+    session = await run_probe(options, ledger=MemoryLedger())
+    session.diagnosis = diagnose(session)
+    own = tmp_path / "run.pcapng"
+    write_capture(session, own)
+    foreign = load_and_diagnose(_plain_pcap(own, tmp_path / "run.pcap"), port)
+    assert _verdict(session)[1] == "tcp.refused"
+    assert _verdict(foreign) == _verdict(session)
+    assert all(c.opened_at is None for c in foreign.connections)
