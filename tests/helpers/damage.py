@@ -228,6 +228,25 @@ def wireshark_pcapng(pcapng: Path, folder: Path) -> bytes | None:
     return out.read_bytes()
 
 
+def raw_ip_tcp(src_port: int, dst_port: int, seq: int, flags: int, payload: bytes) -> bytes:
+    """An IPv4/TCP packet between the client 127.0.0.1 and the meter 127.0.0.2:4059."""
+    tcp = struct.pack("!HHIIBBHHH", src_port, dst_port, seq, 0, 0x50, flags, 1024, 0, 0)
+    total = 20 + len(tcp) + len(payload)
+    client, meter = bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2])
+    src, dst = (meter, client) if src_port == 4059 else (client, meter)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 6, 0, src, dst)
+    return ip + tcp + payload
+
+
+def pcap_of(packets: list[tuple[int, bytes]], linktype: int = 101) -> bytes:
+    """A classic pcap of (microseconds, packet) records."""
+    chunks = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)]
+    for ts_us, data in packets:
+        chunks.append(struct.pack("<IIII", ts_us // 1_000_000, ts_us % 1_000_000, len(data),
+                                  len(data)) + data)
+    return b"".join(chunks)
+
+
 def samples(wireshark_in: Path | None = None) -> list[tuple[str, bytes]]:
     """(name, bytes) of every sample: session JSON, dlmsdoctor pcapng, a plain pcap, and with
     ``wireshark_in`` (a scratch folder) Wireshark's pcapng when tshark is installed."""

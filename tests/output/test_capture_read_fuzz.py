@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.damage import mutate_bytes, run_cli, samples, sweep
+from tests.helpers.damage import mutate_bytes, raw_ip_tcp, run_cli, samples, sweep
 
 CAPTURE_SAMPLES = [(name, raw) for name, raw in samples() if not name.endswith(".json")]
 
@@ -151,16 +151,6 @@ def _sample_payloads() -> list[bytes]:
 PAYLOADS = _sample_payloads()
 
 
-def _raw_ip_tcp(src_port: int, dst_port: int, seq: int, flags: int, payload: bytes) -> bytes:
-    """An IPv4/TCP packet between the client 127.0.0.1 and the meter 127.0.0.2:4059."""
-    tcp = struct.pack("!HHIIBBHHH", src_port, dst_port, seq, 0, 0x50, flags, 1024, 0, 0)
-    total = 20 + len(tcp) + len(payload)
-    client, meter = bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2])
-    src, dst = (meter, client) if src_port == 4059 else (client, meter)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 6, 0, src, dst)
-    return ip + tcp + payload
-
-
 packet_strategy = st.tuples(
     st.booleans(),  # from the client
     st.sampled_from([0x02, 0x12, 0x18, 0x10, 0x11, 0x04, 0x19]),  # SYN, SYN/ACK, PSH, ACK...
@@ -185,7 +175,7 @@ def test_structured_pcapng_with_shuffled_dlms_frames(packets: list[tuple[bool, i
     blocks = [shb, idb]
     for n, (from_client, flags, payload, seq) in enumerate(packets):
         ports = (40000, 4059) if from_client else (4059, 40000)
-        data = _raw_ip_tcp(*ports, seq, flags, payload)
+        data = raw_ip_tcp(*ports, seq, flags, payload)
         ts = (base + n) & (2**64 - 1)
         blocks.append(_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data),
                                             len(data)) + data))

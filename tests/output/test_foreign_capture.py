@@ -230,3 +230,16 @@ async def test_a_refused_connection_reads_as_refused(tmp_path: Path) -> None:
     assert _verdict(session)[1] == "tcp.refused"
     assert _verdict(foreign) == _verdict(session)
     assert all(c.opened_at is None for c in foreign.connections)
+
+
+def test_unanswered_syns_read_as_a_connect_timeout(tmp_path: Path) -> None:
+    from tests.helpers.damage import pcap_of, raw_ip_tcp
+
+    start = 1_700_000_000_000_000
+    syns = [(start + 3_000_000 * i, raw_ip_tcp(40000 + i, 4059, 100, 0x02, b""))
+            for i in range(3)]
+    path = tmp_path / "syn.pcap"
+    path.write_bytes(pcap_of(syns))
+    session = load_and_diagnose(path)
+    assert _verdict(session) == ("failed", "tcp.timeout")
+    assert [c.failed for c in session.connections] == ["timeout"] * 3
