@@ -14,12 +14,10 @@ from hypothesis import strategies as st
 
 from dlmsdoctor.output.capture_read import load_session_file
 from dlmsdoctor.session import Session, SessionFormatError
-from tests.helpers.damage import CAPTURES, mutate_bytes, mutate_json, run_cli
+from tests.helpers.damage import CAPTURES, PYTHON_WORDS, mutate_bytes, mutate_json, run_cli
 
 SESSION_SAMPLES = sorted(CAPTURES.glob("*.session.json"))
 DOCS = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in SESSION_SAMPLES}
-PYTHON_WORDS = ("argument after **", "__init__()", "unexpected keyword", "object is not",
-                "not subscriptable", "fromhex", "KeyError", "TypeError")
 
 
 def _check(path: Path) -> str:
