@@ -366,7 +366,6 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
     got nothing: the framing was found by trying both)."""
     if not exchanges:
         return
-    frames_of = _frames_of
     first_snrm = next((x for x in exchanges if x.request == "snrm"), None)
     wrapper = [x for x in exchanges if x.framing == "wrapper"]
     # one DISC before the first SNRM is the ladder's "DISC first"; any more are the link's
@@ -383,11 +382,11 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
         return
     if wrapper:
         b.step("framing.detect", "Framing (HDLC or wrapper)", "framing", StepStatus.OK,
-               "HDLC (the wrapper got no answer)", frames_of(wrapper), framing="hdlc")
+               "HDLC (the wrapper got no answer)", _frames_of(wrapper), framing="hdlc")
     if first_snrm is None:
         if hdlc:
             b.step("hdlc.snrm", "HDLC link (SNRM/UA)", "hdlc", StepStatus.OK,
-                   "the capture starts after the link was set up", frames_of(hdlc))
+                   "the capture starts after the link was set up", _frames_of(hdlc))
         return
     first = _addr_key(first_snrm.server)
     at_first = [x for x in hdlc if x.request != "snrm" or _addr_key(x.server) == first]
@@ -401,10 +400,10 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
         b.step("hdlc.snrm", "HDLC link (SNRM/UA)", "hdlc",
                StepStatus.OK if ok else StepStatus.FAILED,
                f"link up with {where}" if ok else f"{hit.answer.upper()} from {where}: link "
-               "refused", frames_of(at_first), server=where, address_size=size,
+               "refused", _frames_of(at_first), server=where, address_size=size,
                params=hit.answer_params or {})
         if elsewhere:
-            b.step_frames.setdefault("hdlc.snrm", []).extend(frames_of(elsewhere))
+            b.step_frames.setdefault("hdlc.snrm", []).extend(_frames_of(elsewhere))
         return
     silent = [x for x in at_first if x.request == "snrm"]
     for x in silent[:1]:
@@ -412,7 +411,7 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
                   x.at, x.indexes[:1], server=where, address_size=size,
                   waited=round(_wait_after(x, exchanges), 3))
     b.step("hdlc.snrm", "HDLC link (SNRM/UA)", "hdlc", StepStatus.FAILED,
-           f"no HDLC answer at {where}", frames_of(at_first), server=where, address_size=size)
+           f"no HDLC answer at {where}", _frames_of(at_first), server=where, address_size=size)
     if not elsewhere:
         return
     tried = [where, *_distinct(_addr_text(x.server) for x in elsewhere if x.request == "snrm")]
@@ -423,7 +422,7 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
                   f"no answer at any of {len(tried)} server addresses", elsewhere[0].at,
                   tried=tried)
         b.step("address.discover", "Server address discovery", "address", StepStatus.FAILED,
-               f"no answer at {len(tried)} addresses", frames_of(elsewhere), tried=tried,
+               f"no answer at {len(tried)} addresses", _frames_of(elsewhere), tried=tried,
                found=None)
         return
     addr = found.answer_server or found.server or {}
@@ -437,7 +436,7 @@ def _link_steps(b: _Builder, exchanges: list[_Exchange], assoc_framing: str | No
     _link_answer(b, "address.discover", found)
     b.step("address.discover", "Server address discovery", "address", StepStatus.OK,
            f"found {text} ({addr.get('size')}-byte) after {attempt} attempt(s)",
-           frames_of(elsewhere), tried=tried, found=f"{text}@{addr.get('size')}")
+           _frames_of(elsewhere), tried=tried, found=f"{text}@{addr.get('size')}")
 
 
 def _wrapper_detect(b: _Builder, hdlc: list[_Exchange], wrapper: list[_Exchange],
