@@ -243,3 +243,32 @@ def test_unanswered_syns_read_as_a_connect_timeout(tmp_path: Path) -> None:
     session = load_and_diagnose(path)
     assert _verdict(session) == ("failed", "tcp.timeout")
     assert [c.failed for c in session.connections] == ["timeout"] * 3
+
+
+async def test_a_capture_of_the_pollers_runs_and_ours_names_the_lockout(tmp_path: Path) -> None:
+    """tcpdump running while the site's poller tried an outdated password twice and then the
+    probe came: the capture holds the failed logins the ledger held, and reads as a lockout."""
+    from dlmsdoctor.cli.demo_cmd import DEMO_TIMEOUT, SCENARIOS
+    from dlmsdoctor.config import parse_credential
+    from dlmsdoctor.diagnosis import diagnose
+    from dlmsdoctor.engine import ProbeOptions, run_probe
+    from dlmsdoctor.ledger import MemoryLedger
+    from tests.helpers.damage import pcap_of
+
+    sc = SCENARIOS["lockout"]
+    ledger = MemoryLedger()
+    packets: list[tuple[int, bytes]] = []
+    async with sim.SimulatedMeter(sc.profile, faults=list(sc.faults)) as meter:
+        for n, cred in enumerate([*sc.before, *sc.creds]):
+            options = ProbeOptions("127.0.0.1", meter.port, icmp=False, timeout=DEMO_TIMEOUT,
+                                   busy_retry_wait=0.1, credentials=(parse_credential(cred),))
+            session = await run_probe(options, ledger=ledger)
+            session.diagnosis = diagnose(session)
+            write_capture(session, tmp_path / f"{n}.pcapng")
+            packets += [(p.ts_us, p.data) for p in read_raw(tmp_path / f"{n}.pcapng").packets]
+    assert _verdict(session)[1] == "auth.lockout"
+    path = tmp_path / "all.pcap"
+    path.write_bytes(pcap_of(sorted(packets, key=lambda p: p[0])))
+    foreign = load_and_diagnose(path)
+    assert _verdict(foreign)[1] == "auth.lockout"
+    assert [x.outcome for x in foreign.logins if x.mechanism == "low"] == ["rejected"] * 2
