@@ -224,9 +224,9 @@ class DoctorApp(App[int]):
 
 def load_session(path: Path) -> Session:
     """A session JSON, a dlmsdoctor pcapng, or a foreign pcap/pcapng with a DLMS TCP stream."""
-    from dlmsdoctor.output.capture_read import load_session_file
+    from dlmsdoctor.output.capture_read import load_and_diagnose
 
-    return load_session_file(path)
+    return load_and_diagnose(path)  # judged by today's rules, as `dlmsdoctor open` does
 
 
 def create_app(

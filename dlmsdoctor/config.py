@@ -31,6 +31,7 @@ from pathlib import Path
 from dlmsdoctor import paths
 
 AUTH_MECHANISMS = ("none", "low", "gmac")
+_AUTH_WORDS = "none, low or gmac"
 _MASK = "********"
 
 
@@ -108,6 +109,10 @@ def parse_credential(text: str) -> Credential:
     sap = _parse_sap(parts[0])
     auth = parts[1].strip().lower()
     secret = parts[2] if len(parts) == 3 else None
+    if auth not in AUTH_MECHANISMS:
+        # never echo the value: "1:SuperSecret99" puts the password where AUTH goes
+        raise ConfigError(f"AUTH must be {_AUTH_WORDS} (as in [NAME=]SAP:AUTH[:SECRET], e.g. "
+                          "1:low:PASSWORD)")
     return _build(name or f"{sap}-{auth}", sap, auth, secret)
 
 
@@ -127,8 +132,8 @@ def _parse_sap(text: str) -> int:
 
 
 def _build(name: str, sap: int, auth: str, secret: str | None) -> Credential:
-    if auth not in AUTH_MECHANISMS:
-        raise ConfigError(f"authentication {auth!r} is not one of {', '.join(AUTH_MECHANISMS)}")
+    if auth not in AUTH_MECHANISMS:  # not echoed: it may be a password typed in the wrong place
+        raise ConfigError(f"credential {name!r}: auth must be {_AUTH_WORDS}", key="auth")
     if auth == "none":
         if secret:  # "1:none:extra" must not silently drop what the user meant as a secret
             raise ConfigError(f"credential {name!r}: auth none takes no password or key "
@@ -232,6 +237,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raise ConfigError(
             f"not valid TOML: {exc}", path=path, line=int(match.group(1)) if match else None
         ) from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise ConfigError("arrays or tables nested too deeply (a config needs two levels)",
+                          path=path) from None
     creds: dict[str, Credential] = {}
     targets: dict[str, TargetConfig] = {}
     for key in doc:
@@ -315,6 +323,46 @@ def _credential_from_table(name: str, table: dict[str, object]) -> Credential:
     return _build(name, sap, auth.lower(), password if isinstance(password, str) else None)
 
 
+_SERVER_ADDRESS = re.compile(r"\s*(?:\d+|0x[0-9a-fA-F]+)\s*(?:/\s*(?:\d+|0x[0-9a-fA-F]+)\s*)?")
+
+
+def host_problem(host: str) -> str | None:
+    """What makes ``host`` unusable as a TCP host (an IP address or a DNS name), or None.
+
+    The resolver refuses a label over 63 characters or an empty one (``a..b``) with a Python
+    codec message; say it in words before anything connects."""
+    import ipaddress
+
+    text = host.strip()
+    if not text:
+        return "the host is empty"
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+        return None
+    except ValueError:
+        pass
+    if any(ch.isspace() or ord(ch) < 32 for ch in text) or "/" in text:
+        return f"host {_short(text)} is not an IP address or a DNS name"
+    name = text[:-1] if text.endswith(".") else text
+    if len(name) > 253:
+        return f"host name of {len(name)} characters (a DNS name has at most 253)"
+    for label in name.split("."):
+        if not label:
+            return f"host {_short(text)} has an empty part between dots"
+        if len(label) > 63:
+            return (f"host {_short(text)}: the part {_short(label)} has {len(label)} characters "
+                    "(a DNS name's parts between dots have at most 63)")
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return f"host {_short(text)} is not a valid DNS name"
+    return None
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _target_from_table(
     name: str, table: dict[str, object], creds: dict[str, Credential]
 ) -> TargetConfig:
@@ -329,6 +377,9 @@ def _target_from_table(
     host = table.get("host")
     if not isinstance(host, str) or not host:
         raise ConfigError(f"target {name!r}: host is required (a quoted string)", key="host")
+    problem = host_problem(host)
+    if problem:
+        raise ConfigError(f"target {name!r}: {problem}", key="host")
     port = table.get("port", 4059)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ConfigError(f"target {name!r}: port must be 1..65535", key="port")
@@ -341,15 +392,21 @@ def _target_from_table(
             raise ConfigError(f"target {name!r}: unknown credential set {cred!r}",
                               key="credentials")
     size = table.get("address_size")
-    if size is not None and size not in (1, 2, 4):
+    if size is not None and (isinstance(size, bool) or size not in (1, 2, 4)):
         raise ConfigError(f"target {name!r}: address_size must be 1, 2 or 4", key="address_size")
     framing = table.get("framing")
-    if framing is not None and framing not in ("auto", "hdlc", "wrapper"):
+    if framing is not None and (not isinstance(framing, str)
+                                or framing not in ("auto", "hdlc", "wrapper")):
         raise ConfigError(f"target {name!r}: framing must be auto, hdlc or wrapper",
                           key="framing")
     for key in ("server_address", "serial_number"):
-        if key in table and not isinstance(table[key], (str, int)):
+        value = table.get(key)
+        if key in table and (isinstance(value, bool) or not isinstance(value, str | int)):
             raise ConfigError(f"target {name!r}: {key} must be a string", key=key)
+    if "server_address" in table and not _SERVER_ADDRESS.fullmatch(
+            str(table["server_address"])):
+        raise ConfigError(f"target {name!r}: server_address must be LOGICAL/PHYSICAL (e.g. "
+                          '"1/17") or LOGICAL, each 0..16383', key="server_address")
 
     def opt_str(key: str) -> str | None:
         value = table.get(key)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from dlmsdoctor.codec.hdlc import ServerAddress
 from dlmsdoctor.codec.model import Severity
-from dlmsdoctor.config import Credential
+from dlmsdoctor.config import Credential, host_problem
 from dlmsdoctor.events import Event, FindingRaised, StepFinished, StepStarted, StepStatus
 from dlmsdoctor.ledger import LoginLedger, meter_key
 from dlmsdoctor.link.channel import ChannelFactory
@@ -32,6 +32,9 @@ from dlmsdoctor.session import Session
 DEFAULT_PORT = 4059
 FRAMINGS = ("auto", "hdlc", "wrapper")
 LINKS = ("tcp", "serial", "optical", "rfc2217")
+
+
+MAX_WAIT = 86_400.0  # longest wait a user may ask for (a day): beyond it, or NaN, is a typo
 
 
 class OptionsError(ValueError):
@@ -130,8 +133,11 @@ class ProbeOptions:
             raise OptionsError("address size must be 1, 2 or 4")
         if self.link == "tcp" and not 0 < self.port < 65536:
             raise OptionsError(f"port {self.port} is out of range 1..65535")
-        if self.timeout <= 0 or self.connect_timeout <= 0:
-            raise OptionsError("timeouts must be positive")
+        if self.link == "tcp" and (problem := host_problem(self.host)):
+            raise OptionsError(problem)  # said before connecting, not a codec error after
+        if not (0 < self.timeout <= MAX_WAIT and 0 < self.connect_timeout <= MAX_WAIT):
+            # "not (...)" also catches NaN, which every comparison fails
+            raise OptionsError(f"timeouts must be more than 0 and at most {MAX_WAIT:.0f} s")
         if self.server_address is not None:
             check_server_address(self.server_address, self.address_size)
 

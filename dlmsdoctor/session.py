@@ -8,14 +8,23 @@ Secrets never enter a Session: credential sets are stored by name and mechanism 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 from dlmsdoctor.events import CloseHow, Direction, StepStatus
 
 SCHEMA = "dlmsdoctor.session"
 SCHEMA_VERSION = 2  # 2: link fields, kind, frame answers/late, RECOVERED; 1 still reads
+
+
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 
 
 class SessionFormatError(ValueError):
@@ -218,26 +227,46 @@ class Session:
 
     @classmethod
     def from_json(cls, doc: Any) -> Session:
+        """A Session from a parsed JSON document, every field checked before use.
+
+        Raises SessionFormatError naming the JSON path and what was expected
+        (``frames[3].data: expected hex``); keys this version does not know are ignored."""
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             raise SessionFormatError("not a dlmsdoctor session document")
         version = doc.get("version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise SessionFormatError(f"version: expected a schema version number, found "
+                                     f"{_shown(version)}")
+        if version > SCHEMA_VERSION:
             raise SessionFormatError(
-                f"session schema version {version!r} is newer than this dlmsdoctor understands "
+                f"session schema version {version} is newer than this dlmsdoctor understands "
                 f"({SCHEMA_VERSION}); upgrade dlmsdoctor"
             )
-        try:
-            return _session_from_dict(doc)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SessionFormatError(f"session document is damaged: {exc}") from exc
+        return _session_from_dict(doc)
 
     @classmethod
     def loads(cls, text: str) -> Session:
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
-            raise SessionFormatError(f"not valid JSON: {exc}") from exc
+            raise SessionFormatError(
+                f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from exc
+        except RecursionError:
+            raise SessionFormatError("not a session: JSON nested too deeply") from None
+        except _ConstantError as exc:
+            raise SessionFormatError(str(exc)) from None
+        except ValueError:  # Python's own limit: an integer of more than 4300 digits
+            raise SessionFormatError("not a session: a number with thousands of digits") from None
         return cls.from_json(doc)
+
+
+class _ConstantError(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _ConstantError(f"not valid JSON: {name} is not a number JSON allows")
 
 
 def _encode(value: Any) -> Any:
@@ -251,58 +280,117 @@ def _encode(value: Any) -> Any:
 
 
 def _session_from_dict(doc: dict[str, Any]) -> Session:
-    diag = doc.get("diagnosis")
-    diagnosis = None
-    if diag is not None:
-        profile = diag.get("profile")
-        diagnosis = Diagnosis(
-            status=diag["status"],
-            headline=diag["headline"],
-            causes=[
-                Cause(
-                    code=c["code"],
-                    title=c["title"],
-                    confidence=float(c["confidence"]),
-                    whose=c["whose"],
-                    explanation=c.get("explanation", ""),
-                    evidence=[Evidence(**e) for e in c.get("evidence", [])],
-                    actions=[Action(**a) for a in c.get("actions", [])],
-                )
-                for c in diag.get("causes", [])
-            ],
-            profile=ConnectionProfile(**profile) if profile else None,
-        )
-    return Session(
-        id=doc["id"],
-        tool_version=doc["tool_version"],
-        started_at=doc["started_at"],
-        target=Target(**doc["target"]),
-        kind=doc.get("kind", "probe"),
-        settings=doc.get("settings", {}),
-        finished_at=doc.get("finished_at"),
-        duration=doc.get("duration"),
-        steps=[
-            StepRecord(**{**s, "status": StepStatus(s["status"])}) for s in doc.get("steps", [])
-        ],
-        frames=[
-            FrameRecord(
-                **{**f, "direction": Direction(f["direction"]), "data": bytes.fromhex(f["data"])}
-            )
-            for f in doc.get("frames", [])
-        ],
-        connections=[
-            ConnectionRecord(
-                **{**c, "close_how": CloseHow(c["close_how"]) if c.get("close_how") else None}
-            )
-            for c in doc.get("connections", [])
-        ],
-        pings=[
-            PingRecord(**{**p, "payload": bytes.fromhex(p["payload"])})
-            for p in doc.get("pings", [])
-        ],
-        findings=[ProbeFinding(**f) for f in doc.get("findings", [])],
-        logins=[LoginRecord(**x) for x in doc.get("logins", [])],
-        identity=doc.get("identity", {}),
-        diagnosis=diagnosis,
-        cancelled=bool(doc.get("cancelled", False)),
-    )
+    session = _build(Session, doc, "")
+    assert isinstance(session, Session)
+    return session
+
+
+# --------------------------------------------------------------------------- typed reading
+# Each field is read by its annotation: a damaged document gives one line naming the path
+# and what was expected, never a Python message ("Evidence() argument after ** must be a
+# mapping") or a crash later, in a rule or a report, when a time turns out to be a string.
+
+_INT_RANGE = (-(2**63), 2**63 - 1)
+_FIELD_RANGES = {  # fields whose values outside these ranges no reader, report or pcapng takes
+    "port": (0, 65535), "local_port": (0, 65535), "index": (0, 2**31 - 1),
+    "conn_id": (0, 2**31 - 1), "ident": (0, 65535), "seq": (0, 65535),
+    "client_sap": (0, 2**31 - 1), "frame": (0, 2**31 - 1), "answers": (0, 2**31 - 1),
+}
+# Fields with a default for new records that a saved record must still carry.
+_ALWAYS_SAVED: dict[type, frozenset[str]] = {StepRecord: frozenset({"status"})}
+_FLOAT_LIMIT = 1e12  # seconds or any measure: beyond it a value is damage, not a measurement
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "a string" if len(value) > 24 else json.dumps(value)
+    return "a number"
+
+
+def _build(cls: type, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise SessionFormatError(f"{path or 'document'}: expected an object, found "
+                                 f"{_shown(value)}")
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        where = f"{path}.{f.name}" if path else f.name
+        if f.name not in value:
+            required = f.default is dataclasses.MISSING and (
+                f.default_factory is dataclasses.MISSING)
+            if required or f.name in _ALWAYS_SAVED.get(cls, ()):
+                raise SessionFormatError(f"{where}: missing")
+            continue
+        kwargs[f.name] = _read(hints[f.name], value[f.name], where, f.name)
+    return cls(**kwargs)
+
+
+def _read(hint: Any, value: Any, path: str, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None and len(options) < len(typing.get_args(hint)):
+            return None
+        if len(options) == 1:
+            return _read(options[0], value, path, name)
+        raise SessionFormatError(f"{path}: unexpected value")  # no such field today
+    if origin is list:
+        if not isinstance(value, list):
+            raise SessionFormatError(f"{path}: expected a list, found {_shown(value)}")
+        (item,) = typing.get_args(hint)
+        return [_read(item, v, f"{path}[{i}]", name) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SessionFormatError(f"{path}: expected an object, found {_shown(value)}")
+        return value
+    if hint is Any:
+        return value
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _build(hint, value, path)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        allowed = [m.value for m in hint]
+        if value not in allowed:
+            raise SessionFormatError(f"{path}: expected one of {', '.join(allowed)}, found "
+                                     f"{_shown(value)}")
+        return hint(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SessionFormatError(f"{path}: expected true or false, found {_shown(value)}")
+        return value
+    if hint is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SessionFormatError(f"{path}: expected an integer, found {_shown(value)}")
+        low, high = _FIELD_RANGES.get(name, _INT_RANGE)
+        if not low <= value <= high:
+            raise SessionFormatError(f"{path}: expected an integer from {low} to {high}")
+        return value
+    if hint is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise SessionFormatError(f"{path}: expected a number, found {_shown(value)}")
+        if not math.isfinite(value) or abs(value) > _FLOAT_LIMIT:
+            raise SessionFormatError(f"{path}: expected a number of sensible size")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise SessionFormatError(f"{path}: expected a string, found {_shown(value)}")
+        return value
+    if hint is bytes:
+        if not isinstance(value, str) or not _HEX.fullmatch(value):
+            raise SessionFormatError(f"{path}: expected hex, found {_shown(value)}")
+        return bytes.fromhex(value)
+    raise SessionFormatError(f"{path}: cannot be read")  # a field type this reader lacks

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+import os
 import sys
 
 import click
@@ -92,6 +95,13 @@ def run() -> None:
     except BrokenPipeError:
         sys.exit(ExitCode.OK)
     except Exception as exc:
+        code = _input_or_usage(exc)
+        if code is not None:  # a command that let a reader's or parser's error through
+            click.echo(f"dlmsdoctor: {' '.join(str(exc).split())}", err=True)
+            sys.exit(code)
+        if isinstance(exc, OSError) and exc.errno in _CANNOT_WRITE:
+            click.echo(f"dlmsdoctor: cannot write: {exc.strerror}", err=True)  # disk full...
+            sys.exit(ExitCode.IO_ERROR)
         click.echo(
             f"dlmsdoctor: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in dlmsdoctor; please report it with the command you ran.",
@@ -99,4 +109,46 @@ def run() -> None:
         )
         sys.exit(ExitCode.INTERNAL)
     # Commands end with click's Exit(code); with standalone_mode=False click returns that code.
-    sys.exit(code if isinstance(code, int) else ExitCode.OK)
+    sys.exit(_flushed(code if isinstance(code, int) else ExitCode.OK))
+
+
+# Writing fails for reasons that are the machine's, not a bug: say so (exit 74, EX_IOERR
+# "an I/O error") instead of "internal error".
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout here, where a failure can still be said in one line (at interpreter exit
+    Python would print "Exception ignored ..." and exit 120)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        click.echo(f"dlmsdoctor: cannot write the output: {exc.strerror}", err=True)
+        return ExitCode.IO_ERROR if code == ExitCode.OK else code
+    return code
+
+
+# Errors that are the input's or the user's, not ours, by the module that defines them: a
+# command should catch them itself; if one slips through, it still is not "internal error".
+_NOT_A_BUG = {
+    "dlmsdoctor.session": (("SessionFormatError",), ExitCode.UNUSABLE_INPUT),
+    "dlmsdoctor.output.capture_read": (("CaptureFormatError",), ExitCode.UNUSABLE_INPUT),
+    "dlmsdoctor.config": (("ConfigError",), ExitCode.USAGE),
+    "dlmsdoctor.engine": (("OptionsError",), ExitCode.USAGE),
+    "dlmsdoctor.sim.profile": (("ProfileError",), ExitCode.USAGE),
+}
+
+
+def _input_or_usage(exc: BaseException) -> ExitCode | None:
+    for module_name, (names, code) in _NOT_A_BUG.items():
+        module = sys.modules.get(module_name)  # not loaded: its errors cannot have been raised
+        for name in names:
+            kind = getattr(module, name, None) if module is not None else None
+            if isinstance(kind, type) and isinstance(exc, kind):
+                return code
+    return None

@@ -41,29 +41,14 @@ def known_format(output: str) -> str | None:
 
 def load_or_exit(ctx: click.Context, path: str, port: int | None) -> Session:
     """The Session in ``path``, or a one-line message on stderr and exit 2 (never a traceback)."""
-    from dlmsdoctor.output.capture_read import load_session_file
+    from dlmsdoctor.output.capture_read import load_and_diagnose
 
     try:
-        session = load_session_file(path, port)
+        return load_and_diagnose(path, port,
+                                 warn=lambda text: click.echo(f"dlmsdoctor: {text}", err=True))
     except ValueError as exc:  # SessionFormatError and CaptureFormatError
         click.echo(f"dlmsdoctor: {exc}", err=True)
         ctx.exit(ExitCode.UNUSABLE_INPUT)
-    rediagnose(session)
-    return session
-
-
-def rediagnose(session: Session) -> None:
-    """Today's rules over the session's frames and steps, whatever diagnosis it carries: a
-    capture from tcpdump has none, an old session an old one, and a report must say in every
-    language what the rules say (one source), not what a file once recorded."""
-    if not session.frames and not session.steps:
-        return
-    try:
-        from dlmsdoctor.diagnosis import apply
-
-        apply(session)  # the verdict, and the steps settled the same way as after a probe
-    except Exception as exc:  # a rule bug must not cost the user the report of the frames
-        click.echo(f"dlmsdoctor: warning: no new diagnosis ({type(exc).__name__}: {exc})", err=True)
 
 
 def emit_report(ctx: click.Context, session: Session, output: str | None, fmt: str, lang: str,

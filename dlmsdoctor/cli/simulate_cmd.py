@@ -63,6 +63,10 @@ def simulate(
         raise SimulateError(str(exc)) from None
     if port is None and serial_device is None:
         port = 4059
+    from dlmsdoctor.config import host_problem
+
+    if serial_device is None and (problem := host_problem(host)):
+        raise SimulateError(f"--host: {problem}")  # the resolver's codec error, in words
     from dlmsdoctor.sim.meter import SimulatedMeter
 
     try:

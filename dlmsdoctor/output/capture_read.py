@@ -17,7 +17,9 @@ never raises anything but ``CaptureFormatError`` on damaged files.
 from __future__ import annotations
 
 import json
+import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,6 @@ from dlmsdoctor.output.capture import (
     SESSION_COMMENT_MORE,
     SESSION_COMMENT_PREFIX,
 )
-from dlmsdoctor.output.session_check import check_session_doc
 from dlmsdoctor.session import (
     ConnectionRecord,
     FrameRecord,
@@ -63,6 +64,7 @@ class RawPacket:
     data: bytes
     comments: list[str] = field(default_factory=list)
     outbound: bool | None = None
+    offset: int = 0  # where its block or record starts in the file (for messages)
 
 
 @dataclass(slots=True)
@@ -80,8 +82,10 @@ def _options(buf: bytes, pos: int, end: int, endian: str) -> list[tuple[int, byt
         code, length = struct.unpack_from(endian + "HH", buf, pos)
         if code == 0:
             break
-        value = buf[pos + 4 : pos + 4 + length]
-        out.append((code, value))
+        if pos + 4 + length > end:
+            raise CaptureFormatError(f"at byte {pos}: option {code} of {length} bytes runs past "
+                                     "the end of its block")
+        out.append((code, buf[pos + 4 : pos + 4 + length]))
         pos += 4 + length + (-length) % 4
     return out
 
@@ -90,7 +94,22 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", errors="replace")
 
 
+# Packets longer than this are damage whatever the header says (tcpdump's largest snapshot).
+_MAX_PACKET = 262_144
+# Timestamps past this (microseconds since 1970: the year 9999) are damage, not time.
+_MAX_TS_US = 253_402_300_799 * 1_000_000
+
+
+def _timestamp(ticks: int, per_second: int, where: int) -> int:
+    ts_us = ticks * 1_000_000 // per_second
+    if not 0 <= ts_us <= _MAX_TS_US:
+        raise CaptureFormatError(f"at byte {where}: packet timestamp out of range (expected a "
+                                 "date before the year 10000; a damaged time or resolution)")
+    return ts_us
+
+
 def read_pcapng(buf: bytes) -> RawCapture:
+    """Blocks in order; raises CaptureFormatError naming the byte offset of the damage."""
     packets: list[RawPacket] = []
     comments: list[str] = []
     interfaces: list[tuple[int, int]] = []  # (linktype, units per second)
@@ -100,15 +119,29 @@ def read_pcapng(buf: bytes) -> RawCapture:
         block_type = struct.unpack_from("<I", buf, pos)[0]
         if block_type == PCAPNG_SHB:
             bom = buf[pos + 8 : pos + 12]
-            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            if bom == b"\x4d\x3c\x2b\x1a":
+                endian = "<"
+            elif bom == b"\x1a\x2b\x3c\x4d":
+                endian = ">"
+            else:
+                raise CaptureFormatError(f"at byte {pos + 8}: section header byte-order magic "
+                                         f"{bom.hex()} (expected 1a2b3c4d)")
             interfaces = []
         block_type, total = struct.unpack_from(endian + "II", buf, pos)
         if total < 12 or total % 4 or pos + total > len(buf):
-            if packets:
+            if packets and pos + total > len(buf) and total % 4 == 0:
                 break  # a file cut short: keep what was whole (tcpdump killed mid-write)
-            raise CaptureFormatError("damaged pcapng block")
+            raise CaptureFormatError(
+                f"at byte {pos}: block length {total} (expected a multiple of 4, at least 12, "
+                f"within the file's {len(buf)} bytes)")
+        trailer = struct.unpack_from(endian + "I", buf, pos + total - 4)[0]
+        if trailer != total:
+            raise CaptureFormatError(f"at byte {pos + total - 4}: block length {trailer} at the "
+                                     f"end of the block (expected {total}, as at its start)")
         body, end = pos + 8, pos + total - 4
         if block_type == PCAPNG_SHB:
+            if body + 16 > end:
+                raise CaptureFormatError(f"at byte {pos}: section header block too short")
             comments += [_text(v) for c, v in _options(buf, body + 16, end, endian) if c == 1]
         elif block_type == 1 and body + 8 <= end:
             linktype = struct.unpack_from(endian + "H", buf, body)[0]
@@ -120,11 +153,15 @@ def read_pcapng(buf: bytes) -> RawCapture:
             interfaces.append((linktype, resolution))
         elif block_type == 6 and body + 20 <= end:
             iface, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", buf, body)
+            if body + 20 + caplen > end:
+                raise CaptureFormatError(f"at byte {pos}: packet of {caplen} bytes in a block "
+                                         f"of {total} (expected it to fit its block)")
             if iface < len(interfaces):
                 linktype, resolution = interfaces[iface]
                 data = buf[body + 20 : body + 20 + caplen]
                 opts = _options(buf, body + 20 + caplen + (-caplen) % 4, end, endian)
-                packet = RawPacket(((hi << 32) | lo) * 1_000_000 // resolution, linktype, data)
+                ts_us = _timestamp((hi << 32) | lo, resolution, body + 4)
+                packet = RawPacket(ts_us, linktype, data, offset=pos)
                 for code, value in opts:
                     if code == 1:
                         packet.comments.append(_text(value))
@@ -133,24 +170,31 @@ def read_pcapng(buf: bytes) -> RawCapture:
                         packet.outbound = {1: False, 2: True}.get(bits)
                 packets.append(packet)
         elif block_type == 3 and interfaces and body + 4 <= end:  # simple packet block
-            packets.append(RawPacket(0, interfaces[0][0], buf[body + 4 : end]))
+            packets.append(RawPacket(0, interfaces[0][0], buf[body + 4 : end], offset=pos))
         pos += total
     return RawCapture(packets, comments)
 
 
 def read_pcap(buf: bytes) -> RawCapture:
+    """Records in order; a last record cut short is left out (a capture killed mid-write)."""
     if len(buf) < 24:
-        raise CaptureFormatError("pcap file too short")
+        raise CaptureFormatError(f"pcap header of {len(buf)} bytes (expected 24)")
     endian, resolution = _PCAP_MAGICS[buf[:4]]
+    snaplen = struct.unpack_from(endian + "I", buf, 16)[0]
     linktype = struct.unpack_from(endian + "I", buf, 20)[0] & 0x0FFFFFFF
     packets: list[RawPacket] = []
     pos = 24
     while pos + 16 <= len(buf):
         sec, frac, caplen, _orig = struct.unpack_from(endian + "IIII", buf, pos)
+        if caplen > max(snaplen, _MAX_PACKET):
+            raise CaptureFormatError(
+                f"at byte {pos}: packet record of {caplen} bytes (expected at most the file's "
+                f"snapshot length, {snaplen})")
         data = buf[pos + 16 : pos + 16 + caplen]
         if len(data) < caplen:
-            break
-        packets.append(RawPacket(sec * 1_000_000 + frac * 1_000_000 // resolution, linktype, data))
+            break  # the last record cut short (a capture killed mid-write): keep the whole ones
+        ts_us = _timestamp(sec * resolution + frac, resolution, pos)
+        packets.append(RawPacket(ts_us, linktype, data, offset=pos))
         pos += 16 + caplen
     return RawCapture(packets, [])
 
@@ -160,10 +204,15 @@ def read_raw(path: str | Path) -> RawCapture:
         buf = Path(path).read_bytes()
     except OSError as exc:
         raise CaptureFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if buf[:4] == struct.pack("<I", PCAPNG_SHB):
-        return read_pcapng(buf)
-    if buf[:4] in _PCAP_MAGICS:
-        return read_pcap(buf)
+    try:
+        if buf[:4] == struct.pack("<I", PCAPNG_SHB):
+            return read_pcapng(buf)
+        if buf[:4] in _PCAP_MAGICS:
+            return read_pcap(buf)
+    except CaptureFormatError as exc:
+        raise CaptureFormatError(f"{path}: {exc}") from None
+    except struct.error as exc:  # a length check missed above: still a place and the file
+        raise CaptureFormatError(f"{path}: damaged capture ({exc})") from None
     raise CaptureFormatError(f"{path} is not a pcap or pcapng file")
 
 
@@ -248,34 +297,67 @@ def _own_session(raw: RawCapture) -> Session | None:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CaptureFormatError(f"the session in the capture header is damaged: {exc}") from exc
-    doc["frames"] = []
+        raise CaptureFormatError(f"the session in the section header comment is damaged at "
+                                 f"character {exc.pos}: {exc.msg}") from None
+    except (RecursionError, ValueError):  # nested too deep; an int of thousands of digits
+        raise CaptureFormatError("the session in the section header comment is not a "
+                                 "session (nested too deeply, or a number too long)") from None
+    if isinstance(doc, dict):
+        doc["frames"] = []
     try:
         session = Session.from_json(doc)
     except SessionFormatError as exc:
-        raise CaptureFormatError(str(exc)) from exc
+        raise CaptureFormatError(f"the session in the section header comment: {exc}") from None
     frames: dict[int, FrameRecord] = {}
-    for packet in raw.packets:
+    for number, packet in enumerate(raw.packets, start=1):
         note = next((c for c in packet.comments if c.startswith(FRAME_COMMENT_PREFIX)), None)
         ip = _ip_of(packet)
         seg = _tcp(packet.ts_us, ip) if ip and ip.proto == 6 else None
         if note is None or seg is None:
             continue
+        where = f"packet {number} (byte {packet.offset}): its dlmsdoctor comment"
         try:
-            info: dict[str, Any] = json.loads(note[len(FRAME_COMMENT_PREFIX) :])
-            index = int(info["index"])
-            if index in frames:  # one received chunk written as several segments
-                frames[index].data += seg.payload
-                continue
-            frames[index] = FrameRecord(
-                index=index, conn_id=int(info["conn"]), direction=Direction(info["dir"]),
-                at=float(info["at"]), data=seg.payload, step_id=str(info.get("step", "")),
-                kind=str(info.get("kind", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CaptureFormatError(f"a packet comment is damaged: {exc}") from exc
+            info = json.loads(note[len(FRAME_COMMENT_PREFIX) :])
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+            raise CaptureFormatError(f"{where} is not valid JSON") from None
+        record = _frame_note(info, where, seg.payload)
+        if record.index in frames:  # one received chunk written as several segments
+            frames[record.index].data += seg.payload
+            continue
+        frames[record.index] = record
     session.frames = [frames[i] for i in sorted(frames)]
     return session
+
+
+def _frame_note(info: Any, where: str, data: bytes) -> FrameRecord:
+    """The FrameRecord a packet comment describes, each field checked."""
+    if not isinstance(info, dict):
+        raise CaptureFormatError(f"{where}: expected an object")
+
+    def need(key: str, ok: Callable[[Any], bool], expected: str) -> Any:
+        if key not in info:
+            raise CaptureFormatError(f"{where}: {key} missing")
+        if not ok(info[key]):
+            raise CaptureFormatError(f"{where}: {key}: expected {expected}")
+        return info[key]
+
+    def counter(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31
+
+    def seconds(v: Any) -> bool:
+        return (isinstance(v, int | float) and not isinstance(v, bool)
+                and math.isfinite(v) and abs(v) <= 1e12)
+
+    index = need("index", counter, "a frame number")
+    conn = need("conn", counter, "a connection number")
+    direction = need("dir", lambda v: v in ("tx", "rx"), "tx or rx")
+    at = need("at", seconds, "a time in seconds")
+    step = info.get("step", "")
+    kind = info.get("kind", "")
+    if not isinstance(step, str) or not isinstance(kind, str):
+        raise CaptureFormatError(f"{where}: step and kind: expected strings")
+    return FrameRecord(index=index, conn_id=conn, direction=Direction(direction),
+                       at=float(at), data=data, step_id=step, kind=kind)
 
 
 # --------------------------------------------------------------------------- foreign captures
@@ -345,7 +427,18 @@ def _looks_dlms(data: bytes) -> bool:
 
 def _dlms_flow(flow: _Flow) -> bool:
     data = [s.payload for s in flow.segments if s.payload]
-    return any(_looks_dlms(d) for d in data[:2])
+    return any(_looks_dlms(d) for d in data[:2]) or _bridge_flow(flow)
+
+
+def _bridge_flow(flow: _Flow) -> bool:
+    """A serial-to-TCP bridge's own message (``Port already in use``) as the server's first
+    bytes: the meter's port, held by another client when the capture was made."""
+    from dlmsdoctor.codec.stream import split_stream
+
+    first = next((s.payload for s in flow.segments
+                  if s.payload and (s.src, s.sport) == flow.server), b"")
+    return any(f.fields.get("code") == "stream.bridge.busy"
+               for f in split_stream(first[:512], direction="rx"))
 
 
 def _split(chunks: list[tuple[int, bytes]], direction: Direction) -> list[tuple[int, bytes, str]]:
@@ -411,6 +504,9 @@ def _foreign_session(raw: RawCapture, source: str, port: int | None) -> Session:
     session.pings = _pings(icmp, host, t0)
     last = max([s.ts_us for s in segments] + [t for t, _ in icmp])
     session.duration = (last - t0) / 1_000_000
+    from dlmsdoctor.output.capture_steps import infer_rungs
+
+    infer_rungs(session)  # the rungs the frames show, so the rules judge it like a run
     return session
 
 
@@ -425,11 +521,10 @@ def _connection(conn_id: int, flow: _Flow, t0: int) -> ConnectionRecord:
         conn.opened_at = (synack.ts_us - t0) / 1_000_000
         conn.connect_time = (synack.ts_us - start) / 1_000_000
     elif syn is not None and any(s.flags & 0x04 for s in segs):
-        conn.failed = "refused"
-        conn.opened_at = (segs[-1].ts_us - t0) / 1_000_000
+        conn.failed = "refused"  # never opened: opened_at stays None, as in a probe run
+        conn.note = f"refused {(segs[-1].ts_us - start) / 1_000:.1f} ms after the SYN"
     elif syn is not None:
         conn.failed = "timeout"
-        conn.opened_at = (start - t0) / 1_000_000
     else:
         conn.opened_at = (start - t0) / 1_000_000  # capture began mid-connection
         conn.note = "capture started after the connection opened"
@@ -464,17 +559,41 @@ def _pings(icmp: list[tuple[int, IpPacket]], host: str, t0: int) -> list[PingRec
 
 
 def read_capture(path: str | Path, port: int | None = None) -> Session:
-    """A Session from a capture file; raises CaptureFormatError with a plain message."""
+    """A Session from a capture file; raises CaptureFormatError with a one-line message that
+    names the file and, where there is one, the place (byte offset, packet) of the damage."""
     raw = read_raw(path)
     try:
         own = _own_session(raw)
         if own is not None:
             return own
         return _foreign_session(raw, str(path), port)
-    except CaptureFormatError:
-        raise
-    except (struct.error, ValueError, IndexError, KeyError) as exc:
-        raise CaptureFormatError(f"{path} is damaged: {exc}") from exc
+    except CaptureFormatError as exc:
+        text = str(exc)
+        raise CaptureFormatError(text if str(path) in text else f"{path}: {text}") from None
+    except (struct.error, ValueError, IndexError, KeyError, OverflowError) as exc:
+        # a check missed above: the user still gets the file and a plain line, not a trace
+        raise CaptureFormatError(f"{path}: damaged capture ({type(exc).__name__}: "
+                                 f"{' '.join(str(exc).split())[:200]})") from None
+
+
+def load_and_diagnose(path: str | Path, port: int | None = None,
+                      warn: Callable[[str], None] | None = None) -> Session:
+    """What every face opens: the Session in ``path`` judged by today's rules.
+
+    A capture from tcpdump has no diagnosis, an old session an old one; a report, the console
+    and the TUI must all say what the rules say now (one source). A rule bug must not cost the
+    user the frames: ``warn`` gets one line and the file's own diagnosis (if any) stays."""
+    session = load_session_file(path, port)
+    if not session.frames and not session.steps:
+        return session
+    try:
+        from dlmsdoctor.diagnosis import diagnose
+
+        session.diagnosis = diagnose(session)
+    except Exception as exc:  # a rule bug: see the docstring
+        if warn is not None:
+            warn(f"warning: no new diagnosis ({type(exc).__name__}: {exc})")
+    return session
 
 
 def load_session_file(path: str | Path, port: int | None = None) -> Session:
@@ -491,16 +610,20 @@ def load_session_file(path: str | Path, port: int | None = None) -> Session:
         return read_capture(path, port)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise SessionFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
         raise SessionFormatError(
-            f"{path} is neither a dlmsdoctor session (JSON) nor a pcap/pcapng capture"
-        ) from exc
+            f"{path}: neither a dlmsdoctor session (JSON, UTF-8; byte {exc.start} is not "
+            "UTF-8) nor a pcap/pcapng capture"
+        ) from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SessionFormatError(f"{path}: not valid JSON: {exc}") from exc
-    try:
-        check_session_doc(doc)  # name the damaged field, before anything trips over it
+        return Session.loads(text)
     except SessionFormatError as exc:
-        raise SessionFormatError(f"{path}: session document is damaged: {exc}") from exc
-    return Session.from_json(doc)
+        raise SessionFormatError(f"{path}: {_one_line(str(exc))}") from None
+    except RecursionError:  # a reader deeper than JSON's own guard: still damage, said once
+        raise SessionFormatError(f"{path}: nested too deeply") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]

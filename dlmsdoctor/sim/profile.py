@@ -140,6 +140,8 @@ def parse_profile(text: str, source: str = "<profile>") -> Profile:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise ProfileError(f"{source}: arrays or tables nested too deeply") from None
     try:
         profile = _from_doc(doc)
     except ProfileError as exc:
@@ -215,7 +217,8 @@ def _from_doc(doc: dict[str, object]) -> Profile:
             block_cipher_key=_hex(security.get("block_cipher_key"), "block_cipher_key", 16),
             authentication_key=_hex(security.get("authentication_key"), "authentication_key", 16),
         )
-    physical = server.get("physical", None if "physical_from_serial" in server else 1)
+    physical = (_int(server, "physical", 1) if "physical" in server
+                else None if "physical_from_serial" in server else 1)
     serial = server.get("serial_number")
     rule = server.get("physical_from_serial")
     defaults = ObjectValues()
