@@ -1,0 +1,349 @@
+"""The tap as one object: relay + decode + record + analyse, every face's single entry point.
+
+``Tap`` listens, relays, and turns what it sees into the same events a probe yields
+(``ConnectionOpened`` with ``client``, ``FrameSent`` = poller -> meter, ``FrameReceived`` = meter
+-> poller, ``ConnectionClosed``, ``FindingRaised``) and into a ``Session`` of kind "tap". The CLI
+and the TUI both call it; neither decodes anything of its own.
+
+Bounded memory: every frame goes to a JSON-lines file as it is recorded (``frames_path``); the
+Session in memory keeps the first ``keep_frames`` frames, every evidence frame and the last
+``TAIL`` frames, with ``settings["tap"]["frames_file"]`` naming the file that has them all.
+Secrets (the poller's LLS password in its AARQ) are masked in the session, the file and every
+event unless ``show_secrets``; the relay itself forwards the bytes untouched, of course.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from dlmsdoctor import __version__
+from dlmsdoctor.codec.hdlc import Reassembler
+from dlmsdoctor.codec.model import DecodedFrame, FrameKind
+from dlmsdoctor.codec.stream import StreamSplitter
+from dlmsdoctor.events import (
+    CloseHow,
+    ConnectionClosed,
+    ConnectionFailed,
+    ConnectionOpened,
+    Direction,
+    Event,
+    FindingRaised,
+    FrameReceived,
+    FrameSent,
+)
+from dlmsdoctor.session import (
+    ConnectionRecord,
+    FrameRecord,
+    ProbeFinding,
+    Session,
+    Target,
+    _encode,
+)
+from dlmsdoctor.tap.analysis import TapAnalyzer
+from dlmsdoctor.tap.relay import METER, POLLER, Relay, RelayObserver
+
+TAIL = 200  # last frames kept in memory besides the first ones and the evidence
+DEFAULT_KEEP = 5000
+STEP = "tap"
+
+
+@dataclass(frozen=True, slots=True)
+class TapOptions:
+    listen_host: str
+    listen_port: int
+    target_host: str
+    target_port: int
+    connect_timeout: float = 10.0
+    duration: float | None = None
+    meter_address: tuple[int, int | None] | None = None  # LOGICAL/PHYSICAL the meter answers
+    keep_frames: int = DEFAULT_KEEP
+    show_secrets: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "listen": _hp(self.listen_host, self.listen_port),
+            "target": _hp(self.target_host, self.target_port),
+            "connect_timeout": self.connect_timeout,
+            "duration": self.duration,
+            "meter_address": (None if self.meter_address is None else
+                              "/".join(str(x) for x in self.meter_address if x is not None)),
+            "keep_frames": self.keep_frames,
+        }
+
+
+def _hp(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(slots=True)
+class _Direction:
+    splitter: StreamSplitter
+    reassembler: Reassembler = field(default_factory=Reassembler)
+
+
+class Tap(RelayObserver):
+    """``tap = Tap(options, on_event=...)``; ``await tap.start()``; ... ``await tap.stop()``
+    returns the Session (diagnosed)."""
+
+    def __init__(self, options: TapOptions, *, on_event: Callable[[Event], None] | None = None,
+                 frames_path: Path | None = None, wall: datetime | None = None) -> None:
+        self.options = options
+        self.on_event = on_event
+        self.wall_start = wall or datetime.now(UTC)
+        self.session = Session(
+            id=uuid.uuid4().hex,
+            tool_version=__version__,
+            started_at=self.wall_start.isoformat(timespec="milliseconds"),
+            target=Target(host=options.target_host, port=options.target_port),
+            kind="tap",
+            settings={**options.describe()},
+        )
+        self.relay = Relay(options.listen_host, options.listen_port, options.target_host,
+                           options.target_port, self, connect_timeout=options.connect_timeout)
+        self.analyzer = TapAnalyzer(self._finding, meter_address=options.meter_address)
+        self.frames_path = frames_path
+        self._file: IO[str] | None = None
+        self._dirs: dict[tuple[int, str], _Direction] = {}
+        self._conns: dict[int, ConnectionRecord] = {}
+        self._first_close: dict[int, tuple[str, CloseHow, float]] = {}
+        self._tail: deque[FrameRecord] = deque(maxlen=TAIL)
+        self._kept: dict[int, FrameRecord] = {}
+        self.frame_count = 0
+        self.stopped_reason = ""
+        self._stopped = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self.relay.port
+
+    async def start(self) -> None:
+        if self.frames_path is not None:
+            self.frames_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._file = self.frames_path.open("w", encoding="utf-8")
+            self.session.settings["frames_file"] = str(self.frames_path)
+        await self.relay.start()
+        self.session.settings["listen"] = _hp(self.options.listen_host, self.relay.port)
+
+    async def run(self, cancel: asyncio.Event | None = None) -> Session:
+        """Start, relay until ``cancel`` is set or the duration ends, stop; the Session."""
+        await self.start()
+        waiter = cancel or asyncio.Event()
+        try:
+            await asyncio.wait_for(waiter.wait(), self.options.duration)
+            self.stopped_reason = "cancelled"
+        except TimeoutError:
+            self.stopped_reason = "duration"
+        return await self.stop()
+
+    async def stop(self, reason: str = "") -> Session:
+        if not self._stopped:
+            self._stopped = True
+            await self.relay.stop()
+        return self.finish(reason or self.stopped_reason or "stopped")
+
+    def now(self) -> float:
+        return self.relay.now()
+
+    def _emit(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # -- the relay's reports -----------------------------------------------------------------
+    def accepted(self, conn: int, client: str, at: float) -> None:
+        pass  # recorded when the target answers (opened) or not (failed)
+
+    def opened(self, conn: int, client: str, at: float, connect_time: float,
+               local: tuple[str, int]) -> None:
+        host, _, port = client.rpartition(":")
+        record = ConnectionRecord(conn, self.options.target_host, self.options.target_port,
+                                  at - connect_time, connect_time,
+                                  local_port=int(port) if port.isdigit() else 0,
+                                  client=client,
+                                  note=f"relayed by the tap from {_hp(*local)}")
+        self._conns[conn] = record
+        self.session.connections.append(record)
+        # the capture draws the poller as the client end of each stream
+        self.session.settings.setdefault("local_host", host.strip("[]"))
+        self._dirs[(conn, POLLER)] = _Direction(StreamSplitter(direction="tx"))
+        self._dirs[(conn, METER)] = _Direction(StreamSplitter(direction="rx"))
+        self.analyzer.opened(conn, client, at - connect_time)
+        self._emit(ConnectionOpened(conn, self.options.target_host, self.options.target_port,
+                                    at - connect_time, connect_time, local_port=local[1],
+                                    local_host=local[0], client=client))
+
+    def failed(self, conn: int, client: str, at: float, reason: str, message: str,
+               elapsed: float) -> None:
+        record = ConnectionRecord(conn, self.options.target_host, self.options.target_port,
+                                  at - elapsed, failed=reason, client=client,
+                                  note=f"{message}; the poller's connection was "
+                                  f"{'closed' if reason == 'timeout' else 'reset'} likewise")
+        self.session.connections.append(record)
+        self._emit(ConnectionFailed(conn, self.options.target_host, self.options.target_port,
+                                    at, reason, message, elapsed))
+        self.analyzer.failed(conn, client, at, reason, message)
+
+    def data(self, conn: int, side: str, at: float, data: bytes) -> None:
+        direction = self._dirs.get((conn, side))
+        if direction is None:
+            return
+        for chunk in direction.splitter.feed(data):
+            self._chunk(conn, side, at, chunk, direction)
+
+    def closed(self, conn: int, side: str, at: float, how: CloseHow) -> None:
+        direction = self._dirs.get((conn, side))
+        if direction is not None:
+            for chunk in direction.splitter.close():
+                self._chunk(conn, side, at, chunk, direction)
+        first = conn not in self._first_close
+        if first:
+            self._first_close[conn] = (side, how, at)
+        self.analyzer.closed(conn, side, at, how)
+        record = self._conns.get(conn)
+        if record is None:
+            return
+        if first:
+            by_peer = side == METER
+            record.closed_at, record.close_how, record.closed_by_peer = at, how, by_peer
+            self._emit(ConnectionClosed(conn, at, how, by_peer,
+                                        note=f"the {side} closed first ({how.value.upper()})"))
+        else:
+            record.note += f"; the {side} closed ({how.value.upper()}) at t+{at:.3f} s"
+
+    def ended(self, conn: int, at: float) -> None:
+        for side in (POLLER, METER):
+            direction = self._dirs.pop((conn, side), None)
+            if direction is not None:
+                for chunk in direction.splitter.close():
+                    self._chunk(conn, side, at, chunk, direction)
+        record = self._conns.pop(conn, None)
+        if record is not None and record.closed_at is None:
+            record.closed_at, record.close_how, record.closed_by_peer = at, CloseHow.LOCAL, False
+            self._emit(ConnectionClosed(conn, at, CloseHow.LOCAL, False,
+                                        note="closed when the tap stopped"))
+        self.analyzer.ended(conn, at)
+
+    # -- one chunk ---------------------------------------------------------------------------
+    def _chunk(self, conn: int, side: str, at: float, chunk: DecodedFrame,
+               direction: _Direction) -> None:
+        apdu_fields, apdu_summary = self._apdu(chunk, direction)
+        index = self.frame_count
+        self.frame_count += 1
+        answers, late = self.analyzer.frame(conn, side, at, index, chunk, apdu_fields)
+        data, masked = chunk.data, 0
+        if side == POLLER and not self.options.show_secrets:
+            from dlmsdoctor.recorder import mask_secrets
+
+            data, masked = mask_secrets(chunk.data)
+        tx = side == POLLER
+        summary = chunk.summary + (f" | {apdu_summary}" if apdu_summary else "")
+        record = FrameRecord(index, conn, Direction.TX if tx else Direction.RX, at, data, STEP,
+                             chunk.kind.value, answers, late, summary,
+                             [f.to_json() for f in chunk.findings])
+        if masked:
+            record.findings.append({
+                "code": "session.secret_masked", "severity": "info", "offset": 0,
+                "length": len(data), "field": "apdu",
+                "message": f"{masked} secret byte(s) replaced by '*' (FCS recomputed); "
+                           "secrets never enter a session"})
+        self._record(record)
+        if tx:
+            self._emit(FrameSent(conn, STEP, at, data))
+        else:
+            self._emit(FrameReceived(conn, STEP, at, data, answers, late))
+
+    def _apdu(self, chunk: DecodedFrame, direction: _Direction
+              ) -> tuple[dict[str, Any] | None, str]:
+        apdu: bytes | None = None
+        if chunk.kind is FrameKind.HDLC and chunk.fields.get("frame_type") == "I":
+            whole = direction.reassembler.feed(chunk)
+            apdu = whole if whole else None
+        elif chunk.kind is FrameKind.WRAPPER:
+            apdu = chunk.apdu
+        if not apdu:
+            return None, ""
+        from dlmsdoctor.codec.apdu import decode_apdu
+
+        decoded = decode_apdu(apdu)
+        return dict(decoded.fields), decoded.summary
+
+    def _record(self, record: FrameRecord) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(_encode(asdict(record)), ensure_ascii=False) + "\n")
+        if len(self._kept) < self.options.keep_frames:
+            self._kept[record.index] = record
+        self._tail.append(record)
+
+    def _finding(self, event: FindingRaised) -> None:
+        # evidence frames stay in memory even past keep_frames
+        for record in self._tail:
+            if record.index in event.frames:
+                self._kept.setdefault(record.index, record)
+        self._emit(event)
+
+    # -- the end -----------------------------------------------------------------------------
+    def finish(self, reason: str) -> Session:
+        at = self.now() if self.relay._t0 else 0.0
+        for conn in list(self.analyzer.conns):
+            self.ended(conn, at)
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        s = self.session
+        for record in self._tail:
+            self._kept.setdefault(record.index, record)
+        s.frames = [self._kept[i] for i in sorted(self._kept)]
+        s.findings = []
+        for event, count, frames in self.analyzer.finding_data():
+            s.findings.append(ProbeFinding(event.step_id, event.code, event.severity.value,
+                                           _with_count(event.message, count), event.at,
+                                           frames or list(event.frames),
+                                           {**event.data, "count": count}))
+        s.duration = at
+        s.finished_at = (self.wall_start + timedelta(seconds=at)).isoformat(
+            timespec="milliseconds")
+        summary = self.analyzer.summary()
+        summary["frames_total"] = self.frame_count
+        summary["frames_kept"] = len(s.frames)
+        s.settings["tap"] = summary
+        s.settings["stopped_reason"] = reason
+        s.cancelled = False  # stopping a tap is how it ends, not a cancelled run
+        from dlmsdoctor.tap.rules import diagnose
+
+        s.diagnosis = diagnose(s)
+        return s
+
+
+def _with_count(message: str, count: int) -> str:
+    return message if count <= 1 else f"{message} (seen {count} times)"
+
+
+def load_all_frames(session: Session) -> Session:
+    """The session with every frame from its frames file (for a capture of a long run); the
+    session as it is when there is no file or it cannot be read."""
+    path = session.settings.get("frames_file")
+    if not path:
+        return session
+    frames: list[FrameRecord] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                doc = json.loads(line)
+                doc["direction"] = Direction(doc["direction"])
+                doc["data"] = bytes.fromhex(doc["data"])
+                frames.append(FrameRecord(**doc))
+    except (OSError, ValueError, TypeError, KeyError):
+        return session
+    from dataclasses import replace
+
+    return replace(session, frames=frames)
