@@ -125,7 +125,7 @@ class _Relayed:
         self.meter: _Side | None = None
         self.client = ""
         self.connecting: asyncio.Task[None] | None = None
-        self.reported_close = False
+        self.connect_start = 0.0
         self.done = False
 
     def other(self, side: _Side) -> _Side | None:
@@ -133,6 +133,14 @@ class _Relayed:
 
     def made(self, side: _Side) -> None:
         if side is not self.poller:
+            # Told here, not after the connect coroutine resumes: the target may write at once
+            # (a bridge's "Port already in use") and data_received can come before it resumes.
+            self.meter = side
+            assert side.transport is not None
+            local = side.transport.get_extra_info("sockname") or ("", 0)
+            now = self.relay.now()
+            self.relay.observer.opened(self.id, self.client, now, now - self.connect_start,
+                                       (str(local[0]), int(local[1])))
             return
         assert side.transport is not None
         self.client = format_peer(side.transport.get_extra_info("peername"))
@@ -146,7 +154,7 @@ class _Relayed:
     async def _connect(self) -> None:
         relay = self.relay
         loop = asyncio.get_running_loop()
-        start = relay.now()
+        start = self.connect_start = relay.now()
         side = _Side(self, METER)
         try:
             await asyncio.wait_for(
@@ -168,11 +176,7 @@ class _Relayed:
             reason = "unreachable" if exc.errno in _UNREACHABLE else "error"
             self._failed(reason, exc.strerror or str(exc), start)
             return
-        self.meter = side
-        assert side.transport is not None
-        local = side.transport.get_extra_info("sockname") or ("", 0)
-        relay.observer.opened(self.id, self.client, relay.now(), relay.now() - start,
-                              (str(local[0]), int(local[1])))
+        assert side.transport is not None and self.meter is side
         if self.poller.lost:  # the poller gave up while we connected: mirror what it did
             self._mirror_loss(self.poller, self.poller_loss)
             return

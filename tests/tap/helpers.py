@@ -45,6 +45,16 @@ class TapThread:
             return [e for e in self.events if isinstance(e, FindingRaised)
                     and (code is None or e.code == code)]
 
+    def wait_finding(self, code: str, timeout: float = 2.0) -> list[Any]:
+        """The findings ``code`` raised so far, waiting up to ``timeout`` s for the first (the
+        relay forwards first and decodes after, so a client may see bytes a moment before)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not (found := self.findings(code)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return found
+
     def __enter__(self) -> TapThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.tap.start(), self._loop).result(10)

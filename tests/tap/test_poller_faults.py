@@ -44,7 +44,7 @@ def test_seed_snrm_with_wrong_group_length_is_named_and_its_silence_explained() 
             sock.settimeout(0.5)
             with pytest.raises(TimeoutError):
                 sock.recv(100)  # a strict meter drops it: silence
-        live = tap.findings("tap.poller.malformed")  # raised as soon as the frame went by
+        live = tap.wait_finding("tap.poller.malformed", 1.0)  # raised as soon as the frame went by
         time.sleep(0.1)
         session = tap.stop()
     assert live and live[0].data["codec"] == "hdlc.params.group_length"

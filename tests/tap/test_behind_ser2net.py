@@ -1,0 +1,86 @@
+"""Two pollers through the tap to one single-connection bridge (a real ser2net before the
+simulated meter's serial line), and a poller cut off by the meter's inactivity timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from gurux_dlms.objects import GXDLMSData
+
+from dlmsdoctor.sim.meter import MeterThread, SimulatedMeter
+from tests.helpers.ser2net import INSTALL_HINT, Ser2net, connected_peer, have_ser2net
+from tests.tap.helpers import TapThread
+
+
+class SerialMeter:
+    """A SimulatedMeter on a pty on its own loop (ser2net opens the device on demand)."""
+
+    def __init__(self, device: Path, faults: tuple[str, ...] = ()) -> None:
+        self.meter = SimulatedMeter("default", faults, port=None, serial_device=device)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> SimulatedMeter:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.meter.start(), self.loop).result(10)
+        return self.meter
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.meter.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.mark.skipif(not have_ser2net(), reason=INSTALL_HINT)
+def test_two_pollers_compete_for_a_single_connection_bridge(tmp_path: Path) -> None:
+    bridge = Ser2net(tmp_path, tmp_path / "meter")
+    with SerialMeter(bridge.device) as meter:
+        bridge.start(settle=0.3)
+        try:
+            with TapThread(bridge.port) as tap:
+                holder = connected_peer(tap.port, physical=meter.profile.server_physical or 0,
+                                        address_size=meter.profile.address_size)
+                holder.read(GXDLMSData("0.0.42.0.0.255"), 2)
+                with socket.create_connection(("127.0.0.1", tap.port), timeout=3) as second:
+                    second.settimeout(3)
+                    text = second.recv(100)
+                    assert text == b"Port already in use\r\n"  # relayed as ser2net wrote it
+                live = tap.wait_finding("tap.bridge.busy", 1.0)
+                holder.release()
+                holder.close()
+                time.sleep(0.2)
+                session = tap.stop()
+        finally:
+            bridge.stop()
+    assert live, "the busy bridge must be told as soon as its text arrives"
+    busy = next(f for f in session.findings if f.code == "tap.bridge.busy")
+    holder_client = session.connections[0].client
+    assert busy.data["holders"] == [holder_client]
+    assert busy.data["refused"] == session.connections[1].client
+    evidence = next(f for f in session.frames if f.index == busy.frames[0])
+    assert evidence.kind == "bridge-message" and evidence.conn_id == 2
+    assert session.diagnosis is not None
+    assert session.diagnosis.causes[0].code == "tap.bridge.busy"
+
+
+def test_inactivity_timeout_cuts_a_poller_that_never_read_it() -> None:
+    with MeterThread("default", faults=["inactivity=1.2"]) as meter, \
+            TapThread(meter.port) as tap:
+        peer = connected_peer(tap.port, physical=meter.profile.server_physical or 0,
+                              address_size=meter.profile.address_size)
+        peer.read(GXDLMSData("0.0.42.0.0.255"), 2)
+        peer.sock.settimeout(3)
+        assert peer.sock.recv(10) == b""  # the meter closes the idle connection
+        peer.close()
+        time.sleep(0.1)
+        session = tap.stop()
+    cut = next(f for f in session.findings if f.code == "tap.poller.inactivity_cut")
+    assert 1.1 < cut.data["idle"] < 2.5
+    assert cut.data["read_inactivity"] is False and "never read" in cut.message
+    assert session.connections[0].closed_by_peer is True
