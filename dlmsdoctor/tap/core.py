@@ -235,6 +235,7 @@ class Tap(RelayObserver):
     # -- one chunk ---------------------------------------------------------------------------
     def _chunk(self, conn: int, side: str, at: float, chunk: DecodedFrame,
                direction: _Direction) -> None:
+        chunk = _as_frame(chunk, "tx" if side == POLLER else "rx")
         apdu_fields, apdu_summary = self._apdu(chunk, direction)
         index = self.frame_count
         self.frame_count += 1
@@ -248,7 +249,8 @@ class Tap(RelayObserver):
         summary = chunk.summary + (f" | {apdu_summary}" if apdu_summary else "")
         record = FrameRecord(index, conn, Direction.TX if tx else Direction.RX, at, data, STEP,
                              chunk.kind.value, answers, late, summary,
-                             [f.to_json() for f in chunk.findings])
+                             [{**f.to_json(), "offset": f.offset - chunk.offset}
+                              for f in chunk.findings])
         if masked:
             record.findings.append({
                 "code": "session.secret_masked", "severity": "info", "offset": 0,
@@ -322,6 +324,28 @@ class Tap(RelayObserver):
 
         s.diagnosis = diagnose(s)
         return s
+
+
+def _as_frame(chunk: DecodedFrame, direction: str) -> DecodedFrame:
+    """A "garbage" chunk that is one whole HDLC frame with a right FCS, decoded as a frame.
+
+    The stream splitter does not take a frame whose address is 3 bytes (no such size exists,
+    and noise must not become frames); a poller that sends one still deserves to be told
+    exactly that, and the FCS proves it meant a frame."""
+    data = chunk.data
+    if chunk.kind is not FrameKind.GARBAGE or len(data) < 9 or data[0] != 0x7E or \
+            data[-1] != 0x7E or data[1] >> 4 != 0xA:
+        return chunk
+    from dlmsdoctor.codec.crc import crc16_x25
+    from dlmsdoctor.codec.hdlc import parse_hdlc
+
+    if crc16_x25(data[1:-3]) != data[-3] | (data[-2] << 8):
+        return chunk
+    frame = parse_hdlc(data, 0, direction, lazy_spans=False)
+    if frame.kind is not FrameKind.HDLC:
+        return chunk
+    return DecodedFrame(frame.kind, 0, data, frame.summary, frame.spans,
+                        frame.findings, dict(frame.fields), frame.apdu)
 
 
 def _with_count(message: str, count: int) -> str:

@@ -112,3 +112,43 @@ def test_timeout_shorter_than_a_delayed_meter() -> None:
     assert answer.direction is Direction.RX and answer.late and answer.answers == request.index
     times = session.settings["tap"]["answer_times"]["SNRM"]
     assert times["late"] >= 1 and times["p50"] >= 0.55
+
+
+def test_late_answer_reaches_the_next_session_as_stale_bytes() -> None:
+    """A bridge that buffers what the meter wrote while no client was connected (scripted
+    here: the first connection's answer is delivered on the second), and a poller that gave
+    up on the first connection too early."""
+    from dlmsdoctor.codec.hdlc import ServerAddress, build_snrm, build_ua
+    from tests.tap.test_relay import Target
+
+    address = ServerAddress(1, 17, 2)
+    snrm, ua = build_snrm(address, 16), build_ua(address, 16)
+    target = Target()
+    with TapThread(target.port) as tap:
+        first = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
+        bridge_side = target.accept()
+        first.sendall(snrm)
+        assert bridge_side.recv(100) == snrm
+        first.close()  # the poller's timeout: it gives up and reconnects
+        bridge_side.close()
+        time.sleep(0.3)
+        second = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
+        bridge_side = target.accept()
+        bridge_side.sendall(ua)  # the meter's late UA, buffered by the bridge
+        assert second.recv(100) == ua
+        second.sendall(snrm)
+        bridge_side.recv(100)
+        bridge_side.sendall(ua)
+        second.recv(100)
+        second.close()
+        bridge_side.close()
+        time.sleep(0.2)
+        session = tap.stop()
+    target.close()
+    stale = _finding(session, "tap.meter.stale_bytes")
+    source, stale_frame = (_frame(session, i) for i in stale.frames[:2])
+    assert source.conn_id == 1 and source.direction is Direction.TX and source.data == snrm
+    assert stale_frame.conn_id == 2 and stale_frame.data == ua
+    late = _finding(session, "tap.poller.timeout_too_short")
+    assert late.frames == [source.index, stale_frame.index]
+    assert "stale bytes" in late.message
