@@ -126,15 +126,16 @@ def test_rst_is_mirrored_as_rst(who: str) -> None:
 
 
 def test_refused_target_resets_the_poller_and_is_recorded() -> None:
-    target = Target()
-    port = target.port
-    target.close()  # nothing listens there now: the connect is refused
+    holder = socket.socket()  # bound, not listening: the port stays ours and refuses
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
     with TapThread(port) as tap:
         client = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
         with pytest.raises(ConnectionResetError):
             client.recv(10)
         client.close()
         session = tap.stop()
+    holder.close()
     conn = session.connections[0]
     assert conn.failed == "refused" and conn.client.startswith("127.0.0.1:")
     assert [f.code for f in session.findings] == ["tap.target.unreachable"]
