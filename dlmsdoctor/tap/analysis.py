@@ -359,7 +359,8 @@ class TapAnalyzer:
                      apdu: dict[str, Any] | None) -> tuple[int | None, bool]:
         fields = frame.fields
         if frame.kind is FrameKind.BRIDGE_MESSAGE:
-            return self._bridge_text(c, at, index, frame), False
+            self._bridge_text(c, at, index, frame)
+            return None, False
         service = service_of(frame, apdu)
         ftype = str(fields.get("frame_type", "")) if frame.kind is FrameKind.HDLC else ""
         if ftype == "I":
@@ -384,8 +385,9 @@ class TapAnalyzer:
         if expected is not None and frame.kind in (FrameKind.HDLC, FrameKind.WRAPPER) and \
                 service not in expected and service not in ("error", "RR", "I", "RNR") and \
                 not (req.service in ("GET", "SET", "ACTION") and service == "APDU"):
-            if self._stale(c, at, index, frame, service, before_request=False, waiting=req):
-                return None, False
+            # not what the request asks for: an earlier session's late answer, not this one's
+            self._stale(c, at, index, frame, service, before_request=False, waiting=req)
+            return None, False
         req.answered = True
         c.pending = deque(r for r in c.pending if not r.answered)
         late = c.poller_closed is not None or req.superseded is not None
@@ -484,7 +486,7 @@ class TapAnalyzer:
         frames = [i for _, i in self.failed_logins][-MAX_EVIDENCE:]
         if left > 0 and pace is not None:
             lock = (f"a meter that locks after {self.lockout_after} failures locks in about "
-                    f"{pace * left:.0f} s at this pace")
+                    f"{_secs(pace * left)} at this pace")
         elif left > 0:
             lock = (f"{left} more failure(s) lock a meter that locks after "
                     f"{self.lockout_after}")
@@ -494,7 +496,7 @@ class TapAnalyzer:
         message = (f"The meter refused your poller's login ({diag}, client SAP "
                    f"{req.client_sap}): {recent} failed login(s) in the last "
                    f"{self.lockout_window / 60:.0f} min"
-                   + (f", one every {pace:.1f} s" if pace is not None else "")
+                   + (f", one every {_secs(pace)}" if pace is not None else "")
                    + f"; {lock}. Stop the poller's retries until the password is fixed.")
         data = dict(diagnostic=diag, failures=recent, total=self.failed_total,
                     pace=None if pace is None else round(pace, 3), left=max(left, 0),
@@ -528,7 +530,7 @@ class TapAnalyzer:
                         text=text)
 
     def _stale(self, c: Conn, at: float, index: int, frame: DecodedFrame, service: str, *,
-               before_request: bool, waiting: Request | None = None) -> bool:
+               before_request: bool, waiting: Request | None = None) -> None:
         """Bytes that answer nothing on this connection: what did they answer?"""
         source = next((r for r in reversed(self.orphans)
                        if service in _EXPECTED.get(r.service, ())), None)
@@ -557,7 +559,6 @@ class TapAnalyzer:
                         f"{c.id} as stale bytes: the poller's timeout is shorter than the "
                         "meter's answers.", at, (source.index, index),
                         answer_time=round(at - source.at, 6), service=source.service)
-        return True
 
     def _poller_closed_first(self, c: Conn, at: float) -> None:
         open_assoc = c.associated is not None and not c.released
@@ -646,6 +647,10 @@ class TapAnalyzer:
         """Each raised finding with its count and evidence frames, in the order raised."""
         return [(event, self.counts[k], list(self.evidence.get(k, [])))
                 for k, event in self.raised.items()]
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2f} s"
 
 
 def _malformed_name(code: str) -> str:

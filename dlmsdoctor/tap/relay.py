@@ -235,11 +235,9 @@ class _Relayed:
             if side is not self.poller or self.meter is not None:
                 self.relay.observer.closed(self.id, side.name, self.relay.now(), CloseHow.RST)
             _reset(other.transport if other is not None else None)
-        elif other is not None and other.transport is not None and not other.lost:
-            if not side.eof:  # gone without a FIN seen (our own close): close the other too
-                other.transport.close()
-            elif other.eof:
-                other.transport.close()
+        elif other is not None and other.transport is not None and not other.lost and \
+                (not side.eof or other.eof):
+            other.transport.close()  # gone without a FIN (our own close), or both done
         self._check_done()
 
     def _check_done(self) -> None:

@@ -116,6 +116,8 @@ def diagnose(session: Session) -> Diagnosis:
     for f in session.findings:
         if f.code.startswith("tap."):
             by_code.setdefault(f.code, []).append(f)
+    if "tap.poller.login_retries" in by_code:
+        by_code.pop("tap.poller.login_failed", None)  # the retries cause says it, with pace
     order = list(RULES)
     codes = sorted(by_code, key=lambda c: (
         min(_SEVERITY_RANK.get(f.severity, 3) for f in by_code[c]),

@@ -130,9 +130,10 @@ def test_refused_target_resets_the_poller_and_is_recorded() -> None:
     holder.bind(("127.0.0.1", 0))
     port = holder.getsockname()[1]
     with TapThread(port) as tap:
-        with pytest.raises(ConnectionResetError):  # on loopback the RST may beat connect()
-            with socket.create_connection(("127.0.0.1", tap.port), timeout=3) as client:
-                client.recv(10)
+        # on loopback the RST may beat connect()
+        with pytest.raises(ConnectionResetError), \
+                socket.create_connection(("127.0.0.1", tap.port), timeout=3) as client:
+            client.recv(10)
         session = tap.stop()
     holder.close()
     conn = session.connections[0]
