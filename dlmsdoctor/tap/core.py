@@ -95,9 +95,13 @@ class Tap(RelayObserver):
     returns the Session (diagnosed)."""
 
     def __init__(self, options: TapOptions, *, on_event: Callable[[Event], None] | None = None,
-                 frames_path: Path | None = None, wall: datetime | None = None) -> None:
+                 frames_path: Path | None = None, wall: datetime | None = None,
+                 on_record: Callable[[FrameRecord], None] | None = None) -> None:
+        """``on_record``: each FrameRecord as recorded (decoded, secrets masked), for a live
+        frame list (the TUI)."""
         self.options = options
         self.on_event = on_event
+        self.on_record = on_record
         self.wall_start = wall or datetime.now(UTC)
         self.session = Session(
             id=uuid.uuid4().hex,
@@ -284,6 +288,8 @@ class Tap(RelayObserver):
         if len(self._kept) < self.options.keep_frames:
             self._kept[record.index] = record
         self._tail.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
 
     def _finding(self, event: FindingRaised) -> None:
         # evidence frames stay in memory even past keep_frames

@@ -69,7 +69,7 @@ def test_wrong_send_sequence_number_after_ua() -> None:
         answers = _exchange(tap.port, [
             build_snrm(address, 16),
             build_i(address, 16, to_server=True, ns=3, nr=0,  # N(S) must be 0 after UA
-                    info=b"\xe6\xe6\x00" + AARQ_PUBLIC),
+                    info=AARQ_PUBLIC),
         ])
         assert answers[0]  # the UA
         time.sleep(0.1)
