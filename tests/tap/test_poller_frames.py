@@ -77,3 +77,42 @@ def test_wrong_send_sequence_number_after_ua() -> None:
     finding = next(f for f in session.findings if f.code == "tap.poller.sequence")
     assert finding.data["expected"] == 0 and finding.data["found"] == 3
     assert finding.frames == [2]  # SNRM 0, UA 1, the I-frame 2
+
+
+def test_wrong_server_address_answered_by_silence() -> None:
+    with MeterThread("default") as meter, TapThread(meter.port) as tap:
+        p = meter.profile
+        wrong = ServerAddress(p.server_logical, (p.server_physical or 1) + 40, 2)
+        right = ServerAddress(p.server_logical, p.server_physical or 1, 2)
+        assert _exchange(tap.port, [build_snrm(wrong, 16)]) == [b""]  # ignored: silence
+        assert _exchange(tap.port, [build_snrm(right, 16)])[0]  # UA
+        time.sleep(0.1)
+        session = tap.stop()
+    silence = next(f for f in session.findings if f.code == "tap.poller.no_answer")
+    assert silence.frames == [0] and silence.data["client_sap"] == 16
+    assert f"/{(p.server_physical or 1) + 40} " in silence.data["server"]
+    assert "The meter did answer at server" in silence.message  # the right one, later
+
+
+def test_answer_with_another_invoke_id() -> None:
+    """A scripted meter (wrapper framing) answers GET invoke-id 1 with invoke-id 2."""
+    from dlmsdoctor.codec.wrapper import build_wrapper
+    from tests.tap.test_relay import Target
+
+    get = build_wrapper(16, 1, bytes.fromhex("C001C1000100002A0000FF0200"))
+    answer = build_wrapper(1, 16, bytes.fromhex("C401C20009024142"))
+    target = Target()
+    with TapThread(target.port) as tap:
+        with socket.create_connection(("127.0.0.1", tap.port), timeout=3) as sock:
+            meter_side = target.accept()
+            sock.sendall(get)
+            assert meter_side.recv(100) == get
+            meter_side.sendall(answer)
+            assert sock.recv(100) == answer
+            meter_side.close()
+        time.sleep(0.1)
+        session = tap.stop()
+    target.close()
+    finding = next(f for f in session.findings if f.code == "tap.invoke_id.mismatch")
+    assert finding.data["request"] == 1 and finding.data["answer"] == 2
+    assert finding.frames == [0, 1]
