@@ -113,11 +113,6 @@ CAUSE_ES_TAP: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         [("now", "Vacíe el canal tras conectar y empiece con DISC; aumente el tiempo de espera "
                  "para no dejar respuestas tardías.")],
     ),
-    "tap.poller.closed_waiting": (
-        "Su sistema de lectura cierra mientras espera una respuesta",
-        "La conexión se cerró con una solicitud sin respuesta todavía.",
-        [("now", "Aumente el tiempo de espera de respuesta del sistema de lectura.")],
-    ),
     "tap.poller.sequence": (
         "Los números de secuencia HDLC de su sistema de lectura están mal",
         "N(S)/N(R) no siguen la cuenta: el medidor descarta o rechaza esas tramas.",

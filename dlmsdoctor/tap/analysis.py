@@ -563,13 +563,8 @@ class TapAnalyzer:
     def _poller_closed_first(self, c: Conn, at: float) -> None:
         open_assoc = c.associated is not None and not c.released
         open_link = c.link_up is not None and not c.disc_sent
-        pending = next((r for r in c.pending if not r.answered), None)
-        if pending is not None:
-            self.raise_("tap.poller.closed_waiting", pending.service, Severity.WARNING,
-                        f"Your poller closed connection {c.id} {at - pending.at:.3f} s after "
-                        f"its {pending.service} (frame #{pending.index}) without an answer.",
-                        at, (pending.index,), waited=round(at - pending.at, 6),
-                        service=pending.service)
+        # A request still waiting is judged later: its answer may yet come (then the poller's
+        # timeout was too short) or never (then it is silence, see _silence).
         if open_assoc or open_link:
             what = "association (no RLRQ)" if open_assoc else "HDLC link (no DISC)"
             cite = c.associated if open_assoc else c.link_up

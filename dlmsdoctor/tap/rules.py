@@ -78,9 +78,6 @@ RULES: dict[str, Rule] = {
         "Stale bytes from an earlier session reach your poller", "bridge", 0.7,
         (("now", "Flush after connecting and start with DISC; raise the poller's timeout so "
                  "no late answer is left behind."),)),
-    "tap.poller.closed_waiting": Rule(
-        "Your poller closes while a request is waiting for its answer", "poller", 0.6,
-        (("now", "Raise the poller's answer timeout."),)),
     "tap.poller.sequence": Rule(
         "Your poller's HDLC sequence numbers are wrong", "poller", 0.7,
         (("now", "Fix the poller's N(S)/N(R) handling (reset to 0 after UA, +1 per I-frame)."),)),
@@ -102,8 +99,11 @@ def _cause(code: str, findings: list[ProbeFinding]) -> Cause:
         for frame in frames[:3]:
             evidence.append(Evidence(note=f.message, frame=frame, finding=f.code))
     count = sum(int(f.data.get("count", 1)) for f in findings)
-    explanation = findings[0].message if len(findings) == 1 else " ".join(
-        f.message for f in findings[:3])
+    if code == "tap.poller.login_retries":  # stages of one story: the latest says it all
+        explanation = findings[-1].message
+    else:
+        explanation = findings[0].message if len(findings) == 1 else " ".join(
+            f.message for f in findings[:3])
     if count > 1 and len(findings) == 1 and "(seen" not in explanation:
         explanation += f" (seen {count} times)"
     return Cause(code, rule.title, rule.confidence, rule.whose, explanation, evidence,
