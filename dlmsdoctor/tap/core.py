@@ -53,6 +53,8 @@ from dlmsdoctor.tap.relay import METER, POLLER, Relay, RelayObserver
 
 TAIL = 200  # last frames kept in memory besides the first ones and the evidence
 DEFAULT_KEEP = 5000
+KEEP_CONNECTIONS = 1000  # connection records in memory (all of them go to the frames file)
+RECENT_CONNECTIONS = 50
 STEP = "tap"
 
 
@@ -118,6 +120,8 @@ class Tap(RelayObserver):
         self._file: IO[str] | None = None
         self._dirs: dict[tuple[int, str], _Direction] = {}
         self._conns: dict[int, ConnectionRecord] = {}
+        self._recent_conns: deque[ConnectionRecord] = deque(maxlen=RECENT_CONNECTIONS)
+        self.connection_count = 0
         self._first_close: dict[int, tuple[str, CloseHow, float]] = {}
         self._tail: deque[FrameRecord] = deque(maxlen=TAIL)
         self._kept: dict[int, FrameRecord] = {}
@@ -175,7 +179,7 @@ class Tap(RelayObserver):
                                   client=client,
                                   note=f"relayed by the tap from {_hp(*local)}")
         self._conns[conn] = record
-        self.session.connections.append(record)
+        self._keep_connection(record)
         # the capture draws the poller as the client end of each stream
         self.session.settings.setdefault("local_host", host.strip("[]"))
         self._dirs[(conn, POLLER)] = _Direction(StreamSplitter(direction="tx"))
@@ -191,7 +195,8 @@ class Tap(RelayObserver):
                                   at - elapsed, failed=reason, client=client,
                                   note=f"{message}; the poller's connection was "
                                   f"{'closed' if reason == 'timeout' else 'reset'} likewise")
-        self.session.connections.append(record)
+        self._keep_connection(record)
+        self._connection_done(record)
         self._emit(ConnectionFailed(conn, self.options.target_host, self.options.target_port,
                                     at, reason, message, elapsed))
         self.analyzer.failed(conn, client, at, reason, message)
@@ -234,7 +239,23 @@ class Tap(RelayObserver):
             record.closed_at, record.close_how, record.closed_by_peer = at, CloseHow.LOCAL, False
             self._emit(ConnectionClosed(conn, at, CloseHow.LOCAL, False,
                                         note="closed when the tap stopped"))
+        if record is not None:
+            self._connection_done(record)
         self.analyzer.ended(conn, at)
+
+    def _keep_connection(self, record: ConnectionRecord) -> None:
+        """A long run with a connection per poll keeps the first KEEP_CONNECTIONS records in
+        memory and the last RECENT_CONNECTIONS (the file has them all)."""
+        self.connection_count += 1
+        if len(self.session.connections) < KEEP_CONNECTIONS:
+            self.session.connections.append(record)
+
+    def _connection_done(self, record: ConnectionRecord) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps({"connection": _encode(asdict(record))},
+                                        ensure_ascii=False) + "\n")
+        if record not in self.session.connections:
+            self._recent_conns.append(record)
 
     # -- one chunk ---------------------------------------------------------------------------
     def _chunk(self, conn: int, side: str, at: float, chunk: DecodedFrame,
@@ -311,6 +332,9 @@ class Tap(RelayObserver):
         for record in self._tail:
             self._kept.setdefault(record.index, record)
         s.frames = [self._kept[i] for i in sorted(self._kept)]
+        known = {c.id for c in s.connections}
+        s.connections += [c for c in self._recent_conns if c.id not in known]
+        s.connections.sort(key=lambda c: c.id)
         s.findings = []
         for event, count, frames in self.analyzer.finding_data():
             s.findings.append(ProbeFinding(event.step_id, event.code, event.severity.value,
@@ -323,6 +347,8 @@ class Tap(RelayObserver):
         summary = self.analyzer.summary()
         summary["frames_total"] = self.frame_count
         summary["frames_kept"] = len(s.frames)
+        summary["connections_total"] = self.connection_count
+        summary["connections_kept"] = len(s.connections)
         s.settings["tap"] = summary
         s.settings["stopped_reason"] = reason
         s.cancelled = False  # stopping a tap is how it ends, not a cancelled run
@@ -359,16 +385,23 @@ def _with_count(message: str, count: int) -> str:
 
 
 def load_all_frames(session: Session) -> Session:
-    """The session with every frame from its frames file (for a capture of a long run); the
-    session as it is when there is no file or it cannot be read."""
+    """The session with every frame and connection from its frames file (for a capture of a
+    long run); the session as it is when there is no file or it cannot be read."""
     path = session.settings.get("frames_file")
     if not path:
         return session
     frames: list[FrameRecord] = []
+    connections: dict[int, ConnectionRecord] = {}
     try:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 doc = json.loads(line)
+                if "connection" in doc:
+                    c = doc["connection"]
+                    c["close_how"] = CloseHow(c["close_how"]) if c.get("close_how") else None
+                    record = ConnectionRecord(**c)
+                    connections[record.id] = record
+                    continue
                 doc["direction"] = Direction(doc["direction"])
                 doc["data"] = bytes.fromhex(doc["data"])
                 frames.append(FrameRecord(**doc))
@@ -376,4 +409,7 @@ def load_all_frames(session: Session) -> Session:
         return session
     from dataclasses import replace
 
-    return replace(session, frames=frames)
+    for c in session.connections:  # still open when the file was last written
+        connections.setdefault(c.id, c)
+    return replace(session, frames=frames,
+                   connections=[connections[i] for i in sorted(connections)])

@@ -188,3 +188,34 @@ def test_several_pollers_at_once_are_relayed_and_recorded_apart() -> None:
         tx = b"".join(f.data for f in session.frames
                       if f.conn_id == conn.id and f.direction is Direction.TX)
         assert tx in (b"AAAA" * 3, b"BB" * 3)
+
+
+def test_long_runs_keep_memory_bounded_and_the_file_keeps_everything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dlmsdoctor.tap.core as core
+
+    monkeypatch.setattr(core, "KEEP_CONNECTIONS", 5)
+    monkeypatch.setattr(core, "RECENT_CONNECTIONS", 3)
+    monkeypatch.setattr(core, "TAIL", 4)
+    target = Target(backlog=64)
+    with TapThread(target.port, frames_path=tmp_path / "f.jsonl", keep_frames=10) as tap:
+        for n in range(30):
+            client = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
+            server = target.accept()
+            client.sendall(b"poll %d\n" % n)
+            assert server.recv(100) == b"poll %d\n" % n
+            server.sendall(b"answer\n")
+            assert client.recv(100) == b"answer\n"
+            client.close()
+            server.close()
+        time.sleep(0.2)
+        session = tap.stop()
+    target.close()
+    tap_figures = session.settings["tap"]
+    assert tap_figures["frames_total"] == 60 and tap_figures["connections_total"] == 30
+    assert len(session.frames) == 10 + 4  # the first ones and the last ones
+    assert [c.id for c in session.connections] == [1, 2, 3, 4, 5, 28, 29, 30]
+    everything = load_all_frames(session)
+    assert [c.id for c in everything.connections] == list(range(1, 31))
+    assert len(everything.frames) == 60
+    assert all(c.close_how is CloseHow.FIN for c in everything.connections)
