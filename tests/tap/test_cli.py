@@ -143,7 +143,10 @@ def test_human_output_saves_the_session_with_its_frames_file(tmp_path: Path) -> 
 
     session = Session.loads(saved[0].read_text(encoding="utf-8"))
     assert session.kind == "tap"
-    assert len(frames[0].read_text().splitlines()) == session.settings["tap"]["frames_total"]
+    lines = [json.loads(x) for x in frames[0].read_text().splitlines()]
+    frame_lines = [x for x in lines if "connection" not in x]
+    assert len(frame_lines) == session.settings["tap"]["frames_total"]
+    assert len(lines) - len(frame_lines) == session.settings["tap"]["connections_total"]
 
 
 @pytest.mark.parametrize("args, message", [
