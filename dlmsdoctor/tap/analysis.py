@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dlmsdoctor.codec.hdlc import Reassembler
@@ -95,6 +95,7 @@ class Request:
     answered: bool = False
     malformed: tuple[str, ...] = ()  # codec codes that make a meter drop it
     superseded: float | None = None  # the poller sent its next request at this time
+    confused: bool = False  # a stale answer arrived in its place
 
 
 @dataclass(slots=True)
@@ -168,6 +169,7 @@ class TapAnalyzer:
         self.orphans: deque[Request] = deque(maxlen=8)  # unanswered at close, newest last
         self.inactivity_read = False
         self.idle_cuts: list[float] = []
+        self.answered_late: set[str] = set()  # no_answer keys whose answer came on a later conn
 
     # -- findings ----------------------------------------------------------------------------
     def raise_(self, code: str, key: str, severity: Severity, message: str, at: float,
@@ -388,6 +390,10 @@ class TapAnalyzer:
             # not what the request asks for: an earlier session's late answer, not this one's
             self._stale(c, at, index, frame, service, before_request=False, waiting=req)
             return None, False
+        earlier = self._same_request_given_up(c, req, at)
+        if earlier is not None:
+            self._likely_stale(c, at, index, service, req, earlier)
+            return None, False
         req.answered = True
         c.pending = deque(r for r in c.pending if not r.answered)
         late = c.poller_closed is not None or req.superseded is not None
@@ -552,6 +558,7 @@ class TapAnalyzer:
                     at, frames, service=service, source=source.index if source else None)
         if source is not None:
             self.orphans.remove(source)
+            self.answered_late.add(_silence_key(source))
             self.raise_("tap.poller.timeout_too_short", "stale", Severity.ERROR,
                         f"Your poller gave up on {source.service} (frame #{source.index}, "
                         f"connection {source.conn}) and reconnected; the meter's answer came "
@@ -559,6 +566,38 @@ class TapAnalyzer:
                         f"{c.id} as stale bytes: the poller's timeout is shorter than the "
                         "meter's answers.", at, (source.index, index),
                         answer_time=round(at - source.at, 6), service=source.service)
+
+    def _same_request_given_up(self, c: Conn, req: Request, at: float) -> Request | None:
+        """The same request (service, server address, client SAP), given up on an earlier
+        connection within the last minute and never answered: behind a bridge, its late answer
+        arrives on the next connection and fits the new request just as well."""
+        for old in self.orphans:  # the oldest first: a meter answers in the order it was asked
+            if old.conn != c.id and old.service == req.service and old.server == req.server \
+                    and old.client_sap == req.client_sap and not old.malformed \
+                    and old.at < req.at and at - old.at <= 60.0:
+                return old
+        return None
+
+    def _likely_stale(self, c: Conn, at: float, index: int, service: str, req: Request,
+                      old: Request) -> None:
+        self.orphans.remove(old)
+        self.answered_late.add(_silence_key(old))
+        req.confused = True
+        self.raise_("tap.meter.stale_bytes", "likely", Severity.WARNING,
+                    f"Connection {c.id} received {service} {at - req.at:.3f} s after your "
+                    f"poller's {req.service} (frame #{req.index}), but the same {old.service} on "
+                    f"connection {old.conn} (frame #{old.index}, {at - old.at:.3f} s earlier) "
+                    "was never answered: this is most likely that late answer, delivered by a "
+                    "bridge or modem to the next session. The poller takes it for its own "
+                    "answer and its next request goes unanswered.",
+                    at, (old.index, index, req.index), service=service, source=old.index)
+        self.raise_("tap.poller.timeout_too_short", "stale", Severity.ERROR,
+                    f"Your poller gave up on {old.service} (frame #{old.index}, connection "
+                    f"{old.conn}) and reconnected; the meter's answer came {at - old.at:.3f} s "
+                    f"after that request and reached connection {c.id} as stale bytes: the "
+                    "poller's timeout is shorter than the meter's answers.",
+                    at, (old.index, index), answer_time=round(at - old.at, 6),
+                    service=old.service)
 
     def _poller_closed_first(self, c: Conn, at: float) -> None:
         open_assoc = c.associated is not None and not c.released
@@ -602,9 +641,9 @@ class TapAnalyzer:
         if not unanswered or c.closed_by == "meter":
             return  # a close by the meter on a request is its own finding
         for req in unanswered:
-            if req.service not in ("SNRM", "AARQ", "DISC"):
+            if req.service not in ("SNRM", "AARQ", "DISC") or req.confused:
                 continue
-            key = f"{req.service} {req.server} {req.client_sap}"
+            key = _silence_key(req)
             why = (f" The frame itself is malformed ({', '.join(req.malformed)}): a strict "
                    "meter drops it." if req.malformed else
                    " An HDLC meter ignores a frame for another server address or client SAP"
@@ -639,9 +678,24 @@ class TapAnalyzer:
         }
 
     def finding_data(self) -> list[tuple[FindingRaised, int, list[int]]]:
-        """Each raised finding with its count and evidence frames, in the order raised."""
-        return [(event, self.counts[k], list(self.evidence.get(k, [])))
-                for k, event in self.raised.items()]
+        """Each raised finding with its count and evidence frames, in the order raised.
+
+        A request that got "no answer" on its connection, whose late answer was later seen on
+        another connection, was not met by silence: said so, as a warning."""
+        out = []
+        for k, event in self.raised.items():
+            if k[0] == "tap.poller.no_answer" and k[1] in self.answered_late:
+                event = replace(
+                    event, severity=Severity.WARNING,
+                    message=event.message.split(" An HDLC meter")[0].replace(
+                        " at all.", " on its connection: its late answer reached a later "
+                        "connection (see tap.meter.stale_bytes)."))
+            out.append((event, self.counts[k], list(self.evidence.get(k, []))))
+        return out
+
+
+def _silence_key(req: Request) -> str:
+    return f"{req.service} {req.server} {req.client_sap}"
 
 
 def _secs(seconds: float) -> str:

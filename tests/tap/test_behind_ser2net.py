@@ -84,3 +84,40 @@ def test_inactivity_timeout_cuts_a_poller_that_never_read_it() -> None:
     assert 1.1 < cut.data["idle"] < 2.5
     assert cut.data["read_inactivity"] is False and "never read" in cut.message
     assert session.connections[0].closed_by_peer is True
+
+
+@pytest.mark.skipif(not have_ser2net(), reason=INSTALL_HINT)
+def test_late_answer_reaches_the_next_session_behind_a_real_bridge(tmp_path: Path) -> None:
+    """The meter answers after 0.8 s; the poller gives up after 0.3 s and reconnects at once.
+    ser2net delivers the late UA to the new connection, where it looks like the answer to the
+    new SNRM: the tap says whose answer it really is."""
+    from gurux_dlms import GXDLMSException
+
+    from tests.tap.helpers import RecordingPeer
+
+    bridge = Ser2net(tmp_path, tmp_path / "meter")
+    with SerialMeter(bridge.device, ("delay=0.8",)) as meter:
+        bridge.start(settle=0.3)
+        try:
+            with TapThread(bridge.port) as tap:
+                p = meter.profile
+                for _ in range(3):
+                    with RecordingPeer(tap.port, timeout=0.3, physical=p.server_physical or 0,
+                                       address_size=p.address_size) as peer, \
+                            pytest.raises((TimeoutError, ConnectionError, GXDLMSException)):
+                        peer.connect()
+                    time.sleep(0.1)
+                time.sleep(1.0)
+                session = tap.stop()
+        finally:
+            bridge.stop()
+    stale = next(f for f in session.findings if f.code == "tap.meter.stale_bytes")
+    source, stale_frame = (next(x for x in session.frames if x.index == i)
+                           for i in stale.frames[:2])
+    assert source.conn_id == 1 and "SNRM" in source.summary
+    assert stale_frame.conn_id > 1 and stale_frame.summary.startswith("UA")
+    late = next(f for f in session.findings if f.code == "tap.poller.timeout_too_short")
+    assert 0.75 < late.data["answer_time"] < 1.5
+    silence = next(f for f in session.findings if f.code == "tap.poller.no_answer"
+                   and f.data["service"] == "SNRM")
+    assert silence.severity == "warning" and "reached a later connection" in silence.message
