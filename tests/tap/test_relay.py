@@ -219,3 +219,24 @@ def test_long_runs_keep_memory_bounded_and_the_file_keeps_everything(
     assert [c.id for c in everything.connections] == list(range(1, 31))
     assert len(everything.frames) == 60
     assert all(c.close_how is CloseHow.FIN for c in everything.connections)
+
+
+def test_half_a_frame_is_forwarded_at_once_not_held_for_the_rest() -> None:
+    from dlmsdoctor.codec.hdlc import ServerAddress, build_snrm
+
+    snrm = build_snrm(ServerAddress(1, 17, 2), 16)
+    target = Target()
+    with TapThread(target.port) as tap:
+        client = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
+        server = target.accept()
+        server.settimeout(1.0)
+        client.sendall(snrm[:5])
+        assert server.recv(100) == snrm[:5]  # the decoder still waits; the meter does not
+        client.sendall(snrm[5:])
+        assert server.recv(100) == snrm[5:]
+        client.close()
+        server.close()
+        time.sleep(0.1)
+        session = tap.stop()
+    target.close()
+    assert [f.data for f in session.frames] == [snrm]  # recorded as the one frame it is
