@@ -188,4 +188,14 @@ TAP_S: dict[str, dict[str, str]] = {
     "closed_meter": {"en": "by the meter side", "es": "por el lado del medidor"},
     "closed_tap": {"en": "when the tap stopped", "es": "al detenerse el tap"},
     "finding_times": {"en": "seen {count} times", "es": "visto {count} veces"},
+    "appendix_intro": {
+        "en": "Times are seconds since the tap started. TX = sent by your poller to the meter, "
+              "RX = sent by the meter (or bridge) to your poller; dlmsdoctor only relayed them. "
+              "Offsets are bytes from the start of the frame.",
+        "es": "Los tiempos son segundos desde el inicio del tap. TX = enviado por su sistema de "
+              "lectura al medidor, RX = enviado por el medidor (o el puente) a su sistema de "
+              "lectura; dlmsdoctor solo los retransmitió. Los desplazamientos son bytes desde el "
+              "inicio de la trama. Las decodificaciones usan los términos del estándar (en "
+              "inglés), igual que Wireshark.",
+    },
 }

@@ -109,18 +109,24 @@ def render_tap_report(session: Session, fmt: str = "md", lang: str = "en",
 
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
+    from dlmsdoctor.output.i18n import t
+
     doc = tap_report_doc(session, lang, show_secrets)
     if fmt == "json":
         from dlmsdoctor.output.report_json import render_json
 
         return render_json(doc)
+    # The shared renderers say TX is "sent by dlmsdoctor" (a probe); in a tap it is the poller.
+    probe_intro, tap_intro = t(lang, "appendix_intro"), _s(lang, "appendix_intro")
     if fmt == "html":
+        import html
+
         from dlmsdoctor.output.report_html import render_html
 
-        return render_html(doc)
+        return render_html(doc).replace(html.escape(probe_intro), html.escape(tap_intro))
     from dlmsdoctor.output.report_md import render_md
 
-    return render_md(doc)
+    return render_md(doc).replace(probe_intro, tap_intro)
 
 
 def write_tap_report(session: Session, path: str | Path, fmt: str = "md", lang: str = "en",
