@@ -99,7 +99,8 @@ def test_json_document_report_in_spanish_and_capture(tmp_path: Path) -> None:
     text = report.read_text(encoding="utf-8")
     assert "reintenta un login rechazado" in text and "Respuestas del medidor" in text
     assert "por el sistema de lectura" in text
-    assert "TX = enviado por su sistema de lectura" in text and "TX = enviado por dlmsdoctor" not in text
+    assert "TX = enviado por su sistema de lectura" in text
+    assert "TX = enviado por dlmsdoctor" not in text
 
     from dlmsdoctor.output.capture_read import read_capture
 
