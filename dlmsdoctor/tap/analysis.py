@@ -690,6 +690,12 @@ class TapAnalyzer:
                     message=event.message.split(" An HDLC meter")[0].replace(
                         " at all.", " on its connection: its late answer reached a later "
                         "connection (see tap.meter.stale_bytes)."))
+            elif k[0] == "tap.poller.no_answer" and "did answer" not in event.message:
+                # addresses answered after this finding was raised (a poller trying several)
+                answered = sorted(self.answered_addresses - {str(event.data.get("server"))})
+                if answered:
+                    event = replace(event, message=event.message
+                                    + f" The meter did answer at {', '.join(answered)}.")
             out.append((event, self.counts[k], list(self.evidence.get(k, []))))
         return out
 

@@ -53,6 +53,9 @@ from dlmsdoctor.tap.relay import METER, POLLER, Relay, RelayObserver
 
 TAIL = 200  # last frames kept in memory besides the first ones and the evidence
 DEFAULT_KEEP = 5000
+SLICE = 4096  # bytes decoded at a time between socket events
+BACKLOG_HIGH = 4 << 20  # relayed bytes waiting for decode: above this, reading pauses
+BACKLOG_LOW = 1 << 20
 KEEP_CONNECTIONS = 1000  # connection records in memory (all of them go to the frames file)
 RECENT_CONNECTIONS = 50
 STEP = "tap"
@@ -128,6 +131,11 @@ class Tap(RelayObserver):
         self.frame_count = 0
         self.stopped_reason = ""
         self._stopped = False
+        self._queue: deque[tuple[Callable[..., None], tuple[Any, ...], int]] = deque()
+        self._backlog = 0
+        self._paused = False
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -140,6 +148,7 @@ class Tap(RelayObserver):
             self._file = self.frames_path.open("w", encoding="utf-8")
             self.session.settings["frames_file"] = str(self.frames_path)
         await self.relay.start()
+        self._worker = asyncio.ensure_future(self._work())
         self.session.settings["listen"] = _hp(self.options.listen_host, self.relay.port)
 
     async def run(self, cancel: asyncio.Event | None = None) -> Session:
@@ -157,6 +166,10 @@ class Tap(RelayObserver):
         if not self._stopped:
             self._stopped = True
             await self.relay.stop()
+            if self._worker is not None:
+                self._worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._worker
         return self.finish(reason or self.stopped_reason or "stopped")
 
     def now(self) -> float:
@@ -167,10 +180,62 @@ class Tap(RelayObserver):
             self.on_event(event)
 
     # -- the relay's reports -----------------------------------------------------------------
+    # The relay calls these from its protocol callbacks, right after forwarding. They only
+    # queue the work: decoding runs in the worker task, a slice at a time between socket events,
+    # so that a burst (or a flood of noise, slow to decode) never holds the next read back.
+    # A backlog above BACKLOG_HIGH pauses reading until the worker catches up (BACKLOG_LOW).
     def accepted(self, conn: int, client: str, at: float) -> None:
         pass  # recorded when the target answers (opened) or not (failed)
 
     def opened(self, conn: int, client: str, at: float, connect_time: float,
+               local: tuple[str, int]) -> None:
+        self._enqueue(self._opened, (conn, client, at, connect_time, local))
+
+    def failed(self, conn: int, client: str, at: float, reason: str, message: str,
+               elapsed: float) -> None:
+        self._enqueue(self._failed, (conn, client, at, reason, message, elapsed))
+
+    def data(self, conn: int, side: str, at: float, data: bytes) -> None:
+        for start in range(0, len(data), SLICE):
+            piece = data[start : start + SLICE]
+            self._enqueue(self._data, (conn, side, at, piece), len(piece))
+        if self._backlog > BACKLOG_HIGH and not self._paused:
+            self._paused = True
+            self.relay.pause_reading()
+
+    def closed(self, conn: int, side: str, at: float, how: CloseHow) -> None:
+        self._enqueue(self._closed, (conn, side, at, how))
+
+    def ended(self, conn: int, at: float) -> None:
+        self._enqueue(self._ended, (conn, at))
+
+    def _enqueue(self, fn: Callable[..., None], args: tuple[Any, ...], size: int = 0) -> None:
+        self._queue.append((fn, args, size))
+        self._backlog += size
+        self._wake.set()
+
+    def _run_one(self) -> None:
+        fn, args, size = self._queue.popleft()
+        fn(*args)
+        self._backlog -= size
+        if self._paused and self._backlog < BACKLOG_LOW:
+            self._paused = False
+            self.relay.resume_reading()
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                self._run_one()
+                await asyncio.sleep(0)  # socket events first
+
+    def _drain_now(self) -> None:
+        while self._queue:
+            self._run_one()
+
+
+    def _opened(self, conn: int, client: str, at: float, connect_time: float,
                local: tuple[str, int]) -> None:
         host, _, port = client.rpartition(":")
         record = ConnectionRecord(conn, self.options.target_host, self.options.target_port,
@@ -189,7 +254,7 @@ class Tap(RelayObserver):
                                     at - connect_time, connect_time, local_port=local[1],
                                     local_host=local[0], client=client))
 
-    def failed(self, conn: int, client: str, at: float, reason: str, message: str,
+    def _failed(self, conn: int, client: str, at: float, reason: str, message: str,
                elapsed: float) -> None:
         record = ConnectionRecord(conn, self.options.target_host, self.options.target_port,
                                   at - elapsed, failed=reason, client=client,
@@ -201,14 +266,14 @@ class Tap(RelayObserver):
                                     at, reason, message, elapsed))
         self.analyzer.failed(conn, client, at, reason, message)
 
-    def data(self, conn: int, side: str, at: float, data: bytes) -> None:
+    def _data(self, conn: int, side: str, at: float, data: bytes) -> None:
         direction = self._dirs.get((conn, side))
         if direction is None:
             return
         for chunk in direction.splitter.feed(data):
             self._chunk(conn, side, at, chunk, direction)
 
-    def closed(self, conn: int, side: str, at: float, how: CloseHow) -> None:
+    def _closed(self, conn: int, side: str, at: float, how: CloseHow) -> None:
         direction = self._dirs.get((conn, side))
         if direction is not None:
             for chunk in direction.splitter.close():
@@ -228,7 +293,7 @@ class Tap(RelayObserver):
         else:
             record.note += f"; the {side} closed ({how.value.upper()}) at t+{at:.3f} s"
 
-    def ended(self, conn: int, at: float) -> None:
+    def _ended(self, conn: int, at: float) -> None:
         for side in (POLLER, METER):
             direction = self._dirs.pop((conn, side), None)
             if direction is not None:
@@ -322,8 +387,9 @@ class Tap(RelayObserver):
     # -- the end -----------------------------------------------------------------------------
     def finish(self, reason: str) -> Session:
         at = self.now() if self.relay._t0 else 0.0
+        self._drain_now()
         for conn in list(self.analyzer.conns):
-            self.ended(conn, at)
+            self._ended(conn, at)
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()

@@ -61,12 +61,10 @@ def format_peer(peer: object) -> str:
 
 def _reset(transport: asyncio.BaseTransport | None) -> None:
     """Close with a RST (SO_LINGER 0), the way a dead or refusing peer ends a connection."""
-    if transport is None or transport.is_closing():
-        if transport is not None:
-            _linger_zero(transport)
+    if transport is None:
         return
     _linger_zero(transport)
-    transport.abort()  # type: ignore[attr-defined]
+    transport.abort()  # type: ignore[attr-defined]  # also when closing: drop the buffer
 
 
 def _linger_zero(transport: asyncio.BaseTransport) -> None:
@@ -111,7 +109,8 @@ class _Side(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         other = self.conn.other(self)
-        if other is not None and other.transport is not None and not other.lost:
+        if other is not None and other.transport is not None and not other.lost and \
+                self.conn.relay.reading:
             other.transport.resume_reading()
 
 
@@ -126,6 +125,7 @@ class _Relayed:
         self.client = ""
         self.connecting: asyncio.Task[None] | None = None
         self.connect_start = 0.0
+        self.poller_loss: Exception | None = None  # why the poller's socket went, if it did
         self.done = False
 
     def other(self, side: _Side) -> _Side | None:
@@ -137,6 +137,8 @@ class _Relayed:
             # (a bridge's "Port already in use") and data_received can come before it resumes.
             self.meter = side
             assert side.transport is not None
+            if not self.relay.reading:
+                side.transport.pause_reading()
             local = side.transport.get_extra_info("sockname") or ("", 0)
             now = self.relay.now()
             self.relay.observer.opened(self.id, self.client, now, now - self.connect_start,
@@ -182,10 +184,8 @@ class _Relayed:
             return
         if self.poller.eof:
             side.transport.write_eof()
-        if self.poller.transport is not None and not self.poller.eof:
+        if self.poller.transport is not None and not self.poller.eof and relay.reading:
             self.poller.transport.resume_reading()
-
-    poller_loss: Exception | None = None
 
     def _failed(self, reason: str, message: str, start: float, reset: bool = True) -> None:
         relay = self.relay
@@ -287,6 +287,7 @@ class Relay:
         self.stats = RelayStats()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.reading = True  # False while the recorder catches up
 
     def now(self) -> float:
         if self._clock is not None:
@@ -321,6 +322,22 @@ class Relay:
             self.observer.ended(conn.id, self.now())
         if not self._conns:
             self._idle.set()
+
+    def pause_reading(self) -> None:
+        """Stop reading every socket (the recorder is behind); ``resume_reading`` undoes it."""
+        self.reading = False
+        for conn in self._conns.values():
+            for side in (conn.poller, conn.meter):
+                if side is not None and side.transport is not None and not side.lost:
+                    side.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.reading = True
+        for conn in self._conns.values():
+            for side in (conn.poller, conn.meter):
+                if side is not None and side.transport is not None and not side.lost and \
+                        (side is not conn.poller or conn.meter is not None):
+                    side.transport.resume_reading()
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop accepting, close open connections (FIN), wait up to ``grace`` s for them."""

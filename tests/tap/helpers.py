@@ -63,7 +63,7 @@ class TapThread:
     def stop(self) -> Session:
         if self.session is None:
             self.session = asyncio.run_coroutine_threadsafe(
-                self.tap.stop("stopped"), self._loop).result(10)
+                self.tap.stop("stopped"), self._loop).result(60)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
             self._loop.close()

@@ -116,3 +116,29 @@ def test_answer_with_another_invoke_id() -> None:
     finding = next(f for f in session.findings if f.code == "tap.invoke_id.mismatch")
     assert finding.data["request"] == 1 and finding.data["answer"] == 2
     assert finding.frames == [0, 1]
+
+
+def test_meter_refusal_is_told_with_its_request() -> None:
+    with MeterThread("default", faults=["dm-on-snrm"]) as meter, TapThread(meter.port) as tap:
+        p = meter.profile
+        answers = _exchange(tap.port, [build_snrm(ServerAddress(1, p.server_physical or 1, 2),
+                                                  16)])
+        assert answers[0]  # the DM
+        time.sleep(0.1)
+        session = tap.stop()
+    refused = next(f for f in session.findings if f.code == "tap.meter.refused")
+    assert refused.data["what"] == "DM to SNRM" and refused.frames == [0, 1]
+    assert session.settings["tap"]["refusals"] == {"DM to SNRM": 1}
+
+
+def test_meter_side_closing_on_the_request() -> None:
+    """A wrapper-only meter given HDLC closes the socket: the tap says so, not 'silence'."""
+    with MeterThread("default", faults=["wrapper-only=close"]) as meter, \
+            TapThread(meter.port) as tap:
+        assert _exchange(tap.port, [build_snrm(ServerAddress(1, 1, 2), 16)]) == [b""]
+        time.sleep(0.1)
+        session = tap.stop()
+    closed = next(f for f in session.findings if f.code == "tap.meter.closed_on_request")
+    assert closed.data["service"] == "SNRM" and closed.frames == [0]
+    assert "tap.poller.no_answer" not in _codes(session)
+    assert session.connections[0].closed_by_peer is True
