@@ -173,3 +173,35 @@ def test_listen_address_in_use_exits_69() -> None:
         result = invoke(f"127.0.0.1:{port}", "127.0.0.1:1", "--duration", "1", "--no-save")
     assert result.exit_code == TapExit.CANNOT_LISTEN
     assert "cannot listen" in result.stderr and result.stdout == ""
+
+
+def test_ctrl_c_ends_the_tap_with_the_diagnosis(tmp_path: Path) -> None:
+    """As a user runs it: a real process, a poller, then Ctrl-C (SIGINT)."""
+    import os
+    import signal
+    import sys
+
+    port = free_port()
+    with MeterThread("default") as meter:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dlmsdoctor", "tap", f"127.0.0.1:{port}",
+             f"127.0.0.1:{meter.port}", "--frames", "--no-save"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            _wait_listening(port, 20)
+            p = meter.profile
+            with GuruxPeer(port, physical=p.server_physical or 0,
+                           address_size=p.address_size) as peer:
+                peer.connect()
+                peer.read(GXDLMSData("0.0.42.0.0.255"), 2)
+                peer.release()
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == TapExit.OK, err
+    assert "poller -> meter" in out and "meter -> poller" in out  # --frames
+    assert "Diagnosis: OK" in out and "Traceback" not in err
