@@ -133,6 +133,7 @@ class Tap(RelayObserver):
         self._stopped = False
         self._queue: deque[tuple[Callable[..., None], tuple[Any, ...], int]] = deque()
         self._backlog = 0
+        self.internal_errors = 0
         self._paused = False
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -216,7 +217,18 @@ class Tap(RelayObserver):
 
     def _run_one(self) -> None:
         fn, args, size = self._queue.popleft()
-        fn(*args)
+        try:
+            fn(*args)
+        except Exception as exc:  # a bug of ours must not stop the recording (or the relay)
+            self.internal_errors += 1
+            if self.internal_errors <= 3:
+                from dlmsdoctor.codec.model import Severity
+
+                self._emit(FindingRaised(
+                    STEP, "tap.internal_error", Severity.WARNING,
+                    f"dlmsdoctor failed to analyse some relayed bytes ({type(exc).__name__}: "
+                    f"{exc}); they were relayed unchanged. This is a dlmsdoctor bug, please "
+                    "report it.", self.now()))
         self._backlog -= size
         if self._paused and self._backlog < BACKLOG_LOW:
             self._paused = False
@@ -414,6 +426,7 @@ class Tap(RelayObserver):
         summary["frames_total"] = self.frame_count
         summary["frames_kept"] = len(s.frames)
         summary["connections_total"] = self.connection_count
+        summary["internal_errors"] = self.internal_errors
         summary["connections_kept"] = len(s.connections)
         s.settings["tap"] = summary
         s.settings["stopped_reason"] = reason

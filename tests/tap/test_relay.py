@@ -249,3 +249,30 @@ def test_half_a_frame_is_forwarded_at_once_not_held_for_the_rest() -> None:
         session = tap.stop()
     target.close()
     assert [f.data for f in session.frames] == [snrm]  # recorded as the one frame it is
+
+
+def test_a_bug_in_the_analysis_never_stops_the_relay(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlmsdoctor.tap.analysis import TapAnalyzer
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(TapAnalyzer, "frame", broken)
+    target = Target()
+    with TapThread(target.port) as tap:
+        client = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
+        server = target.accept()
+        from dlmsdoctor.codec.hdlc import ServerAddress, build_snrm
+
+        snrm = build_snrm(ServerAddress(1, 17, 2), 16)
+        for _ in range(5):
+            client.sendall(snrm)
+            assert server.recv(100) == snrm
+        assert tap.wait_finding("tap.internal_error")
+        client.close()
+        server.close()
+        time.sleep(0.1)
+        session = tap.stop()
+    target.close()
+    assert session.settings["tap"]["internal_errors"] >= 5
+    assert len(tap.findings("tap.internal_error")) == 3  # said, not repeated without end
