@@ -142,3 +142,16 @@ def test_meter_side_closing_on_the_request() -> None:
     assert closed.data["service"] == "SNRM" and closed.frames == [0]
     assert "tap.poller.no_answer" not in _codes(session)
     assert session.connections[0].closed_by_peer is True
+
+
+def test_wrong_checksum_is_named_with_the_right_one() -> None:
+    good = build_snrm(ServerAddress(1, 1, 2), 16)
+    bad = good[:-3] + bytes([good[-3] ^ 0x55]) + good[-2:]
+    with MeterThread("default") as meter, TapThread(meter.port) as tap:
+        assert _exchange(tap.port, [bad]) == [b""]  # the meter drops it
+        time.sleep(0.1)
+        session = tap.stop()
+    finding = next(f for f in session.findings if f.code == "tap.poller.malformed")
+    assert finding.data["codec"] == "hdlc.fcs.mismatch"
+    assert finding.data["corrected"] == good[-3:-1].hex(" ").upper()
+    assert "tap.poller.no_answer" in _codes(session)
