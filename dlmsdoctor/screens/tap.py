@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Log, Static
+from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Static
 
 from dlmsdoctor.events import ConnectionClosed, ConnectionFailed, ConnectionOpened, Event
 from dlmsdoctor.events import FindingRaised as FindingEvent
@@ -75,10 +75,10 @@ class TapScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="tap-form"):
-            yield Label("Listen ")
+            yield Label("Listen")
             yield Input(self._listen, placeholder="HOST:PORT the poller connects to",
                         id="tap-listen")
-            yield Label(" Target ")
+            yield Label("Target")
             yield Input(self._target, placeholder="meter HOST:PORT", id="tap-target")
             yield Button("Start", id="tap-start", variant="primary")
             yield Button("Stop", id="tap-stop", disabled=True)
@@ -86,7 +86,7 @@ class TapScreen(Screen[None]):
         with Horizontal(id="tap-body"):
             yield FrameList(id="tap-frames")
             yield DecodeTree(id="tap-decode")
-        yield Log(id="tap-findings", highlight=False)
+        yield RichLog(id="tap-findings", wrap=True, markup=False, highlight=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -163,7 +163,7 @@ class TapScreen(Screen[None]):
     @on(TapLine)
     def _line(self, message: TapLine) -> None:
         self.lines.append(message.text)
-        self.query_one(Log).write_line(message.text)
+        self.query_one(RichLog).write(message.text)
 
     @on(TapFramesAdded)
     def _frames_added(self) -> None:
