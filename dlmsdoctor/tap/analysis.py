@@ -301,9 +301,14 @@ class TapAnalyzer:
         if service in _EXPECTED or (service == "I" and apdu is None) or service == "RR":
             # a request waits for an answer; a segment or an RR (block continuation) too
             invoke = apdu.get("invoke_id") if apdu is not None else None
-            for earlier in c.pending:
-                if not earlier.answered and earlier.superseded is None:
-                    earlier.superseded = at  # decided when (if) its answer comes
+            # A new whole request while an earlier one waits: the poller gave up on it (decided
+            # when, if ever, its answer comes). Segments and RRs may flow ahead within the
+            # HDLC window: they give up on nothing.
+            if service in _EXPECTED:
+                for earlier in c.pending:
+                    if not earlier.answered and earlier.superseded is None and \
+                            earlier.service in _EXPECTED:
+                        earlier.superseded = at
             c.pending.append(Request(index, at, service, c.id,
                                      invoke if isinstance(invoke, int) else None, server,
                                      client_sap, bytes(frame.data),

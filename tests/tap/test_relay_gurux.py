@@ -45,3 +45,29 @@ def test_gurux_polls_through_the_tap_byte_exact(profile: str) -> None:
     times = session.settings["tap"]["answer_times"]
     expected = {"AARQ", "GET", "RLRQ"} | (set() if profile == "wrapper" else {"SNRM", "DISC"})
     assert expected <= set(times)
+
+
+@pytest.mark.parametrize("profile", ["default", "wrapper"])
+def test_a_clean_poller_reading_every_object_raises_nothing(profile: str) -> None:
+    """No false alarm: every attribute of every object (segmented answers included, the
+    association's object list is long) read by gurux through the tap, then released."""
+    from gurux_dlms import GXDLMSClient
+    from gurux_dlms.enums import ObjectType
+
+    with MeterThread(profile) as meter, TapThread(meter.port) as tap:
+        with _peer(meter, tap.port) as peer:
+            peer.connect()
+            for obj in meter.core.objects:
+                gx_obj = GXDLMSClient.createObject(ObjectType(obj.class_id))
+                gx_obj.logicalName = obj.obis_text
+                gx_obj.version = obj.version
+                for attribute in sorted(obj.attributes):
+                    if obj.class_id == 15 and attribute == 7:
+                        continue
+                    peer.read(gx_obj, attribute)
+            peer.release()
+        time.sleep(0.2)
+        session = tap.stop()
+    assert [f.message for f in session.findings if f.severity != "info"] == []
+    assert session.diagnosis is not None and session.diagnosis.status == "ok"
+    assert session.settings["tap"]["answer_times"]["GET"]["count"] >= 40
