@@ -276,3 +276,21 @@ def test_a_bug_in_the_analysis_never_stops_the_relay(monkeypatch: pytest.MonkeyP
     target.close()
     assert session.settings["tap"]["internal_errors"] >= 5
     assert len(tap.findings("tap.internal_error")) == 3  # said, not repeated without end
+
+
+def test_an_ipv6_poller_is_recorded_with_its_bracketed_address() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    target = Target()
+    with TapThread(target.port, listen_host="::1") as tap:
+        client = socket.create_connection(("::1", tap.port), timeout=3)
+        server = target.accept()
+        client.sendall(b"x")
+        assert server.recv(10) == b"x"
+        client.close()
+        server.close()
+        time.sleep(0.1)
+        session = tap.stop()
+    target.close()
+    assert session.connections[0].client.startswith("[::1]:")
+    assert session.settings["listen"].startswith("[::1]:")
