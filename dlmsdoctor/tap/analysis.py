@@ -630,7 +630,8 @@ class TapAnalyzer:
                         "(wrapper meter given HDLC), a locked-out meter or a taken single "
                         "session.", at, (pending.index,), service=pending.service)
         elif c.poller_frames and idle >= IDLE_CUT_MIN:
-            self.idle_cuts.append(idle)
+            if len(self.idle_cuts) < 20:  # a sample: a day of cuts must not grow memory
+                self.idle_cuts.append(idle)
             extra = ("" if self.inactivity_read else
                      " Your poller never read the inactivity timeout (object 0.0.22.0.0.255, "
                      "attribute 8), so it cannot keep the connection alive in time.")
