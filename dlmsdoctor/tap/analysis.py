@@ -189,9 +189,6 @@ class TapAnalyzer:
         self.emit(event)
         return True
 
-    def evidence_frames(self) -> set[int]:
-        return {i for frames in self.evidence.values() for i in frames}
-
     # -- connections -------------------------------------------------------------------------
     def opened(self, conn: int, client: str, at: float) -> None:
         self.connections += 1
@@ -205,11 +202,11 @@ class TapAnalyzer:
                     f"({'reset' if reason != 'timeout' else 'closed after the connect timeout'}).",
                     at, (), reason=reason, client=client)
 
-    def closed(self, conn: int, side: str, at: float, how: CloseHow) -> list[int]:
-        """A side closed (FIN) or reset; returns nothing (findings go through ``emit``)."""
+    def closed(self, conn: int, side: str, at: float, how: CloseHow) -> None:
+        """A side closed (FIN) or reset (findings go through ``emit``)."""
         c = self.conns.get(conn)
         if c is None:
-            return []
+            return
         if side == "poller":
             if c.poller_closed is None:
                 c.poller_closed = at
@@ -221,7 +218,6 @@ class TapAnalyzer:
                 self._poller_closed_first(c, at)
             else:
                 self._meter_closed_first(c, at, how)
-        return []
 
     def ended(self, conn: int, at: float) -> None:
         c = self.conns.pop(conn, None)
