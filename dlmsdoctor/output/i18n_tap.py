@@ -181,7 +181,7 @@ TAP_S: dict[str, dict[str, str]] = {
         "es": "p50 {p50}, p90 {p90}, p99 {p99}, máx. {max}; {count} respuesta(s), {late} "
               "tardía(s)",
     },
-    "refused_times": {"en": "{count} time(s)", "es": "{count} vez/veces"},
+    "refused_times": {"en": "×{count}", "es": "×{count}"},
     "late": {"en": "late answers", "es": "respuestas tardías"},
     "ok": {"en": "ok", "es": "bien"},
     "closed_poller": {"en": "by the poller", "es": "por el sistema de lectura"},

@@ -80,8 +80,12 @@ def tap_report_doc(session: Session, lang: str = "en", show_secrets: bool = Fals
 
 def _meter_rows(tap: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     """Rows for the "layer by layer" table: the meter side seen from the poller's traffic."""
+    from dlmsdoctor.tap.text import service_order
+
     rows = []
-    for service, t in tap.get("answer_times", {}).items():
+    times = tap.get("answer_times", {})
+    for service in sorted(times, key=service_order):
+        t = times[service]
         late = int(t.get("late", 0))
         rows.append(_row(_s(lang, "layer_meter"), _s(lang, "answers_to", service=service),
                          _s(lang, "late") if late else _s(lang, "ok"), _ms(t.get("p50"), lang),

@@ -28,6 +28,11 @@ _MARK = {"error": "✗", "warning": "!", "info": "·"}
 _SERVICES_ORDER = ("SNRM", "AARQ", "GET", "SET", "ACTION", "RR", "I", "RLRQ", "DISC")
 
 
+def service_order(name: str) -> tuple[int, str]:
+    """Services in the order a poll goes: SNRM, AARQ, GET, ..., RLRQ, DISC."""
+    return (_SERVICES_ORDER.index(name) if name in _SERVICES_ORDER else 99, name)
+
+
 def _t(at: float) -> str:
     return f"t+{at:8.3f}s"
 
@@ -84,8 +89,7 @@ def summary_lines(session: Session, saved: str | None = None) -> list[str]:
     times = tap.get("answer_times", {})
     if times:
         lines.append("Meter answer times (p50 / p90 / p99 / max, count, late):")
-        for name in sorted(times, key=lambda n: (_SERVICES_ORDER.index(n)
-                                                 if n in _SERVICES_ORDER else 99, n)):
+        for name in sorted(times, key=service_order):
             t = times[name]
             lines.append(f"  {name:<7} {_ms(t.get('p50'))} / {_ms(t.get('p90'))} / "
                          f"{_ms(t.get('p99'))} / {_ms(t.get('max'))}, {t.get('count', 0)}, "
