@@ -69,12 +69,17 @@ def test_two_pollers_compete_for_a_single_connection_bridge(tmp_path: Path) -> N
     assert session.diagnosis.causes[0].code == "tap.bridge.busy"
 
 
-def test_inactivity_timeout_cuts_a_poller_that_never_read_it() -> None:
+@pytest.mark.parametrize("reads_it", [False, True])
+def test_inactivity_timeout_cuts_a_poller_off(reads_it: bool) -> None:
+    from gurux_dlms.objects import GXDLMSHdlcSetup
+
     with MeterThread("default", faults=["inactivity=1.2"]) as meter, \
             TapThread(meter.port) as tap:
         peer = connected_peer(tap.port, physical=meter.profile.server_physical or 0,
                               address_size=meter.profile.address_size)
         peer.read(GXDLMSData("0.0.42.0.0.255"), 2)
+        if reads_it:
+            peer.read(GXDLMSHdlcSetup("0.0.22.0.0.255"), 8)
         peer.sock.settimeout(3)
         assert peer.sock.recv(10) == b""  # the meter closes the idle connection
         peer.close()
@@ -82,7 +87,8 @@ def test_inactivity_timeout_cuts_a_poller_that_never_read_it() -> None:
         session = tap.stop()
     cut = next(f for f in session.findings if f.code == "tap.poller.inactivity_cut")
     assert 1.1 < cut.data["idle"] < 2.5
-    assert cut.data["read_inactivity"] is False and "never read" in cut.message
+    assert cut.data["read_inactivity"] is reads_it
+    assert ("never read" in cut.message) is not reads_it
     assert session.connections[0].closed_by_peer is True
 
 
