@@ -57,6 +57,7 @@ class DoctorApp(App[int]):
         Binding("f3", "show('frames')", "Frames"),
         Binding("f4", "show('diagnosis')", "Diagnosis"),
         Binding("f5", "show('history')", "History"),
+        Binding("f7", "tap", "Tap", show=False),
         Binding("ctrl+o", "open_session", "Open"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
     ]
@@ -136,6 +137,11 @@ class DoctorApp(App[int]):
             self.notify("Releasing the meter before quitting…")
             await probe.stop_run()
         self.exit(0)
+
+    def action_tap(self) -> None:  # the Tap screen (dlmsdoctor tap), imported when asked for
+        from dlmsdoctor.screens.tap import TapScreen
+
+        self.push_screen(TapScreen())
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME

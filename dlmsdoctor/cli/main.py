@@ -24,8 +24,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": ("dlmsdoctor.cli.report_cmd:report", "Write a report from a session or capture."),
     "open": ("dlmsdoctor.cli.open_cmd:open_", "Load a session or capture (pcap/pcapng)."),
+    "tap": ("dlmsdoctor.cli.tap_cmd:tap", "Relay your poller to the meter; diagnose both sides."),
 }
-_ORDER = ["probe", "demo", "decode", "simulate", "report", "open"]
+_ORDER = ["probe", "demo", "decode", "simulate", "report", "open", "tap"]
 
 
 class LazyGroup(click.Group):

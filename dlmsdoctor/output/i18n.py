@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from dlmsdoctor.output.i18n_tap import CAUSE_ES_TAP, FINDING_ES_TAP
+
 LANGS = ("en", "es")
 
 _S: dict[str, dict[str, str]] = {
@@ -782,6 +784,8 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         [("now", "Use segmentación o reduzca el AARQ.")],
     ),
 }
+CAUSE_ES |= CAUSE_ES_TAP  # the tap's codes (dlmsdoctor tap)
+FINDING_ES |= FINDING_ES_TAP
 
 
 def t(lang: str, key: str, **values: object) -> str:

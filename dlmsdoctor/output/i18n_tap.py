@@ -1,0 +1,201 @@
+"""Spanish (and English) wording of the tap: its cause and finding codes, its report lines.
+
+Merged into ``i18n.CAUSE_ES`` and ``i18n.FINDING_ES`` by two lines in ``i18n.py``; ``TAP_S`` holds
+the tap report's own sentences in both languages (``dlmsdoctor.tap.report`` uses them). Written
+as a Latin American utility technician says it; the recorded evidence keeps the specifics.
+"""
+
+from __future__ import annotations
+
+# (title, explanation, [(when, action)]) as i18n.CAUSE_ES
+CAUSE_ES_TAP: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
+    "tap.target.unreachable": (
+        "No se puede llegar al medidor desde aquí",
+        "El tap no pudo conectarse al destino; cerró la conexión del sistema de lectura igual "
+        "que lo haría un destino caído.",
+        [("now", "Verifique la dirección y el puerto del destino, y que el medidor o el puente "
+                 "esté encendido.")],
+    ),
+    "tap.poller.login_retries": (
+        "Su sistema de lectura reintenta un login rechazado: el medidor se va a bloquear",
+        "El medidor rechazó varias veces la autenticación y el sistema de lectura sigue "
+        "reintentando; muchos medidores se bloquean tras 3 fallas y entonces rechazan incluso "
+        "la contraseña correcta.",
+        [("now", "Detenga ya los reintentos automáticos del sistema de lectura para este "
+                 "medidor."),
+         ("now", "Corrija la contraseña o el SAP de cliente en la configuración del sistema de "
+                 "lectura y pruebe una sola vez a mano (dlmsdoctor probe --cred ...).")],
+    ),
+    "tap.poller.malformed": (
+        "Su sistema de lectura envía tramas mal formadas que el medidor descarta",
+        "Una trama del sistema de lectura tiene un campo equivocado (longitud, longitud del "
+        "grupo de parámetros, suma de control); un medidor estricto la descarta sin responder.",
+        [("now", "Corrija la trama en el sistema de lectura (el hallazgo indica el campo y su "
+                 "valor correcto); dlmsdoctor decode muestra la trama corregida.")],
+    ),
+    "tap.poller.address_size3": (
+        "Su sistema de lectura envía una dirección HDLC de servidor de 3 bytes (solo existen "
+        "1, 2 o 4)",
+        "IEC 62056-46 admite direcciones de servidor de 1, 2 o 4 bytes; el medidor no reconoce "
+        "una de 3.",
+        [("now", "Configure una dirección de servidor de 2 o 4 bytes en el sistema de "
+                 "lectura.")],
+    ),
+    "tap.poller.address": (
+        "La dirección HDLC de su sistema de lectura está mal formada",
+        "El campo de dirección no termina donde debe.",
+        [("now", "Configure bien los tamaños de dirección de cliente y servidor.")],
+    ),
+    "tap.poller.address_unreachable": (
+        "La dirección de servidor de su sistema de lectura no alcanza la dirección física del "
+        "medidor",
+        "Con ese tamaño de dirección no se puede expresar la dirección física del medidor, o "
+        "apunta a otra; un medidor HDLC ignora en silencio una trama dirigida a otro.",
+        [("now", "Configure en el sistema de lectura la dirección LÓGICA/FÍSICA del medidor con "
+                 "un tamaño que la contenga (4 bytes para una física mayor que 127).")],
+    ),
+    "tap.bridge.busy": (
+        "Varios clientes compiten por un puente serial-TCP de una sola conexión",
+        "El puente respondió 'Port already in use': su única conexión estaba tomada.",
+        [("now", "Que un solo cliente use el puente a la vez: detenga el otro sistema o "
+                 "servicio, o serialice las lecturas."),
+         ("later", "Cierre cada conexión limpiamente (RLRQ, DISC) para que el puente se libere "
+                   "enseguida.")],
+    ),
+    "tap.poller.timeout_too_short": (
+        "Su sistema de lectura se rinde antes de que el medidor responda",
+        "El tiempo de espera del sistema de lectura es menor que el tiempo de respuesta del "
+        "medidor: la respuesta tardía se pierde o llega a la sesión siguiente como bytes "
+        "viejos.",
+        [("now", "Aumente el tiempo de espera de respuesta del sistema de lectura por encima de "
+                 "las respuestas más lentas del medidor (ver los tiempos de respuesta)."),
+         ("later", "Tras un vencimiento, espere y vacíe el canal antes de la sesión siguiente.")],
+    ),
+    "tap.poller.login_failed": (
+        "El medidor rechaza la autenticación de su sistema de lectura",
+        "El AARE vino rechazado (por ejemplo authentication-failure: contraseña o SAP de "
+        "cliente equivocados).",
+        [("now", "Verifique la contraseña y el SAP de cliente del sistema de lectura para este "
+                 "medidor.")],
+    ),
+    "tap.poller.no_answer": (
+        "Las solicitudes de su sistema de lectura no tienen respuesta (dirección, SAP de "
+        "cliente o trama equivocados)",
+        "Un medidor HDLC ignora en silencio una trama dirigida a otra dirección o con errores.",
+        [("now", "Compare la dirección de servidor y el SAP de cliente del sistema de lectura "
+                 "con los del medidor; dlmsdoctor probe encuentra la dirección a la que "
+                 "responde.")],
+    ),
+    "tap.meter.closed_on_request": (
+        "El lado del medidor cierra la conexión ante la solicitud de su sistema de lectura",
+        "Formato de trama equivocado (medidor wrapper que recibe HDLC), medidor bloqueado o "
+        "sesión única tomada.",
+        [("now", "Verifique el formato de trama (HDLC o wrapper) y si otra sesión o un bloqueo "
+                 "retiene el medidor (dlmsdoctor probe los distingue).")],
+    ),
+    "tap.poller.session_left_open": (
+        "Su sistema de lectura cierra TCP sin liberar la sesión",
+        "Sin RLRQ ni DISC, detrás de un puente o en un medidor que conserva la sesión, el "
+        "siguiente cliente es rechazado hasta el tiempo de inactividad del medidor.",
+        [("now", "Haga que el sistema de lectura envíe RLRQ y DISC antes de cerrar la "
+                 "conexión.")],
+    ),
+    "tap.poller.inactivity_cut": (
+        "El tiempo de inactividad del medidor corta a su sistema de lectura",
+        "El lado del medidor cerró una conexión sin tráfico; el sistema de lectura no leyó el "
+        "tiempo de inactividad (0.0.22.0.0.255, atributo 8).",
+        [("now", "Lea el tiempo de inactividad y consulte o reconecte dentro de ese plazo.")],
+    ),
+    "tap.meter.stale_bytes": (
+        "Bytes viejos de una sesión anterior llegan a su sistema de lectura",
+        "Un puente o módem entrega lo que el medidor escribió cuando no había cliente "
+        "conectado.",
+        [("now", "Vacíe el canal tras conectar y empiece con DISC; aumente el tiempo de espera "
+                 "para no dejar respuestas tardías.")],
+    ),
+    "tap.poller.sequence": (
+        "Los números de secuencia HDLC de su sistema de lectura están mal",
+        "N(S)/N(R) no siguen la cuenta: el medidor descarta o rechaza esas tramas.",
+        [("now", "Corrija el manejo de N(S)/N(R) (vuelven a 0 tras el UA, +1 por trama I).")],
+    ),
+    "tap.meter.sequence": (
+        "Los números de secuencia no coinciden entre el sistema de lectura y el medidor",
+        "Un lado perdió la cuenta (una trama perdida o repetida).",
+        [],
+    ),
+    "tap.invoke_id.mismatch": (
+        "Las respuestas traen otro invoke-id que la solicitud",
+        "Un cliente que asocia respuestas por invoke-id las descarta o las confunde.",
+        [],
+    ),
+    "tap.meter.refused": (
+        "El medidor rechaza algunas solicitudes de su sistema de lectura",
+        "DM, FRMR, respuestas de excepción o resultados de acceso distintos de éxito.",
+        [],
+    ),
+    "tap.bridge.message": (
+        "El puente escribe su propio texto al sistema de lectura",
+        "Mensajes de ser2net u otro puente en lugar de tramas del medidor.",
+        [],
+    ),
+}
+
+FINDING_ES_TAP: dict[str, str] = {
+    code: title for code, (title, _explanation, _actions) in CAUSE_ES_TAP.items()
+}
+
+# The tap report's own sentences: {key: {"en": ..., "es": ...}}
+TAP_S: dict[str, dict[str, str]] = {
+    "sum_tap": {
+        "en": "dlmsdoctor relayed your poller to {target} from {started} for {duration} s: "
+              "{connections} connection(s), {poller} frame(s) poller -> meter, {meter} meter "
+              "-> poller.",
+        "es": "dlmsdoctor retransmitió su sistema de lectura hacia {target} desde {started} "
+              "durante {duration} s: {connections} conexión(es), {poller} trama(s) sistema -> "
+              "medidor, {meter} medidor -> sistema.",
+    },
+    "sum_cause": {
+        "en": "Most likely cause ({confidence} % confidence; where the fault lies: {whose}): "
+              "{title}.",
+        "es": "Causa más probable ({confidence} % de confianza; responsable: {whose}): {title}.",
+    },
+    "sum_first_action": {"en": "First thing to do: {action}",
+                         "es": "Lo primero: {action}"},
+    "sum_ok": {
+        "en": "The tap saw no fault in the poller's traffic or the meter's answers.",
+        "es": "El tap no vio fallas en el tráfico del sistema de lectura ni en las respuestas "
+              "del medidor.",
+    },
+    "sum_kept": {
+        "en": "{kept} of {total} frames are in this report; the session's frames file has "
+              "them all.",
+        "es": "Este informe incluye {kept} de {total} tramas; el archivo de tramas de la "
+              "sesión las tiene todas.",
+    },
+    "layer_meter": {"en": "Meter answers", "es": "Respuestas del medidor"},
+    "layer_refused": {"en": "Meter refusals", "es": "Rechazos del medidor"},
+    "layer_poller": {"en": "Poller", "es": "Sistema de lectura"},
+    "answers_to": {"en": "answers to {service}", "es": "respuestas a {service}"},
+    "answer_figures": {
+        "en": "p50 {p50}, p90 {p90}, p99 {p99}, max {max}; {count} answer(s), {late} late",
+        "es": "p50 {p50}, p90 {p90}, p99 {p99}, máx. {max}; {count} respuesta(s), {late} "
+              "tardía(s)",
+    },
+    "refused_times": {"en": "×{count}", "es": "×{count}"},
+    "late": {"en": "late answers", "es": "respuestas tardías"},
+    "ok": {"en": "ok", "es": "bien"},
+    "closed_poller": {"en": "by the poller", "es": "por el sistema de lectura"},
+    "closed_meter": {"en": "by the meter side", "es": "por el lado del medidor"},
+    "closed_tap": {"en": "when the tap stopped", "es": "al detenerse el tap"},
+    "finding_times": {"en": "seen {count} times", "es": "visto {count} veces"},
+    "appendix_intro": {
+        "en": "Times are seconds since the tap started. TX = sent by your poller to the meter, "
+              "RX = sent by the meter (or bridge) to your poller; dlmsdoctor only relayed them. "
+              "Offsets are bytes from the start of the frame.",
+        "es": "Los tiempos son segundos desde el inicio del tap. TX = enviado por su sistema de "
+              "lectura al medidor, RX = enviado por el medidor (o el puente) a su sistema de "
+              "lectura; dlmsdoctor solo los retransmitió. Los desplazamientos son bytes desde el "
+              "inicio de la trama. Las decodificaciones usan los términos del estándar (en "
+              "inglés), igual que Wireshark.",
+    },
+}
