@@ -70,10 +70,11 @@ def identity_text(identity: dict[str, object]) -> Text:
 
 class DiagnosisScreen(Screen[None]):
     CSS_PATH = "diagnosis.tcss"
+    # The app owns these actions (one meaning per key everywhere); shown here in the footer.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "copy_profile", "Copy profile"),
-        Binding("r", "export('report')", "Report"),
-        Binding("x", "export('capture')", "Capture"),
+        Binding("c", "app.copy_profile", "Copy profile"),
+        Binding("r", "app.export('report')", "Report"),
+        Binding("x", "app.export('capture')", "Capture"),
     ]
     AUTO_FOCUS = "#causes"
     HORIZONTAL_BREAKPOINTS = BREAKPOINTS
@@ -205,11 +206,3 @@ class DiagnosisScreen(Screen[None]):
     def action_export(self, what: str) -> None:
         self.post_message(self.ExportRequested(what))
 
-    def action_copy_profile(self) -> None:
-        """The working profile as plain text on the clipboard (OSC 52), to paste into a client."""
-        diagnosis = self.session.diagnosis if self.session else None
-        if diagnosis is None or diagnosis.profile is None:
-            self.notify("No working connection profile to copy.", severity="warning")
-            return
-        self.app.copy_to_clipboard(profile_text(diagnosis.profile).plain)
-        self.notify("Connection profile copied to the clipboard.")

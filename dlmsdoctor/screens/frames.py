@@ -77,6 +77,10 @@ class FramesScreen(Screen[None]):
         if not same_run:
             self._cache.clear()  # indexes repeat across sessions
         self.query_one(FrameList).set_frames(frames, keep_cursor=same_run)
+        if not same_run:
+            # another session: the detail panes start at their top, not where the last one was
+            for pane in (self.query_one(HexView), self.query_one(DecodeTree)):
+                pane.scroll_home(animate=False)
         if not frames:
             self._show_frame(None)
 
@@ -109,6 +113,13 @@ class FramesScreen(Screen[None]):
         if found:
             self.query_one(FrameList).focus()
         return found
+
+    def next_bad_frame(self, step: int = 1) -> None:
+        """The next frame with an error (the app's n, from any screen)."""
+        if self._ready:
+            frame_list = self.query_one(FrameList)
+            frame_list.focus()
+            frame_list.action_next_problem(step)
 
     # -- messages up -----------------------------------------------------------------------
     @on(FrameList.Highlighted)

@@ -94,12 +94,38 @@ def ledger_line(target: str) -> str:
 class HistoryScreen(Screen[None]):
     CSS_PATH = "history.tcss"
     AUTO_FOCUS = "#history-table"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
+    # It reloads each time it is shown; r is "export report" everywhere, so no reload key.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "app.run", "Run again"),
+        Binding("e", "fill_form", "Fill form"),
+    ]
 
     class SessionChosen(Message):
         def __init__(self, path: Path) -> None:
             super().__init__()
             self.path = path
+
+    class RunAgain(Message):
+        """Probe this session's target again: ``start`` runs at once, else the form is filled."""
+
+        def __init__(self, path: Path, start: bool) -> None:
+            super().__init__()
+            self.path = path
+            self.start = start
+
+    def _current(self) -> SessionSummary | None:
+        row = self.query_one(DataTable).cursor_row
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def action_run_again(self) -> None:
+        row = self._current()
+        if row is not None and row.status != "unreadable":
+            self.post_message(self.RunAgain(row.path, start=True))
+
+    def action_fill_form(self) -> None:
+        row = self._current()
+        if row is not None and row.status != "unreadable":
+            self.post_message(self.RunAgain(row.path, start=False))
 
     def __init__(self, sessions_dir: Path | None = None) -> None:
         super().__init__(id="history")
@@ -131,7 +157,7 @@ class HistoryScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self.query_one("#history-title", Static).update(
-            f"History: sessions in {self.sessions_dir}  (enter opens, r reloads)"
+            f"History: {self.sessions_dir}  (enter opens, ctrl+r runs again, e fills the form)"
         )
         self._load(self.sessions_dir)
 
