@@ -101,7 +101,8 @@ class DiagnosisScreen(Screen[None]):
         yield Static("", id="diagnosis-headline", classes="screen-title")
         with Horizontal(id="diagnosis-body"):
             yield OptionList(id="causes")
-            with VerticalScroll(id="cause-detail"):
+            # not a tab stop itself: tab goes from the causes straight to the evidence list
+            with VerticalScroll(id="cause-detail", can_focus=False):
                 yield Static("", id="cause-explanation")
                 yield Static(
                     "Evidence (enter jumps to the frame)", id="evidence-title", classes="section"
@@ -180,6 +181,8 @@ class DiagnosisScreen(Screen[None]):
             frame = evidence_frame(session, item) if session else None
             where = f"frame #{frame}" if frame is not None else (item.step or "-")
             evidence.add_option(Option(f"→ {where}: {item.note}", id=f"evidence-{i}"))
+        if cause.evidence:
+            evidence.highlighted = 0  # tab then enter opens the first evidence's frame
         steps = Text("Actions\n", style="bold")
         for action in cause.actions:
             steps.append(f"  • {action.text}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -148,7 +149,7 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("started (UTC)", "from", "target", "status", "frames", "headline")
+        table.add_columns("started (UTC)", "status", "target", "headline", "frames", "from")
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -173,12 +174,12 @@ class HistoryScreen(Screen[None]):
         table.clear()
         for i, row in enumerate(rows):
             table.add_row(
-                row.started_at,
-                row.source,
-                row.target,
+                row.started_at[:16],
                 row.status,
+                row.target,
+                Text(row.headline),
                 str(row.frames),
-                row.headline,
+                row.source,
                 key=str(i),
             )
         notes = self.query_one("#history-notes", Static)
