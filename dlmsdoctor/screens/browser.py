@@ -101,6 +101,7 @@ class BrowserScreen(Screen[None]):
         return session.diagnosis.profile
 
     def _title(self) -> None:
+        self.refresh_bindings()  # the footer's Connect / Release follow the state
         title = self.query_one("#browser-title", Static)
         if self._browser is not None:
             o = self._browser.options

@@ -51,7 +51,7 @@ def format_row(
 ) -> str:
     mark = row_mark(record, valid, other_id)
     if other_id is not None:
-        summary += f"  [answers another invoke-id: the request had #{other_id}]"
+        summary = f"[another invoke-id: the request had #{other_id}] {summary}"
     if compact:
         arrow = "→" if record.direction is Direction.TX else "←"
         return f"{record.index:>5} {record.at:>8.3f} {arrow} {len(record.data):>4} {mark} {summary}"
