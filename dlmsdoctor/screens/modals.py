@@ -58,7 +58,7 @@ class HelpScreen(ModalScreen[str | None]):
             yield Static("Menu: enter runs an action (esc closes)", classes="modal-title")
             yield OptionList(
                 *(
-                    Option(Text.assemble((f"{a.key:<11}", "bold"), f"{a.title}: {a.help}"),
+                    Option(Text.assemble((f"{a.key:<8}", "bold"), f"{a.title}: {a.help}"),
                            id=f"action-{i}")
                     for i, a in enumerate(self._actions)
                 ),

@@ -76,10 +76,11 @@ class ProbeScreen(Screen[None]):
         self._live: Session | None = None
         self._frames_seen = 0
         self._logins = 0
-        self._logins_left = 0
+        self._logins_left: int | None = None  # None: no run of ours (an opened session)
         self._last_line = "Ready."
         self._worker: Worker[None] | None = None
         self._opened_pending: Session | None = None
+        self._ready = False  # composed and mounted (is_mounted is still False in on_mount)
 
     def compose(self) -> ComposeResult:
         yield Static("Probe: where is the meter?", id="probe-title", classes="screen-title")
@@ -94,7 +95,7 @@ class ProbeScreen(Screen[None]):
                         "Cancel", id="cancel", variant="error", compact=True, disabled=True
                     )
                     yield Button("Credentials…", id="credentials", compact=True)
-                    yield Button("Save target", id="save-target", compact=True)
+                    yield Button("Save", id="save-target", compact=True)
             with Vertical(id="probe-right"):
                 yield Ladder(id="ladder")
                 yield Static("Ready.", id="probe-status")
@@ -102,6 +103,7 @@ class ProbeScreen(Screen[None]):
 
     # -- config ----------------------------------------------------------------------------
     def on_mount(self) -> None:
+        self._ready = True
         self._load_targets()
         pending, self._opened_pending = self._opened_pending, None
         if pending is not None and self._preset is None:
@@ -191,7 +193,9 @@ class ProbeScreen(Screen[None]):
         if self.running:
             return
         self._live = session
-        if not self.is_mounted:
+        self._logins_left = None
+        self._logins = len(session.logins)
+        if not self._ready:
             self._opened_pending = session  # shown by on_mount
             return
         self.query_one(Ladder).reset(session.steps)
@@ -369,7 +373,7 @@ class ProbeScreen(Screen[None]):
         elif isinstance(event, LoginAttempted):
             self._logins += 1
             if login_failed(event.mechanism, event.outcome):
-                self._logins_left = max(0, self._logins_left - 1)
+                self._logins_left = max(0, (self._logins_left or 0) - 1)
             self._status(f"Login as {event.credential}: {event.outcome}")
         elif isinstance(event, FindingRaised):
             self._status(f"{event.severity.value}: {event.message}")
@@ -432,7 +436,7 @@ class ProbeScreen(Screen[None]):
         text.append(self._last_line)
         frames = len(self._live.frames) if self._live else 0
         text.append(f"\nframes {frames}  ·  logins {self._logins}", style="dim")
-        if self._live is not None:
+        if self._live is not None and self._logins_left is not None:
             left = self._logins_left
             text.append(f"  ·  failed logins left {left}", style="bold" if left else "bold red")
         self.query_one("#probe-status", Static).update(text)

@@ -153,8 +153,10 @@ async def test_credentials_enter_adds_for_the_session_delete_removes_e_edits(
         await pilot.pause()
         field = app.credentials.kept["field"]
         assert field.client_sap == 48 and field.password == "pw123456"
-        # delete removes it
-        table.focus()
+        # delete removes it: shift+tab from the name field reaches the table
+        assert app.focused is screen.query_one("#new-name", Input)
+        await pilot.press("shift+tab")
+        assert app.focused is table
         table.move_cursor(row=0)
         await pilot.press("delete")
         await pilot.pause()
