@@ -214,3 +214,25 @@ async def test_a_bad_host_port_names_the_field() -> None:
         shown = " ".join(str(n.message) for n in app._notifications)
         assert "port must be 1..65535" in shown
         assert app.focused is app.screen.query_one("#host", Input)
+
+
+async def test_esc_goes_back_one_level(story_app: DoctorApp) -> None:
+    async with story_app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3", "f2", "f5")
+        await pilot.pause()
+        assert story_app.screen.id == "history"
+        await pilot.press("f1")  # a dialog first: esc closes it
+        await pilot.pause()
+        assert isinstance(story_app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert story_app.screen.id == "history"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert story_app.screen.id == "probe"  # no run under way: esc is "back" here too
+        await pilot.press("escape")
+        await pilot.pause()
+        assert story_app.screen.id == "frames"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert story_app.screen.id == "diagnosis"  # where the app opened
