@@ -133,3 +133,25 @@ def test_get_attribute_is_the_only_service() -> None:
     source = inspect.getsource(browse)
     assert "0xC1" not in source and "0xC3" not in source
     assert get_attribute.__name__ == "get_attribute"
+
+
+async def test_reads_appear_in_the_report_and_capture(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from dlmsdoctor.diagnosis import diagnose
+    from dlmsdoctor.output.capture import write_capture
+    from dlmsdoctor.output.report import write_report
+
+    folder = Path(str(tmp_path))
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        browser = BrowseSession(_opts(meter.port), ledger=MemoryLedger())
+        assert (await browser.open()).ok
+        await browser.read(3, VOLTAGE, 2)
+        session = await browser.close()
+    session.diagnosis = diagnose(session)
+    write_report(session, folder / "r.md", fmt="md")
+    text = (folder / "r.md").read_text(encoding="utf-8")
+    assert "GET 1.0.32.7.0.255 class 3 attribute 2" in text and "230.5 V" in text
+    stats = write_capture(session, folder / "c.pcapng")
+    assert stats.packets >= len(session.frames)
