@@ -136,6 +136,11 @@ class BrowserScreen(Screen[None]):
         if profile is None:
             self.notify("No working profile: run a probe first (F2).", severity="warning")
             return
+        probe = self.app.get_screen("probe")
+        if getattr(probe, "running", False):
+            self.notify("A probe run holds the meter: wait for it or cancel it (F2, esc).",
+                        severity="warning")
+            return
         credential: Credential | None = None
         if profile.authentication != "none" and profile.credential:
             try:

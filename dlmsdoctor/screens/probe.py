@@ -246,6 +246,14 @@ class ProbeScreen(Screen[None]):
     def action_start(self) -> None:
         if self._cancel is not None:
             return  # a run is under way: one at a time
+        try:
+            browser: Screen[None] | None = self.app.get_screen("browser")
+        except KeyError:
+            browser = None  # an app without the browser (tests of the screen alone)
+        if browser is not None and getattr(browser, "connected", False):
+            self.notify("The object browser holds the meter: release it first (F7, esc).",
+                        severity="warning")
+            return
         form = self.query_one(TargetForm)
         try:
             values = form.values()

@@ -146,3 +146,45 @@ async def test_without_a_profile_the_browser_says_what_to_do() -> None:
         screen = app.screen
         assert isinstance(screen, BrowserScreen) and not screen.connected
         assert "run a probe" in str(screen.query_one("#browser-title", Static).render())
+
+
+async def test_browser_logs_in_with_the_profiles_credential_set(
+    tmp_path: Path, hermetic_dirs: Path
+) -> None:
+    """A profile found with a credential set: the browser logs in with it (the engine's login
+    rung, the ledger records it) and a probe cannot start while the browser holds the meter."""
+    from dlmsdoctor.ledger import LoginLedger
+
+    config = hermetic_dirs / "config"
+    config.mkdir(exist_ok=True)
+    (config / "config.toml").write_text(
+        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "00000000"\n', "utf-8"
+    )
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        session = story_session()
+        assert session.diagnosis is not None
+        session.diagnosis.profile = ConnectionProfile(
+            "127.0.0.1", meter.port, "hdlc", 1, 1, 2, 1, "low", "mgmt"
+        )
+        app = create_app(session, sessions_dir=tmp_path / "sessions")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f7", "ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BrowserScreen) and screen.connected
+            assert screen.query_one("#objects", Tree).root.children
+            logins = meter.log.of("login")
+            assert logins[-1]["client_sap"] == 1 and logins[-1]["outcome"] == "accepted"
+            attempts = LoginLedger().attempts()
+            assert attempts and attempts[-1].credential == "mgmt"
+            await pilot.press("f2", "ctrl+r")  # the browser holds the meter: no probe now
+            await pilot.pause()
+            assert not app.get_screen("probe").running  # type: ignore[attr-defined]
+            shown = " ".join(str(n.message) for n in app._notifications)
+            assert "object browser holds the meter" in shown
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+        await asyncio.sleep(0.05)
+        assert meter.open_associations() == []
