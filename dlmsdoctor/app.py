@@ -260,6 +260,7 @@ class DoctorApp(App[int]):
     def action_save_target(self) -> None:
         if isinstance(self.screen, ModalScreen):
             return
+        self.action_show("probe")  # the form being saved is in view
         self.get_screen("probe", ProbeScreen).action_save_target()
 
     def action_next_bad_frame(self) -> None:
@@ -371,10 +372,7 @@ class DoctorApp(App[int]):
             self.notify(f"Cannot open {event.path}: {exc}", severity="error", timeout=8)
             return
         self.action_show("probe")
-        probe = self.get_screen("probe", ProbeScreen)
-        probe.fill_from(session)
-        if event.start:
-            probe.action_start()
+        self.get_screen("probe", ProbeScreen).fill_from(session, start=event.start)
 
 
 def profile_copy_text(profile: ConnectionProfile) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -81,6 +82,8 @@ class ProbeScreen(Screen[None]):
         self._worker: Worker[None] | None = None
         self._opened_pending: Session | None = None
         self._ready = False  # composed and mounted (is_mounted is still False in on_mount)
+        # actions asked for before the first visit (F5 then ctrl+r): run once mounted
+        self._deferred: list[Callable[[], object]] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Probe: where is the meter?", id="probe-title", classes="screen-title")
@@ -111,6 +114,16 @@ class ProbeScreen(Screen[None]):
         if self._preset is not None:
             self.query_one(TargetForm).set_values(preset_values(self._preset))
             self.call_after_refresh(self._start_preset)
+        deferred, self._deferred = self._deferred, []
+        for action in deferred:
+            self.call_after_refresh(action)
+
+    def _later(self, action: Callable[[], object]) -> bool:
+        """Before the screen is composed, keep ``action`` for on_mount; True when kept."""
+        if self._ready:
+            return False
+        self._deferred.append(action)
+        return True
 
     def _start_preset(self) -> None:
         preset = self._preset
@@ -173,10 +186,15 @@ class ProbeScreen(Screen[None]):
         return True
 
     def focus_host(self) -> None:
+        if self._later(self.focus_host):
+            return
         self.query_one("#host", Input).focus()
 
-    def fill_from(self, session: Session) -> None:
-        """History's "run again": the form gets the session's target and working profile."""
+    def fill_from(self, session: Session, start: bool = False) -> None:
+        """History's "run again": the form gets the session's target and working profile
+        (``start``: and the probe runs)."""
+        if self._later(lambda: self.fill_from(session, start)):
+            return
         values = session_values(session)
         form = self.query_one(TargetForm)
         if values.credential and values.credential not in self._form_credentials():
@@ -187,6 +205,8 @@ class ProbeScreen(Screen[None]):
         form.set_values(values)
         self.show_opened(session)
         self.query_one("#run", Button).focus()
+        if start:
+            self.action_start()
 
     def show_opened(self, session: Session) -> None:
         """A session opened from History or a file: its ladder, as it ended."""
@@ -206,6 +226,8 @@ class ProbeScreen(Screen[None]):
     @on(Button.Pressed, "#save-target")
     def action_save_target(self) -> None:
         """Save the form's target in the config, with the working profile of its last run."""
+        if self._later(self.action_save_target):
+            return
         form = self.query_one(TargetForm)
         try:
             values = form.values()
@@ -244,6 +266,8 @@ class ProbeScreen(Screen[None]):
         self.action_start()
 
     def action_start(self) -> None:
+        if self._later(self.action_start):
+            return
         if self._cancel is not None:
             return  # a run is under way: one at a time
         try:
@@ -281,6 +305,8 @@ class ProbeScreen(Screen[None]):
         from dlmsdoctor.screens.credentials import CredentialsScreen
 
         def chosen(name: str | None) -> None:
+            if not self._ready:
+                return  # the form reads the sets when it is composed
             form = self.query_one(TargetForm)
             current = form.query_one("#credential", Select).value
             keep = current if isinstance(current, str) else None

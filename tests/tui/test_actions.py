@@ -236,3 +236,20 @@ async def test_esc_goes_back_one_level(story_app: DoctorApp) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert story_app.screen.id == "diagnosis"  # where the app opened
+
+
+async def test_probe_actions_before_its_first_visit(story_app: DoctorApp) -> None:
+    """F6 and ctrl+s work though the Probe screen was never shown."""
+    async with story_app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert story_app.screen.id == "diagnosis"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.pause()
+        assert story_app.screen.id == "probe"  # the form being saved comes into view
+        shown = " ".join(str(n.message) for n in story_app._notifications)
+        assert "host name or IP address" in shown  # nothing to save yet: Host is empty
+        assert story_app.focused is story_app.screen.query_one("#host", Input)

@@ -176,3 +176,27 @@ async def test_save_target_writes_the_working_profile(hermetic_dirs: Path) -> No
             await keys("ctrl+r")
             await keys.settle()
             assert app.session is not None and app.session.target.port == meter.port
+
+
+async def test_run_again_straight_from_history(hermetic_dirs: Path) -> None:
+    """The app opened on History (the Probe screen never shown): ctrl+r still runs."""
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        app: DoctorApp = create_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            keys = Keys(pilot)
+            await keys.settle()
+            await keys.type(f"127.0.0.1:{meter.port}")
+            await keys("ctrl+r")
+            await keys.settle()
+        app = create_app(start_screen="history")
+        async with app.run_test(size=(80, 24)) as pilot:
+            keys = Keys(pilot)
+            await keys.settle()
+            await keys("ctrl+r")
+            await keys.settle()
+            await keys.settle()
+            assert keys.count == 1
+            session = app.session
+            assert session is not None and session.diagnosis is not None
+            assert session.target.port == meter.port and session.diagnosis.status == "ok"
