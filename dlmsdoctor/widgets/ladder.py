@@ -97,6 +97,7 @@ class Ladder(DataTable[str | Text]):
         assert self._layout is not None
         state, rung, time, result = self._layout
         row = self.cursor_row
+        scroll_y = self.scroll_y  # a rebuild must not move what the technician is reading
         self.clear(columns=True)
         self.add_column("" if state == 1 else "state", key="state", width=state)
         self.add_column("rung", key="rung", width=rung)
@@ -106,7 +107,8 @@ class Ladder(DataTable[str | Text]):
         for step in self._steps.values():
             self.add_row(*self._cells(step), key=step.id, height=None)
         if self.row_count:
-            self.move_cursor(row=min(row, self.row_count - 1))
+            self.move_cursor(row=min(row, self.row_count - 1), scroll=False)
+        self.call_after_refresh(self.scroll_to, y=scroll_y, animate=False)
 
     def _cells(self, step: StepRecord) -> tuple[str | Text, ...]:
         assert self._layout is not None
@@ -128,6 +130,7 @@ class Ladder(DataTable[str | Text]):
         if self._layout is None:
             self._layout = self._widths()
         self._rebuild()
+        self.call_after_refresh(self.scroll_to, y=0, animate=False)  # a new run: from the top
         for step in steps or []:
             self.update_step(step)
 
