@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Footer, Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from dlmsdoctor.browse import BrowseError, BrowseSession, OpenResult, ReadResult, options_for
@@ -43,6 +43,7 @@ class BrowserScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "connect", "Connect"),
         Binding("escape", "release", "Release"),
+        Binding("slash", "filter", "Filter"),
     ]
 
     class Opened(Message):
@@ -68,11 +69,15 @@ class BrowserScreen(Screen[None]):
         self._live: Session | None = None
         self._opening = False
         self._release_done: asyncio.Future[None] | None = None
+        self._objects: list[ObjectEntry] = []
 
     def compose(self) -> ComposeResult:
         yield Static("", id="browser-title", classes="screen-title")
         with Horizontal(id="browser-body"):
-            yield Tree[NodeData]("objects", id="objects")
+            with Vertical(id="browser-left"):
+                yield Input(placeholder="/ filter: OBIS code, name or class (enter: first match)",
+                            id="object-filter", compact=True)
+                yield Tree[NodeData]("objects", id="objects")
             with Vertical(id="browser-detail"):
                 with VerticalScroll(id="value-box"):
                     yield Static("", id="value")
@@ -197,12 +202,14 @@ class BrowserScreen(Screen[None]):
         )
         self.query_one("#objects", Tree).focus()
 
-    def _fill_tree(self, objects: list[ObjectEntry]) -> None:
+    def _fill_tree(self, objects: list[ObjectEntry], pattern: str = "") -> None:
+        self._objects = list(objects)
         tree: Tree[NodeData] = self.query_one("#objects", Tree)
         tree.clear()
         by_class: dict[int, list[ObjectEntry]] = {}
         for entry in objects:
-            by_class.setdefault(entry.class_id, []).append(entry)
+            if _matches(entry, pattern):
+                by_class.setdefault(entry.class_id, []).append(entry)
         for class_id in sorted(by_class):
             entries = sorted(by_class[class_id], key=lambda e: e.obis)
             label = Text(f"{entries[0].class_name} ", style="bold")
@@ -217,6 +224,36 @@ class BrowserScreen(Screen[None]):
                     node.add_leaf(self._attribute_label(entry, attribute), data=(entry, attribute))
         tree.root.expand()
         tree.move_cursor(tree.root.children[0] if tree.root.children else None)
+
+    # -- filter ----------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one("#object-filter", Input).focus()
+
+    @on(Input.Changed, "#object-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._objects:
+            self._fill_tree(self._objects, event.value.strip())
+
+    @on(Input.Submitted, "#object-filter")
+    def _filter_submitted(self) -> None:
+        """The first match opens, its value attribute (2) under the cursor: enter reads it."""
+        tree: Tree[NodeData] = self.query_one("#objects", Tree)
+        tree.focus()
+        for group in tree.root.children:
+            for node in group.children:
+                node.expand()
+                leaves = list(node.children)
+                target = next((leaf for leaf in leaves if isinstance(leaf.data, tuple)
+                               and leaf.data[1] == 2), leaves[0] if leaves else node)
+                # the expanded lines exist after the next refresh: the cursor moves then
+                self.call_after_refresh(self._move_cursor_to, target)
+                return
+
+    def _move_cursor_to(self, node: TreeNode[NodeData], tries: int = 3) -> None:
+        tree: Tree[NodeData] = self.query_one("#objects", Tree)
+        tree.move_cursor(node)
+        if tree.cursor_node is not node and tries:
+            self.call_after_refresh(self._move_cursor_to, node, tries - 1)
 
     @staticmethod
     def _attribute_label(entry: ObjectEntry, attribute: int, value: str = "") -> Text:
@@ -344,3 +381,11 @@ class BrowserScreen(Screen[None]):
                 saved = f" The session could not be saved: {exc.strerror or exc}"
         self._status(f"Released ({release.summary if release else 'no release rung'}).{saved}")
         self.post_message(pm.RunCompleted(session))
+
+
+def _matches(entry: ObjectEntry, pattern: str) -> bool:
+    if not pattern:
+        return True
+    needle = pattern.lower()
+    return any(needle in text.lower() for text in (
+        entry.obis_text, entry.name, entry.class_name, f"class {entry.class_id}"))

@@ -188,3 +188,32 @@ async def test_browser_logs_in_with_the_profiles_credential_set(
             await pilot.pause()
         await asyncio.sleep(0.05)
         assert meter.open_associations() == []
+
+
+async def test_keyboard_only_read_with_the_filter(tmp_path: Path) -> None:
+    """F7, ctrl+r, /, the OBIS code, enter (the value attribute is under the cursor), enter."""
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        app = _app(meter.port, tmp_path / "sessions")
+        async with app.run_test(size=(80, 24)) as pilot:
+            pressed = ["f7", "ctrl+r"]
+            await pilot.press(*pressed)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            typed = ["slash", *"32.7", "enter"]
+            await pilot.press(*typed)
+            await pilot.pause()
+            await pilot.pause()
+            screen = app.screen
+            tree = screen.query_one("#objects", Tree)
+            assert [str(g.label).split(" ")[0] for g in tree.root.children] == ["Register"]
+            assert tree.cursor_node is not None and tree.cursor_node.data[1] == 2
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "230.5 V" in str(tree.cursor_node.label)
+            assert len(pressed) + len(typed) + 1 == 9  # docs/tui.md gives this count
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert meter.open_associations() == []
