@@ -333,6 +333,7 @@ class ProbeScreen(Screen[None]):
         self.query_one(Ladder).scroll_home(animate=False)
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
+        self.refresh_bindings()
         self._status(prelude_note if prelude else f"Probing {values.host}:{values.port}…")
         self.post_message(pm.LiveSessionStarted(self._live))
         self._worker = self._run(options, self._cancel, prelude)
@@ -462,6 +463,7 @@ class ProbeScreen(Screen[None]):
         self._options = None
         self.query_one("#run", Button).disabled = False
         self.query_one("#cancel", Button).disabled = True
+        self.refresh_bindings()  # esc is "back" again, not "cancel run"
 
     def _status(self, line: str | None) -> None:
         text = Text()
