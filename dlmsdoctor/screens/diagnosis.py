@@ -15,7 +15,9 @@ from textual.widgets import Button, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from dlmsdoctor.screens.layout import BREAKPOINTS
+from dlmsdoctor.screens.probe_messages import StepFramesRequested
 from dlmsdoctor.session import Cause, ConnectionProfile, Evidence, Session
+from dlmsdoctor.widgets.ladder import Ladder
 
 _STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red"}
 
@@ -110,6 +112,9 @@ class DiagnosisScreen(Screen[None]):
                 yield OptionList(id="evidence")
                 yield Static("", id="cause-actions")
                 yield Static("", id="profile")
+            # wide terminals: the session's ladder under the causes (enter: its frames); after
+            # the detail so that tab goes causes -> evidence -> ladder
+            yield Ladder(id="diagnosis-ladder")
         with Horizontal(id="diagnosis-buttons"):
             yield Button("Export report", id="export-report")
             yield Button("Export capture", id="export-capture")
@@ -117,6 +122,7 @@ class DiagnosisScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#causes", OptionList).border_title = "Causes"
+        self.query_one("#diagnosis-ladder", Ladder).border_title = "Ladder"
         self._ready = True
         self.show_session(self.session)
 
@@ -127,6 +133,7 @@ class DiagnosisScreen(Screen[None]):
         headline = self.query_one("#diagnosis-headline", Static)
         causes = self.query_one("#causes", OptionList)
         causes.clear_options()
+        self.query_one("#diagnosis-ladder", Ladder).reset(session.steps if session else [])
         diagnosis = session.diagnosis if session else None
         if diagnosis is None:
             self._causes = []
@@ -151,6 +158,16 @@ class DiagnosisScreen(Screen[None]):
         profile = profile_text(diagnosis.profile)
         profile.append_text(identity_text(session.identity if session else {}))
         self.query_one("#profile", Static).update(profile)
+
+    @on(Ladder.RowSelected, "#diagnosis-ladder")
+    def _rung_selected(self, event: Ladder.RowSelected) -> None:
+        step_id = str(event.row_key.value)
+        frames = self.session.frames if self.session else []
+        first = next((f.index for f in frames if f.step_id == step_id), None)
+        if first is None:
+            self.notify("This rung sent and received no frames.", timeout=3)
+        else:
+            self.post_message(StepFramesRequested(first))
 
     @on(OptionList.OptionHighlighted, "#causes")
     def _cause_highlighted(self, event: OptionList.OptionHighlighted) -> None:

@@ -253,3 +253,26 @@ async def test_probe_actions_before_its_first_visit(story_app: DoctorApp) -> Non
         shown = " ".join(str(n.message) for n in story_app._notifications)
         assert "host name or IP address" in shown  # nothing to save yet: Host is empty
         assert story_app.focused is story_app.screen.query_one("#host", Input)
+
+
+async def test_wide_diagnosis_shows_the_ladder_and_its_rungs_open_frames(
+    story_app: DoctorApp,
+) -> None:
+    from dlmsdoctor.widgets.ladder import Ladder
+
+    async with story_app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        ladder = story_app.screen.query_one("#diagnosis-ladder", Ladder)
+        assert ladder.display and ladder.row_count == 6
+        assert ladder.state_of("assoc.login") == "failed"
+        await pilot.press("tab", "tab")  # causes -> evidence -> ladder
+        assert story_app.focused is ladder
+        ladder.move_cursor(row=ladder.get_row_index("assoc.login"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert story_app.screen.id == "frames"
+        frame_list = story_app.screen.query_one(FrameList)
+        assert frame_list.frames[frame_list.cursor].step_id == "assoc.login"
+    async with create_app(story_session()).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not pilot.app.screen.query_one("#diagnosis-ladder", Ladder).display
