@@ -155,3 +155,36 @@ async def test_reads_appear_in_the_report_and_capture(tmp_path: object) -> None:
     assert "GET 1.0.32.7.0.255 class 3 attribute 2" in text and "230.5 V" in text
     stats = write_capture(session, folder / "c.pcapng")
     assert stats.packets >= len(session.frames)
+
+
+async def test_wrapper_meter_browsed_too() -> None:
+    async with SimulatedMeter("wrapper") as meter:
+        assert meter.port is not None
+        browser = BrowseSession(_opts(meter.port, framing="wrapper"), ledger=MemoryLedger())
+        opened = await browser.open()
+        try:
+            assert opened.ok, opened.reason
+            assert any(o.obis == VOLTAGE for o in opened.objects)
+            voltage = await browser.read(3, VOLTAGE, 2)
+            assert voltage.text.startswith("230.5 V"), voltage.text
+        finally:
+            await browser.close()
+        await _settle()
+        assert meter.open_associations() == []
+
+
+async def test_a_request_longer_than_the_negotiated_pdu_is_not_sent() -> None:
+    from dlmsdoctor.link.clock import MonotonicClock
+    from dlmsdoctor.login_budget import LoginBudget
+    from dlmsdoctor.probes.base import ProbeContext
+
+    sent: list[object] = []
+    ctx = ProbeContext(
+        ProbeOptions("127.0.0.1"), clock=MonotonicClock(), channel_factory=None,  # type: ignore[arg-type]
+        emit=sent.append, cancel=asyncio.Event(), budget=LoginBudget(MemoryLedger(), "m"),
+    )
+    ctx.facts.associated_sap = 16
+    ctx.facts.max_pdu_size = 12  # a GET-Request-Normal is 13 bytes
+    result = await get_attribute(ctx, "browse.get.1", 3, VOLTAGE, 2)
+    assert not result.ok and "exceeds the meter's max PDU size 12" in result.error
+    assert sent == []  # nothing went out
