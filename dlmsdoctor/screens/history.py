@@ -189,8 +189,11 @@ class HistoryScreen(Screen[None]):
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         index = int(event.row_key.value or 0)
         if 0 <= index < len(self._rows):
+            row = self._rows[index]
             notes = self.query_one("#history-notes", Static)
-            notes.update(ledger_line(self._rows[index].target))
+            # the whole headline, which the table cuts at 80 columns, then the meter's ledger
+            notes.update(Text.assemble((f"{row.status}: ", "bold"), row.headline or "-", "\n",
+                                       (ledger_line(row.target), "dim")))
 
     @on(DataTable.RowSelected, "#history-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
