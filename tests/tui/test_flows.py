@@ -200,3 +200,34 @@ async def test_run_again_straight_from_history(hermetic_dirs: Path) -> None:
             session = app.session
             assert session is not None and session.diagnosis is not None
             assert session.target.port == meter.port and session.diagnosis.status == "ok"
+
+
+async def test_a_set_kept_for_the_session_logs_in_and_is_never_written(
+    hermetic_dirs: Path,
+) -> None:
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        app: DoctorApp = create_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            keys = Keys(pilot)
+            await keys.settle()
+            await keys.type(f"127.0.0.1:{meter.port}")
+            await keys("f6")
+            await keys.type("field")
+            await keys("tab")
+            await keys.type("1")
+            await keys("tab", "tab")
+            await keys.type("00000000")
+            await keys("enter", "escape")  # added; esc picks it in the form
+            assert app.screen.id == "probe"
+            assert app.screen.query_one("#credential").value == "field"  # type: ignore[attr-defined]
+            await keys("ctrl+r")
+            await keys.settle()
+            session = app.session
+            assert session is not None
+            login = session.step("assoc.login.field")
+            assert login is not None and login.summary.startswith("accepted"), login
+        assert not (hermetic_dirs / "config" / "config.toml").exists()
+        # the session holds no secret either: the AARQ's password bytes are masked
+        assert "3030303030303030" not in session.dumps().lower().replace(" ", "")
+        assert meter.open_associations() == []
