@@ -16,7 +16,9 @@ from textual.widgets.option_list import Option
 
 from dlmsdoctor.events import Direction
 from dlmsdoctor.screens.layout import BREAKPOINTS
+from dlmsdoctor.screens.probe_messages import StepFramesRequested
 from dlmsdoctor.session import Cause, ConnectionProfile, Evidence, Session
+from dlmsdoctor.widgets.ladder import Ladder
 
 _STATUS_STYLE = {"ok": "bold green", "degraded": "bold yellow", "failed": "bold red",
                  "cancelled": "bold yellow"}
@@ -91,10 +93,11 @@ def identity_text(identity: dict[str, object]) -> Text:
 
 class DiagnosisScreen(Screen[None]):
     CSS_PATH = "diagnosis.tcss"
+    # The app owns these actions (one meaning per key everywhere); shown here in the footer.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "copy_profile", "Copy profile"),
-        Binding("r", "export('report')", "Report"),
-        Binding("x", "export('capture')", "Capture"),
+        Binding("c", "app.copy_profile", "Copy profile"),
+        Binding("r", "app.export('report')", "Report"),
+        Binding("x", "app.export('capture')", "Capture"),
     ]
     AUTO_FOCUS = "#causes"
     HORIZONTAL_BREAKPOINTS = BREAKPOINTS
@@ -121,7 +124,8 @@ class DiagnosisScreen(Screen[None]):
         yield Static("", id="diagnosis-headline", classes="screen-title")
         with Horizontal(id="diagnosis-body"):
             yield OptionList(id="causes")
-            with VerticalScroll(id="cause-detail"):
+            # not a tab stop itself: tab goes from the causes straight to the evidence list
+            with VerticalScroll(id="cause-detail", can_focus=False):
                 yield Static("", id="cause-explanation")
                 yield Static(
                     "Evidence (enter jumps to the frame)", id="evidence-title", classes="section"
@@ -129,6 +133,9 @@ class DiagnosisScreen(Screen[None]):
                 yield OptionList(id="evidence")
                 yield Static("", id="cause-actions")
                 yield Static("", id="profile")
+            # wide terminals: the session's ladder under the causes (enter: its frames); after
+            # the detail so that tab goes causes -> evidence -> ladder
+            yield Ladder(id="diagnosis-ladder")
         with Horizontal(id="diagnosis-buttons"):
             yield Button("Export report", id="export-report")
             yield Button("Export capture", id="export-capture")
@@ -136,6 +143,7 @@ class DiagnosisScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#causes", OptionList).border_title = "Causes"
+        self.query_one("#diagnosis-ladder", Ladder).border_title = "Ladder"
         self._ready = True
         self.show_session(self.session)
 
@@ -146,6 +154,7 @@ class DiagnosisScreen(Screen[None]):
         headline = self.query_one("#diagnosis-headline", Static)
         causes = self.query_one("#causes", OptionList)
         causes.clear_options()
+        self.query_one("#diagnosis-ladder", Ladder).reset(session.steps if session else [])
         diagnosis = session.diagnosis if session else None
         if diagnosis is None:
             self._causes = []
@@ -174,6 +183,16 @@ class DiagnosisScreen(Screen[None]):
         profile = profile_text(diagnosis.profile)
         profile.append_text(identity_text(session.identity if session else {}))
         self.query_one("#profile", Static).update(profile)
+
+    @on(Ladder.RowSelected, "#diagnosis-ladder")
+    def _rung_selected(self, event: Ladder.RowSelected) -> None:
+        step_id = str(event.row_key.value)
+        frames = self.session.frames if self.session else []
+        first = next((f.index for f in frames if f.step_id == step_id), None)
+        if first is None:
+            self.notify("This rung sent and received no frames.", timeout=3)
+        else:
+            self.post_message(StepFramesRequested(first))
 
     @on(OptionList.OptionHighlighted, "#causes")
     def _cause_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -204,6 +223,8 @@ class DiagnosisScreen(Screen[None]):
             frame = evidence_frame(session, item) if session else None
             where = f"frame #{frame}" if frame is not None else (item.step or "-")
             evidence.add_option(Option(f"→ {where}: {item.note}", id=f"evidence-{i}"))
+        if cause.evidence:
+            evidence.highlighted = 0  # tab then enter opens the first evidence's frame
         steps = Text("Actions\n", style="bold")
         for action in cause.actions:
             steps.append(f"  • {action.text}")
@@ -230,11 +251,3 @@ class DiagnosisScreen(Screen[None]):
     def action_export(self, what: str) -> None:
         self.post_message(self.ExportRequested(what))
 
-    def action_copy_profile(self) -> None:
-        """The working profile as plain text on the clipboard (OSC 52), to paste into a client."""
-        diagnosis = self.session.diagnosis if self.session else None
-        if diagnosis is None or diagnosis.profile is None:
-            self.notify("No working connection profile to copy.", severity="warning")
-            return
-        self.app.copy_to_clipboard(profile_text(diagnosis.profile).plain)
-        self.notify("Connection profile copied to the clipboard.")

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from dlmsdoctor import paths
 from dlmsdoctor.session import Session
@@ -68,7 +68,10 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             if self._what == "report":
                 yield Label("The file name picks the format: .md, .html or .json")
             yield Input(str(self._default), id="export-path")
-            yield Checkbox("Include secrets (passwords unmasked)", False, id="export-secrets")
+            # A session never holds a secret (the recorder masks them as it records): an
+            # "include secrets" choice would promise what no export can do.
+            yield Label("Passwords are masked (********) in every session and export.",
+                        id="export-secrets-note")
             with Horizontal(id="export-buttons"):
                 yield Button("Export", id="export-ok", variant="primary", compact=True)
                 yield Button("Cancel", id="export-cancel", compact=True)
@@ -79,13 +82,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         text = self.query_one("#export-path", Input).value.strip()
         if not text:
             return
-        self.dismiss(
-            ExportRequest(
-                self._what,
-                Path(text).expanduser(),
-                self.query_one("#export-secrets", Checkbox).value,
-            )
-        )
+        self.dismiss(ExportRequest(self._what, Path(text).expanduser()))
 
     @on(Button.Pressed, "#export-cancel")
     def action_cancel(self) -> None:

@@ -43,6 +43,7 @@ class FramesScreen(Screen[None]):
         super().__init__(id="frames")
         self._ready = False
         self._pending_frame: int | None = None
+        self._pending_bad = 0  # n pressed before the first visit
         self.session: Session | None = None
         self._cache = DecodeCache()
         self._view: FrameView | None = None
@@ -77,6 +78,10 @@ class FramesScreen(Screen[None]):
         if not same_run:
             self._cache.clear()  # indexes repeat across sessions
         self.query_one(FrameList).set_frames(frames, keep_cursor=same_run)
+        if not same_run:
+            # another session: the detail panes start at their top, not where the last one was
+            for pane in (self.query_one(HexView), self.query_one(DecodeTree)):
+                pane.scroll_home(animate=False)
         if not frames:
             self._show_frame(None)
 
@@ -86,6 +91,9 @@ class FramesScreen(Screen[None]):
         if self._pending_frame is not None:
             self.select_frame(self._pending_frame)
             self._pending_frame = None
+        if self._pending_bad:
+            step, self._pending_bad = self._pending_bad, 0
+            self.next_bad_frame(step)
 
     def frames_added(self) -> None:
         """Frames were appended to the session being viewed (live run)."""
@@ -109,6 +117,15 @@ class FramesScreen(Screen[None]):
         if found:
             self.query_one(FrameList).focus()
         return found
+
+    def next_bad_frame(self, step: int = 1) -> None:
+        """The next frame with an error (the app's n, from any screen)."""
+        if not self._ready:  # first visit: once the list is filled
+            self._pending_bad = step
+            return
+        frame_list = self.query_one(FrameList)
+        frame_list.focus()
+        frame_list.action_next_problem(step)
 
     # -- messages up -----------------------------------------------------------------------
     @on(FrameList.Highlighted)

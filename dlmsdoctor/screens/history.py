@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -94,12 +95,38 @@ def ledger_line(target: str) -> str:
 class HistoryScreen(Screen[None]):
     CSS_PATH = "history.tcss"
     AUTO_FOCUS = "#history-table"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
+    # It reloads each time it is shown; r is "export report" everywhere, so no reload key.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "app.run", "Run again"),
+        Binding("e", "fill_form", "Fill form"),
+    ]
 
     class SessionChosen(Message):
         def __init__(self, path: Path) -> None:
             super().__init__()
             self.path = path
+
+    class RunAgain(Message):
+        """Probe this session's target again: ``start`` runs at once, else the form is filled."""
+
+        def __init__(self, path: Path, start: bool) -> None:
+            super().__init__()
+            self.path = path
+            self.start = start
+
+    def _current(self) -> SessionSummary | None:
+        row = self.query_one(DataTable).cursor_row
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def action_run_again(self) -> None:
+        row = self._current()
+        if row is not None and row.status != "unreadable":
+            self.post_message(self.RunAgain(row.path, start=True))
+
+    def action_fill_form(self) -> None:
+        row = self._current()
+        if row is not None and row.status != "unreadable":
+            self.post_message(self.RunAgain(row.path, start=False))
 
     def __init__(self, sessions_dir: Path | None = None) -> None:
         super().__init__(id="history")
@@ -122,7 +149,7 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("started (UTC)", "from", "target", "status", "frames", "headline")
+        table.add_columns("started (UTC)", "status", "target", "headline", "frames", "from")
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -131,7 +158,7 @@ class HistoryScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self.query_one("#history-title", Static).update(
-            f"History: sessions in {self.sessions_dir}  (enter opens, r reloads)"
+            f"History: {self.sessions_dir}  (enter opens, ctrl+r runs again, e fills the form)"
         )
         self._load(self.sessions_dir)
 
@@ -147,12 +174,12 @@ class HistoryScreen(Screen[None]):
         table.clear()
         for i, row in enumerate(rows):
             table.add_row(
-                row.started_at,
-                row.source,
-                row.target,
+                row.started_at[:16],
                 row.status,
+                row.target,
+                Text(row.headline),
                 str(row.frames),
-                row.headline,
+                row.source,
                 key=str(i),
             )
         notes = self.query_one("#history-notes", Static)
@@ -162,8 +189,11 @@ class HistoryScreen(Screen[None]):
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         index = int(event.row_key.value or 0)
         if 0 <= index < len(self._rows):
+            row = self._rows[index]
             notes = self.query_one("#history-notes", Static)
-            notes.update(ledger_line(self._rows[index].target))
+            # the whole headline, which the table cuts at 80 columns, then the meter's ledger
+            notes.update(Text.assemble((f"{row.status}: ", "bold"), row.headline or "-", "\n",
+                                       (ledger_line(row.target), "dim")))
 
     @on(DataTable.RowSelected, "#history-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -11,25 +12,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 HELP_TEXT = """\
 Why does the meter not answer? dlmsdoctor finds out, with proof.
 
-Screens
-  F2  Probe      the target and the ladder, live; enter on a rung
-                 opens its frames
-                 ctrl+r runs, esc cancels (the meter is released),
-                 F6 edits credential sets (secrets masked)
-  F3  Frames     TX/RX frames, hex view and decode tree
-  F4  Diagnosis  ranked causes; enter on evidence opens the frame;
-                 c copies the working profile, r / x export
-                 the report / the capture
-  F5  History    saved sessions (enter re-opens) and the ledger
+Every action above is also in the command palette (ctrl+p); each key
+means one thing everywhere. Keys in a screen:
+  Probe      Host takes host:port, [v6]:port or a saved target's name;
+             F2 again goes back to Host; enter on a rung opens its frames
+  Diagnosis  enter on evidence opens the frame
+  History    enter reopens (ladder, frames, diagnosis); ctrl+r runs it
+             again; e fills the form only
+  Browser    ctrl+r connects with the working profile; enter on an
+             attribute reads it (GET only); esc releases the meter
+  Decode     paste hex or log lines, ctrl+r (or enter) decodes
+  Credentials  enter in a field adds; on the table enter uses,
+             del removes, e edits; ctrl+u shows secrets
 
 Everywhere
-  ctrl+p  command palette       ctrl+o  open a session file
-  ctrl+t  light / dark theme    f1      this help
   tab     next pane             q       quit (ctrl+q in a text field)
 
 Frames
@@ -41,15 +43,36 @@ Frames
 """
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "close", "Close")]
+class HelpScreen(ModalScreen[str | None]):
+    """F1: every action with its key, as a menu (enter runs one), then the keys of each screen.
+    Returns the chosen action string, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1", "close", "Close")]
+
+    def __init__(self, actions: Sequence[Any] = ()) -> None:
+        super().__init__()
+        self._actions = list(actions)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box", classes="modal-box"):
-            yield Static("Help", classes="modal-title")
-            with VerticalScroll():
+            yield Static("Menu: enter runs an action (esc closes)", classes="modal-title")
+            yield OptionList(
+                *(
+                    Option(Text.assemble((f"{a.key:<8}", "bold"), f"{a.title}: {a.help}"),
+                           id=f"action-{i}")
+                    for i, a in enumerate(self._actions)
+                ),
+                id="help-actions",
+            )
+            with VerticalScroll(id="help-scroll"):
                 yield Static(Text(HELP_TEXT), id="help-text")
             yield Button("Close", id="help-close", variant="primary", compact=True)
+
+    @on(OptionList.OptionSelected, "#help-actions")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        index = event.option_index
+        if 0 <= index < len(self._actions):
+            self.dismiss(self._actions[index].action)
 
     @on(Button.Pressed, "#help-close")
     def action_close(self) -> None:
@@ -84,6 +107,38 @@ class OpenSessionScreen(ModalScreen[Path | None]):
             self.query_one("#open-error", Label).update(f"No such file: {path}")
             return
         self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NameScreen(ModalScreen[str | None]):
+    """Ask for a name (saving a target); returns it, or None when cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, default: str = "") -> None:
+        super().__init__()
+        self._title = title
+        self._default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="name-box", classes="modal-box"):
+            yield Static(f"{self._title} (enter saves, esc cancels)", classes="modal-title")
+            yield Input(self._default, placeholder="letters, digits, _ . -", id="name-input")
+            yield Label("", id="name-error")
+
+    @on(Input.Submitted, "#name-input")
+    def _submit(self) -> None:
+        import re
+
+        name = self.query_one("#name-input", Input).value.strip()
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            self.query_one("#name-error", Label).update(
+                "Use letters, digits, _ . - (e.g. substation-3)."
+            )
+            return
+        self.dismiss(name)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

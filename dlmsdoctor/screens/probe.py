@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Footer, Input, Select, Static
 from textual.worker import Worker
 
 from dlmsdoctor.config import TargetConfig
@@ -29,6 +30,7 @@ from dlmsdoctor.events import (
     StepStatus,
 )
 from dlmsdoctor.screens import probe_messages as pm
+from dlmsdoctor.screens.credentials import CredentialStore
 from dlmsdoctor.screens.layout import BREAKPOINTS, SHORT_BREAKPOINTS
 from dlmsdoctor.screens.probe_run import (
     Prelude,
@@ -40,6 +42,8 @@ from dlmsdoctor.screens.probe_run import (
     new_session,
     planned_steps,
     preset_values,
+    session_values,
+    target_snippet,
 )
 from dlmsdoctor.session import Session, StepRecord
 from dlmsdoctor.widgets.ladder import Ladder
@@ -52,9 +56,10 @@ class ProbeScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = BREAKPOINTS
     VERTICAL_BREAKPOINTS = SHORT_BREAKPOINTS
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+r", "start", "Run"),
+        Binding("ctrl+r", "app.run", "Run"),
         Binding("escape", "cancel", "Cancel run"),
-        Binding("f6", "credentials", "Credentials"),
+        Binding("f6", "app.credentials", "Credentials"),
+        Binding("ctrl+s", "app.save_target", "Save"),
     ]
 
     def __init__(
@@ -72,9 +77,13 @@ class ProbeScreen(Screen[None]):
         self._live: Session | None = None
         self._frames_seen = 0
         self._logins = 0
-        self._logins_left = 0
+        self._logins_left: int | None = None  # None: no run of ours (an opened session)
         self._last_line = "Ready."
         self._worker: Worker[None] | None = None
+        self._opened_pending: Session | None = None
+        self._ready = False  # composed and mounted (is_mounted is still False in on_mount)
+        # actions asked for before the first visit (F5 then ctrl+r): run once mounted
+        self._deferred: list[Callable[[], object]] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Probe: where is the meter?", id="probe-title", classes="screen-title")
@@ -89,6 +98,7 @@ class ProbeScreen(Screen[None]):
                         "Cancel", id="cancel", variant="error", compact=True, disabled=True
                     )
                     yield Button("Credentials…", id="credentials", compact=True)
+                    yield Button("Save", id="save-target", compact=True)
             with Vertical(id="probe-right"):
                 yield Ladder(id="ladder")
                 yield Static("Ready.", id="probe-status")
@@ -96,10 +106,24 @@ class ProbeScreen(Screen[None]):
 
     # -- config ----------------------------------------------------------------------------
     def on_mount(self) -> None:
+        self._ready = True
         self._load_targets()
+        pending, self._opened_pending = self._opened_pending, None
+        if pending is not None and self._preset is None:
+            self.show_opened(pending)
         if self._preset is not None:
             self.query_one(TargetForm).set_values(preset_values(self._preset))
             self.call_after_refresh(self._start_preset)
+        deferred, self._deferred = self._deferred, []
+        for action in deferred:
+            self.call_after_refresh(action)
+
+    def _later(self, action: Callable[[], object]) -> bool:
+        """Before the screen is composed, keep ``action`` for on_mount; True when kept."""
+        if self._ready:
+            return False
+        self._deferred.append(action)
+        return True
 
     def _start_preset(self) -> None:
         preset = self._preset
@@ -142,16 +166,118 @@ class ProbeScreen(Screen[None]):
         from dlmsdoctor.config import ConfigError, load_config
 
         try:
-            return sorted(load_config(self._config_path).credentials)
+            names = set(load_config(self._config_path).credentials)
         except ConfigError as exc:
             self.app.notify(str(exc), severity="error", timeout=10)
-            return []
+            names = set()
+        return sorted(names | set(self._store.kept))
+
+    @property
+    def _store(self) -> CredentialStore:
+        store = getattr(self.app, "credentials", None)
+        if isinstance(store, CredentialStore):
+            return store
+        return CredentialStore(self._config_path)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # esc cancels a run; with none under way it goes back a level (the app's esc)
+        if action == "cancel":
+            return self.running
+        return True
+
+    def focus_host(self) -> None:
+        if self._later(self.focus_host):
+            return
+        self.query_one("#host", Input).focus()
+
+    def fill_from(self, session: Session, start: bool = False) -> None:
+        """History's "run again": the form gets the session's target and working profile
+        (``start``: and the probe runs)."""
+        if self._later(lambda: self.fill_from(session, start)):
+            return
+        values = session_values(session)
+        form = self.query_one(TargetForm)
+        if values.credential and values.credential not in self._form_credentials():
+            self.notify(
+                f"Credential set {values.credential!r} is not defined: add it (F6) or pick one.",
+                severity="warning",
+            )
+        form.set_values(values)
+        self.show_opened(session)
+        self.query_one("#run", Button).focus()
+        if start:
+            self.action_start()
+
+    def show_opened(self, session: Session) -> None:
+        """A session opened from History or a file: its ladder, as it ended."""
+        if self.running:
+            return
+        self._live = session
+        self._logins_left = None
+        self._logins = len(session.logins)
+        if not self._ready:
+            self._opened_pending = session  # shown by on_mount
+            return
+        self.query_one(Ladder).reset(session.steps)
+        headline = session.diagnosis.headline if session.diagnosis else ""
+        when = session.started_at.replace("T", " ")[:19]
+        self._status(f"Session of {when} (opened). {headline}  ctrl+r probes again.".strip())
+
+    @on(Button.Pressed, "#save-target")
+    def action_save_target(self) -> None:
+        """Save the form's target in the config, with the working profile of its last run."""
+        if self._later(self.action_save_target):
+            return
+        form = self.query_one(TargetForm)
+        try:
+            values = form.values()
+        except FormError as exc:
+            self.notify(str(exc), severity="error")
+            form.query_one(f"#{exc.field_id}", Input).focus()
+            return
+        from dlmsdoctor.screens.modals import NameScreen
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self._save_target(name, values)
+
+        default = values.host.replace(":", "-").replace(".", "-")
+        self.app.push_screen(
+            NameScreen("Save this target in the config as", default), chosen
+        )
+
+    def _save_target(self, name: str, values: TargetValues) -> None:
+        from dlmsdoctor.config import ConfigError
+        from dlmsdoctor.config_write import save_target
+
+        session = self.app.session if hasattr(self.app, "session") else None
+        snippet, note = target_snippet(name, values, session, self._store)
+        try:
+            path = save_target(name, snippet, self._config_path)
+        except (ConfigError, OSError) as exc:
+            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return
+        self.notify(f"Target {name!r} saved in {path}. {note}".strip(), timeout=10)
+        self._load_targets()
 
     # -- actions ---------------------------------------------------------------------------
     @on(Button.Pressed, "#run")
+    def _run_pressed(self) -> None:
+        self.action_start()
+
     def action_start(self) -> None:
+        if self._later(self.action_start):
+            return
         if self._cancel is not None:
             return  # a run is under way: one at a time
+        try:
+            browser: Screen[None] | None = self.app.get_screen("browser")
+        except KeyError:
+            browser = None  # an app without the browser (tests of the screen alone)
+        if browser is not None and getattr(browser, "connected", False):
+            self.notify("The object browser holds the meter: release it first (F7, esc).",
+                        severity="warning")
+            return
         form = self.query_one(TargetForm)
         try:
             values = form.values()
@@ -160,7 +286,9 @@ class ProbeScreen(Screen[None]):
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
         try:
-            options, budget = build_options(values, self._config_path, self._preset)
+            options, budget = build_options(
+                values, self._config_path, self._preset, self._store.kept
+            )
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -177,9 +305,14 @@ class ProbeScreen(Screen[None]):
         from dlmsdoctor.screens.credentials import CredentialsScreen
 
         def chosen(name: str | None) -> None:
-            self.query_one(TargetForm).set_credentials(self._form_credentials(), name)
+            if not self._ready:
+                return  # the form reads the sets when it is composed
+            form = self.query_one(TargetForm)
+            current = form.query_one("#credential", Select).value
+            keep = current if isinstance(current, str) else None
+            form.set_credentials(self._form_credentials(), name or keep)
 
-        self.app.push_screen(CredentialsScreen(self._config_path), chosen)
+        self.app.push_screen(CredentialsScreen(self._store), chosen)
 
     def _begin(
         self,
@@ -197,8 +330,10 @@ class ProbeScreen(Screen[None]):
         self._logins = 0
         self._logins_left = budget
         self.query_one(Ladder).reset(self._live.steps)
+        self.query_one(Ladder).scroll_home(animate=False)
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
+        self.refresh_bindings()
         self._status(prelude_note if prelude else f"Probing {values.host}:{values.port}…")
         self.post_message(pm.LiveSessionStarted(self._live))
         self._worker = self._run(options, self._cancel, prelude)
@@ -273,7 +408,7 @@ class ProbeScreen(Screen[None]):
         elif isinstance(event, LoginAttempted):
             self._logins += 1
             if login_failed(event.mechanism, event.outcome):
-                self._logins_left = max(0, self._logins_left - 1)
+                self._logins_left = max(0, (self._logins_left or 0) - 1)
             self._status(f"Login as {event.credential}: {event.outcome}")
         elif isinstance(event, FindingRaised):
             self._status(f"{event.severity.value}: {event.message}")
@@ -328,6 +463,7 @@ class ProbeScreen(Screen[None]):
         self._options = None
         self.query_one("#run", Button).disabled = False
         self.query_one("#cancel", Button).disabled = True
+        self.refresh_bindings()  # esc is "back" again, not "cancel run"
 
     def _status(self, line: str | None) -> None:
         text = Text()
@@ -336,7 +472,7 @@ class ProbeScreen(Screen[None]):
         text.append(self._last_line)
         frames = len(self._live.frames) if self._live else 0
         text.append(f"\nframes {frames}  ·  logins {self._logins}", style="dim")
-        if self._live is not None:
+        if self._live is not None and self._logins_left is not None:
             left = self._logins_left
             text.append(f"  ·  failed logins left {left}", style="bold" if left else "bold red")
         self.query_one("#probe-status", Static).update(text)

@@ -46,7 +46,10 @@ class PresetRun:
 
 
 def build_options(
-    values: TargetValues, config_path: Path | None, preset: PresetRun | None = None
+    values: TargetValues,
+    config_path: Path | None,
+    preset: PresetRun | None = None,
+    kept: dict[str, Credential] | None = None,
 ) -> tuple[ProbeOptions, int]:
     """The engine's ProbeOptions for this form, and the failed logins this meter has left.
 
@@ -65,22 +68,56 @@ def build_options(
         server_address=server,
         address_size=values.address_size,
         serial_number=values.serial_number,
-        credentials=_credentials(values.credential, config_path, preset),
+        credentials=_credentials(values.credential, config_path, preset, kept or {}),
         icmp=values.icmp,
     )
     return options, logins_left(options, preset.ledger if preset else LoginLedger())
 
 
 def _credentials(
-    name: str | None, config_path: Path | None, preset: PresetRun | None
+    name: str | None,
+    config_path: Path | None,
+    preset: PresetRun | None,
+    kept: dict[str, Credential],
 ) -> tuple[Credential, ...]:
     if not name:
         return ()
+    if name in kept:  # a set kept for this TUI session only
+        return (kept[name],)
     if preset is not None:
         preset_ones = tuple(c for c in preset.options.credentials if c.name == name)
         if preset_ones:
             return preset_ones
     return (load_config(config_path).credential(name),)
+
+
+def session_values(session: Session) -> TargetValues:
+    """The form's fields that probe ``session``'s target again, its working profile first."""
+    target = session.target
+    profile = session.diagnosis.profile if session.diagnosis else None
+    if profile is not None:
+        server = str(profile.server_logical) + (
+            f"/{profile.server_physical}" if profile.server_physical is not None else ""
+        )
+        return TargetValues(
+            host=profile.host,
+            port=profile.port,
+            framing=profile.framing,
+            server_address=server if profile.framing == "hdlc" else None,
+            address_size=profile.address_size if profile.framing == "hdlc" else None,
+            serial_number=target.serial_number,
+            credential=profile.credential if profile.authentication != "none" else None,
+            icmp=True,
+        )
+    return TargetValues(
+        host=target.host,
+        port=target.port,
+        framing=target.framing,
+        server_address=target.server_address,
+        address_size=target.address_size,
+        serial_number=target.serial_number,
+        credential=None,
+    )
 
 
 def preset_values(preset: PresetRun) -> TargetValues:
@@ -148,3 +185,43 @@ def live_frame(index: int, event: FrameSent | FrameReceived) -> FrameRecord:
         summary=summary,
         findings=findings,
     )
+
+
+def target_snippet(
+    name: str, values: TargetValues, session: Session | None, store: object = None
+) -> tuple[str, str]:
+    """The ``[targets.NAME]`` table for the form's target, and a note for the technician.
+
+    The working profile of ``session`` (the last run, when it probed this host:port) wins over
+    the form: it is what was proven to work. A credential set kept for the session only is
+    not named (the config could not load a target naming a set it does not hold)."""
+    from dlmsdoctor.diagnosis.profile import toml_snippet
+
+    kept = getattr(store, "kept", {}) or {}
+    profile = session.diagnosis.profile if session and session.diagnosis else None
+    note = ""
+    if profile is not None and (profile.host, profile.port) == (values.host, values.port):
+        snippet = toml_snippet(profile, name)
+        credential = profile.credential if profile.authentication != "none" else None
+        note = "With the working profile of the last run."
+    else:
+        lines = [f"[targets.{name}]", f'host = "{values.host}"', f"port = {values.port}"]
+        if values.framing != "auto":
+            lines.append(f'framing = "{values.framing}"')
+        if values.server_address:
+            lines.append(f'server_address = "{values.server_address}"')
+        if values.address_size:
+            lines.append(f"address_size = {values.address_size}")
+        if values.serial_number:
+            lines.append(f'serial_number = "{values.serial_number}"')
+        credential = values.credential
+        if credential and credential not in kept:
+            lines.append(f'credentials = ["{credential}"]')
+        snippet = "\n".join(lines) + "\n"
+        note = "From the form (no run of this target yet)."
+    if credential and credential in kept:
+        snippet = "\n".join(
+            line for line in snippet.splitlines() if not line.startswith("credentials")
+        ) + "\n"
+        note += f" Credential set {credential!r} is kept for this session only: not named."
+    return snippet, note

@@ -322,3 +322,26 @@ class RowCache:
 def is_valid(record: FrameRecord) -> bool:
     """The validity mark of the frame list, from the stored findings (no decode per row)."""
     return not any(f.get("severity") == "error" for f in record.findings)
+
+
+DLMS_KINDS = frozenset({"hdlc", "wrapper"})
+
+
+def is_decoded(record: FrameRecord) -> bool:
+    """Whether the frame is DLMS the codec understood (not text, garbage or a cut frame): only
+    those get a check mark, whatever the findings say."""
+    return record.kind in DLMS_KINDS
+
+
+def apdu_invoke_id(record: FrameRecord) -> int | None:
+    """The invoke-id of the frame's (unsegmented) GET/SET/ACTION APDU, if it has one."""
+    try:
+        frames = decode_bytes(record.data, record.direction.value).frames
+    except Exception:  # a codec bug must not take the list down
+        return None
+    for fd in frames:
+        if fd.apdu is not None:
+            value = fd.apdu.fields.get("invoke_id")
+            if isinstance(value, int):
+                return value
+    return None

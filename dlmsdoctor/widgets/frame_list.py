@@ -20,14 +20,42 @@ from textual.strip import Strip
 
 from dlmsdoctor.events import Direction
 from dlmsdoctor.session import FrameRecord
-from dlmsdoctor.widgets.frame_decode import RowCache, is_valid
+from dlmsdoctor.widgets.frame_decode import RowCache, apdu_invoke_id, is_decoded, is_valid
 
 HEADER = f"{'#':>6} {'time':>9} {'dir':<3} {'kind':<8} {'size':>5}   summary"
+# Below WIDE_LIST columns the row drops the kind (the summary names it) and narrows the rest:
+# the summary starts at column 21 instead of 38, so 80 columns read it.
+WIDE_LIST = 110
+COMPACT_HEADER = f"{'#':>5} {'time':>8} {'':<2}{'size':>4}   summary"
+
+# The mark of a row: ✓ DLMS decoded clean, ✗ an error, ? bytes that are not DLMS (text, garbage,
+# a cut frame: never a check mark), ≠ an answer whose invoke-id is not the request's.
+MARKS = {"ok": "✓", "error": "✗", "raw": "?", "other-id": "≠"}
 
 
-def format_row(record: FrameRecord, summary: str, valid: bool) -> str:
+def row_mark(record: FrameRecord, valid: bool, other_id: int | None = None) -> str:
+    if not valid:
+        return MARKS["error"]
+    if other_id is not None:
+        return MARKS["other-id"]
+    return MARKS["ok"] if is_decoded(record) else MARKS["raw"]
+
+
+def format_row(
+    record: FrameRecord,
+    summary: str,
+    valid: bool,
+    *,
+    other_id: int | None = None,
+    compact: bool = False,
+) -> str:
+    mark = row_mark(record, valid, other_id)
+    if other_id is not None:
+        summary = f"[another invoke-id: the request had #{other_id}] {summary}"
+    if compact:
+        arrow = "→" if record.direction is Direction.TX else "←"
+        return f"{record.index:>5} {record.at:>8.3f} {arrow} {len(record.data):>4} {mark} {summary}"
     arrow = "TX>" if record.direction is Direction.TX else "<RX"
-    mark = "✓" if valid else "✗"
     kind = (record.kind or "?")[:8]
     return (
         f"{record.index:>6} {record.at:>9.3f} {arrow:<3} {kind:<8} {len(record.data):>5} "
@@ -87,6 +115,7 @@ class FrameList(ScrollView, can_focus=True):
         # The stored summary is the link level only ("I N(S)=0 N(R)=0 ..."): the visible rows are
         # decoded for their APDU, once each.
         self._rows = RowCache()
+        self._invoke: dict[int, int | None] = {}  # position -> invoke-id (decoded once)
 
     # -- data in ---------------------------------------------------------------------------
     @property
@@ -99,6 +128,7 @@ class FrameList(ScrollView, can_focus=True):
         self._frames = frames
         self._known = len(frames)
         self._rows = RowCache()  # another session: its marks come from its own findings
+        self._invoke = {}
         self.set_reactive(FrameList.cursor, position)
         self._width = len(HEADER)
         self._update_size()
@@ -157,6 +187,36 @@ class FrameList(ScrollView, can_focus=True):
         """Summary (APDU first, then link level) and validity mark of a row."""
         return self._rows.get(record)
 
+    def _invoke_id(self, position: int) -> int | None:
+        if position not in self._invoke:
+            self._invoke[position] = apdu_invoke_id(self._frames[position])
+        return self._invoke[position]
+
+    def other_invoke_id(self, position: int) -> int | None:
+        """For an answer whose invoke-id differs from its request's: the request's id."""
+        record = self._frames[position]
+        if record.direction is not Direction.RX:
+            return None
+        got = self._invoke_id(position)
+        if got is None:
+            return None
+        request = record.answers if isinstance(record.answers, int) else None
+        if request is not None and 0 <= request < len(self._frames):
+            candidates = [request]
+        else:
+            candidates = list(range(position - 1, max(-1, position - 64), -1))
+        for earlier in candidates:
+            other = self._frames[earlier]
+            if other.direction is Direction.TX and other.conn_id == record.conn_id:
+                sent = self._invoke_id(earlier)
+                if sent is not None:
+                    return sent if sent != got else None
+        return None
+
+    @property
+    def compact(self) -> bool:
+        return self.scrollable_content_region.width < WIDE_LIST
+
     def _valid(self, record: FrameRecord) -> bool:
         # A recorded frame's mark is in its stored findings: searching 100,000 of them for the
         # next bad one must not decode each.
@@ -197,22 +257,25 @@ class FrameList(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         base = self.rich_style
+        compact = self.compact
         if y == 0:
-            text, style = HEADER, self.get_component_rich_style("frame-list--header")
+            text = COMPACT_HEADER if compact else HEADER
+            style = self.get_component_rich_style("frame-list--header")
         else:
             position = y + scroll_y - 1
             if position >= len(self._frames):
                 return Strip.blank(width, base)
             record = self._frames[position]
             summary, valid = self.row_facts(record)
-            text = format_row(record, summary, valid)
+            other = self.other_invoke_id(position)
+            text = format_row(record, summary, valid, other_id=other, compact=compact)
             if len(text) > self._width:
                 self._width = len(text)
                 self.call_later(self._update_size)
             style = self.get_component_rich_style(
                 "frame-list--tx" if record.direction is Direction.TX else "frame-list--rx"
             )
-            if not valid:
+            if not valid or other is not None:
                 style += self.get_component_rich_style("frame-list--invalid")
             if position == self.cursor:
                 style += self.get_component_rich_style("frame-list--cursor")

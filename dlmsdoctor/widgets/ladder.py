@@ -45,49 +45,107 @@ def rung_name(title: str) -> str:
     return name if len(name) <= RUNG_WIDTH else name[: RUNG_WIDTH - 1] + "…"
 
 
+# Below this width the ladder shows the state as its mark only (the colour and the result say
+# the rest) and drops the timing column below NO_TIME_WIDTH: the result text matters most.
+COMPACT_WIDTH = 90
+NO_TIME_WIDTH = 56
+
+
 class Ladder(DataTable[str | Text]):
-    """Rows keyed by step id; the screen feeds it StepRecords as events arrive."""
+    """Rows keyed by step id; the screen feeds it StepRecords as events arrive.
+
+    The result column takes the width left over and wraps onto more lines, so every rung's
+    result is read whole at 80 columns; the table is rebuilt when its width changes (a
+    ladder is a dozen rows: rebuilding costs nothing next to a missing result).
+    """
 
     DEFAULT_CSS = """
     Ladder { background: $surface; }
+    Ladder:focus { border-left: outer $accent; }
     """
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id, cursor_type="row", zebra_stripes=False)
-        self._columns_ready = False
+        self._steps: dict[str, StepRecord] = {}
+        self._layout: tuple[int, int, int, int] | None = None  # state, rung, time, result
 
     def on_mount(self) -> None:
-        self._ensure_columns()
+        self._relayout()
 
-    def _ensure_columns(self) -> None:
-        if not self._columns_ready:
-            self.add_column("state", key="state", width=9)
-            self.add_column("rung", key="rung", width=RUNG_WIDTH)
-            self.add_column("time", key="time", width=7)
-            self.add_column("result", key="result")
-            self._columns_ready = True
+    def on_resize(self) -> None:
+        self._relayout()
+
+    def _widths(self) -> tuple[int, int, int, int]:
+        width = self.scrollable_content_region.width or self.size.width or 80
+        compact = width < COMPACT_WIDTH
+        state = 1 if compact else 9
+        rung = RUNG_WIDTH if width >= 64 else 16
+        time = 0 if width < NO_TIME_WIDTH else 7
+        columns = 4 if time else 3
+        padding = 2 * self.cell_padding * columns
+        result = max(12, width - state - rung - time - padding - 1)
+        return state, rung, time, result
+
+    def _relayout(self) -> None:
+        widths = self._widths()
+        if widths == self._layout and self.columns:
+            return
+        self._layout = widths
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        assert self._layout is not None
+        state, rung, time, result = self._layout
+        row = self.cursor_row
+        scroll_y = self.scroll_y  # a rebuild must not move what the technician is reading
+        self.clear(columns=True)
+        self.add_column("" if state == 1 else "state", key="state", width=state)
+        self.add_column("rung", key="rung", width=rung)
+        if time:
+            self.add_column("time", key="time", width=time)
+        self.add_column("result", key="result", width=result)
+        for step in self._steps.values():
+            self.add_row(*self._cells(step), key=step.id, height=None)
+        if self.row_count:
+            self.move_cursor(row=min(row, self.row_count - 1), scroll=False)
+        self.call_after_refresh(self.scroll_to, y=scroll_y, animate=False)
+
+    def _cells(self, step: StepRecord) -> tuple[str | Text, ...]:
+        assert self._layout is not None
+        state_width, rung_width, time, _ = self._layout
+        state = state_text(step.status)
+        if state_width == 1:
+            state = Text(STATE_MARK.get(step.status, ("?", ""))[0], style=state.style)
+        name = rung_name(step.title or step.id)
+        if len(name) > rung_width:
+            name = name[: rung_width - 1] + "…"
+        cells: list[str | Text] = [state, Text(name)]
+        if time:
+            cells.append(Text(timing_text(step)))
+        cells.append(Text(step.summary or "", overflow="fold"))
+        return tuple(cells)
 
     def reset(self, steps: list[StepRecord] | None = None) -> None:
-        self._ensure_columns()
-        self.clear()
+        self._steps = {}
+        if self._layout is None:
+            self._layout = self._widths()
+        self._rebuild()
+        self.call_after_refresh(self.scroll_to, y=0, animate=False)  # a new run: from the top
         for step in steps or []:
             self.update_step(step)
 
     def update_step(self, step: StepRecord) -> None:
-        self._ensure_columns()
-        cells: tuple[str | Text, ...] = (
-            state_text(step.status),
-            rung_name(step.title or step.id),
-            timing_text(step),
-            step.summary,
-        )
-        if step.id in self.rows:
-            for key, value in zip(("state", "rung", "time", "result"), cells, strict=True):
-                self.update_cell(step.id, key, value)
+        if self._layout is None:
+            self._layout = self._widths()
+        known = step.id in self._steps
+        self._steps[step.id] = step
+        if known and step.id in self.rows:
+            # a new result may need more lines: rebuild (the cursor stays on its row)
+            self._rebuild()
         else:
-            self.add_row(*cells, key=step.id)
+            self.add_row(*self._cells(step), key=step.id, height=None)
 
     def state_of(self, step_id: str) -> str:
-        """The state word shown for a rung (tests and screen readers read this)."""
-        cell = self.get_cell(step_id, "state")
-        return str(cell).split(" ", 1)[-1]
+        """The state word of a rung (tests and screen readers read this)."""
+        step = self._steps.get(step_id)
+        return step.status.value if step is not None else ""

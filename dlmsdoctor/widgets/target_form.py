@@ -36,9 +36,16 @@ class TargetValues:
 
 
 class TargetForm(VerticalScroll):
+    """One field a row in a narrow pane; the screen's CSS lays them two a row at 80 columns.
+
+    Host comes first (the screen focuses it) and takes what the CLI takes: ``HOST``,
+    ``HOST:PORT``, ``[IPv6]:PORT`` or the name of a target in the config.
+    """
+
     DEFAULT_CSS = """
-    TargetForm { height: auto; max-height: 100%; }
-    TargetForm > Horizontal { height: 1; margin-bottom: 1; }
+    TargetForm { height: auto; max-height: 100%; layout: grid; grid-size: 1; grid-rows: 1;
+                 grid-gutter: 1 0; }
+    TargetForm > Horizontal { height: 1; }
     TargetForm Label { width: 12; color: $text-muted; }
     TargetForm Input, TargetForm Select { width: 1fr; }
     """
@@ -59,11 +66,10 @@ class TargetForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Label("Saved")
-            yield Select[str]([], prompt="saved targets (config)", id="saved-target", compact=True)
-        with Horizontal():
             yield Label("Host")
-            yield Input(self._host, placeholder="192.0.2.10", id="host", compact=True)
+            yield Input(
+                self._host, placeholder="host[:port] or saved name", id="host", compact=True
+            )
         with Horizontal():
             yield Label("Port")
             yield Input(str(self._port), id="port", type="integer", compact=True)
@@ -90,6 +96,9 @@ class TargetForm(VerticalScroll):
         with Horizontal():
             yield Label("Ping first")
             yield Checkbox("ICMP echo", True, id="icmp", compact=True)
+        with Horizontal():
+            yield Label("Saved")
+            yield Select[str]([], prompt="saved targets (config)", id="saved-target", compact=True)
 
     def set_targets(
         self, targets: dict[str, TargetConfig], last_results: dict[str, str] | None = None
@@ -106,8 +115,11 @@ class TargetForm(VerticalScroll):
     @on(Select.Changed, "#saved-target")
     def _saved_target_chosen(self, event: Select.Changed) -> None:
         target = self._targets.get(str(event.value))
-        if target is None:
-            return
+        if target is not None:
+            self.fill_target(target)
+
+    def fill_target(self, target: TargetConfig) -> None:
+        """Fill the fields from a config target (chosen in Saved, or typed in Host)."""
         self.query_one("#host", Input).value = target.host
         self.query_one("#port", Input).value = str(target.port)
         self.query_one("#framing", Select).value = target.framing or "auto"
@@ -143,10 +155,29 @@ class TargetForm(VerticalScroll):
             select.value = selected
 
     def values(self) -> TargetValues:
-        """The form's values, checked; raises FormError naming the field to fix."""
-        host = self.query_one("#host", Input).value.strip()
+        """The form's values, checked; raises FormError naming the field to fix.
+
+        A port typed in Host (``127.0.0.1:4061``, ``[::1]:4061``) wins over the Port field and
+        is moved there; a config target's name fills the form from the config."""
+        host_input = self.query_one("#host", Input)
+        host = host_input.value.strip()
         if not host:
             raise FormError("host", "Enter the meter's (or bridge's) host name or IP address.")
+        target = self._targets.get(host)
+        if target is not None:
+            self.fill_target(target)
+            host = target.host
+        else:
+            from dlmsdoctor.engine import OptionsError, parse_host_port
+
+            try:
+                split_host, split_port = parse_host_port(host, default_port=0)
+            except OptionsError as exc:
+                raise FormError("host", str(exc)) from None
+            if split_port:
+                self.query_one("#port", Input).value = str(split_port)
+            if split_host != host:
+                host_input.value = host = split_host
         port_text = self.query_one("#port", Input).value.strip()
         try:
             port = int(port_text)

@@ -1,4 +1,4 @@
-"""The Tap screen (F7): start a tap on the simulated meter, a poller sends the seed's SNRM
+"""The Tap screen (F9): start a tap on the simulated meter, a poller sends the seed's SNRM
 through it; the frame, its decode and the finding show live; stopping hands the diagnosed
 session to the app's Frames and Diagnosis screens."""
 
@@ -38,7 +38,7 @@ async def test_tap_screen_shows_frames_and_findings_live_then_the_diagnosis() ->
     async with SimulatedMeter("default") as meter:
         app = create_app(start_screen="probe")
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("f7")
+            await pilot.press("f9")
             screen = app.screen
             assert isinstance(screen, TapScreen)
             port = free_port()

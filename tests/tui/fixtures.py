@@ -41,8 +41,9 @@ AARE_AUTH_FAIL = bytes.fromhex(
 
 def _frame(index: int, direction: Direction, at: float, data: bytes, step: str) -> FrameRecord:
     kind, summary, findings = classify(data, direction.value)
-    return FrameRecord(index, 1, direction, at, data, step, kind, summary=summary,
-                       findings=findings)
+    return FrameRecord(
+        index, 1, direction, at, data, step, kind, summary=summary, findings=findings
+    )
 
 
 def story_frames() -> list[FrameRecord]:

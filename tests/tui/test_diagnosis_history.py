@@ -60,9 +60,9 @@ async def test_history_lists_and_reopens_sessions(tmp_path: Path) -> None:
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
-        statuses = {str(table.get_row_at(i)[3]) for i in range(2)}
+        statuses = {str(table.get_row_at(i)[1]) for i in range(2)}
         assert statuses == {"failed", "unreadable"}
-        row = next(i for i in range(2) if str(table.get_row_at(i)[3]) == "failed")
+        row = next(i for i in range(2) if str(table.get_row_at(i)[1]) == "failed")
         table.move_cursor(row=row)
         await pilot.press("enter")
         await pilot.pause()
@@ -148,8 +148,8 @@ async def test_opened_files_are_remembered_in_history(tmp_path: Path) -> None:
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
-        assert all(row[1] == "opened" for row in rows)
-        assert rows[-1][3] == "failed"  # the story session, opened first, listed last
+        assert all(row[5] == "opened" for row in rows)
+        assert rows[-1][1] == "failed"  # the story session, opened first, listed last
         assert table.row_count == (2 if capture.is_file() else 1)
 
 

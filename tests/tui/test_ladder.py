@@ -51,3 +51,32 @@ async def test_every_rung_name_is_shown_whole_at_80x24() -> None:
         for (_, title), line in zip(TITLES, lines, strict=True):
             assert rung_name(title) in line, (title, line)
         assert "DISC first " in lines[0] and "Framing " in lines[1]
+
+
+LONG = (
+    "rejected: authentication failure: wrong password, or the wrong client SAP for this "
+    "password"
+)
+
+
+@pytest.mark.parametrize("width", [80, 44])
+async def test_a_long_result_wraps_whole(width: int) -> None:
+    """At 80 columns (and a 44-column pane) the whole result is on screen, over more lines."""
+    app = _LadderApp()
+    async with app.run_test(size=(width, 24)) as pilot:
+        ladder = app.query_one(Ladder)
+        ladder.update_step(StepRecord("assoc.public", "Public association", "a", StepStatus.OK,
+                                      summary="accepted"))
+        ladder.update_step(StepRecord("assoc.login.mgmt", "Login 'mgmt' (client 1, low)", "a",
+                                      StepStatus.FAILED, 1.0, 1.25, LONG))
+        ladder.update_step(StepRecord("release", "Release", "release", StepStatus.CANCELLED,
+                                      summary="cancelled, session released"))
+        await pilot.pause()
+        screen_text = " ".join(
+            ladder.render_line(y).text.strip() for y in range(ladder.size.height)
+        )
+        words = iter(screen_text.split())
+        for text in (LONG, "cancelled, session released"):
+            # every word of the result, in order (wrapped lines interleave the other columns)
+            assert all(word in words for word in text.split()), (text, screen_text)
+        assert ladder.state_of("release") == "cancelled"

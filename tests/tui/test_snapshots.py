@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80x24 and 120x40 (pytest-textual-snapshot).
+"""Snapshots of every screen at 80x24, 100x30 and 160x50 (pytest-textual-snapshot).
 
 Nothing on these screens reads the wall clock (times come from the session record), input
 cursors are set not to blink, and workers are awaited before the picture is taken.
@@ -12,19 +12,52 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from dlmsdoctor.app import create_app
 from dlmsdoctor.screens.frames import TREE_INTERVAL, FramesScreen
 from tests.tui.fixtures import story_session
 
-SIZES = [(80, 24), (120, 40)]
+SIZES = [(80, 24), (100, 30), (160, 50)]
+
+# The browser's tree as the simulated meter lists it (no meter needed for the picture).
+BROWSER_OBJECTS = [
+    (1, "0.0.42.0.0.255"), (1, "0.0.96.1.0.255"), (1, "1.0.0.2.0.255"), (3, "1.0.1.8.0.255"),
+    (3, "1.0.32.7.0.255"), (8, "0.0.1.0.0.255"), (15, "0.0.40.0.0.255"), (23, "0.0.22.0.0.255"),
+]
+DECODE_INPUT = (
+    "2026-01-01 10:00:00 TX 7E A0 07 03 21 93 0F 01 7E\n"
+    "2026-01-01 10:00:00 RX 7E A0 07 21 03 73 0A 7F 7E\n"
+)
+
+
+async def _browser_listing(pilot: Pilot) -> None:
+    from dlmsdoctor.cosem_values import ObjectEntry
+    from dlmsdoctor.screens.browser import BrowserScreen
+
+    screen = pilot.app.screen
+    assert isinstance(screen, BrowserScreen)
+    entries = [ObjectEntry(c, 0, bytes(int(p) for p in o.split("."))) for c, o in BROWSER_OBJECTS]
+    screen._fill_tree(entries)
+    await pilot.pause()
+
+
+async def _decode_input(pilot: Pilot) -> None:
+    from textual.widgets import TextArea
+
+    pilot.app.screen.query_one(TextArea).text = DECODE_INPUT
+    await pilot.press("ctrl+r")
 
 
 def _before(*keys: str) -> Callable[[Pilot], object]:
     async def run(pilot: Pilot) -> None:
         for key in keys:
-            await pilot.press(key)
+            if key == "<browser-listing>":
+                await _browser_listing(pilot)
+            elif key == "<decode-input>":
+                await _decode_input(pilot)
+            else:
+                await pilot.press(key)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         screen = pilot.app.screen
@@ -32,6 +65,8 @@ def _before(*keys: str) -> Callable[[Pilot], object]:
             await pilot.pause(TREE_INTERVAL)  # the throttled decode tree shows the last frame
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
+        for area in pilot.app.screen.query(TextArea):
+            area.cursor_blink = False
         await pilot.pause()
 
     return run
@@ -48,8 +83,16 @@ def _before(*keys: str) -> Callable[[Pilot], object]:
         ("f1",),
         ("f3", "down", "down", "down", "down", "down", "ctrl+t"),
         ("f2", "f6"),
+        ("f7",),
+        ("f7", "<browser-listing>"),
+        ("f8", "<decode-input>"),
+        ("r",),
+        ("f4", "tab"),
     ],
-    ids=["diagnosis", "frames", "probe", "history", "help", "frames-light", "credentials"],
+    ids=[
+        "diagnosis", "frames", "probe", "history", "menu", "frames-light", "credentials",
+        "browser-empty", "browser", "decode", "export", "evidence",
+    ],
 )
 def test_screen_snapshot(
     snap_compare: Callable[..., bool],

@@ -1,0 +1,219 @@
+"""The object browser against the simulated meter: list, read a register with its scaler, read
+the clock, release on quit (the meter's event log shows the release)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static, Tree
+
+from dlmsdoctor.app import DoctorApp, create_app
+from dlmsdoctor.screens.browser import BrowserScreen
+from dlmsdoctor.session import ConnectionProfile
+from dlmsdoctor.sim.meter import SimulatedMeter
+from dlmsdoctor.sim.profile import load_profile
+from tests.tui.fixtures import story_session
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _app(port: int, folder: Path) -> DoctorApp:
+    session = story_session()
+    assert session.diagnosis is not None
+    session.diagnosis.profile = ConnectionProfile("127.0.0.1", port, "hdlc", 1, 1, 2, 16, "none")
+    return create_app(session, start_screen="diagnosis", sessions_dir=folder)
+
+
+def _node(tree: Tree, obis: str, attribute: int | None = None):  # type: ignore[no-untyped-def]
+    for group in tree.root.children:
+        for node in group.children:
+            if node.data is not None and node.data.obis_text == obis:
+                if attribute is None:
+                    return node
+                return next(leaf for leaf in node.children if leaf.data[1] == attribute)
+    raise AssertionError(f"{obis} not in the tree")
+
+
+async def test_list_read_register_and_clock_release_on_quit(tmp_path: Path) -> None:
+    profile = load_profile("default")
+    assert (profile.objects.voltage, profile.objects.voltage_scaler) == (2305, -1)
+    async with SimulatedMeter(profile) as meter:
+        assert meter.port is not None
+        app = _app(meter.port, tmp_path / "sessions")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("f7", "ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BrowserScreen) and screen.connected
+            tree = screen.query_one("#objects", Tree)
+            classes = [str(group.label) for group in tree.root.children]
+            assert any(c.startswith("Register") for c in classes), classes
+            assert any(c.startswith("Clock") for c in classes), classes
+            voltage = _node(tree, "1.0.32.7.0.255")
+            assert "L1 voltage" in str(voltage.label)
+
+            # the register's value: its scaler is read and applied
+            leaf = _node(tree, "1.0.32.7.0.255", 2)
+            voltage.expand()
+            await pilot.pause()
+            tree.move_cursor(leaf)
+            tree.focus()
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "230.5 V" in str(leaf.label), leaf.label
+            assert "230.5 V" in str(screen.query_one("#value", Static).render())
+
+            clock = _node(tree, "0.0.1.0.0.255", 2)
+            clock.parent.expand()  # type: ignore[union-attr]
+            await pilot.pause()
+            tree.move_cursor(clock)
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            label = str(clock.label)
+            assert "time = 20" in label and ":" in label, label  # a date, not hex
+
+            gets = {(e["obis"], e["attribute"]) for e in meter.log.of("get")}
+            assert {("0.0.40.0.0.255", 2), ("1.0.32.7.0.255", 3), ("1.0.32.7.0.255", 2),
+                    ("0.0.1.0.0.255", 2)} <= gets
+            assert meter.open_associations()  # still browsing
+            # every read is frames of the session on screen
+            live = app.session
+            assert live is not None and live.id.startswith("live-") and len(live.frames) > 8
+            # GET only: no SET-Request (C1) or ACTION-Request (C3) ever left the browser
+            sent = [f.data for f in live.frames if f.direction.value == "tx"]
+            assert not any(b"\xe6\xe6\x00\xc1" in d or b"\xe6\xe6\x00\xc3" in d for d in sent)
+            assert sum(b"\xe6\xe6\x00\xc0" in d for d in sent) >= 4
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+        await asyncio.sleep(0.05)
+        assert app.return_code == 0
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []
+        released = meter.log.of("association.released")
+        assert released and released[-1]["how"] == "rlrq"
+
+
+async def test_esc_releases_and_the_session_is_saved_with_the_reads(tmp_path: Path) -> None:
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        folder = tmp_path / "sessions"
+        app = _app(meter.port, folder)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f7", "ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BrowserScreen)
+            tree = screen.query_one("#objects", Tree)
+            leaf = _node(tree, "1.0.1.8.0.255", 2)
+            leaf.parent.expand()  # type: ignore[union-attr]
+            await pilot.pause()
+            tree.move_cursor(leaf)
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert not screen.connected
+            assert app.screen.id == "browser"  # esc released; a second esc goes back
+            session = app.session
+            assert session is not None and not session.id.startswith("live-")
+            assert any(s.id.startswith("browse.get.") and "1.0.1.8.0.255" in s.summary
+                       for s in session.steps)
+            assert session.step("release") is not None
+            saved = list(folder.glob("*.json"))
+            assert len(saved) == 1
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen.id == "diagnosis"
+        assert meter.open_associations() == []
+
+
+async def test_without_a_profile_the_browser_says_what_to_do() -> None:
+    session = story_session()
+    assert session.diagnosis is not None
+    session.diagnosis = dataclasses.replace(session.diagnosis, profile=None)
+    app = create_app(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f7", "ctrl+r")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, BrowserScreen) and not screen.connected
+        assert "run a probe" in str(screen.query_one("#browser-title", Static).render())
+
+
+async def test_browser_logs_in_with_the_profiles_credential_set(
+    tmp_path: Path, hermetic_dirs: Path
+) -> None:
+    """A profile found with a credential set: the browser logs in with it (the engine's login
+    rung, the ledger records it) and a probe cannot start while the browser holds the meter."""
+    from dlmsdoctor.ledger import LoginLedger
+
+    config = hermetic_dirs / "config"
+    config.mkdir(exist_ok=True)
+    (config / "config.toml").write_text(
+        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "00000000"\n', "utf-8"
+    )
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        session = story_session()
+        assert session.diagnosis is not None
+        session.diagnosis.profile = ConnectionProfile(
+            "127.0.0.1", meter.port, "hdlc", 1, 1, 2, 1, "low", "mgmt"
+        )
+        app = create_app(session, sessions_dir=tmp_path / "sessions")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f7", "ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BrowserScreen) and screen.connected
+            assert screen.query_one("#objects", Tree).root.children
+            logins = meter.log.of("login")
+            assert logins[-1]["client_sap"] == 1 and logins[-1]["outcome"] == "accepted"
+            attempts = LoginLedger().attempts()
+            assert attempts and attempts[-1].credential == "mgmt"
+            await pilot.press("f2", "ctrl+r")  # the browser holds the meter: no probe now
+            await pilot.pause()
+            assert not app.get_screen("probe").running  # type: ignore[attr-defined]
+            shown = " ".join(str(n.message) for n in app._notifications)
+            assert "object browser holds the meter" in shown
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+        await asyncio.sleep(0.05)
+        assert meter.open_associations() == []
+
+
+async def test_keyboard_only_read_with_the_filter(tmp_path: Path) -> None:
+    """F7, ctrl+r, /, the OBIS code, enter (the value attribute is under the cursor), enter."""
+    async with SimulatedMeter("default") as meter:
+        assert meter.port is not None
+        app = _app(meter.port, tmp_path / "sessions")
+        async with app.run_test(size=(80, 24)) as pilot:
+            pressed = ["f7", "ctrl+r"]
+            await pilot.press(*pressed)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            typed = ["slash", *"32.7", "enter"]
+            await pilot.press(*typed)
+            await pilot.pause()
+            await pilot.pause()
+            screen = app.screen
+            tree = screen.query_one("#objects", Tree)
+            assert [str(g.label).split(" ")[0] for g in tree.root.children] == ["Register"]
+            assert tree.cursor_node is not None and tree.cursor_node.data[1] == 2
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "230.5 V" in str(tree.cursor_node.label)
+            assert len(pressed) + len(typed) + 1 == 9  # docs/tui.md gives this count
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert meter.open_associations() == []
