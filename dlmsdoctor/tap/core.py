@@ -350,9 +350,10 @@ class Tap(RelayObserver):
         tx = side == POLLER
         summary = chunk.summary + (f" | {apdu_summary}" if apdu_summary else "")
         record = FrameRecord(index, conn, Direction.TX if tx else Direction.RX, at, data, STEP,
-                             chunk.kind.value, answers, late, summary,
-                             [{**f.to_json(), "offset": f.offset - chunk.offset}
-                              for f in chunk.findings])
+                             chunk.kind.value, summary=summary,
+                             findings=[{**f.to_json(), "offset": f.offset - chunk.offset}
+                                       for f in chunk.findings],
+                             answers=answers, late=late)
         if masked:
             record.findings.append({
                 "code": "session.secret_masked", "severity": "info", "offset": 0,
