@@ -49,8 +49,9 @@ class ProbeExit(IntEnum):
     # session is saved and the verdict printed); sysexits' EX_CANTCREAT
     OUTPUT = 73
     # no rung failed, but a password login was not sent because the login ledger cannot be
-    # read, written or locked (fix it, or --ignore-ledger-errors); sysexits' EX_IOERR
-    LEDGER = 74
+    # read, written or locked (fix it, or --ignore-ledger-errors); sysexits' EX_NOPERM (74,
+    # EX_IOERR, is every command's "writing the output failed")
+    LEDGER = 77
 
 
 _LAYER_EXIT = {
