@@ -25,7 +25,7 @@ import click
 from dlmsdoctor import __version__
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.events import Event, StepStatus
-from dlmsdoctor.session import Session, format_host_port
+from dlmsdoctor.session import Session
 
 
 class ProbeExit(IntEnum):
@@ -59,6 +59,8 @@ _LAYER_EXIT = {
     "association": ProbeExit.ASSOCIATION,
     "cosem": ProbeExit.ASSOCIATION,
     "release": ProbeExit.RELEASE,
+    "serial": ProbeExit.TCP,  # serial links (cli/targets.py): the line is the connection
+    "optical": ProbeExit.FRAMING,
 }
 
 
@@ -123,6 +125,9 @@ def build_options(
     disc_first: bool = False,
     config_path: Path | None = None,
     connect_timeout: float | None = None,
+    baud: str | None = None,
+    serial_format: str | None = None,
+    optical: bool = False,
 ) -> Any:
     """Command line (and the config's targets and credential sets) -> ProbeOptions.
 
@@ -144,8 +149,11 @@ def build_options(
                 address_size = str(named.address_size)
             serial_number = serial_number or named.serial_number
             creds = tuple(named.credentials) + tuple(creds)
-        else:
-            options = ProbeOptions.parse_target(target)
+        else:  # TCP, or a serial line (--baud, --serial-format, --optical): cli/targets.py
+            from dlmsdoctor.cli.targets import options_for
+
+            options = options_for(target, baud=baud, serial_format=serial_format,
+                                  optical=optical)
         credentials = []
         for text in creds:
             if ":" in text:
@@ -158,6 +166,8 @@ def build_options(
             raise UsageProblem(f"credential set name {duplicate!r} given twice")
         changes: dict[str, Any] = {"credentials": tuple(credentials)}
         if framing:
+            if options.link != "tcp" and framing == "wrapper":
+                raise UsageProblem("--framing wrapper: a serial line carries HDLC only")
             changes["framing"] = framing
         if server_address:
             changes["server_address"] = ProbeOptions.parse_server_address(server_address)
@@ -383,7 +393,7 @@ def run_and_print(
 
 
 @click.command("probe")
-@click.argument("target", metavar="HOST[:PORT]")
+@click.argument("target", metavar="HOST[:PORT]|DEVICE|rfc2217://HOST:PORT")
 @click.option(
     "--framing",
     type=click.Choice(["auto", "hdlc", "wrapper"]),
@@ -463,6 +473,14 @@ def run_and_print(
     help="Config file (default: the user config dir).",
 )
 @click.option("--no-save", is_flag=True, help="Do not save the session under the data dir.")
+@click.option("--baud", metavar="auto|RATE",
+              help="Serial targets: the line's rate, or auto (9600 first, then the common "
+              "rates; default).")
+@click.option("--serial-format", metavar="8N1|7E1|8E1|...",
+              help="Serial targets: data bits, parity, stop bits (default 8N1).")
+@click.option("--optical", is_flag=True,
+              help="Serial targets: an optical head (IEC 62056-21 mode E: sign-on at 300 7E1, "
+              "then HDLC).")
 def probe(
     target: str,
     framing: str | None,
@@ -484,6 +502,9 @@ def probe(
     disc_first: bool,
     config_path: Path | None,
     no_save: bool,
+    baud: str | None,
+    serial_format: str | None,
+    optical: bool,
 ) -> None:
     """Probe a meter rung by rung and say what is wrong, with the evidence.
 
@@ -507,13 +528,18 @@ def probe(
             disc_first=disc_first,
             config_path=config_path,
             connect_timeout=connect_timeout,
+            baud=baud,
+            serial_format=serial_format,
+            optical=optical,
         )
         report_format = check_extras(report, report_format, capture)
     except UsageProblem as exc:
         _fail_usage(str(exc))
         return
     output = Output("json" if as_json else "jsonl" if jsonl else "human")
-    intro = f"dlmsdoctor {__version__}: probing {format_host_port(options.host, options.port)}\n"
+    from dlmsdoctor.cli.targets import describe
+
+    intro = f"dlmsdoctor {__version__}: probing {describe(options)}\n"
     try:
         session, code, _ = run_and_print(options, output, save=not no_save, intro=intro)
     except KeyboardInterrupt:

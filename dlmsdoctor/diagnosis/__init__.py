@@ -6,7 +6,7 @@ one small function each, registered in ``registry.RULES`` in import order (lower
 
 from __future__ import annotations
 
-# Import order is rule order: network, bridge, client, link, stream, association.
+# Import order is rule order: network, bridge, client, link, stream, association, serial.
 # isort: off
 from dlmsdoctor.diagnosis import (  # noqa: F401
     rules_network,
@@ -15,6 +15,7 @@ from dlmsdoctor.diagnosis import (  # noqa: F401
     rules_link,
     rules_stream,
     rules_association,
+    rules_serial,
 )
 
 # isort: on

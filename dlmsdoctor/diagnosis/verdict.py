@@ -7,6 +7,7 @@ import logging
 from dlmsdoctor.diagnosis.facts import SessionFacts
 from dlmsdoctor.diagnosis.profile import build_profile, server_text
 from dlmsdoctor.diagnosis.registry import BENIGN, RULES
+from dlmsdoctor.diagnosis.serial_facts import with_line
 from dlmsdoctor.session import Cause, ConnectionProfile, Diagnosis, Evidence, Session
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def diagnose(session: Session) -> Diagnosis:
     """Ranked causes, the working profile (or None), a status word and a one-line headline."""
     facts = SessionFacts(session)
     causes = rank(run_rules(facts))
-    profile = build_profile(facts)
+    profile = with_line(facts, build_profile(facts))  # serial: the line that worked
     faults = [c for c in causes if c.code not in BENIGN and c.confidence >= DEGRADED_AT]
     status = "failed" if profile is None else ("degraded" if faults else "ok")
     return Diagnosis(
