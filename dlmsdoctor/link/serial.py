@@ -392,7 +392,9 @@ def _open_rfc2217(url: str, baud: int, fmt: LineFormat, adopt: bool) -> tuple[An
     cls = _rfc2217_class()
     port = cls()
     port.adopt = adopt
-    port.port = url
+    # ser2net does not acknowledge SET-CONTROL (flow control) on every device: do not wait for
+    # it (pyserial's own option for such servers)
+    port.port = url if "?" in url else url + "?ign_set_control"
     port.baudrate, port.bytesize, port.parity, port.stopbits = (baud, fmt.bytesize, fmt.parity,
                                                                 _stop(fmt))
     port.timeout = 0.05

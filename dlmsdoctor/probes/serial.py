@@ -192,7 +192,7 @@ class SerialLineProbe(Probe):
             result = classify(answer)
             result.baud, result.data_format = rate, str(fmt)
             state.results.append(result)
-            if "echo" in (result.outcome, result.detail):
+            if result.outcome == "echo" or "echo" in result.detail:
                 state.echo = True
             if result.outcome == "answer":
                 answered = result
@@ -218,6 +218,8 @@ class SerialLineProbe(Probe):
             line_changed(ctx, self.id, "back to the rate where the meter made a sound"
                          if garbled else "back to the first rate for address discovery")
         ctx.facts.hdlc_silent = not garbled
+        if garbled:  # the meter hears us; no other address would read better
+            ctx.facts.foreign_protocol = f"bytes that are no frame at {back} baud"
         outcomes = sorted({r.outcome for r in state.results})
         yield ctx.finished(self.id, StepStatus.WARNING,
                            f"open; no HDLC answer at {len(table)} rate(s): {', '.join(outcomes)}",

@@ -1,0 +1,151 @@
+"""The whole ladder over a pseudo-terminal against the simulated meter's serial side: a healthy
+line, an echoing adapter, a meter at another rate, another format, a line held by another
+program, a missing device, and the capture of a serial session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlmsdoctor.codec.hdlc import parse_hdlc
+from tests.engine.pty_meter import probe, pty_meter
+
+
+async def test_whole_serial_ladder_at_9600(tmp_path: Path) -> None:
+    async with pty_meter() as meter:
+        run = await probe(meter, tmp_path, baud="auto")
+    s = run.session
+    assert [x.status.value for x in s.steps if x.id in ("serial.line", "assoc.public",
+                                                          "cosem.identity", "release")] == [
+        "ok"] * 4
+    assert run.step("serial.line").details["baud"] == 9600
+    assert run.step("serial.line").details["rates"] == [
+        {"baud": 9600, "format": "8N1", "outcome": "answer", "detail": "UA",
+         "frames": [0, 1]}]
+    assert s.identity["serial_number"] == "12345678"
+    assert meter.unreleased_associations() == []
+    # released: RLRQ then DISC answered, on the line
+    assert parse_hdlc(run.tx()[-1], 0, "tx").fields["frame_type"] == "DISC"
+    assert s.target.link == "serial" and s.connections[0].link == "serial"
+    profile = s.diagnosis.profile if s.diagnosis else None
+    assert profile is not None and profile.link == "serial" and profile.baud == 9600
+    assert profile.format == "8N1" and profile.device == meter.serial_path
+    assert "serial.rate_differs" not in run.causes
+
+
+async def test_a_meter_at_19200_is_found_by_the_sweep_and_named(tmp_path: Path) -> None:
+    async with pty_meter(["line-rate=19200"]) as meter:
+        run = await probe(meter, tmp_path, baud="auto")
+    rates = run.step("serial.line").details["rates"]
+    assert [(r["baud"], r["outcome"]) for r in rates] == [(9600, "silence"), (19200, "answer")]
+    cause = run.cause("serial.rate_differs")
+    assert run.causes[0] == "serial.rate_differs"
+    assert "19200 8N1" in cause.title and cause.whose == "client"
+    notes = [e.note for e in cause.evidence]
+    assert notes[0] == "SNRM at 9600 8N1: silence" and "the answer at 19200" in notes[-1]
+    # the silence at 9600 is not taken for a late answer or a wrong address
+    assert "meter.late_replies" not in run.causes and "hdlc.wrong_address" not in run.causes
+    assert run.session.diagnosis is not None and run.session.diagnosis.profile is not None
+    assert run.session.diagnosis.profile.baud == 19200
+    # the meter's log shows why: our 9600 bytes were noise to it
+    assert meter.log.of("bytes.garbled")[0]["client_rate"] == 9600
+
+
+async def test_a_fixed_wrong_rate_is_silence_and_the_advice_is_auto(tmp_path: Path) -> None:
+    async with pty_meter(["line-rate=19200"]) as meter:
+        run = await probe(meter, tmp_path, baud="9600", timeout=0.4, discovery_budget=2,
+                          discovery_pace=0.0)
+    assert [r["outcome"] for r in run.step("serial.line").details["rates"]] == ["silence"]
+    cause = run.cause("serial.no_answer")
+    assert "--baud auto" in " ".join(a.text for a in cause.actions)
+
+
+async def test_garbage_at_one_rate_and_silence_elsewhere_is_a_format_mismatch(
+        tmp_path: Path) -> None:
+    async with pty_meter(["line-format=8E1"]) as meter:
+        run = await probe(meter, tmp_path, baud="auto", timeout=0.3)
+    rates = run.step("serial.line").details["rates"]
+    assert rates[0]["baud"] == 9600 and rates[0]["outcome"] == "garbage"
+    assert {r["outcome"] for r in rates[1:]} == {"silence"}
+    assert run.causes[0] == "serial.format_mismatch"
+    cause = run.cause("serial.format_mismatch")
+    assert "--baud 9600 --serial-format 8E1" in cause.actions[0].text
+    assert cause.evidence[0].frame is not None  # the SNRM that drew the garbage
+    # garbage: the meter hears us, so no address discovery is spent on it
+    assert run.step("address.discover").status.value == "skipped"
+
+
+async def test_an_echoing_adapter_is_detected_and_stripped(tmp_path: Path) -> None:
+    async with pty_meter(["echo"]) as meter:
+        run = await probe(meter, tmp_path)
+    assert run.step("assoc.public").status.value == "ok"
+    assert "serial.echo" in run.codes
+    rows = run.step("serial.line").details["rates"]
+    assert rows[0]["outcome"] == "answer" and rows[0]["detail"] == "UA + echo"
+    echoes = [f for f in run.session.frames if f.kind == "echo"]
+    assert echoes and echoes[0].data == run.tx()[0]
+
+
+async def test_a_line_held_by_another_process_gets_nothing_and_names_it(tmp_path: Path) -> None:
+    async with pty_meter() as meter:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR "
+             "| os.O_NOCTTY); print('ready', flush=True); time.sleep(30)",
+             str(meter.serial_path)], stdout=subprocess.PIPE)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+            run = await probe(meter, tmp_path)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert meter.log.of("frame.received") == [] and meter.log.of("bytes.garbled") == []
+    assert run.session.frames == []  # nothing was sent
+    finding = run.finding("serial.held")
+    assert finding.data["holders"][0]["pid"] == holder.pid
+    assert "time.sleep(30)" in finding.data["holders"][0]["command"]
+    cause = run.cause("serial.held")
+    assert run.causes[0] == "serial.held" and cause.whose == "poller"
+    assert f"PID {holder.pid}" in cause.title
+    assert run.session.settings["stopped_reason"] == "line_busy"
+
+
+async def test_a_missing_device_is_said_with_the_ports_found(tmp_path: Path) -> None:
+    async with pty_meter() as meter:
+        run = await probe(meter, tmp_path, target=str(tmp_path / "ttyUSB9"))
+    assert run.causes[0] == "serial.no_device"
+    assert run.session.frames == []
+    assert "does not exist" in run.finding("serial.no_device").message
+
+
+def _tshark_helpers() -> tuple[object, object]:
+    from tests.output import test_capture
+
+    if test_capture.TSHARK is None:
+        pytest.skip("tshark is not installed")
+    return test_capture.tshark_problems, test_capture.tshark
+
+
+async def test_a_serial_capture_is_one_tcp_stream_on_4059_with_a_section_comment(
+        tmp_path: Path) -> None:
+    from dlmsdoctor.output.capture import write_capture
+    from dlmsdoctor.output.capture_read import read_capture
+
+    async with pty_meter(["line-rate=19200"]) as meter:
+        run = await probe(meter, tmp_path)
+    path = tmp_path / "serial.pcapng"
+    write_capture(run.session, path)
+    back = read_capture(path)
+    assert [f.data for f in back.frames] == [f.data for f in run.session.frames]
+    problems, tshark = _tshark_helpers()
+    assert problems(path) == ""  # type: ignore[operator]
+    ports = tshark("-r", str(path), "-T", "fields", "-e", "tcp.dstport",  # type: ignore[operator]
+                   "-Y", "tcp.len > 0 && ip.src == 192.0.2.100")
+    assert set(ports.split()) == {"4059"}
+    comment = tshark("-r", str(path), "-q", "-z", "io,stat,0")  # type: ignore[operator]
+    assert comment is not None
+    header = path.read_bytes()[:20000].decode("latin-1")
+    assert "SERIAL LINE: this session ran on a serial line" in header
+    assert "19200 8N1 (next rate of the sweep)" in header
