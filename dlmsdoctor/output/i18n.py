@@ -828,3 +828,14 @@ def when_text(iso: str | None) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+
+
+
+# Serial lines, optical heads and RFC 2217 bridges (issue 11): their codes' Spanish lives apart.
+from dlmsdoctor.output import i18n_serial as _serial  # noqa: E402
+
+LAYER.update(_serial.LAYER)
+STEP_TITLE_ES.update(_serial.STEP_TITLE_ES)
+FIGURE.update(_serial.FIGURE)
+FINDING_ES.update(_serial.FINDING_ES)
+CAUSE_ES.update(_serial.CAUSE_ES)

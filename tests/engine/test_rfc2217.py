@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-# pyserial 3.5's RFC 2217 client calls Thread.setDaemon/setName
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:serial.rfc2217")
-
 from tests.engine.pty_meter import probe, pty_meter
 from tests.helpers.ser2net import Ser2net, skip_without_ser2net
+
+# pyserial 3.5's RFC 2217 client calls Thread.setDaemon/setName
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:serial.rfc2217")
 
 
 class Rfc2217Bridge(Ser2net):
