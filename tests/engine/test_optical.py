@@ -117,3 +117,15 @@ async def test_a_meter_that_switches_to_another_rate_is_named(tmp_path: Path) ->
     cause = run.cause("optical.no_hdlc")
     assert "--baud 9600 or --baud 4800" in cause.actions[0].text
     assert meter.log.of("bytes.garbled")[0]["meter_rate"] == 4800
+
+
+def test_the_demo_has_an_optical_scenario() -> None:
+    from click.testing import CliRunner
+
+    from dlmsdoctor.cli.demo_cmd import demo
+
+    result = CliRunner().invoke(demo, ["--scenario", "optical", "--headless"])
+    assert result.exit_code == 0, result.output
+    assert "optical.mode_e" in result.output and "mode E, HDLC at 9600 8N1" in result.output
+    assert "-S /dev/pts/" in result.output and "-i HdlcWithModeE" in result.output
+    assert "RLRQ/RLRE, DISC/UA, line closed" in result.output
