@@ -834,6 +834,7 @@ def when_text(iso: str | None) -> str:
 # Serial lines, optical heads and RFC 2217 bridges (issue 11): their codes' Spanish lives apart.
 from dlmsdoctor.output import i18n_serial as _serial  # noqa: E402
 
+_S.update(_serial.STRINGS)
 LAYER.update(_serial.LAYER)
 STEP_TITLE_ES.update(_serial.STEP_TITLE_ES)
 FIGURE.update(_serial.FIGURE)

@@ -6,6 +6,37 @@ device, PID of the program holding the line).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlmsdoctor.session import Session
+
+STRINGS = {
+    "sum_run_serial": {
+        "en": "dlmsdoctor tested {host} on {date} for {duration} s: {frames} frames on the "
+        "serial line.",
+        "es": "dlmsdoctor probó {host} el {date} durante {duration} s: {frames} tramas por la "
+        "línea serial.",
+    },
+}
+
+
+def target_where(target: dict[str, Any]) -> str:
+    """A report's title target: ``HOST:PORT``, or the serial device and its kind."""
+    return str(target.get("where") or f"{target['host']}:{target['port']}")
+
+
+def serial_target(session: Session) -> dict[str, Any]:
+    """The report's target keys for a serial link (none for TCP: its reports stay as they
+    were): the link and how to name the target in titles."""
+    target = session.target
+    if target.link in ("tcp", None):
+        return {}
+    what = {"optical": "optical head", "rfc2217": "RFC 2217 bridge"}.get(target.link,
+                                                                        "serial line")
+    return {"link": target.link, "device": target.device or target.host,
+            "where": f"{target.device or target.host} ({what})"}
+
 LAYER = {
     "serial": {"en": "Serial line", "es": "Línea serial"},
     "optical": {"en": "Optical port", "es": "Puerto óptico"},

@@ -17,6 +17,7 @@ from dlmsdoctor import __version__
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
+from dlmsdoctor.output.i18n_serial import serial_target
 from dlmsdoctor.output.report_frames import FrameNote, annotate
 from dlmsdoctor.session import Cause, ConnectionRecord, Evidence, Session
 
@@ -443,7 +444,7 @@ def _key_figures(doc: dict[str, Any], lang: str) -> list[str]:
     if m["ping"]:
         out.append(f"{t(lang, 'ping')}: {m['ping']['text']}")
     times = [c["connect_time"] for c in m["connections"] if c["connect_time"] is not None]
-    if times:
+    if times and "link" not in doc["target"]:  # a serial line's open time is no TCP figure
         out.append(t(lang, "fig_tcp", n=len(m["connections"]),
                      avg=_ms(sum(times) / len(times), lang), worst=_ms(max(times), lang)))
     if m["negotiated"]:
@@ -460,7 +461,7 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
     out = [
         t(
             lang,
-            "sum_run",
+            "sum_run" if session.target.link == "tcp" else "sum_run_serial",
             host=session.target.host,
             port=session.target.port,
             date=i18n.when_text(session.started_at),
@@ -552,6 +553,8 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
             "server_address": session.target.server_address,
             "address_size": session.target.address_size,
             "serial_number": session.target.serial_number,
+            # serial links only (issue 11): TCP reports keep their keys unchanged
+            **serial_target(session),
         },
         "status": {
             "code": status,

@@ -201,7 +201,9 @@ class SerialLineProbe(Probe):
                 ctx.facts.hdlc_dm = answer.outcome == "dm"
                 break
         yield from_results(ctx, self.id, state, bridge)
-        table = [r.as_json() for r in state.results]
+        # readable in reports; the structured table is in the serial.rates finding
+        table = [f"{r.baud} {r.data_format}: {r.outcome}" + (f" ({r.detail})" if r.detail
+                                                             else "") for r in state.results]
         if answered is not None:
             yield ctx.finished(self.id, StepStatus.OK,
                                f"{answered.detail or 'answer'} at {answered.baud} "

@@ -22,7 +22,7 @@ async def test_whole_serial_ladder_at_9600(tmp_path: Path) -> None:
                                                           "cosem.identity", "release")] == [
         "ok"] * 4
     assert run.step("serial.line").details["baud"] == 9600
-    assert run.step("serial.line").details["rates"] == [
+    assert run.finding("serial.rates").data["rates"] == [
         {"baud": 9600, "format": "8N1", "outcome": "answer", "detail": "UA",
          "frames": [0, 1]}]
     assert s.identity["serial_number"] == "12345678"
@@ -39,7 +39,7 @@ async def test_whole_serial_ladder_at_9600(tmp_path: Path) -> None:
 async def test_a_meter_at_19200_is_found_by_the_sweep_and_named(tmp_path: Path) -> None:
     async with pty_meter(["line-rate=19200"]) as meter:
         run = await probe(meter, tmp_path, baud="auto")
-    rates = run.step("serial.line").details["rates"]
+    rates = run.finding("serial.rates").data["rates"]
     assert [(r["baud"], r["outcome"]) for r in rates] == [(9600, "silence"), (19200, "answer")]
     cause = run.cause("serial.rate_differs")
     assert run.causes[0] == "serial.rate_differs"
@@ -58,7 +58,7 @@ async def test_a_fixed_wrong_rate_is_silence_and_the_advice_is_auto(tmp_path: Pa
     async with pty_meter(["line-rate=19200"]) as meter:
         run = await probe(meter, tmp_path, baud="9600", timeout=0.4, discovery_budget=2,
                           discovery_pace=0.0)
-    assert [r["outcome"] for r in run.step("serial.line").details["rates"]] == ["silence"]
+    assert [r["outcome"] for r in run.finding("serial.rates").data["rates"]] == ["silence"]
     cause = run.cause("serial.no_answer")
     assert "--baud auto" in " ".join(a.text for a in cause.actions)
 
@@ -67,7 +67,7 @@ async def test_garbage_at_one_rate_and_silence_elsewhere_is_a_format_mismatch(
         tmp_path: Path) -> None:
     async with pty_meter(["line-format=8E1"]) as meter:
         run = await probe(meter, tmp_path, baud="auto", timeout=0.3)
-    rates = run.step("serial.line").details["rates"]
+    rates = run.finding("serial.rates").data["rates"]
     assert rates[0]["baud"] == 9600 and rates[0]["outcome"] == "garbage"
     assert {r["outcome"] for r in rates[1:]} == {"silence"}
     assert run.causes[0] == "serial.format_mismatch"
@@ -83,7 +83,7 @@ async def test_an_echoing_adapter_is_detected_and_stripped(tmp_path: Path) -> No
         run = await probe(meter, tmp_path)
     assert run.step("assoc.public").status.value == "ok"
     assert "serial.echo" in run.codes
-    rows = run.step("serial.line").details["rates"]
+    rows = run.finding("serial.rates").data["rates"]
     assert rows[0]["outcome"] == "answer" and rows[0]["detail"] == "UA + echo"
     echoes = [f for f in run.session.frames if f.kind == "echo"]
     assert echoes and echoes[0].data == run.tx()[0]
