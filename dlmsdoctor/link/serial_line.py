@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
 import re
 from dataclasses import dataclass
@@ -184,8 +183,10 @@ def device_group(device: str) -> str | None:
     except OSError:
         return None
     try:
+        import grp  # POSIX only
+
         return grp.getgrgid(gid).gr_name
-    except KeyError:
+    except (ImportError, KeyError):
         return str(gid)
 
 

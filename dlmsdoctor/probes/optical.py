@@ -190,9 +190,10 @@ async def _read_line(ctx: ProbeContext, step_id: str, request: bytes,
     deadline = ctx.now() + wait
     while ctx.now() < deadline:
         ctx.check_cancel()
-        chunk = await channel.receive(max(0.0, deadline - ctx.now()))
+        # wire's receive returns early when the run is cancelled (Ctrl-C mid sign-on)
+        chunk = await wire._receive(ctx, channel, max(0.0, deadline - ctx.now()))
         if chunk is None:
-            if channel.closed is not None:
+            if channel.closed is not None or ctx.cancelled:
                 break
             continue
         if not buf:
@@ -214,4 +215,5 @@ async def _read_line(ctx: ProbeContext, step_id: str, request: bytes,
         ctx.frame_count += 1
         ctx.emit(FrameReceived(channel.conn_id, step_id, first_at if number == 0 and
                                len(parts) > 1 else last_at, part))
+    ctx.check_cancel()  # what came is on record; a cancelled run stops here
     return data, tuple(indexes)

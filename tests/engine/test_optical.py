@@ -129,3 +129,50 @@ def test_the_demo_has_an_optical_scenario() -> None:
     assert "optical.mode_e" in result.output and "mode E, HDLC at 9600 8N1" in result.output
     assert "-S /dev/pts/" in result.output and "-i HdlcWithModeE" in result.output
     assert "RLRQ/RLRE, DISC/UA, line closed" in result.output
+
+
+async def test_ctrl_c_during_the_sign_on_ends_at_once_and_releases(tmp_path: Path) -> None:
+    import asyncio
+
+    from dlmsdoctor.engine import ProbeOptions
+    from dlmsdoctor.ledger import LoginLedger
+    from dlmsdoctor.run import probe_and_diagnose
+
+    async with pty_meter(["optical-silent"], optical=True) as meter:
+        cancel = asyncio.Event()
+        options = ProbeOptions(str(meter.serial_path), 0, link="optical", icmp=False,
+                               timeout=20.0)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.5, cancel.set)
+        start = loop.time()
+        result = await probe_and_diagnose(options, cancel=cancel, save=False,
+                                          ledger=LoginLedger(tmp_path / "ledger.jsonl"))
+        assert loop.time() - start < 3.0  # not the 20 s identification wait
+    session = result.session
+    assert session.cancelled
+    assert session.step("optical.mode_e").status.value == "cancelled"
+    assert session.step("release").status.value == "ok"
+    assert session.connections[0].close_how is not None  # the line was closed
+
+
+async def test_ctrl_c_after_the_association_still_releases_on_the_line(tmp_path: Path) -> None:
+    import asyncio
+
+    from dlmsdoctor.engine import ProbeOptions, run_probe
+    from dlmsdoctor.events import StepFinished
+    from dlmsdoctor.ledger import LoginLedger
+
+    async with pty_meter() as meter:
+        cancel = asyncio.Event()
+
+        def on_event(event: object) -> None:
+            if isinstance(event, StepFinished) and event.step_id == "assoc.public":
+                cancel.set()  # Ctrl-C right after the association opened
+
+        options = ProbeOptions(str(meter.serial_path), 0, link="serial", icmp=False)
+        session = await run_probe(options, on_event=on_event, cancel=cancel,
+                                  ledger=LoginLedger(tmp_path / "ledger.jsonl"))
+        assert meter.unreleased_associations() == []
+        assert [e["how"] for e in meter.log.of("association.released")] == ["rlrq"]
+    assert session.step("cosem.identity").status.value == "cancelled"
+    assert session.step("release").summary.startswith("RLRQ/RLRE, DISC/UA, line closed")
