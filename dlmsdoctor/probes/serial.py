@@ -29,7 +29,7 @@ from typing import Any
 from dlmsdoctor.codec.model import FrameKind, Severity, hexs
 from dlmsdoctor.events import Event, LineChanged, StepStatus
 from dlmsdoctor.link.channel import ConnectError
-from dlmsdoctor.link.serial_line import SWEEP_RATES, LineFormat, parse_baud
+from dlmsdoctor.link.serial_line import SWEEP_RATES, LineFormat, byte_time, parse_baud
 from dlmsdoctor.probes import hdlc, wire
 from dlmsdoctor.probes.base import Probe, ProbeContext
 
@@ -71,10 +71,18 @@ class LineState:
     echo: bool = False
 
 
+# bytes of a typical request and its answer (an SNRM and its UA: 33 each with parameters)
+ROUND_TRIP_BYTES = 66
+
+
 def line_changed(ctx: ProbeContext, step_id: str, note: str) -> LineChanged:
     channel = ctx.channel
     baud = int(getattr(channel, "baud", 0))
     fmt = str(getattr(channel, "data_format", ""))
+    if baud:
+        # a round trip on a serial line is the bytes' time on the wire: every wait scales with
+        # it (4 x rtt), so a meter at 300 baud is not taken for a silent one
+        ctx.facts.rtt = byte_time(ROUND_TRIP_BYTES, baud, LineFormat.parse(fmt or "8N1"))
     event = LineChanged(channel.conn_id if channel else 0, ctx.now(), baud, fmt, note)
     ctx.emit(event)
     # the Session keeps findings, not line events: the settings go on record as one
@@ -161,7 +169,6 @@ class SerialLineProbe(Probe):
             yield ctx.finished(self.id, StepStatus.FAILED, summary, reason=got.reason)
             return
         channel: Any = got
-        ctx.facts.rtt = 0.0
         ctx.facts.framing = "hdlc"  # a serial line carries HDLC (the wrapper is for TCP/UDP)
         state = LineState()
         fmt = LineFormat.parse(str(channel.data_format))
@@ -181,13 +188,15 @@ class SerialLineProbe(Probe):
                                baud=channel.baud, format=str(channel.data_format))
             return
         server = ctx.options.first_server()
-        wait = ctx.probe_timeout() if parse_baud(ctx.options.baud) is None else None
+        sweep = parse_baud(ctx.options.baud) is None
         answered: RateResult | None = None
         for rate in sweep_plan(ctx, channel.baud):
             ctx.check_cancel()
             if rate != channel.baud:
                 await channel.set_line(rate, fmt)
                 line_changed(ctx, self.id, "next rate of the sweep")
+            # the sweep's wait: a few round trips at THIS rate (byte time), or the reply timeout
+            wait = ctx.probe_timeout() if sweep else None
             answer = await hdlc.snrm(ctx, self.id, server, hdlc.PUBLIC_CLIENT, wait)
             result = classify(answer)
             result.baud, result.data_format = rate, str(fmt)

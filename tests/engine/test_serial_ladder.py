@@ -149,3 +149,16 @@ async def test_a_serial_capture_is_one_tcp_stream_on_4059_with_a_section_comment
     header = path.read_bytes()[:20000].decode("latin-1")
     assert "SERIAL LINE: this session ran on a serial line" in header
     assert "19200 8N1 (next rate of the sweep)" in header
+
+
+@pytest.mark.slow
+async def test_a_meter_at_300_baud_is_found_because_waits_scale_with_byte_time(
+        tmp_path: Path) -> None:
+    # an SNRM and its UA take 2.2 s at 300 baud: a fixed 0.3 s wait would call it silent
+    async with pty_meter(["line-rate=300"]) as meter:
+        # no association: every APDU costs seconds at 300 baud; the rate is the point here
+        run = await probe(meter, tmp_path, baud="auto", timeout=0.3, public=False)
+    rates = run.finding("serial.rates").data["rates"]
+    assert (rates[-1]["baud"], rates[-1]["outcome"]) == (300, "answer")
+    assert {r["outcome"] for r in rates[:-1]} == {"silence"}
+    assert run.step("release").summary.startswith("DISC/UA")  # released at 300 too
