@@ -510,6 +510,9 @@ def probe(
 
     HOST[:PORT] is an address (port 4059 when omitted; IPv6 as [ADDR]:PORT) or the name of a
     target in the config. Exit codes tell the deepest rung that failed (see docs/diagnosis.md).
+
+    A serial line: /dev/ttyUSB0, COM3 or serial:NAME (with --baud, --serial-format, --optical);
+    rfc2217://HOST:PORT for a bridge with RFC 2217 (see docs/serial.md).
     """
     if as_json and jsonl:
         _fail_usage("--json and --jsonl exclude each other")

@@ -176,3 +176,18 @@ async def test_ctrl_c_after_the_association_still_releases_on_the_line(tmp_path:
         assert [e["how"] for e in meter.log.of("association.released")] == ["rlrq"]
     assert session.step("cosem.identity").status.value == "cancelled"
     assert session.step("release").summary.startswith("RLRQ/RLRE, DISC/UA, line closed")
+
+
+async def test_an_optical_capture_carries_the_sign_on_then_hdlc(tmp_path: Path) -> None:
+    from dlmsdoctor.output.capture import write_capture
+    from dlmsdoctor.output.capture_read import read_capture
+
+    async with pty_meter(optical=True) as meter:
+        run = await probe(meter, tmp_path, link="optical")
+    path = tmp_path / "optical.pcapng"
+    write_capture(run.session, path)
+    back = read_capture(path)
+    assert [f.data for f in back.frames][:3] == [SIGNON, b"/DLD5\\2SIM-METER\r\n", ACK_9600]
+    header = path.read_bytes()[:20000].decode("latin-1")
+    assert "an optical head (IEC 62056-21 mode E)" in header
+    assert "300 7E1 (opened for the optical sign-on); 9600 8N1 (mode E" in header

@@ -162,3 +162,36 @@ async def test_a_meter_at_300_baud_is_found_because_waits_scale_with_byte_time(
     assert (rates[-1]["baud"], rates[-1]["outcome"]) == (300, "answer")
     assert {r["outcome"] for r in rates[:-1]} == {"silence"}
     assert run.step("release").summary.startswith("DISC/UA")  # released at 300 too
+
+
+def test_the_probe_command_on_a_serial_line(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a user types it: `dlmsdoctor probe /dev/pts/N --json`, then the usage errors."""
+    import json
+
+    from click.testing import CliRunner
+
+    from dlmsdoctor.cli.probe_cmd import probe as probe_cmd
+    from dlmsdoctor.sim.meter import MeterThread
+    from dlmsdoctor.sim.optical import LineSettings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = CliRunner()
+    with MeterThread("default", ["line-rate=19200"], port=None, serial_device="pty",
+                     line=LineSettings()) as meter:
+        result = runner.invoke(probe_cmd, [str(meter.serial_path), "--json", "--no-save"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["target"]["link"] == "serial" and doc["target"]["device"] == meter.serial_path
+    profile = doc["profile"]
+    assert (profile["link"], profile["baud"], profile["format"]) == ("serial", 19200, "8N1")
+    assert profile["forms"]["gurux_args"].startswith(f"-S {meter.serial_path}:19200:8None1")
+    assert profile["forms"]["dlmsdoctor_args"].startswith(
+        f"dlmsdoctor probe {meter.serial_path} --baud 19200")
+    missing = runner.invoke(probe_cmd, [str(tmp_path / "ttyUSB7"), "--no-save"])
+    assert missing.exit_code == 12  # like a TCP connection that could not be made
+    assert "serial.no_device" in missing.stdout
+    wrong = runner.invoke(probe_cmd, ["192.0.2.1", "--baud", "9600"])
+    assert wrong.exit_code == 64 and wrong.stdout == ""
+    assert "apply to serial targets" in wrong.stderr
