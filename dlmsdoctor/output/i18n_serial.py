@@ -21,9 +21,20 @@ STRINGS = {
 }
 
 
-def target_where(target: dict[str, Any]) -> str:
+_KIND = {
+    "serial": {"en": "serial line", "es": "línea serial"},
+    "optical": {"en": "optical head", "es": "cabezal óptico"},
+    "rfc2217": {"en": "RFC 2217 bridge", "es": "puente RFC 2217"},
+}
+
+
+def target_where(target: dict[str, Any], lang: str = "en") -> str:
     """A report's title target: ``HOST:PORT``, or the serial device and its kind."""
-    return str(target.get("where") or f"{target['host']}:{target['port']}")
+    link = target.get("link")
+    if not link:
+        return f"{target['host']}:{target['port']}"
+    kind = _KIND.get(str(link), _KIND["serial"])
+    return f"{target.get('device') or target['host']} ({kind.get(lang) or kind['en']})"
 
 
 def serial_target(session: Session) -> dict[str, Any]:
@@ -32,10 +43,7 @@ def serial_target(session: Session) -> dict[str, Any]:
     target = session.target
     if target.link in ("tcp", None):
         return {}
-    what = {"optical": "optical head", "rfc2217": "RFC 2217 bridge"}.get(target.link,
-                                                                        "serial line")
-    return {"link": target.link, "device": target.device or target.host,
-            "where": f"{target.device or target.host} ({what})"}
+    return {"link": target.link, "device": target.device or target.host}
 
 LAYER = {
     "serial": {"en": "Serial line", "es": "Línea serial"},

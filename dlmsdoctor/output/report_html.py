@@ -253,7 +253,7 @@ def _frames(doc: dict[str, Any], lang: str) -> str:
 def render_html(doc: dict[str, Any]) -> str:
     lang = doc["lang"]
     target, status = doc["target"], doc["status"]
-    title = f"{t(lang, 'title')}: {target_where(target)}"
+    title = f"{t(lang, 'title')}: {target_where(target, lang)}"
     summary = "".join(f"<li>{_e(x)}</li>" for x in doc["summary"])
     footer = " ".join(_e(x) for x in about_lines(doc))
     status_code = status["code"] if status["code"] in ("ok", "degraded", "failed") else ""

@@ -106,7 +106,7 @@ def render_md(doc: dict[str, Any]) -> str:
     target = doc["target"]
     status = doc["status"]
     out: list[str] = [
-        f"# {t(lang, 'title')}: {target_where(target)}",
+        f"# {t(lang, 'title')}: {target_where(target, lang)}",
         "",
         f"**{t(lang, 'status')}: {_STATUS_MARK.get(status['code'], '')} {status['label']}** — "
         f"{inline(status['headline'])}",

@@ -195,3 +195,21 @@ def test_the_probe_command_on_a_serial_line(tmp_path: Path,
     wrong = runner.invoke(probe_cmd, ["192.0.2.1", "--baud", "9600"])
     assert wrong.exit_code == 64 and wrong.stdout == ""
     assert "apply to serial targets" in wrong.stderr
+
+
+async def test_reports_of_a_serial_session_name_the_line_in_both_languages(
+        tmp_path: Path) -> None:
+    from dlmsdoctor.output.report import write_report
+
+    async with pty_meter(["line-rate=19200"]) as meter:
+        run = await probe(meter, tmp_path)
+    for lang, kind, summary in (("en", "serial line", "frames on the serial line"),
+                                ("es", "línea serial", "tramas por la línea serial")):
+        for fmt in ("md", "html"):
+            path = tmp_path / f"report.{lang}.{fmt}"
+            write_report(run.session, str(path), fmt, lang)
+            text = path.read_text(encoding="utf-8")
+            assert f"{meter.serial_path} ({kind})" in text
+            assert summary in text
+            assert "TCP connect" not in text and "conexión TCP" not in text
+            assert "serial.rate_differs" in text
