@@ -44,6 +44,9 @@ BAUD_OF_CHAR = {"0": 300, "1": 600, "2": 1200, "3": 2400, "4": 4800, "5": 9600, 
 CHAR_OF_BAUD = {v: k for k, v in BAUD_OF_CHAR.items()}
 # reaction time tr of IEC 62056-21: 200 ms minimum between a request and the answer
 REACTION_TIME = 0.2
+# after the DISC of a mode E session the port switches back to 300 baud IEC mode; meanwhile it
+# hears nothing (a client that signs on at once is lost: dlmsdoctor's release waits 300 ms)
+BACK_TO_IEC_TIME = 0.25
 _SIGNON = re.compile(rb"/\?([0-9A-Za-z ]{0,32})!\r\n")
 _ACK = re.compile(rb"\x06([0-9])([0-9])([0-9])\r\n")
 _SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in
@@ -93,6 +96,7 @@ class LineFrontEnd:
         self.mode_e_rate: int | None = None
         self._iec_buf = bytearray()
         self._disc_seen = False
+        self._deaf_until = 0.0
         self.signons = 0
 
     # -- the line's state -------------------------------------------------------------------
@@ -118,6 +122,7 @@ class LineFrontEnd:
             self.iec_mode = True
             self.mode_e_rate = None
             self._iec_buf.clear()
+            self._deaf_until = asyncio.get_running_loop().time() + BACK_TO_IEC_TIME
             self.log.emit("optical.iec_mode", self.conn, reason=reason, baud=SIGNON_BAUD)
 
     # -- ByteStream -------------------------------------------------------------------------
@@ -160,6 +165,10 @@ class LineFrontEnd:
 
     # -- IEC 62056-21 mode -------------------------------------------------------------------
     async def _iec(self, data: bytes, client: int | None) -> None:
+        if asyncio.get_running_loop().time() < self._deaf_until:
+            self.log.emit("bytes.ignored", self.conn, hex=hexs(data[:64]),
+                          decode="the port is still switching back to 300 baud IEC mode")
+            return
         if client is not None and client != SIGNON_BAUD:
             self.log.emit("bytes.garbled", self.conn, hex=hexs(data[:64]), client_rate=client,
                           meter_rate=SIGNON_BAUD, note="the optical port listens at 300 baud")

@@ -177,3 +177,22 @@ def test_targets_are_classified_as_users_type_them() -> None:
         options_for("rfc2217://nohost")
     with pytest.raises(OptionsError, match="leave --serial-format out"):
         options_for("/dev/ttyUSB0", optical=True, serial_format="8N1")
+
+
+async def test_an_exclusive_lock_keeps_a_second_opener_out(pty: tuple[int, str]) -> None:
+    """pyserial's exclusive=True (an flock): a second dlmsdoctor, or any flock-respecting
+    program, cannot open the line while the first holds it (the /proc scan cannot see our own
+    process, so this exercises the lock itself)."""
+    _, name = pty
+    first = await open_line(name, 9600, LineFormat.parse("8N1"), link="serial", conn_id=1,
+                            clock=MonotonicClock(), lock_dirs=())
+    try:
+        with pytest.raises(LineOpenError) as caught:
+            await open_line(name, 9600, LineFormat.parse("8N1"), link="serial", conn_id=2,
+                            clock=MonotonicClock(), lock_dirs=())
+        assert caught.value.reason == "held" and "exclusive use" in caught.value.message
+    finally:
+        await first.close()
+    second = await open_line(name, 9600, LineFormat.parse("8N1"), link="serial", conn_id=3,
+                             clock=MonotonicClock(), lock_dirs=())
+    await second.close()
