@@ -87,8 +87,14 @@ class BridgeSettings:
 
 
 def device_name(target: str) -> str:
-    """``serial:NAME`` -> NAME; other forms unchanged."""
-    return target[len("serial:"):] if target.startswith("serial:") else target
+    """``serial:NAME`` -> NAME (``serial:ttyUSB0`` -> ``/dev/ttyUSB0`` where that exists);
+    other forms unchanged."""
+    if not target.startswith("serial:"):
+        return target
+    name = target[len("serial:"):]
+    if os.name == "posix" and not name.startswith("/") and os.path.exists(f"/dev/{name}"):
+        return f"/dev/{name}"
+    return name
 
 
 def available_ports() -> tuple[str, ...]:

@@ -196,3 +196,12 @@ async def test_an_exclusive_lock_keeps_a_second_opener_out(pty: tuple[int, str])
     second = await open_line(name, 9600, LineFormat.parse("8N1"), link="serial", conn_id=3,
                              clock=MonotonicClock(), lock_dirs=())
     await second.close()
+
+
+def test_serial_names_resolve_under_dev(pty: tuple[int, str]) -> None:
+    from dlmsdoctor.link.serial import device_name
+
+    _, name = pty
+    assert device_name("serial:" + name.removeprefix("/dev/")) == name
+    assert device_name("serial:" + name) == name
+    assert device_name("COM3") == "COM3" and device_name("/dev/ttyUSB0") == "/dev/ttyUSB0"
