@@ -145,6 +145,8 @@ class SerialChannel:
             os.set_blocking(fd, False)
             self._loop.add_reader(fd, self._on_readable)
         else:
+            with contextlib.suppress(Exception):  # a blocking read that wakes 20 times a second
+                port.timeout = 0.05
             self._thread = threading.Thread(target=self._read_thread, daemon=True,
                                             name=f"dlmsdoctor serial reader {device}")
             self._thread.start()
