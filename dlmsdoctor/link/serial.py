@@ -35,7 +35,6 @@ from dlmsdoctor.events import CloseHow
 from dlmsdoctor.link.channel import Chunk, CloseInfo, ConnectError
 from dlmsdoctor.link.clock import Clock
 from dlmsdoctor.link.serial_line import (
-    LOCK_DIRS,
     Holder,
     LineFormat,
     byte_time,
@@ -419,7 +418,7 @@ def _open_rfc2217(url: str, baud: int, fmt: LineFormat, adopt: bool) -> tuple[An
 
 async def open_line(
     target: str, baud: int, fmt: LineFormat, *, link: str, conn_id: int, clock: Clock,
-    adopt_bridge: bool = False, lock_dirs: tuple[Path, ...] = LOCK_DIRS,
+    adopt_bridge: bool = False, lock_dirs: tuple[Path, ...] | None = None,
 ) -> SerialChannel:
     """Open ``target`` (a device path, ``COM3``, ``serial:NAME`` or ``rfc2217://host:port``) or
     raise ``LineOpenError`` with the evidence; nothing is ever written before it is open."""
@@ -446,7 +445,9 @@ async def open_line(
             "; no serial port was found on this computer"
         raise LineOpenError("no-device", f"{device} does not exist{found}", clock.now() - start,
                             ports=ports)
-    lock = lock_holder(device, lock_dirs)
+    from dlmsdoctor.link import serial_line
+
+    lock = lock_holder(device, serial_line.LOCK_DIRS if lock_dirs is None else lock_dirs)
     if lock is not None:
         raise LineOpenError("locked", f"{device} is locked by {lock} ({lock.how})",
                             clock.now() - start, holders=(lock,))

@@ -213,3 +213,44 @@ async def test_reports_of_a_serial_session_name_the_line_in_both_languages(
             assert summary in text
             assert "TCP connect" not in text and "conexión TCP" not in text
             assert "serial.rate_differs" in text
+
+
+async def test_a_lock_file_of_a_live_process_is_respected_and_diagnosed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlmsdoctor.link import serial_line
+
+    monkeypatch.setattr(serial_line, "LOCK_DIRS", (tmp_path,))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        async with pty_meter() as meter:
+            device = str(meter.serial_path)
+            (tmp_path / f"LCK..{Path(device).name}").write_text(f"{sleeper.pid:10d}\n")
+            run = await probe(meter, tmp_path)
+            assert meter.log.of("frame.received") == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert run.session.frames == []
+    assert run.causes[0] == "serial.locked" and run.cause("serial.locked").whose == "poller"
+    assert f"PID {sleeper.pid}" in run.cause("serial.locked").title
+
+
+async def test_no_permission_is_diagnosed_with_the_group_to_join(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import serial
+
+    from dlmsdoctor.link import serial as link_serial
+
+    def refuse(device: str, *_: object) -> None:
+        raise serial.SerialException(errno.EACCES, f"could not open port {device}: "
+                                     "[Errno 13] Permission denied")
+
+    monkeypatch.setattr(link_serial, "_open_local", refuse)
+    async with pty_meter() as meter:
+        run = await probe(meter, tmp_path)
+    cause = run.cause("serial.permission")
+    assert run.causes[0] == "serial.permission" and cause.whose == "client"
+    group = run.finding("serial.permission").data["group"]
+    assert f"sudo usermod -aG {group} $USER" in cause.actions[0].text
