@@ -142,6 +142,7 @@ class SerialChannel:
         if isinstance(fd, int):
             self._fd = fd
             os.set_blocking(fd, False)
+            _exclusive(fd, True)
             self._loop.add_reader(fd, self._on_readable)
         else:
             with contextlib.suppress(Exception):  # a blocking read that wakes 20 times a second
@@ -251,6 +252,7 @@ class SerialChannel:
         if self._fd is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._fd)
+            _exclusive(self._fd, False)
         self._stop.set()
         await asyncio.to_thread(self._release_port)
         return self._closed
@@ -266,6 +268,18 @@ class SerialChannel:
             port.close()
         if self._thread is not None:
             self._thread.join(2)
+
+
+def _exclusive(fd: int, on: bool) -> None:
+    """TIOCEXCL: while we hold the line, a program that opens it later (a poller service
+    starting up) gets EBUSY instead of stealing our bytes; TIOCNXCL gives it back."""
+    try:
+        import fcntl
+        import termios
+
+        fcntl.ioctl(fd, termios.TIOCEXCL if on else termios.TIOCNXCL)
+    except (ImportError, AttributeError, OSError):
+        pass  # not a tty that supports it: the flock still keeps dlmsdoctors apart
 
 
 def _stop(fmt: LineFormat) -> float | int:

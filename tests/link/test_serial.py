@@ -205,3 +205,32 @@ def test_serial_names_resolve_under_dev(pty: tuple[int, str]) -> None:
     assert device_name("serial:" + name.removeprefix("/dev/")) == name
     assert device_name("serial:" + name) == name
     assert device_name("COM3") == "COM3" and device_name("/dev/ttyUSB0") == "/dev/ttyUSB0"
+
+
+async def test_the_line_is_in_exclusive_mode_while_held(pty: tuple[int, str]) -> None:
+    """TIOCEXCL while open (a later opener without CAP_SYS_ADMIN gets EBUSY), off again after
+    close. Read with TIOCGEXCL (Linux 3.8+), which Python's termios does not name."""
+    import fcntl
+    import struct
+
+    tiocgexcl = 0x80045440
+    _, name = pty
+
+    def exclusive() -> int:
+        # the flag is the slave's: look through another descriptor of it (root may open it
+        # even in exclusive mode; another user's poller could not)
+        fd = os.open(name, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            return int(struct.unpack("i", fcntl.ioctl(fd, tiocgexcl, b"\0\0\0\0"))[0])
+        finally:
+            os.close(fd)
+
+    try:
+        exclusive()
+    except OSError:
+        pytest.skip("this kernel has no TIOCGEXCL")
+    channel = await open_line(name, 9600, LineFormat.parse("8N1"), link="serial", conn_id=1,
+                              clock=MonotonicClock(), lock_dirs=())
+    assert exclusive() == 1
+    await channel.close()
+    assert exclusive() == 0
