@@ -1,7 +1,8 @@
 """Serial, optical (IEC 62056-21) and RFC 2217 channels: the same ``Channel`` as TCP.
 
 pyserial opens the port and applies its settings (rate, data bits, parity, stop bits, and
-``exclusive=True``: an flock that a second dlmsdoctor or minicom respects); reading is done
+``exclusive=True``: an flock that a second dlmsdoctor or minicom respects; the tty is also put in
+exclusive mode, TIOCEXCL, while held); reading is done
 without pyserial-asyncio(-fast). On POSIX a port has a file descriptor, and ``loop.add_reader``
 on it is exactly what those adapters do internally; doing it here costs no dependency, keeps
 every chunk stamped on the run clock the moment it is read (as ``TcpChannel`` does), and keeps
