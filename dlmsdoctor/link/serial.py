@@ -44,6 +44,7 @@ from dlmsdoctor.link.serial_line import (
     is_pty,
     lock_holder,
     parse_baud,
+    scan_holders,
 )
 
 if TYPE_CHECKING:
@@ -138,6 +139,7 @@ class SerialChannel:
         self.format_note = format_note
         self.bridge = bridge
         self.mode_e = False  # set by the optical handshake: the release then waits for IEC mode
+        self.holders_unchecked = 0  # processes whose open files could not be checked
         self.bytes_received = 0
         fd = getattr(port, "fd", None)
         if isinstance(fd, int):
@@ -466,7 +468,8 @@ async def open_line(
     if lock is not None:
         raise LineOpenError("locked", f"{device} is locked by {lock} ({lock.how})",
                             clock.now() - start, holders=(lock,))
-    others = tuple(holders(device))
+    open_by, unchecked = scan_holders(device)
+    others = tuple(open_by)
     if others:
         raise LineOpenError("held", f"{device} is open in another program: "
                             + "; ".join(map(str, others)), clock.now() - start, holders=others)
@@ -491,9 +494,11 @@ async def open_line(
         raise LineOpenError("error", f"cannot open {device}: {text}",
                             clock.now() - start) from None
     opened = clock.now()
-    return SerialChannel(port, link=link, device=device, conn_id=conn_id, clock=clock,
-                         opened_at=opened, connect_time=opened - start, baud=baud,
-                         data_format=fmt, format_note=note)
+    channel = SerialChannel(port, link=link, device=device, conn_id=conn_id, clock=clock,
+                            opened_at=opened, connect_time=opened - start, baud=baud,
+                            data_format=fmt, format_note=note)
+    channel.holders_unchecked = unchecked
+    return channel
 
 
 def first_settings(options: ProbeOptions) -> tuple[int, LineFormat]:

@@ -118,29 +118,39 @@ def command_of(pid: int, proc: Path = Path("/proc")) -> str:
 
 def holders(device: str, proc: Path = Path("/proc"), exclude: int | None = None) -> list[Holder]:
     """Processes (other than ``exclude``, default ours) with ``device`` open, by /proc fd links.
-    Empty where /proc does not exist (macOS, Windows) or cannot be read (another user's
-    processes need root: the caller says so when the open then fails with EBUSY)."""
+    Empty where /proc does not exist (macOS, Windows)."""
+    return scan_holders(device, proc, exclude)[0]
+
+
+def scan_holders(device: str, proc: Path = Path("/proc"),
+                 exclude: int | None = None) -> tuple[list[Holder], int]:
+    """``holders`` and how many processes could not be looked into (another user's fds need
+    root): a holder among those cannot be named, so the caller says the check was partial."""
     target = _real(device)
     mine = os.getpid() if exclude is None else exclude
     found: list[Holder] = []
+    unreadable = 0
     try:
         pids = [int(p) for p in os.listdir(proc) if p.isdigit()]
     except OSError:
-        return []
+        return [], 0
     for pid in sorted(pids):
         if pid == mine:
             continue
         fd_dir = proc / str(pid) / "fd"
         try:
             fds = os.listdir(fd_dir)
+        except FileNotFoundError:
+            continue  # the process ended meanwhile
         except OSError:
+            unreadable += 1
             continue
         for fd in fds:
             with contextlib.suppress(OSError):
                 if os.readlink(fd_dir / fd) == target:
                     found.append(Holder(pid, command_of(pid, proc)))
                     break
-    return found
+    return found, unreadable
 
 
 def lock_file_for(device: str, lock_dir: Path) -> Path:

@@ -70,6 +70,8 @@ FINDING_ES = {
     "serial.held": "Otro programa tiene abierta la línea serial: no se envió nada",
     "serial.locked": "Un archivo de bloqueo indica que otro programa usa la línea serial",
     "serial.open_failed": "No se pudo abrir la línea serial",
+    "serial.holders_unchecked": "No se pudo revisar si procesos de otros usuarios tienen la "
+    "línea abierta (hace falta root)",
     "serial.line": "Parámetros de la línea serial aplicados",
     "serial.pty_format": "Una pseudo-terminal no admite ese formato: se usó 8N1 a la misma "
     "velocidad",

@@ -14,6 +14,7 @@ tried first; other rates only with ``--baud auto``; the channel puts the bridge'
 when it closes.
 
 Finding codes: ``serial.no_device``, ``serial.permission``, ``serial.held``, ``serial.locked``,
+``serial.holders_unchecked``,
 ``serial.open_failed``, ``serial.line`` (settings applied), ``serial.pty_format``,
 ``serial.echo``, ``serial.rates`` (the sweep's table), ``serial.rate_found``,
 ``serial.garbage``, ``serial.silent``, ``rfc2217.settings``, ``rfc2217.rate_mismatch``,
@@ -179,6 +180,13 @@ class SerialLineProbe(Probe):
                 f"the bridge's serial port was set to {bridge.baud} {bridge.data_format} "
                 "(what a client without RFC 2217, e.g. your poller, gets)",
                 baud=bridge.baud, format=bridge.data_format))
+        unchecked = int(getattr(channel, "holders_unchecked", 0) or 0)
+        if unchecked:
+            ctx.emit(ctx.finding(
+                self.id, "serial.holders_unchecked", Severity.WARNING,
+                f"{unchecked} process(es) of other users could not be checked for holding "
+                f"{channel.host} (that needs root): if a poller service runs, stop it first "
+                f"(sudo fuser -v {channel.host} names it)", unchecked=unchecked))
         opened_note = ("opened for the optical sign-on" if ctx.options.link == "optical"
                        else "opened")
         line_changed(ctx, self.id, opened_note)

@@ -234,3 +234,19 @@ async def test_the_line_is_in_exclusive_mode_while_held(pty: tuple[int, str]) ->
     assert exclusive() == 1
     await channel.close()
     assert exclusive() == 0
+
+
+def test_processes_that_cannot_be_looked_into_are_counted(tmp_path: Path) -> None:
+    """Without root another user's /proc/PID/fd cannot be listed: the scan says how many it
+    could not check (a fake /proc: one readable holder, one unreadable, one gone)."""
+    from dlmsdoctor.link.serial_line import scan_holders
+
+    proc = tmp_path / "proc"
+    (proc / "100" / "fd").mkdir(parents=True)
+    (proc / "100" / "fd" / "3").symlink_to("/dev/ttyUSB0")
+    (proc / "100" / "cmdline").write_bytes(b"poller\x00--serial\x00/dev/ttyUSB0\x00")
+    (proc / "200").mkdir()
+    (proc / "200" / "fd").write_text("not a directory: listing it fails like EACCES")
+    found, unreadable = scan_holders("/dev/ttyUSB0", proc, exclude=1)
+    assert [(h.pid, h.command) for h in found] == [(100, "poller --serial /dev/ttyUSB0")]
+    assert unreadable == 1
