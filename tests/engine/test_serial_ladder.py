@@ -254,3 +254,15 @@ async def test_no_permission_is_diagnosed_with_the_group_to_join(
     assert run.causes[0] == "serial.permission" and cause.whose == "client"
     group = run.finding("serial.permission").data["group"]
     assert f"sudo usermod -aG {group} $USER" in cause.actions[0].text
+
+
+async def test_a_partial_holder_check_is_said(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlmsdoctor.link import serial as link_serial
+
+    monkeypatch.setattr(link_serial, "scan_holders", lambda device: ([], 3))
+    async with pty_meter() as meter:
+        run = await probe(meter, tmp_path)
+    finding = run.finding("serial.holders_unchecked")
+    assert finding.data["unchecked"] == 3 and "sudo fuser -v" in finding.message
+    assert run.step("assoc.public").status.value == "ok"  # a warning, not a stop
