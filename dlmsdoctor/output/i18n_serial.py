@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dlmsdoctor.session import Session
+    from dlmsdoctor.session import ConnectionProfile, Session
 
 STRINGS = {
     "sum_run_serial": {
@@ -211,3 +211,16 @@ CAUSE_ES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
          ("now", "Indique la dirección de servidor si la conoce (--server-address).")],
     ),
 }
+
+
+def profile_line(profile: ConnectionProfile, lang: str = "en") -> str:
+    """The working profile's line: ``/dev/ttyUSB0 (serial line), 19200 8N1`` (optical: mode E
+    and the identification)."""
+    kind = _KIND.get(profile.link, _KIND["serial"])
+    out = f"{profile.device or profile.host} ({kind.get(lang) or kind['en']})"
+    if profile.baud:
+        out += f", {profile.baud} {profile.format or ''}".rstrip()
+    if profile.mode:
+        mode = "modo" if lang == "es" else "mode"
+        out += f", {mode} {profile.mode} ({profile.identification})"
+    return out

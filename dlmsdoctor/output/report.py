@@ -17,7 +17,7 @@ from dlmsdoctor import __version__
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
-from dlmsdoctor.output.i18n_serial import serial_target
+from dlmsdoctor.output.i18n_serial import profile_line, serial_target
 from dlmsdoctor.output.report_frames import FrameNote, annotate
 from dlmsdoctor.session import Cause, ConnectionRecord, Evidence, Session
 
@@ -413,7 +413,8 @@ def _profile_doc(session: Session, lang: str) -> dict[str, Any] | None:
     p = session.diagnosis.profile
     server = _server_text(p.server_logical, p.server_physical, p.address_size, lang)
     rows = [
-        [t(lang, "profile_host"), f"{p.host}:{p.port}"],
+        [t(lang, "profile_host"), f"{p.host}:{p.port}" if p.link == "tcp"
+         else profile_line(p, lang)],
         [t(lang, "profile_framing"), p.framing.upper()],
         [t(lang, "profile_server"), server],
         [t(lang, "profile_client"), str(p.client_sap)],
@@ -651,7 +652,7 @@ def connection_cells(conn: dict[str, Any], lang: str) -> list[str]:
     """One row of the connections table, in CONNECTION_COLUMNS order."""
     opened = conn["opened_at"]
     return [
-        f"#{conn['id']} {conn['host']}:{conn['port']}",
+        f"#{conn['id']} {conn['host']}" + (f":{conn['port']}" if conn["port"] else ""),
         "-" if opened is None else f"{i18n.number(opened, lang, 3)} s",
         conn["connect_time_text"],
         conn["close_text"],

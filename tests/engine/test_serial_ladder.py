@@ -213,6 +213,8 @@ async def test_reports_of_a_serial_session_name_the_line_in_both_languages(
             assert summary in text
             assert "TCP connect" not in text and "conexión TCP" not in text
             assert "serial.rate_differs" in text
+            assert f"{meter.serial_path} ({kind}), 19200 8N1" in text  # the working profile
+            assert f"{meter.serial_path}:0" not in text
 
 
 async def test_a_lock_file_of_a_live_process_is_respected_and_diagnosed(
