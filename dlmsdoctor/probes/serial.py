@@ -47,7 +47,7 @@ _OPEN_CODES = {
 class RateResult:
     baud: int
     data_format: str
-    outcome: str  # answer, damaged, garbage, echo, silence
+    outcome: str  # answer, damaged, garbage, echo, silence, unsupported (the port refused it)
     frames: tuple[int, ...] = ()
     detail: str = ""
     garbage_hex: str = ""
@@ -201,7 +201,12 @@ class SerialLineProbe(Probe):
         for rate in sweep_plan(ctx, channel.baud):
             ctx.check_cancel()
             if rate != channel.baud:
-                await channel.set_line(rate, fmt)
+                try:
+                    await channel.set_line(rate, fmt)
+                except ConnectError as exc:  # an adapter without this rate: not our bug
+                    state.results.append(RateResult(rate, str(fmt), "unsupported",
+                                                    detail=exc.message))
+                    continue
                 line_changed(ctx, self.id, "next rate of the sweep")
             # the sweep's wait: a few round trips at THIS rate (byte time), or the reply timeout
             wait = ctx.probe_timeout() if sweep else None
@@ -261,7 +266,7 @@ def from_results(ctx: ProbeContext, step_id: str, state: LineState, bridge: Any)
             ctx.emit(ctx.finding(
                 step_id, "serial.rate_found", Severity.WARNING if rate.baud != 9600 else
                 Severity.INFO, f"the meter answers at {rate.baud} {rate.data_format}" + (
-                    f" (silent at {', '.join(str(r.baud) for r in results[:-1])})"
+                    f" (no answer at {', '.join(str(r.baud) for r in results[:-1])})"
                     if len(results) > 1 else ""), rate.frames, baud=rate.baud,
                 format=rate.data_format, tried=[r.baud for r in results]))
         if bridge is not None and (bridge.baud != rate.baud or

@@ -268,3 +268,24 @@ async def test_a_partial_holder_check_is_said(tmp_path: Path,
     finding = run.finding("serial.holders_unchecked")
     assert finding.data["unchecked"] == 3 and "sudo fuser -v" in finding.message
     assert run.step("assoc.public").status.value == "ok"  # a warning, not a stop
+
+
+async def test_a_rate_the_adapter_refuses_is_recorded_and_the_sweep_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlmsdoctor.link import serial as link_serial
+
+    real_apply = link_serial._apply
+
+    def no_19200(port: object, baud: int, *rest: object) -> str:
+        if baud == 19200:
+            raise link_serial.LineOpenError("format", "the adapter refuses 19200 8N1")
+        return real_apply(port, baud, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(link_serial, "_apply", no_19200)
+    async with pty_meter(["line-rate=2400"]) as meter:
+        run = await probe(meter, tmp_path, timeout=0.3)
+    rates = run.finding("serial.rates").data["rates"]
+    assert [(r["baud"], r["outcome"]) for r in rates] == [
+        (9600, "silence"), (19200, "unsupported"), (2400, "answer")]
+    assert "engine.exception" not in run.codes
+    assert run.causes[0] == "serial.rate_differs"
