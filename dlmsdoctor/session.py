@@ -178,6 +178,13 @@ class ConnectionProfile:
     window_tx: int | None = None
     window_rx: int | None = None
     max_pdu_size: int | None = None
+    # serial links (issue 11): the line that worked; host/port then name the device and 0
+    link: str = "tcp"
+    device: str | None = None
+    baud: int | None = None
+    format: str | None = None  # 8N1, 7E1, ...
+    mode: str | None = None  # optical: "E" (IEC 62056-21 mode E)
+    identification: str | None = None  # optical: the meter's identification line
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from dlmsdoctor.cli.demo_serial import line_options, meter_place
 from dlmsdoctor.cli.exit_codes import ExitCode
 
 
@@ -35,6 +36,7 @@ class Scenario:
     # credential sets an earlier client used, one silent run each before the shown one (e.g. the
     # site's poller with an outdated password, for the lockout story)
     before: tuple[str, ...] = ()
+    line: str = ""  # serial, optical: the meter on a pty, headless only (cli/demo_serial.py)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -66,6 +68,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "healthy", "a meter that works (HDLC 1/1, public client 16)", "default", expect=""
         ),
+        Scenario("optical", "an optical head on the meter (IEC 62056-21 mode E sign-on at 300 "
+                 "baud, then HDLC at 9600) on a pseudo-terminal", "default", line="optical"),
         Scenario(
             "wrong-password",
             "a management password that is wrong (client 1, LLS)",
@@ -204,14 +208,15 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
         for s in SCENARIOS.values():
             click.echo(f"{s.name:<15} {s.title}")
         return
-    if not (headless or as_json) and _on_terminal():
+    if not (headless or as_json or SCENARIOS[scenario].line) and _on_terminal():
         sys.exit(_run_tui(SCENARIOS[scenario]))
     from dlmsdoctor.cli.probe_cmd import Output
     from dlmsdoctor.ledger import LoginLedger
     from dlmsdoctor.sim.meter import SimulatedMeter
 
     chosen = SCENARIOS[scenario]
-    meter = SimulatedMeter(chosen.profile, list(chosen.faults), host="127.0.0.1", port=0)
+    meter = SimulatedMeter(chosen.profile, list(chosen.faults), host="127.0.0.1",
+                           **meter_place(chosen.line))
     output = Output("json" if as_json else "human")
     intro = (
         f"dlmsdoctor demo, scenario {chosen.name}: {chosen.title}.\n"
@@ -343,7 +348,7 @@ async def probe_scenario(
     from dlmsdoctor.events import Event, StepFinished
     from dlmsdoctor.run import probe_and_diagnose
 
-    options = demo_options(scenario, int(meter.port))
+    options = line_options(scenario.line, meter, demo_options(scenario, int(meter.port or 4059)))
     await run_before(scenario, options, ledger)  # the earlier client's attempt, not shown
     earlier = meter.failed_logins()  # the poller's failures: not this run's
     if output is not None:

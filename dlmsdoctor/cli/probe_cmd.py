@@ -25,7 +25,7 @@ import click
 from dlmsdoctor import __version__
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.events import Event, StepStatus
-from dlmsdoctor.session import Session, format_host_port
+from dlmsdoctor.session import Session
 
 
 class ProbeExit(IntEnum):
@@ -63,6 +63,8 @@ _LAYER_EXIT = {
     "association": ProbeExit.ASSOCIATION,
     "cosem": ProbeExit.ASSOCIATION,
     "release": ProbeExit.RELEASE,
+    "serial": ProbeExit.TCP,  # serial links (cli/targets.py): the line is the connection
+    "optical": ProbeExit.FRAMING,
 }
 
 
@@ -133,6 +135,9 @@ def build_options(
     config_path: Path | None = None,
     connect_timeout: float | None = None,
     login_safety: dict[str, Any] | None = None,
+    baud: str | None = None,
+    serial_format: str | None = None,
+    optical: bool = False,
 ) -> Any:
     """Command line (and the config's targets and credential sets) -> ProbeOptions.
 
@@ -154,8 +159,11 @@ def build_options(
                 address_size = str(named.address_size)
             serial_number = serial_number or named.serial_number
             creds = tuple(named.credentials) + tuple(creds)
-        else:
-            options = ProbeOptions.parse_target(target)
+        else:  # TCP, or a serial line (--baud, --serial-format, --optical): cli/targets.py
+            from dlmsdoctor.cli.targets import options_for
+
+            options = options_for(target, baud=baud, serial_format=serial_format,
+                                  optical=optical)
         credentials = []
         for text in creds:
             if ":" in text:
@@ -168,6 +176,8 @@ def build_options(
             raise UsageProblem(f"credential set name {duplicate!r} given twice")
         changes: dict[str, Any] = {"credentials": tuple(credentials)}
         if framing:
+            if options.link != "tcp" and framing == "wrapper":
+                raise UsageProblem("--framing wrapper: a serial line carries HDLC only")
             changes["framing"] = framing
         if server_address:
             changes["server_address"] = ProbeOptions.parse_server_address(server_address)
@@ -429,7 +439,7 @@ def run_and_print(
 
 
 @click.command("probe")
-@click.argument("target", metavar="HOST[:PORT]")
+@click.argument("target", metavar="HOST[:PORT]|DEVICE|rfc2217://HOST:PORT")
 @click.option(
     "--framing",
     type=click.Choice(["auto", "hdlc", "wrapper"]),
@@ -511,6 +521,14 @@ def run_and_print(
 )
 @click.option("--no-save", is_flag=True, help="Do not save the session under the data dir.")
 @login_safety_options
+@click.option("--baud", metavar="auto|RATE",
+              help="Serial targets: the line's rate, or auto (9600 first, then the common "
+              "rates; default).")
+@click.option("--serial-format", metavar="8N1|7E1|8E1|...",
+              help="Serial targets: data bits, parity, stop bits (default 8N1).")
+@click.option("--optical", is_flag=True,
+              help="Serial targets: an optical head (IEC 62056-21 mode E: sign-on at 300 7E1, "
+              "then HDLC).")
 def probe(
     target: str,
     framing: str | None,
@@ -532,12 +550,18 @@ def probe(
     disc_first: bool,
     config_path: Path | None,
     no_save: bool,
+    baud: str | None,
+    serial_format: str | None,
+    optical: bool,
     **login_safety: Any,
 ) -> None:
     """Probe a meter rung by rung and say what is wrong, with the evidence.
 
     HOST[:PORT] is an address (port 4059 when omitted; IPv6 as [ADDR]:PORT) or the name of a
     target in the config. Exit codes tell the deepest rung that failed (see docs/diagnosis.md).
+
+    A serial line: /dev/ttyUSB0, COM3 or serial:NAME (with --baud, --serial-format, --optical);
+    rfc2217://HOST:PORT for a bridge with RFC 2217 (see docs/serial.md).
     """
     if as_json and jsonl:
         _fail_usage("--json and --jsonl exclude each other")
@@ -557,13 +581,18 @@ def probe(
             config_path=config_path,
             connect_timeout=connect_timeout,
             login_safety=login_safety,
+            baud=baud,
+            serial_format=serial_format,
+            optical=optical,
         )
         report_format = check_extras(report, report_format, capture)
     except UsageProblem as exc:
         _fail_usage(str(exc))
         return
     output = Output("json" if as_json else "jsonl" if jsonl else "human")
-    intro = f"dlmsdoctor {__version__}: probing {format_host_port(options.host, options.port)}\n"
+    from dlmsdoctor.cli.targets import describe
+
+    intro = f"dlmsdoctor {__version__}: probing {describe(options)}\n"
     try:
         session, code, _ = run_and_print(options, output, save=not no_save, intro=intro)
     except KeyboardInterrupt:

@@ -40,6 +40,16 @@ def _fault_list() -> str:
 @click.option("--serial-device", "serial_device", default=None, metavar="PATH",
               help="Also serve HDLC on a serial device; a path that does not exist is created "
                    "as a link to a new pseudo-terminal (for ser2net), 'pty' just makes one.")
+@click.option("--pty", "use_pty", is_flag=True,
+              help="Serve a serial line on a new pseudo-terminal and print its path; the meter "
+                   "reads the client's rate from it (a client at another rate gets nothing) "
+                   "and bytes take their time on the wire.")
+@click.option("--line-rate", type=int, default=9600, show_default=True, metavar="BAUD",
+              help="With --pty: the meter's serial rate (with --optical: the highest rate it "
+                   "offers in mode E).")
+@click.option("--optical", is_flag=True,
+              help="With --pty: an optical port (IEC 62056-21 mode E: sign-on at 300 baud, "
+                   "then HDLC at the agreed rate).")
 @click.option("--profile", "profile_name", default="default", show_default=True,
               metavar="NAME|FILE",
               help=f"Built-in profile ({', '.join(builtin_names())}) or a TOML file.")
@@ -51,6 +61,9 @@ def simulate(
     port: int | None,
     framing: str | None,
     serial_device: str | None,
+    use_pty: bool,
+    line_rate: int,
+    optical: bool,
     profile_name: str,
     fault_specs: tuple[str, ...],
     events_path: str | None,
@@ -61,23 +74,50 @@ def simulate(
         faults = parse_faults(list(fault_specs))
     except (ProfileError, FaultError) as exc:
         raise SimulateError(str(exc)) from None
-    if port is None and serial_device is None:
+    if optical and not use_pty:
+        raise SimulateError("--optical needs --pty (an optical port is a serial line)")
+    if use_pty and serial_device is not None:
+        raise SimulateError("--pty and --serial-device exclude each other")
+    if port is None and serial_device is None and not use_pty:
         port = 4059
     from dlmsdoctor.config import host_problem
 
     if serial_device is None and (problem := host_problem(host)):
         raise SimulateError(f"--host: {problem}")  # the resolver's codec error, in words
     from dlmsdoctor.sim.meter import SimulatedMeter
+    from dlmsdoctor.sim.optical import BAUD_OF_CHAR, LineSettings
 
+    line = None
+    if use_pty:
+        if line_rate not in BAUD_OF_CHAR.values():
+            raise SimulateError(f"--line-rate {line_rate}: use one of "
+                                f"{', '.join(map(str, BAUD_OF_CHAR.values()))}")
+        serial_device = "pty"
+        line = LineSettings(rate=line_rate, optical=optical)
     try:
         meter = SimulatedMeter(profile, faults, host=host, port=port, framing=framing,
-                               events_path=events_path, serial_device=serial_device)
+                               events_path=events_path, serial_device=serial_device, line=line)
     except OSError as exc:
         raise SimulateError(f"cannot open the event log {events_path}: {exc.strerror}") from None
     try:
         asyncio.run(_serve(meter))
     except OSError as exc:
         raise SimulateError(f"cannot listen: {exc.strerror or exc}") from None
+
+
+def _line_banner(path: str, line: object, faults: object) -> str:
+    from dlmsdoctor.sim.faults import Faults
+    from dlmsdoctor.sim.optical import LineSettings
+
+    assert isinstance(line, LineSettings) and isinstance(faults, Faults)
+    rate = faults.line_rate or line.rate
+    if line.optical:
+        what = f"optical port (IEC 62056-21 mode E): sign-on at 300 baud, HDLC at {rate} 8N1"
+        probe = f"dlmsdoctor probe {path} --optical"
+    else:
+        what = f"serial line at {rate} 8N1"
+        probe = f"dlmsdoctor probe {path}"
+    return f"pty: {path} ({what}); try: {probe}"
 
 
 async def _serve(meter: object) -> None:
@@ -92,6 +132,8 @@ async def _serve(meter: object) -> None:
     await meter.start()
     try:
         click.echo(meter.banner())
+        if meter.line is not None and meter.serial_path:
+            click.echo(_line_banner(meter.serial_path, meter.line, meter.faults))
         sys.stdout.flush()
         await stop.wait()
     finally:

@@ -8,7 +8,7 @@ order (lower layers first).
 
 from __future__ import annotations
 
-# Import order is rule order: network, bridge, client, link, stream, association.
+# Import order is rule order: network, bridge, client, link, stream, association, serial.
 # isort: off
 from dlmsdoctor.diagnosis import (  # noqa: F401
     rules_network,
@@ -17,6 +17,7 @@ from dlmsdoctor.diagnosis import (  # noqa: F401
     rules_link,
     rules_stream,
     rules_association,
+    rules_serial,
 )
 
 # isort: on

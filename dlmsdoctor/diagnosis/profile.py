@@ -7,6 +7,7 @@ from typing import Any
 
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import TAG_AARE, SessionFacts
+from dlmsdoctor.diagnosis.serial_facts import gurux_serial, line_args, line_text
 from dlmsdoctor.session import ConnectionProfile
 
 _GURUX_AUTH = {"none": "None", "low": "Low", "high": "High", "gmac": "HighGMAC"}
@@ -112,6 +113,8 @@ def gurux_args(profile: ConnectionProfile) -> str:
     """Arguments for Gurux's example clients (Gurux.DLMS.Client.Example.python and ports):
     -h host -p port -c client -s physical -l logical -a auth [-P password] [-i WRAPPER]."""
     parts = [f"-h {profile.host}", f"-p {profile.port}", f"-c {profile.client_sap}"]
+    if profile.link != "tcp":  # a serial line: -S PORT:BAUD:8None1 (serial_facts.py)
+        parts = [*gurux_serial(profile), f"-c {profile.client_sap}"]
     if profile.framing == "wrapper":
         parts += [f"-s {profile.server_logical}", "-i WRAPPER"]
     else:
@@ -134,6 +137,8 @@ def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
         f"port = {profile.port}",
         f'framing = "{profile.framing}"',
     ]
+    if profile.link != "tcp":
+        lines.append(f"# {line_text(profile)}: give these to dlmsdoctor probe as options")
     if profile.framing == "hdlc":
         lines += [f'server_address = "{server_address(profile)}"',
                   f"address_size = {profile.address_size}"]
@@ -157,6 +162,8 @@ def profile_forms(profile: ConnectionProfile) -> dict[str, Any]:
 
 def dlmsdoctor_args(profile: ConnectionProfile) -> str:
     parts = [f"{profile.host}:{profile.port}", f"--framing {profile.framing}"]
+    if profile.link != "tcp":
+        parts = [profile.device or profile.host, *line_args(profile)]
     if profile.framing == "hdlc":
         parts += [f"--server-address {server_address(profile)}",
                   f"--address-size {profile.address_size}"]

@@ -178,6 +178,8 @@ def bridge_telnet(f: SessionFacts) -> list[Cause]:
 
 @rule("meter.iec62056_21")
 def iec62056_21(f: SessionFacts) -> list[Cause]:
+    if f.session.target.link == "optical":
+        return []  # the mode E handshake itself: rules_serial judges it
     frames = f.frames_with_code("stream.iec62056_21", tx=False)
     findings = f.findings("meter.iec62056_21")
     if not frames and not findings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
+from dlmsdoctor.diagnosis.serial_facts import line_changed_between
 from dlmsdoctor.diagnosis.words import duration
 from dlmsdoctor.session import Action, Cause, Evidence
 
@@ -392,6 +393,8 @@ def silence_after_snrm(f: SessionFacts) -> list[Cause]:
     ua = [x for x in f.rx_of_type("UA") if not x.errors]
     if ua:
         good = ua[0]
+        # a serial rate sweep: silent at the wrong rate is neither late nor a wrong address
+        silent = [s for s in silent if not line_changed_between(f, s.at, good.at)]
         late = [s for s in silent if s.index < good.index and s.server == good.server]
         # addresses tried before the right one (not those discovery tried while the right
         # one's answer was on its way)

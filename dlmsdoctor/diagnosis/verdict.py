@@ -8,6 +8,7 @@ from dlmsdoctor.diagnosis.evidence import settle_evidence
 from dlmsdoctor.diagnosis.facts import SessionFacts
 from dlmsdoctor.diagnosis.profile import build_profile, server_text
 from dlmsdoctor.diagnosis.registry import BENIGN, RULES
+from dlmsdoctor.diagnosis.serial_facts import with_line
 from dlmsdoctor.diagnosis.steps import settle, unsettle
 from dlmsdoctor.session import Cause, ConnectionProfile, Diagnosis, Evidence, Session
 
@@ -74,7 +75,7 @@ def diagnose(session: Session) -> Diagnosis:
     causes = rank(run_rules(facts))
     for c in causes:
         settle_evidence(facts, c)
-    profile = build_profile(facts)
+    profile = with_line(facts, build_profile(facts))  # serial: the line that worked
     faults = [c for c in causes if c.code not in BENIGN and c.confidence >= DEGRADED_AT]
     if session.cancelled:
         status = "cancelled"

@@ -38,6 +38,9 @@ FLAG_INBOUND = 0b01  # epb_flags direction bits (pcapng spec, section 4.3.1)
 FLAG_OUTBOUND = 0b10
 # Addresses from the documentation ranges (RFC 5737) when the real ones are unknown.
 CLIENT_STANDIN = "192.0.2.100"
+# A serial line's bytes travel in a synthetic TCP stream to DLMS's port, so Wireshark decodes
+# them without Decode As; the section comment says it was a serial line (docs/captures.md).
+SERIAL_STANDIN_PORT = 4059
 SERVER_STANDIN = "192.0.2.1"
 _TCP_FIN, _TCP_SYN, _TCP_RST, _TCP_PSH, _TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _WINDOW = 64240
@@ -183,7 +186,9 @@ class _Endpoints:
 def endpoints(session: Session) -> _Endpoints:
     server = _ipv4(session.target.host)
     note = ""
-    if server is None:
+    if server is None and session.target.link != "tcp":
+        server = ipaddress.IPv4Address(SERVER_STANDIN).packed  # a serial line: no address
+    elif server is None:
         server = ipaddress.IPv4Address(SERVER_STANDIN).packed
         note = (
             f"the meter's address {session.target.host!r} is not IPv4: shown as {SERVER_STANDIN}"
@@ -250,7 +255,7 @@ class _Stream:
         self.t0 = t0
         self.out = out
         self.cport = conn.local_port or 49152 + conn.id % 16000
-        self.sport = conn.port
+        self.sport = conn.port or SERIAL_STANDIN_PORT  # a serial line has no port: DLMS's
         # Deterministic initial sequence numbers keep golden files stable.
         self.cseq = (0x1000_0000 * conn.id + 0x0100) & 0xFFFFFFFF
         self.sseq = (0x8000_0000 + 0x0100_0000 * conn.id) & 0xFFFFFFFF
@@ -294,7 +299,7 @@ def _tcp_packets(session: Session, ends: _Endpoints, t0: int, show_secrets: bool
     host = session.target.host
     for conn in conns:
         stream = _Stream(conn, ends, t0, out)
-        where = f"{host}:{conn.port}"
+        where = f"{host}:{conn.port}" if conn.port else f"serial line {host}"
         frames = [session.frames[p] for p in by_conn.get(conn.id, [])]
         if not frames and (conn.failed or conn.opened_at is None):
             _failed_connection(stream, conn, where)
@@ -401,8 +406,29 @@ def _icmp_packets(session: Session, ends: _Endpoints, t0: int, out: list[Packet]
         stats.icmp += 1
 
 
+def serial_section(session: Session) -> str:
+    """The section comment of a serial session: what the synthetic TCP stream really was."""
+    target = session.target
+    rates = [f"{f.data.get('baud')} {f.data.get('format')} ({f.data.get('note')})"
+             for f in session.findings if f.code == "serial.line"]
+    what = {"optical": "an optical head (IEC 62056-21 mode E)",
+            "rfc2217": "a serial port behind an RFC 2217 bridge"}.get(target.link,
+                                                                     "a serial line")
+    text = (f"SERIAL LINE: this session ran on {what}, device {target.device or target.host}, "
+            f"not over TCP. Its bytes are carried here as a synthetic TCP stream "
+            f"{CLIENT_STANDIN} -> {SERVER_STANDIN}:{SERIAL_STANDIN_PORT} (one frame per "
+            "segment, in order, with the times they were written and read) so that Wireshark "
+            "decodes the DLMS in them; the TCP handshake and close are not on the wire.")
+    if rates:
+        text += " Line settings, in order: " + "; ".join(rates) + "."
+    if target.link == "optical":
+        text += (" The IEC 62056-21 sign-on, identification and acknowledgement (at 300 baud) "
+                 "come first, as text; HDLC follows at the agreed rate.")
+    return text
+
+
 def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> list[str]:
-    port = session.target.port
+    port = session.target.port or (SERIAL_STANDIN_PORT if session.target.link != "tcp" else 0)
     lines = [
         f"dlmsdoctor {session.tool_version} probe session {session.id}: "
         f"{session.target.host}:{port}, started {session.started_at}",
@@ -412,6 +438,8 @@ def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> 
         "with dlmsdoctor's own decode (full decode whatever the HDLC address size: Wireshark's "
         "DLMS dissector understands only 1-byte addresses).",
     ]
+    if session.target.link != "tcp":
+        lines.append(serial_section(session))
     if port != 4059:
         lines.append(
             f"DLMS on port {port}, not 4059: in Wireshark 4.6+ use Analyze > Decode As... "

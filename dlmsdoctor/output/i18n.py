@@ -1097,3 +1097,15 @@ def step_title(step_id: str, title: str, lang: str) -> str:
 FIGURE_HIDDEN = FIGURE_HIDDEN | {"recorded_status", "recorded_summary", "recovered_by",
                                  # the framing rung's own verdict words: its summary says them
                                  "hdlc", "wrapper", "evidence"}
+
+
+
+# Serial lines, optical heads and RFC 2217 bridges (issue 11): their codes' Spanish lives apart.
+from dlmsdoctor.output import i18n_serial as _serial  # noqa: E402
+
+_S.update(_serial.STRINGS)
+LAYER.update(_serial.LAYER)
+STEP_TITLE_ES.update(_serial.STEP_TITLE_ES)
+FIGURE.update(_serial.FIGURE)
+FINDING_ES.update(_serial.FINDING_ES)
+CAUSE_ES.update(_serial.CAUSE_ES)

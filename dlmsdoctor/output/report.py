@@ -27,6 +27,7 @@ from dlmsdoctor.output.i18n_notes import (
     summary_es,
     value_es,
 )
+from dlmsdoctor.output.i18n_serial import profile_line, serial_target
 from dlmsdoctor.output.report_frames import FrameNote, annotate
 from dlmsdoctor.session import Cause, ConnectionRecord, Evidence, Session
 
@@ -466,7 +467,8 @@ def _profile_doc(session: Session, lang: str) -> dict[str, Any] | None:
     p = session.diagnosis.profile
     server = _server_text(p.server_logical, p.server_physical, p.address_size, lang)
     rows = [
-        [t(lang, "profile_host"), f"{p.host}:{p.port}"],
+        [t(lang, "profile_host"), f"{p.host}:{p.port}" if p.link == "tcp"
+         else profile_line(p, lang)],
         [t(lang, "profile_framing"), p.framing.upper()],
         [t(lang, "profile_server"), server],
         [t(lang, "profile_client"), str(p.client_sap)],
@@ -497,7 +499,7 @@ def _key_figures(doc: dict[str, Any], lang: str) -> list[str]:
     if m["ping"]:
         out.append(f"{t(lang, 'ping')}: {m['ping']['text']}")
     times = [c["connect_time"] for c in m["connections"] if c["connect_time"] is not None]
-    if times:
+    if times and "link" not in doc["target"]:  # a serial line's open time is no TCP figure
         out.append(t(lang, "fig_tcp", n=len(m["connections"]),
                      avg=_ms(sum(times) / len(times), lang), worst=_ms(max(times), lang)))
     if m["negotiated"]:
@@ -517,7 +519,7 @@ def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
     out = [
         t(
             lang,
-            "sum_run",
+            "sum_run" if session.target.link == "tcp" else "sum_run_serial",
             host=session.target.host,
             port=session.target.port,
             date=i18n.when_text(session.started_at),
@@ -643,6 +645,8 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
             "server_address": session.target.server_address,
             "address_size": session.target.address_size,
             "serial_number": session.target.serial_number,
+            # serial links only (issue 11): TCP reports keep their keys unchanged
+            **serial_target(session),
         },
         "status": {
             "code": status,
@@ -756,7 +760,7 @@ def connection_cells(conn: dict[str, Any], lang: str) -> list[str]:
     """One row of the connections table, in CONNECTION_COLUMNS order."""
     opened = conn["opened_at"]
     return [
-        f"#{conn['id']} {conn['host']}:{conn['port']}",
+        f"#{conn['id']} {conn['host']}" + (f":{conn['port']}" if conn["port"] else ""),
         "-" if opened is None else f"{i18n.number(opened, lang, 3)} s",
         conn["connect_time_text"],
         conn["close_text"],

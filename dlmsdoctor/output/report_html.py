@@ -12,6 +12,7 @@ from typing import Any
 
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
+from dlmsdoctor.output.i18n_serial import target_where
 from dlmsdoctor.output.report import (
     CONNECTION_COLUMNS,
     RUNG_COLUMNS,
@@ -259,7 +260,7 @@ def _frames(doc: dict[str, Any], lang: str) -> str:
 def render_html(doc: dict[str, Any]) -> str:
     lang = doc["lang"]
     target, status = doc["target"], doc["status"]
-    title = f"{t(lang, 'title')}: {target['host']}:{target['port']}"
+    title = f"{t(lang, 'title')}: {target_where(target, lang)}"
     summary = "".join(f"<li>{_e(x)}</li>" for x in doc["summary"])
     footer = " ".join(_e(x) for x in about_lines(doc))
     status_code = status["code"] if status["code"] in ("ok", "degraded", "failed",

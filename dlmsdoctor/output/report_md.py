@@ -6,6 +6,7 @@ from typing import Any
 
 from dlmsdoctor.output import i18n
 from dlmsdoctor.output.i18n import t
+from dlmsdoctor.output.i18n_serial import target_where
 from dlmsdoctor.output.report import (
     CONNECTION_COLUMNS,
     RUNG_COLUMNS,
@@ -124,7 +125,7 @@ def render_md(doc: dict[str, Any]) -> str:
     target = doc["target"]
     status = doc["status"]
     out: list[str] = [
-        f"# {t(lang, 'title')}: {target['host']}:{target['port']}",
+        f"# {t(lang, 'title')}: {target_where(target, lang)}",
         "",
         f"**{t(lang, 'status')}: {_STATUS_MARK.get(status['code'], '')} {status['label']}** — "
         f"{inline(status['headline'])}",

@@ -1,4 +1,10 @@
-"""The default plan: the rungs in order, one login rung per credential set, release last."""
+"""The default plan: the rungs in order, one login rung per credential set, release last.
+
+On a serial line (``ProbeOptions.link`` serial, optical, rfc2217) the network rungs (ICMP, TCP,
+framing detection) give way to the line rungs: ``serial.line`` (open, rate sweep) and, for an
+optical head, ``optical.mode_e`` (the IEC 62056-21 handshake); the HDLC rungs then need the last
+line rung where they need ``tcp.connect`` on TCP. A serial line carries HDLC only.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +25,17 @@ if TYPE_CHECKING:
 
 
 def build_plan(options: ProbeOptions) -> list[Probe]:
+    if options.link != "tcp":
+        return serial_plan(options)
     plan: list[Probe] = [
         IcmpProbe(), TcpProbe(), DiscFirstProbe(), FramingProbe(), SnrmProbe(), AddressProbe(),
         PublicAssociationProbe(), IdentityProbe("cosem.identity", "assoc.public"),
     ]
+    return plan + _logins(options) + [ReleaseProbe()]
+
+
+def _logins(options: ProbeOptions) -> list[Probe]:
+    plan: list[Probe] = []
     seen: set[str] = set()
     for cred in options.credentials:
         login = LoginProbe(cred)
@@ -31,5 +44,21 @@ def build_plan(options: ProbeOptions) -> list[Probe]:
         seen.add(login.id)
         plan.append(login)
         plan.append(IdentityProbe(login.id.replace("assoc.login.", "cosem.read.", 1), login.id))
-    plan.append(ReleaseProbe())
     return plan
+
+
+def serial_plan(options: ProbeOptions) -> list[Probe]:
+    from dlmsdoctor.probes.optical import OpticalModeEProbe
+    from dlmsdoctor.probes.serial import SerialLineProbe
+
+    line: list[Probe] = [SerialLineProbe()]
+    if options.link == "optical":
+        line.append(OpticalModeEProbe())
+    last = line[-1].id
+    rest: list[Probe] = [
+        DiscFirstProbe(), SnrmProbe(), AddressProbe(), PublicAssociationProbe(),
+        IdentityProbe("cosem.identity", "assoc.public"), *_logins(options),
+    ]
+    for probe in rest:
+        probe.requires = tuple(last if r == "tcp.connect" else r for r in probe.requires)
+    return line + rest + [ReleaseProbe()]

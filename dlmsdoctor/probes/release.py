@@ -81,7 +81,10 @@ class ReleaseProbe(Probe):
                     "them either: most likely the meter never took it", sent=unconfirmed)
             peer_gone = wire.peer_closed(ctx)
             await wire.close(ctx, self.id)
-            done.append("TCP closed by peer" if peer_gone else "TCP FIN")
+            if ctx.options.link != "tcp":  # a serial line (issue 11): no TCP to close
+                done.append("line lost" if peer_gone else "line closed")
+            else:
+                done.append("TCP closed by peer" if peer_gone else "TCP FIN")
             if not clean:
                 yield ctx.finding(self.id, "release.not_clean", Severity.WARNING,
                                   "the meter may still hold our session until its inactivity "

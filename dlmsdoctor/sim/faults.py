@@ -40,6 +40,14 @@ FAULT_HELP: dict[str, str] = {
     "iec62056-21": "answers with an IEC 62056-21 identification text instead of HDLC",
     "echo": "every byte received is echoed back first (optical head, half-duplex RS-485)",
     "bridge-busy": "sends ser2net's 'Port already in use' text and closes",
+    # serial line (simulate --pty): see dlmsdoctor/sim/optical.py
+    "line-rate=BAUD": "serial: the meter's port runs at BAUD (a client at another rate is noise "
+    "to it: its frames are lost)",
+    "line-format=FMT": "serial: the meter's UART uses FMT (e.g. 8E1) while the client uses 8N1: "
+    "it understands the client, but its answers arrive as garbage",
+    "no-mode-e": "optical: the identification lacks \\2 (data readout only, no HDLC)",
+    "optical-silent": "optical: the port never answers a sign-on",
+    "mode-e-rate=BAUD": "optical: acknowledges the offered rate but switches to BAUD",
 }
 
 
@@ -78,6 +86,11 @@ class Faults:
     iec62056_21: bool = False
     echo: bool = False
     bridge_busy: bool = False
+    line_rate: int | None = None
+    line_format: str | None = None
+    no_mode_e: bool = False
+    optical_silent: bool = False
+    mode_e_rate: int | None = None
     specs: tuple[str, ...] = ()
 
     def delay_for(self, service: str) -> float:
@@ -131,6 +144,8 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
             "iec62056-21": "iec62056_21",
             "echo": "echo",
             "bridge-busy": "bridge_busy",
+            "no-mode-e": "no_mode_e",
+            "optical-silent": "optical_silent",
         }
         if name in flag_faults:
             if value is not None:
@@ -156,6 +171,12 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
             faults = replace(faults, service_delays=tuple(sorted(delays.items())))
         elif name == "latency":
             faults = replace(faults, latency=_seconds(name, value))
+        elif name == "line-rate":
+            faults = replace(faults, line_rate=_baud(name, value))
+        elif name == "mode-e-rate":
+            faults = replace(faults, mode_e_rate=_baud(name, value))
+        elif name == "line-format":
+            faults = replace(faults, line_format=_line_format(value))
         elif name == "inactivity":
             faults = replace(faults, inactivity=_seconds(name, value))
         else:
@@ -164,6 +185,20 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
     if faults.wrapper_only and faults.hdlc_only:
         raise FaultError("faults 'wrapper-only' and 'hdlc-only' exclude each other")
     return faults
+
+
+def _baud(name: str, value: str | None) -> int:
+    if value is None or not value.isdigit() or not 50 <= int(value) <= 4_000_000:
+        raise FaultError(f"fault {name!r} needs a rate in baud, e.g. {name}=19200")
+    return int(value)
+
+
+def _line_format(value: str | None) -> str:
+    import re
+
+    if value is None or not re.fullmatch(r"[5-8][NEOMSneoms](1|1\.5|2)", value):
+        raise FaultError("fault 'line-format' needs DATA PARITY STOP, e.g. line-format=8E1")
+    return value.upper()
 
 
 def _frmr_limit(value: str | None) -> int:

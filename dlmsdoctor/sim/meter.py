@@ -35,6 +35,7 @@ from dlmsdoctor.sim.links import (
     looks_like_wrapper,
     split_hdlc,
 )
+from dlmsdoctor.sim.optical import LineFrontEnd, LineSettings
 from dlmsdoctor.sim.profile import Profile, load_profile
 from dlmsdoctor.sim.transport import ByteStream, PtyStream, TcpStream, open_serial
 
@@ -109,6 +110,7 @@ class SimulatedMeter:
         framing: str | None = None,
         events_path: str | Path | None = None,
         serial_device: str | Path | None = None,
+        line: LineSettings | None = None,
     ) -> None:
         loaded = load_profile(profile) if isinstance(profile, str) else profile
         self.faults = faults if isinstance(faults, Faults) else parse_faults(list(faults))
@@ -126,6 +128,9 @@ class SimulatedMeter:
         self._streams: dict[int, ByteStream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._serial: PtyStream | None = None
+        # serial line emulation (rate, timing, optical mode E): sim/optical.py; None: raw pty
+        self.line = line
+        self.front_end: LineFrontEnd | None = None
 
     # ---- observability ---------------------------------------------------------------------
 
@@ -168,9 +173,13 @@ class SimulatedMeter:
             self._server = await asyncio.start_server(self._on_tcp, self.host, self.port)
             self.port = self._server.sockets[0].getsockname()[1]
         if self.serial_device is not None:
-            self._serial = open_serial(str(self.serial_device))
+            self._serial = open_serial(str(self.serial_device), keep_slave=self.line is None)
             self.serial_path = self._serial.path
-            self._spawn(self._serve_serial(self._serial))
+            stream: ByteStream = self._serial
+            if self.line is not None:
+                self.front_end = LineFrontEnd(self._serial, self.line, self.faults, self.log)
+                stream = self.front_end
+            self._spawn(self._serve_serial(stream))
         self.log.emit("meter.started", address=self.banner(), profile=self.profile.name,
                       faults=list(self.faults.specs))
 
@@ -226,9 +235,10 @@ class SimulatedMeter:
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _serve_serial(self, stream: PtyStream) -> None:
+    async def _serve_serial(self, stream: ByteStream) -> None:
         conn = self.core.new_connection_id()
-        await _Session(self, stream, conn, closable=False).run(f"serial:{stream.path}")
+        await _Session(self, stream, conn, closable=False).run(
+            f"serial:{getattr(stream, 'path', '?')}")
 
 
 class _Session:
@@ -333,12 +343,14 @@ class _Session:
                     break
                 self.log.emit("link.reset", self.conn, reason="inactivity")
                 self.link = self._new_link()
+                if isinstance(self.stream, LineFrontEnd):  # an optical port: back to 300 baud
+                    self.stream.reset_line("inactivity")
                 continue
             if not data:
                 return "fin"
             if f.latency:
                 await asyncio.sleep(f.latency)
-            if f.echo:
+            if f.echo and not getattr(self.stream, "echoes", False):
                 await self._write_raw(data, "fault:echo")
             buf += data
             frames = self._frames(buf)

@@ -62,8 +62,9 @@ class PtyStream:
                 data = os.read(self.fd, size)
             except BlockingIOError:
                 data = None
-            except OSError:  # EIO: no slave open; wait for one
-                data = None
+            except OSError:  # EIO: no slave open; poll until one opens (the fd stays readable)
+                await asyncio.sleep(0.05)
+                continue
             if data:
                 return data
             await _readable(loop, self.fd)
@@ -114,9 +115,11 @@ def _raw(fd: int) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
-def open_serial(path: str) -> PtyStream:
+def open_serial(path: str, keep_slave: bool = True) -> PtyStream:
     """Open ``path`` as the meter's serial line; create a pty behind it if it does not exist.
-    ``"pty"`` makes a pty without a link (read ``.path`` for the slave's name)."""
+    ``"pty"`` makes a pty without a link (read ``.path`` for the slave's name). Without
+    ``keep_slave`` the meter holds only the master, so a client that checks who has the slave
+    open (dlmsdoctor does) finds nobody."""
     if path != "pty" and os.path.exists(path):
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         with contextlib.suppress(termios.error):
@@ -129,4 +132,7 @@ def open_serial(path: str) -> PtyStream:
     if path != "pty":
         os.symlink(slave_name, path)
         link = path
-    return PtyStream(master, path if link else slave_name, keep_fds=(slave,), link=link)
+    if not keep_slave:
+        os.close(slave)
+    return PtyStream(master, path if link else slave_name,
+                     keep_fds=(slave,) if keep_slave else (), link=link)

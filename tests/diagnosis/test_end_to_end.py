@@ -301,8 +301,11 @@ async def test_single_session_held_by_a_poller(mode: str, top: str, tmp_path: Pa
 
 async def test_demo_scenarios_are_the_diagnosis_they_announce(tmp_path: Path) -> None:
     """Every demo scenario's expected top cause holds on the real path."""
+    from dlmsdoctor.cli.demo_serial import meter_place  # TCP, or a pty for serial scenarios
+
     for scenario in SCENARIOS.values():
-        async with SimulatedMeter(scenario.profile, list(scenario.faults)) as meter:
+        async with SimulatedMeter(scenario.profile, list(scenario.faults),
+                                  **meter_place(scenario.line)) as meter:
             session = await probe_scenario(
                 meter, scenario, LoginLedger(tmp_path / f"{scenario.name}.jsonl")
             )
