@@ -208,10 +208,17 @@ def test_text_then_bridge_message_reported_early_and_offsets_kept() -> None:
 
 def test_telnet_reported_once_two_more_bytes_show_it_ended() -> None:
     splitter = StreamSplitter()
-    assert splitter.feed(b"\xff\xfb\x01") == []
+    assert splitter.feed(b"\xff\xfb\x01\xff\xfb\x03") == []
     (telnet,) = splitter.feed(b"ab")
     assert telnet.kind is FrameKind.TELNET
     assert [c.kind for c in splitter.close()] == [FrameKind.GARBAGE]
+
+
+def test_one_negotiation_alone_before_a_frame_is_telnet_inside_noise_it_is_not() -> None:
+    alone = split_stream(b"\xff\xfd\x2c" + SNRM)
+    assert [c.kind for c in alone] == [FrameKind.TELNET, FrameKind.HDLC]
+    noisy = split_stream(b"\x91\x13\xff\xfd\x2c\x88" + SNRM)
+    assert [c.kind for c in noisy] == [FrameKind.GARBAGE, FrameKind.HDLC]
 
 
 def test_no_echo_when_reply_only_shares_the_flag_and_format() -> None:
