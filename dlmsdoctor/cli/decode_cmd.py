@@ -133,6 +133,22 @@ def _chunks(
         yield tally.add_chunk(chunk)
 
 
+def _raw_blocks(
+    stream: BinaryIO, first: bytes, direction: str | None, tally: DecodeTally
+) -> Iterator[Chunk]:
+    """A raw dump as one stream read a block at a time (memory stays flat on any size)."""
+    block = first
+    started = False
+    while block:
+        if started:
+            tally.bytes += len(block)
+            yield Chunk(data=block, direction=direction, continues=True)
+        else:
+            yield tally.add_chunk(Chunk(data=block, direction=direction))
+            started = True
+        block = stream.read(_BLOCK)
+
+
 class _Problems:
     """Input problems: kept (up to a bound) for --json, and queued for the view to print."""
 
@@ -219,8 +235,7 @@ def decode(
         else:
             first = _first_block(stream, raw)
             if raw:
-                data = first + stream.read()
-                chunks = [tally.add_chunk(Chunk(data=data, direction=direction))] if data else []
+                chunks = _raw_blocks(stream, first, direction, tally)
             else:
                 chunks = _chunks(_text_lines(stream, first), direction, problems, tally)
         frames = (tally.add(fd) for fd in iter_decode(chunks, show_secrets=show_secrets))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.hdlc import Reassembler, repair_hdlc
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
-from dlmsdoctor.codec.stream import split_stream
+from dlmsdoctor.codec.stream import StreamSplitter, split_stream
 
 if TYPE_CHECKING:
     # The APDU decoder is imported on first use: a link-level frame (SNRM, UA, RR) never needs it,
@@ -38,6 +38,7 @@ class Chunk:
     direction: str | None = None  # "tx", "rx" or None
     line: int | None = None
     timestamp: str | None = None
+    continues: bool = False  # more bytes of the chunk before (a large input read in blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,28 +155,51 @@ def decode_chunks(chunks: Sequence[Chunk], show_secrets: bool = False) -> Decode
     return DecodeResult(chunks=tuple(chunks), frames=frames)
 
 
+_BLOCK = 1 << 16  # a chunk larger than this is cut by a StreamSplitter, a block at a time
+
+
 def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator[FrameDecode]:
     """``decode_chunks`` one frame at a time, for inputs too large to hold: what it keeps is the
-    last TX chunk (for echoes) and the segments of an APDU still being reassembled."""
+    last TX chunk (for echoes), the undecided bytes of the chunk being split (at most one
+    frame's worth, or a 64 KiB piece of noise) and the segments of an APDU being reassembled.
+    Chunks marked ``continues`` go on the stream of the chunk before them."""
     index = 0
     reassemblers: dict[str | None, Reassembler] = {}
     segment_frames: dict[str | None, list[int]] = {}
     last_tx: bytes | None = None
+    splitter: StreamSplitter | None = None
+    owner: tuple[int, str | None] = (0, None)  # chunk index and direction of the open splitter's stream
     for chunk_index, chunk in enumerate(chunks):
-        sent = last_tx if chunk.direction == "rx" else None
-        for frame in split_stream(chunk.data, sent=sent, direction=chunk.direction):
-            yield _decode_frame(
-                index,
-                chunk_index,
-                chunk.direction,
-                frame,
-                show_secrets,
-                reassemblers,
-                segment_frames,
-            )
-            index += 1
+        if splitter is not None and not chunk.continues:
+            for frame in splitter.close():
+                yield _decode_frame(index, *owner, frame, show_secrets, reassemblers,
+                                    segment_frames)  # fmt: skip
+                index += 1
+            splitter = None
+        if splitter is None and not chunk.continues and len(chunk.data) <= _BLOCK:
+            sent = last_tx if chunk.direction == "rx" else None
+            for frame in split_stream(chunk.data, sent=sent, direction=chunk.direction):
+                yield _decode_frame(index, chunk_index, chunk.direction, frame, show_secrets,
+                                    reassemblers, segment_frames)  # fmt: skip
+                index += 1
+        else:
+            if splitter is None:
+                sent = last_tx if chunk.direction == "rx" else None
+                splitter = StreamSplitter(sent=sent, direction=chunk.direction)
+                owner = (chunk_index, chunk.direction)
+            data = chunk.data
+            for start in range(0, len(data), _BLOCK):
+                for frame in splitter.feed(data[start : start + _BLOCK]):
+                    yield _decode_frame(index, *owner, frame, show_secrets, reassemblers,
+                                        segment_frames)  # fmt: skip
+                    index += 1
         if chunk.direction == "tx":
             last_tx = chunk.data
+    if splitter is not None:
+        for frame in splitter.close():
+            yield _decode_frame(index, *owner, frame, show_secrets, reassemblers,
+                                segment_frames)  # fmt: skip
+            index += 1
 
 
 @dataclass(slots=True)

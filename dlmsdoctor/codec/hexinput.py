@@ -32,9 +32,8 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dlmsdoctor.codec.model import FrameKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,15 +355,71 @@ def _dump_row(line: str) -> tuple[int, bytes] | None:
 # the whole input
 
 
-def _continues_cut_frame(cur: _Building, found: _Found) -> bool:
-    """Same direction as the chunk before, which ends inside a frame: one socket read logged
-    per line split the frame, and the two lines are one stream."""
-    if found.direction is None or found.direction != cur.direction:
-        return False
-    from dlmsdoctor.codec.stream import split_stream  # here: only needed for this case
+class _OpenFrame:
+    """Does the chunk being built end inside a frame? Walks its frames by their length fields,
+    resuming where the last call stopped, so a long dump costs linear time (no decode)."""
 
-    tail = split_stream(bytes(cur.data))[-1:]
-    return bool(tail) and tail[0].kind is FrameKind.PARTIAL
+    __slots__ = ("pos",)
+
+    def __init__(self) -> None:
+        self.pos = 0
+
+    def inside(self, data: bytearray) -> bool:
+        n = len(data)
+        p = self.pos
+        framed = p == 0  # a wrapper header counts at the start or right after a frame
+        while p < n:
+            b = data[p]
+            if b == 0x7E:
+                if p + 3 > n:
+                    break  # a flag and part of a format field: a frame begun
+                length = ((data[p + 1] & 0x07) << 8) | data[p + 2]
+                e = p + length + 2
+                if data[p + 1] >> 4 == 0xA and length >= 7:
+                    if e > n:
+                        break
+                    if data[e - 1] == 0x7E:
+                        # the next frame may open on this closing flag (a shared flag)
+                        p = e - 1 if e < n and data[e] >> 4 == 0xA else e
+                        framed = True
+                        continue
+            elif b == 0x00 and framed and p + 1 < n and data[p + 1] == 0x01:
+                if p + 8 > n:
+                    break
+                e = p + 8 + ((data[p + 6] << 8) | data[p + 7])
+                if e > n:
+                    break
+                p = e
+                continue
+            framed = False
+            q = data.find(b"\x7e", p + 1)
+            p = n if q < 0 else q
+        else:
+            self.pos = n
+            return False
+        self.pos = p
+        return True
+
+
+def _whole_frame_at_start(data: bytes) -> bool:
+    """Does ``data`` start with a whole HDLC frame (by its length field and closing flag)?"""
+    if len(data) < 9 or data[0] != 0x7E or data[1] >> 4 != 0xA:
+        return False
+    e = (((data[1] & 0x07) << 8) | data[2]) + 2
+    return e <= len(data) and data[e - 1] == 0x7E
+
+
+def _continues(cur: _Building, found: _Found, bare: bool) -> bool:
+    """Does this line continue the chunk before it? Only when that chunk ends inside a frame
+    (a frame logged over several lines, one socket read per line) and this line does not start
+    a whole frame of its own; or, for lines that hold only hex, when the chunk is no frame at
+    all (a dump of other bytes). So in a log with one frame per line each line is its own
+    chunk, and a damaged line cannot change how the next ones are read."""
+    if not bare and (found.direction is None or found.direction != cur.direction):
+        return False
+    if cur.open_frame.inside(cur.data):
+        return not _whole_frame_at_start(found.data)
+    return bare and cur.data[:1] != b"\x7e" and cur.data[:2] != b"\x00\x01"
 
 
 @dataclass(slots=True)
@@ -374,6 +429,7 @@ class _Building:
     line: int
     timestamp: str | None
     sources: list[str]
+    open_frame: _OpenFrame = field(default_factory=_OpenFrame)
 
     def done(self) -> HexChunk:
         return HexChunk(
@@ -472,12 +528,7 @@ def iter_hex_input(lines: Iterable[str]) -> Iterator[HexChunk | HexProblem]:
             continue
         for i, found in enumerate(res.found):
             bare_more = found.bare and not res.marked
-            if (
-                cur is not None
-                and i == 0
-                and prev_gave_hex
-                and (bare_more or _continues_cut_frame(cur, found))
-            ):
+            if cur is not None and i == 0 and prev_gave_hex and _continues(cur, found, bare_more):
                 cur.data += found.data
                 cur.sources.append(raw)
                 continue
