@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     # and `dlmsdoctor decode` must start fast.
     from dlmsdoctor.codec.apdu import ApduDecode
 
-DLMS_KINDS = frozenset({FrameKind.HDLC, FrameKind.WRAPPER, FrameKind.PARTIAL})
-_APDU_SPAN_NAMES = ("hdlc.info.apdu", "wrapper.apdu")
+DLMS_KINDS = frozenset(
+    {FrameKind.HDLC, FrameKind.WRAPPER, FrameKind.PARTIAL, FrameKind.APDU}
+)
+_APDU_SPAN_NAMES = ("hdlc.info.apdu", "wrapper.apdu", "apdu.bare")
 _REPAIRABLE = {
     "hdlc.length.mismatch",
     "hdlc.hcs.mismatch",
@@ -158,29 +160,45 @@ def decode_chunks(chunks: Sequence[Chunk], show_secrets: bool = False) -> Decode
 _BLOCK = 1 << 16  # a chunk larger than this is cut by a StreamSplitter, a block at a time
 
 
+class _Pipeline:
+    """What decoding keeps from one frame to the next: APDU segments being reassembled (per
+    direction), and the direction learned for each pair of HDLC address bytes."""
+
+    __slots__ = ("addresses", "reassemblers", "segment_frames", "show_secrets")
+
+    def __init__(self, show_secrets: bool) -> None:
+        self.show_secrets = show_secrets
+        self.reassemblers: dict[str | None, Reassembler] = {}
+        self.segment_frames: dict[str | None, list[int]] = {}
+        # (dest raw, src raw) -> (direction, index of the frame that proved it)
+        self.addresses: dict[tuple[object, object], tuple[str, int]] = {}
+
+
 def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator[FrameDecode]:
     """``decode_chunks`` one frame at a time, for inputs too large to hold: what it keeps is the
     last TX chunk (for echoes), the undecided bytes of the chunk being split (at most one
-    frame's worth, or a 64 KiB piece of noise) and the segments of an APDU being reassembled.
-    Chunks marked ``continues`` go on the stream of the chunk before them."""
+    frame's worth, or a 64 KiB piece of noise), the segments of an APDU being reassembled and
+    the direction of each pair of address bytes seen. Chunks marked ``continues`` go on the
+    stream of the chunk before them."""
     index = 0
-    reassemblers: dict[str | None, Reassembler] = {}
-    segment_frames: dict[str | None, list[int]] = {}
+    state = _Pipeline(show_secrets)
     last_tx: bytes | None = None
     splitter: StreamSplitter | None = None
-    owner: tuple[int, str | None] = (0, None)  # chunk index and direction of the open splitter's stream
+    owner: tuple[int, str | None] = (0, None)  # chunk index and direction of the splitter
     for chunk_index, chunk in enumerate(chunks):
         if splitter is not None and not chunk.continues:
             for frame in splitter.close():
-                yield _decode_frame(index, *owner, frame, show_secrets, reassemblers,
-                                    segment_frames)  # fmt: skip
+                yield _decode_frame(index, *owner, frame, state)
                 index += 1
             splitter = None
         if splitter is None and not chunk.continues and len(chunk.data) <= _BLOCK:
             sent = last_tx if chunk.direction == "rx" else None
-            for frame in split_stream(chunk.data, sent=sent, direction=chunk.direction):
-                yield _decode_frame(index, chunk_index, chunk.direction, frame, show_secrets,
-                                    reassemblers, segment_frames)  # fmt: skip
+            frames = split_stream(chunk.data, sent=sent, direction=chunk.direction)
+            if all(f.kind in _NOT_FRAMED for f in frames):
+                bare = bare_apdu(chunk.data)
+                frames = [bare] if bare is not None else frames
+            for frame in frames:
+                yield _decode_frame(index, chunk_index, chunk.direction, frame, state)
                 index += 1
         else:
             if splitter is None:
@@ -190,16 +208,47 @@ def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator
             data = chunk.data
             for start in range(0, len(data), _BLOCK):
                 for frame in splitter.feed(data[start : start + _BLOCK]):
-                    yield _decode_frame(index, *owner, frame, show_secrets, reassemblers,
-                                        segment_frames)  # fmt: skip
+                    yield _decode_frame(index, *owner, frame, state)
                     index += 1
         if chunk.direction == "tx":
             last_tx = chunk.data
     if splitter is not None:
         for frame in splitter.close():
-            yield _decode_frame(index, *owner, frame, show_secrets, reassemblers,
-                                segment_frames)  # fmt: skip
+            yield _decode_frame(index, *owner, frame, state)
             index += 1
+
+
+_NOT_FRAMED = (FrameKind.GARBAGE, FrameKind.TEXT)  # what a bare APDU reads as to the splitter
+_BARE_FAULTS = frozenset(
+    ("apdu.ber.length", "apdu.truncated", "apdu.trailing_bytes", "apdu.axdr.length",
+     "apdu.unknown_tag", "apdu.internal_error", "apdu.axdr.choice", "apdu.axdr.type",
+     "apdu.ber.unexpected")
+)  # fmt: skip
+
+
+def bare_apdu(data: bytes) -> DecodedFrame | None:
+    """``data`` as an APDU with no HDLC or wrapper framing (gurux traces in PDU mode, Wireshark's
+    DLMS pane, many poller logs), when its tag is one the codec knows and it decodes to its last
+    byte; the direction comes from the tag (a GET request is sent by the client)."""
+    from dlmsdoctor.codec.apdu import apdu_direction, decode_apdu, known_tag
+
+    if not data or not known_tag(data[0]):
+        return None
+    if any(f.code in _BARE_FAULTS for f in decode_apdu(data).findings):
+        return None
+    direction = apdu_direction(data[0])
+    who = {"tx": "client -> server", "rx": "server -> client"}.get(direction or "", "")
+    note = Finding(
+        "apdu.bare", Severity.INFO, 0, len(data), "apdu",
+        "no HDLC frame or wrapper header around these bytes: read as a bare APDU"
+        + (f" ({who}, from its tag)" if who else ""),
+    )  # fmt: skip
+    span = Span(0, len(data), "apdu.bare", "APDU (no framing)")
+    fields: dict[str, object] = {"direction": direction, "direction_from": "apdu tag"}
+    return DecodedFrame(
+        FrameKind.APDU, 0, data, "bare APDU" + (f" {who}" if who else ""), (span,), (note,),
+        fields, data,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -251,15 +300,68 @@ class DecodeTally:
         return self.errors > 0 or self.garbage > 0 or self.dlms == 0
 
 
+def _learn_direction(frame: DecodedFrame, index: int, state: _Pipeline) -> DecodedFrame:
+    """One direction per pair of address bytes: a frame whose direction only its address sizes
+    suggest (or nothing) takes the direction an earlier frame with the same address bytes
+    proved (its frame type or LLC), so that a meter's continuation segments (no LLC) are not
+    shown as sent by the client while its first segment is shown as sent by the meter."""
+    fields = frame.fields
+    dest, src = fields.get("dest"), fields.get("src")
+    if not isinstance(dest, dict) or not isinstance(src, dict):
+        return frame
+    key = (dest.get("raw"), src.get("raw"))
+    how, direction = fields.get("direction_from"), fields.get("direction")
+    if how in ("frame type", "llc", "given") and direction in ("tx", "rx"):
+        state.addresses[key] = (str(direction), index)
+        state.addresses[(key[1], key[0])] = ("rx" if direction == "tx" else "tx", index)
+        return frame
+    learned = state.addresses.get(key)
+    if learned is None or frame.kind is not FrameKind.HDLC:
+        return frame
+    from dlmsdoctor.codec.hdlc import parse_hdlc
+    from dlmsdoctor.codec.stream import rebase
+
+    again = parse_hdlc(frame.data, 0, learned[0], lazy_spans=False)
+    if len(again.data) != len(frame.data):
+        return frame
+    note = Finding(
+        "hdlc.direction.learned", Severity.INFO, frame.offset + 3, 2, "hdlc.address",
+        f"direction from frame {learned[1]}, which has the same address bytes and says who "
+        "sent it (frame type or LLC)",
+    )  # fmt: skip
+    extra = {k: v for k, v in fields.items() if k not in again.fields}
+    moved = rebase(again, frame.offset) if frame.offset else again
+    return DecodedFrame(
+        moved.kind, moved.offset, frame.data, moved.summary, moved.spans,
+        (*moved.findings, note), {**moved.fields, **extra, "direction_from": "addresses seen"},
+        moved.apdu,
+    )  # fmt: skip
+
+
+def _without_llc_warning(frame: DecodedFrame) -> DecodedFrame:
+    """A continuation segment carries no LLC header: that is the rule, not a fault."""
+    if not any(f.code == "hdlc.llc.missing" for f in frame.findings):
+        return frame
+    findings = tuple(f for f in frame.findings if f.code != "hdlc.llc.missing")
+    return DecodedFrame(
+        frame.kind, frame.offset, frame.data, frame.summary, frame.spans, findings,
+        {**frame.fields, "continuation": True}, frame.apdu,
+    )  # fmt: skip
+
+
 def _decode_frame(
     index: int,
     chunk_index: int,
     direction: str | None,
     frame: DecodedFrame,
-    show_secrets: bool,
-    reassemblers: dict[str | None, Reassembler],
-    segment_frames: dict[str | None, list[int]],
+    state: _Pipeline,
 ) -> FrameDecode:
+    show_secrets = state.show_secrets
+    if frame.kind is FrameKind.HDLC and direction is None:
+        frame = _learn_direction(frame, index, state)
+    elif frame.kind is FrameKind.APDU and direction is None:
+        tag_direction = frame.fields.get("direction")
+        direction = tag_direction if isinstance(tag_direction, str) else None
     repaired = None
     if frame.kind is FrameKind.HDLC and any(f.code in _REPAIRABLE for f in frame.findings):
         fixed = repair_hdlc(frame.data)
@@ -267,9 +369,11 @@ def _decode_frame(
 
     apdu_bytes: bytes | None = None
     reassembled_from: tuple[int, ...] = ()
-    if frame.kind is FrameKind.HDLC and frame.fields.get("frame_type") == "I":
-        reassembler = reassemblers.setdefault(direction, Reassembler())
-        pending = segment_frames.setdefault(direction, [])
+    if frame.kind is FrameKind.HDLC and frame.fields.get("frame_type") in ("I", "UI"):
+        reassembler = state.reassemblers.setdefault(direction, Reassembler())
+        pending = state.segment_frames.setdefault(direction, [])
+        if pending:
+            frame = _without_llc_warning(frame)
         complete = reassembler.feed(frame)
         if frame.fields.get("segmented") or pending:
             pending.append(index)

@@ -414,27 +414,30 @@ def _finish(
 
     # Direction: given, else from the frame type, the LLC, the address sizes, else assumed.
     dir_note = ""
+    direction_from = "given"
     if direction not in ("tx", "rx"):
+        direction_from = "frame type"
         if ftype in ("SNRM", "DISC"):
             direction = "tx"
         elif ftype in ("UA", "DM", "FRMR"):
             direction = "rx"
         elif info[:2] == b"\xe6\xe6":
-            direction = "tx"
+            direction, direction_from = "tx", "llc"
         elif info[:2] == b"\xe6\xe7":
-            direction = "rx"
+            direction, direction_from = "rx", "llc"
         elif dest_len > 1 and src_len == 1:
-            direction = "tx"
+            direction, direction_from = "tx", "address sizes"
         elif src_len > 1 and dest_len == 1:
-            direction = "rx"
+            direction, direction_from = "rx", "address sizes"
         else:
-            direction = "tx"
+            direction, direction_from = "tx", "assumed"
             dir_note = "assumed client->server: 1-byte addresses and nothing else tells"
             findings.append(Finding(
                 "hdlc.direction.assumed", _I, pos, dest_len + src_len, "hdlc.address",
                 "both addresses are 1 byte and the frame type does not say who sent it: "
                 "read as client -> server (destination = server)"))
     fields["direction"] = direction
+    fields["direction_from"] = direction_from
     to_server = direction == "tx"
     dest_info = address_dict(dest_raw, "server" if to_server else "client")
     src_info = address_dict(src_raw, "client" if to_server else "server")

@@ -399,7 +399,7 @@ def _decode(
     if len(frame.data) != len(data):
         # The chunks must tile the stream: keep every byte we decided belongs to the frame.
         frame = dataclasses.replace(frame, data=data)
-    return _rebase(frame, p) if p else frame
+    return rebase(frame, p) if p else frame
 
 
 def _partial_hdlc(buf: bytes, p: int, total: int | None, direction: str | None) -> DecodedFrame:
@@ -698,7 +698,7 @@ class StreamSplitter:
         except Exception as exc:
             chunks = _internal_error(self._buf[st.pos :], st.pos, exc)
             st.pos = len(self._buf)
-        out = [_rebase(c, self._base) for c in chunks] if self._base else chunks
+        out = [rebase(c, self._base) for c in chunks] if self._base else chunks
         self._trim()
         return out
 
@@ -719,7 +719,7 @@ class StreamSplitter:
             st.echo_at -= keep_from
 
 
-def _rebase(frame: DecodedFrame, delta: int) -> DecodedFrame:
+def rebase(frame: DecodedFrame, delta: int) -> DecodedFrame:
     """The same frame with every offset moved by ``delta`` (direct constructors: this runs for
     every frame a socket delivers, and ``dataclasses.replace`` is slow)."""
     fields = {

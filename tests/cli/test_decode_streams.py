@@ -77,3 +77,14 @@ def test_memory_stays_flat_on_an_8_mb_undirected_dump(tmp_path: Path) -> None:
     )  # fmt: skip
     peak_kb = int(proc.stderr.strip().splitlines()[-1])
     assert peak_kb < 100_000, f"peak RSS {peak_kb / 1024:.0f} MB"
+
+
+def test_the_issues_bare_get_request_decodes_as_a_get_request() -> None:
+    code, out, _ = run("decode", "C0 01 C1 00 03 01 00 01 08 00 FF 02 00")
+    assert code == ExitCode.OK
+    assert "GET-Request-Normal" in out and "1-0:1.8.0*255" in out
+    assert "unrecognised" not in out
+    d = doc("C0 01 C1 00 03 01 00 01 08 00 FF 02 00")
+    (frame,) = d["frames"]
+    assert (frame["kind"], frame["direction"], frame["valid"]) == ("apdu", "tx", True)
+    assert frame["apdu"]["type"] == "GET-Request-Normal"
