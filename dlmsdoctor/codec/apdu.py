@@ -74,6 +74,7 @@ class ApduDecode:
     findings: tuple[Finding, ...]
     summary: str
     fields: dict[str, object]
+    secret: bool = False  # some span is marked secret (a password, a key): outputs mask it
 
 
 def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -> ApduDecode:
@@ -98,7 +99,15 @@ def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -
         fields["apdu_type"] = "unknown"
         ctx.mask_raw = buf[0] in (0x60, 0x61)  # an AARQ/AARE shown raw may hold a secret
         spans, summary = (ctx.raw(0, len(buf), "apdu.raw", "APDU"),), "APDU (not decoded)"
-    return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields)
+    # Only these carry passwords and keys (AARQ/AARE, InitiateRequest, SET/ACTION of a secret
+    # attribute or method): other APDUs skip the walk.
+    secret = buf[0] in _MAY_HOLD_SECRETS and any(
+        s.secret for top in spans for s in top.walk()
+    )
+    return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields, secret)
+
+
+_MAY_HOLD_SECRETS = frozenset((0x60, 0x61, 0x01, 0xC1, 0xC3))
 
 
 def _decode_top(ctx: DecodeContext, fields: Fields) -> tuple[tuple[Span, ...], str]:
