@@ -246,3 +246,27 @@ def test_a_long_bare_dump_of_other_bytes_stays_one_chunk() -> None:
     text = "C0 01 C1 00 03 01 00 01\n08 00 FF 02 00\n"
     (chunk,) = parse_hex_input(text).chunks
     assert chunk.data == bytes.fromhex("C001C1000301000108 00FF0200".replace(" ", ""))
+
+
+# --------------------------------------------------------------------------- the short cut
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    ts=st.sampled_from(["", "[2025-10-30 14:51:48.452] ", "2025-10-30 14:51:48,452 ", "[12:00] ",
+                        "[2025-10-30T14:51:48Z] ", "[not a time at all] "]),
+    word=st.sampled_from(["TX", "RX", "tx", "Rx", "", "TX:", "RX: "]),
+    data=st.binary(min_size=1, max_size=40),
+    spaced=st.booleans(),
+    upper=st.booleans(),
+)  # fmt: skip
+def test_fast_line_forms_read_like_the_general_reader(
+    ts: str, word: str, data: bytes, spaced: bool, upper: bool
+) -> None:
+    from dlmsdoctor.codec.hexinput import _parse_line, _parse_line_slow
+
+    text = data.hex(" ") if spaced else data.hex()
+    text = text.upper() if upper else text
+    sep = "" if not word or word.endswith(" ") else " "
+    line = f"{ts}{word}{sep}{text}"
+    assert _parse_line(line) == _parse_line_slow(line), line
