@@ -160,28 +160,39 @@ def decode_chunks(chunks: Sequence[Chunk], show_secrets: bool = False) -> Decode
 _BLOCK = 1 << 16  # a chunk larger than this is cut by a StreamSplitter, a block at a time
 
 
+@dataclass(slots=True)
+class DecodeOptions:
+    """What the outputs need, read for every chunk (an output may change its mind after the
+    first frames, as the view does when a log turns out long)."""
+
+    spans: bool = True  # False: no span trees (HDLC spans built only if read, APDU not nested)
+
+
 class _Pipeline:
     """What decoding keeps from one frame to the next: APDU segments being reassembled (per
     direction), and the direction learned for each pair of HDLC address bytes."""
 
-    __slots__ = ("addresses", "reassemblers", "segment_frames", "show_secrets")
+    __slots__ = ("addresses", "options", "reassemblers", "segment_frames", "show_secrets")
 
-    def __init__(self, show_secrets: bool) -> None:
+    def __init__(self, show_secrets: bool, options: DecodeOptions) -> None:
         self.show_secrets = show_secrets
+        self.options = options
         self.reassemblers: dict[str | None, Reassembler] = {}
         self.segment_frames: dict[str | None, list[int]] = {}
         # (dest raw, src raw) -> (direction, index of the frame that proved it)
         self.addresses: dict[tuple[object, object], tuple[str, int]] = {}
 
 
-def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator[FrameDecode]:
+def iter_decode(
+    chunks: Iterable[Chunk], show_secrets: bool = False, options: DecodeOptions | None = None
+) -> Iterator[FrameDecode]:
     """``decode_chunks`` one frame at a time, for inputs too large to hold: what it keeps is the
     last TX chunk (for echoes), the undecided bytes of the chunk being split (at most one
     frame's worth, or a 64 KiB piece of noise), the segments of an APDU being reassembled and
     the direction of each pair of address bytes seen. Chunks marked ``continues`` go on the
     stream of the chunk before them."""
     index = 0
-    state = _Pipeline(show_secrets)
+    state = _Pipeline(show_secrets, options or DecodeOptions())
     last_tx: bytes | None = None
     splitter: StreamSplitter | None = None
     owner: tuple[int, str | None] = (0, None)  # chunk index and direction of the splitter
@@ -193,7 +204,10 @@ def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator
             splitter = None
         if splitter is None and not chunk.continues and len(chunk.data) <= _BLOCK:
             sent = last_tx if chunk.direction == "rx" else None
-            frames = split_stream(chunk.data, sent=sent, direction=chunk.direction)
+            frames = split_stream(
+                chunk.data, sent=sent, direction=chunk.direction,
+                lazy_spans=not state.options.spans,
+            )  # fmt: skip
             if all(f.kind in _NOT_FRAMED for f in frames):
                 bare = bare_apdu(chunk.data)
                 frames = [bare] if bare is not None else frames
@@ -395,6 +409,10 @@ def _decode_frame(
         base = _apdu_offset(frame, apdu_bytes)
         if base is not None:
             apdu = decode_apdu(apdu_bytes, base_offset=base, show_secrets=show_secrets)
+            if not state.options.spans:
+                # No span tree wanted: the APDU's spans stay apart (offsets absolute all the
+                # same), and the frame's own are built only if something reads them.
+                return FrameDecode(index, chunk_index, direction, frame, apdu, repaired=repaired)
             nested = _nest(frame.spans, apdu.spans)
             if nested is not None:
                 nested_frame = DecodedFrame(

@@ -228,7 +228,9 @@ def _damaged_end(buf: bytes, p: int, header: int, final: bool) -> int | _NeedMor
     return min(n, p + declared_total)
 
 
-def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
+def _hdlc_at(
+    buf: bytes, p: int, final: bool, direction: str | None, lazy: bool = False
+) -> _Result:
     n = len(buf)
     if p + 3 > n:
         if not final:
@@ -270,7 +272,9 @@ def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
     e = found[0]
     if e <= n:
         # A right length field: the decoder finds the same end in place, no copy, no rebase.
-        in_place = _parse_hdlc_in_place if e == p + _hdlc_length(buf, p) + 2 else None
+        in_place = None
+        if e == p + _hdlc_length(buf, p) + 2:
+            in_place = _parse_hdlc_in_place_lazy if lazy else _parse_hdlc_in_place
         return _decode(_parse_hdlc, buf, p, e, direction, "HDLC", in_place)
     # Truncated: unless a real frame starts inside what this one claims (then it was noise).
     if _valid_frame_starts_in(buf, p + 1, n):
@@ -323,11 +327,12 @@ def _apdu_holds(apdu: bytes) -> bool:
 
 
 def _frame_at(
-    buf: bytes, p: int, final: bool, direction: str | None, in_gap: bool = False
-) -> _Result:
+    buf: bytes, p: int, final: bool, direction: str | None, in_gap: bool = False,
+    lazy: bool = False,
+) -> _Result:  # fmt: skip
     b = buf[p]
     if b == FLAG:
-        return _hdlc_at(buf, p, final, direction)
+        return _hdlc_at(buf, p, final, direction, lazy)
     if b == 0x00:
         if p + 1 >= len(buf):
             return None if final else NEED_MORE
@@ -361,6 +366,13 @@ def _parse_hdlc_extent(data: bytes, direction: str | None) -> DecodedFrame:
     from dlmsdoctor.codec.hdlc import parse_hdlc
 
     return parse_hdlc(data, 0, direction, lazy_spans=False, end=len(data))
+
+
+def _parse_hdlc_in_place_lazy(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
+    """Spans built on first access: outputs that show only fields and findings never pay."""
+    from dlmsdoctor.codec.hdlc import parse_hdlc
+
+    return parse_hdlc(buf, p, direction, lazy_spans=True)
 
 
 def _parse_hdlc_in_place(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
@@ -451,6 +463,7 @@ class _State:
     gap_origin: int | None = None  # start of the open gap when part of it was already given out
     gap_limit: int = 0  # open gap: bytes before this cannot belong to a frame
     after_gap: bool = False  # the chunk before ``pos`` came out of a gap (text, noise...)
+    lazy: bool = False  # HDLC spans built on first access (callers that may not need them)
 
 
 def _gap_end(
@@ -469,7 +482,7 @@ def _gap_end(
     z = buf.find(b"\x00\x01", q, limit)
     while f >= 0 or z >= 0:
         c = f if z < 0 else z if f < 0 else min(f, z)
-        r = _frame_at(buf, c, final, direction, in_gap=True)
+        r = _frame_at(buf, c, final, direction, in_gap=True, lazy=st.lazy)
         if isinstance(r, _NeedMore):
             st.scan_from = st.gap_limit = c
             return NEED_MORE
@@ -534,7 +547,7 @@ def _scan(
                 st.after_hdlc = False
                 continue
         st.after_hdlc = False
-        r = _frame_at(buf, p, final, direction, in_gap=st.after_gap)
+        r = _frame_at(buf, p, final, direction, in_gap=st.after_gap, lazy=st.lazy)
         if isinstance(r, _NeedMore):
             return out
         if r is None:
@@ -623,15 +636,18 @@ def _with_fields(frame: DecodedFrame, **extra: object) -> DecodedFrame:
 
 
 def split_stream(
-    buf: bytes, *, sent: bytes | None = None, direction: str | None = None
-) -> list[DecodedFrame]:
+    buf: bytes, *, sent: bytes | None = None, direction: str | None = None,
+    lazy_spans: bool = False,
+) -> list[DecodedFrame]:  # fmt: skip
     """Cut ``buf`` into frames and recognised chunks, in order, offsets absolute in ``buf``.
 
     ``sent`` is what was transmitted just before ``buf`` arrived: bytes at the start that repeat
-    it are an ECHO chunk. Never raises.
+    it are an ECHO chunk. With ``lazy_spans`` an HDLC frame builds its span tree the first time
+    ``.spans`` is read (the same tree): for outputs that show only fields and findings. Never
+    raises.
     """
     data = bytes(buf)
-    st = _State(0, echo_at=0 if sent else None)
+    st = _State(0, echo_at=0 if sent else None, lazy=lazy_spans)
     try:
         return _scan(data, st, True, sent, direction)
     except Exception as exc:  # last resort: a diagnostic tool must still show the bytes

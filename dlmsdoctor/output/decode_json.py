@@ -71,14 +71,15 @@ def _plain(value: object) -> bool:
     return value is None or isinstance(value, int | float | str | bool)
 
 
-def frame_json(fd: FrameDecode, show_secrets: bool) -> dict[str, Any]:
+def frame_json(fd: FrameDecode, show_secrets: bool, spans: bool = True) -> dict[str, Any]:
+    """One frame as JSON; ``spans`` False leaves the span trees out (long logs)."""
     frame = fd.frame
-    spans = fd.all_spans
-    secret = frozenset() if show_secrets else secret_offsets(spans)
+    secret = frozenset() if show_secrets else _secret_offsets(fd)
     out: dict[str, Any] = _frame_head(fd)
     out["hex"] = masked_hex(frame.data, frame.offset, secret)
     out["fields"] = _fields_json(frame.fields)
-    out["spans"] = [span_json(s, show_secrets) for s in frame.spans]
+    if spans:
+        out["spans"] = [span_json(s, show_secrets) for s in frame.spans]
     out["findings"] = [f.to_json() for f in fd.findings]
     if fd.apdu is not None:
         out["apdu"] = {
@@ -86,11 +87,21 @@ def frame_json(fd: FrameDecode, show_secrets: bool) -> dict[str, Any]:
             "summary": fd.apdu.summary,
             "reassembled_from": list(fd.reassembled_from),
             "fields": _fields_json(dict(fd.apdu.fields)) if show_secrets else _masked_fields(fd),
-            "spans": [span_json(s, show_secrets) for s in fd.apdu_spans_if_separate],
         }
+        if spans:
+            out["apdu"]["spans"] = [
+                span_json(s, show_secrets) for s in fd.apdu_spans_if_separate
+            ]
     if fd.repaired is not None:
         out["corrected_hex"] = masked_hex(fd.repaired, frame.offset, secret)
     return out
+
+
+def _secret_offsets(fd: FrameDecode) -> frozenset[int]:
+    """Secret bytes of the frame: in its (nested) spans, or in its APDU's when apart."""
+    if fd.apdu is not None and not fd.apdu_nested and not fd.reassembled_from:
+        return secret_offsets(fd.apdu.spans)
+    return secret_offsets(fd.all_spans)
 
 
 def _frame_head(fd: FrameDecode) -> dict[str, Any]:
@@ -120,7 +131,7 @@ def _default(value: object) -> object:
     return str(value)
 
 
-def frame_json_bytes(fd: FrameDecode, show_secrets: bool) -> bytes:
+def frame_json_bytes(fd: FrameDecode, show_secrets: bool, spans: bool = True) -> bytes:
     """``frame_json`` serialised, byte for byte what ``orjson.dumps(frame_json(...))`` gives,
     without building a dict per span: orjson writes the ``Span`` dataclasses and the fields in
     C. Frames that may hold a secret (a password in an AARQ, an IEC 62056-21 P1 command) take
@@ -134,12 +145,13 @@ def frame_json_bytes(fd: FrameDecode, show_secrets: bool) -> bytes:
         or (apdu is not None and (apdu.secret or any(
             k in key for key in apdu.fields for k in _SECRET_KEYS)))
     ):  # fmt: skip
-        slow = frame_json(fd, show_secrets)
+        slow = frame_json(fd, show_secrets, spans)
         return orjson.dumps(slow, default=_default, option=orjson.OPT_NON_STR_KEYS)
     out = _frame_head(fd)
     out["hex"] = hexs(frame.data)
     out["fields"] = frame.fields
-    out["spans"] = frame.spans
+    if spans:
+        out["spans"] = frame.spans
     out["findings"] = [f.to_json() for f in fd.findings]
     if apdu is not None:
         out["apdu"] = {
@@ -147,8 +159,9 @@ def frame_json_bytes(fd: FrameDecode, show_secrets: bool) -> bytes:
             "summary": apdu.summary,
             "reassembled_from": list(fd.reassembled_from),
             "fields": apdu.fields,
-            "spans": fd.apdu_spans_if_separate,
         }
+        if spans:
+            out["apdu"]["spans"] = fd.apdu_spans_if_separate
     if fd.repaired is not None:
         out["corrected_hex"] = hexs(fd.repaired)
     return orjson.dumps(out, default=_default, option=orjson.OPT_NON_STR_KEYS)
@@ -179,14 +192,16 @@ def _problems(problems: Iterable[InputProblem]) -> list[dict[str, object]]:
     return [{"line": p.line, "message": p.message, "text": p.text} for p in problems]
 
 
-def decode_document(result: DecodeResult, show_secrets: bool = False) -> dict[str, Any]:
+def decode_document(
+    result: DecodeResult, show_secrets: bool = False, spans: bool = True
+) -> dict[str, Any]:
     """The whole document as one dict, for small results: what ``DocumentWriter`` writes, read
     back (one serialisation, so the two can never differ)."""
     tally = DecodeTally()
     for chunk in result.chunks:
         tally.add_chunk(chunk)
     out = io.StringIO()
-    writer = DocumentWriter(out, show_secrets)
+    writer = DocumentWriter(out, show_secrets, spans)
     for fd in result.frames:
         tally.add(fd)
         writer.frame(fd)
@@ -200,18 +215,23 @@ class DocumentWriter:
     each frame as it comes, then ``input`` and ``summary``, known only at the end. Holds no
     frame after writing it, so a log of any size decodes in bounded memory."""
 
-    def __init__(self, out: TextIO, show_secrets: bool = False) -> None:
+    def __init__(self, out: TextIO, show_secrets: bool = False, spans: bool = True) -> None:
         self._out = out
         self._show_secrets = show_secrets
+        self._spans = spans
         self._first = True
-        head = {"schema": SCHEMA, "version": SCHEMA_VERSION, "tool_version": __version__}
+        head: dict[str, Any] = {
+            "schema": SCHEMA, "version": SCHEMA_VERSION, "tool_version": __version__,
+        }  # fmt: skip
+        if not spans:
+            head["spans"] = False  # frames carry fields, values and findings, not span trees
         body = json.dumps(head, indent=2, ensure_ascii=False)[:-2]  # without "\n}"
         out.write(body + ',\n  "frames": [')
 
     def frame(self, fd: FrameDecode) -> None:
         # One frame per line (grep and jq like it), serialised by orjson: the standard json
         # module cost more than the decode itself (68 us a frame against 8 on the issue's mix).
-        text = frame_json_bytes(fd, self._show_secrets).decode()
+        text = frame_json_bytes(fd, self._show_secrets, self._spans).decode()
         self._out.write(("\n    " if self._first else ",\n    ") + text)
         self._first = False
 

@@ -88,3 +88,15 @@ def test_the_issues_bare_get_request_decodes_as_a_get_request() -> None:
     (frame,) = d["frames"]
     assert (frame["kind"], frame["direction"], frame["valid"]) == ("apdu", "tx", True)
     assert frame["apdu"]["type"] == "GET-Request-Normal"
+
+
+def test_a_long_log_gives_json_without_span_trees_unless_full(tmp_path: Path) -> None:
+    log = tmp_path / "long.log"
+    log.write_text("".join(f"RX: {REAL['get_response_rr_example']}\n" for _ in range(250)))
+    code, out, err = run("decode", "--json", "-f", str(log))
+    d = json.loads(out)
+    assert "without span trees" in err and d["spans"] is False
+    assert all("spans" not in f for f in d["frames"]) and len(d["frames"]) == 250
+    assert d["frames"][-1]["apdu"]["fields"]["value"] == 0
+    full = doc("--full", "-f", str(log))
+    assert "spans" not in full and all(f["spans"] for f in full["frames"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dlmsdoctor.codec.decode import Chunk, decode_chunks
+from dlmsdoctor.codec.decode import Chunk, DecodeOptions, iter_decode
 from dlmsdoctor.output.decode_json import frame_json, frame_json_bytes
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -34,12 +34,18 @@ def _inputs() -> list[bytes]:
     return out
 
 
+@pytest.mark.parametrize("spans", [True, False])
 @pytest.mark.parametrize("show_secrets", [False, True])
-def test_fast_path_equals_the_masking_path(show_secrets: bool) -> None:
+def test_fast_path_equals_the_masking_path(show_secrets: bool, spans: bool) -> None:
     inputs = _inputs()
     assert len(inputs) > 20
-    fds = decode_chunks([Chunk(data) for data in inputs], show_secrets=show_secrets).frames
+    options = DecodeOptions(spans=spans)
+    fds = list(iter_decode([Chunk(data) for data in inputs], show_secrets, options))
     for fd in fds:
-        fast = orjson.loads(frame_json_bytes(fd, show_secrets))
-        slow = orjson.loads(orjson.dumps(frame_json(fd, show_secrets), option=orjson.OPT_NON_STR_KEYS))
+        fast = orjson.loads(frame_json_bytes(fd, show_secrets, spans))
+        slow_doc = frame_json(fd, show_secrets, spans)
+        slow = orjson.loads(orjson.dumps(slow_doc, option=orjson.OPT_NON_STR_KEYS))
         assert fast == slow, fd.summary
+        assert ("spans" in fast) is spans
+        if not show_secrets:
+            assert "31 32 33 34 35 36 37 38" not in fast["hex"]  # the LLS password "12345678"
