@@ -647,11 +647,37 @@ def split_stream(
     raises.
     """
     data = bytes(buf)
+    if _one_clean_frame(data, sent):
+        # The common case of a log line: the whole buffer is one frame whose length field,
+        # closing flag and FCS agree, with no flag inside and no echo possible; the scan would
+        # find exactly this frame (property-tested against it).
+        if lazy_spans:
+            return [_parse_hdlc_in_place_lazy(data, 0, direction)]
+        return [_parse_hdlc_in_place(data, 0, direction)]
     st = _State(0, echo_at=0 if sent else None, lazy=lazy_spans)
     try:
         return _scan(data, st, True, sent, direction)
     except Exception as exc:  # last resort: a diagnostic tool must still show the bytes
         return _internal_error(data, 0, exc)
+
+
+def _one_clean_frame(data: bytes, sent: bytes | None) -> bool:
+    n = len(data)
+    if (
+        n < MIN_HDLC_LENGTH + 2
+        or data[0] != FLAG
+        or data[n - 1] != FLAG
+        or data[1] >> 4 != 0xA
+        or _hdlc_length(data, 0) + 2 != n
+        or data.find(FLAG, 1, n - 1) >= 0
+        or _header_sane(data, 0, n) is not True
+    ):
+        return False
+    if sent:
+        k = min(len(sent), text.MIN_PARTIAL_ECHO)
+        if data[:k] == sent[:k]:
+            return False  # maybe an echo of what was sent: the scan decides
+    return _fcs_ok(data, 0, n - 1)
 
 
 def _internal_error(data: bytes, base: int, exc: Exception) -> list[DecodedFrame]:

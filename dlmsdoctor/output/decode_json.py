@@ -124,6 +124,19 @@ _FAST_KINDS = frozenset((FrameKind.HDLC, FrameKind.WRAPPER, FrameKind.PARTIAL, F
 _SECRET_KEYS = ("password", "secret", "authentication_value")
 
 
+_KEYS_WITH_SECRETS: dict[tuple[str, ...], bool] = {}  # an APDU type has few key sets
+
+
+def _secret_key_in(fields: dict[str, object]) -> bool:
+    keys = tuple(fields)
+    known = _KEYS_WITH_SECRETS.get(keys)
+    if known is None:
+        known = any(k in key for key in keys for k in _SECRET_KEYS)
+        if len(_KEYS_WITH_SECRETS) < 4096:
+            _KEYS_WITH_SECRETS[keys] = known
+    return known
+
+
 def _default(value: object) -> object:
     """What orjson cannot serialise itself, the way ``_fields_json`` writes it."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -142,9 +155,8 @@ def frame_json_bytes(fd: FrameDecode, show_secrets: bool, spans: bool = True) ->
     apdu = fd.apdu
     if not show_secrets and (
         frame.kind not in _FAST_KINDS
-        or (apdu is not None and (apdu.secret or any(
-            k in key for key in apdu.fields for k in _SECRET_KEYS)))
-    ):  # fmt: skip
+        or (apdu is not None and (apdu.secret or _secret_key_in(apdu.fields)))
+    ):
         slow = frame_json(fd, show_secrets, spans)
         return orjson.dumps(slow, default=_default, option=orjson.OPT_NON_STR_KEYS)
     out = _frame_head(fd)

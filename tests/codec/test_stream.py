@@ -392,3 +392,27 @@ def test_a_partial_echo_that_is_no_valid_frame_stays_an_echo() -> None:
     # the first 6 bytes of our DISC come back, then noise: no frame there, an echo it is
     out = split_stream(DISC_1_TO_1[:6] + b"\x91\x92", sent=DISC_1_TO_1)
     assert out[0].kind is FrameKind.ECHO and out[0].fields["echo_length"] == 6
+
+
+# --------------------------------------------------------------------------- the short cut
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    frame=st.sampled_from([SNRM, DISC, bytes.fromhex("7EA0160502211E6EE0E6E700C401C10006000000007D187E")]),
+    flips=st.lists(st.integers(min_value=0, max_value=23 * 8), max_size=2),
+    sent=st.one_of(st.none(), st.just(SNRM), st.binary(min_size=1, max_size=6)),
+    lazy=st.booleans(),
+)  # fmt: skip
+def test_one_frame_short_cut_gives_what_the_scan_gives(
+    frame: bytes, flips: list[int], sent: bytes | None, lazy: bool
+) -> None:
+    from dlmsdoctor.codec import stream
+
+    data = bytearray(frame)
+    for bit in flips:
+        data[bit // 8 % len(data)] ^= 1 << (bit % 8)
+    short = split_stream(bytes(data), sent=sent, lazy_spans=lazy)
+    st_ = stream._State(0, echo_at=0 if sent else None, lazy=lazy)
+    scanned = stream._scan(bytes(data), st_, True, sent, None)
+    assert same(short, scanned)
