@@ -383,20 +383,23 @@ def _decode_frame(
 
     apdu_bytes: bytes | None = None
     reassembled_from: tuple[int, ...] = ()
-    if frame.kind is FrameKind.HDLC and frame.fields.get("frame_type") in ("I", "UI"):
-        reassembler = state.reassemblers.setdefault(direction, Reassembler())
-        pending = state.segment_frames.setdefault(direction, [])
-        if pending:
-            frame = _without_llc_warning(frame)
-        complete = reassembler.feed(frame)
-        if frame.fields.get("segmented") or pending:
+    fields = frame.fields
+    if frame.kind is FrameKind.HDLC and fields.get("frame_type") in ("I", "UI"):
+        pending = state.segment_frames.get(direction)
+        if not pending and not fields.get("segmented"):
+            apdu_bytes = frame.apdu  # a whole APDU in one frame: nothing to reassemble
+        else:
+            if pending is None:
+                pending = state.segment_frames[direction] = []
+            reassembler = state.reassemblers.setdefault(direction, Reassembler())
+            if pending:
+                frame = _without_llc_warning(frame)
+            complete = reassembler.feed(frame)
             pending.append(index)
             if complete is None:
                 return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
             apdu_bytes, reassembled_from = complete, tuple(pending)
             pending.clear()
-        else:
-            apdu_bytes = frame.apdu
     elif frame.apdu is not None:
         apdu_bytes = frame.apdu
 
