@@ -165,7 +165,8 @@ def _end_to_end(name: str, frames: list[tuple[str, bytes]], rounds: int = 3) -> 
     print(
         f"{name:<22} {len(frames):6d} frames   --json {best['json']:7.0f}/s  "
         f"view {best['view']:7.0f}/s  gurux {best['gurux']:7.0f}/s   "
-        f"ratio --json {best['json'] / best['gurux']:4.2f}x  view {best['view'] / best['gurux']:4.2f}x"
+        f"ratio --json {best['json'] / best['gurux']:4.2f}x  "
+        f"view {best['view'] / best['gurux']:4.2f}x"
     )
 
 

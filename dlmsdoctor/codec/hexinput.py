@@ -35,7 +35,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 
-
 @dataclass(frozen=True, slots=True)
 class HexChunk:
     """Bytes found on one line (or on a run of continuation lines)."""

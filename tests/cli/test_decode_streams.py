@@ -93,7 +93,7 @@ def test_the_issues_bare_get_request_decodes_as_a_get_request() -> None:
 def test_a_long_log_gives_json_without_span_trees_unless_full(tmp_path: Path) -> None:
     log = tmp_path / "long.log"
     log.write_text("".join(f"RX: {REAL['get_response_rr_example']}\n" for _ in range(250)))
-    code, out, err = run("decode", "--json", "-f", str(log))
+    _code, out, err = run("decode", "--json", "-f", str(log))
     d = json.loads(out)
     assert "without span trees" in err and d["spans"] is False
     assert all("spans" not in f for f in d["frames"]) and len(d["frames"]) == 250

@@ -235,7 +235,8 @@ def test_timestamped_lines_same_direction_each_its_own_unless_a_frame_is_cut() -
         "[2025-10-30 14:51:48.452] RX: 7E A0 20 03 21 93 0F 01 7E\n"  # length says 0x20: damaged
         "[2025-10-30 14:51:48.460] RX: 7E A0 07 03 21 53 03 C7 7E\n"  # a whole frame: its own
         "[2025-10-30 14:51:49.000] RX: 7E A0 1E 21 03 73 C3 7A 81 80 12\n"  # cut by the logger
-        "[2025-10-30 14:51:49.010] RX: 05 01 80 06 01 80 07 04 00 00 00 01 08 04 00 00 00 01 53 3B 7E\n"
+        "[2025-10-30 14:51:49.010] RX: 05 01 80 06 01 80 07 04 00 00 00 01 08 04 00 00 00 01 "
+        "53 3B 7E\n"
     )
     chunks = parse_hex_input(text).chunks
     assert [c.line for c in chunks] == [1, 2, 3]

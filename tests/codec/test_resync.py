@@ -124,7 +124,9 @@ def _damage(frame: bytes, kind: str, at: int, bits: list[int]) -> bytes:
     if kind == "crlf":
         return frame[:pos] + b"\r\n" + frame[pos:]
     if kind == "lf_to_crlf":
-        return frame.replace(b"\n", b"\r\n") if b"\n" in frame else frame[:pos] + b"\r" + frame[pos:]
+        if b"\n" in frame:
+            return frame.replace(b"\n", b"\r\n")
+        return frame[:pos] + b"\r" + frame[pos:]
     if kind == "cut":
         return frame[: max(1, pos)]
     if kind == "cut_head":

@@ -399,7 +399,8 @@ def test_a_partial_echo_that_is_no_valid_frame_stays_an_echo() -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(
-    frame=st.sampled_from([SNRM, DISC, bytes.fromhex("7EA0160502211E6EE0E6E700C401C10006000000007D187E")]),
+    frame=st.sampled_from([SNRM, DISC, bytes.fromhex("7EA0160502211E6EE0E6E700C401C1000600000000"
+                                                     "7D187E")]),
     flips=st.lists(st.integers(min_value=0, max_value=23 * 8), max_size=2),
     sent=st.one_of(st.none(), st.just(SNRM), st.binary(min_size=1, max_size=6)),
     lazy=st.booleans(),

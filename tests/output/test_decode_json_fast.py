@@ -16,7 +16,8 @@ VECTORS = Path(__file__).parent.parent / "vectors"
 
 
 def _inputs() -> list[bytes]:
-    out = [bytes.fromhex(v["hex"]) for v in json.loads((VECTORS / "real_frames.json").read_text())["frames"]]
+    real = json.loads((VECTORS / "real_frames.json").read_text())["frames"]
+    out = [bytes.fromhex(v["hex"]) for v in real]
     for name in ("hdlc_valid.json", "hdlc_malformed.json", "wrapper.json"):
         data = json.loads((VECTORS / name).read_text())
         groups = [data] if isinstance(data, list) else [
