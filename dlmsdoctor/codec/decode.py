@@ -6,7 +6,7 @@ no I/O; gurux is never imported here (the APDU decoder walks BER/A-XDR itself).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -363,6 +363,40 @@ def _without_llc_warning(frame: DecodedFrame) -> DecodedFrame:
     )  # fmt: skip
 
 
+_HDLC, _APDU = FrameKind.HDLC, FrameKind.APDU
+_FD_SETTERS = tuple(
+    getattr(FrameDecode.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("index", "chunk", "direction", "frame", "apdu", "apdu_nested",
+                 "reassembled_from", "repaired", "apdu_data")
+)  # fmt: skip
+
+
+def _frame_decode(
+    index: int, chunk: int, direction: str | None, frame: DecodedFrame,
+    apdu: ApduDecode | None, repaired: bytes | None,
+) -> FrameDecode:  # fmt: skip
+    """``FrameDecode(...)`` without the frozen dataclass's ``__init__`` (the hot path)."""
+    out = object.__new__(FrameDecode)
+    for setter, value in zip(
+        _FD_SETTERS, (index, chunk, direction, frame, apdu, False, (), repaired, None),
+        strict=True,
+    ):
+        setter(out, value)
+    return out
+
+
+_DECODE_APDU: list[Callable[..., ApduDecode]] = []
+
+
+def _apdu_decoder() -> Callable[..., ApduDecode]:
+    """The APDU decoder, imported on first use (link-level frames never need it)."""
+    if not _DECODE_APDU:
+        from dlmsdoctor.codec.apdu import decode_apdu
+
+        _DECODE_APDU.append(decode_apdu)
+    return _DECODE_APDU[0]
+
+
 def _decode_frame(
     index: int,
     chunk_index: int,
@@ -370,21 +404,24 @@ def _decode_frame(
     frame: DecodedFrame,
     state: _Pipeline,
 ) -> FrameDecode:
+    # This runs once per frame of a log: enum members and the APDU decoder are module globals.
     show_secrets = state.show_secrets
-    if frame.kind is FrameKind.HDLC and direction is None:
-        frame = _learn_direction(frame, index, state)
-    elif frame.kind is FrameKind.APDU and direction is None:
-        tag_direction = frame.fields.get("direction")
-        direction = tag_direction if isinstance(tag_direction, str) else None
+    kind = frame.kind
+    if direction is None:
+        if kind is _HDLC:
+            frame = _learn_direction(frame, index, state)
+        elif kind is _APDU:
+            tag_direction = frame.fields.get("direction")
+            direction = tag_direction if isinstance(tag_direction, str) else None
     repaired = None
-    if frame.kind is FrameKind.HDLC and any(f.code in _REPAIRABLE for f in frame.findings):
+    if kind is _HDLC and frame.findings and any(f.code in _REPAIRABLE for f in frame.findings):
         fixed = repair_hdlc(frame.data)
         repaired = fixed if fixed != frame.data else None
 
     apdu_bytes: bytes | None = None
     reassembled_from: tuple[int, ...] = ()
     fields = frame.fields
-    if frame.kind is FrameKind.HDLC and fields.get("frame_type") in ("I", "UI"):
+    if kind is _HDLC and fields.get("frame_type") in ("I", "UI"):
         pending = state.segment_frames.get(direction)
         if not pending and not fields.get("segmented"):
             apdu_bytes = frame.apdu  # a whole APDU in one frame: nothing to reassemble
@@ -406,8 +443,7 @@ def _decode_frame(
     if not apdu_bytes:
         return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
 
-    from dlmsdoctor.codec.apdu import decode_apdu
-
+    decode_apdu = _apdu_decoder()
     if not reassembled_from:
         base = _apdu_offset(frame, apdu_bytes)
         if base is not None:
@@ -415,7 +451,7 @@ def _decode_frame(
             if not state.options.spans:
                 # No span tree wanted: the APDU's spans stay apart (offsets absolute all the
                 # same), and the frame's own are built only if something reads them.
-                return FrameDecode(index, chunk_index, direction, frame, apdu, repaired=repaired)
+                return _frame_decode(index, chunk_index, direction, frame, apdu, repaired)
             nested = _nest(frame.spans, apdu.spans)
             if nested is not None:
                 nested_frame = DecodedFrame(
