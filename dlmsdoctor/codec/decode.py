@@ -6,9 +6,10 @@ no I/O; gurux is never imported here (the APDU decoder walks BER/A-XDR itself).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.hdlc import Reassembler, repair_hdlc
@@ -61,6 +62,7 @@ class FrameDecode:
     reassembled_from: tuple[int, ...] = ()
     repaired: bytes | None = None  # the frame with right lengths/checksums, when it had wrong ones
     apdu_data: bytes | None = None  # the reassembled APDU bytes (when not nested)
+    secret: bool = False  # spans mark part of a secret split over segments (outputs mask it)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -193,13 +195,16 @@ def iter_decode(
     stream of the chunk before them."""
     index = 0
     state = _Pipeline(show_secrets, options or DecodeOptions())
+    # A password split over HDLC segments is masked in each segment (issue 10, codec.secrets:
+    # w10a's SecretTracker; this branch runs without it until that lands).
+    tracker = _secret_tracker() if not show_secrets else None
     last_tx: bytes | None = None
     splitter: StreamSplitter | None = None
     owner: tuple[int, str | None] = (0, None)  # chunk index and direction of the splitter
     for chunk_index, chunk in enumerate(chunks):
         if splitter is not None and not chunk.continues:
             for frame in splitter.close():
-                yield _decode_frame(index, *owner, frame, state)
+                yield _decoded(tracker, index, *owner, frame, state)
                 index += 1
             splitter = None
         if splitter is None and not chunk.continues and len(chunk.data) <= _BLOCK:
@@ -212,7 +217,7 @@ def iter_decode(
                 bare = bare_apdu(chunk.data)
                 frames = [bare] if bare is not None else frames
             for frame in frames:
-                yield _decode_frame(index, chunk_index, chunk.direction, frame, state)
+                yield _decoded(tracker, index, chunk_index, chunk.direction, frame, state)
                 index += 1
         else:
             if splitter is None:
@@ -222,14 +227,37 @@ def iter_decode(
             data = chunk.data
             for start in range(0, len(data), _BLOCK):
                 for frame in splitter.feed(data[start : start + _BLOCK]):
-                    yield _decode_frame(index, *owner, frame, state)
+                    yield _decoded(tracker, index, *owner, frame, state)
                     index += 1
         if chunk.direction == "tx":
             last_tx = chunk.data
     if splitter is not None:
         for frame in splitter.close():
-            yield _decode_frame(index, *owner, frame, state)
+            yield _decoded(tracker, index, *owner, frame, state)
             index += 1
+
+
+def _secret_tracker() -> Any:
+    from dlmsdoctor.codec import secrets
+
+    # codec.secrets' tracker is another helper's work (w10a); absent, nothing is marked here.
+    tracker = getattr(secrets, "SecretTracker", None)
+    return tracker() if tracker is not None else None
+
+
+def _decoded(
+    tracker: Any, index: int, chunk_index: int, direction: str | None, frame: DecodedFrame,
+    state: _Pipeline,
+) -> FrameDecode:  # fmt: skip
+    """``_decode_frame``, after marking the part of a secret a segment carries (when the
+    tracker of ``codec.secrets`` is there)."""
+    if tracker is None:
+        return _decode_frame(index, chunk_index, direction, frame, state)
+    from dlmsdoctor.codec import secrets
+
+    marked = getattr(secrets, "mark_secrets")(frame, tracker, direction)  # noqa: B009
+    fd = _decode_frame(index, chunk_index, direction, marked, state)
+    return fd if marked is frame else dataclasses.replace(fd, secret=True)
 
 
 _NOT_FRAMED = (FrameKind.GARBAGE, FrameKind.TEXT)  # what a bare APDU reads as to the splitter
@@ -367,7 +395,7 @@ _HDLC, _APDU = FrameKind.HDLC, FrameKind.APDU
 _FD_SETTERS = tuple(
     getattr(FrameDecode.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
     for name in ("index", "chunk", "direction", "frame", "apdu", "apdu_nested",
-                 "reassembled_from", "repaired", "apdu_data")
+                 "reassembled_from", "repaired", "apdu_data", "secret")
 )  # fmt: skip
 
 
@@ -378,7 +406,7 @@ def _frame_decode(
     """``FrameDecode(...)`` without the frozen dataclass's ``__init__`` (the hot path)."""
     out = object.__new__(FrameDecode)
     for setter, value in zip(
-        _FD_SETTERS, (index, chunk, direction, frame, apdu, False, (), repaired, None),
+        _FD_SETTERS, (index, chunk, direction, frame, apdu, False, (), repaired, None, False),
         strict=True,
     ):
         setter(out, value)

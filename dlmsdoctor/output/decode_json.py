@@ -154,7 +154,8 @@ def frame_json_bytes(fd: FrameDecode, show_secrets: bool, spans: bool = True) ->
     frame = fd.frame
     apdu = fd.apdu
     if not show_secrets and (
-        frame.kind not in _FAST_KINDS
+        fd.secret
+        or frame.kind not in _FAST_KINDS
         or (apdu is not None and (apdu.secret or _secret_key_in(apdu.fields)))
     ):
         slow = frame_json(fd, show_secrets, spans)

@@ -50,3 +50,24 @@ def test_fast_path_equals_the_masking_path(show_secrets: bool, spans: bool) -> N
         assert ("spans" in fast) is spans
         if not show_secrets:
             assert "31 32 33 34 35 36 37 38" not in fast["hex"]  # the LLS password "12345678"
+
+
+def test_a_segment_marked_secret_takes_the_masking_path() -> None:
+    # What codec.secrets' tracker does to a segment holding part of a split password: a span
+    # marked secret on the segment, and FrameDecode.secret set.
+    import dataclasses
+
+    from dlmsdoctor.codec.hdlc import ServerAddress, build_i
+    from dlmsdoctor.codec.model import Span
+
+    segment = build_i(ServerAddress(1, None, 1), 16, to_server=True, ns=0, nr=0,
+                      info=b"\x60\x36\xa1\x09" + b"secret-part", segmented=True)  # fmt: skip
+    (fd,) = iter_decode([Chunk(segment)])
+    at = segment.index(b"secret-part")
+    frame = dataclasses.replace(
+        fd.frame, spans=(*fd.frame.spans, Span(at, 11, "hdlc.info.secret", "Secret", secret=True))
+    )
+    marked = dataclasses.replace(fd, frame=frame, secret=True)
+    shown = orjson.loads(frame_json_bytes(marked, False))
+    assert "** ** **" in shown["hex"] and b"secret-part".hex(" ").upper() not in shown["hex"]
+    assert b"secret-part".hex(" ").upper() in orjson.loads(frame_json_bytes(marked, True))["hex"]
