@@ -14,12 +14,14 @@ Accepted forms, per line:
 - ``hexdump -C``, plain ``hexdump`` (little-endian words), ``xxd``, ``od -A x -t x1z`` and
   Wireshark "Copy as Hex Dump" rows (offset, hex, ascii), with "*" for repeated rows.
 
-Rule for multi-line dumps: a line that holds only hex (no direction word, no timestamp, no
-other text) continues the chunk of the line just before it when that line also gave hex; a
-blank line, a direction word or a timestamp starts a new chunk, except that a line with the
-same direction as the chunk before it continues that chunk when the chunk ends inside a frame
-(loggers that write one line per socket read split frames so). Dump rows continue their dump
-while each offset equals the previous offset plus the previous row's byte count.
+Rule for multi-line input: each line is its own chunk (a log with one frame per line: a damaged
+line cannot change how the next ones are read), except that a line continues the chunk of the
+line just before it when that chunk ends inside a frame and the line does not start a whole frame
+of its own (loggers that write one line per socket read, dumps wrapped at 16 bytes); with
+direction words, only a line of the same direction continues. A line of bare hex also continues
+a chunk that is no frame at all (a wrapped dump of an APDU). A blank line always starts a new
+chunk. Dump rows (with offsets) continue their dump while each offset equals the previous offset
+plus the previous row's byte count.
 
 Words are not hex: a token needs a digit, or must not read as a word ("Face", "Added", "de");
 in prose (no direction word or timestamp on the line) a run inside other text needs 4 bytes
