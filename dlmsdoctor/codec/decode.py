@@ -320,9 +320,12 @@ class DecodeTally:
 
     def add(self, fd: FrameDecode) -> FrameDecode:
         self.frames += 1
-        errors = sum(1 for f in fd.findings if f.severity is Severity.ERROR)
-        self.errors += errors
-        self.warnings += sum(1 for f in fd.findings if f.severity is Severity.WARNING)
+        findings = fd.findings
+        errors = 0
+        if findings:
+            errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+            self.errors += errors
+            self.warnings += sum(1 for f in findings if f.severity is Severity.WARNING)
         if fd.is_dlms:
             self.dlms += 1
             self.valid += errors == 0
