@@ -19,8 +19,15 @@ Rules (why, in brief):
   well formed (1, 2 or 4 bytes), so that random noise rarely becomes a "frame".
 - A frame whose end lies beyond the buffer is PARTIAL (``stream.truncated``), unless a
   complete frame with a right FCS starts inside what it claims: then the start was noise.
+- Checksums are trusted over lengths: a 7E followed by a header (addresses, control) whose HCS
+  is right is a frame even when its length field or closing flag is wrong (bytes inserted, lost
+  or flipped after the header); it ends at the first flag after its header that the wire proves
+  to close it (the input ends after it, or a valid frame starts right after it or on it), and
+  the decoder reports ``hdlc.length.mismatch`` / ``hdlc.flag.missing_end``. A frame or wrapper
+  PDU that its own FCS does not prove never swallows a frame that its FCS proves.
 - At 00 01 a wrapper PDU is taken when its wPorts fit in 14 bits, its length is not zero and
-  its APDU starts with a known xDLMS/ACSE tag.
+  its APDU starts with a known xDLMS/ACSE tag; found inside other bytes (after a gap), it also
+  needs the whole PDU present and an APDU that ends where its length says.
 - Told what was ``sent``, bytes that repeat it are an ECHO chunk. A partial repeat gives way
   to a complete, valid HDLC frame or wrapper PDU at the same place: a reply may share its
   first bytes with the request (wrapper wPorts 1 -> 1, HDLC client 1 / server 1).
