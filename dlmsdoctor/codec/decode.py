@@ -213,7 +213,9 @@ def iter_decode(
                 chunk.data, sent=sent, direction=chunk.direction,
                 lazy_spans=not state.options.spans,
             )  # fmt: skip
-            if all(f.kind in _NOT_FRAMED for f in frames):
+            if not (len(frames) == 1 and frames[0].kind is _HDLC) and all(
+                f.kind in _NOT_FRAMED for f in frames
+            ):
                 bare = bare_apdu(chunk.data)
                 frames = [bare] if bare is not None else frames
             for frame in frames:

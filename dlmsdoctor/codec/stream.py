@@ -47,6 +47,7 @@ from collections.abc import Callable
 
 from dlmsdoctor.codec import text
 from dlmsdoctor.codec.crc import crc16_x25
+from dlmsdoctor.codec.hdlc_parse import parse_hdlc
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
 
 FLAG = 0x7E
@@ -353,8 +354,6 @@ def _frame_at(
 
 
 def _parse_hdlc(data: bytes, direction: str | None) -> DecodedFrame:
-    from dlmsdoctor.codec.hdlc import parse_hdlc
-
     return parse_hdlc(data, 0, direction, lazy_spans=False)
 
 
@@ -370,21 +369,15 @@ _InPlace = Callable[[bytes, int, str | None], DecodedFrame]
 
 def _parse_hdlc_extent(data: bytes, direction: str | None) -> DecodedFrame:
     """A damaged frame: the splitter decided where it ends (the whole of ``data``)."""
-    from dlmsdoctor.codec.hdlc import parse_hdlc
-
     return parse_hdlc(data, 0, direction, lazy_spans=False, end=len(data))
 
 
 def _parse_hdlc_in_place_lazy(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
     """Spans built on first access: outputs that show only fields and findings never pay."""
-    from dlmsdoctor.codec.hdlc import parse_hdlc
-
     return parse_hdlc(buf, p, direction, lazy_spans=True)
 
 
 def _parse_hdlc_in_place(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
-    from dlmsdoctor.codec.hdlc import parse_hdlc
-
     return parse_hdlc(buf, p, direction, lazy_spans=False)
 
 
@@ -655,9 +648,9 @@ def split_stream(
     """
     data = bytes(buf)
     if _one_clean_frame(data, sent):
-        # The common case of a log line: the whole buffer is one frame whose length field,
-        # closing flag and FCS agree, with no flag inside and no echo possible; the scan would
-        # find exactly this frame (property-tested against it).
+        # The common case of a log line: the whole buffer is one frame whose length field and
+        # closing flag agree, with well-formed addresses, no flag inside and no echo possible;
+        # the scan would find exactly this frame (property-tested against it).
         if lazy_spans:
             return [_parse_hdlc_in_place_lazy(data, 0, direction)]
         return [_parse_hdlc_in_place(data, 0, direction)]
@@ -684,7 +677,9 @@ def _one_clean_frame(data: bytes, sent: bytes | None) -> bool:
         k = min(len(sent), text.MIN_PARTIAL_ECHO)
         if data[:k] == sent[:k]:
             return False  # maybe an echo of what was sent: the scan decides
-    return _fcs_ok(data, 0, n - 1)
+    # No FCS check here: with no flag inside, the scan takes this frame whether its FCS is
+    # right or not (and the decoder reports a wrong one).
+    return True
 
 
 def _internal_error(data: bytes, base: int, exc: Exception) -> list[DecodedFrame]:

@@ -397,7 +397,7 @@ def test_a_partial_echo_that_is_no_valid_frame_stays_an_echo() -> None:
 # --------------------------------------------------------------------------- the short cut
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     frame=st.sampled_from([SNRM, DISC, bytes.fromhex("7EA0160502211E6EE0E6E700C401C1000600000000"
                                                      "7D187E")]),
