@@ -11,7 +11,14 @@ from typing import BinaryIO, NoReturn
 import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
-from dlmsdoctor.codec.decode import Chunk, DecodeTally, FrameDecode, InputProblem, iter_decode
+from dlmsdoctor.codec.decode import (
+    Chunk,
+    DecodeOptions,
+    DecodeTally,
+    FrameDecode,
+    InputProblem,
+    iter_decode,
+)
 from dlmsdoctor.codec.hexinput import HexProblem, binary_reason, iter_hex_input
 
 _EPILOG = """\b
@@ -133,6 +140,22 @@ def _chunks(
         yield tally.add_chunk(chunk)
 
 
+def _raw_blocks(
+    stream: BinaryIO, first: bytes, direction: str | None, tally: DecodeTally
+) -> Iterator[Chunk]:
+    """A raw dump as one stream read a block at a time (memory stays flat on any size)."""
+    block = first
+    started = False
+    while block:
+        if started:
+            tally.bytes += len(block)
+            yield Chunk(data=block, direction=direction, continues=True)
+        else:
+            yield tally.add_chunk(Chunk(data=block, direction=direction))
+            started = True
+        block = stream.read(_BLOCK)
+
+
 class _Problems:
     """Input problems: kept (up to a bound) for --json, and queued for the view to print."""
 
@@ -219,21 +242,39 @@ def decode(
         else:
             first = _first_block(stream, raw)
             if raw:
-                data = first + stream.read()
-                chunks = [tally.add_chunk(Chunk(data=data, direction=direction))] if data else []
+                chunks = _raw_blocks(stream, first, direction, tally)
             else:
                 chunks = _chunks(_text_lines(stream, first), direction, problems, tally)
-        frames = (tally.add(fd) for fd in iter_decode(chunks, show_secrets=show_secrets))
+        # Span trees only when an output shows them: --brief never, else decided on the first
+        # frames (a long log gets one line, or one JSON object without spans, per frame).
+        options = DecodeOptions(spans=view != "brief")
+        decoded = iter_decode(chunks, show_secrets=show_secrets, options=options)
+        frames = (tally.add(fd) for fd in decoded)
         head = next(frames, None)
         if head is None:
             msg = "no hex bytes found in the input"
             if problems.kept:
                 msg += "; " + "; ".join(f"line {p.line}: {p.message}" for p in problems.kept[:3])
             _unusable(msg)
+        waiting = [head]
+        if view is None:
+            # Decide on the first frames: hold up to AUTO_BRIEF, then choose.
+            waiting += itertools.islice(frames, AUTO_BRIEF)
+            if len(waiting) > AUTO_BRIEF:
+                view = "brief"
+                options.spans = False
+                what = "one JSON object without span trees" if as_json else "one line"
+                more = "(--full for span trees)" if as_json else "(--full for every field)"
+                click.echo(
+                    f"dlmsdoctor decode: more than {AUTO_BRIEF} frames: {what} per frame and "
+                    f"its findings {more}",
+                    err=True,
+                )
+        everything = itertools.chain(waiting, frames)
         if as_json:
-            _write_json(head, frames, tally, problems, show_secrets)
+            _write_json(everything, tally, problems, show_secrets, spans=view != "brief")
         else:
-            _write_view(head, frames, tally, problems, view, show_secrets)
+            _write_view(everything, tally, problems, view, show_secrets)
     except _Binary as exc:
         _unusable(
             f"the input is binary, not hex text ({exc}); to decode raw bytes as a received "
@@ -246,23 +287,21 @@ def decode(
 
 
 def _write_json(
-    head: FrameDecode,
     frames: Iterator[FrameDecode],
     tally: DecodeTally,
     problems: _Problems,
     show_secrets: bool,
+    spans: bool,
 ) -> None:
     from dlmsdoctor.output.decode_json import DocumentWriter
 
-    writer = DocumentWriter(sys.stdout, show_secrets)
-    writer.frame(head)
+    writer = DocumentWriter(sys.stdout, show_secrets, spans)
     for fd in frames:
         writer.frame(fd)
     writer.finish(tally, problems.kept, problems.omitted)
 
 
 def _write_view(
-    head: FrameDecode,
     frames: Iterator[FrameDecode],
     tally: DecodeTally,
     problems: _Problems,
@@ -279,19 +318,8 @@ def _write_view(
     )
 
     printer = LinePrinter(stdout_console())
-    waiting = [head]
-    if view is None:
-        # Decide on the first frames: hold up to AUTO_BRIEF, then choose.
-        waiting += itertools.islice(frames, AUTO_BRIEF)
-        if len(waiting) > AUTO_BRIEF:
-            view = "brief"
-            click.echo(
-                f"dlmsdoctor decode: more than {AUTO_BRIEF} frames: one line per frame and its "
-                "findings (--full for every field)",
-                err=True,
-            )
     render = brief_lines if view == "brief" else frame_lines
-    for fd in itertools.chain(waiting, frames):
+    for fd in frames:
         printer.print([problem_line(p) for p in problems.take()])
         printer.print(render(fd, show_secrets))
     printer.print([problem_line(p) for p in problems.take()])

@@ -63,7 +63,7 @@ from dlmsdoctor.codec.ber import ACSE_TYPES, decode_acse
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
 from dlmsdoctor.codec.obis import CIPHER_TAGS
 
-__all__ = ["ApduDecode", "conformance_names", "decode_apdu"]
+__all__ = ["ApduDecode", "apdu_direction", "conformance_names", "decode_apdu", "known_tag"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ class ApduDecode:
     findings: tuple[Finding, ...]
     summary: str
     fields: dict[str, object]
+    secret: bool = False  # some span is marked secret (a password, a key): outputs mask it
 
 
 def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -> ApduDecode:
@@ -98,7 +99,15 @@ def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -
         fields["apdu_type"] = "unknown"
         ctx.mask_raw = buf[0] in (0x60, 0x61)  # an AARQ/AARE shown raw may hold a secret
         spans, summary = (ctx.raw(0, len(buf), "apdu.raw", "APDU"),), "APDU (not decoded)"
-    return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields)
+    # Only these carry passwords and keys (AARQ/AARE, InitiateRequest, SET/ACTION of a secret
+    # attribute or method): other APDUs skip the walk.
+    secret = buf[0] in _MAY_HOLD_SECRETS and any(
+        s.secret for top in spans for s in top.walk()
+    )
+    return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields, secret)
+
+
+_MAY_HOLD_SECRETS = frozenset((0x60, 0x61, 0x01, 0xC1, 0xC3))
 
 
 def _decode_top(ctx: DecodeContext, fields: Fields) -> tuple[tuple[Span, ...], str]:
@@ -112,13 +121,16 @@ def _decode_top(ctx: DecodeContext, fields: Fields) -> tuple[tuple[Span, ...], s
         header = 2 if ctx.buf[1] < 0x80 else 2 + (ctx.buf[1] & 0x7F)
         expected, found = str(end - header), str(stop - header)
         corrected = hexs(encode_length(end - header))
+    fields["apdu_length"] = stop
     ctx.finding(
         "apdu.trailing_bytes",
         stop,
         end - stop,
         "apdu",
-        f"{end - stop} bytes after the end of the APDU",
-        severity=Severity.WARNING,
+        f"{end - stop} byte(s) after the end of the APDU, which is complete in its first {stop} "
+        f"byte(s) (it ends at offset {ctx.base + stop}): they belong to no field. The sender "
+        "appended them or sized its frame wrong; a strict peer rejects the frame.",
+        severity=Severity.ERROR,
         expected=expected,
         found=found,
         corrected=corrected,
@@ -201,3 +213,29 @@ _HANDLERS: dict[int, Handler] = {
     **{tag: sn_service for tag in SN_NAMES},
     **{tag: named_raw for tag in RAW_NAMES},
 }
+
+
+_FROM_SERVER = frozenset(
+    (0x61, 0x63, 0x08, 0x0E, 0x0F, 0xC2, 0xC4, 0xC5, 0xC7, 0xD8, 0xDA, 0x0C, 0x0D, 0x18)
+)
+_FROM_CLIENT = frozenset((0x60, 0x62, 0x01, 0xC0, 0xC1, 0xC3, 0xD9, 0x05, 0x06, 0x16))
+
+
+def known_tag(tag: int) -> bool:
+    """Is ``tag`` the first byte of an APDU this codec decodes (ACSE, xDLMS, ciphered)?"""
+    return tag in _HANDLERS or tag in CIPHER_TAGS
+
+
+def apdu_direction(tag: int) -> str | None:
+    """Who sends an APDU with this tag: "tx" (client to server), "rx" (server to client) or
+    None (general-block-transfer, general ciphering and signing go both ways)."""
+    if tag in _FROM_CLIENT:
+        return "tx"
+    if tag in _FROM_SERVER:
+        return "rx"
+    name = CIPHER_TAGS.get(tag, "").lower()
+    if not name or name.startswith("general"):
+        return None
+    if "response" in name or "error" in name or "notification" in name or "report" in name:
+        return "rx"
+    return "tx" if "request" in name else None

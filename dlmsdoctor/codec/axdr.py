@@ -291,9 +291,12 @@ def format_datetime(dt: bytes) -> str | None:
     date = format_date(dt[0:4])
     dow = dt[4]
     time = format_time(dt[5:9])
-    if date is None or time is None or not (dow == 0xFF or 1 <= dow <= 7):
+    if date is None or time is None or not (dow in (0x00, 0xFF) or 1 <= dow <= 7):
         return None
     out = f"{date} {time}"
+    if dow == 0x00:
+        # Aidon and others send 00; the Blue Book (4.1.6.1) has 1..7 and FF "not specified".
+        out += " (day-of-week 00 read as not specified)"
     deviation = int.from_bytes(dt[9:11], "big", signed=True)
     if deviation != -0x8000:
         out += f" dev {deviation:+d} min"
@@ -371,6 +374,8 @@ def decode_data(
             dt_text = format_date(raw[:4])
             if dt_text is not None and raw[4] != 0xFF and 1 <= raw[4] <= 7:
                 dt_text += " " + _DAYS[raw[4]]
+            elif dt_text is not None and raw[4] == 0x00:
+                dt_text += " (day-of-week 00 read as not specified)"
         else:
             dt_text = format_time(raw)
         shown: str = dt_text if dt_text is not None else "invalid " + hexs(raw)

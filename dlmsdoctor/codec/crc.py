@@ -1,31 +1,33 @@
 """CRC-16/X.25 as HDLC uses it for HCS and FCS (IEC 62056-46 / ISO/IEC 13239).
 
 Reflected polynomial 0x8408, init 0xFFFF, xorout 0xFFFF; the 16-bit result is sent low byte first.
+
+Computed by ``binascii.crc_hqx`` (CRC-CCITT, the same polynomial unreflected, in C) over the
+bit-reversed bytes, then the 16-bit result reversed back: a 300-byte push frame costs 1 us
+instead of 28 with a table loop in Python, and every frame has its FCS computed two or three
+times (stream splitter, decoder, repair).
 """
 
 from __future__ import annotations
 
-
-def _table() -> tuple[int, ...]:
-    out = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-        out.append(crc)
-    return tuple(out)
+from binascii import crc_hqx
 
 
-_TABLE = _table()
+def _reverse_byte(value: int) -> int:
+    out = 0
+    for _ in range(8):
+        out = (out << 1) | (value & 1)
+        value >>= 1
+    return out
+
+
+_REVERSED = bytes(_reverse_byte(b) for b in range(256))
 
 
 def crc16_x25(data: bytes | bytearray | memoryview) -> int:
     """The CRC as an integer (send it with ``crc_bytes``)."""
-    crc = 0xFFFF
-    table = _TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc ^ 0xFFFF
+    crc = crc_hqx(bytes(data).translate(_REVERSED), 0xFFFF)
+    return ((_REVERSED[crc & 0xFF] << 8) | _REVERSED[crc >> 8]) ^ 0xFFFF
 
 
 def crc_bytes(data: bytes | bytearray | memoryview) -> bytes:

@@ -6,22 +6,25 @@ no I/O; gurux is never imported here (the APDU decoder walks BER/A-XDR itself).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.hdlc import Reassembler, repair_hdlc
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
-from dlmsdoctor.codec.stream import split_stream
+from dlmsdoctor.codec.stream import StreamSplitter, split_stream
 
 if TYPE_CHECKING:
     # The APDU decoder is imported on first use: a link-level frame (SNRM, UA, RR) never needs it,
     # and `dlmsdoctor decode` must start fast.
     from dlmsdoctor.codec.apdu import ApduDecode
 
-DLMS_KINDS = frozenset({FrameKind.HDLC, FrameKind.WRAPPER, FrameKind.PARTIAL})
-_APDU_SPAN_NAMES = ("hdlc.info.apdu", "wrapper.apdu")
+DLMS_KINDS = frozenset(
+    {FrameKind.HDLC, FrameKind.WRAPPER, FrameKind.PARTIAL, FrameKind.APDU}
+)
+_APDU_SPAN_NAMES = ("hdlc.info.apdu", "wrapper.apdu", "apdu.bare")
 _REPAIRABLE = {
     "hdlc.length.mismatch",
     "hdlc.hcs.mismatch",
@@ -38,6 +41,7 @@ class Chunk:
     direction: str | None = None  # "tx", "rx" or None
     line: int | None = None
     timestamp: str | None = None
+    continues: bool = False  # more bytes of the chunk before (a large input read in blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class FrameDecode:
     reassembled_from: tuple[int, ...] = ()
     repaired: bytes | None = None  # the frame with right lengths/checksums, when it had wrong ones
     apdu_data: bytes | None = None  # the reassembled APDU bytes (when not nested)
+    secret: bool = False  # spans mark part of a secret split over segments (outputs mask it)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -154,28 +159,140 @@ def decode_chunks(chunks: Sequence[Chunk], show_secrets: bool = False) -> Decode
     return DecodeResult(chunks=tuple(chunks), frames=frames)
 
 
-def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator[FrameDecode]:
+_BLOCK = 1 << 16  # a chunk larger than this is cut by a StreamSplitter, a block at a time
+
+
+@dataclass(slots=True)
+class DecodeOptions:
+    """What the outputs need, read for every chunk (an output may change its mind after the
+    first frames, as the view does when a log turns out long)."""
+
+    spans: bool = True  # False: no span trees (HDLC spans built only if read, APDU not nested)
+
+
+class _Pipeline:
+    """What decoding keeps from one frame to the next: APDU segments being reassembled (per
+    direction), and the direction learned for each pair of HDLC address bytes."""
+
+    __slots__ = ("addresses", "options", "reassemblers", "segment_frames", "show_secrets")
+
+    def __init__(self, show_secrets: bool, options: DecodeOptions) -> None:
+        self.show_secrets = show_secrets
+        self.options = options
+        self.reassemblers: dict[str | None, Reassembler] = {}
+        self.segment_frames: dict[str | None, list[int]] = {}
+        # (dest raw, src raw) -> (direction, index of the frame that proved it)
+        self.addresses: dict[tuple[object, object], tuple[str, int]] = {}
+
+
+def iter_decode(
+    chunks: Iterable[Chunk], show_secrets: bool = False, options: DecodeOptions | None = None
+) -> Iterator[FrameDecode]:
     """``decode_chunks`` one frame at a time, for inputs too large to hold: what it keeps is the
-    last TX chunk (for echoes) and the segments of an APDU still being reassembled."""
+    last TX chunk (for echoes), the undecided bytes of the chunk being split (at most one
+    frame's worth, or a 64 KiB piece of noise), the segments of an APDU being reassembled and
+    the direction of each pair of address bytes seen. Chunks marked ``continues`` go on the
+    stream of the chunk before them."""
     index = 0
-    reassemblers: dict[str | None, Reassembler] = {}
-    segment_frames: dict[str | None, list[int]] = {}
+    state = _Pipeline(show_secrets, options or DecodeOptions())
+    # A password split over HDLC segments is masked in each segment (issue 10, codec.secrets:
+    # w10a's SecretTracker; this branch runs without it until that lands).
+    tracker = _secret_tracker() if not show_secrets else None
     last_tx: bytes | None = None
+    splitter: StreamSplitter | None = None
+    owner: tuple[int, str | None] = (0, None)  # chunk index and direction of the splitter
     for chunk_index, chunk in enumerate(chunks):
-        sent = last_tx if chunk.direction == "rx" else None
-        for frame in split_stream(chunk.data, sent=sent, direction=chunk.direction):
-            yield _decode_frame(
-                index,
-                chunk_index,
-                chunk.direction,
-                frame,
-                show_secrets,
-                reassemblers,
-                segment_frames,
-            )
-            index += 1
+        if splitter is not None and not chunk.continues:
+            for frame in splitter.close():
+                yield _decoded(tracker, index, *owner, frame, state)
+                index += 1
+            splitter = None
+        if splitter is None and not chunk.continues and len(chunk.data) <= _BLOCK:
+            sent = last_tx if chunk.direction == "rx" else None
+            frames = split_stream(
+                chunk.data, sent=sent, direction=chunk.direction,
+                lazy_spans=not state.options.spans,
+            )  # fmt: skip
+            if not (len(frames) == 1 and frames[0].kind is _HDLC) and all(
+                f.kind in _NOT_FRAMED for f in frames
+            ):
+                bare = bare_apdu(chunk.data)
+                frames = [bare] if bare is not None else frames
+            for frame in frames:
+                yield _decoded(tracker, index, chunk_index, chunk.direction, frame, state)
+                index += 1
+        else:
+            if splitter is None:
+                sent = last_tx if chunk.direction == "rx" else None
+                splitter = StreamSplitter(sent=sent, direction=chunk.direction)
+                owner = (chunk_index, chunk.direction)
+            data = chunk.data
+            for start in range(0, len(data), _BLOCK):
+                for frame in splitter.feed(data[start : start + _BLOCK]):
+                    yield _decoded(tracker, index, *owner, frame, state)
+                    index += 1
         if chunk.direction == "tx":
             last_tx = chunk.data
+    if splitter is not None:
+        for frame in splitter.close():
+            yield _decoded(tracker, index, *owner, frame, state)
+            index += 1
+
+
+def _secret_tracker() -> Any:
+    from dlmsdoctor.codec import secrets
+
+    # codec.secrets' tracker is another helper's work (w10a); absent, nothing is marked here.
+    tracker = getattr(secrets, "SecretTracker", None)
+    return tracker() if tracker is not None else None
+
+
+def _decoded(
+    tracker: Any, index: int, chunk_index: int, direction: str | None, frame: DecodedFrame,
+    state: _Pipeline,
+) -> FrameDecode:  # fmt: skip
+    """``_decode_frame``, after marking the part of a secret a segment carries (when the
+    tracker of ``codec.secrets`` is there)."""
+    if tracker is None:
+        return _decode_frame(index, chunk_index, direction, frame, state)
+    from dlmsdoctor.codec import secrets
+
+    marked = getattr(secrets, "mark_secrets")(frame, tracker, direction)  # noqa: B009
+    fd = _decode_frame(index, chunk_index, direction, marked, state)
+    return fd if marked is frame else dataclasses.replace(fd, secret=True)
+
+
+_NOT_FRAMED = (FrameKind.GARBAGE, FrameKind.TEXT)  # what a bare APDU reads as to the splitter
+_BARE_FAULTS = frozenset(
+    ("apdu.ber.length", "apdu.truncated", "apdu.trailing_bytes", "apdu.axdr.length",
+     "apdu.unknown_tag", "apdu.internal_error", "apdu.axdr.choice", "apdu.axdr.type",
+     "apdu.ber.unexpected")
+)  # fmt: skip
+
+
+def bare_apdu(data: bytes) -> DecodedFrame | None:
+    """``data`` as an APDU with no HDLC or wrapper framing (gurux traces in PDU mode, Wireshark's
+    DLMS pane, many poller logs), when its tag is one the codec knows and it decodes to its last
+    byte; the direction comes from the tag (a GET request is sent by the client)."""
+    from dlmsdoctor.codec.apdu import apdu_direction, decode_apdu, known_tag
+
+    if not data or not known_tag(data[0]):
+        return None
+    if any(f.code in _BARE_FAULTS for f in decode_apdu(data).findings):
+        return None
+    direction = apdu_direction(data[0])
+    who = {"tx": "client -> server", "rx": "server -> client"}.get(direction or "", "")
+    note = Finding(
+        "apdu.bare", Severity.INFO, 0, len(data), "apdu",
+        "no HDLC frame or wrapper header around these bytes: read as a bare APDU"
+        + (f" ({who}, from its tag)" if who else ""),
+    )  # fmt: skip
+    span = Span(0, len(data), "apdu.bare", "APDU (no framing)")
+    fields: dict[str, object] = {"direction": direction, "direction_from": "apdu tag"}
+    return DecodedFrame(
+        FrameKind.APDU, 0, data, "bare APDU" + (f" {who}" if who else ""), (span,), (note,),
+        fields, data,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -205,9 +322,12 @@ class DecodeTally:
 
     def add(self, fd: FrameDecode) -> FrameDecode:
         self.frames += 1
-        errors = sum(1 for f in fd.findings if f.severity is Severity.ERROR)
-        self.errors += errors
-        self.warnings += sum(1 for f in fd.findings if f.severity is Severity.WARNING)
+        findings = fd.findings
+        errors = 0
+        if findings:
+            errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+            self.errors += errors
+            self.warnings += sum(1 for f in findings if f.severity is Severity.WARNING)
         if fd.is_dlms:
             self.dlms += 1
             self.valid += errors == 0
@@ -227,46 +347,144 @@ class DecodeTally:
         return self.errors > 0 or self.garbage > 0 or self.dlms == 0
 
 
+def _learn_direction(frame: DecodedFrame, index: int, state: _Pipeline) -> DecodedFrame:
+    """One direction per pair of address bytes: a frame whose direction only its address sizes
+    suggest (or nothing) takes the direction an earlier frame with the same address bytes
+    proved (its frame type or LLC), so that a meter's continuation segments (no LLC) are not
+    shown as sent by the client while its first segment is shown as sent by the meter."""
+    fields = frame.fields
+    dest, src = fields.get("dest"), fields.get("src")
+    if not isinstance(dest, dict) or not isinstance(src, dict):
+        return frame
+    key = (dest.get("raw"), src.get("raw"))
+    how, direction = fields.get("direction_from"), fields.get("direction")
+    if how in ("frame type", "llc", "given") and direction in ("tx", "rx"):
+        state.addresses[key] = (str(direction), index)
+        state.addresses[(key[1], key[0])] = ("rx" if direction == "tx" else "tx", index)
+        return frame
+    learned = state.addresses.get(key)
+    if learned is None or frame.kind is not FrameKind.HDLC:
+        return frame
+    from dlmsdoctor.codec.hdlc import parse_hdlc
+    from dlmsdoctor.codec.stream import rebase
+
+    again = parse_hdlc(frame.data, 0, learned[0], lazy_spans=False)
+    if len(again.data) != len(frame.data):
+        return frame
+    note = Finding(
+        "hdlc.direction.learned", Severity.INFO, frame.offset + 3, 2, "hdlc.address",
+        f"direction from frame {learned[1]}, which has the same address bytes and says who "
+        "sent it (frame type or LLC)",
+    )  # fmt: skip
+    extra = {k: v for k, v in fields.items() if k not in again.fields}
+    moved = rebase(again, frame.offset) if frame.offset else again
+    return DecodedFrame(
+        moved.kind, moved.offset, frame.data, moved.summary, moved.spans,
+        (*moved.findings, note), {**moved.fields, **extra, "direction_from": "addresses seen"},
+        moved.apdu,
+    )  # fmt: skip
+
+
+def _without_llc_warning(frame: DecodedFrame) -> DecodedFrame:
+    """A continuation segment carries no LLC header: that is the rule, not a fault."""
+    if not any(f.code == "hdlc.llc.missing" for f in frame.findings):
+        return frame
+    findings = tuple(f for f in frame.findings if f.code != "hdlc.llc.missing")
+    return DecodedFrame(
+        frame.kind, frame.offset, frame.data, frame.summary, frame.spans, findings,
+        {**frame.fields, "continuation": True}, frame.apdu,
+    )  # fmt: skip
+
+
+_HDLC, _APDU = FrameKind.HDLC, FrameKind.APDU
+_FD_SETTERS = tuple(
+    getattr(FrameDecode.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("index", "chunk", "direction", "frame", "apdu", "apdu_nested",
+                 "reassembled_from", "repaired", "apdu_data", "secret")
+)  # fmt: skip
+
+
+def _frame_decode(
+    index: int, chunk: int, direction: str | None, frame: DecodedFrame,
+    apdu: ApduDecode | None, repaired: bytes | None,
+) -> FrameDecode:  # fmt: skip
+    """``FrameDecode(...)`` without the frozen dataclass's ``__init__`` (the hot path)."""
+    out = object.__new__(FrameDecode)
+    for setter, value in zip(
+        _FD_SETTERS, (index, chunk, direction, frame, apdu, False, (), repaired, None, False),
+        strict=True,
+    ):
+        setter(out, value)
+    return out
+
+
+_DECODE_APDU: list[Callable[..., ApduDecode]] = []
+
+
+def _apdu_decoder() -> Callable[..., ApduDecode]:
+    """The APDU decoder, imported on first use (link-level frames never need it)."""
+    if not _DECODE_APDU:
+        from dlmsdoctor.codec.apdu import decode_apdu
+
+        _DECODE_APDU.append(decode_apdu)
+    return _DECODE_APDU[0]
+
+
 def _decode_frame(
     index: int,
     chunk_index: int,
     direction: str | None,
     frame: DecodedFrame,
-    show_secrets: bool,
-    reassemblers: dict[str | None, Reassembler],
-    segment_frames: dict[str | None, list[int]],
+    state: _Pipeline,
 ) -> FrameDecode:
+    # This runs once per frame of a log: enum members and the APDU decoder are module globals.
+    show_secrets = state.show_secrets
+    kind = frame.kind
+    if direction is None:
+        if kind is _HDLC:
+            frame = _learn_direction(frame, index, state)
+        elif kind is _APDU:
+            tag_direction = frame.fields.get("direction")
+            direction = tag_direction if isinstance(tag_direction, str) else None
     repaired = None
-    if frame.kind is FrameKind.HDLC and any(f.code in _REPAIRABLE for f in frame.findings):
+    if kind is _HDLC and frame.findings and any(f.code in _REPAIRABLE for f in frame.findings):
         fixed = repair_hdlc(frame.data)
         repaired = fixed if fixed != frame.data else None
 
     apdu_bytes: bytes | None = None
     reassembled_from: tuple[int, ...] = ()
-    if frame.kind is FrameKind.HDLC and frame.fields.get("frame_type") == "I":
-        reassembler = reassemblers.setdefault(direction, Reassembler())
-        pending = segment_frames.setdefault(direction, [])
-        complete = reassembler.feed(frame)
-        if frame.fields.get("segmented") or pending:
+    fields = frame.fields
+    if kind is _HDLC and fields.get("frame_type") in ("I", "UI"):
+        pending = state.segment_frames.get(direction)
+        if not pending and not fields.get("segmented"):
+            apdu_bytes = frame.apdu  # a whole APDU in one frame: nothing to reassemble
+        else:
+            if pending is None:
+                pending = state.segment_frames[direction] = []
+            reassembler = state.reassemblers.setdefault(direction, Reassembler())
+            if pending:
+                frame = _without_llc_warning(frame)
+            complete = reassembler.feed(frame)
             pending.append(index)
             if complete is None:
                 return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
             apdu_bytes, reassembled_from = complete, tuple(pending)
             pending.clear()
-        else:
-            apdu_bytes = frame.apdu
     elif frame.apdu is not None:
         apdu_bytes = frame.apdu
 
     if not apdu_bytes:
         return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
 
-    from dlmsdoctor.codec.apdu import decode_apdu
-
+    decode_apdu = _apdu_decoder()
     if not reassembled_from:
         base = _apdu_offset(frame, apdu_bytes)
         if base is not None:
             apdu = decode_apdu(apdu_bytes, base_offset=base, show_secrets=show_secrets)
+            if not state.options.spans:
+                # No span tree wanted: the APDU's spans stay apart (offsets absolute all the
+                # same), and the frame's own are built only if something reads them.
+                return _frame_decode(index, chunk_index, direction, frame, apdu, repaired)
             nested = _nest(frame.spans, apdu.spans)
             if nested is not None:
                 nested_frame = DecodedFrame(

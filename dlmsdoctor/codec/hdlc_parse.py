@@ -74,15 +74,23 @@ def parse_hdlc(
     direction: str | None = None,
     *,
     lazy_spans: bool = True,
+    end: int | None = None,
 ) -> DecodedFrame:
     """Decode one HDLC frame starting at ``offset`` (opening flag expected). Never raises.
 
     Findings, fields, summary and apdu are computed at once; with ``lazy_spans`` (the default)
     the span tree is built the first time ``.spans`` is read, by decoding again: most frames of
     a long capture are never shown, and building spans is most of the cost.
+
+    ``end`` (exclusive, closing flag included when there is one) is where the caller knows the
+    frame ends, from the wire around it (the stream splitter, for a frame whose header checksum
+    is right but whose length field or closing flag is not): the length field and the flag are
+    then checked against it (``hdlc.length.mismatch``, ``hdlc.flag.missing_end``).
     """
     try:
         data = buf if type(buf) is bytes else bytes(buf)
+        if end is not None:
+            return _parse(data, offset, direction, True, end)
         return _parse(data, offset, direction, not lazy_spans)
     except Exception as exc:  # a decoder bug must not take the caller down with it
         data = bytes(buf[offset:]) if 0 <= offset <= len(buf) else b""
@@ -202,8 +210,10 @@ class ParseContext:
                                     apdu, self.source, self.start, direction)
 
 
-def _parse(buf: bytes, offset: int, direction: str | None, want_spans: bool) -> DecodedFrame:
-    n = len(buf)
+def _parse(
+    buf: bytes, offset: int, direction: str | None, want_spans: bool, end: int | None = None
+) -> DecodedFrame:
+    n = len(buf) if end is None else min(end, len(buf))
     if offset < 0 or offset >= n:
         start = min(max(offset, 0), n)
         return DecodedFrame(
@@ -242,6 +252,8 @@ def _parse(buf: bytes, offset: int, direction: str | None, want_spans: bool) -> 
             "format type is not 0xA: these bytes are not an HDLC frame as IEC 62056-46 uses",
             "A", f"{fmt >> 12:X}"))
 
+    if end is not None and n - fmt_pos >= 7:
+        return _parse_extent(buf, offset, n, fmt_pos, fmt, ctx, fields, direction)
     # Where does the content (format .. FCS) end? Trust the length field when the closing flag
     # is where it says; otherwise look for a flag preceded by a right FCS.
     declared_end = fmt_pos + declared
@@ -287,6 +299,33 @@ def _parse(buf: bytes, offset: int, direction: str | None, want_spans: bool) -> 
                     "no closing 0x7E flag where the length field says the frame ends",
                     "7E", f"{buf[declared_end]:02X}"))
     end = content_end + 1 if closing_present else content_end
+    return _finish(FrameKind.HDLC, buf, offset, end, fmt_pos, fmt, content_end, closing_present,
+                   ctx, fields, direction)
+
+
+def _parse_extent(
+    buf: bytes, offset: int, end: int, fmt_pos: int, fmt: int, ctx: ParseContext,
+    fields: dict[str, object], direction: str | None,
+) -> DecodedFrame:  # fmt: skip
+    """A frame whose end the caller found (see ``parse_hdlc``'s ``end``)."""
+    declared = fmt & MAX_LENGTH
+    closing_present = buf[end - 1] == FLAG
+    content_end = end - 1 if closing_present else end
+    right = content_end - fmt_pos
+    if right != declared:
+        right_fmt = (fmt & ~MAX_LENGTH) | right if right <= MAX_LENGTH else fmt
+        how = "bytes were inserted" if right > declared else "bytes were lost"
+        ctx.findings.append(Finding(
+            "hdlc.length.mismatch", _E, fmt_pos, 2, "hdlc.format.length",
+            f"length field says {declared} bytes between the flags but the frame has {right} "
+            f"(its header checksum is right, so {how} after the header: line noise, a serial "
+            "adapter turning LF into CR LF, a lost byte)",
+            str(right), str(declared), f"{right_fmt:04X}"))
+    if not closing_present:
+        ctx.findings.append(Finding(
+            "hdlc.flag.missing_end", _E, end, 0, "hdlc.flag.end",
+            "no closing 0x7E flag: the next frame starts here", "7E",
+            f"{buf[end]:02X}" if end < len(buf) else "end of data"))
     return _finish(FrameKind.HDLC, buf, offset, end, fmt_pos, fmt, content_end, closing_present,
                    ctx, fields, direction)
 
@@ -375,27 +414,30 @@ def _finish(
 
     # Direction: given, else from the frame type, the LLC, the address sizes, else assumed.
     dir_note = ""
+    direction_from = "given"
     if direction not in ("tx", "rx"):
+        direction_from = "frame type"
         if ftype in ("SNRM", "DISC"):
             direction = "tx"
         elif ftype in ("UA", "DM", "FRMR"):
             direction = "rx"
         elif info[:2] == b"\xe6\xe6":
-            direction = "tx"
+            direction, direction_from = "tx", "llc"
         elif info[:2] == b"\xe6\xe7":
-            direction = "rx"
+            direction, direction_from = "rx", "llc"
         elif dest_len > 1 and src_len == 1:
-            direction = "tx"
+            direction, direction_from = "tx", "address sizes"
         elif src_len > 1 and dest_len == 1:
-            direction = "rx"
+            direction, direction_from = "rx", "address sizes"
         else:
-            direction = "tx"
+            direction, direction_from = "tx", "assumed"
             dir_note = "assumed client->server: 1-byte addresses and nothing else tells"
             findings.append(Finding(
                 "hdlc.direction.assumed", _I, pos, dest_len + src_len, "hdlc.address",
                 "both addresses are 1 byte and the frame type does not say who sent it: "
                 "read as client -> server (destination = server)"))
     fields["direction"] = direction
+    fields["direction_from"] = direction_from
     to_server = direction == "tx"
     dest_info = address_dict(dest_raw, "server" if to_server else "client")
     src_info = address_dict(src_raw, "client" if to_server else "server")

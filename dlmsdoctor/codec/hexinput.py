@@ -14,12 +14,14 @@ Accepted forms, per line:
 - ``hexdump -C``, plain ``hexdump`` (little-endian words), ``xxd``, ``od -A x -t x1z`` and
   Wireshark "Copy as Hex Dump" rows (offset, hex, ascii), with "*" for repeated rows.
 
-Rule for multi-line dumps: a line that holds only hex (no direction word, no timestamp, no
-other text) continues the chunk of the line just before it when that line also gave hex; a
-blank line, a direction word or a timestamp starts a new chunk, except that a line with the
-same direction as the chunk before it continues that chunk when the chunk ends inside a frame
-(loggers that write one line per socket read split frames so). Dump rows continue their dump
-while each offset equals the previous offset plus the previous row's byte count.
+Rule for multi-line input: each line is its own chunk (a log with one frame per line: a damaged
+line cannot change how the next ones are read), except that a line continues the chunk of the
+line just before it when that chunk ends inside a frame and the line does not start a whole frame
+of its own (loggers that write one line per socket read, dumps wrapped at 16 bytes); with
+direction words, only a line of the same direction continues. A line of bare hex also continues
+a chunk that is no frame at all (a wrapped dump of an APDU). A blank line always starts a new
+chunk. Dump rows (with offsets) continue their dump while each offset equals the previous offset
+plus the previous row's byte count.
 
 Words are not hex: a token needs a digit, or must not read as a word ("Face", "Added", "de");
 in prose (no direction word or timestamp on the line) a run inside other text needs 4 bytes
@@ -32,9 +34,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-
-from dlmsdoctor.codec.model import FrameKind
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +262,30 @@ def _segments(text: str) -> list[tuple[str | None, str, bool]]:
     return out
 
 
+# The forms most logs use, read without the general search: bare hex, and "[time] TX: hex".
+_FAST_HEX = r"[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})+|(?=[0-9A-Fa-f]*[0-9])(?:[0-9A-Fa-f]{2}){2,}"
+_FAST_BARE = re.compile(_FAST_HEX)
+_FAST_LOG = re.compile(
+    r"(?:\[(?P<ts>[^\]]{8,40})\] ?|(?P<ts2>\d{4}-\d\d-\d\d[T ][\d:.,]{8,18}) )?"
+    r"(?P<dir>TX|RX|tx|rx|Tx|Rx)(?::? ?)(?P<hex>" + _FAST_HEX + r")"
+)
+
+
 def _parse_line(line: str) -> _LineResult:
+    """What one line holds; the common forms take a short cut that gives the same result."""
+    if _FAST_BARE.fullmatch(line):
+        return _LineResult([_Found(bytes.fromhex(line), None, True)], [], None, False)
+    m = _FAST_LOG.fullmatch(line)
+    if m is not None:
+        ts = m.group("ts") or m.group("ts2")
+        if ts is None or _TIMESTAMPS.fullmatch(ts):
+            direction = "tx" if m.group("dir").lower() == "tx" else "rx"
+            found = _Found(bytes.fromhex(m.group("hex")), direction, False)
+            return _LineResult([found], [], ts, True)
+    return _parse_line_slow(line)
+
+
+def _parse_line_slow(line: str) -> _LineResult:
     res = _LineResult([], [], None, False)
     text = line
     ts = _TIMESTAMPS.search(text)
@@ -356,15 +379,71 @@ def _dump_row(line: str) -> tuple[int, bytes] | None:
 # the whole input
 
 
-def _continues_cut_frame(cur: _Building, found: _Found) -> bool:
-    """Same direction as the chunk before, which ends inside a frame: one socket read logged
-    per line split the frame, and the two lines are one stream."""
-    if found.direction is None or found.direction != cur.direction:
-        return False
-    from dlmsdoctor.codec.stream import split_stream  # here: only needed for this case
+class _OpenFrame:
+    """Does the chunk being built end inside a frame? Walks its frames by their length fields,
+    resuming where the last call stopped, so a long dump costs linear time (no decode)."""
 
-    tail = split_stream(bytes(cur.data))[-1:]
-    return bool(tail) and tail[0].kind is FrameKind.PARTIAL
+    __slots__ = ("pos",)
+
+    def __init__(self) -> None:
+        self.pos = 0
+
+    def inside(self, data: bytearray) -> bool:
+        n = len(data)
+        p = self.pos
+        framed = p == 0  # a wrapper header counts at the start or right after a frame
+        while p < n:
+            b = data[p]
+            if b == 0x7E:
+                if p + 3 > n:
+                    break  # a flag and part of a format field: a frame begun
+                length = ((data[p + 1] & 0x07) << 8) | data[p + 2]
+                e = p + length + 2
+                if data[p + 1] >> 4 == 0xA and length >= 7:
+                    if e > n:
+                        break
+                    if data[e - 1] == 0x7E:
+                        # the next frame may open on this closing flag (a shared flag)
+                        p = e - 1 if e < n and data[e] >> 4 == 0xA else e
+                        framed = True
+                        continue
+            elif b == 0x00 and framed and p + 1 < n and data[p + 1] == 0x01:
+                if p + 8 > n:
+                    break
+                e = p + 8 + ((data[p + 6] << 8) | data[p + 7])
+                if e > n:
+                    break
+                p = e
+                continue
+            framed = False
+            q = data.find(b"\x7e", p + 1)
+            p = n if q < 0 else q
+        else:
+            self.pos = n
+            return False
+        self.pos = p
+        return True
+
+
+def _whole_frame_at_start(data: bytes) -> bool:
+    """Does ``data`` start with a whole HDLC frame (by its length field and closing flag)?"""
+    if len(data) < 9 or data[0] != 0x7E or data[1] >> 4 != 0xA:
+        return False
+    e = (((data[1] & 0x07) << 8) | data[2]) + 2
+    return e <= len(data) and data[e - 1] == 0x7E
+
+
+def _continues(cur: _Building, found: _Found, bare: bool) -> bool:
+    """Does this line continue the chunk before it? Only when that chunk ends inside a frame
+    (a frame logged over several lines, one socket read per line) and this line does not start
+    a whole frame of its own; or, for lines that hold only hex, when the chunk is no frame at
+    all (a dump of other bytes). So in a log with one frame per line each line is its own
+    chunk, and a damaged line cannot change how the next ones are read."""
+    if not bare and (found.direction is None or found.direction != cur.direction):
+        return False
+    if cur.open_frame.inside(cur.data):
+        return not _whole_frame_at_start(found.data)
+    return bare and cur.data[:1] != b"\x7e" and cur.data[:2] != b"\x00\x01"
 
 
 @dataclass(slots=True)
@@ -374,6 +453,7 @@ class _Building:
     line: int
     timestamp: str | None
     sources: list[str]
+    open_frame: _OpenFrame = field(default_factory=_OpenFrame)
 
     def done(self) -> HexChunk:
         return HexChunk(
@@ -472,12 +552,7 @@ def iter_hex_input(lines: Iterable[str]) -> Iterator[HexChunk | HexProblem]:
             continue
         for i, found in enumerate(res.found):
             bare_more = found.bare and not res.marked
-            if (
-                cur is not None
-                and i == 0
-                and prev_gave_hex
-                and (bare_more or _continues_cut_frame(cur, found))
-            ):
+            if cur is not None and i == 0 and prev_gave_hex and _continues(cur, found, bare_more):
                 cur.data += found.data
                 cur.sources.append(raw)
                 continue

@@ -111,6 +111,7 @@ class FrameKind(StrEnum):
     TEXT = "text"  # other printable text
     GARBAGE = "garbage"  # bytes that are none of the above
     PARTIAL = "partial"  # the start of a frame whose end never arrived
+    APDU = "apdu"  # an APDU with no framing (`decode` of a bare APDU; never from a stream)
 
 
 @dataclass(frozen=True, slots=True)

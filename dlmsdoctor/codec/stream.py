@@ -19,8 +19,15 @@ Rules (why, in brief):
   well formed (1, 2 or 4 bytes), so that random noise rarely becomes a "frame".
 - A frame whose end lies beyond the buffer is PARTIAL (``stream.truncated``), unless a
   complete frame with a right FCS starts inside what it claims: then the start was noise.
+- Checksums are trusted over lengths: a 7E followed by a header (addresses, control) whose HCS
+  is right is a frame even when its length field or closing flag is wrong (bytes inserted, lost
+  or flipped after the header); it ends at the first flag after its header that the wire proves
+  to close it (the input ends after it, or a valid frame starts right after it or on it), and
+  the decoder reports ``hdlc.length.mismatch`` / ``hdlc.flag.missing_end``. A frame or wrapper
+  PDU that its own FCS does not prove never swallows a frame that its FCS proves.
 - At 00 01 a wrapper PDU is taken when its wPorts fit in 14 bits, its length is not zero and
-  its APDU starts with a known xDLMS/ACSE tag.
+  its APDU starts with a known xDLMS/ACSE tag; found inside other bytes (after a gap), it also
+  needs the whole PDU present and an APDU that ends where its length says.
 - Told what was ``sent``, bytes that repeat it are an ECHO chunk. A partial repeat gives way
   to a complete, valid HDLC frame or wrapper PDU at the same place: a reply may share its
   first bytes with the request (wrapper wPorts 1 -> 1, HDLC client 1 / server 1).
@@ -40,6 +47,7 @@ from collections.abc import Callable
 
 from dlmsdoctor.codec import text
 from dlmsdoctor.codec.crc import crc16_x25
+from dlmsdoctor.codec.hdlc_parse import parse_hdlc
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
 
 FLAG = 0x7E
@@ -116,8 +124,9 @@ def _valid_frame_starts_in(buf: bytes, start: int, stop: int) -> bool:
     return False
 
 
-def _hdlc_end(buf: bytes, p: int, final: bool) -> int | _NeedMore | None:
-    """Where the frame opened at ``p`` ends (after its closing flag), None if it is no frame.
+def _hdlc_end(buf: bytes, p: int, final: bool) -> tuple[int, bool] | _NeedMore | None:
+    """Where the frame opened at ``p`` ends (after its closing flag) and whether its FCS proves
+    it; None if no flag fits.
 
     The closing flag is the one the length field points at (if the FCS is right or the
     addresses are well formed), or else one of the next few flags with a right FCS before it:
@@ -132,12 +141,14 @@ def _hdlc_end(buf: bytes, p: int, final: bool) -> int | _NeedMore | None:
     q = buf.find(FLAG, p + MIN_HDLC_LENGTH + 1, stop)
     while q >= 0:
         if q == declared:
-            if _fcs_ok(buf, p, q) or _header_sane(buf, p, q) is True:
-                return q + 1
+            if _fcs_ok(buf, p, q):
+                return q + 1, True
+            if _header_sane(buf, p, q) is True:
+                return q + 1, False
         elif tries < MAX_LENGTH_MISMATCH_TRIES:
             tries += 1
             if _fcs_ok(buf, p, q):
-                return q + 1
+                return q + 1, True
         elif q > declared:
             return None
         q = buf.find(FLAG, q + 1, stop)
@@ -145,10 +156,89 @@ def _hdlc_end(buf: bytes, p: int, final: bool) -> int | _NeedMore | None:
         return None  # every try failed, nothing later can help
     if not final:
         return NEED_MORE
-    return n + 1 if declared >= n else None
+    return (n + 1, False) if declared >= n else None
 
 
-def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
+def _header_length(buf: bytes, p: int, n: int) -> int:
+    """Bytes from the flag at ``p`` through the HCS (flag, format, addresses, control, HCS), or
+    0 when the addresses are not 1, 2 or 4 bytes or the header is not all here."""
+    dest = _address_size(buf, p + 3, n)
+    if dest not in (1, 2, 4):
+        return 0
+    src = _address_size(buf, p + 3 + dest, n)
+    if src not in (1, 2, 4):
+        return 0
+    length = 3 + dest + src + 1 + 2
+    return length if p + length <= n else 0
+
+
+def _hcs_ok(buf: bytes, p: int, n: int) -> int:
+    """Header length when the frame at ``p`` carries an information field and its HCS is right
+    (the header, length field included, is then as its sender wrote it), else 0."""
+    h = _header_length(buf, p, n)
+    if not h or _hdlc_length(buf, p) < h - 1 + 2 + 1:  # room for HCS, info and FCS
+        return 0
+    return h if crc16_x25(buf[p + 1 : p + h - 2]) == buf[p + h - 2] | (buf[p + h - 1] << 8) else 0
+
+
+def _valid_frame_at(buf: bytes, q: int, final: bool) -> bool | _NeedMore:
+    """Is there a whole HDLC frame with a right FCS at ``q`` (its length field pointing at its
+    closing flag)? NEED_MORE when its bytes have not all arrived."""
+    n = len(buf)
+    if q + 3 > n:
+        return False if final else NEED_MORE
+    if buf[q] != FLAG or buf[q + 1] >> 4 != 0xA or _hdlc_length(buf, q) < MIN_HDLC_LENGTH:
+        return False
+    e = q + _hdlc_length(buf, q) + 2
+    if e > n:
+        return False if final else NEED_MORE
+    return buf[e - 1] == FLAG and _fcs_ok(buf, q, e - 1)
+
+
+def _frame_inside(buf: bytes, start: int, stop: int, final: bool) -> bool | _NeedMore:
+    """Does a valid HDLC frame start in [start, stop)? A damaged frame must not swallow it."""
+    q = buf.find(FLAG, start, stop)
+    while q >= 0:
+        r = _valid_frame_at(buf, q, final)
+        if r is not False:
+            return r
+        q = buf.find(FLAG, q + 1, stop)
+    return False
+
+
+def _damaged_end(buf: bytes, p: int, header: int, final: bool) -> int | _NeedMore:
+    """End of a frame whose header checksum is right but whose length field or closing flag is
+    not where they should be (bytes inserted, lost or flipped on the line).
+
+    It ends at the first flag after its header that the wire proves to be a closing flag: the
+    buffer ends right after it, or a valid frame starts right after it (doubled flags) or on it
+    (a flag shared with the next frame when this one is longer than its length says; when
+    shorter, it was cut and the next frame starts there). Without such a flag it takes what
+    its length says, and never the start of a valid frame."""
+    n = len(buf)
+    declared_total = _hdlc_length(buf, p) + 2
+    stop = min(n, p + MAX_FRAME)
+    q = buf.find(FLAG, p + header, stop)
+    while q >= 0:
+        if q + 1 == n:
+            return n if final else NEED_MORE
+        after = _valid_frame_at(buf, q + 1, final) if buf[q + 1] == FLAG else False
+        if isinstance(after, _NeedMore) or after:
+            return after if isinstance(after, _NeedMore) else q + 1
+        here = _valid_frame_at(buf, q, final)
+        if isinstance(here, _NeedMore):
+            return here
+        if here:
+            return q + 1 if q + 1 - p > declared_total else q
+        q = buf.find(FLAG, q + 1, stop)
+    if n < p + MAX_FRAME and not final:
+        return NEED_MORE
+    return min(n, p + declared_total)
+
+
+def _hdlc_at(
+    buf: bytes, p: int, final: bool, direction: str | None, lazy: bool = False
+) -> _Result:
     n = len(buf)
     if p + 3 > n:
         if not final:
@@ -160,12 +250,39 @@ def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
         return None
     if _header_sane(buf, p, n) is False:
         return None
-    e = _hdlc_end(buf, p, final)
-    if e is None or isinstance(e, _NeedMore):
-        return e
+    found = _hdlc_end(buf, p, final)
+    if isinstance(found, _NeedMore):
+        return found
+    if found is not None and not found[1] and found[0] <= n:
+        # A frame that its FCS does not prove must not swallow one that its FCS does.
+        inside = _frame_inside(buf, p + 1, found[0] - 1, final)
+        if isinstance(inside, _NeedMore):
+            return inside
+        if not inside and buf[found[0] - 2] == FLAG and _hcs_ok(buf, p, n):
+            # "7E 7E A0 ..": the flag the length points at opens the next frame, the one before
+            # it may close this one (a byte was lost); let the wire around decide.
+            inside = _valid_frame_at(buf, found[0] - 1, final)
+            if isinstance(inside, _NeedMore):
+                return inside
+        if inside:
+            found = None
+    if found is None or (found[0] > n and _hcs_ok(buf, p, n) and _frame_inside(
+        buf, p + 1, n, True
+    )):
+        # Trust the header checksum: bytes were inserted, lost or flipped after it.
+        header = _hcs_ok(buf, p, n)
+        if not header:
+            return None
+        damaged = _damaged_end(buf, p, header, final)
+        if isinstance(damaged, _NeedMore):
+            return damaged
+        return _decode(_parse_hdlc_extent, buf, p, damaged, direction, "HDLC")
+    e = found[0]
     if e <= n:
         # A right length field: the decoder finds the same end in place, no copy, no rebase.
-        in_place = _parse_hdlc_in_place if e == p + _hdlc_length(buf, p) + 2 else None
+        in_place = None
+        if e == p + _hdlc_length(buf, p) + 2:
+            in_place = _parse_hdlc_in_place_lazy if lazy else _parse_hdlc_in_place
         return _decode(_parse_hdlc, buf, p, e, direction, "HDLC", in_place)
     # Truncated: unless a real frame starts inside what this one claims (then it was noise).
     if _valid_frame_starts_in(buf, p + 1, n):
@@ -173,7 +290,7 @@ def _hdlc_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
     return _partial_hdlc(buf, p, _hdlc_length(buf, p) + 2, direction)
 
 
-def _wrapper_at(buf: bytes, p: int, final: bool) -> _Result:
+def _wrapper_at(buf: bytes, p: int, final: bool, in_gap: bool = False) -> _Result:
     n = len(buf)
     if p + WRAPPER_HEADER + 1 > n:
         return None if final else NEED_MORE
@@ -183,6 +300,18 @@ def _wrapper_at(buf: bytes, p: int, final: bool) -> _Result:
     if src > MAX_WPORT or dst > MAX_WPORT or length == 0 or buf[p + 8] not in APDU_TAGS:
         return None
     e = p + WRAPPER_HEADER + length
+    if in_gap and e > n:
+        return None if final else NEED_MORE
+    if e <= n or final:
+        # Never over a valid HDLC frame: "00 01", two wPorts and a tag are bytes a damaged
+        # frame holds often (a structure of 1 element: 02 01 ..., a length: 00 01 ...).
+        inside = _frame_inside(buf, p + 1, min(e, n), final)
+        if inside is not False:
+            return inside if isinstance(inside, _NeedMore) else None
+    if in_gap and not _apdu_holds(buf[p + WRAPPER_HEADER : e]):
+        # Found inside other bytes, the header counts only when its APDU ends where its
+        # length says.
+        return None
     if e <= n:
         return _decode(_parse_wrapper, buf, p, e, None, "wrapper")
     if not final:
@@ -192,15 +321,31 @@ def _wrapper_at(buf: bytes, p: int, final: bool) -> _Result:
     return _partial(parsed, buf, p, WRAPPER_HEADER + length, missing, "wrapper PDU", "wrapper")
 
 
-def _frame_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result:
+_LENGTH_FAULTS = frozenset(
+    ("apdu.ber.length", "apdu.truncated", "apdu.trailing_bytes", "apdu.axdr.length",
+     "apdu.unknown_tag", "apdu.internal_error", "apdu.axdr.choice", "apdu.axdr.type")
+)  # fmt: skip
+
+
+def _apdu_holds(apdu: bytes) -> bool:
+    """Does this APDU decode to its last byte, with no length or tag fault?"""
+    from dlmsdoctor.codec.apdu import decode_apdu
+
+    return not any(f.code in _LENGTH_FAULTS for f in decode_apdu(apdu).findings)
+
+
+def _frame_at(
+    buf: bytes, p: int, final: bool, direction: str | None, in_gap: bool = False,
+    lazy: bool = False,
+) -> _Result:  # fmt: skip
     b = buf[p]
     if b == FLAG:
-        return _hdlc_at(buf, p, final, direction)
+        return _hdlc_at(buf, p, final, direction, lazy)
     if b == 0x00:
         if p + 1 >= len(buf):
             return None if final else NEED_MORE
         if buf[p + 1] == 0x01:
-            return _wrapper_at(buf, p, final)
+            return _wrapper_at(buf, p, final, in_gap)
     return None
 
 
@@ -209,8 +354,6 @@ def _frame_at(buf: bytes, p: int, final: bool, direction: str | None) -> _Result
 
 
 def _parse_hdlc(data: bytes, direction: str | None) -> DecodedFrame:
-    from dlmsdoctor.codec.hdlc import parse_hdlc
-
     return parse_hdlc(data, 0, direction, lazy_spans=False)
 
 
@@ -224,9 +367,17 @@ _Parser = Callable[[bytes, str | None], DecodedFrame]
 _InPlace = Callable[[bytes, int, str | None], DecodedFrame]
 
 
-def _parse_hdlc_in_place(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
-    from dlmsdoctor.codec.hdlc import parse_hdlc
+def _parse_hdlc_extent(data: bytes, direction: str | None) -> DecodedFrame:
+    """A damaged frame: the splitter decided where it ends (the whole of ``data``)."""
+    return parse_hdlc(data, 0, direction, lazy_spans=False, end=len(data))
 
+
+def _parse_hdlc_in_place_lazy(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
+    """Spans built on first access: outputs that show only fields and findings never pay."""
+    return parse_hdlc(buf, p, direction, lazy_spans=True)
+
+
+def _parse_hdlc_in_place(buf: bytes, p: int, direction: str | None) -> DecodedFrame:
     return parse_hdlc(buf, p, direction, lazy_spans=False)
 
 
@@ -260,7 +411,7 @@ def _decode(
     if len(frame.data) != len(data):
         # The chunks must tile the stream: keep every byte we decided belongs to the frame.
         frame = dataclasses.replace(frame, data=data)
-    return _rebase(frame, p) if p else frame
+    return rebase(frame, p) if p else frame
 
 
 def _partial_hdlc(buf: bytes, p: int, total: int | None, direction: str | None) -> DecodedFrame:
@@ -311,6 +462,8 @@ class _State:
     scan_from: int = 0  # gap: no frame start before this position (resume hint)
     gap_origin: int | None = None  # start of the open gap when part of it was already given out
     gap_limit: int = 0  # open gap: bytes before this cannot belong to a frame
+    after_gap: bool = False  # the chunk before ``pos`` came out of a gap (text, noise...)
+    lazy: bool = False  # HDLC spans built on first access (callers that may not need them)
 
 
 def _gap_end(
@@ -329,7 +482,7 @@ def _gap_end(
     z = buf.find(b"\x00\x01", q, limit)
     while f >= 0 or z >= 0:
         c = f if z < 0 else z if f < 0 else min(f, z)
-        r = _frame_at(buf, c, final, direction)
+        r = _frame_at(buf, c, final, direction, in_gap=True, lazy=st.lazy)
         if isinstance(r, _NeedMore):
             st.scan_from = st.gap_limit = c
             return NEED_MORE
@@ -376,6 +529,7 @@ def _scan(
                     out.append(echo)
                     st.pos = echo.end
                     st.after_hdlc = False
+                    st.after_gap = False
                     continue
         # Two frames may share one flag: the closing flag of one opens the next.
         if st.after_hdlc and buf[p] != FLAG:
@@ -393,24 +547,28 @@ def _scan(
                 st.after_hdlc = False
                 continue
         st.after_hdlc = False
-        r = _frame_at(buf, p, final, direction)
+        r = _frame_at(buf, p, final, direction, in_gap=st.after_gap, lazy=st.lazy)
         if isinstance(r, _NeedMore):
             return out
         if r is None:
             g = _gap_end(buf, st, final, direction)
             if isinstance(g, _NeedMore):
-                out.extend(_early_chunks(buf, st))
+                early = _early_chunks(buf, st)
+                st.after_gap = st.after_gap or bool(early)
+                out.extend(early)
                 return out
             ge, r = g
             out.extend(_gap_chunks(buf, p, ge))
             st.pos = ge
             st.scan_from = 0
             st.gap_origin = None
+            st.after_gap = True
             if r is None or isinstance(r, _NeedMore):
                 continue
         out.append(r)
         st.pos = r.end
         st.after_hdlc = r.kind is FrameKind.HDLC
+        st.after_gap = False
     return out
 
 
@@ -478,19 +636,50 @@ def _with_fields(frame: DecodedFrame, **extra: object) -> DecodedFrame:
 
 
 def split_stream(
-    buf: bytes, *, sent: bytes | None = None, direction: str | None = None
-) -> list[DecodedFrame]:
+    buf: bytes, *, sent: bytes | None = None, direction: str | None = None,
+    lazy_spans: bool = False,
+) -> list[DecodedFrame]:  # fmt: skip
     """Cut ``buf`` into frames and recognised chunks, in order, offsets absolute in ``buf``.
 
     ``sent`` is what was transmitted just before ``buf`` arrived: bytes at the start that repeat
-    it are an ECHO chunk. Never raises.
+    it are an ECHO chunk. With ``lazy_spans`` an HDLC frame builds its span tree the first time
+    ``.spans`` is read (the same tree): for outputs that show only fields and findings. Never
+    raises.
     """
     data = bytes(buf)
-    st = _State(0, echo_at=0 if sent else None)
+    if _one_clean_frame(data, sent):
+        # The common case of a log line: the whole buffer is one frame whose length field and
+        # closing flag agree, with well-formed addresses, no flag inside and no echo possible;
+        # the scan would find exactly this frame (property-tested against it).
+        if lazy_spans:
+            return [_parse_hdlc_in_place_lazy(data, 0, direction)]
+        return [_parse_hdlc_in_place(data, 0, direction)]
+    st = _State(0, echo_at=0 if sent else None, lazy=lazy_spans)
     try:
         return _scan(data, st, True, sent, direction)
     except Exception as exc:  # last resort: a diagnostic tool must still show the bytes
         return _internal_error(data, 0, exc)
+
+
+def _one_clean_frame(data: bytes, sent: bytes | None) -> bool:
+    n = len(data)
+    if (
+        n < MIN_HDLC_LENGTH + 2
+        or data[0] != FLAG
+        or data[n - 1] != FLAG
+        or data[1] >> 4 != 0xA
+        or _hdlc_length(data, 0) + 2 != n
+        or data.find(FLAG, 1, n - 1) >= 0
+        or _header_sane(data, 0, n) is not True
+    ):
+        return False
+    if sent:
+        k = min(len(sent), text.MIN_PARTIAL_ECHO)
+        if data[:k] == sent[:k]:
+            return False  # maybe an echo of what was sent: the scan decides
+    # No FCS check here: with no flag inside, the scan takes this frame whether its FCS is
+    # right or not (and the decoder reports a wrong one).
+    return True
 
 
 def _internal_error(data: bytes, base: int, exc: Exception) -> list[DecodedFrame]:
@@ -553,7 +742,7 @@ class StreamSplitter:
         except Exception as exc:
             chunks = _internal_error(self._buf[st.pos :], st.pos, exc)
             st.pos = len(self._buf)
-        out = [_rebase(c, self._base) for c in chunks] if self._base else chunks
+        out = [rebase(c, self._base) for c in chunks] if self._base else chunks
         self._trim()
         return out
 
@@ -574,7 +763,7 @@ class StreamSplitter:
             st.echo_at -= keep_from
 
 
-def _rebase(frame: DecodedFrame, delta: int) -> DecodedFrame:
+def rebase(frame: DecodedFrame, delta: int) -> DecodedFrame:
     """The same frame with every offset moved by ``delta`` (direct constructors: this runs for
     every frame a socket delivers, and ``dataclasses.replace`` is slow)."""
     fields = {

@@ -211,8 +211,34 @@ def _subnegotiation(buf: bytes, p: int, end: int) -> Span:
     return Span(p, stop - p, "telnet.subnegotiation", label, value=option, meaning=meaning)
 
 
-def recognise_telnet(buf: bytes, offset: int, end: int) -> DecodedFrame | None:
-    """A run of telnet commands starting at ``offset`` (each IAC command a child span)."""
+MAX_SUBNEGOTIATION = 64  # RFC 2217 sub-negotiations are a few bytes (a signature: a few dozen)
+
+
+def _negotiation_evidence(buf: bytes, span: Span) -> int:
+    """1 when ``span`` is an option negotiation that parses (IAC WILL/WONT/DO/DONT option, or
+    IAC SB of a known option closed by IAC SE soon, or an RFC 2217 command cut at the end),
+    else 0: a lone IAC NOP or an IAC SB that never closes is two bytes any noise holds."""
+    if span.name == "telnet.command":
+        return 1 if span.length == 3 and span.value is not None else 0
+    option = span.value
+    if not isinstance(option, int) or option not in TELNET_OPTIONS:
+        return 0
+    closed = buf[span.end - 2 : span.end] == bytes((IAC, SE))
+    if closed:
+        return 1 if span.length <= MAX_SUBNEGOTIATION else 0
+    sub = buf[span.offset + 3] if span.length > 3 else None
+    return 1 if option == 44 and sub is not None and sub % 100 in _COM_PORT_CMDS else 0
+
+
+def recognise_telnet(
+    buf: bytes, offset: int, end: int, alone: bool = True
+) -> DecodedFrame | None:
+    """A run of telnet commands starting at ``offset`` (each IAC command a child span).
+
+    Telnet needs evidence, not two bytes: 1 KB of noise holds an ``FF Fx`` pair one time in
+    four. A run counts when two option negotiations in it parse, or one does and the run is all
+    there is (``alone``: nothing before it in the gap, and it reaches ``end``), as when a bridge
+    sends its negotiation right before a frame."""
     spans: list[Span] = []
     p = offset
     while p < end:
@@ -222,6 +248,9 @@ def recognise_telnet(buf: bytes, offset: int, end: int) -> DecodedFrame | None:
         spans.append(span)
         p = span.end
     if not spans:
+        return None
+    evidence = sum(_negotiation_evidence(buf, s) for s in spans)
+    if evidence < 2 and not (evidence == 1 and alone and p == end):
         return None
     labels = ", ".join(s.label for s in spans[:4]) + (", ..." if len(spans) > 4 else "")
     has_2217 = any(s.value == 44 for s in spans)
@@ -318,6 +347,8 @@ _IEC_WINDOW = 160
 # Programming-mode command message: SOH C D [STX data ETX] BCC (IEC 62056-21 clause 6.3.x):
 # C is P(assword), W(rite), R(ead), E(xecute) or B(reak/exit); "B0" has no data set.
 _COMMAND = re.compile(rb"\x01([PWREB])([0-9])(?:\x02([\x20-\x7E]{0,128})\x03|\x03)")
+# A data set of a readout or command: address(value), IEC 62056-21 clause 6.5.
+_DATA_SET = re.compile(rb"[\x21-\x27\x2A-\x7E]{0,16}\([\x20-\x27\x2A-\x7E]{0,128}\)")
 _COMMANDS = {"P": "password", "W": "write", "R": "read", "E": "execute", "B": "exit (break)"}
 
 
@@ -451,6 +482,11 @@ def _data_block(
     bcc = 0
     for b in buf[offset + 1 : close + 1]:
         bcc ^= b
+    # Evidence, not chance: a readout holds data sets "address(value)"; STX, a printable byte
+    # and ETX turn up in noise. One data set with a right BCC, or two with a wrong one.
+    sets = len(_DATA_SET.findall(body))
+    if sets < (1 if bcc == bcc_found else 2):
+        return None
     n = close + 2 - offset
     text = body.decode("ascii")
     children = (
@@ -472,7 +508,7 @@ def _data_block(
     )  # fmt: skip
 
 
-def _command(buf: bytes, offset: int, m: re.Match[bytes]) -> DecodedFrame:
+def _command(buf: bytes, offset: int, m: re.Match[bytes]) -> DecodedFrame | None:
     cmd, kind = m.group(1).decode(), m.group(2).decode()
     data = m.group(3)
     close = offset + m.end() - 1  # the ETX
@@ -480,6 +516,8 @@ def _command(buf: bytes, offset: int, m: re.Match[bytes]) -> DecodedFrame:
     bcc = 0
     for b in buf[offset + 1 : close + 1]:
         bcc ^= b
+    if bcc != bcc_found and not (data and _DATA_SET.search(data)):
+        return None  # "SOH B0 ETX x" is five bytes noise may hold: the BCC must agree
     n = close + 2 - offset
     name = _COMMANDS[cmd]
     secret = cmd == "P"  # P1/P2 carry the meter password or the answer to its challenge
@@ -705,7 +743,7 @@ def classify_gap(
                 junk_start = p
             p = m.start()
         chunk = (
-            recognise_telnet(buf, p, end)
+            recognise_telnet(buf, p, end, alone=junk_start < 0)
             or recognise_bridge_message(buf, p, end)
             or recognise_iec62056_21(buf, p, end, etx_cache)
         )

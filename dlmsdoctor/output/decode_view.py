@@ -136,8 +136,11 @@ def _head(fd: FrameDecode) -> Text:
 
 
 def _finding_lines(fd: FrameDecode) -> list[Text]:
+    findings = fd.findings
+    if not findings:
+        return []  # and the span trees, built only when read, are never built
     spans = fd.all_spans + fd.apdu_spans_if_separate
-    return [_finding_text(finding, spans) for finding in fd.findings]
+    return [_finding_text(finding, spans) for finding in findings]
 
 
 def frame_lines(fd: FrameDecode, show_secrets: bool = False) -> list[Text]:

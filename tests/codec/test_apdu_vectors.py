@@ -159,7 +159,8 @@ def test_ber_apdu_with_extra_bytes_says_which_length_would_fit() -> None:
     (trailing,) = [f for f in decoded.findings if f.code == "apdu.trailing_bytes"]
     assert (trailing.offset, trailing.length) == (10 + 25, 3)
     assert (trailing.expected, trailing.found, trailing.corrected) == ("26", "23", "1A")
-    assert trailing.severity is Severity.WARNING
+    assert trailing.severity is Severity.ERROR  # issue 14: bytes of no field are an error
+    assert "ends at offset 35" in trailing.message and decoded.fields["apdu_length"] == 25
 
 
 def test_release_reasons_depend_on_direction() -> None:

@@ -207,3 +207,67 @@ def test_iter_hex_input_streams_an_endless_log() -> None:
     assert all(isinstance(c, HexChunk) for c in chunks)
     assert consumed <= 1001
     assert [c.direction for c in chunks[:2] if isinstance(c, HexChunk)] == ["tx", "rx"]
+
+
+# --------------------------------------------------------------------------- one frame per line
+
+
+def test_undirected_lines_one_frame_each_are_separate_chunks() -> None:
+    # A damaged line (its length says more than it holds) must not swallow the next line.
+    text = "7E A0 07 03 21 93 0F 01 7E\n7E A0 20 03 21 93 0F 01 7E\n7E A0 07 03 21 53 03 C7 7E\n"
+    chunks = parse_hex_input(text).chunks
+    assert [c.line for c in chunks] == [1, 2, 3]
+
+
+def test_a_frame_over_several_bare_lines_is_one_chunk_then_the_next_frame_is_its_own() -> None:
+    text = (
+        "7E A0 1E 21 03 73 C3 7A 81 80 12 05 01 80\n"
+        "06 01 80 07 04 00 00 00 01 08 04 00 00 00 01\n"
+        "53 3B 7E\n"
+        "7E A0 07 03 21 93 0F 01 7E\n"
+    )
+    chunks = parse_hex_input(text).chunks
+    assert [(c.line, len(c.data)) for c in chunks] == [(1, 32), (4, 9)]
+
+
+def test_timestamped_lines_same_direction_each_its_own_unless_a_frame_is_cut() -> None:
+    text = (
+        "[2025-10-30 14:51:48.452] RX: 7E A0 20 03 21 93 0F 01 7E\n"  # length says 0x20: damaged
+        "[2025-10-30 14:51:48.460] RX: 7E A0 07 03 21 53 03 C7 7E\n"  # a whole frame: its own
+        "[2025-10-30 14:51:49.000] RX: 7E A0 1E 21 03 73 C3 7A 81 80 12\n"  # cut by the logger
+        "[2025-10-30 14:51:49.010] RX: 05 01 80 06 01 80 07 04 00 00 00 01 08 04 00 00 00 01 "
+        "53 3B 7E\n"
+    )
+    chunks = parse_hex_input(text).chunks
+    assert [c.line for c in chunks] == [1, 2, 3]
+    assert len(chunks[2].data) == 32
+
+
+def test_a_long_bare_dump_of_other_bytes_stays_one_chunk() -> None:
+    text = "C0 01 C1 00 03 01 00 01\n08 00 FF 02 00\n"
+    (chunk,) = parse_hex_input(text).chunks
+    assert chunk.data == bytes.fromhex("C001C1000301000108 00FF0200".replace(" ", ""))
+
+
+# --------------------------------------------------------------------------- the short cut
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    ts=st.sampled_from(["", "[2025-10-30 14:51:48.452] ", "2025-10-30 14:51:48,452 ", "[12:00] ",
+                        "[2025-10-30T14:51:48Z] ", "[not a time at all] "]),
+    word=st.sampled_from(["TX", "RX", "tx", "Rx", "", "TX:", "RX: "]),
+    data=st.binary(min_size=1, max_size=40),
+    spaced=st.booleans(),
+    upper=st.booleans(),
+)  # fmt: skip
+def test_fast_line_forms_read_like_the_general_reader(
+    ts: str, word: str, data: bytes, spaced: bool, upper: bool
+) -> None:
+    from dlmsdoctor.codec.hexinput import _parse_line, _parse_line_slow
+
+    text = data.hex(" ") if spaced else data.hex()
+    text = text.upper() if upper else text
+    sep = "" if not word or word.endswith(" ") else " "
+    line = f"{ts}{word}{sep}{text}"
+    assert _parse_line(line) == _parse_line_slow(line), line

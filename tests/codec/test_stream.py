@@ -208,10 +208,17 @@ def test_text_then_bridge_message_reported_early_and_offsets_kept() -> None:
 
 def test_telnet_reported_once_two_more_bytes_show_it_ended() -> None:
     splitter = StreamSplitter()
-    assert splitter.feed(b"\xff\xfb\x01") == []
+    assert splitter.feed(b"\xff\xfb\x01\xff\xfb\x03") == []
     (telnet,) = splitter.feed(b"ab")
     assert telnet.kind is FrameKind.TELNET
     assert [c.kind for c in splitter.close()] == [FrameKind.GARBAGE]
+
+
+def test_one_negotiation_alone_before_a_frame_is_telnet_inside_noise_it_is_not() -> None:
+    alone = split_stream(b"\xff\xfd\x2c" + SNRM)
+    assert [c.kind for c in alone] == [FrameKind.TELNET, FrameKind.HDLC]
+    noisy = split_stream(b"\x91\x13\xff\xfd\x2c\x88" + SNRM)
+    assert [c.kind for c in noisy] == [FrameKind.GARBAGE, FrameKind.HDLC]
 
 
 def test_no_echo_when_reply_only_shares_the_flag_and_format() -> None:
@@ -385,3 +392,28 @@ def test_a_partial_echo_that_is_no_valid_frame_stays_an_echo() -> None:
     # the first 6 bytes of our DISC come back, then noise: no frame there, an echo it is
     out = split_stream(DISC_1_TO_1[:6] + b"\x91\x92", sent=DISC_1_TO_1)
     assert out[0].kind is FrameKind.ECHO and out[0].fields["echo_length"] == 6
+
+
+# --------------------------------------------------------------------------- the short cut
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    frame=st.sampled_from([SNRM, DISC, bytes.fromhex("7EA0160502211E6EE0E6E700C401C1000600000000"
+                                                     "7D187E")]),
+    flips=st.lists(st.integers(min_value=0, max_value=23 * 8), max_size=2),
+    sent=st.one_of(st.none(), st.just(SNRM), st.binary(min_size=1, max_size=6)),
+    lazy=st.booleans(),
+)  # fmt: skip
+def test_one_frame_short_cut_gives_what_the_scan_gives(
+    frame: bytes, flips: list[int], sent: bytes | None, lazy: bool
+) -> None:
+    from dlmsdoctor.codec import stream
+
+    data = bytearray(frame)
+    for bit in flips:
+        data[bit // 8 % len(data)] ^= 1 << (bit % 8)
+    short = split_stream(bytes(data), sent=sent, lazy_spans=lazy)
+    st_ = stream._State(0, echo_at=0 if sent else None, lazy=lazy)
+    scanned = stream._scan(bytes(data), st_, True, sent, None)
+    assert same(short, scanned)
