@@ -25,8 +25,9 @@ def _sweep_ev(f: SessionFacts, found: ProbeFinding) -> list[Evidence]:
             frames = row.get("frames") or []
             if frames:
                 note = f"SNRM at {row.get('baud')} {row.get('format')}: {row.get('outcome')}"
-                out.append(Evidence(note=note, frame=frames[0], step=pf.step_id or None,
-                                    finding="serial.rates"))
+                # the rule cites the frame itself (no finding to re-point: the evidence pass
+                # would move a row's citation to the finding's first answer)
+                out.append(Evidence(note=note, frame=frames[0], step=pf.step_id or None))
     if len(found.frames) > 1:
         out.append(Evidence(note=f"the answer at {found.data.get('baud')}",
                             frame=found.frames[-1], step=found.step_id or None,

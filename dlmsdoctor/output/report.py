@@ -795,7 +795,8 @@ def _setting_value(key: str, value: Any, lang: str) -> str | None:
         return None
     if isinstance(value, bool):
         return t(lang, "yes" if value else "no")
-    seconds = key in i18n.SETTING_SECONDS or "timeout" in key or key.endswith(("_wait", "_s"))
+    seconds = (key in i18n.SETTING_SECONDS or "timeout" in key or key.endswith(("_wait", "_s"))
+               or key.startswith("facts.delays."))
     if seconds and isinstance(value, int | float):
         return duration(float(value), lang)
     if isinstance(value, float):
@@ -827,11 +828,17 @@ def _label(dotted: str, key: str, lang: str) -> str:
     return i18n.pick(i18n.FIGURE, key, lang, key.replace("_", " "))
 
 
+_TCP_ONLY_SETTINGS = frozenset({"port", "connect_timeout"})
+
+
 def settings_rows(settings: dict[str, Any], lang: str) -> list[list[str]]:
     """The run's settings as [label, value] rows people read: labels in ``lang``, times as
     durations, yes/no, credential sets by name; values not set are left out."""
     rows: list[list[str]] = []
+    serial = settings.get("link") not in (None, "tcp")
     for key, value in settings.items():
+        if serial and key in _TCP_ONLY_SETTINGS:
+            continue  # a serial line has no TCP port or connect timeout
         if key == "facts" and isinstance(value, dict):
             items = [(f"facts.{k}", v) for k, v in value.items()]
         else:

@@ -86,6 +86,13 @@ def line_changed(ctx: ProbeContext, step_id: str, note: str) -> LineChanged:
         ctx.facts.rtt = byte_time(ROUND_TRIP_BYTES, baud, LineFormat.parse(fmt or "8N1"))
     event = LineChanged(channel.conn_id if channel else 0, ctx.now(), baud, fmt, note)
     ctx.emit(event)
+    # Requests sent at the old settings cannot be answered at the new ones (the meter's answer,
+    # if any, went out at the old rate): an answer now is to a request sent now, never a late
+    # answer to the silent SNRM of the sweep's previous rate.
+    state = wire.wire_state(ctx)
+    if state is not None:
+        state.requests = []
+    ctx.orphan_requests = []
     # the Session keeps findings, not line events: the settings go on record as one
     ctx.emit(ctx.finding(step_id, "serial.line", Severity.INFO,
                          f"line set to {baud} {fmt}: {note}", baud=baud, format=fmt,

@@ -122,7 +122,7 @@ async def test_an_answer_with_another_invoke_id_is_flagged() -> None:
     session = story_session()
     base = len(session.frames)
     get = bytes.fromhex("C001C1000100002A0000FF0200")  # GET-Request invoke-id 1
-    answer = bytes.fromhex("C401C2000906444C4430303031")  # GET-Response invoke-id 2
+    answer = bytes.fromhex("C401C2000907444C4430303031")  # GET-Response invoke-id 2
     for offset, (direction, apdu) in enumerate(((Direction.TX, get), (Direction.RX, answer))):
         frame = build_i(SERVER, 1, to_server=direction is Direction.TX, ns=1, nr=1, info=apdu)
         session.frames.append(FrameRecord(base + offset, 1, direction, 2.0 + offset, frame,
