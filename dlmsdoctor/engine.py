@@ -257,9 +257,9 @@ async def run_probe(
         elif isinstance(event, StepFinished):
             run.status[event.step_id] = event.status
             ctx.step_status[event.step_id] = event.status
-        recorder.add(event)
+        shown = recorder.add(event)  # secrets masked: faces never see them either
         if on_event is not None:
-            result = on_event(event)
+            result = on_event(shown)
             if inspect.isawaitable(result):
                 pending.append(asyncio.ensure_future(result))
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from dlmsdoctor.codec.fast_span import fast_span
 from dlmsdoctor.codec.hdlc import Reassembler, repair_hdlc
 from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Severity, Span
+from dlmsdoctor.codec.secrets import SecretTracker, mark_secrets
 from dlmsdoctor.codec.stream import split_stream
 
 if TYPE_CHECKING:
@@ -161,9 +162,12 @@ def iter_decode(chunks: Iterable[Chunk], show_secrets: bool = False) -> Iterator
     reassemblers: dict[str | None, Reassembler] = {}
     segment_frames: dict[str | None, list[int]] = {}
     last_tx: bytes | None = None
+    secrets = SecretTracker()  # a password split over segments is masked in each (issue 10)
     for chunk_index, chunk in enumerate(chunks):
         sent = last_tx if chunk.direction == "rx" else None
         for frame in split_stream(chunk.data, sent=sent, direction=chunk.direction):
+            if not show_secrets:
+                frame = mark_secrets(frame, secrets, chunk.direction)
             yield _decode_frame(
                 index,
                 chunk_index,
