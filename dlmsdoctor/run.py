@@ -13,6 +13,7 @@ from dlmsdoctor import paths
 from dlmsdoctor.diagnosis import diagnose
 from dlmsdoctor.engine import ProbeOptions, run_probe
 from dlmsdoctor.ledger import LoginLedger
+from dlmsdoctor.private_files import write_private
 from dlmsdoctor.probes.base import OnEvent
 from dlmsdoctor.session import Session
 
@@ -34,7 +35,7 @@ def session_filename(session: Session) -> str:
 def save_session(session: Session, folder: Path | None = None) -> Path:
     folder = paths.ensure_dir(folder or paths.sessions_dir())
     path = folder / session_filename(session)
-    path.write_text(session.dumps(), encoding="utf-8")
+    write_private(path, session.dumps())  # 0600: it names the meter, maybe its secrets
     return path
 
 

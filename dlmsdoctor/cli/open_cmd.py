@@ -6,6 +6,7 @@ import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.report_cmd import emit_report, load_or_exit, pick_format
+from dlmsdoctor.private_files import write_private
 from dlmsdoctor.session import Session, format_host_port
 
 _EPILOG = """\b
@@ -83,8 +84,7 @@ def open_(ctx: click.Context, path: str, port: int | None, report_path: str | No
         click.echo(f"capture written to {capture_path} ({stats.packets} packets)", err=True)
     if save_path:
         try:
-            with open(save_path, "w", encoding="utf-8") as handle:
-                handle.write(session.dumps() + "\n")
+            write_private(save_path, session.dumps() + "\n")
         except OSError as exc:
             click.echo(f"dlmsdoctor: cannot write {save_path}: {exc.strerror or exc}", err=True)
             ctx.exit(ExitCode.USAGE)
