@@ -170,6 +170,8 @@ async def associate(
         password = cred.password.encode() if cred.auth == "low" and cred.password else None
         aarq = apdus.build_aarq(password)
     sent_at = ctx.now()
+    if ctx.facts.framing is not None:  # owed an RLRQ from now: a cancel may come at any await
+        ctx.facts.assoc_pending = PendingAarq(cred.client_sap, ctx.facts.framing, sent_at)
     got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, timeout)
     result = AssocResult("no-answer", frames=got.frames, reply=got.reply)
     # No answer (yet): the meter may still accept it, so the release must RLRQ it as well.

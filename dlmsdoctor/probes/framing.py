@@ -16,7 +16,7 @@ from dlmsdoctor.codec.model import FrameKind, Severity
 from dlmsdoctor.events import Event, StepStatus
 from dlmsdoctor.probes import hdlc, wire
 from dlmsdoctor.probes.association import PUBLIC, associate, report_result
-from dlmsdoctor.probes.base import Probe, ProbeContext
+from dlmsdoctor.probes.base import PendingAarq, Probe, ProbeContext
 from dlmsdoctor.probes.safety import check_lockout
 from dlmsdoctor.probes.tcp import ensure_connection
 
@@ -75,6 +75,8 @@ class FramingProbe(Probe):
             return
         facts.framing = "wrapper"
         facts.server = server
+        # owed an RLRQ from the moment it is sent (a cancel may come while it is pending)
+        facts.assoc_pending = PendingAarq(PUBLIC.client_sap, "wrapper", ctx.now())
         result = await associate(ctx, self.id, PUBLIC, ctx.probe_timeout())
         late = result.reply.frame if result.reply is not None else None
         if late is not None and late.kind is FrameKind.HDLC:

@@ -147,6 +147,8 @@ async def _receive(ctx: ProbeContext, channel: Channel, timeout: float) -> Chunk
         await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
+        if not reader.done():  # our task cancelled: a read left behind would steal the
+            reader.cancel()  # release's answers ("read() called while ... waiting")
     if reader.done():
         return reader.result()
     reader.cancel()
