@@ -160,3 +160,77 @@ async def test_cancel_at_sampled_awaits_leaves_nothing_open(
 async def test_cancel_at_every_await_leaves_nothing_open(
         profile: str, faults: tuple[str, ...], options: dict[str, Any], mode: str) -> None:
     assert await _sweep(profile, faults, options, mode, step=1) == []
+
+
+# -- the CLI: a reader that goes away, and signals ---------------------------------------------
+
+def _cli_env(tmp_path: Any) -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env.update(DLMSDOCTOR_DATA_DIR=str(tmp_path / "data"),
+               DLMSDOCTOR_CONFIG_DIR=str(tmp_path / "config"), NO_COLOR="1")
+    return env
+
+
+def _probe_argv(port: int, *extra: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "dlmsdoctor", "probe", f"127.0.0.1:{port}", "--no-icmp",
+            "--timeout", "0.5", "--cred", "mgmt=1:low:00000000", *extra]
+
+
+def _released(meter: Any) -> None:
+    import time
+
+    time.sleep(0.3)
+    assert meter.unreleased_associations() == []
+    assert links_left_up(meter.events) == []
+
+
+def test_jsonl_into_head_stops_quietly_and_releases(tmp_path: Any) -> None:
+    """`probe --jsonl | head -n 30`: no traceback, exit 141 (a broken pipe), the meter released
+    (the run is cut while an association is open: a delay keeps the ladder going)."""
+    import subprocess
+
+    with sim.MeterThread("default", ["delay=0.05"]) as meter:
+        probe = subprocess.Popen(_probe_argv(meter.port, "--jsonl"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=_cli_env(tmp_path))
+        head = subprocess.Popen(["head", "-n", "30"], stdin=probe.stdout,
+                                stdout=subprocess.PIPE)
+        assert probe.stdout is not None
+        probe.stdout.close()  # only head reads it now
+        lines, _ = head.communicate(timeout=60)
+        _, err = probe.communicate(timeout=60)
+        assert len(lines.splitlines()) == 30
+        assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+        assert probe.returncode == 141, err.decode()
+        assert any(e["event"] == "association.opened" for e in meter.events)
+        _released(meter)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_signal_cancels_and_releases(tmp_path: Any, signame: str) -> None:
+    """A signal while an association is open: the run stops, RLRQ and DISC go out, the exit
+    code is 128 + the signal, as shells report it."""
+    import json
+    import signal
+    import subprocess
+
+    signum = getattr(signal, signame)
+    with sim.MeterThread("default", ["delay=0.05"]) as meter:
+        probe = subprocess.Popen(_probe_argv(meter.port, "--jsonl"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=_cli_env(tmp_path))
+        assert probe.stdout is not None
+        seen = []
+        for raw in probe.stdout:  # wait until the public association is up
+            seen.append(json.loads(raw))
+            if seen[-1].get("code") == "assoc.accepted":
+                break
+        probe.send_signal(signum)
+        rest, err = probe.communicate(timeout=60)
+        assert b"Traceback" not in err, err.decode()
+        assert probe.returncode == 128 + signum, err.decode()
+        finished = json.loads(rest.splitlines()[-1])
+        assert finished["event"] == "run_finished" and finished["cancelled"] is True
+        _released(meter)
