@@ -420,6 +420,8 @@ def run_and_print(
 
     received: list[int] = []
 
+    warnings: list[str] = []
+
     async def main() -> tuple[Session, Path | None, str | None]:
         cancel = asyncio.Event()
         output.on_broken = cancel.set  # nobody reads any more: release the meter and end
@@ -429,6 +431,7 @@ def run_and_print(
             result = await probe_and_diagnose(
                 options, on_event=output.on_event, cancel=cancel, ledger=ledger, save=save
             )
+        warnings.extend(result.ledger_warnings)
         return result.session, result.saved, result.save_error
 
     output.started({"host": options.host, "port": options.port}, intro)
@@ -442,6 +445,8 @@ def run_and_print(
     output.finished(session, code, saved)
     if output.broken:
         code = BROKEN_PIPE_EXIT
+    for warning in warnings:
+        _warn(warning)
     if save_error:
         _warn(save_error)
     return session, code, saved
