@@ -288,6 +288,7 @@ class Recorder:
                 conn.closed_at = event.at
                 conn.close_how = event.how
                 conn.closed_by_peer = event.by_peer
+                conn.bytes_dropped = event.bytes_dropped
                 if event.note:
                     conn.note = event.note
         elif isinstance(event, PingSent):

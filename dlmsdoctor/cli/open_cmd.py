@@ -24,6 +24,8 @@ stream. Exit codes: 0 done; 2 the file cannot be read; 64 an output cannot be wr
 
 def summary_lines(session: Session) -> list[str]:
     """What a technician wants to see first: target, outcome, connections, steps, causes."""
+    from collections import Counter
+
     from dlmsdoctor.events import Direction
 
     target = session.target
@@ -37,10 +39,11 @@ def summary_lines(session: Session) -> list[str]:
     tx = sum(1 for f in session.frames if f.direction is Direction.TX)
     lines.append(f"frames  {len(session.frames)} ({tx} TX, {len(session.frames) - tx} RX) on "
                  f"{len(session.connections)} connection(s); {len(session.pings)} ping(s)")
+    counts = Counter(f.conn_id for f in session.frames)  # once: per connection was quadratic
     for conn in session.connections:
         how = conn.failed or (conn.close_how.value if conn.close_how else "open")
         who = " by peer" if conn.closed_by_peer else ""
-        count = sum(1 for f in session.frames if f.conn_id == conn.id)
+        count = counts[conn.id]
         address = format_host_port(conn.host, conn.port)
         lines.append(f"  conn {conn.id}  {address}  {count} frame(s), "
                      f"closed: {how}{who}")

@@ -194,19 +194,28 @@ class ConnFacts:
 
     record: ConnectionRecord
     frames: list[FrameFacts] = field(default_factory=list)
+    # built once from ``frames`` (rules ask per frame: recomputing made large captures
+    # quadratic): the position of each frame, the tx and rx lists
+    _index: _ConnIndex | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> int:
         return self.record.id
 
+    def _built(self) -> _ConnIndex:
+        index = self._index
+        if index is None or index.source is not self.frames or index.size != len(self.frames):
+            index = self._index = _ConnIndex(self.frames)
+        return index
+
     @property
     def tx(self) -> list[FrameFacts]:
-        return [f for f in self.frames if f.tx]
+        return self._built().tx
 
     @property
     def rx(self) -> list[FrameFacts]:
         # An echo of our own bytes is not an answer from the meter.
-        return [f for f in self.frames if not f.tx and f.kind != FrameKind.ECHO]
+        return self._built().rx
 
     @property
     def unasked(self) -> list[FrameFacts]:
@@ -222,15 +231,16 @@ class ConnFacts:
         )
 
     def answered_after(self, frame: FrameFacts) -> list[FrameFacts]:
-        """Frames received after ``frame`` and before our next transmission."""
+        """Frames received after ``frame`` and before our next transmission (indexed once:
+        a rule asking for every frame of a long connection stays linear)."""
+        index = self._built()
+        pos = index.position.get(id(frame))
+        if pos is None:
+            return []
         out: list[FrameFacts] = []
-        seen = False
-        for f in self.frames:
-            if f is frame:
-                seen = True
-                continue
-            if not seen:
-                continue
+        frames = self.frames
+        for i in range(pos + 1, len(frames)):
+            f = frames[i]
             if f.tx:
                 break
             if f.kind != FrameKind.ECHO:
@@ -266,6 +276,19 @@ class ConnFacts:
             return None
         last = self.last_activity
         return None if last is None else self.record.closed_at - last
+
+
+class _ConnIndex:
+    """What ConnFacts derives from its frame list, computed once per list."""
+
+    __slots__ = ("position", "rx", "size", "source", "tx")
+
+    def __init__(self, frames: list[FrameFacts]) -> None:
+        self.source = frames
+        self.size = len(frames)
+        self.position = {id(f): i for i, f in enumerate(frames)}
+        self.tx = [f for f in frames if f.tx]
+        self.rx = [f for f in frames if not f.tx and f.kind != FrameKind.ECHO]
 
 
 def _mark_echoes(frames: list[FrameFacts]) -> list[FrameFacts]:
@@ -334,8 +357,12 @@ class SessionFacts:
     def tx_of_type(self, hdlc_type: str) -> list[FrameFacts]:
         return [f for f in self.frames if f.tx and f.hdlc_type == hdlc_type]
 
+    @cached_property
+    def _conn_by_id(self) -> dict[int, ConnFacts]:
+        return {c.id: c for c in self.connections}
+
     def conn_of(self, frame: FrameFacts) -> ConnFacts | None:
-        return next((c for c in self.connections if c.id == frame.record.conn_id), None)
+        return self._conn_by_id.get(frame.record.conn_id)
 
     def answers_to(self, frame: FrameFacts) -> list[FrameFacts]:
         conn = self.conn_of(frame)

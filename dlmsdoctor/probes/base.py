@@ -164,6 +164,7 @@ class ProbeContext:
         # set by the release rung: it must finish its exchanges even when the run is cancelled
         self.releasing = False
         self.reported_codes: set[str] = set()  # stream findings already raised this run
+        self.bytes_kept = 0  # received bytes recorded this run (wire.py caps them)
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
