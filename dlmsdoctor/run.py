@@ -78,7 +78,7 @@ def ledger_warnings(session: Session, ledger: LoginLedger) -> list[str]:
                + "; ".join(str(p) for p in shown) + more
                + ". The other lines still count; fix or remove the damaged ones.")
     session.findings.append(ProbeFinding(
-        "ledger", "ledger.damaged_lines", "warning", message, session.duration, [],
+        "ledger", "ledger.damaged_lines", "warning", message, session.duration or 0.0, [],
         {"path": str(ledger.path), "lines": [p.line for p in problems],
          "reasons": [p.reason for p in shown]}))
     return [f"login ledger {ledger.path}: {p} (line skipped)" for p in shown] + (
