@@ -148,6 +148,8 @@ class Recorder:
         self.masker = FrameMasker()
         self.last_tx_raw: dict[int, bytes] = {}  # what went out, for telling an echo
         self._masked = 0  # bytes masked in the frame event being recorded
+        # (bytes, sent, decode) of that frame, when masking left it as it was
+        self._decoded: tuple[bytes, bytes | None, DecodedFrame | None] | None = None
         self.secrets = known_secrets(options)
         self.session = Session(
             id=uuid.uuid4().hex,
@@ -205,6 +207,7 @@ class Recorder:
         masked, count = self.masker.mask(data, direction, conn_id, decoded)
         if self.secrets:
             masked = self._bytes(masked)
+        self._decoded = (masked, sent, decoded) if masked is data else None
         return masked, count
 
     def _bytes(self, data: bytes) -> bytes:
@@ -261,9 +264,12 @@ class Recorder:
                 record.answers, record.late = event.answers, event.late
             if direction is Direction.TX:
                 self.last_tx[event.conn_id] = data
-            decoded = decode_frame(data, direction,
-                                   None if direction is Direction.TX
-                                   else self.last_tx.get(event.conn_id))
+            sent = None if direction is Direction.TX else self.last_tx.get(event.conn_id)
+            known, self._decoded = self._decoded, None
+            if known is not None and known[0] is data and known[1] == sent:
+                decoded = known[2]  # decoded once already while masking: the same bytes
+            else:
+                decoded = decode_frame(data, direction, sent)
             if decoded is not None:
                 record.kind = decoded.kind.value
                 record.summary = decoded.summary
