@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
-from dlmsdoctor.codec.model import DecodedFrame, FrameKind, Span
+from dlmsdoctor.codec.model import DecodedFrame, Finding, FrameKind, Span
 
 MASK_BYTE = "**"
 MASK_TEXT = "********"
@@ -316,4 +316,32 @@ def mark_secrets(frame: DecodedFrame, tracker: SecretTracker,
                              None, "part of a secret split over HDLC segments", secret=True))
             start = pos
         prev = pos
-    return dataclasses.replace(frame, spans=(*frame.spans, *runs))
+    return dataclasses.replace(frame, spans=(*frame.spans, *runs),
+                               findings=_masked_findings(frame, hidden))
+
+
+def _masked_findings(frame: DecodedFrame, hidden: frozenset[int]) -> tuple[Finding, ...]:
+    """The frame's findings with the secret bytes they quote (a lint finding shows the bytes
+    it found: "found 31 32 33" where a continuation segment has no LLC header) as ``**``."""
+    out = []
+    for finding in frame.findings:
+        span = range(finding.offset, finding.offset + finding.length)
+        if not any(p in hidden for p in span):
+            out.append(finding)
+            continue
+        rel = finding.offset - frame.offset
+        raw = frame.data[max(0, rel) : max(0, rel) + finding.length]
+        plain = raw.hex(" ").upper()
+        shown = " ".join(MASK_BYTE if finding.offset + i in hidden else f"{b:02X}"
+                         for i, b in enumerate(raw))
+
+        def scrub(text: str | None, plain: str = plain, shown: str = shown) -> str | None:
+            if not text or not plain:
+                return text
+            text = _replace_casefold(text, plain, shown)
+            return _replace_casefold(text, plain.replace(" ", ""), shown.replace(" ", ""))
+
+        out.append(dataclasses.replace(
+            finding, message=scrub(finding.message) or "", expected=scrub(finding.expected),
+            found=scrub(finding.found), corrected=scrub(finding.corrected)))
+    return tuple(out)
