@@ -22,6 +22,9 @@ stream. Exit codes: 0 done; 2 the file cannot be read; 64 an output cannot be wr
 """
 
 
+MAX_CONNECTION_LINES = 50  # a poller's capture may hold tens of thousands
+
+
 def summary_lines(session: Session) -> list[str]:
     """What a technician wants to see first: target, outcome, connections, steps, causes."""
     from collections import Counter
@@ -40,13 +43,16 @@ def summary_lines(session: Session) -> list[str]:
     lines.append(f"frames  {len(session.frames)} ({tx} TX, {len(session.frames) - tx} RX) on "
                  f"{len(session.connections)} connection(s); {len(session.pings)} ping(s)")
     counts = Counter(f.conn_id for f in session.frames)  # once: per connection was quadratic
-    for conn in session.connections:
+    for conn in session.connections[:MAX_CONNECTION_LINES]:
         how = conn.failed or (conn.close_how.value if conn.close_how else "open")
         who = " by peer" if conn.closed_by_peer else ""
         count = counts[conn.id]
         address = format_host_port(conn.host, conn.port)
         lines.append(f"  conn {conn.id}  {address}  {count} frame(s), "
                      f"closed: {how}{who}")
+    if len(session.connections) > MAX_CONNECTION_LINES:
+        lines.append(f"  ... and {len(session.connections) - MAX_CONNECTION_LINES} more "
+                     "connection(s)")
     for step in session.steps:
         lines.append(f"  step {step.id:<18} {step.status.value:<9} {step.summary}")
     if session.diagnosis is not None:

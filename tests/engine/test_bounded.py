@@ -112,3 +112,14 @@ def test_rules_stay_linear_on_a_long_unanswered_connection(kind: str) -> None:
     diagnose(large)
     t2 = time.perf_counter()
     assert (t2 - t1) < 8 * (t1 - t0), (t1 - t0, t2 - t1)
+
+
+def test_open_lists_at_most_fifty_connections() -> None:
+    """A poller's capture holds tens of thousands of connections: `open` names the first 50."""
+    from dlmsdoctor.cli.open_cmd import summary_lines
+
+    s = _session(0, "snrm")
+    s.connections = [ConnectionRecord(i, "h", 1, 0.0, 0.001) for i in range(1, 61)]
+    lines = summary_lines(s)
+    assert sum(1 for line in lines if line.startswith("  conn ")) == 50
+    assert "  ... and 10 more connection(s)" in lines
