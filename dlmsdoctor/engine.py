@@ -270,9 +270,9 @@ async def run_probe(
         elif isinstance(event, StepFinished):
             run.status[event.step_id] = event.status
             ctx.step_status[event.step_id] = event.status
-        recorder.add(event)
+        shown = recorder.add(event)  # secrets masked: faces never see them either
         if on_event is not None:
-            result = on_event(event)
+            result = on_event(shown)
             if inspect.isawaitable(result):
                 pending.append(asyncio.ensure_future(result))
 
@@ -311,10 +311,9 @@ async def run_probe(
                 continue
             await _run_one(ctx, emit, run, probe)
     finally:
-        # Release on every path. Shielded from the caller's cancellation so the meter is never
-        # left holding an association; each frame's wait is bounded by release_timeout.
-        for probe in release:
-            await asyncio.shield(_run_one(ctx, emit, run, probe))
+        # Release on every path: errors, the cancel flag, the task cancelled (once or again
+        # while releasing). Each frame's wait is bounded by release_timeout.
+        await _release(ctx, emit, run, release)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
     _flush_deferred(ctx, emit)
@@ -333,6 +332,31 @@ def _flush_deferred(ctx: ProbeContext, emit: Emit) -> None:
 
 
 Emit = Callable[[Event], None]
+
+
+async def _release(ctx: ProbeContext, emit: Emit, run: _Run, release: list[Probe]) -> None:
+    """Run the release rung to its end, shielded from cancellation: a cancel that comes while
+    it runs (a second Ctrl-C, the TUI closing) is re-raised only after the meter is released,
+    or the next client (the user's own poller) is locked out until the inactivity timeout."""
+
+    async def release_all() -> None:
+        for probe in release:
+            await _run_one(ctx, emit, run, probe)
+
+    task = asyncio.ensure_future(release_all())
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            interrupted = True
+            ctx.cancel.set()
+    if interrupted:
+        raise asyncio.CancelledError
+    if not task.cancelled():
+        task.result()
 
 
 def _skip(ctx: ProbeContext, emit: Emit, probe: Probe, why: str, reason: str) -> None:

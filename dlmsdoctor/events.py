@@ -89,6 +89,7 @@ class ConnectionClosed:
     how: CloseHow
     by_peer: bool  # True when the meter/bridge closed it
     note: str = ""
+    bytes_dropped: int = 0  # received bytes counted but not kept (a flood past the caps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,10 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
+import stat
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -176,6 +178,8 @@ def parse_line(line: str) -> Attempt | str:
     for key, kind in _FIELDS.items():
         if key in doc and (not isinstance(doc[key], kind) or isinstance(doc[key], bool)):
             return f"{key} has the wrong type ({type(doc[key]).__name__})"
+    if not math.isfinite(doc["at"]):
+        return f"at is not a time ({doc['at']})"  # NaN would fall outside every window
     extra = {k: v for k, v in doc.items() if k not in _FIELDS and k != "v"}
     return Attempt(
         meter=doc["meter"], at=float(doc["at"]), credential=doc["credential"],
@@ -199,31 +203,68 @@ class LoginLedger:
 
     # -- reading -----------------------------------------------------------------------------
     def _read_all(self) -> list[Attempt]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        raw = self._read_bytes()
+        if raw is None:
             self.problems = []
             return []
-        except OSError as exc:
-            raise LedgerUnavailableError(self.path, f"cannot be read ({exc.strerror or exc})"
-                                         ) from None
         out: list[Attempt] = []
         problems: list[LedgerProblem] = []
-        for number, line_bytes in enumerate(raw.split(b"\n"), 1):
+        lines = raw.split(b"\n")
+        for number, line_bytes in enumerate(lines, 1):
             if not line_bytes.strip():
                 continue
+            last = number == len(lines)  # no newline after it: cut short, or never ended
             try:
                 line = line_bytes.decode("utf-8")
+                damage = ""
             except UnicodeDecodeError:
-                problems.append(LedgerProblem(number, "not UTF-8 text"))
-                continue
+                # read what can be read: a damaged byte in a name must not hide the failure
+                # the line records (the budget would then allow one login too many)
+                line = line_bytes.decode("utf-8", errors="replace")
+                damage = "not UTF-8 text"
             parsed = parse_line(line)
             if isinstance(parsed, str):
-                problems.append(LedgerProblem(number, parsed))
-            else:
-                out.append(parsed)
+                reason = f"{damage}; {parsed}" if damage else parsed
+                if last:
+                    reason += " (the last line, without a newline: cut short?)"
+                problems.append(LedgerProblem(number, reason))
+                continue
+            if damage:
+                problems.append(LedgerProblem(number, f"{damage} (read with the bad bytes "
+                                                      "replaced)"))
+            out.append(parsed)
         self.problems = problems
         return out
+
+    def _read_bytes(self) -> bytes | None:
+        """The file's bytes (None: there is no ledger yet). A line another run is appending
+        right now may be caught half-written: the read is tried again briefly before a last
+        line without its newline is judged."""
+        raw = b""
+        for attempt in range(4):
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise LedgerUnavailableError(self.path, "cannot be read "
+                                             f"({exc.strerror or exc})") from None
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise LedgerUnavailableError(self.path, "is not a regular file")
+                chunks = []
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+                raw = b"".join(chunks)
+            except OSError as exc:
+                raise LedgerUnavailableError(self.path, "cannot be read "
+                                             f"({exc.strerror or exc})") from None
+            finally:
+                os.close(fd)
+            if not raw or raw.endswith(b"\n") or attempt == 3:
+                break
+            time.sleep(0.01 * (attempt + 1))
+        return raw
 
     def attempts(self, meter: str | None = None, since: float | None = None) -> list[Attempt]:
         """Attempts in file order, filtered; raises ``LedgerUnavailableError`` when unreadable."""
@@ -248,33 +289,51 @@ class LoginLedger:
     # -- writing -----------------------------------------------------------------------------
     def check_writable(self) -> None:
         """Raise ``LedgerUnavailableError`` unless an attempt could be recorded now."""
-        try:
-            paths.ensure_dir(self.path.parent)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.close(fd)
-        except OSError as exc:
-            raise LedgerUnavailableError(self.path, f"cannot be written ({exc.strerror or exc})"
-                                         ) from None
+        os.close(self._open_append())
 
     def record(self, attempt: Attempt) -> None:
-        """Append one attempt (one write, fsynced); raises ``LedgerUnavailableError``."""
-        line = (json.dumps(attempt.to_json(), sort_keys=True, ensure_ascii=False) + "\n").encode()
+        """Append one attempt (one write, fsynced); raises ``LedgerUnavailableError``.
+
+        One ``write`` of the whole line on an O_APPEND descriptor: concurrent runs' lines never
+        interleave (each lands whole at the end of the file)."""
+        line = (json.dumps(attempt.to_json(), sort_keys=True, ensure_ascii=False)
+                + "\n").encode("utf-8", errors="replace")
+        fd = self._open_append()
         try:
-            paths.ensure_dir(self.path.parent)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                # a file damaged without a final newline must not glue our line to its last one
-                if os.fstat(fd).st_size and not _ends_with_newline(self.path):
-                    line = b"\n" + line
-                written = os.write(fd, line)
-                if written != len(line):
-                    raise OSError(28, "short write (disk full?)")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            # a file damaged without a final newline must not glue our line to its last one
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
+            written = os.write(fd, line)
+            if written != len(line):  # the disk filled up: the rest raises ENOSPC, or fits
+                written += os.write(fd, line[written:])
+            if written != len(line):
+                raise OSError(28, "short write (disk full?)")
+            os.fsync(fd)
         except OSError as exc:
             raise LedgerUnavailableError(self.path, f"cannot be written ({exc.strerror or exc})"
                                          ) from None
+        finally:
+            os.close(fd)
+
+    def _open_append(self) -> int:
+        """The ledger opened for appending (created 0600); only a regular file will do: a FIFO
+        or a device in its place would block a run or swallow its records."""
+        try:
+            paths.ensure_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK
+                         | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise LedgerUnavailableError(self.path, f"cannot be written ({exc.strerror or exc})"
+                                         ) from None
+        try:
+            kind_ok = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            kind_ok = False
+        if not kind_ok:
+            os.close(fd)
+            raise LedgerUnavailableError(self.path, "is not a regular file")
+        return fd
 
     # -- locking -----------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -312,12 +371,6 @@ class LoginLedger:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
 
 
 class MemoryLedger(LoginLedger):

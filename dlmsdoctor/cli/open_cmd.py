@@ -6,6 +6,7 @@ import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.report_cmd import emit_report, load_or_exit, pick_format
+from dlmsdoctor.private_files import write_private
 from dlmsdoctor.session import Session, format_host_port
 
 _EPILOG = """\b
@@ -21,8 +22,13 @@ stream. Exit codes: 0 done; 2 the file cannot be read; 64 an output cannot be wr
 """
 
 
+MAX_CONNECTION_LINES = 50  # a poller's capture may hold tens of thousands
+
+
 def summary_lines(session: Session) -> list[str]:
     """What a technician wants to see first: target, outcome, connections, steps, causes."""
+    from collections import Counter
+
     from dlmsdoctor.events import Direction
 
     target = session.target
@@ -36,13 +42,17 @@ def summary_lines(session: Session) -> list[str]:
     tx = sum(1 for f in session.frames if f.direction is Direction.TX)
     lines.append(f"frames  {len(session.frames)} ({tx} TX, {len(session.frames) - tx} RX) on "
                  f"{len(session.connections)} connection(s); {len(session.pings)} ping(s)")
-    for conn in session.connections:
+    counts = Counter(f.conn_id for f in session.frames)  # once: per connection was quadratic
+    for conn in session.connections[:MAX_CONNECTION_LINES]:
         how = conn.failed or (conn.close_how.value if conn.close_how else "open")
         who = " by peer" if conn.closed_by_peer else ""
-        count = sum(1 for f in session.frames if f.conn_id == conn.id)
+        count = counts[conn.id]
         address = format_host_port(conn.host, conn.port)
         lines.append(f"  conn {conn.id}  {address}  {count} frame(s), "
                      f"closed: {how}{who}")
+    if len(session.connections) > MAX_CONNECTION_LINES:
+        lines.append(f"  ... and {len(session.connections) - MAX_CONNECTION_LINES} more "
+                     "connection(s)")
     from dlmsdoctor.diagnosis.words import plain_error
 
     for step in session.steps:
@@ -91,8 +101,7 @@ def open_(ctx: click.Context, path: str, port: int | None, report_path: str | No
         click.echo(f"capture written to {capture_path} ({stats.packets} packets)", err=True)
     if save_path:
         try:
-            with open(save_path, "w", encoding="utf-8") as handle:
-                handle.write(session.dumps() + "\n")
+            write_private(save_path, session.dumps() + "\n")
         except OSError as exc:
             click.echo(f"dlmsdoctor: cannot write {save_path}: {exc.strerror or exc}", err=True)
             ctx.exit(ExitCode.USAGE)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -245,22 +246,39 @@ def login_safety_options(fn: Any) -> Any:
         fn = option(fn)
     return fn
 
+# Ctrl-C, `kill` (SIGTERM, what service managers send) and a closed terminal (SIGHUP)
+CANCEL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                       if hasattr(signal, name))
+BROKEN_PIPE_EXIT = 128 + 13  # as a shell reports a process ended by SIGPIPE
+
 
 @contextlib.contextmanager
-def cancel_on_sigint(cancel: asyncio.Event) -> Iterator[None]:
-    """Ctrl-C sets ``cancel`` (the engine then releases the meter and returns) instead of
-    tearing the event loop down mid-frame. Only possible from the main thread."""
+def cancel_on_signals(cancel: asyncio.Event, received: list[int] | None = None
+                      ) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP set ``cancel`` (the engine then releases the meter: RLRQ,
+    DISC, TCP close, and returns) instead of tearing the event loop down mid-frame; the signal
+    numbers are appended to ``received``. Only possible from the main thread."""
     loop = asyncio.get_running_loop()
-    installed = False
+    installed: list[int] = []
+
+    def handler(signum: int) -> None:
+        if received is not None:
+            received.append(signum)
+        cancel.set()
+
     if threading.current_thread() is threading.main_thread():
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, cancel.set)
-            installed = True
+        for signum in CANCEL_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, handler, signum)
+                installed.append(signum)
     try:
         yield
     finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+cancel_on_sigint = cancel_on_signals  # the demo's name for it
 
 
 class Output:
@@ -269,6 +287,10 @@ class Output:
     def __init__(self, mode: str) -> None:
         self.mode = mode  # "human", "json", "jsonl"
         self.ladder: Any = None
+        # stdout went away (`probe --jsonl | head`, a closed terminal): stop writing, and
+        # tell the run (``on_broken``) so that it releases the meter and ends
+        self.broken = False
+        self.on_broken: Any = None
         if mode == "human":
             from dlmsdoctor.output.console import stdout_console
             from dlmsdoctor.output.ladder import LadderView
@@ -277,10 +299,36 @@ class Output:
             self.ladder = LadderView(self.console)
 
     def _emit_line(self, doc: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
-        sys.stdout.flush()
+        if self.broken:
+            return
+        with self.guard():
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.flush()
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Writes to stdout; a broken pipe (or EIO from a hung-up terminal) ends them quietly
+        (stdout then goes to /dev/null)."""
+        try:
+            yield
+        except OSError:  # BrokenPipeError, or EIO once the terminal is gone
+            self._broke()
+
+    def _broke(self) -> None:
+        self.broken = True
+        # whatever is still buffered for stdout must not raise again at exit
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        if self.on_broken is not None:
+            self.on_broken()
 
     def started(self, target: dict[str, Any], intro: str = "") -> None:
+        with self.guard():
+            self._started(target, intro)
+
+    def _started(self, target: dict[str, Any], intro: str = "") -> None:
         if self.mode == "jsonl":
             from dlmsdoctor.output.probe_json import run_started_line
 
@@ -296,13 +344,20 @@ class Output:
 
             self._emit_line(event_line(event))
         elif self.ladder is not None:
-            self.ladder.on_event(event)
+            with self.guard():
+                self.ladder.on_event(event)
 
     def stop_live(self) -> None:
         if self.ladder is not None:
-            self.ladder.__exit__(None, None, None)
+            with self.guard():
+                self.ladder.__exit__(None, None, None)
 
     def finished(self, session: Session, exit_code: int, saved: Path | None) -> None:
+        with self.guard():
+            self._finished(session, exit_code, saved)
+            sys.stdout.flush()
+
+    def _finished(self, session: Session, exit_code: int, saved: Path | None) -> None:
         saved_text = str(saved) if saved is not None else None
         if self.mode == "json":
             from dlmsdoctor.output.probe_json import probe_document
@@ -418,12 +473,20 @@ def run_and_print(
     same Output); returns the session, the exit code and where the session was saved."""
     from dlmsdoctor.run import probe_and_diagnose
 
+    received: list[int] = []
+
+    warnings: list[str] = []
+
     async def main() -> tuple[Session, Path | None, str | None]:
         cancel = asyncio.Event()
-        with cancel_on_sigint(cancel):
+        output.on_broken = cancel.set  # nobody reads any more: release the meter and end
+        if output.broken:
+            cancel.set()
+        with cancel_on_signals(cancel, received):
             result = await probe_and_diagnose(
                 options, on_event=output.on_event, cancel=cancel, ledger=ledger, save=save
             )
+        warnings.extend(result.ledger_warnings)
         return result.session, result.saved, result.save_error
 
     output.started({"host": options.host, "port": options.port}, intro)
@@ -432,7 +495,13 @@ def run_and_print(
     finally:
         output.stop_live()
     code = exit_code_for(session)
+    if received and session.cancelled:
+        code = 128 + received[0]  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, as shells report
     output.finished(session, code, saved)
+    if output.broken:
+        code = BROKEN_PIPE_EXIT
+    for warning in warnings:
+        _warn(warning)
     if save_error:
         _warn(save_error)
     return session, code, saved

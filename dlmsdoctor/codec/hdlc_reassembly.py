@@ -54,11 +54,12 @@ class Reassembler:
                 f"a new APDU started before the last segment of the previous one "
                 f"({len(self._parts)} segment(s) dropped)", "last segment", "new APDU"))
             self._parts.clear()
-        if starts_apdu:
-            part = part[3:]
         self._parts.append(part)
         if f.get("segmented"):
             return None
         apdu = b"".join(self._parts)
+        # the LLC header is stripped from the joined bytes: tiny segments may split it too
+        if apdu[:3] in (b"\xe6\xe6\x00", b"\xe6\xe7\x00"):
+            apdu = apdu[3:]
         self._parts.clear()
         return apdu

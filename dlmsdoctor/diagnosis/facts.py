@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from dlmsdoctor.codec.hdlc import parse_hdlc
@@ -131,61 +131,80 @@ def _kind_of(record: FrameRecord) -> str:
 
 
 def frame_facts(record: FrameRecord) -> FrameFacts:
-    """Decode one recorded frame with the codec (never raises: the codec does not)."""
+    """Decode one recorded frame with the codec (never raises: the codec does not).
+
+    What the bytes say is cached by (bytes, direction, kind): a poller's capture repeats the
+    same requests and answers thousands of times, and a large capture is decoded in a fraction
+    of the time (``_decoded``). The record's own stored findings are added per record."""
     kind = _kind_of(record)
     stored = [f for f in record.findings if isinstance(f, dict)]
-    codes = {str(f.get("code")) for f in stored}
-    errors = {str(f.get("code")) for f in stored if f.get("severity") == "error"}
-    direction = record.direction.value
-    if kind in (FrameKind.HDLC, FrameKind.PARTIAL) and record.data[:1] == b"\x7e":
-        decoded = parse_hdlc(record.data, direction=direction)
-        codes |= {f.code for f in decoded.findings}
-        errors |= {f.code for f in decoded.findings if f.severity.value == "error"}
-        fields = decoded.fields
+    # only frame-sized bytes are cached: the cache stays under 8192 x 2 KiB
+    decode = _decoded if len(record.data) <= 2048 else _decoded.__wrapped__
+    decoded = decode(record.data, record.direction.value, kind)
+    codes, errors = decoded.codes, decoded.errors
+    if stored:
+        codes = codes | {str(f.get("code")) for f in stored}
+        errors = errors | {str(f.get("code")) for f in stored if f.get("severity") == "error"}
+    return FrameFacts(
+        record=record, kind=kind, hdlc_type=decoded.hdlc_type, server=decoded.server,
+        client_sap=decoded.client_sap, params=decoded.params, info_length=decoded.info_length,
+        apdu_tag=decoded.apdu_tag, wports=decoded.wports, codes=codes, errors=errors)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    hdlc_type: str | None = None
+    server: dict[str, Any] | None = None
+    client_sap: int | None = None
+    params: dict[str, Any] | None = None
+    info_length: int = 0
+    apdu_tag: int | None = None
+    wports: tuple[int, int] | None = None
+    codes: frozenset[str] = frozenset()
+    errors: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=8192)
+def _decoded(data: bytes, direction: str, kind: str) -> _Decoded:
+    if kind in (FrameKind.HDLC, FrameKind.PARTIAL) and data[:1] == b"\x7e":
+        frame = parse_hdlc(data, direction=direction)
+        codes = frozenset(f.code for f in frame.findings)
+        errors = frozenset(f.code for f in frame.findings if f.severity.value == "error")
+        fields = frame.fields
         ftype = fields.get("frame_type")
         dest, src = fields.get("dest"), fields.get("src")
-        server = dest if record.direction is Direction.TX else src
-        client = src if record.direction is Direction.TX else dest
+        server = dest if direction == Direction.TX.value else src
+        client = src if direction == Direction.TX.value else dest
         info_offset = fields.get("info_offset")
         info_length = fields.get("info_length")
         apdu_tag = None
         if isinstance(info_offset, int) and isinstance(info_length, int) and info_length > 3:
-            info = record.data[info_offset : info_offset + info_length]
+            info = data[info_offset : info_offset + info_length]
             if info[:2] in (b"\xe6\xe6", b"\xe6\xe7"):
                 apdu_tag = info[3] if len(info) > 3 else None
         params = fields.get("params")
-        return FrameFacts(
-            record=record,
-            kind=kind,
+        return _Decoded(
             hdlc_type=str(ftype) if ftype else None,
             server=server if isinstance(server, dict) else None,
             client_sap=client.get("sap") if isinstance(client, dict) else None,
             params=params if isinstance(params, dict) else None,
             info_length=info_length if isinstance(info_length, int) else 0,
-            apdu_tag=apdu_tag,
-            codes=frozenset(codes),
-            errors=frozenset(errors),
-        )
+            apdu_tag=apdu_tag, codes=codes, errors=errors)
     if kind == FrameKind.WRAPPER:
-        decoded = parse_wrapper(record.data)
-        codes |= {f.code for f in decoded.findings}
-        errors |= {f.code for f in decoded.findings if f.severity.value == "error"}
-        src, dst = decoded.fields.get("src_wport"), decoded.fields.get("dst_wport")
-        wports = (src, dst) if isinstance(src, int) and isinstance(dst, int) else None
-        return FrameFacts(
-            record=record,
-            kind=kind,
-            apdu_tag=record.data[8] if len(record.data) > 8 else None,
-            info_length=max(0, len(record.data) - 8),
-            wports=wports,
-            codes=frozenset(codes),
-            errors=frozenset(errors),
-        )
+        frame = parse_wrapper(data)
+        src_w, dst_w = frame.fields.get("src_wport"), frame.fields.get("dst_wport")
+        wports = (src_w, dst_w) if isinstance(src_w, int) and isinstance(dst_w, int) else None
+        return _Decoded(
+            apdu_tag=data[8] if len(data) > 8 else None, info_length=max(0, len(data) - 8),
+            wports=wports, codes=frozenset(f.code for f in frame.findings),
+            errors=frozenset(f.code for f in frame.findings if f.severity.value == "error"))
     # text, telnet, garbage...: recognise again from the bytes (bridge messages and the like)
-    for chunk in split_stream(record.data, direction=direction):
-        codes |= {f.code for f in chunk.findings}
-        errors |= {f.code for f in chunk.findings if f.severity.value == "error"}
-    return FrameFacts(record=record, kind=kind, codes=frozenset(codes), errors=frozenset(errors))
+    codes_set: set[str] = set()
+    errors_set: set[str] = set()
+    for chunk in split_stream(data, direction=direction):
+        codes_set |= {f.code for f in chunk.findings}
+        errors_set |= {f.code for f in chunk.findings if f.severity.value == "error"}
+    return _Decoded(codes=frozenset(codes_set), errors=frozenset(errors_set))
 
 
 @dataclass(slots=True)
@@ -194,19 +213,28 @@ class ConnFacts:
 
     record: ConnectionRecord
     frames: list[FrameFacts] = field(default_factory=list)
+    # built once from ``frames`` (rules ask per frame: recomputing made large captures
+    # quadratic): the position of each frame, the tx and rx lists
+    _index: _ConnIndex | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> int:
         return self.record.id
 
+    def _built(self) -> _ConnIndex:
+        index = self._index
+        if index is None or index.source is not self.frames or index.size != len(self.frames):
+            index = self._index = _ConnIndex(self.frames)
+        return index
+
     @property
     def tx(self) -> list[FrameFacts]:
-        return [f for f in self.frames if f.tx]
+        return self._built().tx
 
     @property
     def rx(self) -> list[FrameFacts]:
         # An echo of our own bytes is not an answer from the meter.
-        return [f for f in self.frames if not f.tx and f.kind != FrameKind.ECHO]
+        return self._built().rx
 
     @property
     def unasked(self) -> list[FrameFacts]:
@@ -222,15 +250,16 @@ class ConnFacts:
         )
 
     def answered_after(self, frame: FrameFacts) -> list[FrameFacts]:
-        """Frames received after ``frame`` and before our next transmission."""
+        """Frames received after ``frame`` and before our next transmission (indexed once:
+        a rule asking for every frame of a long connection stays linear)."""
+        index = self._built()
+        pos = index.position.get(id(frame))
+        if pos is None:
+            return []
         out: list[FrameFacts] = []
-        seen = False
-        for f in self.frames:
-            if f is frame:
-                seen = True
-                continue
-            if not seen:
-                continue
+        frames = self.frames
+        for i in range(pos + 1, len(frames)):
+            f = frames[i]
             if f.tx:
                 break
             if f.kind != FrameKind.ECHO:
@@ -266,6 +295,19 @@ class ConnFacts:
             return None
         last = self.last_activity
         return None if last is None else self.record.closed_at - last
+
+
+class _ConnIndex:
+    """What ConnFacts derives from its frame list, computed once per list."""
+
+    __slots__ = ("position", "rx", "size", "source", "tx")
+
+    def __init__(self, frames: list[FrameFacts]) -> None:
+        self.source = frames
+        self.size = len(frames)
+        self.position = {id(f): i for i, f in enumerate(frames)}
+        self.tx = [f for f in frames if f.tx]
+        self.rx = [f for f in frames if not f.tx and f.kind != FrameKind.ECHO]
 
 
 def _mark_echoes(frames: list[FrameFacts]) -> list[FrameFacts]:
@@ -334,8 +376,12 @@ class SessionFacts:
     def tx_of_type(self, hdlc_type: str) -> list[FrameFacts]:
         return [f for f in self.frames if f.tx and f.hdlc_type == hdlc_type]
 
+    @cached_property
+    def _conn_by_id(self) -> dict[int, ConnFacts]:
+        return {c.id: c for c in self.connections}
+
     def conn_of(self, frame: FrameFacts) -> ConnFacts | None:
-        return next((c for c in self.connections if c.id == frame.record.conn_id), None)
+        return self._conn_by_id.get(frame.record.conn_id)
 
     def answers_to(self, frame: FrameFacts) -> list[FrameFacts]:
         conn = self.conn_of(frame)

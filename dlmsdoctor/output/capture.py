@@ -26,6 +26,7 @@ from pathlib import Path
 
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output.report_frames import FrameNote, annotate
+from dlmsdoctor.private_files import write_private
 from dlmsdoctor.session import ConnectionRecord, Session
 
 LINKTYPE_RAW = 101
@@ -488,7 +489,7 @@ def write_capture(session: Session, path: str | Path, show_secrets: bool = False
     """Write the session's pcapng; raises CaptureWriteError with a plain message on I/O errors."""
     data, stats = build_capture(session, show_secrets)
     try:
-        Path(path).write_bytes(data)
+        write_private(path, data)  # 0600: it may hold identities (and asked-for secrets)
     except OSError as exc:
         raise CaptureWriteError(f"cannot write capture {path}: {exc.strerror or exc}") from exc
     return stats

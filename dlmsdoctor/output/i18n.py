@@ -323,6 +323,10 @@ FINDING_ES = {
     "meter.iec62056_21": "Texto IEC 62056-21 (/XXX5...): espera el protocolo de modo E",
     "link.echo": "Volvieron nuestros propios bytes (eco local)",
     "link.garbage": "Bytes que no son DLMS ni texto conocido",
+    "link.flood": "El otro extremo envió mucho más de lo que envía un medidor: se contó, no se "
+    "guardó todo",
+    "ledger.damaged_lines": "El registro de intentos de login tiene líneas dañadas: se saltaron "
+    "solo esas",
     "hdlc.partial": "Llegó el comienzo de una trama HDLC que nunca terminó",
     "framing.detected": "Formato de trama detectado",
     "framing.undetermined": "Ni HDLC ni wrapper obtuvieron respuesta",

@@ -29,6 +29,7 @@ from dlmsdoctor.output.i18n_notes import (
 )
 from dlmsdoctor.output.i18n_serial import profile_line, serial_target
 from dlmsdoctor.output.report_frames import FrameNote, annotate
+from dlmsdoctor.private_files import write_private
 from dlmsdoctor.session import Cause, ConnectionRecord, Evidence, Session
 
 SCHEMA = "dlmsdoctor.report"
@@ -916,7 +917,7 @@ def write_report(
     text = render_report(session, fmt, lang, show_secrets)
     if path is not None:
         try:
-            Path(path).write_text(text, encoding="utf-8")
+            write_private(path, text)  # 0600: identities, and secrets when asked for
         except OSError as exc:
             raise ReportError(f"cannot write report {path}: {exc.strerror or exc}") from exc
     return text

@@ -188,6 +188,8 @@ async def associate(
     sent_at = ctx.now()
     wait = ctx.service_wait("association") if timeout is None else timeout
     patience = ctx.patience(wait) if patient else 0.0
+    if ctx.facts.framing is not None:  # owed an RLRQ from now: a cancel may come at any await
+        ctx.facts.assoc_pending = PendingAarq(cred.client_sap, ctx.facts.framing, sent_at)
     got = await wire.exchange_apdu(ctx, step_id, aarq, cred.client_sap, wait,
                                    patience=patience)
     result = AssocResult("no-answer", frames=got.frames, reply=got.reply,

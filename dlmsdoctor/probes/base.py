@@ -190,6 +190,7 @@ class ProbeContext:
         # findings held until the end of the run: a no-answer is said only if the answer
         # never came (frame index of the request -> the finding)
         self.deferred: dict[int, FindingRaised] = {}
+        self.bytes_kept = 0  # received bytes recorded this run (wire.py caps them)
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:

@@ -56,11 +56,15 @@ def server_text(server: hd.ServerAddress) -> str:
 
 
 async def link_request(
-    ctx: ProbeContext, step_id: str, frame: bytes, timeout: float | None = None
+    ctx: ProbeContext, step_id: str, frame: bytes, timeout: float | None = None,
+    pending: tuple[hd.ServerAddress, int] | None = None,
 ) -> LinkAnswer:
-    """Send an SNRM or DISC and classify the answer."""
+    """Send an SNRM or DISC and classify the answer. ``pending``: the link an SNRM may set up,
+    owed a DISC from the moment it is sent (a cancel may come at any await after)."""
     if not await ensure_connection(ctx, step_id):
         return LinkAnswer("no-connection")
+    if pending is not None:
+        ctx.facts.link_pending = pending
     timeout = ctx.service_wait("link") if timeout is None else timeout
     deadline = ctx.now() + timeout
     index = await wire.send(ctx, step_id, frame, deadline=deadline)
@@ -138,7 +142,8 @@ async def snrm(ctx: ProbeContext, step_id: str, server: hd.ServerAddress, client
                timeout: float | None = None) -> LinkAnswer:
     ctx.facts.snrm_sent_at[server] = ctx.now()
     answer = await link_request(ctx, step_id, hd.build_snrm(server, client_sap, OFFERED_PARAMS,
-                                                            omit_defaults=False), timeout)
+                                                            omit_defaults=False), timeout,
+                                pending=(server, client_sap))
     facts = ctx.facts
     if answer.outcome in ("silence", "partial", "other", "wrapper"):
         # the meter may still set the link up: the release sends DISC for it

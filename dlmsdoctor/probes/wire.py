@@ -88,6 +88,13 @@ class Request:
     def waited(self) -> float | None:
         return None if self.deadline is None else self.deadline - self.sent_at
 
+# What a run keeps of what it receives (a hostile or broken peer may flood): noise (text,
+# garbage, echo) per connection, and everything per run. Past a cap, chunks are still split
+# and counted, not recorded: the Session says how many bytes were dropped, a finding too.
+KEEP_NOISE_PER_CONNECTION = 256 * 1024
+KEEP_NOISE_CHUNKS_PER_CONNECTION = 1000  # random bytes come cut in tiny chunks, each recorded
+KEEP_PER_RUN = 16 * 1024 * 1024
+
 
 @dataclass
 class WireState:
@@ -104,6 +111,10 @@ class WireState:
     # frame index -> (index of the request it answers, late) for matched received frames
     matched: dict[int, tuple[int, bool]] = field(default_factory=dict)
     arrivals: dict[int, float] = field(default_factory=dict)  # DLMS frame index -> arrival
+
+    noise_kept: int = 0  # bytes of non-DLMS chunks recorded
+    noise_chunks: int = 0
+    bytes_dropped: int = 0  # received bytes past the caps: counted, not recorded
 
 
 @dataclass
@@ -302,6 +313,18 @@ def _take(ctx: ProbeContext, channel: Channel, step_id: str, frames: list[Decode
           at: float) -> None:
     state = _state(ctx, channel)
     for frame in frames:
+        size = len(frame.data)
+        # a "frame" whose checksums fail is what random bytes look like now and then
+        noise = frame.kind not in DLMS_KINDS or not frame.valid
+        if ctx.bytes_kept + size > KEEP_PER_RUN or (noise and (
+                state.noise_kept + size > KEEP_NOISE_PER_CONNECTION
+                or state.noise_chunks >= KEEP_NOISE_CHUNKS_PER_CONNECTION)):
+            state.bytes_dropped += size  # a flood: summarised at the close, not stored
+            continue
+        ctx.bytes_kept += size
+        if noise:
+            state.noise_kept += size
+            state.noise_chunks += 1
         index = ctx.frame_count
         ctx.frame_count += 1
         request = None
@@ -370,6 +393,8 @@ async def _receive(ctx: ProbeContext, channel: Channel, timeout: float) -> Chunk
         await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
+        if not reader.done():  # our task cancelled: a read left behind would steal the
+            reader.cancel()  # release's answers ("read() called while ... waiting")
     if reader.done():
         return reader.result()
     reader.cancel()
@@ -453,7 +478,23 @@ def _report_peer_close(ctx: ProbeContext, channel: Channel, state: WireState) ->
     if info is None or state.close_reported:
         return
     state.close_reported = True
-    ctx.emit(ConnectionClosed(channel.conn_id, info.at, info.how, info.by_peer, info.note))
+    _report_dropped(ctx, channel, state)
+    ctx.emit(ConnectionClosed(channel.conn_id, info.at, info.how, info.by_peer, info.note,
+                              state.bytes_dropped))
+
+
+def _report_dropped(ctx: ProbeContext, channel: Channel, state: WireState) -> None:
+    if not state.bytes_dropped:
+        return
+    ctx.emit(ctx.finding(
+        "release" if ctx.releasing else "link", "link.flood", Severity.WARNING,
+        f"the peer sent more than a meter would: {state.bytes_dropped} received bytes on "
+        f"connection {channel.conn_id} were counted but not kept (caps: "
+        f"{KEEP_NOISE_PER_CONNECTION // 1024} KiB or {KEEP_NOISE_CHUNKS_PER_CONNECTION} "
+        "chunks of noise per connection, "
+        f"{KEEP_PER_RUN // (1024 * 1024)} MiB per run)",
+        conn_id=channel.conn_id, bytes_dropped=state.bytes_dropped,
+        noise_kept=state.noise_kept))
 
 
 def _extra_code(frame: DecodedFrame) -> tuple[str, Severity]:
@@ -502,7 +543,9 @@ async def close(ctx: ProbeContext, step_id: str) -> CloseInfo | None:
         _report_extras(ctx, step_id, state.pending)
         state.pending.clear()
         state.close_reported = True
-        ctx.emit(ConnectionClosed(channel.conn_id, info.at, CloseHow.LOCAL, False))
+        _report_dropped(ctx, channel, state)
+        ctx.emit(ConnectionClosed(channel.conn_id, info.at, CloseHow.LOCAL, False,
+                                  bytes_dropped=state.bytes_dropped))
     else:
         _report_peer_close(ctx, channel, state)
     orphan_requests(ctx, state)
