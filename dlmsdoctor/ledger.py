@@ -300,6 +300,12 @@ class LoginLedger:
                 + "\n").encode("utf-8", errors="replace")
         fd = self._open_append()
         try:
+            # Writers take turns (a short flock on the file itself; lock() guards the longer
+            # check-login-record on its own lock file): the look at the last byte then never
+            # sees another writer's line half-written, which would add an empty line.
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
             # a file damaged without a final newline must not glue our line to its last one
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":

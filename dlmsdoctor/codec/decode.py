@@ -356,6 +356,9 @@ def _learn_direction(frame: DecodedFrame, index: int, state: _Pipeline) -> Decod
     dest, src = fields.get("dest"), fields.get("src")
     if not isinstance(dest, dict) or not isinstance(src, dict):
         return frame
+    if not getattr(frame, "_pending", False) and any(s.secret for s in frame.spans):
+        return frame  # a segment carrying part of a secret (codec.secrets): a re-parse would
+        # drop its marks and the masked findings, and show the password
     key = (dest.get("raw"), src.get("raw"))
     how, direction = fields.get("direction_from"), fields.get("direction")
     if how in ("frame type", "llc", "given") and direction in ("tx", "rx"):
