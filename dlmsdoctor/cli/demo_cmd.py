@@ -287,6 +287,7 @@ def demo_app(scenario: Scenario, port: int, workdir: Path) -> Any:
         prelude=earlier_client if scenario.before else None,
         prelude_note="Before this run, an earlier client (not shown) logs in with credential "
         f"set {', '.join(parse_credential(c).name for c in scenario.before)}…",
+        summary_words=demo_summary,
     )
     return create_app(
         start_screen="probe",

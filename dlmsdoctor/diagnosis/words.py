@@ -5,6 +5,7 @@ beside "0.03 s"), and a codec finding code ("hdlc.fcs.mismatch") is said in word
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -19,6 +20,8 @@ def duration(seconds: float | None, lang: str = "en") -> str:
     """A time span for people: "1.8 ms", "34 ms", "0.80 s" never; "1.25 s", "12 s"."""
     if seconds is None:
         return "-"
+    if not math.isfinite(seconds):  # a damaged session file: say it, never crash
+        return "∞ s" if seconds > 0 else "-"
     if seconds < 0.01:
         return f"{number(seconds * 1000, lang, 1)} ms"
     if seconds < 1.0:

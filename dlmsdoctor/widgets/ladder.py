@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from dlmsdoctor.events import StepStatus
+from dlmsdoctor.output.i18n import step_title
 from dlmsdoctor.session import StepRecord
 
 STATE_MARK: dict[StepStatus, tuple[str, str]] = {
@@ -18,6 +19,8 @@ STATE_MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.UNAVAILABLE: ("?", "dim yellow"),
     StepStatus.ERROR: ("E", "bold magenta"),
     StepStatus.CANCELLED: ("⊘", "yellow"),
+    # failed at the defaults, a later rung got through (diagnosis/steps.py settles it)
+    StepStatus.RECOVERED: ("↻", "yellow"),
 }
 
 
@@ -116,7 +119,7 @@ class Ladder(DataTable[str | Text]):
         state = state_text(step.status)
         if state_width == 1:
             state = Text(STATE_MARK.get(step.status, ("?", ""))[0], style=state.style)
-        name = rung_name(step.title or step.id)
+        name = rung_name(step_title(step.id, step.title or step.id, "en"))
         if len(name) > rung_width:
             name = name[: rung_width - 1] + "…"
         cells: list[str | Text] = [state, Text(name)]
