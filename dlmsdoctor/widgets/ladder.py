@@ -48,6 +48,12 @@ def rung_name(title: str) -> str:
     return name if len(name) <= RUNG_WIDTH else name[: RUNG_WIDTH - 1] + "…"
 
 
+def rung_label(step: StepRecord) -> str:
+    """One label per step, the reports' (``i18n.step_title``): "Reads with set 'mgmt'" beside
+    "Identity reads", never the same title twice."""
+    return rung_name(step_title(step.id, step.title or step.id, "en"))
+
+
 # Below this width the ladder shows the state as its mark only (the colour and the result say
 # the rest) and drops the timing column below NO_TIME_WIDTH: the result text matters most.
 COMPACT_WIDTH = 90
@@ -119,7 +125,7 @@ class Ladder(DataTable[str | Text]):
         state = state_text(step.status)
         if state_width == 1:
             state = Text(STATE_MARK.get(step.status, ("?", ""))[0], style=state.style)
-        name = rung_name(step_title(step.id, step.title or step.id, "en"))
+        name = rung_label(step)
         if len(name) > rung_width:
             name = name[: rung_width - 1] + "…"
         cells: list[str | Text] = [state, Text(name)]
