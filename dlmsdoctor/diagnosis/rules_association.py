@@ -19,11 +19,17 @@ from dlmsdoctor.session import Cause, Evidence, LoginRecord, ProbeFinding
 
 
 def _who(login: LoginRecord) -> str:
+    if not login.credential:  # a capture or a tap: the poller's set names are not known
+        return f"the login of client SAP {login.client_sap} ({login.mechanism})"
     return f"credential set {login.credential!r} (client SAP {login.client_sap}, {login.mechanism})"
 
 
 def _finding_who(pf: ProbeFinding) -> str:
-    name = pf.data.get("credential") or "?"
+    name = pf.data.get("credential")
+    if not name:
+        mechanism = pf.data.get("mechanism")
+        return (f"the login of client SAP {pf.data.get('client_sap', '?')}"
+                + (f" ({mechanism})" if mechanism else ""))
     return f"credential set {name!r} (client SAP {pf.data.get('client_sap', '?')})"
 
 
@@ -73,7 +79,8 @@ def lockout(f: SessionFacts) -> list[Cause]:
     if failed_at is None and failed_pf:
         failed_at = min(pf.at for pf in failed_pf)
     # (a) a credential accepted before was refused afterwards: the right password, refused
-    accepted = {x.credential: x for x in f.logins if x.outcome == "accepted"}
+    # (a capture's logins have no set name: the same client SAP may have sent another secret)
+    accepted = {x.credential: x for x in f.logins if x.outcome == "accepted" and x.credential}
     for x in failed:
         if x.credential in accepted and accepted[x.credential].at < x.at:
             proof.append(

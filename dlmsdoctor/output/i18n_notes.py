@@ -17,12 +17,19 @@ from dlmsdoctor.output import i18n
 _WHO = re.compile(r"credential set '(?P<name>[^']*)' \(client SAP (?P<sap>\d+), (?P<mech>\w+)\)")
 
 
+# A capture's login (no credential set name known): "the login of client SAP 1 (low)".
+_LOGIN_OF = re.compile(r"the login of client SAP (?P<sap>\d+)(?: \((?P<mech>\w+)\))?")
+
+
 def _who_es(text: str) -> str:
     def one(m: re.Match[str]) -> str:
         mech = i18n.pick(i18n.AUTH, m["mech"], "es", m["mech"])
         return f"el juego '{m['name']}' (SAP de cliente {m['sap']}, {mech})"
 
-    return _WHO.sub(one, text)
+    text = _WHO.sub(one, text)
+    return _LOGIN_OF.sub(lambda m: f"la autenticación del SAP de cliente {m['sap']}"
+                         + (f" ({i18n.pick(i18n.AUTH, m['mech'], 'es', m['mech'])})"
+                            if m["mech"] else ""), text)
 
 
 def _figures_es(text: str) -> str:
@@ -88,7 +95,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         (r"release failed", "la liberación falló"),
         (r"the meter's AARE refused (?P<w>.+): (?P<r>[^:]+)",
          "el AARE del medidor rechazó a {w}: {r}"),
-        (r"(?P<w>credential set .+) accepted earlier, refused now",
+        (r"(?P<w>(?:credential set|the login of) .+) accepted earlier, refused now",
          "{w}: aceptado antes, rechazado ahora"),
         (r"the run stopped: the connection was closed at once(?P<rest>.*)",
          "la prueba se detuvo: la conexión se cerró de inmediato{rest}"),
@@ -136,7 +143,8 @@ def note_es(note: str) -> str | None:
                 value = _REST.sub(lambda r: f", con {r['n']} autenticación(es) fallida(s) "
                                   "recientes en el registro de intentos", value)
             values[key] = _figures_es(_size_es(_who_es(value)))
-        return template.format(**values).replace(" a el juego", " al juego")
+        return (template.format(**values).replace(" a el juego", " al juego")
+                .replace(" a la autenticación", " la autenticación"))
     return _codec_es(note)
 
 

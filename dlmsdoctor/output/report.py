@@ -169,17 +169,17 @@ def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
     return doc
 
 
-def _close_text(conn: ConnectionRecord, lang: str) -> str:
+def _close_text(conn: ConnectionRecord, lang: str, kind: str = "probe") -> str:
     if conn.failed:
         return t(lang, "failed_conn", reason=conn.failed)
     how = conn.close_how
     if how is None:
         return t(lang, "close_open")
     if how is CloseHow.RST:
-        return t(lang, "close_rst_peer" if conn.closed_by_peer else "close_rst_local")
+        return i18n.tk(lang, "close_rst_peer" if conn.closed_by_peer else "close_rst_local", kind)
     if conn.closed_by_peer:
         return t(lang, "close_fin_peer")
-    return t(lang, "close_timeout" if how is CloseHow.TIMEOUT else "close_local")
+    return i18n.tk(lang, "close_timeout" if how is CloseHow.TIMEOUT else "close_local", kind)
 
 
 def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
@@ -200,7 +200,7 @@ def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
                 "closed_at": conn.closed_at,
                 "close_how": conn.close_how.value if conn.close_how else None,
                 "closed_by_peer": conn.closed_by_peer,
-                "close_text": _close_text(conn, lang),
+                "close_text": _close_text(conn, lang, session.kind),
                 "frames_tx": len(tx),
                 "frames_rx": len(rx),
                 "bytes_tx": sum(len(f.data) for f in tx),
@@ -515,9 +515,11 @@ def _key_figures(doc: dict[str, Any], lang: str) -> list[str]:
 
 def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
     out = [
-        t(
+        i18n.tk(
             lang,
             "sum_run",
+            session.kind,
+            source=Path(str(session.settings.get("source") or session.id)).name,
             host=session.target.host,
             port=session.target.port,
             date=i18n.when_text(session.started_at),
@@ -635,6 +637,7 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
             "finished_at": session.finished_at,
             "duration": session.duration,
             "cancelled": session.cancelled,
+            "kind": session.kind,  # probe, tap, capture: what the words say it shows
         },
         "target": {
             "host": session.target.host,
@@ -672,7 +675,7 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
                 "diagnostic": x.diagnostic,
                 "text": t(
                     lang,
-                    "login_row",
+                    "login_row" if x.credential else "login_row_sap",
                     at=i18n.number(x.at, lang, 3),
                     credential=x.credential,
                     sap=x.client_sap,

@@ -412,9 +412,9 @@ class ProbeScreen(Screen[None]):
             ladder.update_step(step)
         elif isinstance(event, LoginAttempted):
             self._logins += 1
-            if login_failed(event.mechanism, event.outcome):
-                if self._logins_left is not None and self._logins_left > 0:
-                    self._logins_left -= 1
+            left = self._logins_left
+            if login_failed(event.mechanism, event.outcome) and left is not None and left > 0:
+                self._logins_left = left - 1
             self._status(f"Login as {event.credential}: {event.outcome}")
         elif isinstance(event, FindingRaised):
             self._status(f"{event.severity.value}: {event.message}")

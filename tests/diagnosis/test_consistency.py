@@ -304,10 +304,7 @@ needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
 def test_each_sample_as_a_foreign_pcap_is_consistent(name: str, tmp_path: Path) -> None:
     session = Session.loads((CAPTURES / f"{name}.session.json").read_text(encoding="utf-8"))
     path = _as_foreign_pcap(name, tmp_path)
-    try:
-        foreign = load_session_file(path, session.target.port)
-    except ValueError as exc:  # CaptureFormatError: nothing DLMS-like to read
-        pytest.xfail(f"w10b (foreign captures) reads this pcap: {exc}")
+    foreign = load_session_file(path, session.target.port)
     apply(foreign)
     for lang in LANGS:
         problems = check(foreign, rendered=rendered(foreign, lang), lang=lang)
@@ -315,8 +312,6 @@ def test_each_sample_as_a_foreign_pcap_is_consistent(name: str, tmp_path: Path) 
 
 
 @needs_tshark
-@pytest.mark.xfail(strict=False, reason="issue 9 item 5, helper w10b: a foreign pcap of the "
-                   "same bytes gets the session's verdict (not on this branch yet)")
 @pytest.mark.parametrize("name", SAMPLES)
 def test_each_sample_as_a_foreign_pcap_gets_the_sessions_verdict(name: str,
                                                                 tmp_path: Path) -> None:
