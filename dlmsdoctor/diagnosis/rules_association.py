@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import (
     TAG_AARE,
@@ -14,7 +12,7 @@ from dlmsdoctor.diagnosis.facts import (
     diagnostic_number,
 )
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
-from dlmsdoctor.diagnosis.words import duration
+from dlmsdoctor.diagnosis.words import duration, timeout_needed
 from dlmsdoctor.session import Cause, Evidence, LoginRecord, ProbeFinding
 
 
@@ -427,7 +425,7 @@ def _late_association(aarq: FrameFacts, aare: FrameFacts) -> Cause:
     )
 
 
-_SLOW_WHAT = {"link": ("UA", "SNRM"), "association": ("AARE", "AARQ (login)"),
+_SLOW_WHAT = {"link": ("UA", "SNRM"), "association": ("AARE", "AARQ (association)"),
               "get": ("GET answer", "GET (read)"), "release": ("RLRE", "RLRQ (release)"),
               "disc": ("UA", "DISC"), "action": ("ACTION answer", "ACTION")}
 
@@ -447,7 +445,7 @@ def slow_service(f: SessionFacts) -> list[Cause]:
     slowest = max(found, key=lambda pf: _number(pf.data.get("delay")))
     delay, waited = _number(slowest.data.get("delay")), _number(slowest.data.get("waited"))
     answer, request = _SLOW_WHAT.get(str(slowest.data.get("service")), ("answer", "request"))
-    needed = max(math.ceil(delay * 1.5 * 2) / 2, math.ceil(delay) + 1.0)
+    needed = timeout_needed(delay)
     evidence: list[Evidence] = []
     for pf in sorted(found, key=lambda pf: pf.frames[:1]):
         what = _SLOW_WHAT.get(str(pf.data.get("service")), ("answer", "request"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
-from dlmsdoctor.diagnosis.words import duration
+from dlmsdoctor.diagnosis.words import duration, timeout_needed
 from dlmsdoctor.session import Action, Cause, Evidence
 
 
@@ -374,7 +374,9 @@ def _late_answer(snrm: FrameFacts, answer: FrameFacts, confidence: float = 0.8) 
             ev_frame(snrm, "SNRM: no answer within the timeout"),
             ev_frame(answer, f"the UA arrived {said} after the SNRM"),
         ],
-        [now(f"Raise the reply timeout (--timeout) to at least {duration(max(3.0, delay * 2))}.")],
+        [now(f"Set your poller's reply timeout to at least {timeout_needed(delay):g} s "
+             f"(dlmsdoctor: --timeout {timeout_needed(delay):g}); the slowest answer took "
+             f"{said}.")],
     )
 
 

@@ -35,6 +35,16 @@ def duration(seconds: float | None, lang: str = "en") -> str:
     return f"{number(seconds, lang, 0)} s"
 
 
+def timeout_needed(delay: float) -> float:
+    """The reply timeout a poller needs for an answer that took ``delay`` seconds: half as much
+    again, rounded up to half a second, and at least a second more (every rule that advises a
+    timeout says this one number)."""
+    if not math.isfinite(delay) or delay <= 0:
+        return 1.0
+    delay = round(delay, 1)  # 2.003 s is 2 s: a millisecond more must not add a second
+    return max(math.ceil(delay * 1.5 * 2) / 2, math.ceil(delay) + 1.0)
+
+
 # Codec finding codes in plain words (English; Spanish in output/i18n.py CODEC_ES). ``tx``:
 # for the frames we send; ``rx``: for frames the meter (or a bridge) sent. A bad checksum on
 # our frame means the meter drops it; on the meter's frame, that it was damaged on the way.

@@ -132,6 +132,9 @@ def _codec_es(note: str) -> str | None:
 
 def note_es(note: str) -> str | None:
     """A rule's evidence note in Spanish, or None when there is no Spanish for it."""
+    figured = figured_es(note)
+    if figured is not None:
+        return figured
     for pattern, template in _PATTERNS:
         m = pattern.fullmatch(note)
         if m is None:
@@ -193,3 +196,54 @@ def codec_problem(code: str, message: str, tx: bool, lang: str) -> tuple[str, bo
     if code in CODEC_EN:
         return CODEC_EN[code][direction], True
     return message, True
+
+
+# The late/slow answer's words carry this run's figures (the delay, the wait, the timeout a
+# poller needs): a Spanish report keeps them, said in Spanish.
+_REQUEST_ES = {"SNRM": "SNRM", "DISC": "DISC", "ACTION": "ACTION", "request": "pedido",
+               "AARQ (association)": "AARQ (asociación)", "GET (read)": "GET (lectura)",
+               "RLRQ (release)": "RLRQ (liberación)"}
+_ANSWER_ES = {"UA": "el UA", "AARE": "el AARE", "RLRE": "el RLRE", "answer": "la respuesta",
+              "GET answer": "la respuesta al GET", "ACTION answer": "la respuesta al ACTION"}
+_NEEDED = (r"(?P<n>[\d.]+) s \(dlmsdoctor: --timeout [\d.]+\); the slowest answer took "
+           r"(?P<d>.+)\.")
+_FIGURED_ES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), es)
+    for p, es in (
+        (r"(?P<r>.+): no answer within the (?P<w>.+) wait",
+         "{r}: sin respuesta dentro de la espera de {w}"),
+        (r"the (?P<a>.+) came (?P<d>.+) after it", "{a} llegó {d} después"),
+        (r"The meter works, but slowly: its (?P<a>.+) came (?P<d>.+) after our (?P<r>.+), "
+         r"later than the (?P<w>.+) wait",
+         "El medidor funciona, pero lento: {a} llegó {d} después de nuestro {r}, más tarde "
+         "que la espera de {w}"),
+        (r"The meter answers, but later than the timeout \((?P<d>.+) after the request\)",
+         "El medidor responde, pero después del tiempo de espera ({d} después del pedido)"),
+        (r"The meter answers slowly \(typically (?P<d>.+)\)",
+         "El medidor responde lento (típicamente {d})"),
+        (r"Set your poller's reply timeout to at least " + _NEEDED,
+         "Configure el tiempo de espera de respuesta de su sistema de lectura en al menos {n} s "
+         "(dlmsdoctor: --timeout {n}); la respuesta más lenta tardó {d}."),
+        (r"Set the client's reply timeout to at least " + _NEEDED,
+         "Configure el tiempo de espera de respuesta del cliente en al menos {n} s "
+         "(dlmsdoctor: --timeout {n}); la respuesta más lenta tardó {d}."),
+    )
+]
+
+
+def figured_es(text: str) -> str | None:
+    """A late or slow answer's title, note or action (with its figures) in Spanish, or None."""
+    for pattern, template in _FIGURED_ES:
+        m = pattern.fullmatch(text)
+        if m is None:
+            continue
+        values = {}
+        for key, value in m.groupdict().items():
+            if key == "r":
+                value = _REQUEST_ES.get(value, value)
+            elif key == "a":
+                value = _ANSWER_ES.get(value, value)
+            values[key] = _figures_es(value) if key != "n" else value.replace(".", ",")
+        out = template.format(**values)
+        return out[0].upper() + out[1:]
+    return None

@@ -418,6 +418,13 @@ def _cause_doc(
     if spanish is not None:
         title, explanation, actions = spanish
         translated = True
+        # a late or slow answer: its title and actions keep this run's figures
+        from dlmsdoctor.output.i18n_notes import figured_es
+
+        title = figured_es(cause.title) or title
+        figured = [(a.when, figured_es(a.text)) for a in cause.actions]
+        if figured and all(text for _, text in figured):
+            actions = [(when, text or "") for when, text in figured]
     else:
         title, explanation = cause.title, cause.explanation
         actions = [(a.when, a.text) for a in cause.actions]

@@ -60,12 +60,15 @@ def test_iec_text_on_the_line_is_what_the_framing_rung_got() -> None:
 
 
 def test_lockout_demo_counts_only_the_failures_this_run_caused() -> None:
-    """The simulated poller's two failed logins are the poller's, not this run's."""
+    """The two failed logins of the earlier runs (the ledger's "an earlier run", as the verdict
+    says) are theirs, not this run's."""
     result = invoke("--headless", "--scenario", "lockout")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "0 failed login(s) caused by this run" in out
-    assert "the earlier client (the site's poller) caused 2 failed login(s)" in out
+    assert "the earlier runs (not shown; in the login ledger) caused 2 failed login(s)" in out
+    assert "an earlier run" in out  # the verdict's words for the same failures
+    assert "poller) caused" not in out
     assert "2 failed login(s) caused," not in out
 
 

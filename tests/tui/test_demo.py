@@ -88,7 +88,7 @@ async def test_lockout_demo_runs_the_earlier_client_first(hermetic_dirs: Path) -
         app = demo_app(scenario, meter.port, hermetic_dirs / "demo-tmp")
         async with app.run_test(size=(100, 30)) as pilot:
             status = str(app.screen.query_one("#probe-status").render())
-            assert "an earlier client (not shown) logs in with credential set mgmt" in status
+            assert "earlier dlmsdoctor runs (not shown) log in with credential set mgmt" in status
             assert "11111111" not in status  # its password is not shown
             await app.workers.wait_for_complete()
             await pilot.pause()
