@@ -45,6 +45,7 @@ def _closed_right_after(f: SessionFacts) -> list[tuple[ConnFacts, FrameFacts]]:
     "link.closed_after_frame",
     "auth.lockout_elsewhere",
     "hdlc.address_refused",
+    "hdlc.wrong_address",  # the close at one address, a UA at another
 )
 def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
     """Socket closed right after our frame, no bytes: disambiguated by what else was seen."""

@@ -4,7 +4,10 @@ evidence in frame order, once; reports in Spanish completely, figures kept)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+
+import pytest
 
 from dlmsdoctor.diagnosis.evidence import settle_evidence
 from dlmsdoctor.diagnosis.facts import SessionFacts
@@ -83,3 +86,28 @@ def test_slow_gets_one_cause_one_timeout_both_languages() -> None:
     assert "nota registrada" not in es and "no answer within" not in es
     assert "la respuesta al GET llegó" in es
     assert f"--timeout {timeouts.pop().replace('.', ',')}" in es
+
+
+def test_a_meter_closing_on_the_wrong_address_logs_no_rule_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The console printed "rule closed_after_first_frame emitted undeclared cause code
+    hdlc.wrong_address" beside the ladder."""
+    from dlmsdoctor.engine import ProbeOptions
+    from dlmsdoctor.ledger import MemoryLedger
+    from dlmsdoctor.run import probe_and_diagnose
+    from dlmsdoctor.sim.meter import SimulatedMeter
+
+    async def run() -> Session:
+        async with SimulatedMeter("serial-last4", ["wrong-address=close"]) as meter:
+            options = ProbeOptions("127.0.0.1", meter.port, icmp=False, timeout=0.4,
+                                   banner_window=0.1, busy_retry_wait=0.1, release_timeout=0.5,
+                                   serial_number="12345678")
+            result = await probe_and_diagnose(options, ledger=MemoryLedger(), save=False)
+            await asyncio.sleep(0.05)
+        return result.session  # type: ignore[no-any-return]
+
+    with caplog.at_level(logging.WARNING):
+        session = asyncio.run(run())
+    assert session.diagnosis is not None
+    assert session.diagnosis.causes[0].code == "hdlc.wrong_address"
+    assert not [r for r in caplog.records if "undeclared" in r.getMessage()]
