@@ -799,6 +799,25 @@ def t(lang: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+# A TCP connection that failed: its reason (ConnectionRecord.failed) and the link's one-line
+# note, in Spanish (the note is recorded in English).
+CONNECT_FAILED = {
+    "refused": {"en": "refused", "es": "rechazada"},
+    "timeout": {"en": "timeout", "es": "sin respuesta"},
+    "unreachable": {"en": "unreachable", "es": "inalcanzable"},
+    "dns": {"en": "name not resolved", "es": "nombre no resuelto"},
+    "error": {"en": "error", "es": "error"},
+}
+CONNECT_NOTE_ES = {
+    "refused": "conexión rechazada por {where}: nada escucha en ese puerto, o un firewall la "
+               "rechaza",
+    "timeout": "{where} no respondió dentro de la espera de conexión",
+    "unreachable": "{where} es inalcanzable: no hay ruta hasta el equipo",
+    "dns": "el nombre {host} no se resuelve",
+    "error": "la conexión a {where} falló",
+}
+
+
 # What a capture's report says instead (``Session.kind == "capture"``): dlmsdoctor did not
 # test anything, the client in the capture sent the TX frames.
 KIND_S: dict[str, dict[str, dict[str, str]]] = {

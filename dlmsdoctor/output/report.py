@@ -171,7 +171,8 @@ def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
 
 def _close_text(conn: ConnectionRecord, lang: str, kind: str = "probe") -> str:
     if conn.failed:
-        return t(lang, "failed_conn", reason=conn.failed)
+        return t(lang, "failed_conn",
+                 reason=i18n.pick(i18n.CONNECT_FAILED, conn.failed, lang, conn.failed))
     how = conn.close_how
     if how is None:
         return t(lang, "close_open")
@@ -205,10 +206,20 @@ def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
                 "frames_rx": len(rx),
                 "bytes_tx": sum(len(f.data) for f in tx),
                 "bytes_rx": sum(len(f.data) for f in rx),
-                "note": conn.note,
+                **_connection_note(conn, lang),
             }
         )
     return out
+
+
+def _connection_note(conn: ConnectionRecord, lang: str) -> dict[str, Any]:
+    """The link's note on a connection, in ``lang`` (recorded in English)."""
+    if lang == "en" or not conn.note:
+        return {"note": conn.note}
+    where = f"[{conn.host}]:{conn.port}" if ":" in conn.host else f"{conn.host}:{conn.port}"
+    template = i18n.CONNECT_NOTE_ES.get(conn.failed or "")
+    text = template.format(where=where, host=conn.host) if template else None
+    return {"note": text or "", "recorded_note": conn.note, "note_translated": bool(text)}
 
 
 def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any]]]:

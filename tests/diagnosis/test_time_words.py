@@ -111,3 +111,25 @@ def test_a_meter_closing_on_the_wrong_address_logs_no_rule_warning(
     assert session.diagnosis is not None
     assert session.diagnosis.causes[0].code == "hdlc.wrong_address"
     assert not [r for r in caplog.records if "undeclared" in r.getMessage()]
+
+
+def test_a_failed_connection_is_said_in_spanish_in_the_json(story: Story) -> None:
+    """The Spanish JSON kept the link's English note ("connection refused by ... nothing
+    listens ...") and "falló: refused"."""
+    import json
+
+    from dlmsdoctor.diagnosis import apply
+    from dlmsdoctor.diagnosis.consistency import check
+    from dlmsdoctor.events import ConnectionFailed
+
+    note = ("connection refused by 127.0.0.1:45006: nothing listens on that port, or a "
+            "firewall rejects it")
+    story.recorder.add(ConnectionFailed(1, "127.0.0.1", 45006, 0.01, "refused", note, 0.001))
+    session = story.session
+    apply(session)
+    text = render_report(session, "json", "es")
+    conn = json.loads(text)["measurements"]["connections"][0]
+    assert conn["close_text"] == "falló: rechazada"
+    assert conn["note"].startswith("conexión rechazada por 127.0.0.1:45006")
+    assert conn["recorded_note"] == note
+    assert check(session, rendered={"json": text}, lang="es") == []
