@@ -71,6 +71,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         (r"the bridge wrote (?P<t>.+) and closed", "el puente escribió {t} y cerró"),
         (r"a connection a moment later got through", "una conexión un momento después pasó"),
         (r"bridge: (?P<t>.+)", "puente: {t}"),
+        (r"bridge busy", "puente ocupado"),
         (r"telnet negotiation bytes \(IAC \.\.\.\)", "bytes de negociación telnet (IAC ...)"),
         (r"IEC 62056-21 text (?P<t>.+)", "texto IEC 62056-21 {t}"),
         (r"our own bytes came back", "volvieron nuestros propios bytes"),

@@ -218,7 +218,7 @@ def _connection_note(conn: ConnectionRecord, lang: str) -> dict[str, Any]:
         return {"note": conn.note}
     where = f"[{conn.host}]:{conn.port}" if ":" in conn.host else f"{conn.host}:{conn.port}"
     template = i18n.CONNECT_NOTE_ES.get(conn.failed or "")
-    text = template.format(where=where, host=conn.host) if template else None
+    text = template.format(where=where, host=conn.host) if template else note_es(conn.note)
     return {"note": text or "", "recorded_note": conn.note, "note_translated": bool(text)}
 
 
