@@ -121,7 +121,8 @@ def lockout(f: SessionFacts) -> list[Cause]:
     counted = any(_int(pf.data.get("failed_since_success")) >= 2 for pf in stopped)
     return [
         _taken_candidate(0.45, evidence),
-        _lockout_cause(0.5 if counted else 0.4, evidence, proven=False),
+        _lockout_cause(0.5 if counted else 0.4, evidence, proven=False,
+                       own=_own_failure_times(stopped)),
         cause(
             "network.proxy",
             "Maybe a firewall or proxy accepts the connection and drops it",
@@ -186,12 +187,27 @@ def _taken_candidate(confidence: float, evidence: list[Evidence]) -> Cause:
     )
 
 
-def _lockout_cause(confidence: float, evidence: list[Evidence], proven: bool = True) -> Cause:
-    title = (
-        "The meter locked logins out after failed password attempts"
-        if proven
-        else "Maybe a login lockout after earlier failed logins (not proven)"
-    )
+def _own_failure_times(found: list[ProbeFinding]) -> str:
+    """The times of this tool's own failed logins the guard counted ("23:35, 23:36")."""
+    times: list[str] = []
+    for pf in found:
+        own = pf.data.get("own_failures")
+        for x in own if isinstance(own, list) else []:
+            if isinstance(x, dict) and isinstance(x.get("at_text"), str):
+                times.append(x["at_text"])
+    return ", ".join(times[-4:])
+
+
+def _lockout_cause(confidence: float, evidence: list[Evidence], proven: bool = True,
+                   own: str = "") -> Cause:
+    if proven:
+        title = "The meter locked logins out after failed password attempts"
+    elif own:
+        # the ledger holds only this tool's attempts: the lockout it may have caused, when
+        title = (f"Maybe a login lockout caused by dlmsdoctor's own failed logins at {own} "
+                 "(not proven)")
+    else:
+        title = "Maybe a login lockout after earlier failed logins (not proven)"
     return cause(
         "auth.lockout",
         title,

@@ -220,6 +220,10 @@ _FIGURED_ES: list[tuple[re.Pattern[str], str]] = [
          "que la espera de {w}"),
         (r"The meter answers, but later than the timeout \((?P<d>.+) after the request\)",
          "El medidor responde, pero después del tiempo de espera ({d} después del pedido)"),
+        (r"Maybe a login lockout caused by dlmsdoctor's own failed logins at (?P<t>.+) "
+         r"\(not proven\)",
+         "Quizás un bloqueo de autenticación causado por los intentos fallidos de dlmsdoctor "
+         "a las {t} (no probado)"),
         (r"The meter answers slowly \(typically (?P<d>.+)\)",
          "El medidor responde lento (típicamente {d})"),
         (r"Set your poller's reply timeout to at least " + _NEEDED,
