@@ -87,7 +87,7 @@ class Ladder(DataTable[str | Text]):
     def _widths(self) -> tuple[int, int, int, int]:
         width = self.scrollable_content_region.width or self.size.width or 80
         compact = width < COMPACT_WIDTH
-        state = 1 if compact else 9
+        state = 1 if compact else 11  # "↻ recovered", "⊘ cancelled" on one line
         rung = RUNG_WIDTH if width >= 64 else 16
         time = 0 if width < NO_TIME_WIDTH else 7
         columns = 4 if time else 3
