@@ -112,6 +112,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     )
 ]
 _REST = re.compile(r", with (?P<n>\d+) failed login\(s\) recent in the login ledger")
+_OWN = re.compile(r"; dlmsdoctor's own failed logins on this meter: (?P<t>.+)$")
 
 
 def _codec_es(note: str) -> str | None:
@@ -146,6 +147,10 @@ def note_es(note: str) -> str | None:
             if key == "rest":
                 value = _REST.sub(lambda r: f", con {r['n']} autenticación(es) fallida(s) "
                                   "recientes en el registro de intentos", value)
+                value = _OWN.sub(lambda r: "; autenticaciones fallidas de dlmsdoctor en este "
+                                 "medidor: " + r["t"].replace("(an earlier run)",
+                                                             "(una prueba anterior)")
+                                 .replace("(this run)", "(esta prueba)"), value)
             values[key] = _figures_es(_size_es(_who_es(value)))
         return (template.format(**values).replace(" a el juego", " al juego")
                 .replace(" a la autenticación", " la autenticación"))

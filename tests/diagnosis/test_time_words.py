@@ -133,3 +133,40 @@ def test_a_failed_connection_is_said_in_spanish_in_the_json(story: Story) -> Non
     assert conn["note"].startswith("conexión rechazada por 127.0.0.1:45006")
     assert conn["recorded_note"] == note
     assert check(session, rendered={"json": text}, lang="es") == []
+
+
+def test_the_lockout_guards_own_failures_are_said_in_spanish() -> None:
+    note = ("the run stopped: the connection was closed at once, with 2 failed login(s) recent "
+            "in the login ledger; dlmsdoctor's own failed logins on this meter: 23:35 (an "
+            "earlier run), 23:36 (this run)")
+    assert note_es(note) == (
+        "la prueba se detuvo: la conexión se cerró de inmediato, con 2 autenticación(es) "
+        "fallida(s) recientes en el registro de intentos; autenticaciones fallidas de "
+        "dlmsdoctor en este medidor: 23:35 (una prueba anterior), 23:36 (esta prueba)")
+    assert figured_es("Maybe a login lockout caused by dlmsdoctor's own failed logins at "
+                      "23:35, 23:36 (not proven)") == (
+        "Quizás un bloqueo de autenticación causado por los intentos fallidos de dlmsdoctor a "
+        "las 23:35, 23:36 (no probado)")
+
+
+def test_the_check_catches_english_left_inside_a_spanish_note(story: Story) -> None:
+    import copy
+    import json
+
+    from dlmsdoctor.diagnosis import apply
+    from dlmsdoctor.diagnosis.consistency import check
+    from tests.diagnosis.test_consistency import _wrong_password
+
+    _wrong_password(story)
+    session = story.session
+    apply(session)
+    text = render_report(session, "json", "es")
+    assert check(session, rendered={"json": text}, lang="es") == []
+    doc = json.loads(text)
+    bad = copy.deepcopy(doc)
+    bad["diagnosis"]["causes"][0]["evidence"][0]["note"] += "; dlmsdoctor's own failed logins"
+    problems = check(session, rendered={"json": json.dumps(bad)}, lang="es")
+    assert [p.code for p in problems] == ["text.english"]
+    quoted = copy.deepcopy(doc)  # the meter's own words, quoted, stay as they are
+    quoted["diagnosis"]["causes"][0]["evidence"][0]["note"] += " 'the meter said this'"
+    assert check(session, rendered={"json": json.dumps(quoted)}, lang="es") == []
