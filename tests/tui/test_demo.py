@@ -64,6 +64,14 @@ async def test_demo_opens_on_the_probe_screen_and_diagnoses_live(
             assert session.diagnosis.causes[0].code == scenario.expect
             finals = {step.id: step.status for step in session.steps}
             assert finals["address.discover"] is StepStatus.OK, finals
+            # the demo's own choices in its words (as the CLI demo), never an option the
+            # user did not type; the rungs the discovery recovered marked so
+            summaries = {step.id: step.summary for step in session.steps}
+            assert summaries["icmp.ping"].startswith("turned off by the demo"), summaries
+            assert "--no-icmp" not in " ".join(summaries.values())
+            assert finals["hdlc.snrm"] is StepStatus.RECOVERED, finals
+            ladder = app.screen.query_one("#ladder")
+            assert ladder.state_of("hdlc.snrm") == "recovered"
 
             await pilot.press("f4")
             await pilot.pause()
