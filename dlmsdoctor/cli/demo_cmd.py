@@ -79,8 +79,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "lockout",
-            "a meter that locks logins for 60 s after two wrong passwords: the site's poller "
-            "(earlier, silent runs) tried an outdated one twice; now even the right password fails",
+            "a meter that locks logins for 60 s after two wrong passwords: two earlier dlmsdoctor "
+            "runs (not shown) tried outdated ones; now even the right password fails",
             "default",
             ("lockout=2,60",),
             creds=("mgmt=1:low:00000000",),
@@ -230,14 +230,15 @@ def demo(scenario: str, headless: bool, as_json: bool, list_scenarios: bool) -> 
             click.echo("Interrupted.", err=True)
             sys.exit(ExitCode.INTERRUPTED)
     if not as_json:
-        # this run's own failed logins; the earlier client's (the simulated poller) apart
+        # this run's own failed logins; the earlier runs' apart (the verdict names them by the
+        # login ledger: dlmsdoctor's own, "an earlier run")
         ours = sum(1 for x in session.logins if x.mechanism != "none" and x.outcome != "accepted")
         others = max(0, meter.failed_logins() - ours)
         line = (f"\nSimulated meter: {ours} failed login(s) caused by this run, "
                 f"{len(meter.open_associations())} association(s) left open.")
         if others:
-            line += (f" Before it, the earlier client (the site's poller) caused {others} "
-                     "failed login(s).")
+            line += (f" Before it, the earlier runs (not shown; in the login ledger) caused "
+                     f"{others} failed login(s).")
         click.echo(line)
     if session.cancelled:
         sys.exit(ExitCode.INTERRUPTED)
@@ -290,8 +291,9 @@ def demo_app(scenario: Scenario, port: int, workdir: Path) -> Any:
         story=f"Scenario {scenario.name}: {scenario.title}. Watch the ladder; then F3 frames, "
         "F4 diagnosis; ctrl+q quits.",
         prelude=earlier_client if scenario.before else None,
-        prelude_note="Before this run, an earlier client (not shown) logs in with credential "
-        f"set {', '.join(parse_credential(c).name for c in scenario.before)}…",
+        prelude_note="Before this run, earlier dlmsdoctor runs (not shown) log in with credential "
+        f"set {', '.join(sorted({parse_credential(c).name for c in scenario.before}))}…",
+        summary_words=demo_summary,
     )
     return create_app(
         start_screen="probe",

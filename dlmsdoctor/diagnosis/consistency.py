@@ -350,13 +350,37 @@ def _report_rungs(doc: dict[str, Any]) -> list[Problem]:
     return out
 
 
+# English glue words: in a sentence of a Spanish report's own words (titles, explanations,
+# actions, evidence notes), they betray an English clause left inside a translation (a
+# figure-carrying note only half said in Spanish).
+_ENGLISH_GLUE = re.compile(r"\b(the|this|with|and|after|before|our|was|were|own|earlier)\b")
+
+
+def _english_glue(lang: str, where: str, text: object) -> list[Problem]:
+    if lang == "en" or not isinstance(text, str):
+        return []
+    quoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", text)  # the meter's own words stay as they are
+    m = _ENGLISH_GLUE.search(quoted)
+    if m is None:
+        return []
+    return [Problem("text.english", f"json/{lang}: {where} keeps English ({m[0]!r}): "
+                                    f"{text[:80]!r}")]
+
+
 def _untranslated_marks(doc: dict[str, Any]) -> list[Problem]:
     out: list[Problem] = []
+    lang = str(doc.get("lang", "en"))
     for cause in doc.get("diagnosis", {}).get("causes", []):
         if not cause.get("translated", True):
             out.append(Problem("text.english", f"json: cause {cause.get('code')} has no "
                                                "translation"))
+        if cause.get("translated", True):
+            out += _english_glue(lang, f"{cause.get('code')} title", cause.get("title"))
+            for action in cause.get("actions", []):
+                out += _english_glue(lang, f"{cause.get('code')} action", action.get("text"))
         for ev in cause.get("evidence", []):
+            if ev.get("note_translated", True):
+                out += _english_glue(lang, f"{cause.get('code')} evidence", ev.get("note"))
             if not ev.get("note_translated", True):
                 out.append(Problem("text.english",
                                    f"json: evidence note {ev.get('recorded_note')!r} of "

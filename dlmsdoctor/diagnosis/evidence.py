@@ -95,6 +95,7 @@ def settle_evidence(f: SessionFacts, cause: Cause) -> None:
     rule_frames = {e.frame for e in items if e.frame is not None and not e.finding}
     out: list[Evidence] = []
     said: set[tuple[int | None, str]] = set()
+    cited: set[int] = set()
     for ev in framed + unframed:
         key = (ev.frame, ev.note)
         if key in said:
@@ -102,6 +103,12 @@ def settle_evidence(f: SessionFacts, cause: Cause) -> None:
         # a probe finding restating a frame a rule already cites adds nothing but its advice
         if ev.finding and ev.frame is not None and ev.frame in rule_frames:
             continue
+        # each frame once: the first (the rule's own words) says it ("SNRM: no answer within
+        # the timeout" and "request (frame #0), answered late" are one frame, one line)
+        if ev.frame is not None and ev.frame in cited:
+            continue
         said.add(key)
+        if ev.frame is not None:
+            cited.add(ev.frame)
         out.append(ev)
     cause.evidence = out

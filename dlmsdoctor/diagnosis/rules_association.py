@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import (
     TAG_AARE,
@@ -14,16 +12,22 @@ from dlmsdoctor.diagnosis.facts import (
     diagnostic_number,
 )
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
-from dlmsdoctor.diagnosis.words import duration
+from dlmsdoctor.diagnosis.words import duration, timeout_needed
 from dlmsdoctor.session import Cause, Evidence, LoginRecord, ProbeFinding
 
 
 def _who(login: LoginRecord) -> str:
+    if not login.credential:  # a capture or a tap: the poller's set names are not known
+        return f"the login of client SAP {login.client_sap} ({login.mechanism})"
     return f"credential set {login.credential!r} (client SAP {login.client_sap}, {login.mechanism})"
 
 
 def _finding_who(pf: ProbeFinding) -> str:
-    name = pf.data.get("credential") or "?"
+    name = pf.data.get("credential")
+    if not name:
+        mechanism = pf.data.get("mechanism")
+        return (f"the login of client SAP {pf.data.get('client_sap', '?')}"
+                + (f" ({mechanism})" if mechanism else ""))
     return f"credential set {name!r} (client SAP {pf.data.get('client_sap', '?')})"
 
 
@@ -73,7 +77,8 @@ def lockout(f: SessionFacts) -> list[Cause]:
     if failed_at is None and failed_pf:
         failed_at = min(pf.at for pf in failed_pf)
     # (a) a credential accepted before was refused afterwards: the right password, refused
-    accepted = {x.credential: x for x in f.logins if x.outcome == "accepted"}
+    # (a capture's logins have no set name: the same client SAP may have sent another secret)
+    accepted = {x.credential: x for x in f.logins if x.outcome == "accepted" and x.credential}
     for x in failed:
         if x.credential in accepted and accepted[x.credential].at < x.at:
             proof.append(
@@ -116,7 +121,8 @@ def lockout(f: SessionFacts) -> list[Cause]:
     counted = any(_int(pf.data.get("failed_since_success")) >= 2 for pf in stopped)
     return [
         _taken_candidate(0.45, evidence),
-        _lockout_cause(0.5 if counted else 0.4, evidence, proven=False),
+        _lockout_cause(0.5 if counted else 0.4, evidence, proven=False,
+                       own=_own_failure_times(stopped)),
         cause(
             "network.proxy",
             "Maybe a firewall or proxy accepts the connection and drops it",
@@ -181,12 +187,27 @@ def _taken_candidate(confidence: float, evidence: list[Evidence]) -> Cause:
     )
 
 
-def _lockout_cause(confidence: float, evidence: list[Evidence], proven: bool = True) -> Cause:
-    title = (
-        "The meter locked logins out after failed password attempts"
-        if proven
-        else "Maybe a login lockout after earlier failed logins (not proven)"
-    )
+def _own_failure_times(found: list[ProbeFinding]) -> str:
+    """The times of this tool's own failed logins the guard counted ("23:35, 23:36")."""
+    times: list[str] = []
+    for pf in found:
+        own = pf.data.get("own_failures")
+        for x in own if isinstance(own, list) else []:
+            if isinstance(x, dict) and isinstance(x.get("at_text"), str):
+                times.append(x["at_text"])
+    return ", ".join(times[-4:])
+
+
+def _lockout_cause(confidence: float, evidence: list[Evidence], proven: bool = True,
+                   own: str = "") -> Cause:
+    if proven:
+        title = "The meter locked logins out after failed password attempts"
+    elif own:
+        # the ledger holds only this tool's attempts: the lockout it may have caused, when
+        title = (f"Maybe a login lockout caused by dlmsdoctor's own failed logins at {own} "
+                 "(not proven)")
+    else:
+        title = "Maybe a login lockout after earlier failed logins (not proven)"
     return cause(
         "auth.lockout",
         title,
@@ -420,7 +441,7 @@ def _late_association(aarq: FrameFacts, aare: FrameFacts) -> Cause:
     )
 
 
-_SLOW_WHAT = {"link": ("UA", "SNRM"), "association": ("AARE", "AARQ (login)"),
+_SLOW_WHAT = {"link": ("UA", "SNRM"), "association": ("AARE", "AARQ (association)"),
               "get": ("GET answer", "GET (read)"), "release": ("RLRE", "RLRQ (release)"),
               "disc": ("UA", "DISC"), "action": ("ACTION answer", "ACTION")}
 
@@ -440,7 +461,7 @@ def slow_service(f: SessionFacts) -> list[Cause]:
     slowest = max(found, key=lambda pf: _number(pf.data.get("delay")))
     delay, waited = _number(slowest.data.get("delay")), _number(slowest.data.get("waited"))
     answer, request = _SLOW_WHAT.get(str(slowest.data.get("service")), ("answer", "request"))
-    needed = max(math.ceil(delay * 1.5 * 2) / 2, math.ceil(delay) + 1.0)
+    needed = timeout_needed(delay)
     evidence: list[Evidence] = []
     for pf in sorted(found, key=lambda pf: pf.frames[:1]):
         what = _SLOW_WHAT.get(str(pf.data.get("service")), ("answer", "request"))

@@ -10,7 +10,7 @@ from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import ConnFacts, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, ev_step, later, now, rule
 from dlmsdoctor.diagnosis.serial_facts import line_changed_between
-from dlmsdoctor.diagnosis.words import duration
+from dlmsdoctor.diagnosis.words import duration, timeout_needed
 from dlmsdoctor.session import Action, Cause, Evidence
 
 
@@ -46,6 +46,7 @@ def _closed_right_after(f: SessionFacts) -> list[tuple[ConnFacts, FrameFacts]]:
     "link.closed_after_frame",
     "auth.lockout_elsewhere",
     "hdlc.address_refused",
+    "hdlc.wrong_address",  # the close at one address, a UA at another
 )
 def closed_after_first_frame(f: SessionFacts) -> list[Cause]:
     """Socket closed right after our frame, no bytes: disambiguated by what else was seen."""
@@ -375,7 +376,9 @@ def _late_answer(snrm: FrameFacts, answer: FrameFacts, confidence: float = 0.8) 
             ev_frame(snrm, "SNRM: no answer within the timeout"),
             ev_frame(answer, f"the UA arrived {said} after the SNRM"),
         ],
-        [now(f"Raise the reply timeout (--timeout) to at least {duration(max(3.0, delay * 2))}.")],
+        [now(f"Set your poller's reply timeout to at least {timeout_needed(delay):g} s "
+             f"(dlmsdoctor: --timeout {timeout_needed(delay):g}); the slowest answer took "
+             f"{said}.")],
     )
 
 

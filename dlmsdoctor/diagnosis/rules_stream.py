@@ -6,7 +6,7 @@ from __future__ import annotations
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import IDLE_CLOSE_S, FrameFacts, SessionFacts
 from dlmsdoctor.diagnosis.registry import cause, ev_finding, ev_frame, later, now, rule
-from dlmsdoctor.diagnosis.words import codecs_text, duration
+from dlmsdoctor.diagnosis.words import codecs_text, duration, timeout_needed
 from dlmsdoctor.session import Cause, Evidence
 
 
@@ -240,6 +240,8 @@ def inactivity_timeout(f: SessionFacts) -> list[Cause]:
 
 @rule("meter.slow_replies")
 def slow_replies(f: SessionFacts) -> list[Cause]:
+    if f.findings("timing.slow_service"):
+        return []  # answers later than the wait: meter.late_replies says it, with the timeout
     delays = []
     for conn in f.connections:
         for tx in conn.tx:
@@ -263,7 +265,8 @@ def slow_replies(f: SessionFacts) -> list[Cause]:
             "makes things worse on a single-session meter.",
             [ev_frame(slowest[1], "request"),
              ev_frame(slowest[2], f"answered after {duration(slowest[0])}")],
-            [now("Set the client's reply timeout to at least "
-                 f"{duration(max(3.0, median * 3))}.")],
+            [now(f"Set the client's reply timeout to at least {timeout_needed(slowest[0]):g} s "
+                 f"(dlmsdoctor: --timeout {timeout_needed(slowest[0]):g}); the slowest answer "
+                 f"took {duration(slowest[0])}.")],
         )
     ]

@@ -27,8 +27,9 @@ _PROVING_LAYERS = ("hdlc", "wrapper", "address", "association", "cosem")
 _WORKED = (StepStatus.OK, StepStatus.WARNING, StepStatus.RECOVERED)
 
 # Frames an association step sends to close what an earlier step left open, before its own
-# SNRM/AARQ: they belong to that release, not to the login (probes/association.py prepare_link
-# passes the login's step id to release_association and hdlc.disc).
+# SNRM/AARQ: they belong to that release, not to the login. The probe files them under this
+# step id as it sends them (probes/association.py prepare_link, same value);
+# ``frame_owners`` refiles them in sessions recorded before it did.
 PREVIOUS_RELEASE = "release.previous"
 
 
@@ -116,9 +117,12 @@ def _say_what_framing_got(session: Session, facts: SessionFacts) -> None:
 
 
 def frame_owners(session: Session) -> dict[int, str]:
-    """Frame index -> the step it belongs to, where that differs from the recorded step id:
-    the RLRQ/RLRE and DISC/UA an association step sends to close the previous association
-    before its own SNRM belong to that release (``PREVIOUS_RELEASE``)."""
+    """Frame index -> the step it belongs to, where that differs from the recorded step id.
+
+    The probe files the RLRQ/RLRE and DISC/UA that close the previous association under
+    ``PREVIOUS_RELEASE`` itself: for its sessions this is empty. Sessions recorded before it did
+    (saved runs, samples) filed them under the login that sent them first: those leading
+    frames of an association step are refiled here."""
     out: dict[int, str] = {}
     by_step: dict[str, list[int]] = {}
     for frame in session.frames:

@@ -5,6 +5,7 @@ beside "0.03 s"), and a codec finding code ("hdlc.fcs.mismatch") is said in word
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -19,6 +20,8 @@ def duration(seconds: float | None, lang: str = "en") -> str:
     """A time span for people: "1.8 ms", "34 ms", "0.80 s" never; "1.25 s", "12 s"."""
     if seconds is None:
         return "-"
+    if not math.isfinite(seconds):  # a damaged session file: say it, never crash
+        return "∞ s" if seconds > 0 else "-"
     if seconds < 0.01:
         return f"{number(seconds * 1000, lang, 1)} ms"
     if seconds < 1.0:
@@ -30,6 +33,16 @@ def duration(seconds: float | None, lang: str = "en") -> str:
     if seconds < 10.0:
         return f"{number(seconds, lang, 2)} s"
     return f"{number(seconds, lang, 0)} s"
+
+
+def timeout_needed(delay: float) -> float:
+    """The reply timeout a poller needs for an answer that took ``delay`` seconds: half as much
+    again, rounded up to half a second, and at least a second more (every rule that advises a
+    timeout says this one number)."""
+    if not math.isfinite(delay) or delay <= 0:
+        return 1.0
+    delay = round(delay, 1)  # 2.003 s is 2 s: a millisecond more must not add a second
+    return max(math.ceil(delay * 1.5 * 2) / 2, math.ceil(delay) + 1.0)
 
 
 # Codec finding codes in plain words (English; Spanish in output/i18n.py CODEC_ES). ``tx``:

@@ -446,7 +446,7 @@ def _wrapper_detect(b: _Builder, hdlc: list[_Exchange], wrapper: list[_Exchange]
     for x in hdlc:
         if x.closed_after and x.request == "snrm":
             b.finding("framing.detect", "tcp.closed_after_first_frame", "warning",
-                      "the peer closed the connection right after our HDLC frame", x.at,
+                      "the peer closed the connection right after the client's HDLC frame", x.at,
                       x.indexes[:1], how="fin", framing_sent="hdlc")
     summary = ("wrapper" + (f" (after {hdlc_how} on HDLC)" if hdlc else "")) if answered else (
         f"no answer: HDLC {'closed' if hdlc_how == 'a close' else 'silence'}, wrapper "
@@ -502,10 +502,13 @@ def _assoc_step(b: _Builder, x: _Exchange, before: list[_Exchange],
     mech_id = x.fields.get("mechanism_id")
     mechanism = _MECHANISMS.get(mech_id, str(mech_id)) if isinstance(mech_id, int) else "none"
     public = sap == PUBLIC_SAP and mechanism == "none"
-    credential = "public" if public else f"client-{sap}"
-    step_id = _unique(used, "assoc.public" if public else f"assoc.login.{credential}")
+    # A capture does not know the poller's credential set names: a login is its client SAP
+    # (no credential set name: "" in the login record; the words say "the login of client SAP
+    # 1 (low)", diagnosis/rules_association.py).
+    credential = "public" if public else ""
+    step_id = _unique(used, "assoc.public" if public else f"assoc.client.{sap}")
     title = ("Public association (client 16, no authentication)" if public
-             else f"Login (client {sap}, {mechanism})")
+             else f"Login of client SAP {sap} ({mechanism})")
     who = {"client_sap": sap, "mechanism": mechanism, "credential": credential}
     f = x.answer_fields
     frames = _frames_of(before) + x.frames
@@ -558,9 +561,9 @@ def _assoc_step(b: _Builder, x: _Exchange, before: list[_Exchange],
 
 def _read_step(b: _Builder, assoc: tuple[str, str, int, bool], reads: list[_Exchange],
                used: dict[str, int]) -> None:
-    _, credential, _, _ = assoc
+    _, credential, sap, _ = assoc
     step_id = _unique(used, "cosem.identity" if "cosem.identity" not in used
-                      else f"cosem.read.{credential}")
+                      else f"cosem.read.{credential}" if credential else f"cosem.client.{sap}")
     read = denied = 0
     problems: list[str] = []
     for x in reads:
@@ -593,6 +596,8 @@ def _read_step(b: _Builder, assoc: tuple[str, str, int, bool], reads: list[_Exch
                       x.indexes, obis=obis, attribute=attribute, result=text)
     if read and credential:
         b.identity.setdefault("read_with", credential)
+    elif read:
+        b.identity.setdefault("read_with", f"client SAP {sap}")
     shown = {k: b.identity[k] for k in _SHOWN if k in b.identity}
     summary = ", ".join(f"{k}={v}" for k, v in shown.items()) or f"{read} value(s) read"
     if problems:

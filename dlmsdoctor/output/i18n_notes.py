@@ -17,12 +17,19 @@ from dlmsdoctor.output import i18n
 _WHO = re.compile(r"credential set '(?P<name>[^']*)' \(client SAP (?P<sap>\d+), (?P<mech>\w+)\)")
 
 
+# A capture's login (no credential set name known): "the login of client SAP 1 (low)".
+_LOGIN_OF = re.compile(r"the login of client SAP (?P<sap>\d+)(?: \((?P<mech>\w+)\))?")
+
+
 def _who_es(text: str) -> str:
     def one(m: re.Match[str]) -> str:
         mech = i18n.pick(i18n.AUTH, m["mech"], "es", m["mech"])
         return f"el juego '{m['name']}' (SAP de cliente {m['sap']}, {mech})"
 
-    return _WHO.sub(one, text)
+    text = _WHO.sub(one, text)
+    return _LOGIN_OF.sub(lambda m: f"la autenticación del SAP de cliente {m['sap']}"
+                         + (f" ({i18n.pick(i18n.AUTH, m['mech'], 'es', m['mech'])})"
+                            if m["mech"] else ""), text)
 
 
 def _figures_es(text: str) -> str:
@@ -64,6 +71,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         (r"the bridge wrote (?P<t>.+) and closed", "el puente escribió {t} y cerró"),
         (r"a connection a moment later got through", "una conexión un momento después pasó"),
         (r"bridge: (?P<t>.+)", "puente: {t}"),
+        (r"bridge busy", "puente ocupado"),
         (r"telnet negotiation bytes \(IAC \.\.\.\)", "bytes de negociación telnet (IAC ...)"),
         (r"IEC 62056-21 text (?P<t>.+)", "texto IEC 62056-21 {t}"),
         (r"our own bytes came back", "volvieron nuestros propios bytes"),
@@ -88,7 +96,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         (r"release failed", "la liberación falló"),
         (r"the meter's AARE refused (?P<w>.+): (?P<r>[^:]+)",
          "el AARE del medidor rechazó a {w}: {r}"),
-        (r"(?P<w>credential set .+) accepted earlier, refused now",
+        (r"(?P<w>(?:credential set|the login of) .+) accepted earlier, refused now",
          "{w}: aceptado antes, rechazado ahora"),
         (r"the run stopped: the connection was closed at once(?P<rest>.*)",
          "la prueba se detuvo: la conexión se cerró de inmediato{rest}"),
@@ -104,6 +112,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     )
 ]
 _REST = re.compile(r", with (?P<n>\d+) failed login\(s\) recent in the login ledger")
+_OWN = re.compile(r"; dlmsdoctor's own failed logins on this meter: (?P<t>.+)$")
 
 
 def _codec_es(note: str) -> str | None:
@@ -125,6 +134,9 @@ def _codec_es(note: str) -> str | None:
 
 def note_es(note: str) -> str | None:
     """A rule's evidence note in Spanish, or None when there is no Spanish for it."""
+    figured = figured_es(note)
+    if figured is not None:
+        return figured
     for pattern, template in _PATTERNS:
         m = pattern.fullmatch(note)
         if m is None:
@@ -135,8 +147,13 @@ def note_es(note: str) -> str | None:
             if key == "rest":
                 value = _REST.sub(lambda r: f", con {r['n']} autenticación(es) fallida(s) "
                                   "recientes en el registro de intentos", value)
+                value = _OWN.sub(lambda r: "; autenticaciones fallidas de dlmsdoctor en este "
+                                 "medidor: " + r["t"].replace("(an earlier run)",
+                                                             "(una prueba anterior)")
+                                 .replace("(this run)", "(esta prueba)"), value)
             values[key] = _figures_es(_size_es(_who_es(value)))
-        return template.format(**values).replace(" a el juego", " al juego")
+        return (template.format(**values).replace(" a el juego", " al juego")
+                .replace(" a la autenticación", " la autenticación"))
     return _codec_es(note)
 
 
@@ -185,3 +202,58 @@ def codec_problem(code: str, message: str, tx: bool, lang: str) -> tuple[str, bo
     if code in CODEC_EN:
         return CODEC_EN[code][direction], True
     return message, True
+
+
+# The late/slow answer's words carry this run's figures (the delay, the wait, the timeout a
+# poller needs): a Spanish report keeps them, said in Spanish.
+_REQUEST_ES = {"SNRM": "SNRM", "DISC": "DISC", "ACTION": "ACTION", "request": "pedido",
+               "AARQ (association)": "AARQ (asociación)", "GET (read)": "GET (lectura)",
+               "RLRQ (release)": "RLRQ (liberación)"}
+_ANSWER_ES = {"UA": "el UA", "AARE": "el AARE", "RLRE": "el RLRE", "answer": "la respuesta",
+              "GET answer": "la respuesta al GET", "ACTION answer": "la respuesta al ACTION"}
+_NEEDED = (r"(?P<n>[\d.]+) s \(dlmsdoctor: --timeout [\d.]+\); the slowest answer took "
+           r"(?P<d>.+)\.")
+_FIGURED_ES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), es)
+    for p, es in (
+        (r"(?P<r>.+): no answer within the (?P<w>.+) wait",
+         "{r}: sin respuesta dentro de la espera de {w}"),
+        (r"the (?P<a>.+) came (?P<d>.+) after it", "{a} llegó {d} después"),
+        (r"The meter works, but slowly: its (?P<a>.+) came (?P<d>.+) after our (?P<r>.+), "
+         r"later than the (?P<w>.+) wait",
+         "El medidor funciona, pero lento: {a} llegó {d} después de nuestro {r}, más tarde "
+         "que la espera de {w}"),
+        (r"The meter answers, but later than the timeout \((?P<d>.+) after the request\)",
+         "El medidor responde, pero después del tiempo de espera ({d} después del pedido)"),
+        (r"Maybe a login lockout caused by dlmsdoctor's own failed logins at (?P<t>.+) "
+         r"\(not proven\)",
+         "Quizás un bloqueo de autenticación causado por los intentos fallidos de dlmsdoctor "
+         "a las {t} (no probado)"),
+        (r"The meter answers slowly \(typically (?P<d>.+)\)",
+         "El medidor responde lento (típicamente {d})"),
+        (r"Set your poller's reply timeout to at least " + _NEEDED,
+         "Configure el tiempo de espera de respuesta de su sistema de lectura en al menos {n} s "
+         "(dlmsdoctor: --timeout {n}); la respuesta más lenta tardó {d}."),
+        (r"Set the client's reply timeout to at least " + _NEEDED,
+         "Configure el tiempo de espera de respuesta del cliente en al menos {n} s "
+         "(dlmsdoctor: --timeout {n}); la respuesta más lenta tardó {d}."),
+    )
+]
+
+
+def figured_es(text: str) -> str | None:
+    """A late or slow answer's title, note or action (with its figures) in Spanish, or None."""
+    for pattern, template in _FIGURED_ES:
+        m = pattern.fullmatch(text)
+        if m is None:
+            continue
+        values = {}
+        for key, value in m.groupdict().items():
+            if key == "r":
+                value = _REQUEST_ES.get(value, value)
+            elif key == "a":
+                value = _ANSWER_ES.get(value, value)
+            values[key] = _figures_es(value) if key != "n" else value.replace(".", ",")
+        out = template.format(**values)
+        return out[0].upper() + out[1:]
+    return None

@@ -171,17 +171,18 @@ def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
     return doc
 
 
-def _close_text(conn: ConnectionRecord, lang: str) -> str:
+def _close_text(conn: ConnectionRecord, lang: str, kind: str = "probe") -> str:
     if conn.failed:
-        return t(lang, "failed_conn", reason=conn.failed)
+        return t(lang, "failed_conn",
+                 reason=i18n.pick(i18n.CONNECT_FAILED, conn.failed, lang, conn.failed))
     how = conn.close_how
     if how is None:
         return t(lang, "close_open")
     if how is CloseHow.RST:
-        return t(lang, "close_rst_peer" if conn.closed_by_peer else "close_rst_local")
+        return i18n.tk(lang, "close_rst_peer" if conn.closed_by_peer else "close_rst_local", kind)
     if conn.closed_by_peer:
         return t(lang, "close_fin_peer")
-    return t(lang, "close_timeout" if how is CloseHow.TIMEOUT else "close_local")
+    return i18n.tk(lang, "close_timeout" if how is CloseHow.TIMEOUT else "close_local", kind)
 
 
 def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
@@ -202,15 +203,25 @@ def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
                 "closed_at": conn.closed_at,
                 "close_how": conn.close_how.value if conn.close_how else None,
                 "closed_by_peer": conn.closed_by_peer,
-                "close_text": _close_text(conn, lang),
+                "close_text": _close_text(conn, lang, session.kind),
                 "frames_tx": len(tx),
                 "frames_rx": len(rx),
                 "bytes_tx": sum(len(f.data) for f in tx),
                 "bytes_rx": sum(len(f.data) for f in rx),
-                "note": conn.note,
+                **_connection_note(conn, lang),
             }
         )
     return out
+
+
+def _connection_note(conn: ConnectionRecord, lang: str) -> dict[str, Any]:
+    """The link's note on a connection, in ``lang`` (recorded in English)."""
+    if lang == "en" or not conn.note:
+        return {"note": conn.note}
+    where = f"[{conn.host}]:{conn.port}" if ":" in conn.host else f"{conn.host}:{conn.port}"
+    template = i18n.CONNECT_NOTE_ES.get(conn.failed or "")
+    text = template.format(where=where, host=conn.host) if template else note_es(conn.note)
+    return {"note": text or "", "recorded_note": conn.note, "note_translated": bool(text)}
 
 
 def _link_doc(notes: list[FrameNote], lang: str) -> dict[str, list[dict[str, Any]]]:
@@ -420,6 +431,13 @@ def _cause_doc(
     if spanish is not None:
         title, explanation, actions = spanish
         translated = True
+        # a late or slow answer: its title and actions keep this run's figures
+        from dlmsdoctor.output.i18n_notes import figured_es
+
+        title = figured_es(cause.title) or title
+        figured = [(a.when, figured_es(a.text)) for a in cause.actions]
+        if figured and all(text for _, text in figured):
+            actions = [(when, text or "") for when, text in figured]
     else:
         title, explanation = cause.title, cause.explanation
         actions = [(a.when, a.text) for a in cause.actions]
@@ -518,9 +536,11 @@ def _key_figures(doc: dict[str, Any], lang: str) -> list[str]:
 
 def _summary_doc(doc: dict[str, Any], session: Session, lang: str) -> list[str]:
     out = [
-        t(
+        i18n.tk(
             lang,
             "sum_run" if session.target.link == "tcp" else "sum_run_serial",
+            session.kind,
+            source=Path(str(session.settings.get("source") or session.id)).name,
             host=session.target.host,
             port=session.target.port,
             date=i18n.when_text(session.started_at),
@@ -638,6 +658,7 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
             "finished_at": session.finished_at,
             "duration": session.duration,
             "cancelled": session.cancelled,
+            "kind": session.kind,  # probe, tap, capture: what the words say it shows
         },
         "target": {
             "host": session.target.host,
@@ -677,7 +698,7 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
                 "diagnostic": x.diagnostic,
                 "text": t(
                     lang,
-                    "login_row",
+                    "login_row" if x.credential else "login_row_sap",
                     at=i18n.number(x.at, lang, 3),
                     credential=x.credential,
                     sap=x.client_sap,

@@ -77,6 +77,10 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem;
 """
 
 
+def _kind(doc: dict[str, Any]) -> str:
+    return str(doc.get("session", {}).get("kind") or "probe")
+
+
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
@@ -194,8 +198,8 @@ def _actions(doc: dict[str, Any], lang: str) -> str:
 
 def _profile(doc: dict[str, Any], lang: str) -> str:
     if not doc["profile"]:
-        return f"<p>{_e(t(lang, 'no_profile'))}</p>"
-    return f"<p>{_e(t(lang, 'profile_intro'))}</p>" + _table(
+        return f"<p>{_e(i18n.tk(lang, 'no_profile', _kind(doc)))}</p>"
+    return f"<p>{_e(i18n.tk(lang, 'profile_intro', _kind(doc)))}</p>" + _table(
         [t(lang, "setting"), t(lang, "value")], [list(r) for r in doc["profile"]["rows"]]
     )
 
@@ -224,7 +228,7 @@ def _settings(doc: dict[str, Any], lang: str) -> str:
                 f"<code>{_e(f['code'])}</code> ({_e(f['severity_label'])}): "
                 f"{_e(f['text'])}{recorded}" + (f" [{frames}]" if frames else "") + "</li>"
             )
-        out += f"<h3>{_e(t(lang, 'findings'))}</h3><ul>{''.join(found)}</ul>"
+        out += f"<h3>{_e(i18n.tk(lang, 'findings', _kind(doc)))}</h3><ul>{''.join(found)}</ul>"
     return out
 
 
@@ -279,7 +283,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f"<h2>{_e(t(lang, 'profile'))}</h2>{_profile(doc, lang)}",
         f"<h2>{_e(t(lang, 'settings'))}</h2>{_settings(doc, lang)}",
         f'<section class="appendix"><h2>{_e(t(lang, "appendix"))}</h2>'
-        f"<p>{_e(t(lang, 'appendix_intro'))}</p>{_frames(doc, lang)}</section>",
+        f"<p>{_e(i18n.tk(lang, 'appendix_intro', _kind(doc)))}</p>{_frames(doc, lang)}</section>",
         f"<footer><h2>{_e(t(lang, 'about'))}</h2><p>{footer}</p></footer>",
         "</body></html>\n",
     ]

@@ -34,6 +34,10 @@ _STEP_MARK = {
 }
 
 
+def _kind(doc: dict[str, Any]) -> str:
+    return str(doc.get("session", {}).get("kind") or "probe")
+
+
 def cell(text: object) -> str:
     """Text safe inside a table cell: markup escaped like a paragraph (meter-supplied text such
     as a logical device name ``DLD<script>``), pipes escaped, line breaks folded."""
@@ -184,11 +188,11 @@ def render_md(doc: dict[str, Any]) -> str:
 
     out += [f"## {t(lang, 'profile')}", ""]
     if doc["profile"]:
-        out += [t(lang, "profile_intro"), ""]
+        out += [i18n.tk(lang, "profile_intro", _kind(doc)), ""]
         out += _table([t(lang, "setting"), t(lang, "value")],
                       [list(r) for r in doc["profile"]["rows"]])
     else:
-        out += [t(lang, "no_profile"), ""]
+        out += [i18n.tk(lang, "no_profile", _kind(doc)), ""]
 
     out += [
         f"## {t(lang, 'settings')}",
@@ -210,7 +214,7 @@ def render_md(doc: dict[str, Any]) -> str:
         out += [f"### {t(lang, 'identity')}", ""]
         out += [f"- {inline(k)}: {inline(v)}" for k, v in doc["identity_text"]] + [""]
     if doc["findings"]:
-        out += [f"### {t(lang, 'findings')}", ""]
+        out += [f"### {i18n.tk(lang, 'findings', _kind(doc))}", ""]
         for f in doc["findings"]:
             frames = ", ".join(f"#{i}" for i in f["frames"])
             recorded = "" if f["translated"] else f" _{t(lang, 'recorded_text')}_"
@@ -221,7 +225,7 @@ def render_md(doc: dict[str, Any]) -> str:
             )
         out.append("")
 
-    out += [f"## {t(lang, 'appendix')}", "", t(lang, "appendix_intro"), ""]
+    out += [f"## {t(lang, 'appendix')}", "", i18n.tk(lang, "appendix_intro", _kind(doc)), ""]
     if not doc["frames"]:
         out += [t(lang, "no_frames"), ""]
     for fr in doc["frames"]:

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from dlmsdoctor.gx.client import GxClient
 
 PUBLIC = Credential("public", 16, "none")
+# The step the frames that close the previous association belong to (the same value as
+# diagnosis/steps.PREVIOUS_RELEASE, which the reports title "Release of the previous
+# association"): not the login that sends them first.
+PREVIOUS_RELEASE = "release.previous"
 # Client system title for HLS-GMAC when the credential set has none (8 bytes, FLAG-style
 # 3 letters + 5 bytes); a fixed value so a meter's log shows the same client every run.
 DEFAULT_CLIENT_SYSTEM_TITLE = "444C440000000001"
@@ -133,14 +137,16 @@ def report_late(ctx: ProbeContext, step_id: str, late: list[tuple[int, bytes]]) 
 async def prepare_link(ctx: ProbeContext, step_id: str, client_sap: int) -> str | None:
     """Make the link ready for an AARQ from ``client_sap``; None when ready, else the reason."""
     facts = ctx.facts
-    await release_association(ctx, step_id)
+    # What closes the previous association (RLRQ/RLRE, DISC/UA) is filed under that release,
+    # not under this login: the login's own frames begin with its SNRM (or AARQ).
+    await release_association(ctx, PREVIOUS_RELEASE)
     if facts.framing == "wrapper":
         return None if await ensure_connection(ctx, step_id) else "no connection"
     server = facts.server or ctx.options.first_server()
     if facts.link_client_sap == client_sap and not wire.peer_closed(ctx):
         return None
     if facts.link_client_sap is not None and not wire.peer_closed(ctx):
-        await hdlc.disc(ctx, step_id, server, facts.link_client_sap)
+        await hdlc.disc(ctx, PREVIOUS_RELEASE, server, facts.link_client_sap)
     answer = await hdlc.snrm(ctx, step_id, server, client_sap)
     if answer.outcome == "ua":
         return None

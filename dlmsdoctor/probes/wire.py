@@ -57,7 +57,7 @@ _ANY_ANSWER = b"\xd8\x0e"
 # the service a request asks for, by APDU tag (timing is kept per service)
 SERVICE_OF_TAG = {0x60: "association", 0x62: "release", 0xC0: "get", 0xC1: "set",
                   0xC3: "action"}
-SERVICE_TEXT = {"link": "SNRM (link set-up)", "disc": "DISC", "association": "AARQ (login)",
+SERVICE_TEXT = {"link": "SNRM (link set-up)", "disc": "DISC", "association": "AARQ (association)",
                 "release": "RLRQ (release)", "get": "GET (read)", "set": "SET",
                 "action": "ACTION", "segment": "segment"}
 _MAX_ORPHANS = 8

@@ -79,16 +79,28 @@ def last_results(folder: Path | None) -> dict[str, str]:
 
 def ledger_line(target: str) -> str:
     """The attempt ledger of one meter (``host:port``), in one line: what logins have cost."""
-    from dlmsdoctor.ledger import LoginLedger
+    from dlmsdoctor.engine import ProbeOptions
+    from dlmsdoctor.ledger import LedgerUnavailableError, LoginLedger
 
-    attempts = [a for a in LoginLedger().attempts() if a.meter.split("/", 1)[0] == target]
+    ledger = LoginLedger()
+    try:
+        attempts = [a for a in ledger.attempts() if a.meter.split("/", 1)[0] == target]
+    except LedgerUnavailableError as exc:
+        return (f"Ledger for {target}: unusable ({exc.message}); a probe sends no password "
+                "until it is fixed.")
     if not attempts:
         return f"Ledger for {target}: no login attempts recorded."
     failed = [a for a in attempts if a.failed]
     last = attempts[-1]
+    # What a probe with the default limits may still spend (login_budget.py's rules).
+    options = ProbeOptions(host=target)
+    recent = [a for a in failed if a.at >= ledger.wall() - options.ledger_window]
+    left = max(0, min(options.run_max_failures, options.ledger_max_failures - len(recent)))
     return (
-        f"Ledger for {target}: {len(attempts)} logins, {len(failed)} failed; last: "
-        f"{last.credential} (client {last.client_sap}, {last.mechanism}) {last.outcome}"
+        f"Ledger for {target}: {len(attempts)} logins, {len(failed)} failed "
+        f"({len(recent)} in the last {options.ledger_window / 60:g} min); last: "
+        f"{last.credential} (client {last.client_sap}, {last.mechanism}) {last.outcome}; "
+        f"a probe now may spend {left} failed login(s) (default limits)"
     )
 
 

@@ -39,6 +39,7 @@ from dlmsdoctor.screens.probe_run import (
     live_frame,
     login_failed,
     logins_left,
+    logins_left_text,
     new_session,
     planned_steps,
     preset_values,
@@ -372,6 +373,9 @@ class ProbeScreen(Screen[None]):
         except Exception as exc:  # shown to the user, never a traceback
             self.post_message(pm.ProbeFailed(f"{type(exc).__name__}: {exc}"))
             return
+        if preset is not None:
+            for step in result.session.steps:
+                step.summary = preset.words(step.summary)
         self.post_message(pm.ProbeFinished(result.session, result.saved, result.save_error))
 
     # -- handlers own the state ------------------------------------------------------------
@@ -403,12 +407,14 @@ class ProbeScreen(Screen[None]):
             step = live.step(event.step_id) or StepRecord(event.step_id, event.step_id, "")
             if step not in live.steps:
                 live.steps.append(step)
-            step.status, step.finished, step.summary = event.status, event.at, event.summary
+            summary = self._preset.words(event.summary) if self._preset else event.summary
+            step.status, step.finished, step.summary = event.status, event.at, summary
             ladder.update_step(step)
         elif isinstance(event, LoginAttempted):
             self._logins += 1
-            if login_failed(event.mechanism, event.outcome):
-                self._logins_left = max(0, (self._logins_left or 0) - 1)
+            left = self._logins_left
+            if login_failed(event.mechanism, event.outcome) and left is not None and left > 0:
+                self._logins_left = left - 1
             self._status(f"Login as {event.credential}: {event.outcome}")
         elif isinstance(event, FindingRaised):
             self._status(f"{event.severity.value}: {event.message}")
@@ -435,6 +441,12 @@ class ProbeScreen(Screen[None]):
     @on(pm.ProbeFinished)
     def _finished(self, message: pm.ProbeFinished) -> None:
         session = message.session
+        if self._options is not None:
+            # what the next run (ctrl+r) may spend: the ledger's count, as the engine makes it
+            from dlmsdoctor.ledger import LoginLedger
+
+            ledger = self._preset.ledger if self._preset is not None else LoginLedger()
+            self._logins_left = logins_left(self._options, ledger)
         self._end_run()
         self.query_one(Ladder).reset(session.steps)
         self._live = session
@@ -474,7 +486,7 @@ class ProbeScreen(Screen[None]):
         text.append(f"\nframes {frames}  ·  logins {self._logins}", style="dim")
         if self._live is not None and self._logins_left is not None:
             left = self._logins_left
-            text.append(f"  ·  failed logins left {left}", style="bold" if left else "bold red")
+            text.append(f"  ·  {logins_left_text(left)}", style="bold" if left > 0 else "bold red")
         self.query_one("#probe-status", Static).update(text)
 
     @property

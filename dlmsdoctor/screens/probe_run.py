@@ -17,7 +17,7 @@ from dlmsdoctor import __version__
 from dlmsdoctor.config import Credential, load_config
 from dlmsdoctor.engine import ProbeOptions, default_plan
 from dlmsdoctor.events import Direction, FrameReceived, FrameSent
-from dlmsdoctor.ledger import FAILED_OUTCOMES, LoginLedger, meter_key
+from dlmsdoctor.ledger import FAILED_OUTCOMES, LedgerUnavailableError, LoginLedger, meter_key
 from dlmsdoctor.session import FrameRecord, Session, StepRecord, Target
 from dlmsdoctor.widgets.frame_decode import classify
 from dlmsdoctor.widgets.target_form import TargetValues
@@ -43,6 +43,12 @@ class PresetRun:
     story: str  # the notification on start: the scenario's story and where to look next
     prelude: Prelude | None = None
     prelude_note: str = ""  # the status line while the prelude runs
+    # A step's summary in the preset's words: the engine names the option a user turns a rung
+    # off with ("turned off (--no-icmp)"); in the demo nobody typed it (cli/demo_cmd.py).
+    summary_words: Callable[[str], str] | None = None
+
+    def words(self, summary: str) -> str:
+        return self.summary_words(summary) if self.summary_words is not None else summary
 
 
 def build_options(
@@ -136,12 +142,31 @@ def preset_values(preset: PresetRun) -> TargetValues:
     )
 
 
+# ``logins_left`` when the ledger cannot be read: the engine sends no password at all (unless
+# --ignore-ledger-errors), and the status line says why.
+LEDGER_UNUSABLE = -1
+
+
 def logins_left(options: ProbeOptions, ledger: LoginLedger) -> int:
-    """Failed logins the lockout guard still allows on this meter (the ledger spans runs)."""
+    """Failed logins the next run may spend on this meter, counted as the engine's budget
+    (``login_budget.py``) counts them: at most ``run_max_failures`` in the run, and the meter's
+    ``ledger_max_failures`` in the window less what earlier runs spent. ``LEDGER_UNUSABLE``
+    when the ledger cannot be read (the engine then sends no password)."""
+    per_run = max(0, options.run_max_failures)
     first = options.first_server()
     meter = meter_key(options.host, options.port, first.logical, first.physical)
-    spent = len(ledger.recent_failures(meter, options.ledger_window))
-    return max(0, options.ledger_max_failures - spent)
+    try:
+        spent = len(ledger.recent_failures(meter, options.ledger_window))
+    except LedgerUnavailableError:
+        return per_run if options.ignore_ledger_errors else LEDGER_UNUSABLE
+    return max(0, min(per_run, options.ledger_max_failures - spent))
+
+
+def logins_left_text(left: int) -> str:
+    """The status line's words for ``logins_left``."""
+    if left == LEDGER_UNUSABLE:
+        return "login ledger unusable: no password is sent"
+    return f"failed logins left {left}"
 
 
 def login_failed(mechanism: str, outcome: str) -> bool:

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from dlmsdoctor.events import StepStatus
+from dlmsdoctor.output.i18n import step_title
 from dlmsdoctor.session import StepRecord
 
 STATE_MARK: dict[StepStatus, tuple[str, str]] = {
@@ -18,6 +19,8 @@ STATE_MARK: dict[StepStatus, tuple[str, str]] = {
     StepStatus.UNAVAILABLE: ("?", "dim yellow"),
     StepStatus.ERROR: ("E", "bold magenta"),
     StepStatus.CANCELLED: ("⊘", "yellow"),
+    # failed at the defaults, a later rung got through (diagnosis/steps.py settles it)
+    StepStatus.RECOVERED: ("↻", "yellow"),
 }
 
 
@@ -43,6 +46,12 @@ def rung_name(title: str) -> str:
     rung's result and frames; the name has to stay readable beside them at 80 columns."""
     name = title.split(" (", 1)[0].strip() or title
     return name if len(name) <= RUNG_WIDTH else name[: RUNG_WIDTH - 1] + "…"
+
+
+def rung_label(step: StepRecord) -> str:
+    """One label per step, the reports' (``i18n.step_title``): "Reads with set 'mgmt'" beside
+    "Identity reads", never the same title twice."""
+    return rung_name(step_title(step.id, step.title or step.id, "en"))
 
 
 # Below this width the ladder shows the state as its mark only (the colour and the result say
@@ -78,7 +87,7 @@ class Ladder(DataTable[str | Text]):
     def _widths(self) -> tuple[int, int, int, int]:
         width = self.scrollable_content_region.width or self.size.width or 80
         compact = width < COMPACT_WIDTH
-        state = 1 if compact else 9
+        state = 1 if compact else 11  # "↻ recovered", "⊘ cancelled" on one line
         rung = RUNG_WIDTH if width >= 64 else 16
         time = 0 if width < NO_TIME_WIDTH else 7
         columns = 4 if time else 3
@@ -116,7 +125,7 @@ class Ladder(DataTable[str | Text]):
         state = state_text(step.status)
         if state_width == 1:
             state = Text(STATE_MARK.get(step.status, ("?", ""))[0], style=state.style)
-        name = rung_name(step.title or step.id)
+        name = rung_label(step)
         if len(name) > rung_width:
             name = name[: rung_width - 1] + "…"
         cells: list[str | Text] = [state, Text(name)]

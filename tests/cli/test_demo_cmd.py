@@ -4,6 +4,7 @@ written to the user's dirs), finish in a few seconds, and show the scenario's di
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -60,12 +61,18 @@ def test_iec_text_on_the_line_is_what_the_framing_rung_got() -> None:
 
 
 def test_lockout_demo_counts_only_the_failures_this_run_caused() -> None:
-    """The simulated poller's two failed logins are the poller's, not this run's."""
+    """The two failed logins of the earlier runs (the ledger's "an earlier run", as the verdict
+    says) are theirs, not this run's."""
     result = invoke("--headless", "--scenario", "lockout")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "0 failed login(s) caused by this run" in out
-    assert "the earlier client (the site's poller) caused 2 failed login(s)" in out
+    assert "the earlier runs (not shown; in the login ledger) caused 2 failed login(s)" in out
+    assert "an earlier run" in out  # the verdict's words for the same failures
+    # the lockout this tool may have caused, with the times, in the cause's own title
+    assert re.search(r"Maybe a login lockout caused by dlmsdoctor's own failed logins at "
+                     r"\d\d:\d\d, \d\d:\d\d \(not proven\)", out), out
+    assert "poller) caused" not in out
     assert "2 failed login(s) caused," not in out
 
 

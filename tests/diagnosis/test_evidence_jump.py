@@ -37,3 +37,38 @@ def test_silence_jumps_to_our_request(story: Story) -> None:
     story.finding("hdlc.no_answer", "hdlc.snrm", Severity.WARNING, (silent,))
     story.step("hdlc.snrm", "hdlc", StepStatus.FAILED, "no answer")
     assert evidence_frame(story.session, Evidence(note="x", finding="hdlc.no_answer")) == silent
+
+
+async def test_the_probe_files_the_previous_release_under_it() -> None:
+    """Against the simulator: the RLRQ/RLRE and DISC/UA closing the public association carry
+    "release.previous" as they are recorded; the login's own frames begin with its SNRM; F4 on
+    the refusal lands on the meter's AARE."""
+    import asyncio
+
+    from dlmsdoctor.config import parse_credential
+    from dlmsdoctor.diagnosis.steps import PREVIOUS_RELEASE, frame_owners
+    from dlmsdoctor.engine import ProbeOptions, run_probe
+    from dlmsdoctor.ledger import MemoryLedger
+    from dlmsdoctor.probes import association
+    from dlmsdoctor.sim.meter import SimulatedMeter
+
+    assert association.PREVIOUS_RELEASE == PREVIOUS_RELEASE
+    async with SimulatedMeter("default") as meter:
+        opts = ProbeOptions("127.0.0.1", meter.port, icmp=False, timeout=0.4,
+                            banner_window=0.1, busy_retry_wait=0.1, release_timeout=0.5,
+                            credentials=(parse_credential("bad=1:low:11111111"),))
+        session = await run_probe(opts, ledger=MemoryLedger())
+        await asyncio.sleep(0.05)
+    released = [f for f in session.frames if f.step_id == PREVIOUS_RELEASE]
+    kinds = [frame_facts(f).hdlc_type for f in released]
+    assert "DISC" in kinds and len(released) >= 4, kinds
+    tags = [frame_facts(f).apdu_tag for f in released]
+    assert 0x62 in tags and 0x63 in tags  # RLRQ and RLRE
+    login = [f for f in session.frames if f.step_id == "assoc.login.bad"]
+    assert frame_facts(login[0]).hdlc_type == "SNRM"
+    assert frame_owners(session) == {}
+    diagnosis = apply(session)
+    cause = next(c for c in diagnosis.causes if c.code == "auth.wrong_password")
+    targets = [evidence_frame(session, ev) for ev in cause.evidence]
+    assert targets and all(t is not None and frame_facts(session.frames[t]).apdu_tag == 0x61
+                           for t in targets)

@@ -85,15 +85,32 @@ def test_rungs_rebuilt_from_a_refused_login(tmp_path: Path) -> None:
     steps = {s.id: s for s in session.steps}
     assert steps["assoc.public"].status is StepStatus.OK
     assert steps["cosem.identity"].status is StepStatus.OK
-    assert steps["assoc.login.client-1"].status is StepStatus.FAILED
+    # a capture knows no credential set names: the login is its client SAP
+    assert steps["assoc.client.1"].status is StepStatus.FAILED
     assert session.identity["serial_number"] == "12345678"
     rejected = [x for x in session.logins if x.outcome == "rejected"]
     assert [(x.client_sap, x.mechanism, x.diagnostic) for x in rejected] == [
         (1, "low", "authentication-failure")]
     refusal = next(pf for pf in session.findings if pf.code == "assoc.auth_failure")
     aare = session.frames[refusal.frames[-1]]
-    assert aare.direction.value == "rx" and aare.step_id == "assoc.login.client-1"
+    assert aare.direction.value == "rx" and aare.step_id == "assoc.client.1"
     assert all(f.step_id for f in session.frames)  # every frame belongs to a rung
+    assert [x.credential for x in rejected] == [""]
+    assert session.diagnosis is not None
+    top = session.diagnosis.causes[0]
+    assert top.code == "auth.wrong_password"
+    assert "the login of client SAP 1 (low)" in top.title
+    assert "credential set" not in top.title and "client-1" not in top.title
+    assert [ev.frame for ev in top.evidence] == [refusal.frames[-1]]  # the meter's AARE
+    from dlmsdoctor.output.report import render_report
+
+    md = render_report(session, "md", "en")
+    assert "The capture w.pcap shows a client talking to" in md
+    assert "dlmsdoctor tested" not in md and "TX = sent by dlmsdoctor" not in md
+    assert "Login of client SAP 1" in md and "client-1" not in md
+    es = render_report(session, "md", "es")
+    assert "la autenticación del SAP de cliente 1" in es
+    assert "Autenticación del SAP de cliente 1" in es
 
 
 def test_address_found_and_profile_from_a_capture(tmp_path: Path) -> None:
@@ -105,6 +122,12 @@ def test_address_found_and_profile_from_a_capture(tmp_path: Path) -> None:
     assert session.diagnosis is not None and session.diagnosis.profile is not None
     assert session.diagnosis.profile.server_physical == 6678
     assert "No working connection" not in session.diagnosis.headline
+    # silence at 1/1, then the discovery found 1/6678: the probe's settling applies (one
+    # mechanism, diagnosis/steps.py), the rung the frames show stays recorded
+    snrm = next(s for s in session.steps if s.id == "hdlc.snrm")
+    assert snrm.status is StepStatus.RECOVERED
+    assert snrm.details["recorded_status"] == "failed"
+    assert snrm.details["recovered_by"] == "address.discover"
     from tests.helpers.damage import run_cli
 
     report = run_cli(["report", str(pcap)])  # what the issue saw: "Status: NOT WORKING"

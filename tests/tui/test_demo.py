@@ -64,6 +64,14 @@ async def test_demo_opens_on_the_probe_screen_and_diagnoses_live(
             assert session.diagnosis.causes[0].code == scenario.expect
             finals = {step.id: step.status for step in session.steps}
             assert finals["address.discover"] is StepStatus.OK, finals
+            # the demo's own choices in its words (as the CLI demo), never an option the
+            # user did not type; the rungs the discovery recovered marked so
+            summaries = {step.id: step.summary for step in session.steps}
+            assert summaries["icmp.ping"].startswith("turned off by the demo"), summaries
+            assert "--no-icmp" not in " ".join(summaries.values())
+            assert finals["hdlc.snrm"] is StepStatus.RECOVERED, finals
+            ladder = app.screen.query_one("#ladder")
+            assert ladder.state_of("hdlc.snrm") == "recovered"
 
             await pilot.press("f4")
             await pilot.pause()
@@ -88,7 +96,7 @@ async def test_lockout_demo_runs_the_earlier_client_first(hermetic_dirs: Path) -
         app = demo_app(scenario, meter.port, hermetic_dirs / "demo-tmp")
         async with app.run_test(size=(100, 30)) as pilot:
             status = str(app.screen.query_one("#probe-status").render())
-            assert "an earlier client (not shown) logs in with credential set mgmt" in status
+            assert "earlier dlmsdoctor runs (not shown) log in with credential set mgmt" in status
             assert "11111111" not in status  # its password is not shown
             await app.workers.wait_for_complete()
             await pilot.pause()
