@@ -176,6 +176,18 @@ ACSE_USER_DIAGNOSTICS: dict[int, str] = {
     14: "authentication-required",
 }
 
+# The acse-service-user diagnostics a technician meets, in plain words (DLMS UA Green Book
+# 9.4.2.2.3): what a probe says to a live run and a capture's rungs say alike.
+ACSE_USER_DIAGNOSTIC_TEXT: dict[int, str] = {
+    1: "no reason given",
+    2: "application context not supported: LN/SN referencing, or a ciphered context required",
+    3: "calling AP-title not recognised (system title)",
+    11: "authentication mechanism not recognised for this client",
+    12: "authentication mechanism required: this client SAP needs a password or keys",
+    13: "authentication failure: wrong password, or the wrong client SAP for this password",
+    14: "authentication required",
+}
+
 # Associate-source-diagnostic, acse-service-provider [2].
 ACSE_PROVIDER_DIAGNOSTICS: dict[int, str] = {
     0: "null",

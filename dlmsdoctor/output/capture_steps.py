@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlmsdoctor.codec.apdu import decode_apdu
+from dlmsdoctor.codec.ber import ACSE_USER_DIAGNOSTIC_TEXT
 from dlmsdoctor.codec.hdlc import parse_hdlc
 from dlmsdoctor.codec.hdlc_reassembly import Reassembler
 from dlmsdoctor.codec.model import FrameKind
@@ -50,16 +51,6 @@ _IDENTITY = {
     ("0.0.22.0.0.255", 8): "hdlc_inactivity_timeout",
 }
 _SHOWN = ("logical_device_name", "serial_number", "firmware", "clock", "hdlc_inactivity_timeout")
-# AARE diagnostics put into words (probes/association.py says the same to a live run).
-_DIAG_TEXT = {
-    1: "no reason given",
-    2: "application context not supported: LN/SN referencing, or a ciphered context required",
-    3: "calling AP-title not recognised (system title)",
-    11: "authentication mechanism not recognised for this client",
-    12: "authentication mechanism required: this client SAP needs a password or keys",
-    13: "authentication failure: wrong password, or the wrong client SAP for this password",
-    14: "authentication required",
-}
 
 
 @dataclass
@@ -527,7 +518,8 @@ def _assoc_step(b: _Builder, x: _Exchange, before: list[_Exchange],
         outcome = "rejected"
         diag = f.get("diagnostic")
         diag_name = str(f.get("diagnostic_name", ""))
-        text = _DIAG_TEXT.get(diag, diag_name) if isinstance(diag, int) else diag_name
+        text = (ACSE_USER_DIAGNOSTIC_TEXT.get(diag, diag_name) if isinstance(diag, int)
+                else diag_name)
         code = {13: "assoc.auth_failure", 11: "assoc.mechanism_mismatch",
                 12: "assoc.mechanism_mismatch", 14: "assoc.mechanism_mismatch",
                 2: "assoc.context_mismatch"}.get(diag if isinstance(diag, int) else -1,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dlmsdoctor.codec.apdu import decode_apdu
+from dlmsdoctor.codec.ber import ACSE_USER_DIAGNOSTIC_TEXT
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.config import Credential
 from dlmsdoctor.events import Event, LoginAttempted, StepStatus
@@ -34,16 +35,6 @@ PREVIOUS_RELEASE = "release.previous"
 # 3 letters + 5 bytes); a fixed value so a meter's log shows the same client every run.
 DEFAULT_CLIENT_SYSTEM_TITLE = "444C440000000001"
 
-# What an AARE diagnostic means for the technician (DLMS UA Green Book 9.4.2.2.3).
-_DIAG_TEXT = {
-    1: "no reason given",
-    2: "application context not supported: LN/SN referencing, or a ciphered context required",
-    3: "calling AP-title not recognised (system title)",
-    11: "authentication mechanism not recognised for this client",
-    12: "authentication mechanism required: this client SAP needs a password or keys",
-    13: "authentication failure: wrong password, or the wrong client SAP for this password",
-    14: "authentication required",
-}
 
 
 @dataclass
@@ -310,7 +301,7 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
         ctx.facts.failed_logins += 1
     if result.outcome == "rejected":
         diag = f.get("diagnostic")
-        text = _DIAG_TEXT.get(diag, str(f.get("diagnostic_name", ""))) if isinstance(
+        text = ACSE_USER_DIAGNOSTIC_TEXT.get(diag, str(f.get("diagnostic_name", ""))) if isinstance(
             diag, int) else str(f.get("diagnostic_name", ""))
         if f.get("diagnostic_source") == "hls-pass-4":
             text = ("HLS-GMAC authentication failed at pass 3/4: wrong authentication key, "
