@@ -263,11 +263,10 @@ def _extras(session: Session, report: str | None, report_format: str | None, lan
     try:
         if report:
             from dlmsdoctor.cli.report_cmd import pick_format
-            from dlmsdoctor.tap.report import write_tap_report
+            from dlmsdoctor.output.report import write_report
 
             try:
-                write_tap_report(session, report, report_format or pick_format(None, report),
-                                 lang)
+                write_report(session, report, report_format or pick_format(None, report), lang)
                 click.echo(f"Report written: {report}", err=True)
             except (OSError, ValueError) as exc:
                 click.echo(f"dlmsdoctor: error: {exc}", err=True)

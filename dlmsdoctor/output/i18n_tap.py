@@ -1,7 +1,9 @@
 """Spanish (and English) wording of the tap: its cause and finding codes, its report lines.
 
 Merged into ``i18n.CAUSE_ES`` and ``i18n.FINDING_ES`` by two lines in ``i18n.py``; ``TAP_S`` holds
-the tap report's own sentences in both languages (``dlmsdoctor.tap.report`` uses them). Written
+the tap report's own sentences in both languages (``output.report_tap`` uses them); ``KIND_S``
+says what depends on the session's kind in every report: who TX and RX are (dlmsdoctor for a
+probe, the user's poller for a tap, the recorded client for a capture) and the section titles. Written
 as a Latin American utility technician says it; the recorded evidence keeps the specifics.
 """
 
@@ -148,11 +150,11 @@ FINDING_ES_TAP: dict[str, str] = {
 TAP_S: dict[str, dict[str, str]] = {
     "sum_tap": {
         "en": "dlmsdoctor relayed your poller to {target} from {started} for {duration} s: "
-              "{connections} connection(s), {poller} frame(s) poller -> meter, {meter} meter "
-              "-> poller.",
+              "{connections} connection(s), {poller} frame(s) poller → meter, {meter} meter "
+              "→ poller.",
         "es": "dlmsdoctor retransmitió su sistema de lectura hacia {target} desde {started} "
-              "durante {duration} s: {connections} conexión(es), {poller} trama(s) sistema -> "
-              "medidor, {meter} medidor -> sistema.",
+              "durante {duration} s: {connections} conexión(es), {poller} trama(s) sistema → "
+              "medidor, {meter} medidor → sistema.",
     },
     "sum_cause": {
         "en": "Most likely cause ({confidence} % confidence; where the fault lies: {whose}): "
@@ -174,7 +176,6 @@ TAP_S: dict[str, dict[str, str]] = {
     },
     "layer_meter": {"en": "Meter answers", "es": "Respuestas del medidor"},
     "layer_refused": {"en": "Meter refusals", "es": "Rechazos del medidor"},
-    "layer_poller": {"en": "Poller", "es": "Sistema de lectura"},
     "answers_to": {"en": "answers to {service}", "es": "respuestas a {service}"},
     "answer_figures": {
         "en": "p50 {p50}, p90 {p90}, p99 {p99}, max {max}; {count} answer(s), {late} late",
@@ -184,11 +185,85 @@ TAP_S: dict[str, dict[str, str]] = {
     "refused_times": {"en": "×{count}", "es": "×{count}"},
     "late": {"en": "late answers", "es": "respuestas tardías"},
     "ok": {"en": "ok", "es": "bien"},
-    "closed_poller": {"en": "by the poller", "es": "por el sistema de lectura"},
-    "closed_meter": {"en": "by the meter side", "es": "por el lado del medidor"},
     "closed_tap": {"en": "when the tap stopped", "es": "al detenerse el tap"},
-    "finding_times": {"en": "seen {count} times", "es": "visto {count} veces"},
-    "appendix_intro": {
+    "close_fin_poller": {"en": "by the poller (FIN)", "es": "por el sistema de lectura (FIN)"},
+    "close_rst_poller": {"en": "reset by the poller (RST)",
+                         "es": "reseteada por el sistema de lectura (RST)"},
+    "close_fin_meter": {"en": "by the meter side (FIN)", "es": "por el lado del medidor (FIN)"},
+    "close_rst_meter": {"en": "reset by the meter side (RST)",
+                        "es": "reseteada por el lado del medidor (RST)"},
+    "close_failed": {
+        "en": "meter side unreachable ({reason}): the tap closed the poller's connection "
+              "likewise",
+        "es": "lado del medidor inalcanzable ({reason}): el tap cerró igual la conexión del "
+              "sistema de lectura",
+    },
+    "pollers": {"en": "Pollers seen: {items}.", "es": "Sistemas de lectura vistos: {items}."},
+    "poller_item": {"en": "{host} ({n} connection(s))", "es": "{host} ({n} conexión(es))"},
+    "route_tx": {"en": "poller {client} → meter", "es": "sistema {client} → medidor"},
+    "route_rx": {"en": "meter → poller {client}", "es": "medidor → sistema {client}"},
+    "headline_ok": {
+        "en": "The poller and the meter talk without a fault the tap can see ({frames} frames, "
+              "{logins} associations).",
+        "es": "El sistema de lectura y el medidor se comunican sin fallas que el tap pueda ver "
+              "({frames} tramas, {logins} asociaciones).",
+    },
+    "headline_idle": {
+        "en": "No poller traffic went through the tap: point the poller at the tap's listening "
+              "address.",
+        "es": "Ningún tráfico del sistema de lectura pasó por el tap: apunte el sistema de "
+              "lectura a la dirección de escucha del tap.",
+    },
+}
+
+# The settings of a tap run, as the report lists them (in this order).
+TAP_SETTING: dict[str, dict[str, str]] = {
+    "listen": {"en": "listening on (point the poller here)",
+               "es": "escucha en (el sistema de lectura apunta aquí)"},
+    "target": {"en": "meter side (target)", "es": "lado del medidor (destino)"},
+    "meter_address": {"en": "meter's address (LOGICAL/PHYSICAL)",
+                      "es": "dirección del medidor (LÓGICA/FÍSICA)"},
+    "connect_timeout": {"en": "connect timeout to the meter side",
+                        "es": "espera de conexión al lado del medidor"},
+    "duration": {"en": "duration asked", "es": "duración pedida"},
+    "keep_frames": {"en": "frames kept in memory (the first)",
+                    "es": "tramas guardadas en memoria (las primeras)"},
+    "frames_file": {"en": "every frame in", "es": "todas las tramas en"},
+    "stopped_reason": {"en": "tap stopped by", "es": "tap detenido por"},
+}
+TAP_STOPPED: dict[str, dict[str, str]] = {
+    "duration": {"en": "its --duration", "es": "su --duration"},
+    "interrupted": {"en": "Ctrl-C", "es": "Ctrl-C"},
+    "cancelled": {"en": "the user", "es": "el usuario"},
+    "stopped": {"en": "the user", "es": "el usuario"},
+}
+
+# "key.kind" -> the report's string ``key`` for a session of that kind (``report.kind_text``);
+# a key without an entry for a kind is the probe's (``i18n.t``).
+KIND_S: dict[str, dict[str, str]] = {
+    "tx.probe": {"en": "dlmsdoctor", "es": "dlmsdoctor"},
+    "rx.probe": {"en": "the meter or bridge", "es": "el medidor o el puente"},
+    "tx.tap": {"en": "your poller", "es": "su sistema de lectura"},
+    "rx.tap": {"en": "the meter (or bridge)", "es": "el medidor (o el puente)"},
+    "tx.capture": {"en": "the client", "es": "el cliente"},
+    "rx.capture": {"en": "the meter or bridge", "es": "el medidor o el puente"},
+    "rungs.tap": {
+        "en": "The meter's side: answer times and refusals, service by service",
+        "es": "El lado del medidor: tiempos de respuesta y rechazos, servicio por servicio",
+    },
+    "no_steps.tap": {
+        "en": "The meter answered nothing the tap could time.",
+        "es": "El medidor no respondió nada que el tap pudiera medir.",
+    },
+    "findings.tap": {"en": "Findings while relaying", "es": "Hallazgos durante la retransmisión"},
+    "findings.capture": {"en": "Findings", "es": "Hallazgos"},
+    "no_profile.tap": {
+        "en": "A tap tries no settings of its own: the parameters your poller and the meter "
+              "negotiated are under Measurements above.",
+        "es": "Un tap no prueba parámetros propios: los que negociaron su sistema de lectura y "
+              "el medidor están arriba, en Mediciones.",
+    },
+    "appendix_intro.tap": {
         "en": "Times are seconds since the tap started. TX = sent by your poller to the meter, "
               "RX = sent by the meter (or bridge) to your poller; dlmsdoctor only relayed them. "
               "Offsets are bytes from the start of the frame.",
@@ -197,5 +272,14 @@ TAP_S: dict[str, dict[str, str]] = {
               "lectura; dlmsdoctor solo los retransmitió. Los desplazamientos son bytes desde el "
               "inicio de la trama. Las decodificaciones usan los términos del estándar (en "
               "inglés), igual que Wireshark.",
+    },
+    "appendix_intro.capture": {
+        "en": "Times are seconds since the first packet of the capture. TX = sent by the client "
+              "that was recorded, RX = sent by the meter or bridge; dlmsdoctor sent nothing. "
+              "Offsets are bytes from the start of the frame.",
+        "es": "Los tiempos son segundos desde el primer paquete de la captura. TX = enviado por "
+              "el cliente que se grabó, RX = enviado por el medidor o el puente; dlmsdoctor no "
+              "envió nada. Los desplazamientos son bytes desde el inicio de la trama. Las "
+              "decodificaciones usan los términos del estándar (en inglés), igual que Wireshark.",
     },
 }

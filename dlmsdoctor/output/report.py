@@ -169,7 +169,11 @@ def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
     return doc
 
 
-def _close_text(conn: ConnectionRecord, lang: str) -> str:
+def _close_text(conn: ConnectionRecord, lang: str, kind: str = "probe") -> str:
+    if kind == "tap":  # relayed: the poller or the meter side closed, never dlmsdoctor
+        from dlmsdoctor.output.report_tap import close_text
+
+        return close_text(conn, lang)
     if conn.failed:
         return t(lang, "failed_conn", reason=conn.failed)
     how = conn.close_how
@@ -200,7 +204,7 @@ def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
                 "closed_at": conn.closed_at,
                 "close_how": conn.close_how.value if conn.close_how else None,
                 "closed_by_peer": conn.closed_by_peer,
-                "close_text": _close_text(conn, lang),
+                "close_text": _close_text(conn, lang, session.kind),
                 "frames_tx": len(tx),
                 "frames_rx": len(rx),
                 "bytes_tx": sum(len(f.data) for f in tx),
@@ -709,7 +713,27 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     works, fails, recovered = partition_ids(doc["rungs"], session)
     doc["partition"] = {"works": works, "fails": fails, "recovered": recovered}
     doc["summary"] = _summary_doc(doc, session, lang)
+    # Who TX and RX are depends on the kind: dlmsdoctor (probe), the poller (tap), the
+    # recorded client (capture); the meter or bridge answers.
+    doc["kind"] = session.kind
+    doc["roles"] = {"tx": kind_text(doc, "tx"), "rx": kind_text(doc, "rx")}
+    if session.kind == "tap":  # a relayed poller: its own summary and sections
+        from dlmsdoctor.output.report_tap import tap_sections
+
+        tap_sections(doc, session, lang)
     return doc
+
+
+def kind_text(doc: dict[str, Any], key: str) -> str:
+    """The report's string ``key`` said for the document's session kind (a tap's title,
+    appendix intro, ...), else as for a probe."""
+    from dlmsdoctor.output.i18n_tap import KIND_S
+
+    lang = doc["lang"]
+    entry = KIND_S.get(f"{key}.{doc.get('kind', 'probe')}")
+    if entry is not None:
+        return entry.get(lang) or entry["en"]
+    return t(lang, key)
 
 
 # ------------------------------------------------- layout shared by the Markdown and HTML renderers
@@ -754,6 +778,10 @@ def rung_cells(rung: dict[str, Any]) -> list[str]:
 
 def connection_cells(conn: dict[str, Any], lang: str) -> list[str]:
     """One row of the connections table, in CONNECTION_COLUMNS order."""
+    if conn.get("client"):  # a tap's connection: "#1 poller → meter"
+        cells = connection_cells({**conn, "client": None}, lang)
+        number, _, where = cells[0].partition(" ")
+        return [f"{number} {conn['client']} → {where}", *cells[1:]]
     opened = conn["opened_at"]
     return [
         f"#{conn['id']} {conn['host']}:{conn['port']}",
@@ -849,10 +877,11 @@ def evidence_order(note: str, where: str, lang: str) -> str:
 
 def frame_heading(frame: dict[str, Any], lang: str) -> str:
     """An appendix frame's heading (plain text: the HTML renderer escapes it whole)."""
+    where = frame.get("route") or (  # a tap's frame: which poller, which way
+        f"{t(lang, 'step')} {frame.get('step_text') or frame['step'] or '-'}")
     return (
         f"#{frame['index']} {frame['dir'].upper()} t+{i18n.number(frame['at'], lang, 6)} s · "
-        f"{t(lang, 'connection').lower()} {frame['conn']} · {t(lang, 'step')} "
-        f"{frame.get('step_text') or frame['step'] or '-'}"
+        f"{t(lang, 'connection').lower()} {frame['conn']} · {where}"
     )
 
 

@@ -20,6 +20,7 @@ from dlmsdoctor.output.report import (
     connection_cells,
     evidence_order,
     frame_heading,
+    kind_text,
     problem_parts,
     rung_cells,
 )
@@ -126,7 +127,7 @@ def _evidence(ev: dict[str, Any], lang: str) -> str:
 
 def _rungs(doc: dict[str, Any], lang: str) -> str:
     if not doc["rungs"]:
-        return f"<p>{_e(t(lang, 'no_steps'))}</p>"
+        return f"<p>{_e(kind_text(doc, 'no_steps'))}</p>"
     rows = [rung_cells(r) for r in doc["rungs"]]
     classes = [["", "", f"st-{r['status']}", "", ""] for r in doc["rungs"]]
     return _table(column_heads(RUNG_COLUMNS, lang), rows, classes=classes)
@@ -193,7 +194,7 @@ def _actions(doc: dict[str, Any], lang: str) -> str:
 
 def _profile(doc: dict[str, Any], lang: str) -> str:
     if not doc["profile"]:
-        return f"<p>{_e(t(lang, 'no_profile'))}</p>"
+        return f"<p>{_e(kind_text(doc, 'no_profile'))}</p>"
     return f"<p>{_e(t(lang, 'profile_intro'))}</p>" + _table(
         [t(lang, "setting"), t(lang, "value")], [list(r) for r in doc["profile"]["rows"]]
     )
@@ -223,7 +224,7 @@ def _settings(doc: dict[str, Any], lang: str) -> str:
                 f"<code>{_e(f['code'])}</code> ({_e(f['severity_label'])}): "
                 f"{_e(f['text'])}{recorded}" + (f" [{frames}]" if frames else "") + "</li>"
             )
-        out += f"<h3>{_e(t(lang, 'findings'))}</h3><ul>{''.join(found)}</ul>"
+        out += f"<h3>{_e(kind_text(doc, 'findings'))}</h3><ul>{''.join(found)}</ul>"
     return out
 
 
@@ -272,13 +273,13 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<div class="status {status_code}"><b>{_e(t(lang, "status"))}: '
         f"{_e(status['label'])}</b> — {_e(status['headline'])}</div>",
         f"<h2>{_e(t(lang, 'summary'))}</h2><ul>{summary}</ul>",
-        f"<h2>{_e(t(lang, 'rungs'))}</h2>{_rungs(doc, lang)}{_measurements(doc, lang)}",
+        f"<h2>{_e(kind_text(doc, 'rungs'))}</h2>{_rungs(doc, lang)}{_measurements(doc, lang)}",
         f"<h2>{_e(t(lang, 'diagnosis'))}</h2>{_causes(doc, lang)}",
         f"<h2>{_e(t(lang, 'actions'))}</h2>{_actions(doc, lang)}",
         f"<h2>{_e(t(lang, 'profile'))}</h2>{_profile(doc, lang)}",
         f"<h2>{_e(t(lang, 'settings'))}</h2>{_settings(doc, lang)}",
         f'<section class="appendix"><h2>{_e(t(lang, "appendix"))}</h2>'
-        f"<p>{_e(t(lang, 'appendix_intro'))}</p>{_frames(doc, lang)}</section>",
+        f"<p>{_e(kind_text(doc, 'appendix_intro'))}</p>{_frames(doc, lang)}</section>",
         f"<footer><h2>{_e(t(lang, 'about'))}</h2><p>{footer}</p></footer>",
         "</body></html>\n",
     ]

@@ -14,6 +14,7 @@ from dlmsdoctor.output.report import (
     connection_cells,
     evidence_order,
     frame_heading,
+    kind_text,
     problem_parts,
     rung_cells,
 )
@@ -134,7 +135,7 @@ def render_md(doc: dict[str, Any]) -> str:
     ]
     out += [f"- {inline(s)}" for s in doc["summary"]] + [""]
 
-    out += [f"## {t(lang, 'rungs')}", ""]
+    out += [f"## {kind_text(doc, 'rungs')}", ""]
     if doc["rungs"]:
         rows: list[list[object]] = []
         for r in doc["rungs"]:
@@ -143,7 +144,7 @@ def render_md(doc: dict[str, Any]) -> str:
             rows.append(cells)
         out += _table(column_heads(RUNG_COLUMNS, lang), rows)
     else:
-        out += [t(lang, "no_steps"), ""]
+        out += [kind_text(doc, "no_steps"), ""]
 
     m = doc["measurements"]
     out += [f"### {t(lang, 'figures')}", ""]
@@ -187,7 +188,7 @@ def render_md(doc: dict[str, Any]) -> str:
         out += _table([t(lang, "setting"), t(lang, "value")],
                       [list(r) for r in doc["profile"]["rows"]])
     else:
-        out += [t(lang, "no_profile"), ""]
+        out += [kind_text(doc, "no_profile"), ""]
 
     out += [
         f"## {t(lang, 'settings')}",
@@ -209,7 +210,7 @@ def render_md(doc: dict[str, Any]) -> str:
         out += [f"### {t(lang, 'identity')}", ""]
         out += [f"- {inline(k)}: {inline(v)}" for k, v in doc["identity_text"]] + [""]
     if doc["findings"]:
-        out += [f"### {t(lang, 'findings')}", ""]
+        out += [f"### {kind_text(doc, 'findings')}", ""]
         for f in doc["findings"]:
             frames = ", ".join(f"#{i}" for i in f["frames"])
             recorded = "" if f["translated"] else f" _{t(lang, 'recorded_text')}_"
@@ -220,7 +221,7 @@ def render_md(doc: dict[str, Any]) -> str:
             )
         out.append("")
 
-    out += [f"## {t(lang, 'appendix')}", "", t(lang, "appendix_intro"), ""]
+    out += [f"## {t(lang, 'appendix')}", "", kind_text(doc, "appendix_intro"), ""]
     if not doc["frames"]:
         out += [t(lang, "no_frames"), ""]
     for fr in doc["frames"]:
