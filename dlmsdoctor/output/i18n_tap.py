@@ -3,8 +3,8 @@
 Merged into ``i18n.CAUSE_ES`` and ``i18n.FINDING_ES`` by two lines in ``i18n.py``; ``TAP_S`` holds
 the tap report's own sentences in both languages (``output.report_tap`` uses them); ``KIND_S``
 says what depends on the session's kind in every report: who TX and RX are (dlmsdoctor for a
-probe, the user's poller for a tap, the recorded client for a capture) and the section titles. Written
-as a Latin American utility technician says it; the recorded evidence keeps the specifics.
+probe, the user's poller for a tap, the recorded client for a capture) and the section titles.
+Written as a Latin American utility technician says it; the recorded evidence keeps the specifics.
 """
 
 from __future__ import annotations
