@@ -1,9 +1,9 @@
 """Spanish (and English) wording of the tap: its cause and finding codes, its report lines.
 
 Merged into ``i18n.CAUSE_ES`` and ``i18n.FINDING_ES`` by two lines in ``i18n.py``; ``TAP_S`` holds
-the tap report's own sentences in both languages (``output.report_tap`` uses them); ``KIND_S``
-says what depends on the session's kind in every report: who TX and RX are (dlmsdoctor for a
-probe, the user's poller for a tap, the recorded client for a capture) and the section titles.
+the tap report's own sentences in both languages (``output.report_tap`` uses them); ``KIND_S_TAP``
+the report's words where a probe's would mislead (``i18n.KIND_S["tap"]``) and ``ROLES`` who TX
+and RX are for each kind of session (dlmsdoctor, the user's poller, a capture's client).
 Written as a Latin American utility technician says it; the recorded evidence keeps the specifics.
 """
 
@@ -238,32 +238,42 @@ TAP_STOPPED: dict[str, dict[str, str]] = {
     "stopped": {"en": "the user", "es": "el usuario"},
 }
 
-# "key.kind" -> the report's string ``key`` for a session of that kind (``report.kind_text``);
-# a key without an entry for a kind is the probe's (``i18n.t``).
-KIND_S: dict[str, dict[str, str]] = {
-    "tx.probe": {"en": "dlmsdoctor", "es": "dlmsdoctor"},
-    "rx.probe": {"en": "the meter or bridge", "es": "el medidor o el puente"},
-    "tx.tap": {"en": "your poller", "es": "su sistema de lectura"},
-    "rx.tap": {"en": "the meter (or bridge)", "es": "el medidor (o el puente)"},
-    "tx.capture": {"en": "the client", "es": "el cliente"},
-    "rx.capture": {"en": "the meter or bridge", "es": "el medidor o el puente"},
-    "rungs.tap": {
+# Who TX and RX are in a report, by session kind (the report document's "roles").
+ROLES: dict[str, dict[str, dict[str, str]]] = {
+    "probe": {"tx": {"en": "dlmsdoctor", "es": "dlmsdoctor"},
+              "rx": {"en": "the meter or bridge", "es": "el medidor o el puente"}},
+    "tap": {"tx": {"en": "your poller", "es": "su sistema de lectura"},
+            "rx": {"en": "the meter (or bridge)", "es": "el medidor (o el puente)"}},
+    "capture": {"tx": {"en": "the client", "es": "el cliente"},
+                "rx": {"en": "the meter or bridge", "es": "el medidor o el puente"}},
+}
+
+
+def roles(kind: str, lang: str) -> dict[str, str]:
+    """{"tx": who sent the TX frames, "rx": who sent the RX frames} in ``lang``."""
+    table = ROLES.get(kind, ROLES["probe"])
+    return {side: words.get(lang) or words["en"] for side, words in table.items()}
+
+
+# A tap report's words where a probe's would mislead (``i18n.KIND_S["tap"]``, said by
+# ``i18n.tk``); keys not here are the probe's.
+KIND_S_TAP: dict[str, dict[str, str]] = {
+    "rungs": {
         "en": "The meter's side: answer times and refusals, service by service",
         "es": "El lado del medidor: tiempos de respuesta y rechazos, servicio por servicio",
     },
-    "no_steps.tap": {
+    "no_steps": {
         "en": "The meter answered nothing the tap could time.",
         "es": "El medidor no respondió nada que el tap pudiera medir.",
     },
-    "findings.tap": {"en": "Findings while relaying", "es": "Hallazgos durante la retransmisión"},
-    "findings.capture": {"en": "Findings", "es": "Hallazgos"},
-    "no_profile.tap": {
+    "findings": {"en": "Findings while relaying", "es": "Hallazgos durante la retransmisión"},
+    "no_profile": {
         "en": "A tap tries no settings of its own: the parameters your poller and the meter "
               "negotiated are under Measurements above.",
         "es": "Un tap no prueba parámetros propios: los que negociaron su sistema de lectura y "
               "el medidor están arriba, en Mediciones.",
     },
-    "appendix_intro.tap": {
+    "appendix_intro": {
         "en": "Times are seconds since the tap started. TX = sent by your poller to the meter, "
               "RX = sent by the meter (or bridge) to your poller; dlmsdoctor only relayed them. "
               "Offsets are bytes from the start of the frame.",
@@ -272,14 +282,5 @@ KIND_S: dict[str, dict[str, str]] = {
               "lectura; dlmsdoctor solo los retransmitió. Los desplazamientos son bytes desde el "
               "inicio de la trama. Las decodificaciones usan los términos del estándar (en "
               "inglés), igual que Wireshark.",
-    },
-    "appendix_intro.capture": {
-        "en": "Times are seconds since the first packet of the capture. TX = sent by the client "
-              "that was recorded, RX = sent by the meter or bridge; dlmsdoctor sent nothing. "
-              "Offsets are bytes from the start of the frame.",
-        "es": "Los tiempos son segundos desde el primer paquete de la captura. TX = enviado por "
-              "el cliente que se grabó, RX = enviado por el medidor o el puente; dlmsdoctor no "
-              "envió nada. Los desplazamientos son bytes desde el inicio de la trama. Las "
-              "decodificaciones usan los términos del estándar (en inglés), igual que Wireshark.",
     },
 }

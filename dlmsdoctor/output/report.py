@@ -170,20 +170,16 @@ def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
 
 
 def _close_text(conn: ConnectionRecord, lang: str, kind: str = "probe") -> str:
-    if kind == "tap":  # relayed: the poller or the meter side closed, never dlmsdoctor
-        from dlmsdoctor.output.report_tap import close_text
-
-        return close_text(conn, lang)
     if conn.failed:
         return t(lang, "failed_conn", reason=conn.failed)
     how = conn.close_how
     if how is None:
         return t(lang, "close_open")
     if how is CloseHow.RST:
-        return t(lang, "close_rst_peer" if conn.closed_by_peer else "close_rst_local")
+        return i18n.tk(lang, "close_rst_peer" if conn.closed_by_peer else "close_rst_local", kind)
     if conn.closed_by_peer:
         return t(lang, "close_fin_peer")
-    return t(lang, "close_timeout" if how is CloseHow.TIMEOUT else "close_local")
+    return i18n.tk(lang, "close_timeout" if how is CloseHow.TIMEOUT else "close_local", kind)
 
 
 def _connections_doc(session: Session, lang: str) -> list[dict[str, Any]]:
@@ -639,6 +635,7 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
             "finished_at": session.finished_at,
             "duration": session.duration,
             "cancelled": session.cancelled,
+            "kind": session.kind,  # probe, tap, capture: what the words say it shows
         },
         "target": {
             "host": session.target.host,
@@ -715,25 +712,14 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     doc["summary"] = _summary_doc(doc, session, lang)
     # Who TX and RX are depends on the kind: dlmsdoctor (probe), the poller (tap), the
     # recorded client (capture); the meter or bridge answers.
-    doc["kind"] = session.kind
-    doc["roles"] = {"tx": kind_text(doc, "tx"), "rx": kind_text(doc, "rx")}
+    from dlmsdoctor.output.i18n_tap import roles
+
+    doc["roles"] = roles(session.kind, lang)
     if session.kind == "tap":  # a relayed poller: its own summary and sections
         from dlmsdoctor.output.report_tap import tap_sections
 
         tap_sections(doc, session, lang)
     return doc
-
-
-def kind_text(doc: dict[str, Any], key: str) -> str:
-    """The report's string ``key`` said for the document's session kind (a tap's title,
-    appendix intro, ...), else as for a probe."""
-    from dlmsdoctor.output.i18n_tap import KIND_S
-
-    lang = doc["lang"]
-    entry = KIND_S.get(f"{key}.{doc.get('kind', 'probe')}")
-    if entry is not None:
-        return entry.get(lang) or entry["en"]
-    return t(lang, key)
 
 
 # ------------------------------------------------- layout shared by the Markdown and HTML renderers

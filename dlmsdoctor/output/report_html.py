@@ -20,7 +20,6 @@ from dlmsdoctor.output.report import (
     connection_cells,
     evidence_order,
     frame_heading,
-    kind_text,
     problem_parts,
     rung_cells,
 )
@@ -77,6 +76,10 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem;
 """
 
 
+def _kind(doc: dict[str, Any]) -> str:
+    return str(doc.get("session", {}).get("kind") or "probe")
+
+
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
@@ -127,7 +130,7 @@ def _evidence(ev: dict[str, Any], lang: str) -> str:
 
 def _rungs(doc: dict[str, Any], lang: str) -> str:
     if not doc["rungs"]:
-        return f"<p>{_e(kind_text(doc, 'no_steps'))}</p>"
+        return f"<p>{_e(i18n.tk(lang, 'no_steps', _kind(doc)))}</p>"
     rows = [rung_cells(r) for r in doc["rungs"]]
     classes = [["", "", f"st-{r['status']}", "", ""] for r in doc["rungs"]]
     return _table(column_heads(RUNG_COLUMNS, lang), rows, classes=classes)
@@ -194,8 +197,8 @@ def _actions(doc: dict[str, Any], lang: str) -> str:
 
 def _profile(doc: dict[str, Any], lang: str) -> str:
     if not doc["profile"]:
-        return f"<p>{_e(kind_text(doc, 'no_profile'))}</p>"
-    return f"<p>{_e(t(lang, 'profile_intro'))}</p>" + _table(
+        return f"<p>{_e(i18n.tk(lang, 'no_profile', _kind(doc)))}</p>"
+    return f"<p>{_e(i18n.tk(lang, 'profile_intro', _kind(doc)))}</p>" + _table(
         [t(lang, "setting"), t(lang, "value")], [list(r) for r in doc["profile"]["rows"]]
     )
 
@@ -224,7 +227,7 @@ def _settings(doc: dict[str, Any], lang: str) -> str:
                 f"<code>{_e(f['code'])}</code> ({_e(f['severity_label'])}): "
                 f"{_e(f['text'])}{recorded}" + (f" [{frames}]" if frames else "") + "</li>"
             )
-        out += f"<h3>{_e(kind_text(doc, 'findings'))}</h3><ul>{''.join(found)}</ul>"
+        out += f"<h3>{_e(i18n.tk(lang, 'findings', _kind(doc)))}</h3><ul>{''.join(found)}</ul>"
     return out
 
 
@@ -273,13 +276,14 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<div class="status {status_code}"><b>{_e(t(lang, "status"))}: '
         f"{_e(status['label'])}</b> — {_e(status['headline'])}</div>",
         f"<h2>{_e(t(lang, 'summary'))}</h2><ul>{summary}</ul>",
-        f"<h2>{_e(kind_text(doc, 'rungs'))}</h2>{_rungs(doc, lang)}{_measurements(doc, lang)}",
+        f"<h2>{_e(i18n.tk(lang, 'rungs', _kind(doc)))}</h2>{_rungs(doc, lang)}"
+        f"{_measurements(doc, lang)}",
         f"<h2>{_e(t(lang, 'diagnosis'))}</h2>{_causes(doc, lang)}",
         f"<h2>{_e(t(lang, 'actions'))}</h2>{_actions(doc, lang)}",
         f"<h2>{_e(t(lang, 'profile'))}</h2>{_profile(doc, lang)}",
         f"<h2>{_e(t(lang, 'settings'))}</h2>{_settings(doc, lang)}",
         f'<section class="appendix"><h2>{_e(t(lang, "appendix"))}</h2>'
-        f"<p>{_e(kind_text(doc, 'appendix_intro'))}</p>{_frames(doc, lang)}</section>",
+        f"<p>{_e(i18n.tk(lang, 'appendix_intro', _kind(doc)))}</p>{_frames(doc, lang)}</section>",
         f"<footer><h2>{_e(t(lang, 'about'))}</h2><p>{footer}</p></footer>",
         "</body></html>\n",
     ]

@@ -14,7 +14,6 @@ from dlmsdoctor.output.report import (
     connection_cells,
     evidence_order,
     frame_heading,
-    kind_text,
     problem_parts,
     rung_cells,
 )
@@ -32,6 +31,10 @@ _STEP_MARK = {
     "running": "…",
     "recovered": "↩️",
 }
+
+
+def _kind(doc: dict[str, Any]) -> str:
+    return str(doc.get("session", {}).get("kind") or "probe")
 
 
 def cell(text: object) -> str:
@@ -135,7 +138,7 @@ def render_md(doc: dict[str, Any]) -> str:
     ]
     out += [f"- {inline(s)}" for s in doc["summary"]] + [""]
 
-    out += [f"## {kind_text(doc, 'rungs')}", ""]
+    out += [f"## {i18n.tk(lang, 'rungs', _kind(doc))}", ""]
     if doc["rungs"]:
         rows: list[list[object]] = []
         for r in doc["rungs"]:
@@ -144,7 +147,7 @@ def render_md(doc: dict[str, Any]) -> str:
             rows.append(cells)
         out += _table(column_heads(RUNG_COLUMNS, lang), rows)
     else:
-        out += [kind_text(doc, "no_steps"), ""]
+        out += [i18n.tk(lang, "no_steps", _kind(doc)), ""]
 
     m = doc["measurements"]
     out += [f"### {t(lang, 'figures')}", ""]
@@ -184,11 +187,11 @@ def render_md(doc: dict[str, Any]) -> str:
 
     out += [f"## {t(lang, 'profile')}", ""]
     if doc["profile"]:
-        out += [t(lang, "profile_intro"), ""]
+        out += [i18n.tk(lang, "profile_intro", _kind(doc)), ""]
         out += _table([t(lang, "setting"), t(lang, "value")],
                       [list(r) for r in doc["profile"]["rows"]])
     else:
-        out += [kind_text(doc, "no_profile"), ""]
+        out += [i18n.tk(lang, "no_profile", _kind(doc)), ""]
 
     out += [
         f"## {t(lang, 'settings')}",
@@ -210,7 +213,7 @@ def render_md(doc: dict[str, Any]) -> str:
         out += [f"### {t(lang, 'identity')}", ""]
         out += [f"- {inline(k)}: {inline(v)}" for k, v in doc["identity_text"]] + [""]
     if doc["findings"]:
-        out += [f"### {kind_text(doc, 'findings')}", ""]
+        out += [f"### {i18n.tk(lang, 'findings', _kind(doc))}", ""]
         for f in doc["findings"]:
             frames = ", ".join(f"#{i}" for i in f["frames"])
             recorded = "" if f["translated"] else f" _{t(lang, 'recorded_text')}_"
@@ -221,7 +224,7 @@ def render_md(doc: dict[str, Any]) -> str:
             )
         out.append("")
 
-    out += [f"## {t(lang, 'appendix')}", "", kind_text(doc, "appendix_intro"), ""]
+    out += [f"## {t(lang, 'appendix')}", "", i18n.tk(lang, "appendix_intro", _kind(doc)), ""]
     if not doc["frames"]:
         out += [t(lang, "no_frames"), ""]
     for fr in doc["frames"]:

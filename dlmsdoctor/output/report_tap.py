@@ -150,6 +150,7 @@ def tap_sections(doc: dict[str, Any], session: Session, lang: str) -> None:
     for conn, record in zip(doc["measurements"]["connections"], session.connections,
                             strict=True):
         conn["client"] = record.client or None
+        conn["close_text"] = close_text(record, lang)
     for frame in doc["frames"]:
         client = clients.get(frame["conn"]) or "?"
         frame["route"] = _s(lang, "route_tx" if frame["dir"] == "tx" else "route_rx",

@@ -171,7 +171,7 @@ def test_report_is_the_taps_in_spanish(tap_files: dict[str, Any], fmt: str) -> N
 def test_json_report_says_the_kind_and_who_tx_and_rx_are(tap_files: dict[str, Any]) -> None:
     doc = json.loads(_report(tap_files["json"], "--format", "json"))
     session = tap_files["session"]
-    assert doc["kind"] == "tap"
+    assert doc["session"]["kind"] == "tap"
     assert doc["roles"] == {"tx": "your poller", "rx": "the meter (or bridge)"}
     assert doc["diagnosis"]["causes"][0]["code"] == "tap.poller.login_retries"
     assert doc["tap"]["pollers"] == sorted(c.client for c in session.connections)
