@@ -273,10 +273,9 @@ def _extras(session: Session, report: str | None, report_format: str | None, lan
                 ok = False
         if capture:
             from dlmsdoctor.output.capture import write_capture
-            from dlmsdoctor.tap.core import load_all_frames
 
-            try:
-                write_capture(load_all_frames(session), capture, show_secrets=show_secrets)
+            try:  # with every frame from the frames file (write_capture reads it for a tap)
+                write_capture(session, capture, show_secrets=show_secrets)
                 click.echo(f"Capture written: {capture}", err=True)
             except (OSError, ValueError) as exc:
                 click.echo(f"dlmsdoctor: error: cannot write capture {capture}: {exc}",

@@ -474,6 +474,10 @@ def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> 
 
 def build_capture(session: Session, show_secrets: bool = False) -> tuple[bytes, CaptureStats]:
     """The pcapng bytes of a session and what went into them."""
+    if session.kind == "tap":  # a long run keeps most frames in its file: the capture has all
+        from dlmsdoctor.tap.core import load_all_frames
+
+        session = load_all_frames(session)
     stats = CaptureStats()
     ends = endpoints(session)
     t0 = start_epoch_us(session)

@@ -79,10 +79,9 @@ def tap_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     path = folder / "tap.json"
     path.write_text(session.dumps(), encoding="utf-8")
     from dlmsdoctor.output.capture import write_capture
-    from dlmsdoctor.tap.core import load_all_frames
 
     capture = folder / "tap.pcapng"
-    write_capture(load_all_frames(session), capture)
+    write_capture(session, capture)
     yield {"session": session, "json": path, "pcapng": capture, "folder": folder}
 
 
@@ -266,3 +265,30 @@ async def test_history_lists_the_kind_and_reopens_the_taps_diagnosis(
 
         causes = app.screen.query_one("#causes", OptionList)
         assert "Your poller keeps retrying" in str(causes.get_option_at_index(0).prompt)
+
+
+def test_capture_of_a_long_run_has_every_frame_from_its_file(tmp_path: Path) -> None:
+    """The session in memory keeps the first frames and the last 200; ``open SESSION.json
+    --capture`` (and the TUI's export) writes them all, read from the run's frames file."""
+    frames_file = tmp_path / "long.frames.jsonl"
+    with MeterThread("default") as meter, TapThread(meter.port, frames_path=frames_file,
+                                                    keep_frames=10) as tap:
+        with _from(POLLER_B, tap.port, meter) as peer:
+            peer.connect()
+            for _ in range(130):
+                peer.read(GXDLMSData("0.0.42.0.0.255"), 2)
+            peer.release()
+        time.sleep(0.3)
+        session = tap.stop()
+    total = session.settings["tap"]["frames_total"]
+    assert len(session.frames) < total  # bounded in memory
+    path = tmp_path / "long.json"
+    path.write_text(session.dumps(), encoding="utf-8")
+    capture = tmp_path / "long.pcapng"
+    result = CliRunner().invoke(cli, ["open", str(path), "--capture", str(capture)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    from dlmsdoctor.output.capture_read import read_capture
+
+    restored = read_capture(capture)
+    assert [f.index for f in restored.frames] == list(range(total))
