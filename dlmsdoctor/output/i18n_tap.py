@@ -208,6 +208,33 @@ TAP_S: dict[str, dict[str, str]] = {
         "es": "El sistema de lectura y el medidor se comunican sin fallas que el tap pueda ver "
               "({frames} tramas, {logins} asociaciones).",
     },
+    "fig_logins": {
+        "en": "{failures} failed login(s) in the last 15 min (client SAP {sap}, {diag})",
+        "es": "{failures} autenticación(es) fallida(s) en los últimos 15 min (SAP de cliente "
+              "{sap}, {diag})",
+    },
+    "fig_pace": {"en": ", one every {pace}", "es": ", una cada {pace}"},
+    "fig_lock_in": {
+        "en": "; at this pace a meter that locks after {limit} failures locks in about {time}.",
+        "es": "; a este ritmo, un medidor que se bloquea tras {limit} fallas se bloquea en unos "
+              "{time}.",
+    },
+    "fig_lock_left": {
+        "en": "; {left} more failure(s) lock a meter that locks after {limit}.",
+        "es": "; {left} falla(s) más bloquean un medidor que se bloquea tras {limit}.",
+    },
+    "fig_locked": {
+        "en": "; a meter that locks after {limit} failures is locked now: even the right "
+              "password fails until the lockout ends.",
+        "es": "; un medidor que se bloquea tras {limit} fallas ya está bloqueado: hasta la "
+              "contraseña correcta falla mientras dure el bloqueo.",
+    },
+    "fig_timeout": {
+        "en": "The meter answered {service} after {answer}, but your poller gave up after "
+              "{waited}.",
+        "es": "El medidor respondió {service} a los {answer}, pero su sistema de lectura se "
+              "rindió a los {waited}.",
+    },
     "headline_idle": {
         "en": "No poller traffic went through the tap: point the poller at the tap's listening "
               "address.",

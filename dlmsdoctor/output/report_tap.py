@@ -137,6 +137,34 @@ def _settings_rows(session: Session, lang: str) -> list[list[str]]:
     return rows
 
 
+def _figures(code: str, session: Session, lang: str) -> str:
+    """The figures of a cause's findings in ``lang`` (the catalogue's explanation is general;
+    the recorded one is English): the pace of failed logins and the time to a lockout, the
+    answer time against the poller's timeout."""
+    found = [f for f in session.findings if f.code == code]
+    if not found:
+        return ""
+    if code in ("tap.poller.login_retries", "tap.poller.login_failed"):
+        d = found[-1].data  # the latest stage says it all
+        failures, left = int(d.get("failures") or 0), int(d.get("left") or 0)
+        limit = failures + left if left > 0 else 3
+        pace = d.get("pace")
+        text = _s(lang, "fig_logins", failures=failures, sap=d.get("client_sap", "?"),
+                  diag=d.get("diagnostic", "?"))
+        if isinstance(pace, int | float):
+            text += _s(lang, "fig_pace", pace=_ms(pace, lang))
+        if isinstance(pace, int | float) and left > 0:
+            return text + _s(lang, "fig_lock_in", limit=limit, time=_ms(pace * left, lang))
+        if left > 0:
+            return text + _s(lang, "fig_lock_left", left=left, limit=limit)
+        return text + _s(lang, "fig_locked", limit=limit)
+    if code == "tap.poller.timeout_too_short":
+        d = found[0].data
+        return _s(lang, "fig_timeout", service=d.get("service", "?"),
+                  answer=_ms(d.get("answer_time"), lang), waited=_ms(d.get("waited"), lang))
+    return ""
+
+
 def tap_sections(doc: dict[str, Any], session: Session, lang: str) -> None:
     """Fill ``doc`` (``build_report``'s document of a tap session) with the tap's sections."""
     tap = session.settings.get("tap", {})
@@ -146,6 +174,11 @@ def tap_sections(doc: dict[str, Any], session: Session, lang: str) -> None:
     faults = [c for c in doc["diagnosis"]["causes"] if not c["note"]]
     if lang == "es" and session.diagnosis is not None and not faults:
         doc["status"]["headline"] = _headline(session, doc, tap, lang)
+    if lang != "en":  # the catalogue's words are general: add this run's figures
+        for cause in doc["diagnosis"]["causes"]:
+            figures = _figures(cause["code"], session, lang)
+            if figures and cause["translated"]:
+                cause["explanation"] = f"{cause['explanation']} {figures}".strip()
     clients = {c.id: c.client for c in session.connections}
     for conn, record in zip(doc["measurements"]["connections"], session.connections,
                             strict=True):

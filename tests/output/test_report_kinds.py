@@ -45,3 +45,22 @@ def test_tap_wording_has_both_languages_with_the_same_placeholders() -> None:
             fields = [{f for _, f, _, _ in string.Formatter().parse(text) if f}
                       for text in entry.values()]
             assert fields[0] == fields[1], (name, key)
+
+
+def test_spanish_tap_causes_keep_the_runs_figures() -> None:
+    """The catalogue's Spanish explanation is general; the timing that proves the cause is
+    said too (the English report has it in the recorded explanation)."""
+    from dlmsdoctor.session import ProbeFinding, Session, Target
+    from dlmsdoctor.tap.rules import diagnose
+
+    session = Session("t1", "0.1.0", "2026-12-03T23:00:00+00:00", Target("192.0.2.15", 3333),
+                      kind="tap", settings={"tap": {"frames": {"poller": 2, "meter": 1}}})
+    session.findings.append(ProbeFinding(
+        "tap", "tap.poller.timeout_too_short", "error", "The meter answered GET (frame #0) "
+        "after 1.500 s, but your poller had closed the connection 1.000 s after sending it.",
+        1.5, [0, 1], {"service": "GET", "answer_time": 1.5, "waited": 1.0, "count": 1}))
+    session.diagnosis = diagnose(session)
+    es = render_report(session, "md", "es")
+    assert "El medidor respondió GET a los 1,50 s, pero su sistema de lectura se rindió a los " \
+           "1,00 s." in es
+    assert "your poller had closed the connection 1.000 s" in render_report(session, "md", "en")

@@ -156,6 +156,7 @@ def test_report_is_the_taps_in_spanish(tap_files: dict[str, Any], fmt: str) -> N
     text = _report(tap_files["pcapng"], "--format", fmt, "--lang", "es")
     assert "dlmsdoctor retransmitió su sistema de lectura" in text
     assert "reintenta un login rechazado" in text
+    assert "2 autenticación(es) fallida(s) en los últimos 15 min (SAP de cliente 1" in text
     assert "Respuestas del medidor" in text and "respuestas a AARQ" in text
     assert "TX = enviado por su sistema de lectura" in text
     assert "por el sistema de lectura (FIN)" in text
