@@ -165,6 +165,24 @@ def _figures(code: str, session: Session, lang: str) -> str:
     return ""
 
 
+def _once(items: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One line per distinct negotiation (a poller that reconnects every poll repeats the same
+    UA and AARE all day): the first, with how many times it was seen and its frames."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in items:
+        key = tuple(str(item.get(k)) for k in keys)
+        first = out.get(key)
+        if first is None:
+            out[key] = {**item, "count": 1, "frames": [item["frame"]]}
+        else:
+            first["count"] += 1
+            first["frames"].append(item["frame"])
+    for item in out.values():
+        if item["count"] > 1:
+            item["text"] += f" (×{item['count']})"
+    return list(out.values())
+
+
 def tap_sections(doc: dict[str, Any], session: Session, lang: str) -> None:
     """Fill ``doc`` (``build_report``'s document of a tap session) with the tap's sections."""
     tap = session.settings.get("tap", {})
@@ -179,6 +197,11 @@ def tap_sections(doc: dict[str, Any], session: Session, lang: str) -> None:
             figures = _figures(cause["code"], session, lang)
             if figures and cause["translated"]:
                 cause["explanation"] = f"{cause['explanation']} {figures}".strip()
+    m = doc["measurements"]
+    m["negotiated"] = _once(m["negotiated"], ("server", "max_info_tx", "max_info_rx",
+                                              "window_tx", "window_rx"))
+    m["association"] = _once(m["association"], ("result", "context", "dlms_version",
+                                                "max_pdu_size"))
     clients = {c.id: c.client for c in session.connections}
     for conn, record in zip(doc["measurements"]["connections"], session.connections,
                             strict=True):

@@ -138,6 +138,8 @@ def test_report_is_the_taps_in_english(tap_files: dict[str, Any], fmt: str) -> N
     assert "The meter&#x27;s side" in text if fmt == "html" else "The meter's side" in text
     assert "answers to AARQ" in text and "AARQ: authentication-failure" in text
     assert "TX = sent by your poller to the meter" in text
+    # the same UA three times (a reconnecting poller) is said once, counted
+    assert text.count("Negotiated HDLC parameters") == 1 and "window TX/RX 1/1 (×3)" in text
     for conn in session.connections:  # each connection with its own poller
         assert f"#{conn.id} {conn.client} → 127.0.0.1:{session.target.port}" in text
     assert "by the poller (FIN)" in text
