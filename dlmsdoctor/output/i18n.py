@@ -795,48 +795,65 @@ def t(lang: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+# A TCP connection that failed: its reason (ConnectionRecord.failed) and the link's one-line
+# note, in Spanish (the note is recorded in English).
+CONNECT_FAILED = {
+    "refused": {"en": "refused", "es": "rechazada"},
+    "timeout": {"en": "timeout", "es": "sin respuesta"},
+    "unreachable": {"en": "unreachable", "es": "inalcanzable"},
+    "dns": {"en": "name not resolved", "es": "nombre no resuelto"},
+    "error": {"en": "error", "es": "error"},
+}
+CONNECT_NOTE_ES = {
+    "refused": "conexión rechazada por {where}: nada escucha en ese puerto, o un firewall la "
+               "rechaza",
+    "timeout": "{where} no respondió dentro de la espera de conexión",
+    "unreachable": "{where} es inalcanzable: no hay ruta hasta el equipo",
+    "dns": "el nombre {host} no se resuelve",
+    "error": "la conexión a {where} falló",
+}
+
+
 # What a capture's report says instead (``Session.kind == "capture"``): dlmsdoctor did not
 # test anything, the client in the capture sent the TX frames.
-KIND_S: dict[str, dict[str, dict[str, str]]] = {
-    "capture": {
-        "sum_run": {
-            "en": "The capture {source} shows a client talking to {host}:{port} on {date} for "
-            "{duration} s: {frames} frames on {conns} TCP connection(s).",
-            "es": "La captura {source} muestra a un cliente hablando con {host}:{port} el "
-            "{date} durante {duration} s: {frames} tramas en {conns} conexión(es) TCP.",
-        },
-        "no_profile": {
-            "en": "No working connection profile shows in this capture.",
-            "es": "En esta captura no se ve un perfil de conexión que funcione.",
-        },
-        "profile_intro": {
-            "en": "These settings worked in this capture; copy them into the reading "
-            "system's configuration:",
-            "es": "Esta configuración funcionó en esta captura; cópiela en la configuración "
-            "del sistema de lectura:",
-        },
-        "findings": {"en": "Findings read from the capture",
-                     "es": "Hallazgos leídos de la captura"},
-        "appendix_intro": {
-            "en": "Times are seconds since the start of the capture. TX = sent by the client "
-            "in the capture, RX = received from the meter or bridge. Offsets are bytes from "
-            "the start of the frame.",
-            "es": "Los tiempos son segundos desde el inicio de la captura. TX = enviado por el "
-            "cliente de la captura, RX = recibido del medidor o del puente. Los desplazamientos "
-            "son bytes desde el inicio de la trama. Las decodificaciones usan los términos del "
-            "estándar (en inglés), igual que Wireshark.",
-        },
-        "close_local": {"en": "by the client", "es": "por el cliente"},
-        "close_timeout": {"en": "by the client", "es": "por el cliente"},
-        "close_rst_local": {"en": "reset by the client (RST)",
-                            "es": "reseteada por el cliente (RST)"},
+KIND_S: dict[str, dict[str, str]] = {  # "KIND:KEY" -> the words of that kind
+    "capture:sum_run": {
+        "en": "The capture {source} shows a client talking to {host}:{port} on {date} for "
+        "{duration} s: {frames} frames on {conns} TCP connection(s).",
+        "es": "La captura {source} muestra a un cliente hablando con {host}:{port} el "
+        "{date} durante {duration} s: {frames} tramas en {conns} conexión(es) TCP.",
     },
+    "capture:no_profile": {
+        "en": "No working connection profile shows in this capture.",
+        "es": "En esta captura no se ve un perfil de conexión que funcione.",
+    },
+    "capture:profile_intro": {
+        "en": "These settings worked in this capture; copy them into the reading "
+        "system's configuration:",
+        "es": "Esta configuración funcionó en esta captura; cópiela en la configuración "
+        "del sistema de lectura:",
+    },
+    "capture:findings": {"en": "Findings read from the capture",
+                         "es": "Hallazgos leídos de la captura"},
+    "capture:appendix_intro": {
+        "en": "Times are seconds since the start of the capture. TX = sent by the client "
+        "in the capture, RX = received from the meter or bridge. Offsets are bytes from "
+        "the start of the frame.",
+        "es": "Los tiempos son segundos desde el inicio de la captura. TX = enviado por el "
+        "cliente de la captura, RX = recibido del medidor o del puente. Los desplazamientos "
+        "son bytes desde el inicio de la trama. Las decodificaciones usan los términos del "
+        "estándar (en inglés), igual que Wireshark.",
+    },
+    "capture:close_local": {"en": "by the client", "es": "por el cliente"},
+    "capture:close_timeout": {"en": "by the client", "es": "por el cliente"},
+    "capture:close_rst_local": {"en": "reset by the client (RST)",
+                                "es": "reseteada por el cliente (RST)"},
 }
 
 
 def tk(lang: str, key: str, kind: str, **values: object) -> str:
     """``t`` in the words of a session of ``kind`` (a capture says what it shows)."""
-    entry = KIND_S.get(kind, {}).get(key)
+    entry = KIND_S.get(f"{kind}:{key}")
     if entry is None:
         return t(lang, key, **values)
     text = entry.get(lang) or entry["en"]
@@ -850,7 +867,7 @@ def pick(table: dict[str, dict[str, str]], key: str, lang: str, default: str = "
     return entry.get(lang) or entry["en"]
 
 
-KIND_S["tap"] = KIND_S_TAP  # a tap: the poller sent the TX frames (dlmsdoctor tap)
+KIND_S.update({f"tap:{key}": words for key, words in KIND_S_TAP.items()})  # dlmsdoctor tap
 
 
 def number(value: float, lang: str, digits: int = 1) -> str:

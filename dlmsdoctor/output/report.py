@@ -171,7 +171,8 @@ def _ping_doc(session: Session, lang: str) -> dict[str, Any] | None:
 
 def _close_text(conn: ConnectionRecord, lang: str, kind: str = "probe") -> str:
     if conn.failed:
-        return t(lang, "failed_conn", reason=conn.failed)
+        return t(lang, "failed_conn",
+                 reason=i18n.pick(i18n.CONNECT_FAILED, conn.failed, lang, conn.failed))
     how = conn.close_how
     if how is None:
         return t(lang, "close_open")

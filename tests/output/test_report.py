@@ -172,8 +172,6 @@ def test_every_wording_has_both_languages_with_the_same_placeholders() -> None:
         for name, table in vars(i18n).items()
         if isinstance(table, dict) and table and all(isinstance(e, dict) for e in table.values())
     }
-    for kind, words in tables.pop("KIND_S").items():  # each kind's words, checked alike
-        tables[f"KIND_S[{kind}]"] = words
     assert {"_S", "STATUS", "STEP_STATUS", "WHOSE", "LAYER", "FIGURE"} <= set(tables)
     for name, table in tables.items():
         for key, entry in table.items():
