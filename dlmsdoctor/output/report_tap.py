@@ -37,7 +37,8 @@ def _ms(value: object, lang: str) -> str:
 def close_text(conn: ConnectionRecord, lang: str) -> str:
     """Who closed a relayed connection first: the poller, the meter side, or the tap."""
     if conn.failed:
-        return _s(lang, "close_failed", reason=conn.failed)
+        return _s(lang, "close_failed",
+                  reason=i18n.pick(i18n.CONNECT_FAILED, conn.failed, lang, conn.failed))
     how = conn.close_how
     if how is None:
         return i18n.t(lang, "close_open")

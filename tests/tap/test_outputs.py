@@ -295,3 +295,29 @@ def test_capture_of_a_long_run_has_every_frame_from_its_file(tmp_path: Path) -> 
 
     restored = read_capture(capture)
     assert [f.index for f in restored.frames] == list(range(total))
+
+
+def test_an_unreachable_meter_side_is_said_in_the_report(tmp_path: Path) -> None:
+    """No frame at all: the tap's diagnosis still leads (the probe's rules have nothing to
+    read), and the connection is the poller's, closed because the meter side was refused."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    with TapThread(dead_port, connect_timeout=2.0) as tap:
+        with socket.create_connection(("127.0.0.1", tap.port), source_address=(POLLER_A, 0)) \
+                as poller:
+            poller.settimeout(3)
+            with contextlib.suppress(OSError):
+                poller.recv(1)
+        time.sleep(0.2)
+        session = tap.stop()
+    path = tmp_path / "dead.json"
+    path.write_text(session.dumps(), encoding="utf-8")
+    opened = CliRunner().invoke(cli, ["open", str(path)], catch_exceptions=False)
+    assert "tap.target.unreachable" in opened.stdout
+    en = _report(path)
+    assert "meter side unreachable (refused): the tap closed the poller's connection" in en
+    assert f"#1 {session.connections[0].client} → 127.0.0.1:{dead_port}" in en
+    es = _report(path, "--lang", "es")
+    assert "lado del medidor inalcanzable (rechazada)" in es
+    assert "No se puede llegar al medidor desde aquí" in es
