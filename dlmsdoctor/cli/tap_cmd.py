@@ -263,21 +263,19 @@ def _extras(session: Session, report: str | None, report_format: str | None, lan
     try:
         if report:
             from dlmsdoctor.cli.report_cmd import pick_format
-            from dlmsdoctor.tap.report import write_tap_report
+            from dlmsdoctor.output.report import write_report
 
             try:
-                write_tap_report(session, report, report_format or pick_format(None, report),
-                                 lang)
+                write_report(session, report, report_format or pick_format(None, report), lang)
                 click.echo(f"Report written: {report}", err=True)
             except (OSError, ValueError) as exc:
                 click.echo(f"dlmsdoctor: error: {exc}", err=True)
                 ok = False
         if capture:
             from dlmsdoctor.output.capture import write_capture
-            from dlmsdoctor.tap.core import load_all_frames
 
-            try:
-                write_capture(load_all_frames(session), capture, show_secrets=show_secrets)
+            try:  # with every frame from the frames file (write_capture reads it for a tap)
+                write_capture(session, capture, show_secrets=show_secrets)
                 click.echo(f"Capture written: {capture}", err=True)
             except (OSError, ValueError) as exc:
                 click.echo(f"dlmsdoctor: error: cannot write capture {capture}: {exc}",

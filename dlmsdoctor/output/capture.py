@@ -247,6 +247,34 @@ def machine_comment(note: FrameNote, kind: str) -> str:
     return FRAME_COMMENT_PREFIX + json.dumps(meta, separators=(",", ":"))
 
 
+def poller_ends(conn: ConnectionRecord, ends: _Endpoints) -> _Endpoints:
+    """The endpoints of a tap's connection: its poller's IPv4 address as the client (an IPv6
+    poller keeps the shared stand-in: this capture draws IPv4 only)."""
+    if not conn.client:
+        return ends
+    client = _ipv4(conn.client.rpartition(":")[0].strip("[]"))
+    return ends if client is None else _Endpoints(ends.server, client, ends.standin_note)
+
+
+def tap_section(session: Session) -> str:
+    """The section comment of a tap session: what was relayed, between what."""
+    pollers = sorted({c.client.rpartition(":")[0] for c in session.connections if c.client})
+    ipv6 = [p for p in pollers if _ipv4(p.strip("[]")) is None]
+    target = session.target
+    listen = session.settings.get("listen") or "?"
+    text = (f"TAP: dlmsdoctor tap listened on {listen} and relayed each poller connection to "
+            f"the meter side {target.host}:{target.port}, every byte unchanged and in order; "
+            f"it sent nothing of its own. Pollers: {', '.join(pollers) or 'none'}. Each TCP "
+            "stream here is one poller connection, drawn from the poller's own address and "
+            "port straight to the meter side (the tap's own connection to the meter, from "
+            "another port, is not drawn): TX = poller -> meter, RX = meter -> poller, at the "
+            "times the tap saw them, closed first by whom the tap saw close first.")
+    if ipv6:
+        text += (f" IPv6 pollers ({', '.join(ipv6)}) are drawn from the IPv4 stand-in above "
+                 "(this capture holds IPv4 only); the packet comments keep their addresses.")
+    return text
+
+
 class _Stream:
     """One TCP connection's sequence numbers; packets are appended to ``out``."""
 
@@ -261,6 +289,9 @@ class _Stream:
         self.cseq = (0x1000_0000 * conn.id + 0x0100) & 0xFFFFFFFF
         self.sseq = (0x8000_0000 + 0x0100_0000 * conn.id) & 0xFFFFFFFF
         self.ident = {True: 0x1000 * conn.id, False: 0x8000 + 0x100 * conn.id}
+        # a tap's connection is drawn from its own poller (address and port), not dlmsdoctor
+        self.ends = poller_ends(conn, ends)
+        self.client_name = "the poller" if conn.client else "dlmsdoctor"
 
     def ts(self, at: float) -> int:
         return self.t0 + round(at * 1_000_000)
@@ -367,7 +398,7 @@ def _close(stream: _Stream, conn: ConnectionRecord, at: float) -> None:
     cid = conn.id
     if how is CloseHow.RST:
         by_peer = bool(conn.closed_by_peer)
-        who = "the meter/bridge" if by_peer else "dlmsdoctor"
+        who = "the meter/bridge" if by_peer else stream.client_name
         stream.send(at, not by_peer, _TCP_RST | _TCP_ACK, b"",
                     [f"connection {cid}: reset (RST) by {who}"])
         return
@@ -375,12 +406,15 @@ def _close(stream: _Stream, conn: ConnectionRecord, at: float) -> None:
         stream.send(at, False, _TCP_FIN | _TCP_ACK, b"",
                     [f"connection {cid}: closed by the meter/bridge (FIN) {conn.note}".rstrip()])
         stream.send(at, True, _TCP_FIN | _TCP_ACK, b"",
-                    [f"connection {cid}: dlmsdoctor closes its side too"])
+                    [f"connection {cid}: {stream.client_name} closes its side too"])
         return
     reason = "after a timeout" if how is CloseHow.TIMEOUT else "when done"
+    who = stream.client_name
+    if how is CloseHow.LOCAL and conn.client:
+        who, reason = "the tap", "when it stopped"
     # Only our FIN is known: the peer's answer to it is not recorded, so it is not invented.
     stream.send(at, True, _TCP_FIN | _TCP_ACK, b"",
-                [f"connection {cid}: closed by dlmsdoctor (FIN) {reason}"])
+                [f"connection {cid}: closed by {who} (FIN) {reason}"])
 
 def _icmp_packets(session: Session, ends: _Endpoints, t0: int, out: list[Packet],
                   stats: CaptureStats) -> None:
@@ -431,7 +465,7 @@ def serial_section(session: Session) -> str:
 def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> list[str]:
     port = session.target.port or (SERIAL_STANDIN_PORT if session.target.link != "tcp" else 0)
     lines = [
-        f"dlmsdoctor {session.tool_version} probe session {session.id}: "
+        f"dlmsdoctor {session.tool_version} {session.kind} session {session.id}: "
         f"{session.target.host}:{port}, started {session.started_at}",
         "The TCP/IP headers are synthetic but consistent (dlmsdoctor records connections and "
         "bytes, not packets); payloads, timestamps, directions and how each connection closed "
@@ -450,6 +484,8 @@ def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> 
     else:
         lines.append("Wireshark 4.6+ decodes DLMS on port 4059 by itself; older versions show "
                      "TCP only: read the packet comments.")
+    if session.kind == "tap":
+        lines.append(tap_section(session))
     if ends.standin_note:
         lines.append(ends.standin_note)
     if stats.masked_bytes:
@@ -467,6 +503,10 @@ def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> 
 
 def build_capture(session: Session, show_secrets: bool = False) -> tuple[bytes, CaptureStats]:
     """The pcapng bytes of a session and what went into them."""
+    if session.kind == "tap":  # a long run keeps most frames in its file: the capture has all
+        from dlmsdoctor.tap.core import load_all_frames
+
+        session = load_all_frames(session)
     stats = CaptureStats()
     ends = endpoints(session)
     t0 = start_epoch_us(session)

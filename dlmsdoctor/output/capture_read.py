@@ -584,16 +584,26 @@ def load_and_diagnose(path: str | Path, port: int | None = None,
     and the TUI must all say what the rules say now (one source). A rule bug must not cost the
     user the frames: ``warn`` gets one line and the file's own diagnosis (if any) stays."""
     session = load_session_file(path, port)
-    if not session.frames and not session.steps:
+    if session.kind != "tap" and not session.frames and not session.steps:
         return session
     try:
-        from dlmsdoctor.diagnosis import diagnose
-
-        session.diagnosis = diagnose(session)
+        session.diagnosis = _diagnose(session)
     except Exception as exc:  # a rule bug: see the docstring
         if warn is not None:
             warn(f"warning: no new diagnosis ({type(exc).__name__}: {exc})")
     return session
+
+
+def _diagnose(session: Session) -> Any:
+    """The rules for the session's kind: a tap's (the poller's own traffic: no steps, its
+    findings and counts) or the probe's (steps and frames; captures too)."""
+    if session.kind == "tap":
+        from dlmsdoctor.tap.rules import diagnose as diagnose_tap
+
+        return diagnose_tap(session)
+    from dlmsdoctor.diagnosis import diagnose
+
+    return diagnose(session)
 
 
 def load_session_file(path: str | Path, port: int | None = None) -> Session:

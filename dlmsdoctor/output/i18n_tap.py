@@ -1,8 +1,10 @@
 """Spanish (and English) wording of the tap: its cause and finding codes, its report lines.
 
 Merged into ``i18n.CAUSE_ES`` and ``i18n.FINDING_ES`` by two lines in ``i18n.py``; ``TAP_S`` holds
-the tap report's own sentences in both languages (``dlmsdoctor.tap.report`` uses them). Written
-as a Latin American utility technician says it; the recorded evidence keeps the specifics.
+the tap report's own sentences in both languages (``output.report_tap`` uses them); ``KIND_S_TAP``
+the report's words where a probe's would mislead (``i18n.KIND_S["tap"]``) and ``ROLES`` who TX
+and RX are for each kind of session (dlmsdoctor, the user's poller, a capture's client).
+Written as a Latin American utility technician says it; the recorded evidence keeps the specifics.
 """
 
 from __future__ import annotations
@@ -148,11 +150,11 @@ FINDING_ES_TAP: dict[str, str] = {
 TAP_S: dict[str, dict[str, str]] = {
     "sum_tap": {
         "en": "dlmsdoctor relayed your poller to {target} from {started} for {duration} s: "
-              "{connections} connection(s), {poller} frame(s) poller -> meter, {meter} meter "
-              "-> poller.",
+              "{connections} connection(s), {poller} frame(s) poller → meter, {meter} meter "
+              "→ poller.",
         "es": "dlmsdoctor retransmitió su sistema de lectura hacia {target} desde {started} "
-              "durante {duration} s: {connections} conexión(es), {poller} trama(s) sistema -> "
-              "medidor, {meter} medidor -> sistema.",
+              "durante {duration} s: {connections} conexión(es), {poller} trama(s) sistema → "
+              "medidor, {meter} medidor → sistema.",
     },
     "sum_cause": {
         "en": "Most likely cause ({confidence} % confidence; where the fault lies: {whose}): "
@@ -174,7 +176,6 @@ TAP_S: dict[str, dict[str, str]] = {
     },
     "layer_meter": {"en": "Meter answers", "es": "Respuestas del medidor"},
     "layer_refused": {"en": "Meter refusals", "es": "Rechazos del medidor"},
-    "layer_poller": {"en": "Poller", "es": "Sistema de lectura"},
     "answers_to": {"en": "answers to {service}", "es": "respuestas a {service}"},
     "answer_figures": {
         "en": "p50 {p50}, p90 {p90}, p99 {p99}, max {max}; {count} answer(s), {late} late",
@@ -184,10 +185,121 @@ TAP_S: dict[str, dict[str, str]] = {
     "refused_times": {"en": "×{count}", "es": "×{count}"},
     "late": {"en": "late answers", "es": "respuestas tardías"},
     "ok": {"en": "ok", "es": "bien"},
-    "closed_poller": {"en": "by the poller", "es": "por el sistema de lectura"},
-    "closed_meter": {"en": "by the meter side", "es": "por el lado del medidor"},
     "closed_tap": {"en": "when the tap stopped", "es": "al detenerse el tap"},
-    "finding_times": {"en": "seen {count} times", "es": "visto {count} veces"},
+    "close_fin_poller": {"en": "by the poller (FIN)", "es": "por el sistema de lectura (FIN)"},
+    "close_rst_poller": {"en": "reset by the poller (RST)",
+                         "es": "reseteada por el sistema de lectura (RST)"},
+    "close_fin_meter": {"en": "by the meter side (FIN)", "es": "por el lado del medidor (FIN)"},
+    "close_rst_meter": {"en": "reset by the meter side (RST)",
+                        "es": "reseteada por el lado del medidor (RST)"},
+    "close_failed": {
+        "en": "meter side unreachable ({reason}): the tap closed the poller's connection "
+              "likewise",
+        "es": "lado del medidor inalcanzable ({reason}): el tap cerró igual la conexión del "
+              "sistema de lectura",
+    },
+    "pollers": {"en": "Pollers seen: {items}.", "es": "Sistemas de lectura vistos: {items}."},
+    "poller_item": {"en": "{host} ({n} connection(s))", "es": "{host} ({n} conexión(es))"},
+    "route_tx": {"en": "poller {client} → meter", "es": "sistema {client} → medidor"},
+    "route_rx": {"en": "meter → poller {client}", "es": "medidor → sistema {client}"},
+    "headline_ok": {
+        "en": "The poller and the meter talk without a fault the tap can see ({frames} frames, "
+              "{logins} associations).",
+        "es": "El sistema de lectura y el medidor se comunican sin fallas que el tap pueda ver "
+              "({frames} tramas, {logins} asociaciones).",
+    },
+    "fig_logins": {
+        "en": "{failures} failed login(s) in the last 15 min (client SAP {sap}, {diag})",
+        "es": "{failures} autenticación(es) fallida(s) en los últimos 15 min (SAP de cliente "
+              "{sap}, {diag})",
+    },
+    "fig_pace": {"en": ", one every {pace}", "es": ", una cada {pace}"},
+    "fig_lock_in": {
+        "en": "; at this pace a meter that locks after {limit} failures locks in about {time}.",
+        "es": "; a este ritmo, un medidor que se bloquea tras {limit} fallas se bloquea en unos "
+              "{time}.",
+    },
+    "fig_lock_left": {
+        "en": "; {left} more failure(s) lock a meter that locks after {limit}.",
+        "es": "; {left} falla(s) más bloquean un medidor que se bloquea tras {limit}.",
+    },
+    "fig_locked": {
+        "en": "; a meter that locks after {limit} failures is locked now: even the right "
+              "password fails until the lockout ends.",
+        "es": "; un medidor que se bloquea tras {limit} fallas ya está bloqueado: hasta la "
+              "contraseña correcta falla mientras dure el bloqueo.",
+    },
+    "fig_timeout": {
+        "en": "The meter answered {service} after {answer}, but your poller gave up after "
+              "{waited}.",
+        "es": "El medidor respondió {service} a los {answer}, pero su sistema de lectura se "
+              "rindió a los {waited}.",
+    },
+    "headline_idle": {
+        "en": "No poller traffic went through the tap: point the poller at the tap's listening "
+              "address.",
+        "es": "Ningún tráfico del sistema de lectura pasó por el tap: apunte el sistema de "
+              "lectura a la dirección de escucha del tap.",
+    },
+}
+
+# The settings of a tap run, as the report lists them (in this order).
+TAP_SETTING: dict[str, dict[str, str]] = {
+    "listen": {"en": "listening on (point the poller here)",
+               "es": "escucha en (el sistema de lectura apunta aquí)"},
+    "target": {"en": "meter side (target)", "es": "lado del medidor (destino)"},
+    "meter_address": {"en": "meter's address (LOGICAL/PHYSICAL)",
+                      "es": "dirección del medidor (LÓGICA/FÍSICA)"},
+    "connect_timeout": {"en": "connect timeout to the meter side",
+                        "es": "espera de conexión al lado del medidor"},
+    "duration": {"en": "duration asked", "es": "duración pedida"},
+    "keep_frames": {"en": "frames kept in memory (the first)",
+                    "es": "tramas guardadas en memoria (las primeras)"},
+    "frames_file": {"en": "every frame in", "es": "todas las tramas en"},
+    "stopped_reason": {"en": "tap stopped by", "es": "tap detenido por"},
+}
+TAP_STOPPED: dict[str, dict[str, str]] = {
+    "duration": {"en": "its --duration", "es": "su --duration"},
+    "interrupted": {"en": "Ctrl-C", "es": "Ctrl-C"},
+    "cancelled": {"en": "the user", "es": "el usuario"},
+    "stopped": {"en": "the user", "es": "el usuario"},
+}
+
+# Who TX and RX are in a report, by session kind (the report document's "roles").
+ROLES: dict[str, dict[str, dict[str, str]]] = {
+    "probe": {"tx": {"en": "dlmsdoctor", "es": "dlmsdoctor"},
+              "rx": {"en": "the meter or bridge", "es": "el medidor o el puente"}},
+    "tap": {"tx": {"en": "your poller", "es": "su sistema de lectura"},
+            "rx": {"en": "the meter (or bridge)", "es": "el medidor (o el puente)"}},
+    "capture": {"tx": {"en": "the client", "es": "el cliente"},
+                "rx": {"en": "the meter or bridge", "es": "el medidor o el puente"}},
+}
+
+
+def roles(kind: str, lang: str) -> dict[str, str]:
+    """{"tx": who sent the TX frames, "rx": who sent the RX frames} in ``lang``."""
+    table = ROLES.get(kind, ROLES["probe"])
+    return {side: words.get(lang) or words["en"] for side, words in table.items()}
+
+
+# A tap report's words where a probe's would mislead (``i18n.KIND_S["tap"]``, said by
+# ``i18n.tk``); keys not here are the probe's.
+KIND_S_TAP: dict[str, dict[str, str]] = {
+    "rungs": {
+        "en": "The meter's side: answer times and refusals, service by service",
+        "es": "El lado del medidor: tiempos de respuesta y rechazos, servicio por servicio",
+    },
+    "no_steps": {
+        "en": "The meter answered nothing the tap could time.",
+        "es": "El medidor no respondió nada que el tap pudiera medir.",
+    },
+    "findings": {"en": "Findings while relaying", "es": "Hallazgos durante la retransmisión"},
+    "no_profile": {
+        "en": "A tap tries no settings of its own: the parameters your poller and the meter "
+              "negotiated are under Measurements above.",
+        "es": "Un tap no prueba parámetros propios: los que negociaron su sistema de lectura y "
+              "el medidor están arriba, en Mediciones.",
+    },
     "appendix_intro": {
         "en": "Times are seconds since the tap started. TX = sent by your poller to the meter, "
               "RX = sent by the meter (or bridge) to your poller; dlmsdoctor only relayed them. "

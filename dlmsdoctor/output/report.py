@@ -735,6 +735,15 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     works, fails, recovered = partition_ids(doc["rungs"], session)
     doc["partition"] = {"works": works, "fails": fails, "recovered": recovered}
     doc["summary"] = _summary_doc(doc, session, lang)
+    # Who TX and RX are depends on the kind: dlmsdoctor (probe), the poller (tap), the
+    # recorded client (capture); the meter or bridge answers.
+    from dlmsdoctor.output.i18n_tap import roles
+
+    doc["roles"] = roles(session.kind, lang)
+    if session.kind == "tap":  # a relayed poller: its own summary and sections
+        from dlmsdoctor.output.report_tap import tap_sections
+
+        tap_sections(doc, session, lang)
     return doc
 
 
@@ -780,6 +789,10 @@ def rung_cells(rung: dict[str, Any]) -> list[str]:
 
 def connection_cells(conn: dict[str, Any], lang: str) -> list[str]:
     """One row of the connections table, in CONNECTION_COLUMNS order."""
+    if conn.get("client"):  # a tap's connection: "#1 poller → meter"
+        cells = connection_cells({**conn, "client": None}, lang)
+        number, _, where = cells[0].partition(" ")
+        return [f"{number} {conn['client']} → {where}", *cells[1:]]
     opened = conn["opened_at"]
     return [
         f"#{conn['id']} {conn['host']}" + (f":{conn['port']}" if conn["port"] else ""),
@@ -882,10 +895,11 @@ def evidence_order(note: str, where: str, lang: str) -> str:
 
 def frame_heading(frame: dict[str, Any], lang: str) -> str:
     """An appendix frame's heading (plain text: the HTML renderer escapes it whole)."""
+    where = frame.get("route") or (  # a tap's frame: which poller, which way
+        f"{t(lang, 'step')} {frame.get('step_text') or frame['step'] or '-'}")
     return (
         f"#{frame['index']} {frame['dir'].upper()} t+{i18n.number(frame['at'], lang, 6)} s · "
-        f"{t(lang, 'connection').lower()} {frame['conn']} · {t(lang, 'step')} "
-        f"{frame.get('step_text') or frame['step'] or '-'}"
+        f"{t(lang, 'connection').lower()} {frame['conn']} · {where}"
     )
 
 

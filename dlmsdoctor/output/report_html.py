@@ -131,7 +131,7 @@ def _evidence(ev: dict[str, Any], lang: str) -> str:
 
 def _rungs(doc: dict[str, Any], lang: str) -> str:
     if not doc["rungs"]:
-        return f"<p>{_e(t(lang, 'no_steps'))}</p>"
+        return f"<p>{_e(i18n.tk(lang, 'no_steps', _kind(doc)))}</p>"
     rows = [rung_cells(r) for r in doc["rungs"]]
     classes = [["", "", f"st-{r['status']}", "", ""] for r in doc["rungs"]]
     return _table(column_heads(RUNG_COLUMNS, lang), rows, classes=classes)
@@ -277,7 +277,8 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<div class="status {status_code}"><b>{_e(t(lang, "status"))}: '
         f"{_e(status['label'])}</b> — {_e(status['headline'])}</div>",
         f"<h2>{_e(t(lang, 'summary'))}</h2><ul>{summary}</ul>",
-        f"<h2>{_e(t(lang, 'rungs'))}</h2>{_rungs(doc, lang)}{_measurements(doc, lang)}",
+        f"<h2>{_e(i18n.tk(lang, 'rungs', _kind(doc)))}</h2>{_rungs(doc, lang)}"
+        f"{_measurements(doc, lang)}",
         f"<h2>{_e(t(lang, 'diagnosis'))}</h2>{_causes(doc, lang)}",
         f"<h2>{_e(t(lang, 'actions'))}</h2>{_actions(doc, lang)}",
         f"<h2>{_e(t(lang, 'profile'))}</h2>{_profile(doc, lang)}",

@@ -139,7 +139,7 @@ def render_md(doc: dict[str, Any]) -> str:
     ]
     out += [f"- {inline(s)}" for s in doc["summary"]] + [""]
 
-    out += [f"## {t(lang, 'rungs')}", ""]
+    out += [f"## {i18n.tk(lang, 'rungs', _kind(doc))}", ""]
     if doc["rungs"]:
         rows: list[list[object]] = []
         for r in doc["rungs"]:
@@ -148,7 +148,7 @@ def render_md(doc: dict[str, Any]) -> str:
             rows.append(cells)
         out += _table(column_heads(RUNG_COLUMNS, lang), rows)
     else:
-        out += [t(lang, "no_steps"), ""]
+        out += [i18n.tk(lang, "no_steps", _kind(doc)), ""]
 
     m = doc["measurements"]
     out += [f"### {t(lang, 'figures')}", ""]

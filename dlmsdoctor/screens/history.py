@@ -26,6 +26,7 @@ class SessionSummary:
     headline: str
     frames: int
     source: str = "run"  # run: saved by a probe; opened: a file opened in the TUI
+    kind: str = "probe"  # Session.kind: probe, tap (a relayed poller), capture
 
 
 def summarize(path: Path, source: str = "run") -> SessionSummary:
@@ -35,7 +36,8 @@ def summarize(path: Path, source: str = "run") -> SessionSummary:
     try:
         session = load_session_file(path)
     except (OSError, ValueError) as exc:
-        return SessionSummary(path, "?", path.name, "unreadable", str(exc)[:80], 0, source)
+        return SessionSummary(path, "?", path.name, "unreadable", str(exc)[:80], 0, source,
+                              kind="?")
     diagnosis = session.diagnosis
     status = diagnosis.status if diagnosis else ("cancelled" if session.cancelled else "-")
     return SessionSummary(
@@ -46,6 +48,7 @@ def summarize(path: Path, source: str = "run") -> SessionSummary:
         headline=diagnosis.headline if diagnosis else "",
         frames=len(session.frames),
         source=source,
+        kind=session.kind,
     )
 
 
@@ -161,7 +164,8 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("started (UTC)", "status", "target", "headline", "frames", "from")
+        table.add_columns("started (UTC)", "status", "target", "headline", "frames", "from",
+                          "kind")
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -192,6 +196,7 @@ class HistoryScreen(Screen[None]):
                 Text(row.headline),
                 str(row.frames),
                 row.source,
+                row.kind,
                 key=str(i),
             )
         notes = self.query_one("#history-notes", Static)
@@ -204,7 +209,9 @@ class HistoryScreen(Screen[None]):
             row = self._rows[index]
             notes = self.query_one("#history-notes", Static)
             # the whole headline, which the table cuts at 80 columns, then the meter's ledger
-            notes.update(Text.assemble((f"{row.status}: ", "bold"), row.headline or "-", "\n",
+            kind = "" if row.kind == "?" else f"{row.kind} "  # a tap's, a capture's
+            notes.update(Text.assemble((f"{kind}{row.status}: ", "bold"),
+                                       row.headline or "-", "\n",
                                        (ledger_line(row.target), "dim")))
 
     @on(DataTable.RowSelected, "#history-table")

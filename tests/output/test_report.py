@@ -208,7 +208,7 @@ def test_json_report_top_level_keys_are_the_documented_ones() -> None:
         "schema", "version", "lang", "report_version", "secrets_shown", "session", "target",
         "status", "summary", "rungs", "measurements", "diagnosis", "actions", "profile",
         "settings", "credential_sets", "logins", "identity", "findings", "frames",
-        "settings_text", "identity_text", "partition",
+        "settings_text", "identity_text", "partition", "roles",
     }
     assert set(doc["measurements"]) == {"ping", "connections", "negotiated", "association"}
     assert set(doc["frames"][0]) >= {"index", "conn", "dir", "at", "step", "hex", "fields",
