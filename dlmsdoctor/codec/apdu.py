@@ -104,7 +104,22 @@ def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -
     secret = buf[0] in _MAY_HOLD_SECRETS and any(
         s.secret for top in spans for s in top.walk()
     )
-    return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields, secret)
+    # ApduDecode(...) without the frozen dataclass's __init__ (once per APDU of a log)
+    out = _new(ApduDecode)
+    s_spans, s_findings, s_summary, s_fields, s_secret = _APDU_SETTERS
+    s_spans(out, tuple(spans))
+    s_findings(out, tuple(ctx.findings))
+    s_summary(out, summary)
+    s_fields(out, fields)
+    s_secret(out, secret)
+    return out
+
+
+_new = object.__new__
+_APDU_SETTERS = tuple(
+    getattr(ApduDecode.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("spans", "findings", "summary", "fields", "secret")
+)
 
 
 _MAY_HOLD_SECRETS = frozenset((0x60, 0x61, 0x01, 0xC1, 0xC3))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from dlmsdoctor.codec.fast_span import fast_span
+from dlmsdoctor.codec.fast_span import _SPAN_SETTERS
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
 from dlmsdoctor.codec.obis import (
     DATA_ACCESS_RESULTS,
@@ -31,6 +31,7 @@ from dlmsdoctor.codec.obis import (
 )
 
 Fields = dict[str, object]
+_new_span = object.__new__
 
 # Guards against hostile or corrupt input: nesting depth and total spans per APDU.
 MAX_DEPTH = 24
@@ -128,7 +129,18 @@ class DecodeContext:
             value, meaning = MASK, MASK
         if length < 0:
             length = 0
-        return fast_span(self.base + pos, length, name, label, value, meaning, children, secret)
+        # fast_span inlined (the commonest call of an APDU decode)
+        span = _new_span(Span)
+        s_off, s_len, s_name, s_label, s_value, s_meaning, s_children, s_secret = _SPAN_SETTERS
+        s_off(span, self.base + pos)
+        s_len(span, length)
+        s_name(span, name)
+        s_label(span, label)
+        s_value(span, value)
+        s_meaning(span, meaning)
+        s_children(span, children)
+        s_secret(span, secret)
+        return span
 
     def raw(self, pos: int, end: int, name: str, label: str, meaning: str = "") -> Span:
         data = self.buf[pos:end]
