@@ -18,6 +18,7 @@ from dlmsdoctor.codec.decode import (
     FrameDecode,
     InputProblem,
     iter_decode,
+    new_chunk,
 )
 from dlmsdoctor.codec.hexinput import HexProblem, binary_reason, iter_hex_input
 
@@ -133,11 +134,9 @@ def _chunks(
         if isinstance(item, HexProblem):
             problems.add(InputProblem(line=item.line, message=item.message, text=item.source))
             continue
-        chunk = Chunk(
-            data=item.data, direction=direction or item.direction, line=item.line,
-            timestamp=item.timestamp,
-        )  # fmt: skip
-        yield tally.add_chunk(chunk)
+        yield tally.add_chunk(
+            new_chunk(item.data, direction or item.direction, item.line, item.timestamp)
+        )
 
 
 def _raw_blocks(

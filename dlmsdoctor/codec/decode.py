@@ -44,6 +44,27 @@ class Chunk:
     continues: bool = False  # more bytes of the chunk before (a large input read in blocks)
 
 
+_CHUNK_SETTERS = tuple(
+    getattr(Chunk.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("data", "direction", "line", "timestamp", "continues")
+)
+
+
+def new_chunk(
+    data: bytes, direction: str | None, line: int | None, timestamp: str | None
+) -> Chunk:
+    """``Chunk(data, direction, line, timestamp)`` without the frozen dataclass's ``__init__``
+    (once per line of a log)."""
+    out = object.__new__(Chunk)
+    s_data, s_direction, s_line, s_timestamp, s_continues = _CHUNK_SETTERS
+    s_data(out, data)
+    s_direction(out, direction)
+    s_line(out, line)
+    s_timestamp(out, timestamp)
+    s_continues(out, False)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class InputProblem:
     line: int

@@ -220,6 +220,19 @@ _CONTROL = tuple(control_info(c) for c in range(256))
 _UNNUMBERED_NO_INFO = frozenset(("SNRM", "DISC", "UA", "DM"))
 
 
+# (address bytes, is the server's) -> (address_dict, describe_address): a pure function of at
+# most 4 bytes, looked up instead of computed for each frame (bounded: a log has few addresses).
+_ADDRESSES: dict[tuple[bytes, bool], tuple[dict[str, object], str]] = {}
+
+
+def _address(raw: bytes, server: bool) -> tuple[dict[str, object], str]:
+    info = address_dict(raw, "server" if server else "client")
+    known = (info, describe_address(info))
+    if len(_ADDRESSES) < 1024:
+        _ADDRESSES[(raw, server)] = known
+    return known
+
+
 def _parse_clean_lazy(buf: bytes, offset: int, direction: str | None) -> DecodedFrame | None:
     """``_parse(buf, offset, direction, False)`` for the frames a poll is made of, or None.
 
@@ -294,10 +307,12 @@ def _parse_clean_lazy(buf: bytes, offset: int, direction: str | None) -> Decoded
     server_len, client_len = (dest_len, src_len) if to_server else (src_len, dest_len)
     if client_len != 1 or server_len == 3:
         return None
-    dest_raw = buf[pos : pos + dest_len]
-    src_raw = buf[src_start:ctrl_pos]
-    dest_info = address_dict(dest_raw, "server" if to_server else "client")
-    src_info = address_dict(src_raw, "client" if to_server else "server")
+    dest_key = (buf[pos : pos + dest_len], to_server)
+    src_key = (buf[src_start:ctrl_pos], not to_server)
+    dest_known = _ADDRESSES.get(dest_key) or _address(*dest_key)
+    src_known = _ADDRESSES.get(src_key) or _address(*src_key)
+    dest_info = dest_known[0].copy()  # callers may change their frame's fields
+    src_info = src_known[0].copy()
     fields: dict[str, object] = {"segmented": seg, "frame_type": ftype, "poll_final": pf}
     if ns is not None:
         fields["ns"] = ns
@@ -323,7 +338,20 @@ def _parse_clean_lazy(buf: bytes, offset: int, direction: str | None) -> Decoded
         fields["info_offset"] = info_pos
         fields["info_length"] = info_end - info_pos
     end = content_end + 1
-    summary = _summary(ftype, ns, nr, pf, dest_info, src_info, seg, tail, FrameKind.HDLC)
+    # _summary(...), with the addresses described once per address seen
+    if ftype == "I":
+        head = f"I N(S)={ns} N(R)={nr}"
+    elif nr is not None:
+        head = f"{ftype} N(R)={nr}"
+    else:
+        head = ftype
+    summary = f"{head} {src_known[1]} -> {dest_known[1]}"
+    if pf:
+        summary += " P" if to_server else " F"
+    if seg:
+        summary += " segmented"
+    if tail:
+        summary = f"{summary}, {tail}"
     return _LazySpansFrame.make(FrameKind.HDLC, offset, buf[offset:end], summary, findings,
                                 fields, apdu, buf, offset, given_direction)
 

@@ -456,9 +456,23 @@ class _Building:
     open_frame: _OpenFrame = field(default_factory=_OpenFrame)
 
     def done(self) -> HexChunk:
-        return HexChunk(
-            bytes(self.data), self.direction, self.line, self.timestamp, "\n".join(self.sources)
-        )
+        # HexChunk(...) without the frozen dataclass's __init__ (once per line of a log)
+        out = _new(HexChunk)
+        s_data, s_direction, s_line, s_timestamp, s_source = _HEX_CHUNK_SETTERS
+        s_data(out, bytes(self.data))
+        s_direction(out, self.direction)
+        s_line(out, self.line)
+        s_timestamp(out, self.timestamp)
+        sources = self.sources
+        s_source(out, sources[0] if len(sources) == 1 else "\n".join(sources))
+        return out
+
+
+_new = object.__new__
+_HEX_CHUNK_SETTERS = tuple(
+    getattr(HexChunk.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("data", "direction", "line", "timestamp", "source")
+)
 
 
 def parse_hex_input(text: str) -> HexInput:
