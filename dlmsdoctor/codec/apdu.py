@@ -58,10 +58,12 @@ from dlmsdoctor.codec.apdu_misc import (
     named_raw,
 )
 from dlmsdoctor.codec.apdu_short_name import SN_NAMES, sn_service
-from dlmsdoctor.codec.axdr import DecodeContext, Fields, encode_length
+from dlmsdoctor.codec.axdr import _FIXED as _AXDR_FIXED
+from dlmsdoctor.codec.axdr import _STRUCTS as _AXDR_STRUCTS
+from dlmsdoctor.codec.axdr import DATA_TYPE_NAMES, DecodeContext, Fields, encode_length
 from dlmsdoctor.codec.ber import ACSE_TYPES, decode_acse
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
-from dlmsdoctor.codec.obis import CIPHER_TAGS
+from dlmsdoctor.codec.obis import CIPHER_TAGS, class_name, dotted_obis, format_obis, obis_name
 
 __all__ = ["ApduDecode", "apdu_direction", "conformance_names", "decode_apdu", "known_tag"]
 
@@ -77,9 +79,19 @@ class ApduDecode:
     secret: bool = False  # some span is marked secret (a password, a key): outputs mask it
 
 
-def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -> ApduDecode:
-    """Decode one APDU. Offsets in the result are ``base_offset`` + position in ``apdu``."""
+def decode_apdu(
+    apdu: bytes, base_offset: int = 0, show_secrets: bool = False, *, lazy_spans: bool = False
+) -> ApduDecode:
+    """Decode one APDU. Offsets in the result are ``base_offset`` + position in ``apdu``.
+
+    With ``lazy_spans`` the span tree of a plain GET-Request-Normal or GET-Response-Normal
+    (most of a poll) is built the first time ``.spans`` is read: outputs that show only fields,
+    summary and findings never pay for it. The result is the same either way."""
     buf = bytes(apdu)
+    if lazy_spans and buf and buf[0] in _FAST_TAGS:
+        fast = _fast_get(buf, base_offset, show_secrets)
+        if fast is not None:
+            return fast
     ctx = DecodeContext(buf, base_offset, show_secrets)
     fields: Fields = {}
     if not buf:
@@ -120,6 +132,97 @@ _APDU_SETTERS = tuple(
     getattr(ApduDecode.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
     for name in ("spans", "findings", "summary", "fields", "secret")
 )
+_SPANS_SLOT = ApduDecode.__dict__["spans"]
+
+
+class _LazySpansApdu(ApduDecode):
+    """An ApduDecode whose ``spans`` are decoded (by the general path) on first access."""
+
+    __slots__ = ("_base", "_pending", "_show_secrets", "_source")
+    _base: int
+    _pending: bool
+    _show_secrets: bool
+    _source: bytes
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        if self._pending:
+            full = decode_apdu(self._source, self._base, self._show_secrets)
+            _SPANS_SLOT.__set__(self, full.spans)
+            object.__setattr__(self, "_pending", False)
+        spans: tuple[Span, ...] = _SPANS_SLOT.__get__(self)
+        return spans
+
+    @spans.setter
+    def spans(self, value: tuple[Span, ...]) -> None:
+        # Reached through object.__setattr__ in the dataclass __init__ (and replace()).
+        _SPANS_SLOT.__set__(self, value)
+        object.__setattr__(self, "_pending", False)
+
+
+_LAZY_SETTERS = tuple(
+    getattr(_LazySpansApdu.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("_source", "_base", "_show_secrets", "_pending")
+)
+_FAST_TAGS = frozenset((0xC0, 0xC4))
+_FIXED_TYPES = {
+    tag: (size, _AXDR_STRUCTS[fmt], DATA_TYPE_NAMES[tag]) for tag, (size, fmt) in _AXDR_FIXED.items()
+}
+
+
+def _fast_get(buf: bytes, base: int, show_secrets: bool) -> ApduDecode | None:
+    """What the general path gives for a GET-Request-Normal of one attribute with no access
+    selection, or a GET-Response-Normal carrying one fixed-size value, but for the spans (left
+    to ``_LazySpansApdu``); None for anything else. Same fields, in the same order, and summary
+    (tested against the general path)."""
+    n = len(buf)
+    if n < 5 or buf[1] != 1:
+        return None
+    iid = buf[2] & 0x0F
+    if buf[0] == 0xC0:
+        if n != 13 or buf[12] != 0:
+            return None
+        cid = (buf[3] << 8) | buf[4]
+        obis = buf[5:11]
+        item = buf[11]
+        cname = class_name(cid)
+        oname = obis_name(obis)
+        text = f"{cname} {format_obis(obis)}{' (' + oname + ')' if oname else ''} attribute {item}"
+        fields: Fields = {
+            "apdu_type": "GET-Request-Normal", "invoke_id": iid, "class_id": cid,
+            "class_name": cname, "obis": dotted_obis(obis),
+        }  # fmt: skip
+        if oname:
+            fields["obis_name"] = oname
+        fields["attribute"] = item
+        summary = f"GET-Request-Normal #{iid} {text}"
+    else:
+        fixed = _FIXED_TYPES.get(buf[4])
+        if buf[3] != 0 or fixed is None or n != 5 + fixed[0]:
+            return None
+        value: object = fixed[1].unpack_from(buf, 5)[0]
+        if buf[4] == 3:
+            value = value != 0
+        meaning = f"{fixed[2]} {value}"
+        text = meaning if len(meaning) <= 60 else meaning[:57] + "..."
+        fields = {
+            "apdu_type": "GET-Response-Normal", "invoke_id": iid, "value": value,
+            "access_result": "success",
+        }  # fmt: skip
+        summary = f"GET-Response-Normal #{iid} {text}"
+    out = _new(_LazySpansApdu)
+    s_spans, s_findings, s_summary, s_fields, s_secret = _APDU_SETTERS
+    s_spans(out, ())
+    s_findings(out, ())
+    s_summary(out, summary)
+    s_fields(out, fields)
+    s_secret(out, False)
+    l_source, l_base, l_show, l_pending = _LAZY_SETTERS
+    l_source(out, buf)
+    l_base(out, base)
+    l_show(out, show_secrets)
+    l_pending(out, True)
+    return out
 
 
 _MAY_HOLD_SECRETS = frozenset((0x60, 0x61, 0x01, 0xC1, 0xC3))

@@ -501,8 +501,11 @@ def _decode_frame(
     if not reassembled_from:
         base = _apdu_offset(frame, apdu_bytes)
         if base is not None:
-            apdu = decode_apdu(apdu_bytes, base_offset=base, show_secrets=show_secrets)
-            if not state.options.spans:
+            lazy = not state.options.spans
+            apdu = decode_apdu(
+                apdu_bytes, base_offset=base, show_secrets=show_secrets, lazy_spans=lazy
+            )
+            if lazy:
                 # No span tree wanted: the APDU's spans stay apart (offsets absolute all the
                 # same), and the frame's own are built only if something reads them.
                 return _frame_decode(index, chunk_index, direction, frame, apdu, repaired)
