@@ -488,14 +488,14 @@ def _decode_frame(
             complete = reassembler.feed(frame)
             pending.append(index)
             if complete is None:
-                return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
+                return _frame_decode(index, chunk_index, direction, frame, None, repaired)
             apdu_bytes, reassembled_from = complete, tuple(pending)
             pending.clear()
     elif frame.apdu is not None:
         apdu_bytes = frame.apdu
 
     if not apdu_bytes:
-        return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
+        return _frame_decode(index, chunk_index, direction, frame, None, repaired)
 
     decode_apdu = _apdu_decoder()
     if not reassembled_from:

@@ -271,8 +271,39 @@ _FAST_LOG = re.compile(
 )
 
 
+# What comes before the hex in _FAST_LOG: with spaced hex after it (checked without a regex),
+# _FAST_LOG matches the line with the same groups (nothing in the head can match hex digits
+# that follow it, so no other split of the line exists).
+_FAST_LOG_HEAD = re.compile(
+    r"(?:\[(?P<ts>[^\]]{8,40})\] ?|(?P<ts2>\d{4}-\d\d-\d\d[T ][\d:.,]{8,18}) )?"
+    r"(?P<dir>TX|RX|tx|rx|Tx|Rx)(?::? ?)"
+)
+
+
+def _spaced_hex(text: str) -> bytes | None:
+    """The bytes of ``text`` when it is ``HH HH ... HH`` (2 bytes or more), else None: what
+    ``[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})+`` accepts, checked faster than that regex."""
+    n = len(text)
+    if n < 5 or n % 3 != 2 or text[2::3] != " " * (n // 3):
+        return None
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        return None
+    # Every separator is a space; n // 3 + 1 bytes means every other character is a hex digit.
+    return data if len(data) == n // 3 + 1 else None
+
+
 def _parse_line(line: str) -> _LineResult:
     """What one line holds; the common forms take a short cut that gives the same result."""
+    head = _FAST_LOG_HEAD.match(line)
+    if head is not None:
+        data = _spaced_hex(line[head.end() :])
+        if data is not None:
+            ts = head.group("ts") or head.group("ts2")
+            if ts is None or _TIMESTAMPS.fullmatch(ts):
+                direction = "tx" if head.group("dir").lower() == "tx" else "rx"
+                return _LineResult([_Found(data, direction, False)], [], ts, True)
     if _FAST_BARE.fullmatch(line):
         return _LineResult([_Found(bytes.fromhex(line), None, True)], [], None, False)
     m = _FAST_LOG.fullmatch(line)
