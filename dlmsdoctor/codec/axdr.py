@@ -83,6 +83,10 @@ _FIXED: dict[int, tuple[int, str]] = {
     24: (8, ">d"),
 }
 _STRUCTS = {fmt: struct.Struct(fmt) for _, fmt in _FIXED.values()}
+# tag -> (size, unpack_from, type name): what decode_data needs for a fixed-size value
+_FIXED_DECODE = {
+    tag: (size, _STRUCTS[fmt].unpack_from, DATA_TYPE_NAMES[tag]) for tag, (size, fmt) in _FIXED.items()
+}
 
 _DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -323,10 +327,10 @@ def decode_data(
 ) -> tuple[Span, int, object]:
     """One A-XDR ``Data`` value at ``pos``: (span, next position, python value)."""
     buf = ctx.buf
-    if not ctx.need(pos, end, 1, label):
+    if pos >= end:
+        ctx.need(pos, end, 1, label)
         return ctx.span(pos, 0, name, label, None, "missing"), end, None
     tag = buf[pos]
-    tname = DATA_TYPE_NAMES.get(tag)
     if depth > MAX_DEPTH or ctx.spans_left <= 0:
         ctx.guard_hit = True
         ctx.finding(
@@ -338,16 +342,18 @@ def decode_data(
             severity=Severity.WARNING,
         )
         return ctx.raw(pos, end, name, label, "not decoded (guard)"), end, None
-    fixed = _FIXED.get(tag)
-    if fixed is not None:
-        size, fmt = fixed
-        if not ctx.need(pos + 1, end, size, label):
+    fixed = _FIXED_DECODE.get(tag)
+    if fixed is not None:  # the commonest values first, with one table look-up
+        size, unpack, tname = fixed
+        if pos + 1 + size > end:
+            ctx.need(pos + 1, end, size, label)
             return ctx.span(pos, end - pos, name, label, None, f"{tname}, truncated"), end, None
-        value: object = _STRUCTS[fmt].unpack_from(buf, pos + 1)[0]
+        value: object = unpack(buf, pos + 1)[0]
         if tag == 3:
             value = value != 0
         meaning = f"{tname} {value}"
         return ctx.span(pos, 1 + size, name, label, value, meaning), pos + 1 + size, value
+    tname = DATA_TYPE_NAMES.get(tag)
     if tag in (9, 10, 12):
         got = read_length(ctx, pos + 1, end, label)
         if got is None:
