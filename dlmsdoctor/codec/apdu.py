@@ -166,7 +166,8 @@ _LAZY_SETTERS = tuple(
 )
 _FAST_TAGS = frozenset((0xC0, 0xC4))
 _FIXED_TYPES = {
-    tag: (size, _AXDR_STRUCTS[fmt], DATA_TYPE_NAMES[tag]) for tag, (size, fmt) in _AXDR_FIXED.items()
+    tag: (size, _AXDR_STRUCTS[fmt], DATA_TYPE_NAMES[tag])
+    for tag, (size, fmt) in _AXDR_FIXED.items()
 }
 
 

@@ -85,7 +85,8 @@ _FIXED: dict[int, tuple[int, str]] = {
 _STRUCTS = {fmt: struct.Struct(fmt) for _, fmt in _FIXED.values()}
 # tag -> (size, unpack_from, type name): what decode_data needs for a fixed-size value
 _FIXED_DECODE = {
-    tag: (size, _STRUCTS[fmt].unpack_from, DATA_TYPE_NAMES[tag]) for tag, (size, fmt) in _FIXED.items()
+    tag: (size, _STRUCTS[fmt].unpack_from, DATA_TYPE_NAMES[tag])
+    for tag, (size, fmt) in _FIXED.items()
 }
 
 _DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -344,14 +345,16 @@ def decode_data(
         return ctx.raw(pos, end, name, label, "not decoded (guard)"), end, None
     fixed = _FIXED_DECODE.get(tag)
     if fixed is not None:  # the commonest values first, with one table look-up
-        size, unpack, tname = fixed
+        size, unpack, fixed_name = fixed
         if pos + 1 + size > end:
             ctx.need(pos + 1, end, size, label)
-            return ctx.span(pos, end - pos, name, label, None, f"{tname}, truncated"), end, None
+            return (
+                ctx.span(pos, end - pos, name, label, None, f"{fixed_name}, truncated"), end, None
+            )
         value: object = unpack(buf, pos + 1)[0]
         if tag == 3:
             value = value != 0
-        meaning = f"{tname} {value}"
+        meaning = f"{fixed_name} {value}"
         return ctx.span(pos, 1 + size, name, label, value, meaning), pos + 1 + size, value
     tname = DATA_TYPE_NAMES.get(tag)
     if tag in (9, 10, 12):

@@ -85,7 +85,8 @@ def _cases() -> list[tuple[str, list[str], str | bytes | None]]:
     cases.append(("poll_mix json", ["decode", "-", "--json"], poll))
     cases.append(("poll_mix full", ["decode", "-", "--full"], poll))
     cases.append(("poll_mix full json", ["decode", "-", "--full", "--json"], poll))
-    real = [bytes.fromhex(v["hex"]) for v in json.loads((VECTORS / "real_frames.json").read_text())["frames"]]
+    real_vectors = json.loads((VECTORS / "real_frames.json").read_text())["frames"]
+    real = [bytes.fromhex(v["hex"]) for v in real_vectors]
     real_log = "".join(f"RX: {frame.hex(' ')}\n" for frame in real * 3)
     cases.append(("real view", ["decode", "-"], real_log))
     cases.append(("real json", ["decode", "-", "--json"], real_log))
@@ -108,7 +109,8 @@ def _is_hex(text: str) -> bool:
 def _run(args: list[str], stdin: str | bytes | None) -> bytes:
     result = CliRunner().invoke(cli, args, input=stdin, env={"NO_COLOR": "1", "COLUMNS": "100"})
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
-    return b"%d\n" % result.exit_code + result.stdout_bytes + b"\n--stderr--\n" + result.stderr_bytes
+    out = b"%d\n" % result.exit_code + result.stdout_bytes
+    return out + b"\n--stderr--\n" + result.stderr_bytes
 
 
 def test_decode_output_is_byte_identical_to_the_golden() -> None:

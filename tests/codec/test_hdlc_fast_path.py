@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,10 +24,8 @@ def _frames() -> list[bytes]:
         for line in text.splitlines():
             line = line.strip()
             if line.startswith('"hex": "'):
-                try:
+                with contextlib.suppress(ValueError):
                     out.append(bytes.fromhex(json.loads("{" + line.rstrip(",") + "}")["hex"]))
-                except ValueError:
-                    pass
     lines = (VECTORS / "poll_mix.log").read_text().splitlines()[:40]
     out += [c.data for c in iter_hex_input(lines) if isinstance(c, HexChunk)]
     return out

@@ -51,7 +51,8 @@ def test_log_lines_read_as_before(prefix: str, word: str, pieces: list[str]) -> 
 def test_spaced_hex_is_the_regex(text: str) -> None:
     import re
 
-    want = bytes.fromhex(text) if re.fullmatch(r"[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})+", text) else None
+    spaced = re.fullmatch(r"[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})+", text)
+    want = bytes.fromhex(text) if spaced else None
     assert _spaced_hex(text) == want
 
 
