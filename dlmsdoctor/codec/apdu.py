@@ -56,11 +56,21 @@ from dlmsdoctor.codec.apdu_misc import (
     exception_response,
     general_block_transfer,
     named_raw,
+    tagged_datetime,
 )
 from dlmsdoctor.codec.apdu_short_name import SN_NAMES, sn_service
 from dlmsdoctor.codec.axdr import _FIXED as _AXDR_FIXED
 from dlmsdoctor.codec.axdr import _STRUCTS as _AXDR_STRUCTS
-from dlmsdoctor.codec.axdr import DATA_TYPE_NAMES, DecodeContext, Fields, encode_length
+from dlmsdoctor.codec.axdr import (
+    DATA_TYPE_NAMES,
+    MAX_SPANS,
+    DecodeContext,
+    Fields,
+    NotPlain,
+    _plain_length,
+    data_value,
+    encode_length,
+)
 from dlmsdoctor.codec.ber import ACSE_TYPES, decode_acse
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
 from dlmsdoctor.codec.obis import CIPHER_TAGS, class_name, dotted_obis, format_obis, obis_name
@@ -164,7 +174,7 @@ _LAZY_SETTERS = tuple(
     getattr(_LazySpansApdu.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
     for name in ("_source", "_base", "_show_secrets", "_pending")
 )
-_FAST_TAGS = frozenset((0xC0, 0xC4))
+_FAST_TAGS = frozenset((0xC0, 0xC4, 0x0F))
 _FIXED_TYPES = {
     tag: (size, _AXDR_STRUCTS[fmt], DATA_TYPE_NAMES[tag])
     for tag, (size, fmt) in _AXDR_FIXED.items()
@@ -177,6 +187,8 @@ def _fast_get(buf: bytes, base: int, show_secrets: bool) -> ApduDecode | None:
     to ``_LazySpansApdu``); None for anything else. Same fields, in the same order, and summary
     (tested against the general path)."""
     n = len(buf)
+    if buf[0] == 0x0F:
+        return _fast_notification(buf, base, show_secrets)
     if n < 5 or buf[1] != 1:
         return None
     iid = buf[2] & 0x0F
@@ -211,10 +223,50 @@ def _fast_get(buf: bytes, base: int, show_secrets: bool) -> ApduDecode | None:
             "access_result": "success",
         }  # fmt: skip
         summary = f"GET-Response-Normal #{iid} {text}"
+    return _lazy(buf, base, show_secrets, summary, fields, ())
+
+
+def _fast_notification(buf: bytes, base: int, show_secrets: bool) -> ApduDecode | None:
+    """What the general path gives for a Data-Notification whose date-time and body decode with
+    nothing to report (a meter's push), but for the spans; None for anything else."""
+    end = len(buf)
+    if end < 7 or end >= MAX_SPANS:
+        return None
+    lid = int.from_bytes(buf[1:5], "big")
+    cur = 5
+    findings: tuple[Finding, ...] = ()
+    if buf[cur] == 0x09 and buf[cur + 1] == 0x0C:
+        ctx = DecodeContext(buf, base, show_secrets)
+        tagged_datetime(ctx, cur)
+        findings = tuple(ctx.findings)
+        cur += 1
+    try:
+        n, lsize = _plain_length(buf, cur, end)
+        cur += lsize + n
+        if cur >= end or buf[cur] not in (1, 2):
+            return None
+        kind = "array" if buf[cur] == 1 else "structure"
+        count = _plain_length(buf, cur + 1, end)[0]
+        value, stop = data_value(buf, cur, end)
+    except NotPlain:
+        return None
+    if stop != end:
+        return None  # bytes after the body: the general path reports them
+    fields: Fields = {
+        "apdu_type": "DataNotification", "long_invoke_id": lid & 0xFFFFFF, "value": value,
+    }  # fmt: skip
+    summary = f"DataNotification id {lid & 0xFFFFFF}: {f'{kind} of {count}'[:60]}"
+    return _lazy(buf, base, show_secrets, summary, fields, findings)
+
+
+def _lazy(
+    buf: bytes, base: int, show_secrets: bool, summary: str, fields: Fields,
+    findings: tuple[Finding, ...],
+) -> ApduDecode:  # fmt: skip
     out = _new(_LazySpansApdu)
     s_spans, s_findings, s_summary, s_fields, s_secret = _APDU_SETTERS
     s_spans(out, ())
-    s_findings(out, ())
+    s_findings(out, findings)
     s_summary(out, summary)
     s_fields(out, fields)
     s_secret(out, False)

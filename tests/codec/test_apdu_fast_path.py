@@ -49,3 +49,58 @@ def test_short_cut_taken_for_a_poll() -> None:
     assert _same(bytes.fromhex("c401c100060001 9919".replace(" ", "")))
     assert _same(b"\xc4\x01\xc1\x00\x18" + struct.pack(">d", 1e300))
     assert not _same(bytes.fromhex("c401c100090d4c475a31323334353637383930"))  # octet-string
+
+
+def _data() -> st.SearchStrategy[bytes]:
+    """A-XDR Data encodings, well-formed mostly (some cut or with odd tags: the short cut must
+    then give way to the general path)."""
+    fixed = st.sampled_from(sorted(_FIXED)).flatmap(
+        lambda tag: st.binary(min_size=_FIXED[tag][0], max_size=_FIXED[tag][0]).map(
+            lambda body: bytes((tag,)) + body
+        )
+    )
+    strings = st.tuples(st.sampled_from([9, 10, 12]), st.binary(max_size=20)).map(
+        lambda t: bytes((t[0], len(t[1]))) + t[1]
+    )
+    dates = st.sampled_from([(25, 12), (26, 5), (27, 4)]).flatmap(
+        lambda t: st.binary(min_size=t[1], max_size=t[1]).map(lambda b: bytes((t[0],)) + b)
+    )
+    bits = st.binary(max_size=3).map(lambda b: bytes((4, len(b) * 8 - (1 if b else 0))) + b)
+    leaves = st.one_of(fixed, strings, dates, bits, st.sampled_from(
+        [b"\x00", b"\xff", b"\x13\x02\x01", b"\x07", b"\x06\x00", b"\x09\x81\x02ab"]
+    ))  # fmt: skip
+    return st.recursive(
+        leaves,
+        lambda inner: st.tuples(st.sampled_from([1, 2]), st.lists(inner, max_size=5)).map(
+            lambda t: bytes((t[0], len(t[1]))) + b"".join(t[1])
+        ),
+        max_leaves=25,
+    )
+
+
+_DATETIMES = st.sampled_from([
+    b"\x00", b"\x0c" + bytes.fromhex("07E90A1E04 0E2D1200FF8880"), b"\x09\x0c" + bytes(12),
+    b"\x0c\x07\xe9", b"\x81\x00", b"",
+])  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(min_size=4, max_size=4), _DATETIMES, st.one_of(_data(), st.binary(max_size=6)),
+       st.sampled_from([b"", b"\x00", b"\x01\x02"]))  # fmt: skip
+def test_data_notification(invoke: bytes, when: bytes, body: bytes, tail: bytes) -> None:
+    _same(b"\x0f" + invoke + when + body + tail)
+
+
+def test_real_pushes_take_the_short_cut() -> None:
+    import json
+    from pathlib import Path
+
+    from dlmsdoctor.codec.hdlc import parse_hdlc
+
+    vectors = Path(__file__).parent.parent / "vectors" / "real_frames.json"
+    taken = 0
+    for vector in json.loads(vectors.read_text())["frames"]:
+        apdu = parse_hdlc(bytes.fromhex(vector["hex"])).apdu
+        if apdu:
+            taken += _same(apdu)
+    assert taken >= 3  # Aidon and both Kaifa pushes (one with its date-time tagged 09 0C)
