@@ -90,6 +90,9 @@ def _cases() -> list[tuple[str, list[str], str | bytes | None]]:
     real_log = "".join(f"RX: {frame.hex(' ')}\n" for frame in real * 3)
     cases.append(("real view", ["decode", "-"], real_log))
     cases.append(("real json", ["decode", "-", "--json"], real_log))
+    long_real = "".join(f"RX: {frame.hex(' ')}\n" for frame in real * 41)  # > 200: brief
+    cases.append(("real long view", ["decode", "-"], long_real))
+    cases.append(("real long json", ["decode", "-", "--json"], long_real))
     stream = b"".join(bytes.fromhex(text.replace("0x", "")) for _, text in _vector_hexes()
                       if _is_hex(text))  # fmt: skip
     cases.append(("raw stream view", ["decode", "--raw", "-"], stream))
