@@ -18,6 +18,7 @@ from dlmsdoctor.codec.decode import (
     FrameDecode,
     InputProblem,
     iter_decode,
+    new_chunk,
 )
 from dlmsdoctor.codec.hexinput import HexProblem, binary_reason, iter_hex_input
 
@@ -133,11 +134,9 @@ def _chunks(
         if isinstance(item, HexProblem):
             problems.add(InputProblem(line=item.line, message=item.message, text=item.source))
             continue
-        chunk = Chunk(
-            data=item.data, direction=direction or item.direction, line=item.line,
-            timestamp=item.timestamp,
-        )  # fmt: skip
-        yield tally.add_chunk(chunk)
+        yield tally.add_chunk(
+            new_chunk(item.data, direction or item.direction, item.line, item.timestamp)
+        )
 
 
 def _raw_blocks(
@@ -312,6 +311,7 @@ def _write_view(
     from dlmsdoctor.output.decode_view import (
         LinePrinter,
         brief_lines,
+        brief_plain,
         frame_lines,
         problem_line,
         summary_line,
@@ -319,8 +319,16 @@ def _write_view(
 
     printer = LinePrinter(stdout_console())
     render = brief_lines if view == "brief" else frame_lines
+    # A frame with nothing to report is one line of plain text on a pipe: no rich Text for it.
+    plain_brief = view == "brief" and printer.plain
     for fd in frames:
-        printer.print([problem_line(p) for p in problems.take()])
-        printer.print(render(fd, show_secrets))
+        if problems.queued:
+            printer.print([problem_line(p) for p in problems.take()])
+        line = brief_plain(fd) if plain_brief else None
+        if line is not None:
+            printer.write(line)
+        else:
+            printer.print(render(fd, show_secrets))
     printer.print([problem_line(p) for p in problems.take()])
     printer.print([summary_line(tally)])
+    printer.flush()

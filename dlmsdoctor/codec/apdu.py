@@ -56,12 +56,24 @@ from dlmsdoctor.codec.apdu_misc import (
     exception_response,
     general_block_transfer,
     named_raw,
+    tagged_datetime,
 )
 from dlmsdoctor.codec.apdu_short_name import SN_NAMES, sn_service
-from dlmsdoctor.codec.axdr import DecodeContext, Fields, encode_length
+from dlmsdoctor.codec.axdr import _FIXED as _AXDR_FIXED
+from dlmsdoctor.codec.axdr import _STRUCTS as _AXDR_STRUCTS
+from dlmsdoctor.codec.axdr import (
+    DATA_TYPE_NAMES,
+    MAX_SPANS,
+    DecodeContext,
+    Fields,
+    NotPlain,
+    _plain_length,
+    data_value,
+    encode_length,
+)
 from dlmsdoctor.codec.ber import ACSE_TYPES, decode_acse
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
-from dlmsdoctor.codec.obis import CIPHER_TAGS
+from dlmsdoctor.codec.obis import CIPHER_TAGS, class_name, dotted_obis, format_obis, obis_name
 
 __all__ = ["ApduDecode", "apdu_direction", "conformance_names", "decode_apdu", "known_tag"]
 
@@ -77,9 +89,19 @@ class ApduDecode:
     secret: bool = False  # some span is marked secret (a password, a key): outputs mask it
 
 
-def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -> ApduDecode:
-    """Decode one APDU. Offsets in the result are ``base_offset`` + position in ``apdu``."""
+def decode_apdu(
+    apdu: bytes, base_offset: int = 0, show_secrets: bool = False, *, lazy_spans: bool = False
+) -> ApduDecode:
+    """Decode one APDU. Offsets in the result are ``base_offset`` + position in ``apdu``.
+
+    With ``lazy_spans`` the span tree of a plain GET-Request-Normal or GET-Response-Normal
+    (most of a poll) is built the first time ``.spans`` is read: outputs that show only fields,
+    summary and findings never pay for it. The result is the same either way."""
     buf = bytes(apdu)
+    if lazy_spans and buf and buf[0] in _FAST_TAGS:
+        fast = _fast_get(buf, base_offset, show_secrets)
+        if fast is not None:
+            return fast
     ctx = DecodeContext(buf, base_offset, show_secrets)
     fields: Fields = {}
     if not buf:
@@ -104,7 +126,156 @@ def decode_apdu(apdu: bytes, base_offset: int = 0, show_secrets: bool = False) -
     secret = buf[0] in _MAY_HOLD_SECRETS and any(
         s.secret for top in spans for s in top.walk()
     )
-    return ApduDecode(tuple(spans), tuple(ctx.findings), summary, fields, secret)
+    # ApduDecode(...) without the frozen dataclass's __init__ (once per APDU of a log)
+    out = _new(ApduDecode)
+    s_spans, s_findings, s_summary, s_fields, s_secret = _APDU_SETTERS
+    s_spans(out, tuple(spans))
+    s_findings(out, tuple(ctx.findings))
+    s_summary(out, summary)
+    s_fields(out, fields)
+    s_secret(out, secret)
+    return out
+
+
+_new = object.__new__
+_APDU_SETTERS = tuple(
+    getattr(ApduDecode.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("spans", "findings", "summary", "fields", "secret")
+)
+_SPANS_SLOT = ApduDecode.__dict__["spans"]
+
+
+class _LazySpansApdu(ApduDecode):
+    """An ApduDecode whose ``spans`` are decoded (by the general path) on first access."""
+
+    __slots__ = ("_base", "_pending", "_show_secrets", "_source")
+    _base: int
+    _pending: bool
+    _show_secrets: bool
+    _source: bytes
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        if self._pending:
+            full = decode_apdu(self._source, self._base, self._show_secrets)
+            _SPANS_SLOT.__set__(self, full.spans)
+            object.__setattr__(self, "_pending", False)
+        spans: tuple[Span, ...] = _SPANS_SLOT.__get__(self)
+        return spans
+
+    @spans.setter
+    def spans(self, value: tuple[Span, ...]) -> None:
+        # Reached through object.__setattr__ in the dataclass __init__ (and replace()).
+        _SPANS_SLOT.__set__(self, value)
+        object.__setattr__(self, "_pending", False)
+
+
+_LAZY_SETTERS = tuple(
+    getattr(_LazySpansApdu.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("_source", "_base", "_show_secrets", "_pending")
+)
+_FAST_TAGS = frozenset((0xC0, 0xC4, 0x0F))
+_FIXED_TYPES = {
+    tag: (size, _AXDR_STRUCTS[fmt], DATA_TYPE_NAMES[tag])
+    for tag, (size, fmt) in _AXDR_FIXED.items()
+}
+
+
+def _fast_get(buf: bytes, base: int, show_secrets: bool) -> ApduDecode | None:
+    """What the general path gives for a GET-Request-Normal of one attribute with no access
+    selection, or a GET-Response-Normal carrying one fixed-size value, but for the spans (left
+    to ``_LazySpansApdu``); None for anything else. Same fields, in the same order, and summary
+    (tested against the general path)."""
+    n = len(buf)
+    if buf[0] == 0x0F:
+        return _fast_notification(buf, base, show_secrets)
+    if n < 5 or buf[1] != 1:
+        return None
+    iid = buf[2] & 0x0F
+    if buf[0] == 0xC0:
+        if n != 13 or buf[12] != 0:
+            return None
+        cid = (buf[3] << 8) | buf[4]
+        obis = buf[5:11]
+        item = buf[11]
+        cname = class_name(cid)
+        oname = obis_name(obis)
+        text = f"{cname} {format_obis(obis)}{' (' + oname + ')' if oname else ''} attribute {item}"
+        fields: Fields = {
+            "apdu_type": "GET-Request-Normal", "invoke_id": iid, "class_id": cid,
+            "class_name": cname, "obis": dotted_obis(obis),
+        }  # fmt: skip
+        if oname:
+            fields["obis_name"] = oname
+        fields["attribute"] = item
+        summary = f"GET-Request-Normal #{iid} {text}"
+    else:
+        fixed = _FIXED_TYPES.get(buf[4])
+        if buf[3] != 0 or fixed is None or n != 5 + fixed[0]:
+            return None
+        value: object = fixed[1].unpack_from(buf, 5)[0]
+        if buf[4] == 3:
+            value = value != 0
+        meaning = f"{fixed[2]} {value}"
+        text = meaning if len(meaning) <= 60 else meaning[:57] + "..."
+        fields = {
+            "apdu_type": "GET-Response-Normal", "invoke_id": iid, "value": value,
+            "access_result": "success",
+        }  # fmt: skip
+        summary = f"GET-Response-Normal #{iid} {text}"
+    return _lazy(buf, base, show_secrets, summary, fields, ())
+
+
+def _fast_notification(buf: bytes, base: int, show_secrets: bool) -> ApduDecode | None:
+    """What the general path gives for a Data-Notification whose date-time and body decode with
+    nothing to report (a meter's push), but for the spans; None for anything else."""
+    end = len(buf)
+    if end < 7 or end >= MAX_SPANS:
+        return None
+    lid = int.from_bytes(buf[1:5], "big")
+    cur = 5
+    findings: tuple[Finding, ...] = ()
+    if buf[cur] == 0x09 and buf[cur + 1] == 0x0C:
+        ctx = DecodeContext(buf, base, show_secrets)
+        tagged_datetime(ctx, cur)
+        findings = tuple(ctx.findings)
+        cur += 1
+    try:
+        n, lsize = _plain_length(buf, cur, end)
+        cur += lsize + n
+        if cur >= end or buf[cur] not in (1, 2):
+            return None
+        kind = "array" if buf[cur] == 1 else "structure"
+        count = _plain_length(buf, cur + 1, end)[0]
+        value, stop = data_value(buf, cur, end)
+    except NotPlain:
+        return None
+    if stop != end:
+        return None  # bytes after the body: the general path reports them
+    fields: Fields = {
+        "apdu_type": "DataNotification", "long_invoke_id": lid & 0xFFFFFF, "value": value,
+    }  # fmt: skip
+    summary = f"DataNotification id {lid & 0xFFFFFF}: {f'{kind} of {count}'[:60]}"
+    return _lazy(buf, base, show_secrets, summary, fields, findings)
+
+
+def _lazy(
+    buf: bytes, base: int, show_secrets: bool, summary: str, fields: Fields,
+    findings: tuple[Finding, ...],
+) -> ApduDecode:  # fmt: skip
+    out = _new(_LazySpansApdu)
+    s_spans, s_findings, s_summary, s_fields, s_secret = _APDU_SETTERS
+    s_spans(out, ())
+    s_findings(out, findings)
+    s_summary(out, summary)
+    s_fields(out, fields)
+    s_secret(out, False)
+    l_source, l_base, l_show, l_pending = _LAZY_SETTERS
+    l_source(out, buf)
+    l_base(out, base)
+    l_show(out, show_secrets)
+    l_pending(out, True)
+    return out
 
 
 _MAY_HOLD_SECRETS = frozenset((0x60, 0x61, 0x01, 0xC1, 0xC3))

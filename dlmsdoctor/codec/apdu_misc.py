@@ -56,6 +56,21 @@ def exception_response(
     return finish(ctx, pos, cur, end, name, "Exception-Response", spans, summary)
 
 
+def tagged_datetime(ctx: DecodeContext, pos: int) -> None:
+    """The finding for a Data-Notification date-time sent as 09 0C + 12 bytes."""
+    ctx.finding(
+        "apdu.notification.tagged_datetime",
+        pos,
+        1,
+        "date-time",
+        "date-time sent as a tagged octet-string (09 0C ...), a known meter "
+        "variant; the standard has an untagged OCTET STRING",
+        severity=Severity.INFO,
+        expected="0C",
+        found="09 0C",
+    )
+
+
 def data_notification(
     ctx: DecodeContext, pos: int, end: int, fields: Fields, name: str
 ) -> tuple[Span, int, str]:
@@ -86,17 +101,7 @@ def data_notification(
         # Norwegian HAN meters (Kaifa MA304 and others) send the date-time as a tagged Data
         # octet-string, 09 0C + 12 bytes; the standard has a bare OCTET STRING (0C + 12).
         # A bare length of 9 fits no date/time form, so this reading is unambiguous.
-        ctx.finding(
-            "apdu.notification.tagged_datetime",
-            cur,
-            1,
-            "date-time",
-            "date-time sent as a tagged octet-string (09 0C ...), a known meter "
-            "variant; the standard has an untagged OCTET STRING",
-            severity=Severity.INFO,
-            expected="0C",
-            found="09 0C",
-        )
+        tagged_datetime(ctx, cur)
         spans.append(
             ctx.span(
                 cur, 1, name + ".date_time_type", "Data type (meter variant)", 0x09, "octet-string"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from dlmsdoctor.codec.fast_span import fast_span
+from dlmsdoctor.codec.fast_span import _SPAN_SETTERS
 from dlmsdoctor.codec.model import Finding, Severity, Span, hexs
 from dlmsdoctor.codec.obis import (
     DATA_ACCESS_RESULTS,
@@ -31,6 +31,7 @@ from dlmsdoctor.codec.obis import (
 )
 
 Fields = dict[str, object]
+_new_span = object.__new__
 
 # Guards against hostile or corrupt input: nesting depth and total spans per APDU.
 MAX_DEPTH = 24
@@ -82,6 +83,11 @@ _FIXED: dict[int, tuple[int, str]] = {
     24: (8, ">d"),
 }
 _STRUCTS = {fmt: struct.Struct(fmt) for _, fmt in _FIXED.values()}
+# tag -> (size, unpack_from, type name): what decode_data needs for a fixed-size value
+_FIXED_DECODE = {
+    tag: (size, _STRUCTS[fmt].unpack_from, DATA_TYPE_NAMES[tag])
+    for tag, (size, fmt) in _FIXED.items()
+}
 
 _DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -128,7 +134,18 @@ class DecodeContext:
             value, meaning = MASK, MASK
         if length < 0:
             length = 0
-        return fast_span(self.base + pos, length, name, label, value, meaning, children, secret)
+        # fast_span inlined (the commonest call of an APDU decode)
+        span = _new_span(Span)
+        s_off, s_len, s_name, s_label, s_value, s_meaning, s_children, s_secret = _SPAN_SETTERS
+        s_off(span, self.base + pos)
+        s_len(span, length)
+        s_name(span, name)
+        s_label(span, label)
+        s_value(span, value)
+        s_meaning(span, meaning)
+        s_children(span, children)
+        s_secret(span, secret)
+        return span
 
     def raw(self, pos: int, end: int, name: str, label: str, meaning: str = "") -> Span:
         data = self.buf[pos:end]
@@ -311,10 +328,10 @@ def decode_data(
 ) -> tuple[Span, int, object]:
     """One A-XDR ``Data`` value at ``pos``: (span, next position, python value)."""
     buf = ctx.buf
-    if not ctx.need(pos, end, 1, label):
+    if pos >= end:
+        ctx.need(pos, end, 1, label)
         return ctx.span(pos, 0, name, label, None, "missing"), end, None
     tag = buf[pos]
-    tname = DATA_TYPE_NAMES.get(tag)
     if depth > MAX_DEPTH or ctx.spans_left <= 0:
         ctx.guard_hit = True
         ctx.finding(
@@ -326,16 +343,20 @@ def decode_data(
             severity=Severity.WARNING,
         )
         return ctx.raw(pos, end, name, label, "not decoded (guard)"), end, None
-    fixed = _FIXED.get(tag)
-    if fixed is not None:
-        size, fmt = fixed
-        if not ctx.need(pos + 1, end, size, label):
-            return ctx.span(pos, end - pos, name, label, None, f"{tname}, truncated"), end, None
-        value: object = _STRUCTS[fmt].unpack_from(buf, pos + 1)[0]
+    fixed = _FIXED_DECODE.get(tag)
+    if fixed is not None:  # the commonest values first, with one table look-up
+        size, unpack, fixed_name = fixed
+        if pos + 1 + size > end:
+            ctx.need(pos + 1, end, size, label)
+            return (
+                ctx.span(pos, end - pos, name, label, None, f"{fixed_name}, truncated"), end, None
+            )
+        value: object = unpack(buf, pos + 1)[0]
         if tag == 3:
             value = value != 0
-        meaning = f"{tname} {value}"
+        meaning = f"{fixed_name} {value}"
         return ctx.span(pos, 1 + size, name, label, value, meaning), pos + 1 + size, value
+    tname = DATA_TYPE_NAMES.get(tag)
     if tag in (9, 10, 12):
         got = read_length(ctx, pos + 1, end, label)
         if got is None:
@@ -394,6 +415,93 @@ def decode_data(
         found=str(tag),
     )
     return ctx.raw(pos, end, name, label, f"unknown type {tag}"), end, None
+
+
+class NotPlain(Exception):
+    """``data_value`` met something ``decode_data`` would report (a finding) or show raw."""
+
+
+_NOT_PLAIN = NotPlain()
+
+
+def _plain_length(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """``read_length`` when it has nothing to report, else NotPlain."""
+    if pos >= end:
+        raise _NOT_PLAIN
+    first = buf[pos]
+    if first < 0x80:
+        return first, 1
+    count = first & 0x7F
+    if count == 0 or count > 4 or pos + 1 + count > end:
+        raise _NOT_PLAIN
+    return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), 1 + count
+
+
+def data_value(buf: bytes, pos: int, end: int, depth: int = 0) -> tuple[object, int]:
+    """The value ``decode_data`` gives for the Data at ``pos`` and the position after it,
+    without its spans; raises NotPlain where ``decode_data`` would add a finding (truncation,
+    bad length, unknown type, guard) or show bytes raw (compact-array), so that the caller can
+    take the general path. The caller keeps the span count under MAX_SPANS (a span per byte
+    at most: an APDU shorter than MAX_SPANS bytes)."""
+    if pos >= end or depth > MAX_DEPTH:
+        raise _NOT_PLAIN
+    tag = buf[pos]
+    fixed = _FIXED_DECODE.get(tag)
+    if fixed is not None:
+        size = fixed[0]
+        if pos + 1 + size > end:
+            raise _NOT_PLAIN
+        value: object = fixed[1](buf, pos + 1)[0]
+        if tag == 3:
+            value = value != 0
+        return value, pos + 1 + size
+    if tag == 1 or tag == 2:
+        count, lsize = _plain_length(buf, pos + 1, end)
+        cur = pos + 1 + lsize
+        values: list[object] = []
+        for _ in range(count):
+            if cur >= end:
+                raise _NOT_PLAIN
+            item, cur = data_value(buf, cur, end, depth + 1)
+            values.append(item)
+        return values, cur
+    if tag == 9 or tag == 10 or tag == 12:
+        n, lsize = _plain_length(buf, pos + 1, end)
+        start = pos + 1 + lsize
+        stop = start + n
+        if stop > end:
+            raise _NOT_PLAIN
+        data = buf[start:stop]
+        if tag == 9:
+            return octet_value(data)[0], stop
+        return data.decode("utf-8" if tag == 12 else "latin-1", errors="replace"), stop
+    if tag == 0 or tag == 255:
+        return None, pos + 1
+    if tag == 4:
+        bits, lsize = _plain_length(buf, pos + 1, end)
+        start = pos + 1 + lsize
+        stop = start + (bits + 7) // 8
+        if stop > end:
+            raise _NOT_PLAIN
+        return "".join(f"{b:08b}" for b in buf[start:stop])[:bits], stop
+    if tag == 25 or tag == 26 or tag == 27:
+        size = {25: 12, 26: 5, 27: 4}[tag]
+        if pos + 1 + size > end:
+            raise _NOT_PLAIN
+        raw = buf[pos + 1 : pos + 1 + size]
+        dt_text: str | None
+        if tag == 25:
+            dt_text = format_datetime(raw)
+        elif tag == 26:
+            dt_text = format_date(raw[:4])
+            if dt_text is not None and raw[4] != 0xFF and 1 <= raw[4] <= 7:
+                dt_text += " " + _DAYS[raw[4]]
+            elif dt_text is not None and raw[4] == 0x00:
+                dt_text += " (day-of-week 00 read as not specified)"
+        else:
+            dt_text = format_time(raw)
+        return (dt_text if dt_text is not None else "invalid " + hexs(raw)), pos + 1 + size
+    raise _NOT_PLAIN  # compact-array (shown raw) or an unknown type (a finding)
 
 
 def _decode_sequence(

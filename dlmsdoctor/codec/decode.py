@@ -44,6 +44,27 @@ class Chunk:
     continues: bool = False  # more bytes of the chunk before (a large input read in blocks)
 
 
+_CHUNK_SETTERS = tuple(
+    getattr(Chunk.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("data", "direction", "line", "timestamp", "continues")
+)
+
+
+def new_chunk(
+    data: bytes, direction: str | None, line: int | None, timestamp: str | None
+) -> Chunk:
+    """``Chunk(data, direction, line, timestamp)`` without the frozen dataclass's ``__init__``
+    (once per line of a log)."""
+    out = object.__new__(Chunk)
+    s_data, s_direction, s_line, s_timestamp, s_continues = _CHUNK_SETTERS
+    s_data(out, data)
+    s_direction(out, direction)
+    s_line(out, line)
+    s_timestamp(out, timestamp)
+    s_continues(out, False)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class InputProblem:
     line: int
@@ -470,21 +491,24 @@ def _decode_frame(
             complete = reassembler.feed(frame)
             pending.append(index)
             if complete is None:
-                return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
+                return _frame_decode(index, chunk_index, direction, frame, None, repaired)
             apdu_bytes, reassembled_from = complete, tuple(pending)
             pending.clear()
     elif frame.apdu is not None:
         apdu_bytes = frame.apdu
 
     if not apdu_bytes:
-        return FrameDecode(index, chunk_index, direction, frame, repaired=repaired)
+        return _frame_decode(index, chunk_index, direction, frame, None, repaired)
 
     decode_apdu = _apdu_decoder()
     if not reassembled_from:
         base = _apdu_offset(frame, apdu_bytes)
         if base is not None:
-            apdu = decode_apdu(apdu_bytes, base_offset=base, show_secrets=show_secrets)
-            if not state.options.spans:
+            lazy = not state.options.spans
+            apdu = decode_apdu(
+                apdu_bytes, base_offset=base, show_secrets=show_secrets, lazy_spans=lazy
+            )
+            if lazy:
                 # No span tree wanted: the APDU's spans stay apart (offsets absolute all the
                 # same), and the frame's own are built only if something reads them.
                 return _frame_decode(index, chunk_index, direction, frame, apdu, repaired)

@@ -20,6 +20,7 @@ from dlmsdoctor.codec.hdlc_fields import (
     _I,
     FLAG,
     FORMAT_TYPE_A,
+    LLC_TEXT,
     MAX_LENGTH,
     SEGMENT_BIT,
     U_MEANING,
@@ -91,6 +92,10 @@ def parse_hdlc(
         data = buf if type(buf) is bytes else bytes(buf)
         if end is not None:
             return _parse(data, offset, direction, True, end)
+        if lazy_spans:
+            fast = _parse_clean_lazy(data, offset, direction)
+            if fast is not None:
+                return fast
         return _parse(data, offset, direction, not lazy_spans)
     except Exception as exc:  # a decoder bug must not take the caller down with it
         data = bytes(buf[offset:]) if 0 <= offset <= len(buf) else b""
@@ -208,6 +213,147 @@ class ParseContext:
             return out
         return _LazySpansFrame.make(kind, offset, data, summary, tuple(self.findings), fields,
                                     apdu, self.source, self.start, direction)
+
+
+# Control byte -> (frame type, N(S), N(R), P/F), for the short cut below.
+_CONTROL = tuple(control_info(c) for c in range(256))
+_UNNUMBERED_NO_INFO = frozenset(("SNRM", "DISC", "UA", "DM"))
+
+
+# (address bytes, is the server's) -> (address_dict, describe_address): a pure function of at
+# most 4 bytes, looked up instead of computed for each frame (bounded: a log has few addresses).
+_ADDRESSES: dict[tuple[bytes, bool], tuple[dict[str, object], str]] = {}
+
+
+def _address(raw: bytes, server: bool) -> tuple[dict[str, object], str]:
+    info = address_dict(raw, "server" if server else "client")
+    known = (info, describe_address(info))
+    if len(_ADDRESSES) < 1024:
+        _ADDRESSES[(raw, server)] = known
+    return known
+
+
+def _parse_clean_lazy(buf: bytes, offset: int, direction: str | None) -> DecodedFrame | None:
+    """``_parse(buf, offset, direction, False)`` for the frames a poll is made of, or None.
+
+    Taken only when nothing is wrong or unusual: the length field and the closing flag agree,
+    1-byte client and 1/2/4-byte server addresses, right HCS and FCS; an I or UI frame whose
+    information field starts with an LLC header of quality 00, or an SNRM, DISC, UA or DM with
+    no information field. Everything else (and every finding but the assumed direction) goes
+    the general way, which gives the same frame for these (tested on every vector).
+    """
+    n = len(buf)
+    if offset < 0 or offset + 9 > n or buf[offset] != FLAG:
+        return None
+    fmt_pos = offset + 1
+    fmt = (buf[fmt_pos] << 8) | buf[fmt_pos + 1]
+    declared = fmt & MAX_LENGTH
+    content_end = fmt_pos + declared
+    if (fmt & 0xF000) != FORMAT_TYPE_A or declared < 7 or content_end >= n \
+            or buf[content_end] != FLAG:
+        return None
+    pos = fmt_pos + 2
+    limit = content_end - 2
+    # Addresses: each ends at the byte with the low bit set.
+    p = pos
+    while p < limit and not buf[p] & 1:
+        p += 1
+    dest_len = p - pos + 1
+    if p >= limit or dest_len > 4:
+        return None
+    p += 1
+    src_start = p
+    while p < limit and not buf[p] & 1:
+        p += 1
+    src_len = p - src_start + 1
+    ctrl_pos = p + 1
+    if p >= limit or src_len > 4 or ctrl_pos >= limit:
+        return None
+    ctrl = buf[ctrl_pos]
+    ftype, ns, nr, pf = _CONTROL[ctrl]
+    after = ctrl_pos + 1
+    rem = content_end - after
+    if rem == 2:
+        if ftype not in _UNNUMBERED_NO_INFO:
+            return None
+        info_pos = info_end = -1
+    elif ftype == "I" or ftype == "UI":
+        info_pos = ctrl_pos + 3
+        info_end = content_end - 2
+        if info_end - info_pos < 3 or buf[info_pos] != 0xE6 or buf[info_pos + 2] != 0 \
+                or buf[info_pos + 1] not in (0xE6, 0xE7):
+            return None
+        if buf[after] | (buf[after + 1] << 8) != crc16_x25(buf[fmt_pos:after]):
+            return None
+    else:
+        return None
+    if buf[limit] | (buf[limit + 1] << 8) != crc16_x25(buf[fmt_pos:limit]):
+        return None
+    seg = bool(fmt & SEGMENT_BIT)
+    findings: tuple[Finding, ...] = ()
+    given_direction = direction
+    if direction == "tx" or direction == "rx":
+        direction_from = "given"
+    elif ftype == "SNRM" or ftype == "DISC":
+        direction, direction_from = "tx", "frame type"
+    elif ftype == "UA" or ftype == "DM":
+        direction, direction_from = "rx", "frame type"
+    elif info_pos >= 0:
+        direction = "tx" if buf[info_pos + 1] == 0xE6 else "rx"
+        direction_from = "llc"
+    else:  # not reached: every frame taken here has a frame type or an LLC that tells
+        return None
+    to_server = direction == "tx"
+    server_len, client_len = (dest_len, src_len) if to_server else (src_len, dest_len)
+    if client_len != 1 or server_len == 3:
+        return None
+    dest_key = (buf[pos : pos + dest_len], to_server)
+    src_key = (buf[src_start:ctrl_pos], not to_server)
+    dest_known = _ADDRESSES.get(dest_key) or _address(*dest_key)
+    src_known = _ADDRESSES.get(src_key) or _address(*src_key)
+    dest_info = dest_known[0].copy()  # callers may change their frame's fields
+    src_info = src_known[0].copy()
+    fields: dict[str, object] = {"segmented": seg, "frame_type": ftype, "poll_final": pf}
+    if ns is not None:
+        fields["ns"] = ns
+    if nr is not None:
+        fields["nr"] = nr
+    fields["direction"] = direction
+    fields["direction_from"] = direction_from
+    fields["dest"] = dest_info
+    fields["src"] = src_info
+    apdu = None
+    tail = ""
+    if info_pos >= 0:
+        llc = buf[info_pos : info_pos + 3]
+        fields["llc"] = LLC_TEXT[llc]
+        apdu_pos = info_pos + 3
+        alen = info_end - apdu_pos
+        if seg:
+            tail = f"{alen} bytes APDU segment"
+        else:
+            tail = f"{alen} bytes APDU"
+            if alen > 0:
+                apdu = buf[apdu_pos:info_end]
+        fields["info_offset"] = info_pos
+        fields["info_length"] = info_end - info_pos
+    end = content_end + 1
+    # _summary(...), with the addresses described once per address seen
+    if ftype == "I":
+        head = f"I N(S)={ns} N(R)={nr}"
+    elif nr is not None:
+        head = f"{ftype} N(R)={nr}"
+    else:
+        head = ftype
+    summary = f"{head} {src_known[1]} -> {dest_known[1]}"
+    if pf:
+        summary += " P" if to_server else " F"
+    if seg:
+        summary += " segmented"
+    if tail:
+        summary = f"{summary}, {tail}"
+    return _LazySpansFrame.make(FrameKind.HDLC, offset, buf[offset:end], summary, findings,
+                                fields, apdu, buf, offset, given_direction)
 
 
 def _parse(

@@ -271,8 +271,39 @@ _FAST_LOG = re.compile(
 )
 
 
+# What comes before the hex in _FAST_LOG: with spaced hex after it (checked without a regex),
+# _FAST_LOG matches the line with the same groups (nothing in the head can match hex digits
+# that follow it, so no other split of the line exists).
+_FAST_LOG_HEAD = re.compile(
+    r"(?:\[(?P<ts>[^\]]{8,40})\] ?|(?P<ts2>\d{4}-\d\d-\d\d[T ][\d:.,]{8,18}) )?"
+    r"(?P<dir>TX|RX|tx|rx|Tx|Rx)(?::? ?)"
+)
+
+
+def _spaced_hex(text: str) -> bytes | None:
+    """The bytes of ``text`` when it is ``HH HH ... HH`` (2 bytes or more), else None: what
+    ``[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})+`` accepts, checked faster than that regex."""
+    n = len(text)
+    if n < 5 or n % 3 != 2 or text[2::3] != " " * (n // 3):
+        return None
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        return None
+    # Every separator is a space; n // 3 + 1 bytes means every other character is a hex digit.
+    return data if len(data) == n // 3 + 1 else None
+
+
 def _parse_line(line: str) -> _LineResult:
     """What one line holds; the common forms take a short cut that gives the same result."""
+    head = _FAST_LOG_HEAD.match(line)
+    if head is not None:
+        data = _spaced_hex(line[head.end() :])
+        if data is not None:
+            ts = head.group("ts") or head.group("ts2")
+            if ts is None or _TIMESTAMPS.fullmatch(ts):
+                direction = "tx" if head.group("dir").lower() == "tx" else "rx"
+                return _LineResult([_Found(data, direction, False)], [], ts, True)
     if _FAST_BARE.fullmatch(line):
         return _LineResult([_Found(bytes.fromhex(line), None, True)], [], None, False)
     m = _FAST_LOG.fullmatch(line)
@@ -456,9 +487,23 @@ class _Building:
     open_frame: _OpenFrame = field(default_factory=_OpenFrame)
 
     def done(self) -> HexChunk:
-        return HexChunk(
-            bytes(self.data), self.direction, self.line, self.timestamp, "\n".join(self.sources)
-        )
+        # HexChunk(...) without the frozen dataclass's __init__ (once per line of a log)
+        out = _new(HexChunk)
+        s_data, s_direction, s_line, s_timestamp, s_source = _HEX_CHUNK_SETTERS
+        s_data(out, bytes(self.data))
+        s_direction(out, self.direction)
+        s_line(out, self.line)
+        s_timestamp(out, self.timestamp)
+        sources = self.sources
+        s_source(out, sources[0] if len(sources) == 1 else "\n".join(sources))
+        return out
+
+
+_new = object.__new__
+_HEX_CHUNK_SETTERS = tuple(
+    getattr(HexChunk.__dict__[name], "__set__")  # noqa: B009  (slot descriptors)
+    for name in ("data", "direction", "line", "timestamp", "source")
+)
 
 
 def parse_hex_input(text: str) -> HexInput:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.control import strip_control_codes
 from rich.text import Text
 
-from dlmsdoctor.codec.decode import DecodeTally, FrameDecode, InputProblem
+from dlmsdoctor.codec.decode import DLMS_KINDS, DecodeTally, FrameDecode, InputProblem
 from dlmsdoctor.codec.model import Finding, FrameKind, Severity, Span
 from dlmsdoctor.codec.secrets import secret_offsets
 from dlmsdoctor.output.decode_json import MASK, masked_hex
@@ -220,11 +221,59 @@ class LinePrinter:
     def __init__(self, console: Console) -> None:
         self._console = console
         self._plain = console.color_system is None
+        # Plain lines for a file or pipe are gathered up to 8 KiB (what a buffered stdout holds
+        # anyway) and written at once; to a terminal each goes out as it comes.
+        self._pending: list[str] = []
+        self._size = 0
+        self._batch = self._plain and not _isatty(console.file)
+
+    @property
+    def plain(self) -> bool:
+        """Lines go out as plain text (no colour): ``write`` may be given a str."""
+        return self._plain
 
     def print(self, lines: list[Text]) -> None:
         if not lines:
             return
         if self._plain:
-            self._console.file.write("\n".join(line.plain for line in lines) + "\n")
+            self.write("\n".join(line.plain for line in lines))
         else:
             self._console.print(Text("\n").join(lines), highlight=False, soft_wrap=False)
+
+    def write(self, text: str) -> None:
+        """Plain text lines (``plain`` only), without the final newline."""
+        if not self._batch:
+            self._console.file.write(text + "\n")
+            return
+        self._pending.append(text)
+        self._size += len(text) + 1
+        if self._size >= 8192:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._console.file.write("\n".join(self._pending) + "\n")
+            self._pending.clear()
+            self._size = 0
+
+
+def _isatty(file: object) -> bool:
+    isatty = getattr(file, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except ValueError:  # closed
+        return False
+
+
+def brief_plain(fd: FrameDecode) -> str | None:
+    """``brief_lines(fd)`` as plain text, for a frame with no findings (one line; the text
+    rich's Text would hold, control codes stripped the same way); None for any other frame."""
+    frame = fd.frame
+    apdu = fd.apdu
+    if frame.findings or (apdu is not None and apdu.findings):
+        return None
+    mark = "✓ valid" if frame.kind in DLMS_KINDS else "· not DLMS"
+    return strip_control_codes(
+        f"Frame {fd.index + 1}  {_DIRECTION.get(fd.direction, '  · ')}  {frame.kind.value}  "
+        f"{len(frame.data)} bytes  {mark}  {fd.summary}"
+    )

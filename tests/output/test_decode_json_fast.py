@@ -71,3 +71,15 @@ def test_a_segment_marked_secret_takes_the_masking_path() -> None:
     shown = orjson.loads(frame_json_bytes(marked, False))
     assert "** ** **" in shown["hex"] and b"secret-part".hex(" ").upper() not in shown["hex"]
     assert b"secret-part".hex(" ").upper() in orjson.loads(frame_json_bytes(marked, True))["hex"]
+
+
+def test_a_field_with_a_key_that_is_not_a_string_is_written_as_before() -> None:
+    # orjson is called without OPT_NON_STR_KEYS first (twice as fast); a non-str key falls back.
+    import dataclasses
+
+    fd = next(iter_decode([Chunk(bytes.fromhex("7EA0070321930F017E"))]))
+    odd = dataclasses.replace(fd.frame, fields={**fd.frame.fields, 7: b"\x01\x02"})
+    fd = dataclasses.replace(fd, frame=odd)
+    line = frame_json_bytes(fd, False, False)
+    assert b'"7":"01 02"' in line
+    assert orjson.loads(line)["fields"]["frame_type"] == "SNRM"
