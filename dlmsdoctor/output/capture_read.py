@@ -479,11 +479,13 @@ class _Flow:
     first_ts: int
     last_ts: int = 0
     closed: bool = False
+    fins: int = 0  # 1: the client's FIN seen, 2: the server's
     syn: tuple[int, int] | None = None  # (time, seq) of the client's SYN
     synack_ts: int | None = None
     any_rst: bool = False
     end: tuple[int, bool, int] | None = None  # (time, by server, flags) of the first FIN/RST
     dlms: bool | None = None  # None: not known yet (segments held)
+    ended: bool = False  # over while not known to be DLMS (judged if its server proves so)
     held: list[TcpSegment] = field(default_factory=list)
     payloads_seen: int = 0
     server_spoke: bool = False
@@ -498,6 +500,11 @@ class _Flow:
     @property
     def kept(self) -> int:
         return len(self.head) + len(self.tail) + 1
+
+
+# A connection judged already (RST, or FIN both ways): later segments without SYN are its
+# last ACKs.
+_ENDED = _Flow(("", 0), ("", 0), 0, 0, closed=True)
 
 
 def _guess_roles(a: tuple[str, int], b: tuple[str, int]) -> tuple[tuple[str, int], ...]:
@@ -616,6 +623,10 @@ class _CaptureReader:
         key = frozenset((a, b))
         is_syn = seg.flags & 0x12 == 0x02
         flow = self.current.get(key)
+        if flow is _ENDED:
+            if not is_syn:
+                return  # the last ACKs of a connection already judged
+            flow = None
         if flow is None or (is_syn and flow.closed):
             if flow is not None:
                 self._finish(flow)
@@ -630,12 +641,18 @@ class _CaptureReader:
             if flow.dlms:
                 self._chosen(flow)
             elif flow.dlms is None:
-                self.undecided.setdefault(server, []).append(flow)
+                waiting = self.undecided.setdefault(server, [])
+                waiting.append(flow)
+                if len(waiting) > _HOLD_UNDECIDED:  # many talks to a port that is not DLMS
+                    self._let_go(waiting.pop(0))
         self._track(flow, seg, is_syn)
         if flow.dlms:
             self._take(flow, seg)
         elif flow.dlms is None:
             self._judge(flow, seg)
+        if seg.flags & 0x04 or flow.fins == 3:  # nothing more can come: judge it now
+            self._finish(flow)
+            self.current[key] = _ENDED
 
     def _track(self, flow: _Flow, seg: TcpSegment, is_syn: bool) -> None:
         flow.last_ts = seg.ts_us
@@ -648,6 +665,8 @@ class _CaptureReader:
             flow.synack_ts = seg.ts_us
         if flags & 0x04:
             flow.any_rst = True
+        if flags & 0x01:
+            flow.fins |= 2 if (seg.src, seg.sport) == flow.server else 1
         if flags & 0x05:
             if flow.end is None and not first_syn:
                 flow.end = (seg.ts_us, (seg.src, seg.sport) == flow.server, flags)
@@ -665,9 +684,12 @@ class _CaptureReader:
             flow.server_spoke |= from_server
         flow.held.append(seg)
         if len(flow.held) > _HOLD_UNDECIDED:  # a long talk that is not DLMS: let it go
-            flow.dlms = False
-            self.summary.undecided_bytes += sum(len(s.payload) for s in flow.held)
-            flow.held = []
+            self._let_go(flow)
+
+    def _let_go(self, flow: _Flow) -> None:
+        flow.dlms = False
+        self.summary.undecided_bytes += sum(len(s.payload) for s in flow.held)
+        flow.held = []
 
     def _server_is_dlms(self, server: tuple[str, int],
                         extra: tuple[_Flow, TcpSegment] | None = None) -> None:
@@ -681,6 +703,8 @@ class _CaptureReader:
             held, flow.held = flow.held, []
             for seg in held:
                 self._take(flow, seg)
+            if flow.ended:
+                self._finish(flow)
         if extra is not None:
             self._take(*extra)
 
@@ -778,12 +802,9 @@ class _CaptureReader:
 
     def _finish(self, flow: _Flow) -> None:
         """A connection over (a new one on its ports, or the end of the capture)."""
-        if flow.dlms is None and flow.server in self.undecided:
-            waiting = self.undecided[flow.server]
-            if flow in waiting:
-                waiting.remove(flow)
-            if not waiting:
-                del self.undecided[flow.server]
+        if flow.dlms is None:
+            flow.ended = True  # kept (bounded) in case a later connection shows its server
+            return
         if not flow.dlms:
             return
         for side in (flow.tx, flow.rx):
@@ -808,7 +829,8 @@ class _CaptureReader:
             self.summary.closes[_close_word(old)] += 1
 
     def finish(self) -> None:
-        for flow in sorted(self.current.values(), key=lambda f: f.order):
+        open_flows = [f for f in self.current.values() if f is not _ENDED]
+        for flow in sorted(open_flows, key=lambda f: f.order):
             self._finish(flow)
         self.current = {}
 
