@@ -447,10 +447,13 @@ def _frame_note(info: Any, where: str, data: bytes) -> FrameRecord:
 
 # What a capture keeps (a poller's capture of 200 MB holds 1.7 million frames; the rules and
 # the faces need the story, not every repetition): per connection its first and last frames,
-# per run the first connections whole and the last ones whole. The rest is split and counted
+# per run the first connections whole, the last ones whole and, up to a cap, those in between
+# that show something (the rules judge failures from them). The rest is split and counted
 # (by kind, direction, finding code; first and last time; bytes), not stored.
 KEEP_FRAMES_PER_CONNECTION = (2_000, 500)  # (first, last)
-KEEP_FRAMES_PER_RUN = (20_000, 10_000)  # (first connections, last connections)
+# (first connections, last connections, connections in between that show something: a refusal,
+# a reset, a close by the meter, a finding, bytes that are not frames)
+KEEP_FRAMES_PER_RUN = (20_000, 10_000, 10_000)
 _REORDER = 32  # segments held per direction waiting for a gap to fill (captured out of order)
 _HOLD_UNDECIDED = 64  # segments held per connection not yet known to be DLMS
 _SEQ = 0xFFFFFFFF
@@ -577,7 +580,7 @@ class _CaptureReader:
     """One pass over the packets: TCP connections reassembled and split as they come."""
 
     def __init__(self, port: int | None, keep_connection: tuple[int, int],
-                 keep_run: tuple[int, int]) -> None:
+                 keep_run: tuple[int, int, int]) -> None:
         self.port = port
         self.keep_connection = keep_connection
         self.keep_run = keep_run
@@ -591,6 +594,8 @@ class _CaptureReader:
         self.head_cost = 0
         self.tail: deque[_Flow] = deque()
         self.tail_cost = 0
+        self.notable: list[_Flow] = []
+        self.notable_cost = 0
         self.summary = _Summary()
         self.frames_total = 0
         self.t_first: int | None = None
@@ -813,7 +818,7 @@ class _CaptureReader:
             if side.splitter is not None:
                 self._chunks(flow, side, side.last_ts, side.splitter.close())
                 side.splitter = None
-        first, last = self.keep_run
+        first, last, notable = self.keep_run
         if self.head_cost + flow.kept <= first and not self.tail:
             self.head.append(flow)
             self.head_cost += flow.kept
@@ -823,6 +828,10 @@ class _CaptureReader:
         while self.tail_cost > last and len(self.tail) > 1:
             old = self.tail.popleft()
             self.tail_cost -= old.kept
+            if self.notable_cost + old.kept <= notable and _notable(old):
+                self.notable.append(old)
+                self.notable_cost += old.kept
+                continue
             for row in (*old.head, *old.tail):
                 self.summary.add(row)
             self.summary.connections += 1
@@ -833,6 +842,15 @@ class _CaptureReader:
         for flow in sorted(open_flows, key=lambda f: f.order):
             self._finish(flow)
         self.current = {}
+
+
+def _notable(flow: _Flow) -> bool:
+    """A connection the rules must see even in the middle of a long capture."""
+    if flow.syn is not None and flow.synack_ts is None:
+        return True  # refused or never answered
+    if flow.any_rst or flow.dropped_frames or (flow.end is not None and flow.end[1]):
+        return True  # reset, cut, or closed by the meter
+    return any(row[4] or row[3] not in ("hdlc", "wrapper") for row in (*flow.head, *flow.tail))
 
 
 def _close_word(flow: _Flow) -> str:
@@ -847,12 +865,12 @@ def _close_word(flow: _Flow) -> str:
 
 def _foreign_session(packets: Iterator[RawPacket], source: str, port: int | None,
                      keep_connection: tuple[int, int] = KEEP_FRAMES_PER_CONNECTION,
-                     keep_run: tuple[int, int] = KEEP_FRAMES_PER_RUN) -> Session:
+                     keep_run: tuple[int, int, int] = KEEP_FRAMES_PER_RUN) -> Session:
     reader = _CaptureReader(port, keep_connection, keep_run)
     for packet in packets:
         reader.packet(packet)
     reader.finish()
-    flows = sorted([*reader.head, *reader.tail], key=lambda f: f.order)
+    flows = sorted([*reader.head, *reader.notable, *reader.tail], key=lambda f: f.order)
     first = reader.first_dlms
     if first is None or reader.t_first is None or reader.t_last is None:
         where = f" on port {port}" if port is not None else ""
@@ -881,10 +899,10 @@ def _foreign_session(packets: Iterator[RawPacket], source: str, port: int | None
     ]
     session.pings = _pings(reader.icmp, host, t0)
     session.duration = (reader.t_last - t0) / 1_000_000
-    _note_summary(session, reader, flows, t0)
     from dlmsdoctor.output.capture_steps import infer_rungs
 
     infer_rungs(session)  # the rungs the frames show, so the rules judge it like a run
+    _note_summary(session, reader, flows, t0)
     return session
 
 
@@ -1008,13 +1026,13 @@ def _pings(icmp: list[tuple[int, IpPacket]], host: str, t0: int) -> list[PingRec
 
 def read_capture(path: str | Path, port: int | None = None, *,
                  keep_connection: tuple[int, int] = KEEP_FRAMES_PER_CONNECTION,
-                 keep_run: tuple[int, int] = KEEP_FRAMES_PER_RUN) -> Session:
+                 keep_run: tuple[int, int, int] = KEEP_FRAMES_PER_RUN) -> Session:
     """A Session from a capture file; raises CaptureFormatError with a one-line message that
     names the file and, where there is one, the place (byte offset, packet) of the damage.
 
     The file is read as it is needed: a foreign capture keeps ``keep_connection`` frames of
     each connection (first, last) and ``keep_run`` of the run (first and last connections
-    whole); the rest is counted in ``settings["capture_summary"]``."""
+    whole, notable ones in between); the rest is counted in ``settings["capture_summary"]``."""
     comments: list[str] = []
     with _open_capture(path) as (handle, size):
         try:
