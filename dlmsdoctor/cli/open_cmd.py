@@ -63,7 +63,6 @@ def summary_lines(session: Session) -> list[str]:
         lines.append(f"  ... and {len(session.connections) - MAX_CONNECTION_LINES} more "
                      "connection(s)")
     from dlmsdoctor.diagnosis.words import plain_error
-
     from dlmsdoctor.events import StepStatus
 
     shown = 0

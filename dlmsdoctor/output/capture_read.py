@@ -106,7 +106,7 @@ _MAX_PACKET = 262_144
 # Timestamps past this (microseconds since 1970: the year 9999) are damage, not time.
 _MAX_TS_US = 253_402_300_799 * 1_000_000
 # A capture is read this many bytes at a time: a 200 MB file is never in memory at once.
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 18
 
 
 def _timestamp(ticks: int, per_second: int, where: int) -> int:
@@ -457,6 +457,7 @@ KEEP_FRAMES_PER_RUN = (20_000, 10_000, 10_000)
 _REORDER = 32  # segments held per direction waiting for a gap to fill (captured out of order)
 _HOLD_UNDECIDED = 64  # segments held per connection not yet known to be DLMS
 _SEQ = 0xFFFFFFFF
+_TOMBSTONES = 4096  # connections over remembered (their last ACKs come after)
 
 _Row = tuple[int, Direction, bytes, str, tuple[str, ...]]  # time, direction, data, kind, codes
 
@@ -586,6 +587,7 @@ class _CaptureReader:
         self.keep_run = keep_run
         self.current: dict[frozenset[tuple[str, int]], _Flow] = {}
         self.flows = 0
+        self.ended: deque[frozenset[tuple[str, int]]] = deque()
         self.dlms_servers: set[tuple[str, int]] = set()
         self.undecided: dict[tuple[str, int], list[_Flow]] = {}
         self.next_conn = 0
@@ -658,6 +660,11 @@ class _CaptureReader:
         if seg.flags & 0x04 or flow.fins == 3:  # nothing more can come: judge it now
             self._finish(flow)
             self.current[key] = _ENDED
+            self.ended.append(key)
+            if len(self.ended) > _TOMBSTONES:  # a poller's capture: tens of thousands
+                old = self.ended.popleft()
+                if self.current.get(old) is _ENDED:
+                    del self.current[old]
 
     def _track(self, flow: _Flow, seg: TcpSegment, is_syn: bool) -> None:
         flow.last_ts = seg.ts_us
@@ -1025,8 +1032,8 @@ def _pings(icmp: list[tuple[int, IpPacket]], host: str, t0: int) -> list[PingRec
 
 
 def read_capture(path: str | Path, port: int | None = None, *,
-                 keep_connection: tuple[int, int] = KEEP_FRAMES_PER_CONNECTION,
-                 keep_run: tuple[int, int, int] = KEEP_FRAMES_PER_RUN) -> Session:
+                 keep_connection: tuple[int, int] | None = None,
+                 keep_run: tuple[int, int, int] | None = None) -> Session:
     """A Session from a capture file; raises CaptureFormatError with a one-line message that
     names the file and, where there is one, the place (byte offset, packet) of the damage.
 
@@ -1045,7 +1052,8 @@ def read_capture(path: str | Path, port: int | None = None, *,
                     return own
             head = iter([first] if first is not None else [])
             return _foreign_session(itertools.chain(head, packets), str(path), port,
-                                    keep_connection, keep_run)
+                                    keep_connection or KEEP_FRAMES_PER_CONNECTION,
+                                    keep_run or KEEP_FRAMES_PER_RUN)
         except CaptureFormatError as exc:
             text = str(exc)
             raise CaptureFormatError(text if str(path) in text else f"{path}: {text}") from None
