@@ -969,6 +969,9 @@ def summary_text(doc: dict[str, Any]) -> str:
         closes = ", ".join(f"{n} {how}" for how, n in doc.get("closes_summarised", {}).items())
         parts.append(f"{doc['connections_summarised']} of {doc['connections_total']} "
                      f"connections summarised whole (closed: {closes})")
+    if doc.get("connections_cut"):
+        parts.append(f"{len(doc['connections_cut'])} connection(s) kept only their first and "
+                     "last frames")
     if doc.get("first_at") is not None:
         parts.append(f"between {doc['first_at']:.3f} s and {doc['last_at']:.3f} s")
     kinds = ", ".join(f"{n} {k}" for k, n in doc.get("by_kind", {}).items())

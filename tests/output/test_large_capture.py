@@ -110,6 +110,8 @@ def test_one_long_connection_keeps_its_first_and_last_frames(tmp_path: Path) -> 
         assert f"{len(middle)} frame(s) in the middle counted, not kept" in conn.note
         cut = capped.settings["capture_summary"]["connections_cut"]
         assert cut[str(conn.id)] == len(middle)
+    finding = next(pf for pf in capped.findings if pf.code == "capture.summarised")
+    assert "kept only their first and last frames" in finding.message
     assert _verdict(capped) == _verdict(whole)
 
 
