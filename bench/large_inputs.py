@@ -87,9 +87,10 @@ def _ip_tcp(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, 
 
 
 def write_pcap(path: str, megabytes: float, one_connection: bool = False,
-               wrapper: bool = False) -> None:
+               wrapper: bool = False, reset_at: tuple[int, ...] = ()) -> None:
     """``one_connection``: a poller that keeps one TCP connection and one association and
-    reads for ever (the rules then walk one very long connection)."""
+    reads for ever (the rules then walk one very long connection). ``reset_at``: the numbers
+    (from 0) of the connections where the meter answers the AARQ with a TCP reset."""
     client, meter = bytes((10, 0, 0, 2)), bytes((10, 0, 0, 5))
     target = int(megabytes * 1_000_000)
     make = wrapper_conversation if wrapper else conversation
@@ -99,14 +100,20 @@ def write_pcap(path: str, megabytes: float, one_connection: bool = False,
     written = 0
     t_us = 1_764_800_000 * 1_000_000
     sport = 40000
+    number = -1
     with open(path, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         while written < target:
+            number += 1
             sport = 40000 + (sport - 39999) % 20000
             cseq, mseq = 1000, 5000
             packets = [(True, 0x02, b""), (False, 0x12, b""), (True, 0x10, b"")]
-            packets += [(c, 0x18, p) for c, p in talk]
-            packets += [(True, 0x11, b""), (False, 0x11, b""), (True, 0x10, b"")]
+            if number in reset_at:  # the meter drops the association request: a reset
+                cut = 1 if wrapper else 3  # through the AARQ
+                packets += [(c, 0x18, p) for c, p in talk[:cut]] + [(False, 0x14, b"")]
+            else:
+                packets += [(c, 0x18, p) for c, p in talk]
+                packets += [(True, 0x11, b""), (False, 0x11, b""), (True, 0x10, b"")]
             for n, (from_client, flags, payload) in enumerate(packets):
                 if from_client:
                     pkt = _ip_tcp(client, meter, sport, 4059, cseq, mseq if n else 0, flags,
@@ -156,13 +163,16 @@ def main() -> None:
     p.add_argument("--megabytes", type=float, default=200)
     p.add_argument("--one-connection", action="store_true")
     p.add_argument("--wrapper", action="store_true", help="the wrapper instead of HDLC")
+    p.add_argument("--reset-at", type=int, nargs="*", default=[],
+                   help="connections (from 0) where the meter resets after the AARQ")
     f = sub.add_parser("flood")
     f.add_argument("--port", type=int, default=4070)
     f.add_argument("--megabytes", type=float, default=50)
     f.add_argument("--text", action="store_true")
     args = parser.parse_args()
     if args.what == "pcap":
-        write_pcap(args.path, args.megabytes, args.one_connection, args.wrapper)
+        write_pcap(args.path, args.megabytes, args.one_connection, args.wrapper,
+                   tuple(args.reset_at))
     else:
         asyncio.run(flood(args.port, args.megabytes, args.text))
 

@@ -23,6 +23,7 @@ stream. Exit codes: 0 done; 2 the file cannot be read; 64 an output cannot be wr
 
 
 MAX_CONNECTION_LINES = 50  # a poller's capture may hold tens of thousands
+MAX_STEP_LINES = 50  # and as many rungs (after these, only the steps that did not go well)
 
 
 def summary_lines(session: Session) -> list[str]:
@@ -42,6 +43,14 @@ def summary_lines(session: Session) -> list[str]:
     tx = sum(1 for f in session.frames if f.direction is Direction.TX)
     lines.append(f"frames  {len(session.frames)} ({tx} TX, {len(session.frames) - tx} RX) on "
                  f"{len(session.connections)} connection(s); {len(session.pings)} ping(s)")
+    summarised = session.settings.get("capture_summary")
+    if isinstance(summarised, dict):  # a large capture: what was counted, not kept
+        from dlmsdoctor.output.capture_read import summary_text
+
+        try:
+            lines.append(f"summary {summary_text(summarised)}")
+        except (KeyError, TypeError, ValueError, AttributeError):  # a hand-edited session
+            lines.append("summary part of the capture was counted, not kept")
     counts = Counter(f.conn_id for f in session.frames)  # once: per connection was quadratic
     for conn in session.connections[:MAX_CONNECTION_LINES]:
         how = conn.failed or (conn.close_how.value if conn.close_how else "open")
@@ -54,9 +63,16 @@ def summary_lines(session: Session) -> list[str]:
         lines.append(f"  ... and {len(session.connections) - MAX_CONNECTION_LINES} more "
                      "connection(s)")
     from dlmsdoctor.diagnosis.words import plain_error
+    from dlmsdoctor.events import StepStatus
 
-    for step in session.steps:
+    shown = 0
+    for number, step in enumerate(session.steps):  # a poller's capture: a rung per reading
+        if number >= MAX_STEP_LINES and step.status is StepStatus.OK:
+            continue  # every step that did not go well is still listed
+        shown += 1
         lines.append(f"  step {step.id:<18} {step.status.value:<9} {plain_error(step.summary)}")
+    if shown < len(session.steps):
+        lines.append(f"  ... and {len(session.steps) - shown} more step(s) that went well")
     if session.diagnosis is not None:
         from dlmsdoctor.diagnosis import is_note
 

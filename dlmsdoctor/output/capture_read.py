@@ -16,14 +16,20 @@ never raises anything but ``CaptureFormatError`` on damaged files.
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import math
+import os
 import struct
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output.capture import (
@@ -76,15 +82,16 @@ class RawCapture:
 # --------------------------------------------------------------------------- file formats
 
 
-def _options(buf: bytes, pos: int, end: int, endian: str) -> list[tuple[int, bytes]]:
+def _options(buf: bytes, pos: int, end: int, endian: str,
+             base: int = 0) -> list[tuple[int, bytes]]:
     out: list[tuple[int, bytes]] = []
     while pos + 4 <= end:
         code, length = struct.unpack_from(endian + "HH", buf, pos)
         if code == 0:
             break
         if pos + 4 + length > end:
-            raise CaptureFormatError(f"at byte {pos}: option {code} of {length} bytes runs past "
-                                     "the end of its block")
+            raise CaptureFormatError(f"at byte {base + pos}: option {code} of {length} bytes "
+                                     "runs past the end of its block")
         out.append((code, buf[pos + 4 : pos + 4 + length]))
         pos += 4 + length + (-length) % 4
     return out
@@ -98,6 +105,8 @@ def _text(value: bytes) -> str:
 _MAX_PACKET = 262_144
 # Timestamps past this (microseconds since 1970: the year 9999) are damage, not time.
 _MAX_TS_US = 253_402_300_799 * 1_000_000
+# A capture is read this many bytes at a time: a 200 MB file is never in memory at once.
+_READ_SIZE = 1 << 18
 
 
 def _timestamp(ticks: int, per_second: int, where: int) -> int:
@@ -108,14 +117,39 @@ def _timestamp(ticks: int, per_second: int, where: int) -> int:
     return ts_us
 
 
-def read_pcapng(buf: bytes) -> RawCapture:
+class _Window:
+    """A file read a block at a time: ``buf[pos:]`` is the unread part, ``base`` the file
+    offset of ``buf[0]``."""
+
+    __slots__ = ("base", "buf", "handle", "pos", "size")
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self.handle, self.size = handle, size
+        self.buf, self.base, self.pos = b"", 0, 0
+
+    @property
+    def at(self) -> int:
+        return self.base + self.pos
+
+    def need(self, n: int) -> bool:
+        """At least ``n`` unread bytes in ``buf`` (False at the end of the file)."""
+        while len(self.buf) - self.pos < n:
+            more = self.handle.read(max(_READ_SIZE, n))
+            if not more:
+                return False
+            self.buf = self.buf[self.pos :] + more
+            self.base += self.pos
+            self.pos = 0
+        return True
+
+
+def _pcapng_packets(win: _Window, comments: list[str]) -> Iterator[RawPacket]:
     """Blocks in order; raises CaptureFormatError naming the byte offset of the damage."""
-    packets: list[RawPacket] = []
-    comments: list[str] = []
     interfaces: list[tuple[int, int]] = []  # (linktype, units per second)
     endian = "<"
-    pos = 0
-    while pos + 12 <= len(buf):
+    seen = False
+    while win.need(12):
+        buf, pos, at = win.buf, win.pos, win.at
         block_type = struct.unpack_from("<I", buf, pos)[0]
         if block_type == PCAPNG_SHB:
             bom = buf[pos + 8 : pos + 12]
@@ -124,29 +158,35 @@ def read_pcapng(buf: bytes) -> RawCapture:
             elif bom == b"\x1a\x2b\x3c\x4d":
                 endian = ">"
             else:
-                raise CaptureFormatError(f"at byte {pos + 8}: section header byte-order magic "
+                raise CaptureFormatError(f"at byte {at + 8}: section header byte-order magic "
                                          f"{bom.hex()} (expected 1a2b3c4d)")
             interfaces = []
         block_type, total = struct.unpack_from(endian + "II", buf, pos)
-        if total < 12 or total % 4 or pos + total > len(buf):
-            if packets and pos + total > len(buf) and total % 4 == 0:
+        if total < 12 or total % 4 or at + total > win.size:
+            if seen and at + total > win.size and total % 4 == 0:
                 break  # a file cut short: keep what was whole (tcpdump killed mid-write)
             raise CaptureFormatError(
-                f"at byte {pos}: block length {total} (expected a multiple of 4, at least 12, "
-                f"within the file's {len(buf)} bytes)")
+                f"at byte {at}: block length {total} (expected a multiple of 4, at least 12, "
+                f"within the file's {win.size} bytes)")
+        if not win.need(total):
+            break  # the file shrank while read
+        buf, pos = win.buf, win.pos
         trailer = struct.unpack_from(endian + "I", buf, pos + total - 4)[0]
         if trailer != total:
-            raise CaptureFormatError(f"at byte {pos + total - 4}: block length {trailer} at the "
+            raise CaptureFormatError(f"at byte {at + total - 4}: block length {trailer} at the "
                                      f"end of the block (expected {total}, as at its start)")
         body, end = pos + 8, pos + total - 4
+        base = at - pos  # file offset of buf[0]
+        win.pos += total
         if block_type == PCAPNG_SHB:
             if body + 16 > end:
-                raise CaptureFormatError(f"at byte {pos}: section header block too short")
-            comments += [_text(v) for c, v in _options(buf, body + 16, end, endian) if c == 1]
+                raise CaptureFormatError(f"at byte {at}: section header block too short")
+            comments += [_text(v) for c, v in _options(buf, body + 16, end, endian, base)
+                         if c == 1]
         elif block_type == 1 and body + 8 <= end:
             linktype = struct.unpack_from(endian + "H", buf, body)[0]
             resolution = 1_000_000
-            for code, value in _options(buf, body + 8, end, endian):
+            for code, value in _options(buf, body + 8, end, endian, base):
                 if code == 9 and value:
                     exp = value[0]
                     resolution = 2 ** (exp & 0x7F) if exp & 0x80 else 10**exp
@@ -154,66 +194,109 @@ def read_pcapng(buf: bytes) -> RawCapture:
         elif block_type == 6 and body + 20 <= end:
             iface, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", buf, body)
             if body + 20 + caplen > end:
-                raise CaptureFormatError(f"at byte {pos}: packet of {caplen} bytes in a block "
+                raise CaptureFormatError(f"at byte {at}: packet of {caplen} bytes in a block "
                                          f"of {total} (expected it to fit its block)")
             if iface < len(interfaces):
                 linktype, resolution = interfaces[iface]
                 data = buf[body + 20 : body + 20 + caplen]
-                opts = _options(buf, body + 20 + caplen + (-caplen) % 4, end, endian)
-                ts_us = _timestamp((hi << 32) | lo, resolution, body + 4)
-                packet = RawPacket(ts_us, linktype, data, offset=pos)
+                opts = _options(buf, body + 20 + caplen + (-caplen) % 4, end, endian, base)
+                ts_us = _timestamp((hi << 32) | lo, resolution, base + body + 4)
+                packet = RawPacket(ts_us, linktype, data, offset=at)
                 for code, value in opts:
                     if code == 1:
                         packet.comments.append(_text(value))
                     elif code == 2 and len(value) == 4:
                         bits = struct.unpack(endian + "I", value)[0] & 0b11
                         packet.outbound = {1: False, 2: True}.get(bits)
-                packets.append(packet)
+                seen = True
+                yield packet
         elif block_type == 3 and interfaces and body + 4 <= end:  # simple packet block
-            packets.append(RawPacket(0, interfaces[0][0], buf[body + 4 : end], offset=pos))
-        pos += total
+            seen = True
+            yield RawPacket(0, interfaces[0][0], buf[body + 4 : end], offset=at)
+
+
+def _pcap_packets(win: _Window) -> Iterator[RawPacket]:
+    """Records in order; a last record cut short is left out (a capture killed mid-write)."""
+    if not win.need(24):
+        raise CaptureFormatError(f"pcap header of {len(win.buf)} bytes (expected 24)")
+    buf = win.buf
+    endian, resolution = _PCAP_MAGICS[buf[:4]]
+    snaplen = struct.unpack_from(endian + "I", buf, 16)[0]
+    linktype = struct.unpack_from(endian + "I", buf, 20)[0] & 0x0FFFFFFF
+    win.pos = 24
+    limit = max(snaplen, _MAX_PACKET)
+    header = struct.Struct(endian + "IIII")
+    while win.need(16):
+        sec, frac, caplen, _orig = header.unpack_from(win.buf, win.pos)
+        at = win.at
+        if caplen > limit:
+            raise CaptureFormatError(
+                f"at byte {at}: packet record of {caplen} bytes (expected at most the file's "
+                f"snapshot length, {snaplen})")
+        if not win.need(16 + caplen):
+            break  # the last record cut short (a capture killed mid-write): keep the whole ones
+        pos = win.pos
+        data = win.buf[pos + 16 : pos + 16 + caplen]
+        win.pos = pos + 16 + caplen
+        ts_us = _timestamp(sec * resolution + frac, resolution, at)
+        yield RawPacket(ts_us, linktype, data, offset=at)
+
+
+def _packets_of(path: str | Path, handle: BinaryIO, size: int,
+                comments: list[str]) -> Iterator[RawPacket]:
+    """The packets of an open capture file, read as they are needed."""
+    win = _Window(handle, size)
+    win.need(4)
+    head = win.buf[:4]
+    if head == struct.pack("<I", PCAPNG_SHB):
+        return _pcapng_packets(win, comments)
+    if head in _PCAP_MAGICS:
+        return _pcap_packets(win)
+    raise CaptureFormatError(f"{path} is not a pcap or pcapng file")
+
+
+def read_pcapng(buf: bytes) -> RawCapture:
+    """Blocks in order; raises CaptureFormatError naming the byte offset of the damage."""
+    comments: list[str] = []
+    packets = list(_pcapng_packets(_Window(io.BytesIO(buf), len(buf)), comments))
     return RawCapture(packets, comments)
 
 
 def read_pcap(buf: bytes) -> RawCapture:
     """Records in order; a last record cut short is left out (a capture killed mid-write)."""
-    if len(buf) < 24:
-        raise CaptureFormatError(f"pcap header of {len(buf)} bytes (expected 24)")
-    endian, resolution = _PCAP_MAGICS[buf[:4]]
-    snaplen = struct.unpack_from(endian + "I", buf, 16)[0]
-    linktype = struct.unpack_from(endian + "I", buf, 20)[0] & 0x0FFFFFFF
-    packets: list[RawPacket] = []
-    pos = 24
-    while pos + 16 <= len(buf):
-        sec, frac, caplen, _orig = struct.unpack_from(endian + "IIII", buf, pos)
-        if caplen > max(snaplen, _MAX_PACKET):
-            raise CaptureFormatError(
-                f"at byte {pos}: packet record of {caplen} bytes (expected at most the file's "
-                f"snapshot length, {snaplen})")
-        data = buf[pos + 16 : pos + 16 + caplen]
-        if len(data) < caplen:
-            break  # the last record cut short (a capture killed mid-write): keep the whole ones
-        ts_us = _timestamp(sec * resolution + frac, resolution, pos)
-        packets.append(RawPacket(ts_us, linktype, data, offset=pos))
-        pos += 16 + caplen
-    return RawCapture(packets, [])
+    return RawCapture(list(_pcap_packets(_Window(io.BytesIO(buf), len(buf)))), [])
 
 
 def read_raw(path: str | Path) -> RawCapture:
+    """Every packet of a capture in memory (for small files and tests: ``read_capture``
+    streams)."""
+    comments: list[str] = []
+    with _open_capture(path) as (handle, size):
+        packets = _guarded(path, _packets_of(path, handle, size, comments))
+        return RawCapture(list(packets), comments)
+
+
+@contextmanager
+def _open_capture(path: str | Path) -> Iterator[tuple[BinaryIO, int]]:
     try:
-        buf = Path(path).read_bytes()
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+        size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
         raise CaptureFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with handle:
+        yield handle, size
+
+
+def _guarded(path: str | Path, packets: Iterator[RawPacket]) -> Iterator[RawPacket]:
+    """``packets``, a damage found on the way named with the file."""
     try:
-        if buf[:4] == struct.pack("<I", PCAPNG_SHB):
-            return read_pcapng(buf)
-        if buf[:4] in _PCAP_MAGICS:
-            return read_pcap(buf)
+        yield from packets
     except CaptureFormatError as exc:
         raise CaptureFormatError(f"{path}: {exc}") from None
     except struct.error as exc:  # a length check missed above: still a place and the file
         raise CaptureFormatError(f"{path}: damaged capture ({exc})") from None
-    raise CaptureFormatError(f"{path} is not a pcap or pcapng file")
+    except OSError as exc:
+        raise CaptureFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 # --------------------------------------------------------------------------- IP and TCP
@@ -362,126 +445,448 @@ def _frame_note(info: Any, where: str, data: bytes) -> FrameRecord:
 
 # --------------------------------------------------------------------------- foreign captures
 
+# What a capture keeps (a poller's capture of 200 MB holds 1.7 million frames; the rules and
+# the faces need the story, not every repetition): per connection its first and last frames,
+# per run the first connections whole, the last ones whole and, up to a cap, those in between
+# that show something (the rules judge failures from them). The rest is split and counted
+# (by kind, direction, finding code; first and last time; bytes), not stored.
+KEEP_FRAMES_PER_CONNECTION = (2_000, 500)  # (first, last)
+# (first connections, last connections, connections in between that show something: a refusal,
+# a reset, a close by the meter, a finding, bytes that are not frames)
+KEEP_FRAMES_PER_RUN = (20_000, 10_000, 10_000)
+_REORDER = 32  # segments held per direction waiting for a gap to fill (captured out of order)
+_HOLD_UNDECIDED = 64  # segments held per connection not yet known to be DLMS
+_SEQ = 0xFFFFFFFF
+_TOMBSTONES = 4096  # connections over remembered (their last ACKs come after)
+
+_Row = tuple[int, Direction, bytes, str, tuple[str, ...]]  # time, direction, data, kind, codes
+
+
+@dataclass(slots=True)
+class _Side:
+    """One direction of a TCP connection: reassembly and its splitter."""
+
+    direction: Direction
+    started: bool = False
+    next_seq: int = 0
+    held: list[tuple[int, int, bytes]] = field(default_factory=list)  # (seq, time, payload)
+    splitter: Any = None
+    last_kind: str = ""  # the kind of the last chunk out, when nothing is pending
+    last_ts: int = 0
+
 
 @dataclass(slots=True)
 class _Flow:
     client: tuple[str, int]
     server: tuple[str, int]
-    segments: list[TcpSegment] = field(default_factory=list)
+    order: int
+    first_ts: int
+    last_ts: int = 0
     closed: bool = False
+    fins: int = 0  # 1: the client's FIN seen, 2: the server's
+    syn: tuple[int, int] | None = None  # (time, seq) of the client's SYN
+    synack_ts: int | None = None
+    any_rst: bool = False
+    end: tuple[int, bool, int] | None = None  # (time, by server, flags) of the first FIN/RST
+    dlms: bool | None = None  # None: not known yet (segments held)
+    ended: bool = False  # over while not known to be DLMS (judged if its server proves so)
+    held: list[TcpSegment] = field(default_factory=list)
+    payloads_seen: int = 0
+    server_spoke: bool = False
+    conn_id: int = 0
+    tx: _Side = field(default_factory=lambda: _Side(Direction.TX))
+    rx: _Side = field(default_factory=lambda: _Side(Direction.RX))
+    head: list[_Row] = field(default_factory=list)
+    tail: deque[_Row] = field(default_factory=deque)
+    dropped_frames: int = 0
+    dropped_bytes: int = 0
+
+    @property
+    def kept(self) -> int:
+        return len(self.head) + len(self.tail) + 1
 
 
-def _flows(segments: list[TcpSegment]) -> list[_Flow]:
-    """TCP connections in order of their first packet; a SYN after a FIN/RST on the same
-    addresses and ports starts a new one."""
-    current: dict[frozenset[tuple[str, int]], _Flow] = {}
-    out: list[_Flow] = []
-    for seg in segments:
-        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        key = frozenset((a, b))
-        is_syn = seg.flags & 0x12 == 0x02
-        flow = current.get(key)
-        if flow is None or (is_syn and flow.closed):
-            flow = _Flow(a, b) if is_syn else _guess_roles(a, b)
-            current[key] = flow
-            out.append(flow)
-        flow.segments.append(seg)
-        if seg.flags & 0x05:
-            flow.closed = True
-    return out
+# A connection judged already (RST, or FIN both ways): later segments without SYN are its
+# last ACKs.
+_ENDED = _Flow(("", 0), ("", 0), 0, 0, closed=True)
 
 
-def _guess_roles(a: tuple[str, int], b: tuple[str, int]) -> _Flow:
+def _guess_roles(a: tuple[str, int], b: tuple[str, int]) -> tuple[tuple[str, int], ...]:
     if a[1] == 4059 or (b[1] != 4059 and a[1] < b[1]):
-        return _Flow(b, a)
-    return _Flow(a, b)
-
-
-def _payloads(flow: _Flow, from_client: bool) -> list[tuple[int, bytes]]:
-    """(time, new bytes) in sequence order: segments captured out of order are put back in
-    order, retransmitted bytes are dropped, bytes after a gap the capture lost are kept."""
-    src = flow.client if from_client else flow.server
-    mine = [s for s in flow.segments if (s.src, s.sport) == src]
-    syn = next((s for s in mine if s.flags & 0x02), None)
-    data = [s for s in mine if s.payload and not s.flags & 0x02]
-    if not data:
-        return []
-    base = (syn.seq + 1) & 0xFFFFFFFF if syn else data[0].seq
-    data.sort(key=lambda s: (s.seq - base) & 0xFFFFFFFF)  # stable: first copy of a resend wins
-    out: list[tuple[int, bytes]] = []
-    next_seq = base
-    for seg in data:
-        skip = (next_seq - seg.seq) & 0xFFFFFFFF
-        if skip > 0x7FFFFFFF:  # bytes before this segment were never captured: move on
-            skip = 0
-        if skip >= len(seg.payload):
-            continue  # all of it seen already (a retransmission)
-        out.append((seg.ts_us, seg.payload[skip:]))
-        next_seq = (seg.seq + len(seg.payload)) & 0xFFFFFFFF
-    return out
+        return b, a
+    return a, b
 
 
 def _looks_dlms(data: bytes) -> bool:
     return data[:1] == b"\x7e" or data[:2] == b"\x00\x01"
 
 
-def _dlms_flow(flow: _Flow) -> bool:
-    data = [s.payload for s in flow.segments if s.payload]
-    return any(_looks_dlms(d) for d in data[:2]) or _bridge_flow(flow)
-
-
-def _bridge_flow(flow: _Flow) -> bool:
+def _bridge_text(first: bytes) -> bool:
     """A serial-to-TCP bridge's own message (``Port already in use``) as the server's first
     bytes: the meter's port, held by another client when the capture was made."""
     from dlmsdoctor.codec.stream import split_stream
 
-    first = next((s.payload for s in flow.segments
-                  if s.payload and (s.src, s.sport) == flow.server), b"")
     return any(f.fields.get("code") == "stream.bridge.busy"
                for f in split_stream(first[:512], direction="rx"))
 
 
-def _split(chunks: list[tuple[int, bytes]], direction: Direction) -> list[tuple[int, bytes, str]]:
-    from dlmsdoctor.codec.stream import StreamSplitter
+@lru_cache(maxsize=4096)
+def _whole_frame(data: bytes, direction: str) -> tuple[str, tuple[str, ...]] | None:
+    """(kind, finding codes) when ``data`` is exactly one HDLC frame (flags at both ends, none
+    inside: what the splitter would cut from it after a frame) or one wrapper frame; else None.
+    Cached: a poller's capture repeats the same frames thousands of times."""
+    from dlmsdoctor.codec.model import FrameKind
+    from dlmsdoctor.codec.stream import split_stream
 
-    splitter = StreamSplitter(direction=direction.value)
-    out: list[tuple[int, bytes, str]] = []
-    last = 0
-    for ts, data in chunks:
-        last = ts
-        out += [(ts, f.data, f.kind.value) for f in splitter.feed(data)]
-    out += [(last, f.data, f.kind.value) for f in splitter.close()]
-    return out
+    frames = split_stream(data, direction=direction, lazy_spans=True)
+    if len(frames) != 1 or frames[0].data != data:
+        return None
+    frame = frames[0]
+    if frame.kind is FrameKind.HDLC:
+        if data[-1] != 0x7E or data.find(b"\x7e", 1, len(data) - 1) >= 0:
+            return None
+    elif frame.kind is not FrameKind.WRAPPER:
+        return None
+    return frame.kind.value, tuple(sorted({f.code for f in frame.findings}))
 
 
-def _foreign_session(raw: RawCapture, source: str, port: int | None) -> Session:
-    segments: list[TcpSegment] = []
-    icmp: list[tuple[int, IpPacket]] = []
-    for packet in raw.packets:
+class _Summary:
+    """What was split and counted but not kept."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.bytes = 0
+        self.kinds: Counter[str] = Counter()
+        self.directions: Counter[str] = Counter()
+        self.codes: Counter[str] = Counter()
+        self.first: int | None = None
+        self.last: int | None = None
+        self.connections = 0
+        self.closes: Counter[str] = Counter()
+        self.undecided_bytes = 0
+
+    def add(self, row: _Row) -> None:
+        ts, direction, data, kind, codes = row
+        self.frames += 1
+        self.bytes += len(data)
+        self.kinds[kind] += 1
+        self.directions[direction.value] += 1
+        for code in codes:
+            self.codes[code] += 1
+        self.first = ts if self.first is None else min(self.first, ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+
+
+class _CaptureReader:
+    """One pass over the packets: TCP connections reassembled and split as they come."""
+
+    def __init__(self, port: int | None, keep_connection: tuple[int, int],
+                 keep_run: tuple[int, int, int]) -> None:
+        self.port = port
+        self.keep_connection = keep_connection
+        self.keep_run = keep_run
+        self.current: dict[frozenset[tuple[str, int]], _Flow] = {}
+        self.flows = 0
+        self.ended: deque[frozenset[tuple[str, int]]] = deque()
+        self.dlms_servers: set[tuple[str, int]] = set()
+        self.undecided: dict[tuple[str, int], list[_Flow]] = {}
+        self.next_conn = 0
+        self.first_dlms: _Flow | None = None
+        self.head: list[_Flow] = []
+        self.head_cost = 0
+        self.tail: deque[_Flow] = deque()
+        self.tail_cost = 0
+        self.notable: list[_Flow] = []
+        self.notable_cost = 0
+        self.summary = _Summary()
+        self.frames_total = 0
+        self.t_first: int | None = None
+        self.t_last: int | None = None
+        self.icmp: list[tuple[int, IpPacket]] = []
+
+    # -- packets ------------------------------------------------------------------------------
+    def packet(self, packet: RawPacket) -> None:
         ip = _ip_of(packet)
         if ip is None:
-            continue
+            return
         if ip.proto == 6:
             seg = _tcp(packet.ts_us, ip)
             if seg is not None:
-                segments.append(seg)
+                self._time(seg.ts_us)
+                self.segment(seg)
         elif ip.proto == 1:
-            icmp.append((packet.ts_us, ip))
-    flows = _flows(segments)
-    if port is not None:
-        servers = {f.server for f in flows if f.server[1] == port}
-    else:
-        servers = {f.server for f in flows if f.server[1] == 4059 or _dlms_flow(f)}
-    # Every connection to a DLMS server counts, also those that carried only a bridge's text.
-    chosen = [f for f in flows if f.server in servers]
-    if not chosen:
+            self._time(packet.ts_us)
+            if len(self.icmp) < 100_000:  # pings, not a flood of them
+                self.icmp.append((packet.ts_us, ip))
+
+    def _time(self, ts: int) -> None:
+        if self.t_first is None or ts < self.t_first:
+            self.t_first = ts
+        if self.t_last is None or ts > self.t_last:
+            self.t_last = ts
+
+    def segment(self, seg: TcpSegment) -> None:
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = frozenset((a, b))
+        is_syn = seg.flags & 0x12 == 0x02
+        flow = self.current.get(key)
+        if flow is _ENDED:
+            if not is_syn:
+                return  # the last ACKs of a connection already judged
+            flow = None
+        if flow is None or (is_syn and flow.closed):
+            if flow is not None:
+                self._finish(flow)
+            client, server = (a, b) if is_syn else _guess_roles(a, b)
+            self.flows += 1
+            flow = _Flow(client, server, self.flows, seg.ts_us)
+            self.current[key] = flow
+            if self.port is not None:
+                flow.dlms = server[1] == self.port
+            elif server[1] == 4059 or server in self.dlms_servers:
+                flow.dlms = True
+            if flow.dlms:
+                self._chosen(flow)
+            elif flow.dlms is None:
+                waiting = self.undecided.setdefault(server, [])
+                waiting.append(flow)
+                if len(waiting) > _HOLD_UNDECIDED:  # many talks to a port that is not DLMS
+                    self._let_go(waiting.pop(0))
+        self._track(flow, seg, is_syn)
+        if flow.dlms:
+            self._take(flow, seg)
+        elif flow.dlms is None:
+            self._judge(flow, seg)
+        if seg.flags & 0x04 or flow.fins == 3:  # nothing more can come: judge it now
+            self._finish(flow)
+            self.current[key] = _ENDED
+            self.ended.append(key)
+            if len(self.ended) > _TOMBSTONES:  # a poller's capture: tens of thousands
+                old = self.ended.popleft()
+                if self.current.get(old) is _ENDED:
+                    del self.current[old]
+
+    def _track(self, flow: _Flow, seg: TcpSegment, is_syn: bool) -> None:
+        flow.last_ts = seg.ts_us
+        flags = seg.flags
+        first_syn = False
+        if is_syn and flow.syn is None:
+            flow.syn = (seg.ts_us, seg.seq)
+            first_syn = True
+        if flags & 0x12 == 0x12 and flow.synack_ts is None:
+            flow.synack_ts = seg.ts_us
+        if flags & 0x04:
+            flow.any_rst = True
+        if flags & 0x01:
+            flow.fins |= 2 if (seg.src, seg.sport) == flow.server else 1
+        if flags & 0x05:
+            if flow.end is None and not first_syn:
+                flow.end = (seg.ts_us, (seg.src, seg.sport) == flow.server, flags)
+            flow.closed = True
+
+    def _judge(self, flow: _Flow, seg: TcpSegment) -> None:
+        """A connection to a server not yet known as DLMS: its first two payloads decide."""
+        if seg.payload:
+            flow.payloads_seen += 1
+            from_server = (seg.src, seg.sport) == flow.server
+            if (flow.payloads_seen <= 2 and _looks_dlms(seg.payload)) or (
+                    from_server and not flow.server_spoke and _bridge_text(seg.payload)):
+                self._server_is_dlms(flow.server, extra=(flow, seg))
+                return
+            flow.server_spoke |= from_server
+        flow.held.append(seg)
+        if len(flow.held) > _HOLD_UNDECIDED:  # a long talk that is not DLMS: let it go
+            self._let_go(flow)
+
+    def _let_go(self, flow: _Flow) -> None:
+        flow.dlms = False
+        self.summary.undecided_bytes += sum(len(s.payload) for s in flow.held)
+        flow.held = []
+
+    def _server_is_dlms(self, server: tuple[str, int],
+                        extra: tuple[_Flow, TcpSegment] | None = None) -> None:
+        self.dlms_servers.add(server)
+        waiting = sorted(self.undecided.pop(server, []), key=lambda f: f.order)
+        for flow in waiting:
+            if flow.dlms is False:
+                continue  # its first bytes were let go (counted in undecided_bytes)
+            flow.dlms = True
+            self._chosen(flow)
+            held, flow.held = flow.held, []
+            for seg in held:
+                self._take(flow, seg)
+            if flow.ended:
+                self._finish(flow)
+        if extra is not None:
+            self._take(*extra)
+
+    def _chosen(self, flow: _Flow) -> None:
+        self.next_conn += 1
+        flow.conn_id = self.next_conn
+        if self.first_dlms is None or flow.order < self.first_dlms.order:
+            self.first_dlms = flow
+
+    # -- reassembly ---------------------------------------------------------------------------
+    def _take(self, flow: _Flow, seg: TcpSegment) -> None:
+        side = flow.tx if (seg.src, seg.sport) == flow.client else flow.rx
+        if seg.flags & 0x02:
+            if not side.started:
+                side.started, side.next_seq = True, (seg.seq + 1) & _SEQ
+            return  # a SYN's payload is not the stream's
+        if not seg.payload:
+            return
+        if not side.started:
+            side.started, side.next_seq = True, seg.seq
+        ahead = (seg.seq - side.next_seq) & _SEQ
+        if 0 < ahead <= 0x7FFFFFFF:  # a gap: wait a little for the missing bytes
+            side.held.append((seg.seq, seg.ts_us, seg.payload))
+            if len(side.held) > _REORDER:
+                self._flush_one(flow, side)
+            return
+        self._in_order(flow, side, seg.seq, seg.ts_us, seg.payload)
+
+    def _in_order(self, flow: _Flow, side: _Side, seq: int, ts: int, payload: bytes) -> None:
+        skip = (side.next_seq - seq) & _SEQ
+        if skip > 0x7FFFFFFF:  # bytes before this segment were never captured: move on
+            skip = 0
+        if skip < len(payload):  # else all of it seen already (a retransmission)
+            side.next_seq = (seq + len(payload)) & _SEQ
+            self._feed(flow, side, ts, payload[skip:] if skip else payload)
+        while side.held:  # what was waiting for this
+            nearest = min(side.held, key=lambda h: (h[0] - side.next_seq) & _SEQ)
+            ahead = (nearest[0] - side.next_seq) & _SEQ
+            if 0 < ahead <= 0x7FFFFFFF:
+                return
+            side.held.remove(nearest)
+            self._in_order(flow, side, *nearest)
+            return
+
+    def _flush_one(self, flow: _Flow, side: _Side) -> None:
+        """The nearest held segment, the gap before it given up (the capture lost it)."""
+        nearest = min(side.held, key=lambda h: (h[0] - side.next_seq) & _SEQ)
+        side.held.remove(nearest)
+        side.next_seq = nearest[0]
+        self._in_order(flow, side, *nearest)
+
+    def _feed(self, flow: _Flow, side: _Side, ts: int, data: bytes) -> None:
+        side.last_ts = ts
+        splitter = side.splitter
+        if splitter is None:
+            from dlmsdoctor.codec.stream import StreamSplitter
+
+            splitter = side.splitter = StreamSplitter(direction=side.direction.value)
+        elif side.last_kind and not splitter.pending:
+            # After a whole frame, a segment that is one whole frame of the same kind is cut
+            # the same by the splitter: take the cached cut (the decode is what costs).
+            whole = _whole_frame(data, side.direction.value)
+            if whole is not None and whole[0] == side.last_kind:
+                self._frame(flow, (ts, side.direction, data, whole[0], whole[1]))
+                return
+        self._chunks(flow, side, ts, splitter.feed(data))
+
+    def _chunks(self, flow: _Flow, side: _Side, ts: int, chunks: list[Any]) -> None:
+        kind = ""
+        for chunk in chunks:
+            kind = chunk.kind.value
+            codes = tuple(sorted({f.code for f in chunk.findings}))
+            self._frame(flow, (ts, side.direction, chunk.data, kind, codes))
+        if chunks:
+            whole = kind in ("hdlc", "wrapper") and not side.splitter.pending
+            side.last_kind = kind if whole else ""
+        elif side.splitter.pending:
+            side.last_kind = ""
+
+    # -- what is kept -------------------------------------------------------------------------
+    def _frame(self, flow: _Flow, row: _Row) -> None:
+        self.frames_total += 1
+        first, last = self.keep_connection
+        if len(flow.head) < first:
+            flow.head.append(row)
+            return
+        flow.tail.append(row)
+        if len(flow.tail) > last:
+            self._drop(flow, flow.tail.popleft())
+
+    def _drop(self, flow: _Flow, row: _Row) -> None:
+        self.summary.add(row)
+        flow.dropped_frames += 1
+        flow.dropped_bytes += len(row[2])
+
+    def _finish(self, flow: _Flow) -> None:
+        """A connection over (a new one on its ports, or the end of the capture)."""
+        if flow.dlms is None:
+            flow.ended = True  # kept (bounded) in case a later connection shows its server
+            return
+        if not flow.dlms:
+            return
+        for side in (flow.tx, flow.rx):
+            while side.held:
+                self._flush_one(flow, side)
+            if side.splitter is not None:
+                self._chunks(flow, side, side.last_ts, side.splitter.close())
+                side.splitter = None
+        first, last, notable = self.keep_run
+        if self.head_cost + flow.kept <= first and not self.tail:
+            self.head.append(flow)
+            self.head_cost += flow.kept
+            return
+        self.tail.append(flow)
+        self.tail_cost += flow.kept
+        while self.tail_cost > last and len(self.tail) > 1:
+            old = self.tail.popleft()
+            self.tail_cost -= old.kept
+            if self.notable_cost + old.kept <= notable and _notable(old):
+                self.notable.append(old)
+                self.notable_cost += old.kept
+                continue
+            for row in (*old.head, *old.tail):
+                self.summary.add(row)
+            self.summary.connections += 1
+            self.summary.closes[_close_word(old)] += 1
+
+    def finish(self) -> None:
+        open_flows = [f for f in self.current.values() if f is not _ENDED]
+        for flow in sorted(open_flows, key=lambda f: f.order):
+            self._finish(flow)
+        self.current = {}
+
+
+def _notable(flow: _Flow) -> bool:
+    """A connection the rules must see even in the middle of a long capture."""
+    if flow.syn is not None and flow.synack_ts is None:
+        return True  # refused or never answered
+    if flow.any_rst or flow.dropped_frames or (flow.end is not None and flow.end[1]):
+        return True  # reset, cut, or closed by the meter
+    return any(row[4] or row[3] not in ("hdlc", "wrapper") for row in (*flow.head, *flow.tail))
+
+
+def _close_word(flow: _Flow) -> str:
+    if flow.synack_ts is None and flow.syn is not None:
+        return "refused" if flow.any_rst else "timeout"
+    if flow.end is None:
+        return "open"
+    _ts, by_server, flags = flow.end
+    how = "rst" if flags & 0x04 else ("fin" if by_server else "local")
+    return how + (" by peer" if by_server else "")
+
+
+def _foreign_session(packets: Iterator[RawPacket], source: str, port: int | None,
+                     keep_connection: tuple[int, int] = KEEP_FRAMES_PER_CONNECTION,
+                     keep_run: tuple[int, int, int] = KEEP_FRAMES_PER_RUN) -> Session:
+    reader = _CaptureReader(port, keep_connection, keep_run)
+    for packet in packets:
+        reader.packet(packet)
+    reader.finish()
+    flows = sorted([*reader.head, *reader.notable, *reader.tail], key=lambda f: f.order)
+    first = reader.first_dlms
+    if first is None or reader.t_first is None or reader.t_last is None:
         where = f" on port {port}" if port is not None else ""
         raise CaptureFormatError(
             f"no DLMS TCP stream found in {source}{where} (HDLC or wrapper payload, or port "
             "4059); give the meter's port"
         )
-    t0 = min([s.ts_us for s in segments] + [t for t, _ in icmp])
-    host, server_port = chosen[0].server
+    t0 = reader.t_first
+    host, server_port = first.server
     session = Session(
         id=f"capture:{Path(source).name}", tool_version="(foreign capture)",
         started_at=datetime.fromtimestamp(t0 / 1_000_000, UTC).isoformat(timespec="microseconds"),
@@ -489,53 +894,124 @@ def _foreign_session(raw: RawCapture, source: str, port: int | None) -> Session:
         settings={"source": str(source)},
     )
     rows: list[tuple[int, int, Direction, bytes, str]] = []
-    for conn_id, flow in enumerate(chosen, start=1):
-        session.connections.append(_connection(conn_id, flow, t0))
-        for direction in (Direction.TX, Direction.RX):
-            chunks = _payloads(flow, direction is Direction.TX)
-            rows += [(ts, conn_id, direction, data, kind)
-                     for ts, data, kind in _split(chunks, direction)]
+    for flow in flows:
+        session.connections.append(_connection(flow, t0))
+        rows += [(ts, flow.conn_id, d, data, kind)
+                 for ts, d, data, kind, _codes in (*flow.head, *flow.tail)]
     rows.sort(key=lambda r: (r[0], r[1]))
     session.frames = [
         FrameRecord(index=i, conn_id=c, direction=d, at=(ts - t0) / 1_000_000, data=data,
                     kind=kind)
         for i, (ts, c, d, data, kind) in enumerate(rows)
     ]
-    session.pings = _pings(icmp, host, t0)
-    last = max([s.ts_us for s in segments] + [t for t, _ in icmp])
-    session.duration = (last - t0) / 1_000_000
+    session.pings = _pings(reader.icmp, host, t0)
+    session.duration = (reader.t_last - t0) / 1_000_000
     from dlmsdoctor.output.capture_steps import infer_rungs
 
     infer_rungs(session)  # the rungs the frames show, so the rules judge it like a run
+    _note_summary(session, reader, flows, t0)
     return session
 
 
-def _connection(conn_id: int, flow: _Flow, t0: int) -> ConnectionRecord:
+def _note_summary(session: Session, reader: _CaptureReader, flows: list[_Flow],
+                  t0: int) -> None:
+    """Say what was counted and not kept: in the settings (every face shows them) and as a
+    finding of the capture."""
+    from dlmsdoctor.session import ProbeFinding
+
+    summary = reader.summary
+    cut = [f for f in flows if f.dropped_frames]
+    if not summary.frames and not summary.connections and not cut \
+            and not summary.undecided_bytes:
+        return
+
+    def at(ts: int | None) -> float | None:
+        return None if ts is None else round((ts - t0) / 1_000_000, 6)
+
+    doc: dict[str, Any] = {
+        "frames_total": reader.frames_total,
+        "frames_kept": len(session.frames),
+        "frames_summarised": summary.frames,
+        "bytes_summarised": summary.bytes,
+        "connections_total": reader.next_conn,
+        "connections_kept": len(flows),
+        "connections_summarised": summary.connections,
+        "connections_cut": {str(f.conn_id): f.dropped_frames for f in cut[:50]},
+        "by_kind": dict(summary.kinds.most_common()),
+        "by_direction": dict(summary.directions.most_common()),
+        "by_finding": dict(summary.codes.most_common()),
+        "closes_summarised": dict(summary.closes.most_common()),
+        "first_at": at(summary.first),
+        "last_at": at(summary.last),
+        "bytes_not_dlms_dropped": summary.undecided_bytes,
+        "caps": {"frames_per_connection": list(reader.keep_connection),
+                 "frames_per_run": list(reader.keep_run)},
+    }
+    session.settings["capture_summary"] = doc
+    message = summary_text(doc)
+    frames_cut = [f.conn_id for f in cut]
+    for flow in cut:
+        record = session.connection(flow.conn_id)
+        if record is not None:
+            record.bytes_dropped = flow.dropped_bytes
+            record.note = (record.note + "; " if record.note else "") + (
+                f"{flow.dropped_frames} frame(s) in the middle counted, not kept")
+    session.findings.append(ProbeFinding(
+        step_id="capture", code="capture.summarised", severity="warning", message=message,
+        at=doc["first_at"] or 0.0, data={"connections_cut": frames_cut[:50]}))
+
+
+def summary_text(doc: dict[str, Any]) -> str:
+    """One sentence for a capture's summary (``settings["capture_summary"]``)."""
+    parts = [f"{doc['frames_summarised']} of {doc['frames_total']} frames "
+             f"({doc['bytes_summarised']} bytes) were counted but not kept"]
+    if doc.get("connections_summarised"):
+        closes = ", ".join(f"{n} {how}" for how, n in doc.get("closes_summarised", {}).items())
+        parts.append(f"{doc['connections_summarised']} of {doc['connections_total']} "
+                     f"connections summarised whole (closed: {closes})")
+    if doc.get("connections_cut"):
+        parts.append(f"{len(doc['connections_cut'])} connection(s) kept only their first and "
+                     "last frames")
+    if doc.get("first_at") is not None:
+        parts.append(f"between {doc['first_at']:.3f} s and {doc['last_at']:.3f} s")
+    kinds = ", ".join(f"{n} {k}" for k, n in doc.get("by_kind", {}).items())
+    if kinds:
+        parts.append(f"kinds: {kinds}")
+    dirs = ", ".join(f"{n} {d.upper()}" for d, n in doc.get("by_direction", {}).items())
+    if dirs:
+        parts.append(dirs)
+    codes = ", ".join(f"{c} x{n}" for c, n in list(doc.get("by_finding", {}).items())[:8])
+    if codes:
+        parts.append(f"findings: {codes}")
+    if doc.get("bytes_not_dlms_dropped"):
+        parts.append(f"{doc['bytes_not_dlms_dropped']} bytes of connections not yet known "
+                     "as DLMS let go")
+    return "; ".join(parts)
+
+
+def _connection(flow: _Flow, t0: int) -> ConnectionRecord:
     host, port = flow.server
-    conn = ConnectionRecord(id=conn_id, host=host, port=port, local_port=flow.client[1])
-    segs = flow.segments
-    syn = next((s for s in segs if s.flags & 0x12 == 0x02), None)
-    synack = next((s for s in segs if s.flags & 0x12 == 0x12), None)
-    start = syn.ts_us if syn else segs[0].ts_us
-    if synack is not None:
-        conn.opened_at = (synack.ts_us - t0) / 1_000_000
-        conn.connect_time = (synack.ts_us - start) / 1_000_000
-    elif syn is not None and any(s.flags & 0x04 for s in segs):
+    conn = ConnectionRecord(id=flow.conn_id, host=host, port=port, local_port=flow.client[1])
+    start = flow.syn[0] if flow.syn else flow.first_ts
+    if flow.synack_ts is not None:
+        conn.opened_at = (flow.synack_ts - t0) / 1_000_000
+        conn.connect_time = (flow.synack_ts - start) / 1_000_000
+    elif flow.syn is not None and flow.any_rst:
         conn.failed = "refused"  # never opened: opened_at stays None, as in a probe run
-        conn.note = f"refused {(segs[-1].ts_us - start) / 1_000:.1f} ms after the SYN"
-    elif syn is not None:
+        conn.note = f"refused {(flow.last_ts - start) / 1_000:.1f} ms after the SYN"
+    elif flow.syn is not None:
         conn.failed = "timeout"
     else:
         conn.opened_at = (start - t0) / 1_000_000  # capture began mid-connection
         conn.note = "capture started after the connection opened"
-    end = next((s for s in segs if s.flags & 0x05 and not (syn and s is syn)), None)
-    if end is not None and not conn.failed:
-        conn.closed_at = (end.ts_us - t0) / 1_000_000
-        conn.closed_by_peer = (end.src, end.sport) == flow.server
-        if end.flags & 0x04:
+    if flow.end is not None and not conn.failed:
+        ts, by_server, flags = flow.end
+        conn.closed_at = (ts - t0) / 1_000_000
+        conn.closed_by_peer = by_server
+        if flags & 0x04:
             conn.close_how = CloseHow.RST
         else:
-            conn.close_how = CloseHow.FIN if conn.closed_by_peer else CloseHow.LOCAL
+            conn.close_how = CloseHow.FIN if by_server else CloseHow.LOCAL
     return conn
 
 
@@ -558,22 +1034,36 @@ def _pings(icmp: list[tuple[int, IpPacket]], host: str, t0: int) -> list[PingRec
 # --------------------------------------------------------------------------- entry point
 
 
-def read_capture(path: str | Path, port: int | None = None) -> Session:
+def read_capture(path: str | Path, port: int | None = None, *,
+                 keep_connection: tuple[int, int] | None = None,
+                 keep_run: tuple[int, int, int] | None = None) -> Session:
     """A Session from a capture file; raises CaptureFormatError with a one-line message that
-    names the file and, where there is one, the place (byte offset, packet) of the damage."""
-    raw = read_raw(path)
-    try:
-        own = _own_session(raw)
-        if own is not None:
-            return own
-        return _foreign_session(raw, str(path), port)
-    except CaptureFormatError as exc:
-        text = str(exc)
-        raise CaptureFormatError(text if str(path) in text else f"{path}: {text}") from None
-    except (struct.error, ValueError, IndexError, KeyError, OverflowError) as exc:
-        # a check missed above: the user still gets the file and a plain line, not a trace
-        raise CaptureFormatError(f"{path}: damaged capture ({type(exc).__name__}: "
-                                 f"{' '.join(str(exc).split())[:200]})") from None
+    names the file and, where there is one, the place (byte offset, packet) of the damage.
+
+    The file is read as it is needed: a foreign capture keeps ``keep_connection`` frames of
+    each connection (first, last) and ``keep_run`` of the run (first and last connections
+    whole, notable ones in between); the rest is counted in ``settings["capture_summary"]``."""
+    comments: list[str] = []
+    with _open_capture(path) as (handle, size):
+        try:
+            packets = _guarded(path, _packets_of(path, handle, size, comments))
+            first = next(packets, None)  # a pcapng's section header (its comments) read by now
+            if any(c.startswith(SESSION_COMMENT_PREFIX) for c in comments):
+                raw = RawCapture([*([first] if first else []), *packets], comments)
+                own = _own_session(raw)
+                if own is not None:
+                    return own
+            head = iter([first] if first is not None else [])
+            return _foreign_session(itertools.chain(head, packets), str(path), port,
+                                    keep_connection or KEEP_FRAMES_PER_CONNECTION,
+                                    keep_run or KEEP_FRAMES_PER_RUN)
+        except CaptureFormatError as exc:
+            text = str(exc)
+            raise CaptureFormatError(text if str(path) in text else f"{path}: {text}") from None
+        except (struct.error, ValueError, IndexError, KeyError, OverflowError) as exc:
+            # a check missed above: the user still gets the file and a plain line, not a trace
+            raise CaptureFormatError(f"{path}: damaged capture ({type(exc).__name__}: "
+                                     f"{' '.join(str(exc).split())[:200]})") from None
 
 
 def load_and_diagnose(path: str | Path, port: int | None = None,
