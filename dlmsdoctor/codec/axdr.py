@@ -92,6 +92,23 @@ _FIXED_DECODE = {
 _DAYS = ("", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+def _date_value_text(tag: int, raw: bytes) -> str:
+    """A date-time (25), date (26) or time (27) value as people read it; a day-of-week 00
+    (as Aidon meters send) is a date with a note, "invalid ..." when it is none."""
+    dt_text: str | None
+    if tag == 25:
+        dt_text = format_datetime(raw)
+    elif tag == 26:
+        dt_text = format_date(raw[:4])
+        if dt_text is not None and raw[4] != 0xFF and 1 <= raw[4] <= 7:
+            dt_text += " " + _DAYS[raw[4]]
+        elif dt_text is not None and raw[4] == 0x00:
+            dt_text += " (day-of-week 00 read as not specified)"
+    else:
+        dt_text = format_time(raw)
+    return dt_text if dt_text is not None else "invalid " + hexs(raw)
+
+
 class DecodeContext:
     """State shared by the decoders of one APDU: buffer, base offset, findings, guards."""
 
@@ -388,18 +405,7 @@ def decode_data(
         if not ctx.need(pos + 1, end, size, label):
             return ctx.span(pos, end - pos, name, label, None, f"{tname}, truncated"), end, None
         raw = buf[pos + 1 : pos + 1 + size]
-        dt_text: str | None
-        if tag == 25:
-            dt_text = format_datetime(raw)
-        elif tag == 26:
-            dt_text = format_date(raw[:4])
-            if dt_text is not None and raw[4] != 0xFF and 1 <= raw[4] <= 7:
-                dt_text += " " + _DAYS[raw[4]]
-            elif dt_text is not None and raw[4] == 0x00:
-                dt_text += " (day-of-week 00 read as not specified)"
-        else:
-            dt_text = format_time(raw)
-        shown: str = dt_text if dt_text is not None else "invalid " + hexs(raw)
+        shown = _date_value_text(tag, raw)
         span = ctx.span(pos, 1 + size, name, label, shown, f"{tname} {shown}")
         return span, pos + 1 + size, shown
     if tag in (0, 255):
@@ -488,19 +494,7 @@ def data_value(buf: bytes, pos: int, end: int, depth: int = 0) -> tuple[object, 
         size = {25: 12, 26: 5, 27: 4}[tag]
         if pos + 1 + size > end:
             raise _NOT_PLAIN
-        raw = buf[pos + 1 : pos + 1 + size]
-        dt_text: str | None
-        if tag == 25:
-            dt_text = format_datetime(raw)
-        elif tag == 26:
-            dt_text = format_date(raw[:4])
-            if dt_text is not None and raw[4] != 0xFF and 1 <= raw[4] <= 7:
-                dt_text += " " + _DAYS[raw[4]]
-            elif dt_text is not None and raw[4] == 0x00:
-                dt_text += " (day-of-week 00 read as not specified)"
-        else:
-            dt_text = format_time(raw)
-        return (dt_text if dt_text is not None else "invalid " + hexs(raw)), pos + 1 + size
+        return _date_value_text(tag, buf[pos + 1 : pos + 1 + size]), pos + 1 + size
     raise _NOT_PLAIN  # compact-array (shown raw) or an unknown type (a finding)
 
 
