@@ -65,11 +65,15 @@ def build_options(
     server = (
         ProbeOptions.parse_server_address(values.server_address) if values.server_address else None
     )
-    base = preset.options if preset is not None else ProbeOptions(host=values.host)
+    base = preset.options if preset is not None else ProbeOptions(host=values.host,
+                                                                  link=values.link)
     options = dataclasses.replace(
         base,
         host=values.host,
         port=values.port,
+        link=values.link,  # a serial line's settings, as `probe /dev/ttyUSB0 --baud` sets them
+        baud=values.baud,
+        serial_format=values.serial_format,
         framing=values.framing,
         server_address=server,
         address_size=values.address_size,
