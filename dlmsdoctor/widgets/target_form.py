@@ -88,7 +88,7 @@ class TargetForm(VerticalScroll):
         with Horizontal():
             yield Label("Host")
             yield Input(
-                self._host, placeholder="host[:port], /dev/tty…, saved", id="host", compact=True
+                self._host, placeholder="host:port, /dev/tty…", id="host", compact=True
             )
         with Horizontal(classes="tcp-only"):
             yield Label("Port")
