@@ -56,11 +56,7 @@ def port_label(port: SerialPort) -> Text:
 class PortsScreen(ModalScreen[str | None]):
     """Enter picks a port (its device goes into Host); esc closes. Returns the device or None."""
 
-    DEFAULT_CSS = """
-    PortsScreen { align: center middle; }
-    PortsScreen #ports-list { height: auto; max-height: 12; }
-    PortsScreen #ports-none { height: auto; margin-bottom: 1; }
-    """
+    CSS_PATH = "ports.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
 
     def __init__(self) -> None:
