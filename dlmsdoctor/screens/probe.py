@@ -236,6 +236,11 @@ class ProbeScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
+        if values.link != "tcp":  # [targets.NAME] holds host and port: no line settings yet
+            self.notify(f"{values.host} is a serial line: the config's targets hold TCP meters "
+                        "only (host, port), so it is not saved; type the device in Host.",
+                        title="Not saved", severity="warning", timeout=10)
+            return
         from dlmsdoctor.screens.modals import NameScreen
 
         def chosen(name: str | None) -> None:

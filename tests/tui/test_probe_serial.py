@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, OptionList, Select, Static
 
 from dlmsdoctor.app import DoctorApp, create_app
@@ -152,3 +153,18 @@ async def test_find_ports_says_when_there_is_none(
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.query_one(TargetForm).query_one("#host", Input).value == ""
+
+
+async def test_a_serial_target_is_not_saved_in_the_config(hermetic_dirs: Path) -> None:
+    """The config's [targets.NAME] has no baud, format or optical: saying so beats writing a
+    target the config cannot load."""
+    app: DoctorApp = create_app(start_screen="probe")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.screen.query_one("#host", Input).value = "/dev/ttyUSB0"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ModalScreen)  # no name asked for
+        shown = [str(n.message) for n in app._notifications]
+        assert any("/dev/ttyUSB0 is a serial line" in m for m in shown), shown
+        assert not (hermetic_dirs / "config" / "config.toml").exists()
