@@ -105,6 +105,21 @@ def session_values(session: Session) -> TargetValues:
     """The form's fields that probe ``session``'s target again, its working profile first."""
     target = session.target
     profile = session.diagnosis.profile if session.diagnosis else None
+    if target.link != "tcp":  # the same line again: the rate that answered (optical: sign on)
+        found = profile is not None and profile.baud and target.link != "optical"
+        return TargetValues(
+            host=target.device or target.host,
+            port=0,
+            framing="hdlc",
+            server_address=target.server_address,
+            address_size=target.address_size,
+            serial_number=target.serial_number,
+            credential=None,
+            icmp=False,
+            link=target.link,
+            baud=str(profile.baud) if found and profile is not None else (target.baud or "auto"),
+            serial_format=target.serial_format or "8N1",
+        )
     if profile is not None:
         server = str(profile.server_logical) + (
             f"/{profile.server_physical}" if profile.server_physical is not None else ""

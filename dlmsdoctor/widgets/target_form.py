@@ -185,7 +185,8 @@ class TargetForm(VerticalScroll):
     def set_values(self, values: TargetValues) -> None:
         """Fill every field (a preset run: the demo shows what it probes)."""
         self.query_one("#host", Input).value = values.host
-        self.query_one("#port", Input).value = str(values.port)
+        if values.port:  # a serial line has none: Port keeps its TCP value
+            self.query_one("#port", Input).value = str(values.port)
         self.query_one("#framing", Select).value = values.framing
         self.query_one("#server-address", Input).value = values.server_address or ""
         self.query_one("#address-size", Select).value = values.address_size or 0
@@ -196,9 +197,12 @@ class TargetForm(VerticalScroll):
         else:
             credential.clear()
         self.query_one("#icmp", Checkbox).value = values.icmp
-        if values.link != "tcp":
-            self.query_one("#baud", Select).value = values.baud
-            self.query_one("#serial-format", Select).value = values.serial_format
+        if values.link != "tcp":  # a rate or format the lists lack: the sweep finds it
+            bauds, formats = dict(BAUDS).values(), dict(SERIAL_FORMATS).values()
+            baud = values.baud if values.baud in bauds else "auto"
+            fmt = values.serial_format if values.serial_format in formats else "8N1"
+            self.query_one("#baud", Select).value = baud
+            self.query_one("#serial-format", Select).value = fmt
             self.query_one("#optical", Checkbox).value = values.link == "optical"
 
     def set_credentials(self, names: list[str], selected: str | None = None) -> None:

@@ -14,6 +14,7 @@ from textual.widgets import Checkbox, Input, OptionList, Select, Static
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.screens.ports import PortsScreen
+from dlmsdoctor.screens.probe_run import session_values
 from dlmsdoctor.session import StepRecord
 from dlmsdoctor.widgets.ladder import Ladder
 from dlmsdoctor.widgets.target_form import TargetForm
@@ -65,6 +66,14 @@ async def test_a_serial_path_in_host_runs_the_serial_ladder(
             assert profile is not None and profile.baud == 9600
             assert profile.device == meter.serial_path
             assert meter.unreleased_associations() == []
+            # History's "run again" / e: the same line at the rate that answered
+            again = session_values(session)
+            assert (again.host, again.link, again.baud, again.port) == (
+                str(meter.serial_path), "serial", "9600", 0)
+            form.set_values(again)
+            await pilot.pause()
+            assert form.query_one("#baud", Select).value == "9600" and form.has_class("-serial")
+            assert form.query_one("#port", Input).value == "4059"  # kept for a TCP Host
             status = str(app.screen.query_one("#probe-status", Static).render())
             assert "Traceback" not in status
 
@@ -90,6 +99,11 @@ async def test_the_optical_switch_signs_on_in_mode_e(
             steps = [step for step, _ in seen]
             assert any(step.startswith("optical.") for step in steps), steps
             assert "assoc.public" in {s for s, st in seen if st is StepStatus.OK}
+            again = session_values(session)  # run again: optical, signing on anew
+            assert (again.link, again.baud) == ("optical", "auto")
+            form.query_one("#optical", Checkbox).value = False
+            form.set_values(again)
+            assert form.query_one("#optical", Checkbox).value
 
 
 async def test_a_bad_serial_setting_is_one_line_on_host(hermetic_dirs: Path) -> None:
