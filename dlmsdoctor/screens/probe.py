@@ -236,6 +236,11 @@ class ProbeScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
+        if values.link != "tcp":  # [targets.NAME] holds host and port: no line settings yet
+            self.notify(f"{values.host} is a serial line: the config's targets hold TCP meters "
+                        "only (host, port), so it is not saved; type the device in Host.",
+                        title="Not saved", severity="warning", timeout=10)
+            return
         from dlmsdoctor.screens.modals import NameScreen
 
         def chosen(name: str | None) -> None:
@@ -295,6 +300,19 @@ class ProbeScreen(Screen[None]):
             return
         self._begin(values, options, budget)
 
+    @on(TargetForm.PortsRequested)
+    def action_find_ports(self) -> None:
+        """The serial ports pyserial finds, with their USB descriptions; one picked goes in Host."""
+        from dlmsdoctor.screens.ports import PortsScreen
+
+        def chosen(device: str | None) -> None:
+            if device:
+                form = self.query_one(TargetForm)
+                form.set_device(device)
+                form.query_one("#host", Input).focus()
+
+        self.app.push_screen(PortsScreen(), chosen)
+
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         if self._cancel is not None and not self._cancel.is_set():
@@ -335,7 +353,7 @@ class ProbeScreen(Screen[None]):
         self.query_one("#run", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.refresh_bindings()
-        self._status(prelude_note if prelude else f"Probing {values.host}:{values.port}…")
+        self._status(prelude_note if prelude else f"Probing {_where(options)}…")
         self.post_message(pm.LiveSessionStarted(self._live))
         self._worker = self._run(options, self._cancel, prelude)
 
@@ -426,7 +444,7 @@ class ProbeScreen(Screen[None]):
         if options is None or self._preset is None:
             return
         self._logins_left = logins_left(options, self._preset.ledger)
-        self._status(f"Probing {options.host}:{options.port}…")
+        self._status(f"Probing {_where(options)}…")
 
     @on(pm.ProbeFramesArrived)
     def _frames_arrived(self, message: pm.ProbeFramesArrived) -> None:
@@ -501,3 +519,10 @@ class ProbeScreen(Screen[None]):
         self.action_cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(worker.wait(), timeout)
+
+
+def _where(options: ProbeOptions) -> str:
+    """The target as the status line names it (a serial line with its rate and format)."""
+    from dlmsdoctor.targets import describe
+
+    return describe(options)

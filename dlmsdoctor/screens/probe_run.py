@@ -65,11 +65,15 @@ def build_options(
     server = (
         ProbeOptions.parse_server_address(values.server_address) if values.server_address else None
     )
-    base = preset.options if preset is not None else ProbeOptions(host=values.host)
+    base = preset.options if preset is not None else ProbeOptions(host=values.host,
+                                                                  link=values.link)
     options = dataclasses.replace(
         base,
         host=values.host,
         port=values.port,
+        link=values.link,  # a serial line's settings, as `probe /dev/ttyUSB0 --baud` sets them
+        baud=values.baud,
+        serial_format=values.serial_format,
         framing=values.framing,
         server_address=server,
         address_size=values.address_size,
@@ -101,6 +105,21 @@ def session_values(session: Session) -> TargetValues:
     """The form's fields that probe ``session``'s target again, its working profile first."""
     target = session.target
     profile = session.diagnosis.profile if session.diagnosis else None
+    if target.link != "tcp":  # the same line again: the rate that answered (optical: sign on)
+        found = profile is not None and profile.baud and target.link != "optical"
+        return TargetValues(
+            host=target.device or target.host,
+            port=0,
+            framing="hdlc",
+            server_address=target.server_address,
+            address_size=target.address_size,
+            serial_number=target.serial_number,
+            credential=None,
+            icmp=False,
+            link=target.link,
+            baud=str(profile.baud) if found and profile is not None else (target.baud or "auto"),
+            serial_format=target.serial_format or "8N1",
+        )
     if profile is not None:
         server = str(profile.server_logical) + (
             f"/{profile.server_physical}" if profile.server_physical is not None else ""

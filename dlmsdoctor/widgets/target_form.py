@@ -7,12 +7,19 @@ from dataclasses import dataclass
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Checkbox, Input, Label, Select
+from textual.message import Message
+from textual.widgets import Button, Checkbox, Input, Label, Select
 
 from dlmsdoctor.config import TargetConfig
+from dlmsdoctor.targets import link_of
 
 FRAMINGS = [("auto", "auto"), ("HDLC", "hdlc"), ("wrapper (47)", "wrapper")]
 ADDRESS_SIZES = [("auto", 0), ("1 byte", 1), ("2 bytes", 2), ("4 bytes", 4)]
+# A serial line's rate: auto sweeps the common rates (the CLI's --baud auto).
+BAUDS = [("auto", "auto")] + [
+    (str(rate), str(rate)) for rate in (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+]
+SERIAL_FORMATS = [(fmt, fmt) for fmt in ("8N1", "8E1", "8O1", "7E1", "8N2")]
 
 
 class FormError(ValueError):
@@ -33,13 +40,20 @@ class TargetValues:
     serial_number: str | None
     credential: str | None
     icmp: bool = True
+    # a serial target (Host is /dev/..., COM3, serial:NAME or rfc2217://HOST:PORT): port is 0
+    link: str = "tcp"  # tcp, serial, rfc2217 or optical (a serial line with the optical head)
+    baud: str = "auto"
+    serial_format: str = "8N1"
 
 
 class TargetForm(VerticalScroll):
     """One field a row in a narrow pane; the screen's CSS lays them two a row at 80 columns.
 
     Host comes first (the screen focuses it) and takes what the CLI takes: ``HOST``,
-    ``HOST:PORT``, ``[IPv6]:PORT`` or the name of a target in the config.
+    ``HOST:PORT``, ``[IPv6]:PORT``, the name of a target in the config, or a serial line
+    (``/dev/ttyUSB0``, ``COM3``, ``serial:NAME``, ``rfc2217://HOST:PORT``). A serial Host hides
+    Port, Framing and Ping (HDLC on the line, nothing to ping) and shows Baud, Format and the
+    optical switch; "Find ports" lists the serial ports pyserial finds.
     """
 
     DEFAULT_CSS = """
@@ -48,7 +62,13 @@ class TargetForm(VerticalScroll):
     TargetForm > Horizontal { height: 1; }
     TargetForm Label { width: 12; color: $text-muted; }
     TargetForm Input, TargetForm Select { width: 1fr; }
+    TargetForm .serial-only { display: none; }
+    TargetForm.-serial .serial-only { display: block; }
+    TargetForm.-serial .tcp-only { display: none; }
     """
+
+    class PortsRequested(Message):
+        """The technician asked for the serial ports list (the screen opens the picker)."""
 
     def __init__(
         self,
@@ -68,12 +88,22 @@ class TargetForm(VerticalScroll):
         with Horizontal():
             yield Label("Host")
             yield Input(
-                self._host, placeholder="host[:port] or saved name", id="host", compact=True
+                self._host, placeholder="host:port, /dev/tty…", id="host", compact=True
             )
-        with Horizontal():
+        with Horizontal(classes="tcp-only"):
             yield Label("Port")
             yield Input(str(self._port), id="port", type="integer", compact=True)
-        with Horizontal():
+        with Horizontal(classes="serial-only"):
+            yield Label("Baud")
+            yield Select(BAUDS, value="auto", allow_blank=False, id="baud", compact=True)
+        with Horizontal(classes="serial-only"):
+            yield Label("Format")
+            yield Select(SERIAL_FORMATS, value="8N1", allow_blank=False, id="serial-format",
+                         compact=True)
+        with Horizontal(classes="serial-only"):
+            yield Label("Optical")
+            yield Checkbox("IEC mode E head", False, id="optical", compact=True)
+        with Horizontal(classes="tcp-only"):
             yield Label("Framing")
             yield Select(FRAMINGS, value="auto", allow_blank=False, id="framing", compact=True)
         with Horizontal():
@@ -93,12 +123,32 @@ class TargetForm(VerticalScroll):
                 id="credential",
                 compact=True,
             )
-        with Horizontal():
+        with Horizontal(classes="tcp-only"):
             yield Label("Ping first")
             yield Checkbox("ICMP echo", True, id="icmp", compact=True)
         with Horizontal():
             yield Label("Saved")
             yield Select[str]([], prompt="saved targets (config)", id="saved-target", compact=True)
+        with Horizontal():
+            yield Label("Serial port")
+            yield Button("Find ports…", id="find-ports", compact=True)
+
+    @on(Input.Changed, "#host")
+    def _host_changed(self, event: Input.Changed) -> None:
+        target = self._targets.get(event.value.strip())
+        host = target.host if target is not None else event.value
+        self.set_class(bool(host.strip()) and link_of(host) != "tcp", "-serial")
+
+    @on(Button.Pressed, "#find-ports")
+    def _find_ports(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.PortsRequested())
+
+    def set_device(self, device: str) -> None:
+        """A port picked in the list: Host names it (a bare name becomes ``serial:NAME``)."""
+        if link_of(device) == "tcp":
+            device = f"serial:{device}"
+        self.query_one("#host", Input).value = device
 
     def set_targets(
         self, targets: dict[str, TargetConfig], last_results: dict[str, str] | None = None
@@ -135,7 +185,8 @@ class TargetForm(VerticalScroll):
     def set_values(self, values: TargetValues) -> None:
         """Fill every field (a preset run: the demo shows what it probes)."""
         self.query_one("#host", Input).value = values.host
-        self.query_one("#port", Input).value = str(values.port)
+        if values.port:  # a serial line has none: Port keeps its TCP value
+            self.query_one("#port", Input).value = str(values.port)
         self.query_one("#framing", Select).value = values.framing
         self.query_one("#server-address", Input).value = values.server_address or ""
         self.query_one("#address-size", Select).value = values.address_size or 0
@@ -146,6 +197,13 @@ class TargetForm(VerticalScroll):
         else:
             credential.clear()
         self.query_one("#icmp", Checkbox).value = values.icmp
+        if values.link != "tcp":  # a rate or format the lists lack: the sweep finds it
+            bauds, formats = dict(BAUDS).values(), dict(SERIAL_FORMATS).values()
+            baud = values.baud if values.baud in bauds else "auto"
+            fmt = values.serial_format if values.serial_format in formats else "8N1"
+            self.query_one("#baud", Select).value = baud
+            self.query_one("#serial-format", Select).value = fmt
+            self.query_one("#optical", Checkbox).value = values.link == "optical"
 
     def set_credentials(self, names: list[str], selected: str | None = None) -> None:
         self._credentials = list(names)
@@ -167,7 +225,9 @@ class TargetForm(VerticalScroll):
         if target is not None:
             self.fill_target(target)
             host = target.host
-        else:
+        if link_of(host) != "tcp":
+            return self._serial_values(host)
+        if target is None:
             from dlmsdoctor.engine import OptionsError, parse_host_port
 
             try:
@@ -197,4 +257,34 @@ class TargetForm(VerticalScroll):
             serial_number=self.query_one("#serial", Input).value.strip() or None,
             credential=credential if isinstance(credential, str) else None,
             icmp=self.query_one("#icmp", Checkbox).value,
+        )
+
+    def _serial_values(self, host: str) -> TargetValues:
+        """A serial Host: checked as the CLI checks ``probe /dev/ttyUSB0 --baud ...``."""
+        from dlmsdoctor.engine import OptionsError
+        from dlmsdoctor.targets import options_for
+
+        baud = str(self.query_one("#baud", Select).value)
+        fmt = str(self.query_one("#serial-format", Select).value)
+        optical = self.query_one("#optical", Checkbox).value
+        try:  # the optical head signs on at 7E1 and switches to 8N1: the format is the standard's
+            options = options_for(host, baud=baud, serial_format=None if optical else fmt,
+                                  optical=optical)
+        except OptionsError as exc:
+            raise FormError("host", str(exc)) from None
+        server = self.query_one("#server-address", Input).value.strip() or None
+        size = self.query_one("#address-size", Select).value
+        credential = self.query_one("#credential", Select).value
+        return TargetValues(
+            host=options.host,
+            port=0,
+            framing="hdlc",
+            server_address=server,
+            address_size=int(size) if isinstance(size, int) and size else None,
+            serial_number=self.query_one("#serial", Input).value.strip() or None,
+            credential=credential if isinstance(credential, str) else None,
+            icmp=False,
+            link=options.link,
+            baud=options.baud,
+            serial_format=options.serial_format,
         )

@@ -49,6 +49,29 @@ async def _decode_input(pilot: Pilot) -> None:
     await pilot.press("ctrl+r")
 
 
+async def _serial_host(pilot: Pilot) -> None:
+    """A serial device typed in Host: the form shows the line's fields instead of TCP's."""
+    pilot.app.screen.query_one("#host", Input).value = "/dev/ttyUSB0"
+    await pilot.pause()
+
+
+async def _ports(pilot: Pilot) -> None:
+    """Find ports with two USB adapters plugged in (pyserial's list patched: the same picture
+    on every machine)."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    ports = [
+        SimpleNamespace(device="/dev/ttyUSB0", description="FT232R USB UART - FT232R USB UART",
+                        hwid="USB VID:PID=0403:6001 SER=A50285BI LOCATION=1-1.2:1.0"),
+        SimpleNamespace(device="/dev/ttyACM0", description="IEC 62056-21 optical probe",
+                        hwid="USB VID:PID=2341:0043 SER=7563 LOCATION=1-1.3:1.0"),
+    ]
+    with mock.patch("serial.tools.list_ports.comports", return_value=ports):
+        await pilot.click("#find-ports")
+        await pilot.pause()
+
+
 def _before(*keys: str) -> Callable[[Pilot], object]:
     async def run(pilot: Pilot) -> None:
         for key in keys:
@@ -56,6 +79,10 @@ def _before(*keys: str) -> Callable[[Pilot], object]:
                 await _browser_listing(pilot)
             elif key == "<decode-input>":
                 await _decode_input(pilot)
+            elif key == "<serial-host>":
+                await _serial_host(pilot)
+            elif key == "<ports>":
+                await _ports(pilot)
             else:
                 await pilot.press(key)
         await pilot.app.workers.wait_for_complete()
@@ -88,10 +115,12 @@ def _before(*keys: str) -> Callable[[Pilot], object]:
         ("f8", "<decode-input>"),
         ("r",),
         ("f4", "tab"),
+        ("f2", "<serial-host>"),
+        ("f2", "<ports>"),
     ],
     ids=[
         "diagnosis", "frames", "probe", "history", "menu", "frames-light", "credentials",
-        "browser-empty", "browser", "decode", "export", "evidence",
+        "browser-empty", "browser", "decode", "export", "evidence", "probe-serial", "ports",
     ],
 )
 def test_screen_snapshot(
