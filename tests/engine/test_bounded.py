@@ -106,12 +106,19 @@ def test_rules_stay_linear_on_a_long_unanswered_connection(kind: str) -> None:
     39 s, now under 3 s). Four times the frames must take well under 16 times as long."""
     small, large = _session(2500, kind), _session(10000, kind)
     diagnose(_session(200, kind))  # imports and caches out of the timing
-    t0 = time.perf_counter()
-    diagnose(small)
-    t1 = time.perf_counter()
-    diagnose(large)
-    t2 = time.perf_counter()
-    assert (t2 - t1) < 8 * (t1 - t0), (t1 - t0, t2 - t1)
+
+    def best_of_three(session: Session) -> float:
+        # the shortest of three runs: a busy machine only ever adds time
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            diagnose(session)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    t_small, t_large = best_of_three(small), best_of_three(large)
+    # linear is 4x, quadratic 16x: 10x leaves room for noise and still catches the latter
+    assert t_large < 10 * t_small, (t_small, t_large)
 
 
 def test_open_lists_at_most_fifty_connections() -> None:
