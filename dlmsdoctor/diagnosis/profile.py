@@ -7,7 +7,7 @@ from typing import Any
 
 from dlmsdoctor.codec.model import FrameKind
 from dlmsdoctor.diagnosis.facts import TAG_AARE, SessionFacts
-from dlmsdoctor.diagnosis.serial_facts import gurux_serial, line_args, line_text
+from dlmsdoctor.diagnosis.serial_facts import gurux_serial, line_args
 from dlmsdoctor.session import ConnectionProfile
 
 _GURUX_AUTH = {"none": "None", "low": "Low", "high": "High", "gmac": "HighGMAC"}
@@ -130,15 +130,18 @@ def gurux_args(profile: ConnectionProfile) -> str:
 
 def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
     """A dlmsdoctor config target that reproduces this profile, in the keys ``config.py`` reads
-    (credential sets by name: their secrets stay in ``[credentials.NAME]``)."""
+    (credential sets by name: their secrets stay in ``[credentials.NAME]``). The config's
+    targets hold TCP meters only (its loader refuses a device path): a serial line gets the
+    command line instead, commented, never a table that would not load."""
+    if profile.link != "tcp":
+        return ("# the config's [targets] hold TCP meters only; for this serial line run:\n"
+                f"# {dlmsdoctor_args(profile)}\n")
     lines = [
         f"[targets.{name}]",
         f'host = "{profile.host}"',
         f"port = {profile.port}",
         f'framing = "{profile.framing}"',
     ]
-    if profile.link != "tcp":
-        lines.append(f"# {line_text(profile)}: give these to dlmsdoctor probe as options")
     if profile.framing == "hdlc":
         lines += [f'server_address = "{server_address(profile)}"',
                   f"address_size = {profile.address_size}"]

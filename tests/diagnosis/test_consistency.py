@@ -241,12 +241,15 @@ _RUNS: dict[str, Session] = {}
 def scenario_session(name: str) -> Session:
     """The demo scenario run once against the simulated meter, in-process (as the demo does);
     cached for both languages."""
+    from dlmsdoctor.cli.demo_serial import meter_place
     from dlmsdoctor.ledger import LoginLedger
     from dlmsdoctor.sim.meter import SimulatedMeter
 
     async def one(folder: Path) -> Session:
         scenario = SCENARIOS[name]
-        meter = SimulatedMeter(scenario.profile, list(scenario.faults), host="127.0.0.1", port=0)
+        # where the demo puts it: TCP on a free port, or a pty for the serial scenarios
+        meter = SimulatedMeter(scenario.profile, list(scenario.faults), host="127.0.0.1",
+                               **meter_place(scenario.line))
         await meter.start()
         try:
             ledger = LoginLedger(folder / "ledger.jsonl")
