@@ -97,23 +97,9 @@ def test_a_late_release_confirmation_is_a_note_and_recovered_rungs_are_recovered
 ) -> None:
     """Issue 9 items 4 and 7: "release confirmed late" is never ranked as a cause, and a rung
     that failed at the defaults and was recovered is not shown as a plain failure."""
-    from dlmsdoctor.events import StepStatus
-    from tests.diagnosis.story import Story
-    from tests.helpers.dlms_frames import RLRE, RLRQ, i_rx, i_tx, snrm, ua
+    from tests.diagnosis.story import recovered_link_late_release
 
-    story = Story()
-    story.connect()
-    story.step("tcp.connect", "tcp")
-    story.tx(snrm(), "framing.detect", dt=0.3)
-    story.step("framing.detect", "framing", StepStatus.FAILED, "no answer")
-    story.tx(snrm(), "address.discover")
-    story.rx(ua(), "address.discover")
-    story.step("address.discover", "address")
-    story.public_association()
-    story.step("assoc.public", "association")
-    story.tx(i_tx(RLRQ, ns=1, nr=1), "release")
-    story.rx(i_rx(RLRE, ns=1, nr=2), "release", dt=2.0)  # after the wait
-    story.step("release", "release", StepStatus.FAILED, "no RLRE in time")
+    story = recovered_link_late_release()
     path = tmp_path / "late.json"
     path.write_text(story.session.dumps(), encoding="utf-8")
     code, out, _ = run(str(path))

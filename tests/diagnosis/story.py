@@ -185,3 +185,25 @@ class Story:
         self.public_association(addr)
         self.step("assoc.public", "association")
         return self.release(addr)
+
+
+def recovered_link_late_release() -> Story:
+    """A run whose framing detection met silence at the defaults and whose address discovery
+    then found the meter (a recovered rung), and whose RLRE came after the release's wait
+    ("release confirmed late": a note, never a cause)."""
+    from tests.helpers.dlms_frames import RLRE, RLRQ, i_rx, i_tx, snrm, ua
+
+    story = Story()
+    story.connect()
+    story.step("tcp.connect", "tcp")
+    story.tx(snrm(), "framing.detect", dt=0.3)
+    story.step("framing.detect", "framing", StepStatus.FAILED, "no answer")
+    story.tx(snrm(), "address.discover")
+    story.rx(ua(), "address.discover")
+    story.step("address.discover", "address")
+    story.public_association()
+    story.step("assoc.public", "association")
+    story.tx(i_tx(RLRQ, ns=1, nr=1), "release")
+    story.rx(i_rx(RLRE, ns=1, nr=2), "release", dt=2.0)  # after the wait
+    story.step("release", "release", StepStatus.FAILED, "no RLRE in time")
+    return story

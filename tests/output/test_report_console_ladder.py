@@ -11,8 +11,7 @@ from rich.console import Console
 from dlmsdoctor.diagnosis import apply
 from dlmsdoctor.events import StepFinished, StepStarted, StepStatus
 from dlmsdoctor.output.ladder import LadderView, render_diagnosis
-from tests.diagnosis.story import Story
-from tests.helpers.dlms_frames import RLRE, RLRQ, i_rx, i_tx, snrm, ua
+from tests.diagnosis.story import recovered_link_late_release
 
 
 def test_the_live_table_marks_a_recovered_rung() -> None:
@@ -30,19 +29,7 @@ def test_the_live_table_marks_a_recovered_rung() -> None:
 
 
 def test_the_verdict_lists_recovered_rungs_and_notes_apart() -> None:
-    story = Story()
-    story.connect()
-    story.step("tcp.connect", "tcp")
-    story.tx(snrm(), "framing.detect", dt=0.3)
-    story.step("framing.detect", "framing", StepStatus.FAILED, "no answer")
-    story.tx(snrm(), "address.discover")
-    story.rx(ua(), "address.discover")
-    story.step("address.discover", "address")
-    story.public_association()
-    story.step("assoc.public", "association")
-    story.tx(i_tx(RLRQ, ns=1, nr=1), "release")
-    story.rx(i_rx(RLRE, ns=1, nr=2), "release", dt=2.0)
-    story.step("release", "release", StepStatus.FAILED, "no RLRE in time")
+    story = recovered_link_late_release()
     session = story.session
     apply(session)
     out = io.StringIO()
