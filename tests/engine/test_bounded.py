@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 
 import pytest
 
 from dlmsdoctor.codec import hdlc as hd
-from dlmsdoctor.codec.stream import StreamSplitter
+from dlmsdoctor.codec.stream import MAX_GAP, WRAPPER_HEADER, StreamSplitter
 from dlmsdoctor.codec.wrapper import build_wrapper
 from dlmsdoctor.diagnosis import diagnose
 from dlmsdoctor.engine import ProbeOptions, run_probe
@@ -70,12 +71,13 @@ async def test_a_flooding_peer_is_summarised_not_stored(text: bool) -> None:
 @pytest.mark.parametrize("kind", ["random", "text", "flags", "half-frames"])
 def test_the_splitter_holds_about_one_frame(kind: str) -> None:
     """Whatever arrives, the undecided bytes stay under 64 KiB of text/noise plus the longest
-    frame (HDLC 2 KiB; a wrapper PDU up to 64 KiB)."""
+    frame (HDLC 2 KiB; a wrapper PDU up to 64 KiB) plus the read that brought them."""
     splitter = StreamSplitter(direction="rx")
     frame = hd.build_i(hd.ServerAddress(1, 1, 2), 16, to_server=False, ns=0, nr=0,
                        info=b"\xc4\x01\xc1\x00\x09\x04abcd")
+    noise = random.Random(10)  # seeded: a failure can be replayed
     source = {
-        "random": lambda: os.urandom(4096),
+        "random": lambda: noise.randbytes(4096),
         "text": lambda: b"hello meter, this is not dlms\r\n" * 132,
         "flags": lambda: b"\x7e" * 4096,
         "half-frames": lambda: (frame[: len(frame) // 2] * 300)[:4096],
@@ -84,7 +86,36 @@ def test_the_splitter_holds_about_one_frame(kind: str) -> None:
     for _ in range(300):  # 1.2 MB: the bound is reached within the first 64 KiB
         splitter.feed(source())
         worst = max(worst, splitter.pending)
-    assert worst <= 64 * 1024 + 4096 + 2048, worst
+    assert worst <= _BOUND, worst
+    if kind != "random":  # nothing here can be a wrapper header: one frame's worth at most
+        assert worst <= MAX_GAP + 4096 + 2048, worst
+
+
+# 64 KiB of noise, then a wrapper header found in it that claims 64 KiB more, plus one read.
+_BOUND = MAX_GAP + WRAPPER_HEADER + 0xFFFF + 4096
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_noise_that_looks_like_a_wrapper_header_is_held_only_until_its_length(seed: int) -> None:
+    """Random bytes hold a wrapper header now and then (00 01, two wPorts under 0x4000, a
+    length, an APDU tag: about once in 5 MB); its claimed length, up to 64 KiB, is held
+    until it has arrived, then the bytes are given out as noise. The worst case, built."""
+    rng = random.Random(seed)
+
+    def clean(k: int) -> bytes:  # noise with no 7E and no 00 01 in it
+        return bytes(b if b not in (0x7E, 0x00) else 0x55 for b in rng.randbytes(k))
+
+    header = bytes.fromhex("0001 0001 0001 FFFF C4")  # GET-Response claiming 65,535 bytes
+    stream = clean(MAX_GAP - 100) + header + clean(3 * MAX_GAP)
+    splitter = StreamSplitter(direction="rx")
+    worst, given = 0, 0
+    for i in range(0, len(stream), 4096):
+        given += sum(len(c.data) for c in splitter.feed(stream[i : i + 4096]))
+        worst = max(worst, splitter.pending)
+    given += sum(len(c.data) for c in splitter.close())
+    assert MAX_GAP + 0xFFFF > worst > MAX_GAP, worst  # the header's claim was held...
+    assert worst <= _BOUND, worst
+    assert given == len(stream)  # ...and every byte given out once
 
 
 def _session(frames: int, kind: str) -> Session:

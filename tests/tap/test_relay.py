@@ -3,7 +3,7 @@ they happened (FIN as a half-close, RST as a RST), a dead target imitated, conne
 
 from __future__ import annotations
 
-import os
+import random
 import socket
 import struct
 import threading
@@ -61,8 +61,9 @@ def test_bytes_both_ways_unchanged_in_order_including_a_large_burst(
         monkeypatch.setattr(core, "BACKLOG_LOW", 16 << 10)
     target = Target()
     # past the backlog, the relay goes at the decoder's pace (noise decodes slowly): less data
-    up, down = (os.urandom(600_000), os.urandom(300_000)) if backlog == "default" else (
-        os.urandom(300_000), os.urandom(150_000))
+    rng = random.Random(backlog)  # seeded: a failure can be replayed
+    up, down = (rng.randbytes(600_000), rng.randbytes(300_000)) if backlog == "default" else (
+        rng.randbytes(300_000), rng.randbytes(150_000))
     with TapThread(target.port, frames_path=tmp_path / "frames.jsonl") as tap:
         client = socket.create_connection(("127.0.0.1", tap.port), timeout=20)
         server = target.accept(20)
