@@ -15,9 +15,10 @@ from dlmsdoctor.codec.axdr import _FIXED
 def _same(data: bytes, base: int = 8) -> bool:
     lazy = decode_apdu(data, base, lazy_spans=True)
     full = decode_apdu(data, base)
-    assert list(lazy.fields.items()) == list(full.fields.items())
+    # by repr: a float32/float64 of all ones is NaN, and NaN != NaN
+    assert repr(list(lazy.fields.items())) == repr(list(full.fields.items()))
     assert (lazy.summary, lazy.findings, lazy.secret) == (full.summary, full.findings, full.secret)
-    assert lazy.spans == full.spans
+    assert repr(lazy.spans) == repr(full.spans)
     return type(lazy) is not type(full)
 
 
