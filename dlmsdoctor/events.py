@@ -173,6 +173,9 @@ class LoginAttempted:
     mechanism: str  # none, low, gmac
     outcome: str  # accepted, rejected, no-answer, closed
     diagnostic: str = ""  # e.g. authentication-failure
+    # True: not a new login but what the meter answered, late, to this step's login that was
+    # reported as "no-answer" (its AARE came after every wait): the outcome replaces that one
+    settles: bool = False
 
 
 Event = (

@@ -14,6 +14,11 @@ Format (one contract for every reader and writer; docs/probes.md "The login ledg
 
 - ``meter``: ``host:port/LOGICAL/PHYSICAL`` (``meter_key``); ``at``: Unix time.
 - ``outcome``: accepted, rejected, no-answer, closed. ``diagnostic``: the AARE diagnostic name.
+- ``settles`` (optional): the ``at`` of an earlier line of the same run and meter that this line
+  settles. A login recorded as ``no-answer`` whose AARE came later in the run (a slow meter)
+  gets a second line with what the meter answered; readers take the later line instead of the
+  earlier one (``attempts``). A reader that does not know the key counts both: one failure too
+  many, the safe side.
 - ``fingerprint``: for a password login, a salted, slow fingerprint of the secret bound to the
   meter, client SAP and mechanism (``fingerprint_secret``); never the secret. A later run asks
   ``rejected_secret`` whether the very secret it is about to send was refused already.
@@ -67,6 +72,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "diagnostic": str,
     "fingerprint": str,
     "run": str,
+    "settles": (int, float),
 }
 _REQUIRED = ("meter", "at", "credential", "client_sap", "mechanism", "outcome")
 
@@ -91,6 +97,7 @@ class Attempt:
     diagnostic: str = ""
     fingerprint: str = ""  # fingerprint_secret(...) of the secret sent, "" for no secret
     run: str = ""  # the session id of the run that made the attempt
+    settles: float | None = None  # the ``at`` of the earlier line (same run) this one settles
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -111,6 +118,8 @@ class Attempt:
             doc["fingerprint"] = self.fingerprint
         if self.run:
             doc["run"] = self.run
+        if self.settles is not None:
+            doc["settles"] = self.settles
         return doc
 
 
@@ -180,12 +189,14 @@ def parse_line(line: str) -> Attempt | str:
             return f"{key} has the wrong type ({type(doc[key]).__name__})"
     if not math.isfinite(doc["at"]):
         return f"at is not a time ({doc['at']})"  # NaN would fall outside every window
+    settles = doc.get("settles")
     extra = {k: v for k, v in doc.items() if k not in _FIELDS and k != "v"}
     return Attempt(
         meter=doc["meter"], at=float(doc["at"]), credential=doc["credential"],
         client_sap=doc["client_sap"], mechanism=doc["mechanism"], outcome=doc["outcome"],
         diagnostic=doc.get("diagnostic", ""), fingerprint=doc.get("fingerprint", ""),
-        run=doc.get("run", ""), extra=MappingProxyType(extra),
+        run=doc.get("run", ""), settles=None if settles is None else float(settles),
+        extra=MappingProxyType(extra),
     )
 
 
@@ -267,9 +278,14 @@ class LoginLedger:
         return raw
 
     def attempts(self, meter: str | None = None, since: float | None = None) -> list[Attempt]:
-        """Attempts in file order, filtered; raises ``LedgerUnavailableError`` when unreadable."""
-        return [a for a in self._read_all()
-                if (meter is None or a.meter == meter) and (since is None or a.at >= since)]
+        """Attempts in file order, filtered; raises ``LedgerUnavailableError`` when unreadable.
+        A line settled by a later one (``settles``: a late AARE) is left out: the later line
+        says what the meter answered."""
+        every = self._read_all()
+        settled = {(a.meter, a.run, a.settles) for a in every if a.settles is not None}
+        return [a for a in every
+                if (meter is None or a.meter == meter) and (since is None or a.at >= since)
+                and (not settled or (a.meter, a.run, a.at) not in settled)]
 
     def recent_failures(self, meter: str, window: float) -> list[Attempt]:
         return [a for a in self.attempts(meter, self.wall() - window) if a.failed]

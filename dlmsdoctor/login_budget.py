@@ -250,6 +250,22 @@ class LoginBudget:
                 self.unavailable = exc
         return attempt
 
+    def settle(self, earlier: Attempt, outcome: str, diagnostic: str = "") -> Attempt:
+        """What the meter answered to a login recorded as ``no-answer``: its AARE came later in
+        the run. One more line settles the earlier one (``Attempt.settles``), so that a refused
+        secret is known refused (never sent again) and an accepted one is not counted as a
+        failure by later runs. This run's own counts stay as they were (the safe side)."""
+        attempt = Attempt(self.meter, self.ledger.wall(), earlier.credential, earlier.client_sap,
+                          earlier.mechanism, outcome, diagnostic, fingerprint=earlier.fingerprint,
+                          run=earlier.run, settles=earlier.at)
+        if diagnostic == "authentication-failure":
+            self.blocked_saps.add(earlier.client_sap)
+        try:
+            self.ledger.record(attempt)
+        except LedgerUnavailableError as exc:
+            self.unavailable = exc
+        return attempt
+
     def recent_failures(self) -> list[Attempt]:
         return self.ledger.recent_failures(self.meter, self.window)
 

@@ -310,9 +310,15 @@ class Recorder:
                                            event.message, event.at, list(event.frames),
                                            dict(event.data)))
         elif isinstance(event, LoginAttempted):
-            s.logins.append(LoginRecord(event.step_id, event.at, event.credential,
-                                        event.client_sap, event.mechanism, event.outcome,
-                                        event.diagnostic))
+            login = LoginRecord(event.step_id, event.at, event.credential, event.client_sap,
+                                event.mechanism, event.outcome, event.diagnostic)
+            earlier = next((i for i, x in enumerate(s.logins) if event.settles
+                            and x.step_id == event.step_id and x.outcome == "no-answer"), None)
+            if earlier is None:
+                s.logins.append(login)
+            else:  # the late AARE settles that login: one login, what the meter answered
+                login.at = s.logins[earlier].at
+                s.logins[earlier] = login
 
     def finish(self, facts: Facts, at: float) -> Session:
         s = self.session

@@ -28,6 +28,7 @@ from dlmsdoctor.link.clock import Clock
 
 if TYPE_CHECKING:
     from dlmsdoctor.engine import ProbeOptions
+    from dlmsdoctor.ledger import Attempt
     from dlmsdoctor.login_budget import LoginBudget
 
 
@@ -58,6 +59,15 @@ class PendingAarq:
     framing: str  # the framing it went out in: the RLRQ must use the same
     sent_at: float
     request_index: int = -1  # the AARQ's frame (its last segment) in the Session
+
+
+@dataclass(frozen=True)
+class UnsettledLogin:
+    """A login recorded as "no-answer" while its AARE may still come (a slow meter): the late
+    AARE settles it (``association.report_late``)."""
+
+    step_id: str
+    attempt: Attempt  # its ledger record
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,10 @@ class ProbeContext:
         # never came (frame index of the request -> the finding)
         self.deferred: dict[int, FindingRaised] = {}
         self.bytes_kept = 0  # received bytes recorded this run (wire.py caps them)
+        # logins recorded as "no-answer" whose AARE may still come: AARQ frame index -> login
+        self.unsettled_logins: dict[int, UnsettledLogin] = {}
+        # received frame index -> seconds since the request it answers (wire.py matches them)
+        self.answer_delays: dict[int, float] = {}
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:

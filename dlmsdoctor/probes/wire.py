@@ -344,6 +344,7 @@ def _take(ctx: ProbeContext, channel: Channel, step_id: str, frames: list[Decode
         ctx.emit(FrameReceived(channel.conn_id, step_id, at, frame.data, request.index, late))
         state.matched[index] = (request.index, late)
         state.pending.append((index, frame))
+        ctx.answer_delays[index] = at - request.sent_at
         if request.service not in ("segment", "other"):
             delay = at - request.sent_at
             ctx.facts.saw_delay(request.service, delay)

@@ -429,6 +429,10 @@ class ProbeScreen(Screen[None]):
             step.status, step.finished, step.summary = event.status, event.at, summary
             ladder.update_step(step)
         elif isinstance(event, LoginAttempted):
+            if event.settles:  # the late AARE of a login already counted: not another one
+                self._status(f"Login as {event.credential}: {event.outcome} (its AARE came "
+                             "late)")
+                return
             self._logins += 1
             left = self._logins_left
             if login_failed(event.mechanism, event.outcome) and left is not None and left > 0:
