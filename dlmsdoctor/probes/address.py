@@ -124,7 +124,8 @@ class AddressProbe(Probe):
                 yield ctx.finding(self.id, "hdlc.late_answer", Severity.WARNING,
                                   f"the {answer.outcome.upper()} came from "
                                   f"{hdlc.server_text(answer.server)} ({answer.server.size}-byte)"
-                                  f", not from {hdlc.server_text(addr)}: a late answer to an "
+                                  f", not from {hdlc.server_text(addr)} ({addr.size}-byte): "
+                                  "a late answer to an "
                                   "earlier SNRM (a slow meter or link)", answer.frames,
                                   frame_type=answer.outcome.upper())
                 source = "late_answer"

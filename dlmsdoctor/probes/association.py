@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dlmsdoctor.codec.apdu import decode_apdu
-from dlmsdoctor.codec.ber import ACSE_USER_DIAGNOSTIC_TEXT
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.config import Credential
 from dlmsdoctor.events import Event, LoginAttempted, StepStatus
 from dlmsdoctor.login_budget import LoginSlot, Verdict
 from dlmsdoctor.probes import apdus, hdlc, wire
 from dlmsdoctor.probes.base import PendingAarq, Probe, ProbeContext, UnsettledLogin
+from dlmsdoctor.probes.late import report_late, report_refusal
 from dlmsdoctor.probes.safety import check_lockout, held_back
 from dlmsdoctor.probes.tcp import ensure_connection, report_close
 
@@ -90,81 +90,6 @@ async def release_association(ctx: ProbeContext, step_id: str,
         ctx.emit(ctx.finding(step_id, "release.rlrq_no_answer", Severity.WARNING,
                              "no RLRE to our release request", tuple(got.frames)))
     return ok
-
-
-def report_late(ctx: ProbeContext, step_id: str, late: list[tuple[int, bytes]]) -> None:
-    """Answers to earlier requests that came while we waited for another: each is recorded
-    (its frame is in the Session) and reported. A late AARE says the meter had accepted (or
-    refused) an AARQ we gave up on: the RLRQ/DISC that follow end it."""
-    facts = ctx.facts
-    for index, apdu in late:
-        if apdu[:1] == b"\x61":
-            fields = decode_apdu(apdu).fields
-            accepted = fields.get("result") == 0
-            pending = facts.assoc_pending
-            delay = None
-            frames: tuple[int, ...] = (index,)
-            if pending is not None:
-                # from the AARQ to the AARE's arrival (as timing.slow_service counts it)
-                seconds = ctx.answer_delays.get(index, ctx.now() - pending.sent_at)
-                delay = round(seconds, 3)
-                facts.saw_delay("association", seconds)
-                if pending.request_index >= 0:
-                    frames = (pending.request_index, index)
-                    ctx.answered(pending.request_index)
-            login = (ctx.unsettled_logins.pop(pending.request_index, None)
-                     if pending is not None else None)
-            ctx.emit(ctx.finding(
-                step_id, "assoc.late_answer", Severity.WARNING,
-                f"the meter {'accepted' if accepted else 'refused'} our AARQ"
-                + (f" (login {login.attempt.credential!r})" if login is not None else "")
-                + " after we had given up on it"
-                + (f" ({delay:.1f} s after it)" if delay is not None else "")
-                + ("; our RLRQ/DISC end that association" if accepted else ""),
-                frames, result="accepted" if accepted else "rejected", delay=delay,
-                client_sap=pending.client_sap if pending is not None else None,
-                request_frame=frames[0] if len(frames) == 2 else None, answer_frame=index,
-                login_step=login.step_id if login is not None else None))
-            if login is not None:
-                _settle_login(ctx, login, fields, frames, delay)
-        else:
-            ctx.emit(ctx.finding(
-                step_id, "release.late_answer", Severity.WARNING,
-                "an answer to an earlier request arrived late (recorded, not acted on)",
-                (index,), tag=apdu[:1].hex().upper()))
-
-
-def _settle_login(ctx: ProbeContext, login: UnsettledLogin, fields: dict[str, object],
-                  frames: tuple[int, ...], delay: float | None) -> None:
-    """A login recorded as "no-answer" got its AARE late: the ledger, the session's logins and
-    the login's rung now say what the meter answered. A refused secret is then known refused
-    (never sent again); an accepted one is not a failure."""
-    attempt = login.attempt
-    accepted = fields.get("result") == 0
-    outcome = "accepted" if accepted else "rejected"
-    diag_name = "" if accepted else str(fields.get("diagnostic_name", ""))
-    ctx.budget.settle(attempt, outcome, diag_name)
-    ctx.emit(LoginAttempted(login.step_id, ctx.now(), attempt.credential, attempt.client_sap,
-                            attempt.mechanism, outcome, diag_name, settles=True))
-    who = {"client_sap": attempt.client_sap, "mechanism": attempt.mechanism,
-           "credential": attempt.credential}
-    late = f"its AARE came {delay:.2f} s after the AARQ" if delay is not None else (
-        "its AARE came late")
-    if accepted:
-        ctx.emit(ctx.finding(login.step_id, "assoc.accepted", Severity.INFO,
-                             f"association accepted for client {attempt.client_sap} "
-                             f"({attempt.mechanism}), late", frames,
-                             max_pdu_size=fields.get("max_pdu_size"),
-                             conformance=fields.get("conformance"), late=True, **who))
-        summary = f"accepted, slowly: {late}, after the run had given up on it" + (
-            " (the password is right)" if attempt.mechanism != "none" else "")
-        status = StepStatus.WARNING
-    else:
-        text = _report_refusal(ctx, login.step_id, fields, frames, who)
-        summary, status = f"rejected ({late}): {text}", StepStatus.FAILED
-    ctx.emit(ctx.finished(login.step_id, status, summary, result=fields.get("result"),
-                          diagnostic=fields.get("diagnostic"), late=True,
-                          delay=delay, **who))
 
 
 async def prepare_link(ctx: ProbeContext, step_id: str, client_sap: int) -> str | None:
@@ -300,36 +225,6 @@ async def _hls_pass3(ctx: ProbeContext, step_id: str, hls: GxClient, aare: bytes
                          diagnostic_source="hls-pass-4", result_name="rejected (HLS)")
 
 
-def _report_refusal(ctx: ProbeContext, step_id: str, f: dict[str, object],
-                    frames: tuple[int, ...], who: dict[str, object]) -> str:
-    """The findings of an AARE that refused the association (or of a failed HLS pass 4); the
-    diagnostic in plain words."""
-    diag = f.get("diagnostic")
-    text = ACSE_USER_DIAGNOSTIC_TEXT.get(diag, str(f.get("diagnostic_name", ""))) if isinstance(
-        diag, int) else str(f.get("diagnostic_name", ""))
-    if f.get("diagnostic_source") == "hls-pass-4":
-        text = ("HLS-GMAC authentication failed at pass 3/4: wrong authentication key, "
-                "block cipher key or system title for this client SAP")
-    data = {"result": f.get("result"), "source": f.get("diagnostic_source"),
-            "diagnostic": diag, "diagnostic_text": text, **who}
-    code = "assoc.rejected"
-    if diag == 13:
-        code = "assoc.auth_failure"
-    elif diag in (11, 12, 14):
-        code = "assoc.mechanism_mismatch"
-    elif diag == 2:
-        code = "assoc.context_mismatch"
-    ctx.emit(ctx.finding(step_id, code, Severity.ERROR,
-                         f"association refused ({f.get('result_name')}): {text}", frames,
-                         **data))
-    if f.get("service_error") or f.get("initiate_error"):
-        ctx.emit(ctx.finding(step_id, "assoc.service_error", Severity.ERROR,
-                             f"the meter refused the xDLMS parameters: "
-                             f"{f.get('service_error') or f.get('initiate_error')}", frames,
-                             text=str(f.get("service_error") or f.get("initiate_error"))))
-    return text
-
-
 def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
                   result: AssocResult, slot: LoginSlot | None = None) -> tuple[StepStatus, str]:
     """Findings, LoginAttempted and the ledger entry for one AARQ (with the secret's
@@ -376,7 +271,7 @@ def report_result(ctx: ProbeContext, step_id: str, cred: Credential,
     if cred.auth != "none" and outcome != "accepted":
         ctx.facts.failed_logins += 1
     if result.outcome == "rejected":
-        return StepStatus.FAILED, f"rejected: {_report_refusal(ctx, step_id, f, frames, who)}"
+        return StepStatus.FAILED, f"rejected: {report_refusal(ctx, step_id, f, frames, who)}"
     if result.outcome == "closed":
         if result.reply is not None:
             check_lockout(ctx, step_id, result.reply, discount=1 if cred.auth != "none" else 0)

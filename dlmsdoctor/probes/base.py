@@ -205,6 +205,7 @@ class ProbeContext:
         self.unsettled_logins: dict[int, UnsettledLogin] = {}
         # received frame index -> seconds since the request it answers (wire.py matches them)
         self.answer_delays: dict[int, float] = {}
+        self.answer_of: dict[int, int] = {}  # received frame index -> the request it answers
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:

@@ -15,6 +15,7 @@ from dlmsdoctor.codec.model import FrameKind, Severity
 from dlmsdoctor.events import Event, StepStatus
 from dlmsdoctor.probes import wire
 from dlmsdoctor.probes.base import Probe, ProbeContext
+from dlmsdoctor.probes.late import report_late
 from dlmsdoctor.probes.tcp import ensure_connection, report_close
 
 PUBLIC_CLIENT = 16
@@ -67,19 +68,41 @@ async def link_request(
         ctx.facts.link_pending = pending
     timeout = ctx.service_wait("link") if timeout is None else timeout
     deadline = ctx.now() + timeout
+    # a meter that still owes an earlier answer answers this one after it: listen on
+    final = deadline + (ctx.patience(timeout) if wire.backlog(ctx) else 0.0)
     index = await wire.send(ctx, step_id, frame, deadline=deadline)
     late: list[tuple[int, bytes]] = []
+    # A UA/DM matched to an earlier request (the UA to our DISC, come late: a slow meter answers
+    # in order) is not this SNRM's answer; kept in case nothing else comes (a meter that never
+    # answered that DISC and answers this SNRM with a UA without parameters).
+    earlier: wire.Reply | None = None
+    # (for a DISC the release itself reports a late UA to its SNRM, then waits on)
+    skip_earlier = hd.parse_hdlc(frame, 0, "tx").fields.get("frame_type") == "SNRM"
     while True:
-        reply = await wire.next_frame(ctx, step_id, max(0.0, deadline - ctx.now()))
-        # I/RR/RNR frames are late answers to earlier requests (a cancelled wait): skip them
-        if reply.frame_type not in ("I", "RR", "RNR"):
+        # after the deadline this still drains what has arrived already (a burst of late
+        # answers may hold this request's own)
+        reply = await wire.next_frame(ctx, step_id, max(0.0, final - ctx.now()))
+        if reply.frame is None:
+            if earlier is not None:
+                if reply.closed is not None:
+                    earlier.closed = reply.closed
+                reply = earlier
             break
-        if reply.frame is not None and reply.index is not None and reply.frame_type == "I":
-            info = wire.frame_info(reply.frame)
-            late.append((reply.index, info[3:] if info[:3] in (hd.LLC_TO_CLIENT,
-                                                              hd.LLC_TO_SERVER) else info))
-        if ctx.now() >= deadline:
-            break
+        ftype = reply.frame_type
+        if ftype in ("I", "RR", "RNR"):
+            # late answers to earlier requests (a cancelled wait): skip them
+            if ftype == "I" and reply.index is not None:
+                info = wire.frame_info(reply.frame)
+                late.append((reply.index, info[3:] if info[:3] in (hd.LLC_TO_CLIENT,
+                                                                  hd.LLC_TO_SERVER) else info))
+            continue
+        if (skip_earlier and earlier is None and ftype in ("UA", "DM")
+                and reply.answers is not None and reply.answers != index):
+            earlier = reply
+            continue
+        break
+    # late answers met meanwhile (a late AARE settles the login it answers)
+    report_late(ctx, step_id, late)
     answer = LinkAnswer("silence", reply, index, late=late)
     if any(f.kind is FrameKind.IEC62056_21 for _, f in reply.extras):
         ctx.facts.foreign_protocol = "iec62056-21"

@@ -18,7 +18,7 @@ from dlmsdoctor.codec.hdlc import ServerAddress
 from dlmsdoctor.codec.model import Severity
 from dlmsdoctor.events import Event, StepStatus
 from dlmsdoctor.probes import hdlc, wire
-from dlmsdoctor.probes.association import pending_aarq, release_association, report_late
+from dlmsdoctor.probes.association import pending_aarq, release_association
 from dlmsdoctor.probes.base import Probe, ProbeContext
 
 
@@ -54,8 +54,7 @@ class ReleaseProbe(Probe):
             if link is not None and not wire.peer_closed(ctx):
                 maybe = facts.link_client_sap is None
                 server, sap = link
-                answer = await hdlc.disc(ctx, self.id, server, sap, wait)
-                report_late(ctx, self.id, answer.late)
+                answer = await hdlc.disc(ctx, self.id, server, sap, wait)  # reports late ones
                 if maybe and answer.outcome == "ua" and answer.reply.frame is not None and (
                         hd.parse_params(wire.frame_info(answer.reply.frame))):
                     # a UA with link parameters answers the SNRM, not our DISC: the meter DID

@@ -33,7 +33,7 @@ from dlmsdoctor.events import (
     FrameSent,
 )
 from dlmsdoctor.link.channel import Channel, Chunk, CloseInfo, ConnectError
-from dlmsdoctor.probes.base import ProbeContext
+from dlmsdoctor.probes.base import MAX_SCALED_WAIT, ProbeContext
 
 DLMS_KINDS = (FrameKind.HDLC, FrameKind.WRAPPER)
 # bridge/text chunk kinds -> (probe finding code, severity)
@@ -111,6 +111,7 @@ class WireState:
     # frame index -> (index of the request it answers, late) for matched received frames
     matched: dict[int, tuple[int, bool]] = field(default_factory=dict)
     arrivals: dict[int, float] = field(default_factory=dict)  # DLMS frame index -> arrival
+    last_answer_at: float | None = None  # when the last matched answer arrived
 
     noise_kept: int = 0  # bytes of non-DLMS chunks recorded
     noise_chunks: int = 0
@@ -345,17 +346,25 @@ def _take(ctx: ProbeContext, channel: Channel, step_id: str, frames: list[Decode
         state.matched[index] = (request.index, late)
         state.pending.append((index, frame))
         ctx.answer_delays[index] = at - request.sent_at
+        ctx.answer_of[index] = request.index
+        # A meter answers in order: while it was still answering an earlier request, ours
+        # waited in its queue. Its own time runs from when the meter was free for it.
+        free_at = request.sent_at
+        if state.last_answer_at is not None and state.last_answer_at > free_at:
+            free_at = state.last_answer_at
+        state.last_answer_at = at
         if request.service not in ("segment", "other"):
-            delay = at - request.sent_at
+            delay = at - free_at
             ctx.facts.saw_delay(request.service, delay)
-            if late:
-                _report_slow(ctx, step_id, request, index, delay)
+            if late and delay > (request.waited or 0.0):
+                _report_slow(ctx, step_id, request, index, delay, at - request.sent_at)
 
 
 def _report_slow(ctx: ProbeContext, step_id: str, request: Request, index: int,
-                 delay: float) -> None:
+                 delay: float, total: float | None = None) -> None:
     """``timing.slow_service``: the meter answered after the wait (once per service, again
-    only when slower still)."""
+    only when slower still). ``delay``: the meter's own time for it; ``total``: since we sent
+    it, when the meter was busy with an earlier request first (queued)."""
     reported = ctx.slow_reported.get(request.service)
     if reported is not None and delay <= reported * 1.25:
         return
@@ -364,14 +373,18 @@ def _report_slow(ctx: ProbeContext, step_id: str, request: Request, index: int,
     where = ("on the next connection (a bridge kept it)" if request.conn_id !=
              (ctx.channel.conn_id if ctx.channel else request.conn_id) else "")
     what = SERVICE_TEXT.get(request.service, request.service)
+    queued = total - delay if total is not None and total - delay > 0.001 else 0.0
+    after = (f"{delay:.2f} s after it was free for it (it answered an earlier request first; "
+             f"{total:.2f} s after we sent it)" if queued and total is not None
+             else f"{delay:.2f} s after it")
     ctx.emit(ctx.finding(
         step_id, "timing.slow_service", Severity.WARNING,
-        f"the meter answered our {what} {delay:.2f} s after it, later than the {waited:.2f} s "
+        f"the meter answered our {what} {after}, later than the {waited:.2f} s "
         f"wait{' ' + where if where else ''}: it works, but slowly; a client needs a reply "
         f"timeout above {delay:.1f} s for it",
         (request.index, index), service=request.service, delay=round(delay, 3),
         waited=round(waited, 3), request_frame=request.index, answer_frame=index,
-        other_connection=bool(where)))
+        other_connection=bool(where), queued=round(queued, 3)))
 
 
 def orphan_requests(ctx: ProbeContext, state: WireState) -> None:
@@ -563,6 +576,27 @@ def wire_state(ctx: ProbeContext) -> WireState | None:
     return None if ctx.channel is None else _state(ctx, ctx.channel)
 
 
+def backlog(ctx: ProbeContext) -> bool:
+    """Whether the meter, which has answered on this connection, still owes an answer to a
+    request sent on it within the longest wait: a meter answers in order, so silence to the
+    next request proves nothing yet; it may still be busy with the earlier one (a login slower
+    than every wait, with our RLRQ, DISC and SNRM queued behind it). The next request then
+    listens on for as long again (``ProbeContext.patience``): this costs time only where the
+    answer does not come anyway. Never in the release, whose waits are bounded."""
+    state = wire_state(ctx)
+    if state is None or not state.matched or ctx.releasing:
+        return False
+    now = ctx.now()
+    framing = ctx.facts.framing
+    return any(
+        not r.answered and now - r.sent_at < MAX_SCALED_WAIT
+        and r.service not in ("segment", "other")
+        # a request in the other framing is never answered (the port speaks one)
+        and (framing is None or (r.kind == "WRAPPER") == (framing == "wrapper"))
+        for r in state.requests
+    )
+
+
 # -- HDLC and wrapper exchanges ------------------------------------------------------------
 
 def frame_info(frame: DecodedFrame) -> bytes:
@@ -618,6 +652,8 @@ async def exchange_apdu(
     facts = ctx.facts
     service = SERVICE_OF_TAG.get(apdu[0], "other") if apdu else "other"
     timeout = ctx.service_wait(service) if timeout is None else timeout
+    if patience <= 0 and backlog(ctx):
+        patience = ctx.patience(timeout)  # the meter may answer an earlier request first
     start = ctx.now()
     deadline = start + timeout
     final = deadline + max(0.0, patience)
@@ -676,8 +712,13 @@ async def exchange_apdu(
         out.reply = reply
         if reply.frame is None or reply.index is None:
             return out
-        out.frames.append(reply.index)
         ftype = reply.frame_type
+        if ftype not in ("I", "RR", "RNR") and reply.answers is not None and (
+                reply.answers not in ours):
+            # the UA to an earlier DISC or SNRM, come late (a slow meter answers in order):
+            # recorded and marked, not this APDU's answer
+            continue
+        out.frames.append(reply.index)
         if ftype in ("RR", "RNR"):
             continue  # an acknowledgement, the I-frame may follow
         if ftype != "I":

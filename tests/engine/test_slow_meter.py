@@ -31,13 +31,15 @@ pytestmark = pytest.mark.timeout(90)
 WAIT = 0.4  # the client's reply timeout in these runs
 
 
-async def _probe(faults: list[str], tmp_path: Path, **changes: object) -> tuple[Session, int]:
-    async with SimulatedMeter("default", faults) as meter:
+async def _probe(faults: list[str], tmp_path: Path, port: int = 0,
+                 **changes: object) -> tuple[Session, int]:
+    async with SimulatedMeter("default", faults, port=port) as meter:
         assert meter.port is not None
+        changes.setdefault("credentials", (parse_credential("mgmt=1:low:00000000"),))
         options = ProbeOptions(
             "127.0.0.1", meter.port, icmp=False, timeout=WAIT, connect_timeout=2.0,
             banner_window=0.1, busy_retry_wait=0.2, release_timeout=1.5,
-            credentials=(parse_credential("mgmt=1:low:00000000"),), **changes)  # type: ignore[arg-type]
+            **changes)  # type: ignore[arg-type]
         result = await probe_and_diagnose(options, ledger=LoginLedger(tmp_path / "l.jsonl"),
                                           save=False)
         await asyncio.sleep(0.05)
@@ -172,3 +174,64 @@ def test_demo_verdict_holds_on_a_loaded_machine(tmp_path: Path) -> None:
         for burner in burners:
             burner.kill()
             burner.wait()
+
+
+@pytest.mark.parametrize("password", ["00000000", "WRONGPW1"])
+async def test_login_slower_than_the_release_that_follows_it(password: str,
+                                                             tmp_path: Path) -> None:
+    """The public AARE comes 4 s after its AARQ: after the wait and the late listening, and
+    after the RLRQ and DISC that end it; the meter answers all of them late, in order, while
+    the login's SNRM waits. The UA to that DISC is not the SNRM's, the SNRM's is not the
+    AARQ's (QA: a login read as "unexpected answer", a refusal never recorded, the password
+    sent again next run). The late AARE settles the public association; the login waits long
+    enough and its AARE says accepted or refused; a refused password is not sent again."""
+    creds = (parse_credential(f"mgmt=1:low:{password}"),)
+    session, failed = await _probe(["aare-delay=4.0"], tmp_path, credentials=creds)
+    st = {s.id: s.status for s in session.steps}
+    assert st["assoc.public"] is StepStatus.WARNING  # settled by its late AARE
+    assert (session.logins[0].credential, session.logins[0].outcome) == ("public", "accepted")
+    diagnosis = session.diagnosis
+    assert diagnosis is not None
+    codes = [c.code for c in diagnosis.causes]
+    if password == "00000000":
+        assert st["assoc.login.mgmt"] is StepStatus.OK and failed == 0
+        _assert_slow_verdict(session, "association", 4.0)
+        return
+    assert st["assoc.login.mgmt"] is StepStatus.FAILED and failed == 1
+    assert codes[0] == "auth.wrong_password" and "meter.late_replies" in codes
+    login = session.step("assoc.login.mgmt")
+    assert login is not None and login.summary.startswith("rejected")
+    # the next run on the same meter (same address: the ledger's key) does not send the
+    # refused password again
+    port = session.target.port
+    again, failed_again = await _probe(["aare-delay=4.0"], tmp_path, port=port,
+                                       credentials=creds)
+    assert failed_again == 0
+    assert "login.already_rejected" in [f.code for f in again.findings]
+
+
+async def test_a_slow_release_holds_up_the_next_login_but_does_not_fail_it(
+        tmp_path: Path) -> None:
+    """The RLRE comes 3 s after the RLRQ that ends the public association; the DISC and the
+    login's SNRM wait in the meter's queue behind it (QA: "SNRM for client 1: other", the UA
+    called garbage, exit 17 with the right password). The SNRM listens on while the meter
+    still owes earlier answers, takes its own UA, and the login works; the RLRQ is the slow
+    one, and the queued DISC and SNRM are not called slow."""
+    session, failed = await _probe(["rlre-delay=3.0"], tmp_path)
+    st = {s.id: s.status for s in session.steps}
+    assert st["assoc.login.mgmt"] is StepStatus.OK and failed == 0
+    _assert_slow_verdict(session, "release", 3.0)
+    slow = {f.data["service"] for f in session.findings if f.code == "timing.slow_service"}
+    assert slow == {"release"}, slow
+    assert "link.garbage" not in [f.code for f in session.findings]
+
+
+async def test_a_read_answered_after_the_run_gave_up_is_slow_not_failed(tmp_path: Path) -> None:
+    """The identity GET is answered 3 s late (0.4 s wait + 2 s listening): its answer comes
+    during the next step. The identity rung is then a warning (answered slowly), never a
+    failure beside the verdict "works"."""
+    session, _ = await _probe(["get-delay=3.0"], tmp_path)
+    identity = session.step("cosem.identity")
+    assert identity is not None and identity.status is StepStatus.WARNING
+    assert identity.summary.startswith("answered slowly")
+    assert not any(s.status is StepStatus.FAILED for s in session.steps)
