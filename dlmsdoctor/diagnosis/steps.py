@@ -84,7 +84,14 @@ def settle(session: Session, facts: SessionFacts, diagnosis: Diagnosis) -> None:
 
 def _same_severity_for_reads(session: Session) -> None:
     """Objects the meter would not serve (missing, denied) are a warning in every read step: the
-    association works; only silence or a lost link fails a read step."""
+    association works; only silence or a lost link fails a read step. A read whose answer
+    came after the run gave up on it (met during a later step) was slow, not unanswered."""
+    answered: dict[int, tuple[float, bool]] = {}  # request -> (delay, late)
+    frames = {f.index: f for f in session.frames}
+    for frame in session.frames:
+        request = frames.get(frame.answers) if frame.answers is not None else None
+        if request is not None:
+            answered[request.index] = (frame.at - request.at, frame.late)
     for step in session.steps:
         if step.layer != "cosem" or step.status is not StepStatus.FAILED:
             continue
@@ -92,6 +99,14 @@ def _same_severity_for_reads(session: Session) -> None:
                    if f.step_id == step.id and f.code == "cosem.read_failed"]
         if refused and "no answer" not in step.summary:
             _set(step, StepStatus.WARNING)
+            continue
+        sent = [f.index for f in session.frames if f.step_id == step.id
+                and f.direction is Direction.TX and frame_facts(f).apdu_tag is not None]
+        if sent and all(i in answered for i in sent) and any(answered[i][1] for i in sent):
+            slowest = max(answered[i][0] for i in sent)
+            _set(step, StepStatus.WARNING,
+                 f"answered slowly: the meter's answer came after the wait (the slowest "
+                 f"{slowest:.2f} s after its request), met during a later step")
 
 
 def _say_what_framing_got(session: Session, facts: SessionFacts) -> None:

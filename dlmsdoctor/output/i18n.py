@@ -428,6 +428,9 @@ FIGURE = {
     "server": {"en": "server", "es": "servidor"},
     "result": {"en": "result", "es": "resultado"},
     "diagnostic": {"en": "diagnostic", "es": "diagnóstico"},
+    "credential": {"en": "credential set", "es": "juego de credenciales"},
+    "late": {"en": "answered after the wait", "es": "respondido después de la espera"},
+    "delay": {"en": "answer after (s)", "es": "respuesta tras (s)"},
     "steps": {"en": "steps", "es": "pasos"},
     "logical_device_name": {"en": "logical device name", "es": "nombre del dispositivo lógico"},
     "firmware": {"en": "firmware", "es": "firmware"},
@@ -886,7 +889,9 @@ def number(value: float, lang: str, digits: int = 1) -> str:
 
 def figure_value(key: str, value: object, lang: str) -> str:
     """A step figure with its unit: seconds for times become ms, ratios become %."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool):
+        return {"en": "yes" if value else "no", "es": "sí" if value else "no"}.get(lang, str(value))
+    if value is None:
         return str(value)
     if isinstance(value, float) and (
         key == "rtt" or key.startswith("rtt_") or key.endswith("_time")
@@ -1117,6 +1122,8 @@ SETTING = {
     "disc_first": {"en": "DISC first", "es": "DISC previo"},
     "max_failed_logins": {"en": "failed logins allowed per set", "es":
                           "fallos de autenticación permitidos por juego"},
+    "run_max_failures": {"en": "failed logins allowed per run",
+                         "es": "fallos de autenticación permitidos por prueba"},
     "ledger_max_failures": {"en": "failed logins allowed per meter",
                             "es": "fallos de autenticación permitidos por medidor"},
     "ledger_window": {"en": "window of the per-meter limit",

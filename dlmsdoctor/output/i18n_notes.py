@@ -211,7 +211,7 @@ _REQUEST_ES = {"SNRM": "SNRM", "DISC": "DISC", "ACTION": "ACTION", "request": "p
                "RLRQ (release)": "RLRQ (liberación)"}
 _ANSWER_ES = {"UA": "el UA", "AARE": "el AARE", "RLRE": "el RLRE", "answer": "la respuesta",
               "GET answer": "la respuesta al GET", "ACTION answer": "la respuesta al ACTION"}
-_NEEDED = (r"(?P<n>[\d.]+) s \(dlmsdoctor: --timeout [\d.]+\); the slowest answer took "
+_NEEDED = (r"(?P<n>[\d.]+) s \(dlmsdoctor: --timeout (?P<c>[\d.]+)\); the slowest answer took "
            r"(?P<d>.+)\.")
 _FIGURED_ES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p), es)
@@ -233,10 +233,10 @@ _FIGURED_ES: list[tuple[re.Pattern[str], str]] = [
          "El medidor responde lento (típicamente {d})"),
         (r"Set your poller's reply timeout to at least " + _NEEDED,
          "Configure el tiempo de espera de respuesta de su sistema de lectura en al menos {n} s "
-         "(dlmsdoctor: --timeout {n}); la respuesta más lenta tardó {d}."),
+         "(dlmsdoctor: --timeout {c}); la respuesta más lenta tardó {d}."),
         (r"Set the client's reply timeout to at least " + _NEEDED,
          "Configure el tiempo de espera de respuesta del cliente en al menos {n} s "
-         "(dlmsdoctor: --timeout {n}); la respuesta más lenta tardó {d}."),
+         "(dlmsdoctor: --timeout {c}); la respuesta más lenta tardó {d}."),
     )
 ]
 
@@ -253,7 +253,9 @@ def figured_es(text: str) -> str | None:
                 value = _REQUEST_ES.get(value, value)
             elif key == "a":
                 value = _ANSWER_ES.get(value, value)
-            values[key] = _figures_es(value) if key != "n" else value.replace(".", ",")
+            # "n" is prose (decimal comma); "c" goes on a command line: as typed, with a dot
+            values[key] = (value.replace(".", ",") if key == "n" else value if key == "c"
+                           else _figures_es(value))
         out = template.format(**values)
         return out[0].upper() + out[1:]
     return None

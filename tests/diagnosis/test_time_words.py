@@ -53,7 +53,7 @@ def test_figures_said_in_spanish() -> None:
     assert figured_es("Set your poller's reply timeout to at least 2.5 s (dlmsdoctor: "
                       "--timeout 2.5); the slowest answer took 1.50 s.") == (
         "Configure el tiempo de espera de respuesta de su sistema de lectura en al menos "
-        "2,5 s (dlmsdoctor: --timeout 2,5); la respuesta más lenta tardó 1,50 s.")
+        "2,5 s (dlmsdoctor: --timeout 2.5); la respuesta más lenta tardó 1,50 s.")  # typed: a dot
     assert figured_es("something else") is None
 
 
