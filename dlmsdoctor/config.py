@@ -13,6 +13,15 @@
     server_address = "1/17"
     credentials = ["mgmt"]
 
+    [targets.meter-a]           # a serial line (RS-485, RS-232): device instead of host
+    device = "/dev/ttyUSB0"     # or "COM3", "serial:NAME"
+    baud = 9600                 # or "auto" (the default: 9600 first, then the common rates)
+    serial_format = "8N1"
+    # optical = true            # an optical head (IEC 62056-21 mode E)
+
+    [targets.bridge]            # a serial port behind an RFC 2217 bridge (ser2net)
+    host = "rfc2217://192.0.2.7:7001"
+
 The file lives in the platformdirs config dir (``DLMSDOCTOR_CONFIG_DIR`` overrides). Reading never
 creates it; writing creates it with mode 0600 because it holds passwords. A broken file gives a
 ``ConfigError`` naming the file and line, never a traceback. Secrets never appear in ``repr``.
@@ -28,7 +37,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlmsdoctor import paths
+from dlmsdoctor import paths, target_rules
 
 AUTH_MECHANISMS = ("none", "low", "gmac")
 _AUTH_WORDS = "none, low or gmac"
@@ -158,13 +167,20 @@ def _is_hex(text: str) -> bool:
     return bool(re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", text))
 
 
-# every key a [targets.NAME] table may hold (anything else is a mistake, said so)
-TARGET_KEYS = ("host", "port", "framing", "server_address", "address_size", "serial_number",
-               "credentials")
+# every key a [targets.NAME] table may hold (anything else is a mistake, said so); a serial
+# line has device (or host = "rfc2217://HOST:PORT") and the line keys, no port
+TARGET_KEYS = ("host", "port", "device", "baud", "serial_format", "optical", "framing",
+               "server_address", "address_size", "serial_number", "credentials")
 
 
 @dataclass(frozen=True)
 class TargetConfig:
+    """One ``[targets.NAME]``. ``host`` is what ``dlmsdoctor probe`` takes as its target: a
+    TCP host (with ``port``), a serial device (``/dev/ttyUSB0``, ``COM3``, ``serial:NAME``: the
+    ``device`` key) or ``rfc2217://HOST:PORT``; ``port`` is 0 for the serial forms, as in
+    ProbeOptions. ``link`` is tcp, serial, optical or rfc2217; ``baud`` ("auto" or a rate) and
+    ``serial_format`` (``8N1``) are None when the file leaves them to the defaults."""
+
     name: str
     host: str
     port: int = 4059
@@ -173,6 +189,18 @@ class TargetConfig:
     address_size: int | None = None
     serial_number: str | None = None
     credentials: tuple[str, ...] = ()
+    link: str = "tcp"
+    baud: str | None = None
+    serial_format: str | None = None
+
+    @property
+    def device(self) -> str | None:
+        """The serial device the ``device`` key names (None for TCP and RFC 2217 bridges)."""
+        return self.host if target_rules.link_of(self.host) == "serial" else None
+
+    @property
+    def optical(self) -> bool:
+        return self.link == "optical"
 
 
 @dataclass(frozen=True)
@@ -372,17 +400,23 @@ def _target_from_table(
         hint = (" (credential sets go in credentials = [\"NAME\"], defined in "
                 "[credentials.NAME])" if unknown & {"client_sap", "authentication", "credential",
                                                      "auth", "password"} else "")
+        if unknown & {"baudrate", "rate", "speed", "format", "parity", "serial", "port_name",
+                      "tty"}:
+            hint = (' (a serial line: device = "/dev/ttyUSB0", baud = 9600, '
+                    'serial_format = "8N1", optical = true)')
         raise ConfigError(f"target {name!r}: unknown key(s) {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(TARGET_KEYS)}{hint}", key=first)
-    host = table.get("host")
-    if not isinstance(host, str) or not host:
-        raise ConfigError(f"target {name!r}: host is required (a quoted string)", key="host")
-    problem = host_problem(host)
-    if problem:
-        raise ConfigError(f"target {name!r}: {problem}", key="host")
-    port = table.get("port", 4059)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise ConfigError(f"target {name!r}: port must be 1..65535", key="port")
+    host, port, link = _target_where(name, table)
+    baud, serial_format = table.get("baud"), table.get("serial_format")
+    if "baud" in table and (isinstance(baud, bool) or not isinstance(baud, str | int)):
+        raise ConfigError(f'target {name!r}: baud must be "auto" or a rate such as 9600',
+                          key="baud")
+    if "serial_format" in table and not isinstance(serial_format, str):
+        raise ConfigError(f'target {name!r}: serial_format must be a quoted string such as '
+                          '"8N1"', key="serial_format")
+    optical = table.get("optical", False)
+    if not isinstance(optical, bool):
+        raise ConfigError(f"target {name!r}: optical must be true or false", key="optical")
     cred_names = table.get("credentials", [])
     if not isinstance(cred_names, list) or not all(isinstance(c, str) for c in cred_names):
         raise ConfigError(f"target {name!r}: credentials must be a list of names",
@@ -407,6 +441,27 @@ def _target_from_table(
             str(table["server_address"])):
         raise ConfigError(f"target {name!r}: server_address must be LOGICAL/PHYSICAL (e.g. "
                           '"1/17") or LOGICAL, each 0..16383', key="server_address")
+    # the line settings, checked by the rules the command line's --baud, --serial-format,
+    # --optical and --framing follow (target_rules.py): one parser, two spellings
+    line_baud = None if baud is None else str(baud)
+    line_format = serial_format if isinstance(serial_format, str) else None
+    try:
+        if link == "tcp":
+            target_rules.check_not_serial(host, baud=baud, serial_format=serial_format,
+                                          optical=optical, spelling=target_rules.CONFIG)
+        else:
+            line = target_rules.check_line(host, baud=line_baud, serial_format=line_format,
+                                           optical=optical, spelling=target_rules.CONFIG)
+            host, link = line.device, line.link
+            line_baud = line.baud if baud is not None else None
+            line_format = line.serial_format if serial_format is not None else None
+        target_rules.check_framing(link, framing if isinstance(framing, str) else None,
+                                   target_rules.CONFIG)
+    except target_rules.LineError as exc:
+        key = exc.setting
+        if key == "target":
+            key = "device" if "device" in table else "host"
+        raise ConfigError(f"target {name!r}: {exc}", key=key) from None
 
     def opt_str(key: str) -> str | None:
         value = table.get(key)
@@ -415,7 +470,65 @@ def _target_from_table(
     return TargetConfig(
         name, host, port, opt_str("framing"), opt_str("server_address"),
         size if isinstance(size, int) else None, opt_str("serial_number"), tuple(cred_names),
+        link=link, baud=line_baud, serial_format=line_format,
     )
+
+
+def _target_where(name: str, table: dict[str, object]) -> tuple[str, int, str]:
+    """host (or device), port and link of a target table: a TCP host and port, a serial
+    device, or an RFC 2217 bridge; ``host`` and ``device`` together is refused, saying which
+    to keep."""
+    host, device = table.get("host"), table.get("device")
+    if "host" in table and "device" in table:
+        raise ConfigError(
+            f"target {name!r}: host and device are both given, and a target is one of them: "
+            f"keep device = {_quoted(device)} for a serial line (or an optical head) and "
+            f"delete host, or keep host = {_quoted(host)} for a TCP meter or an "
+            "rfc2217:// bridge and delete device", key="device")
+    if "device" in table:
+        if not isinstance(device, str) or not device.strip():
+            raise ConfigError(f"target {name!r}: device must be a quoted serial device, e.g. "
+                              '"/dev/ttyUSB0", "COM3" or "serial:NAME"', key="device")
+        link = target_rules.link_of(device)
+        if link == "rfc2217":
+            raise ConfigError(f"target {name!r}: an RFC 2217 bridge is a host: write host = "
+                              f"{_quoted(device)} instead of device", key="device")
+        if link == "tcp":
+            raise ConfigError(
+                f"target {name!r}: device {_short(device)} is not a serial device: write a "
+                f'path ("/dev/{device.strip()}"), "COM3" or "serial:{device.strip()}"; a TCP '
+                "meter goes in host", key="device")
+        _no_port(name, table, "a serial line has none")
+        return device.strip(), 0, "serial"
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"target {name!r}: host is required (a quoted string), or device "
+                          'for a serial line (device = "/dev/ttyUSB0")', key="host")
+    link = target_rules.link_of(host)
+    if link == "serial":
+        raise ConfigError(f"target {name!r}: host {_short(host)} is a serial line: write "
+                          f"device = {_quoted(host)} instead of host", key="host")
+    if link == "rfc2217":
+        _no_port(name, table, "the bridge's port is in the URL (rfc2217://HOST:PORT)")
+        return host.strip(), 0, "rfc2217"
+    problem = host_problem(host)
+    if problem:
+        raise ConfigError(f"target {name!r}: {problem}", key="host")
+    port = table.get("port", 4059)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ConfigError(f"target {name!r}: port must be 1..65535", key="port")
+    return host, port, "tcp"
+
+
+def _quoted(value: object) -> str:
+    """A value as the TOML line the user should write holds it (double quotes)."""
+    text = str(value).strip()
+    text = text if len(text) <= 40 else text[:39] + "…"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _no_port(name: str, table: dict[str, object], why: str) -> None:
+    if "port" in table:
+        raise ConfigError(f"target {name!r}: port is for a TCP host; {why}", key="port")
 
 
 def save_credential(cred: Credential, path: Path | None = None) -> Path:
@@ -424,12 +537,12 @@ def save_credential(cred: Credential, path: Path | None = None) -> Path:
     existing = load_config(path)
     if cred.name in existing.credentials:
         raise ConfigError(f"credential set {cred.name!r} already exists", path=path)
-    lines = [f"\n[credentials.{_toml_key(cred.name)}]", f"client_sap = {cred.client_sap}",
+    lines = [f"\n[credentials.{toml_key(cred.name)}]", f"client_sap = {cred.client_sap}",
              f'auth = "{cred.auth}"']
     for key in ("password", "system_title", "block_cipher_key", "authentication_key"):
         value = getattr(cred, key)
         if value is not None:
-            lines.append(f"{key} = {_toml_string(value)}")
+            lines.append(f"{key} = {toml_string(value)}")
     paths.ensure_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
@@ -438,10 +551,15 @@ def save_credential(cred: Credential, path: Path | None = None) -> Path:
     return path
 
 
-def _toml_key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml_string(name)
+def toml_key(name: str) -> str:
+    """A table name as TOML takes it: bare when it can be (``meter-a``), else quoted (a ``.``
+    in a bare key would open a nested table)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_string(name)
 
 
-def _toml_string(value: str) -> str:
+def toml_string(value: str) -> str:
+    """A TOML basic string; control characters escaped, which TOML forbids raw."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}",
+                     escaped)
     return f'"{escaped}"'

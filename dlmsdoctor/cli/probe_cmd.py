@@ -138,13 +138,17 @@ def build_options(
     login_safety: dict[str, Any] | None = None,
     baud: str | None = None,
     serial_format: str | None = None,
-    optical: bool = False,
+    optical: bool | None = None,
 ) -> Any:
     """Command line (and the config's targets and credential sets) -> ProbeOptions.
+
+    ``optical`` None: not given (a config target keeps its own ``optical``); False:
+    ``--no-optical``.
 
     Raises UsageProblem with a plain message for anything the user must fix."""
     from dlmsdoctor.config import ConfigError, load_config, parse_credential
     from dlmsdoctor.engine import OptionsError, ProbeOptions
+    from dlmsdoctor.targets import LineError, check_framing
 
     try:
         # a named --config must exist: a typo must not silently mean "no config"
@@ -153,7 +157,12 @@ def build_options(
             _warn(warning)
         named = config.targets.get(target)
         if named is not None:
-            options = ProbeOptions(host=named.host, port=named.port)
+            # a TCP meter, a serial line, an optical head or an RFC 2217 bridge; --baud,
+            # --serial-format and --optical/--no-optical over the config's line settings
+            from dlmsdoctor.targets import options_for_config
+
+            options = options_for_config(named, baud=baud, serial_format=serial_format,
+                                         optical=optical)
             framing = framing or named.framing
             server_address = server_address or named.server_address
             if address_size is None and named.address_size is not None:
@@ -164,7 +173,7 @@ def build_options(
             from dlmsdoctor.cli.targets import options_for
 
             options = options_for(target, baud=baud, serial_format=serial_format,
-                                  optical=optical)
+                                  optical=bool(optical))
         credentials = []
         for text in creds:
             if ":" in text:
@@ -177,8 +186,7 @@ def build_options(
             raise UsageProblem(f"credential set name {duplicate!r} given twice")
         changes: dict[str, Any] = {"credentials": tuple(credentials)}
         if framing:
-            if options.link != "tcp" and framing == "wrapper":
-                raise UsageProblem("--framing wrapper: a serial line carries HDLC only")
+            check_framing(options.link, framing)  # a serial line carries HDLC only
             changes["framing"] = framing
         if server_address:
             changes["server_address"] = ProbeOptions.parse_server_address(server_address)
@@ -208,7 +216,7 @@ def build_options(
             changes["disc_first"] = True
         changes.update(_login_safety_changes(login_safety or {}))
         return dataclasses.replace(options, **changes)
-    except (ConfigError, OptionsError) as exc:
+    except (ConfigError, OptionsError, LineError) as exc:
         raise UsageProblem(str(exc)) from None
 
 
@@ -595,9 +603,9 @@ def run_and_print(
               "rates; default).")
 @click.option("--serial-format", metavar="8N1|7E1|8E1|...",
               help="Serial targets: data bits, parity, stop bits (default 8N1).")
-@click.option("--optical", is_flag=True,
+@click.option("--optical/--no-optical", default=None,
               help="Serial targets: an optical head (IEC 62056-21 mode E: sign-on at 300 7E1, "
-              "then HDLC).")
+              "then HDLC); --no-optical: a config target's optical = true as a plain line.")
 def probe(
     target: str,
     framing: str | None,
@@ -621,13 +629,14 @@ def probe(
     no_save: bool,
     baud: str | None,
     serial_format: str | None,
-    optical: bool,
+    optical: bool | None,
     **login_safety: Any,
 ) -> None:
     """Probe a meter rung by rung and say what is wrong, with the evidence.
 
     HOST[:PORT] is an address (port 4059 when omitted; IPv6 as [ADDR]:PORT) or the name of a
-    target in the config. Exit codes tell the deepest rung that failed (see docs/diagnosis.md).
+    target in the config (a TCP meter, a serial line or an optical head: options given here
+    win over its keys). Exit codes tell the deepest rung that failed (see docs/diagnosis.md).
 
     A serial line: /dev/ttyUSB0, COM3 or serial:NAME (with --baud, --serial-format, --optical);
     rfc2217://HOST:PORT for a bridge with RFC 2217 (see docs/serial.md).

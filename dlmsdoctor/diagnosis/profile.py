@@ -130,12 +130,11 @@ def gurux_args(profile: ConnectionProfile) -> str:
 
 def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
     """A dlmsdoctor config target that reproduces this profile, in the keys ``config.py`` reads
-    (credential sets by name: their secrets stay in ``[credentials.NAME]``). The config's
-    targets hold TCP meters only (its loader refuses a device path): a serial line gets the
-    command line instead, commented, never a table that would not load."""
+    (credential sets by name: their secrets stay in ``[credentials.NAME]``). A serial line,
+    an optical head or an RFC 2217 bridge is written by ``config_write.target_table``: device
+    (or the bridge's URL), the rate and format that answered, ``optical = true``."""
     if profile.link != "tcp":
-        return ("# the config's [targets] hold TCP meters only; for this serial line run:\n"
-                f"# {dlmsdoctor_args(profile)}\n")
+        return _serial_snippet(profile, name)
     lines = [
         f"[targets.{name}]",
         f'host = "{profile.host}"',
@@ -151,6 +150,28 @@ def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
                      f"  # [credentials.{profile.credential}]: client_sap = {profile.client_sap},"
                      f' auth = "{profile.authentication}"')
     return "\n".join(lines) + "\n"
+
+
+def _serial_snippet(profile: ConnectionProfile, name: str) -> str:
+    from dlmsdoctor.config import TargetConfig
+    from dlmsdoctor.config_write import target_table
+
+    named = profile.authentication != "none" and profile.credential
+    target = TargetConfig(
+        name=name,
+        host=profile.device or profile.host,
+        port=0,
+        server_address=server_address(profile),
+        address_size=profile.address_size,
+        credentials=(profile.credential,) if named and profile.credential else (),
+        link=profile.link,
+        baud=str(profile.baud) if profile.baud else None,
+        # an optical head signs on at 7E1 and switches to 8N1 by the standard: no format
+        serial_format=profile.format if profile.link != "optical" else None,
+    )
+    notes = {"credentials": f"[credentials.{profile.credential}]: client_sap = "
+             f'{profile.client_sap}, auth = "{profile.authentication}"'} if named else {}
+    return target_table(target, notes)
 
 
 def profile_forms(profile: ConnectionProfile) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -236,11 +237,6 @@ class ProbeScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
-        if values.link != "tcp":  # [targets.NAME] holds host and port: no line settings yet
-            self.notify(f"{values.host} is a serial line: the config's targets hold TCP meters "
-                        "only (host, port), so it is not saved; type the device in Host.",
-                        title="Not saved", severity="warning", timeout=10)
-            return
         from dlmsdoctor.screens.modals import NameScreen
 
         def chosen(name: str | None) -> None:
@@ -248,6 +244,8 @@ class ProbeScreen(Screen[None]):
                 self._save_target(name, values)
 
         default = values.host.replace(":", "-").replace(".", "-")
+        if values.link != "tcp":  # /dev/ttyUSB0 -> ttyUSB0; rfc2217://h:p -> rfc2217-h-p
+            default = "-".join(re.findall(r"[A-Za-z0-9_]+", values.host.removeprefix("/dev/")))
         self.app.push_screen(
             NameScreen("Save this target in the config as", default), chosen
         )

@@ -248,6 +248,18 @@ def target_snippet(
         snippet = toml_snippet(profile, name)
         credential = profile.credential if profile.authentication != "none" else None
         note = "With the working profile of the last run."
+    elif values.link != "tcp":  # a serial line, an optical head, an RFC 2217 bridge
+        from dlmsdoctor.config import TargetConfig
+        from dlmsdoctor.config_write import target_table
+
+        credential = values.credential
+        snippet = target_table(TargetConfig(
+            name, values.host, 0, server_address=values.server_address,
+            address_size=values.address_size, serial_number=values.serial_number,
+            credentials=(credential,) if credential and credential not in kept else (),
+            link=values.link, baud=values.baud,
+            serial_format=None if values.link == "optical" else values.serial_format))
+        note = "From the form (no run of this target yet)."
     else:
         lines = [f"[targets.{name}]", f'host = "{values.host}"', f"port = {values.port}"]
         if values.framing != "auto":

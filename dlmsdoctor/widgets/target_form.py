@@ -171,7 +171,12 @@ class TargetForm(VerticalScroll):
     def fill_target(self, target: TargetConfig) -> None:
         """Fill the fields from a config target (chosen in Saved, or typed in Host)."""
         self.query_one("#host", Input).value = target.host
-        self.query_one("#port", Input).value = str(target.port)
+        if target.link != "tcp":  # a serial line: its rate, format and head, as saved
+            self._choose("#baud", BAUDS, target.baud or "auto")
+            self._choose("#serial-format", SERIAL_FORMATS, target.serial_format or "8N1")
+            self.query_one("#optical", Checkbox).value = target.optical
+        else:
+            self.query_one("#port", Input).value = str(target.port)
         self.query_one("#framing", Select).value = target.framing or "auto"
         self.query_one("#server-address", Input).value = target.server_address or ""
         self.query_one("#address-size", Select).value = target.address_size or 0
@@ -181,6 +186,13 @@ class TargetForm(VerticalScroll):
             credential.value = target.credentials[0]
         else:
             credential.clear()
+
+    def _choose(self, select_id: str, choices: list[tuple[str, str]], value: str) -> None:
+        # a saved rate or format the list lacks (600, 7O1) is offered, never replaced
+        select = self.query_one(select_id, Select)
+        if value not in dict(choices).values():
+            select.set_options([*choices, (value, value)])
+        select.value = value
 
     def set_values(self, values: TargetValues) -> None:
         """Fill every field (a preset run: the demo shows what it probes)."""

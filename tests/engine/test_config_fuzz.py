@@ -17,8 +17,8 @@ from dlmsdoctor.config import ConfigError, host_problem, load_config, parse_conf
 
 CRED_KEYS = ["client_sap", "auth", "password", "system_title", "block_cipher_key",
              "authentication_key"]
-TARGET_KEYS = ["host", "port", "framing", "server_address", "address_size", "serial_number",
-               "credentials"]
+TARGET_KEYS = ["host", "port", "device", "baud", "serial_format", "optical", "framing",
+               "server_address", "address_size", "serial_number", "credentials"]
 
 
 def toml_value(value: Any) -> str:
@@ -52,7 +52,9 @@ def toml_text(doc: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 scalars = (st.integers(-(2**70), 2**70) | st.booleans() | st.floats() | st.text(max_size=80)
            | st.sampled_from(["low", "none", "gmac", "1/17", "127.0.0.1", "a" * 70 + ".x",
-                              "00112233445566778899AABBCCDDEEFF", "auto", "hdlc", "wrapper"]))
+                              "00112233445566778899AABBCCDDEEFF", "auto", "hdlc", "wrapper",
+                              "/dev/ttyUSB0", "COM3", "serial:", "rfc2217://127.0.0.1:7000",
+                              "8N1", "7E1", "9600"]))
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                       | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
 tables = {
@@ -76,11 +78,17 @@ def test_any_toml_is_read_or_refused_with_a_config_error(doc: dict[str, Any]) ->
     except ConfigError as exc:
         assert str(exc).startswith(str(path)), str(exc)
         return
+    from dlmsdoctor.targets import options_for_config
+
     for target in config.targets.values():  # what was read is usable as it stands
         assert isinstance(target.port, int) and not isinstance(target.port, bool)
         assert target.address_size in (None, 1, 2, 4) and not isinstance(target.address_size,
                                                                           bool)
-        assert host_problem(target.host) is None
+        if target.link == "tcp":
+            assert host_problem(target.host) is None
+        options = options_for_config(target)  # never an OptionsError: it was checked
+        assert (options.host, options.port, options.link) == (target.host, target.port,
+                                                              target.link)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
