@@ -135,9 +135,11 @@ def toml_snippet(profile: ConnectionProfile, name: str = "meter") -> str:
     (or the bridge's URL), the rate and format that answered, ``optical = true``."""
     if profile.link != "tcp":
         return _serial_snippet(profile, name)
+    from dlmsdoctor.config import toml_key, toml_string
+
     lines = [
-        f"[targets.{name}]",
-        f'host = "{profile.host}"',
+        f"[targets.{toml_key(name)}]",  # a name with a dot must not open a nested table
+        f"host = {toml_string(profile.host)}",
         f"port = {profile.port}",
         f'framing = "{profile.framing}"',
     ]

@@ -261,7 +261,11 @@ def target_snippet(
             serial_format=None if values.link == "optical" else values.serial_format))
         note = "From the form (no run of this target yet)."
     else:
-        lines = [f"[targets.{name}]", f'host = "{values.host}"', f"port = {values.port}"]
+        from dlmsdoctor.config import toml_key, toml_string
+
+        # quoted where needed: a name with a dot would open a nested table
+        lines = [f"[targets.{toml_key(name)}]", f"host = {toml_string(values.host)}",
+                 f"port = {values.port}"]
         if values.framing != "auto":
             lines.append(f'framing = "{values.framing}"')
         if values.server_address:

@@ -128,3 +128,6 @@ def test_the_printed_profile_snippet_loads_back_as_the_same_target(auth: str) ->
     )
     target = parse_config(toml_snippet(wrapper)).targets["meter"]
     assert (target.framing, target.server_address, target.address_size) == ("wrapper", None, None)
+    # a name with a dot (the TUI's name dialog allows one) stays one table, not a nested one
+    dotted = parse_config(toml_snippet(wrapper, "site.7")).targets["site.7"]
+    assert (dotted.host, dotted.port) == ("10.0.0.5", 4059)
