@@ -102,6 +102,8 @@ class LadderView:
             self.rows[event.step_id] = _Row(event.step_id, event.title, event.layer, event.at)
         elif isinstance(event, StepFinished):
             row = self.rows.get(event.step_id) or _Row(event.step_id, event.step_id, "", event.at)
+            # finished again: a late answer settled it (a pipe's line then says so)
+            again = row.finished is not None
             self.rows[event.step_id] = row
             row.status, row.summary, row.finished = event.status, event.summary, event.at
             if self.live_mode:
@@ -113,7 +115,7 @@ class LadderView:
                         earlier.status = StepStatus.RECOVERED
                         earlier.summary = f"{earlier.summary}; recovered by {row.step_id}"
             else:
-                self._print_plain(row)
+                self._print_plain(row, again)
         elif isinstance(event, FrameSent):
             self.frames_sent += 1
         elif isinstance(event, FrameReceived):
@@ -125,13 +127,15 @@ class LadderView:
         if self._live is not None:
             self._live.update(self._render())
 
-    def _print_plain(self, row: _Row) -> None:
+    def _print_plain(self, row: _Row, again: bool = False) -> None:
         mark, style = MARK.get(row.status, ("    ", ""))
         line = Text()
         line.append(f"[{mark}] ", style=style)
         line.append(f"{row.step_id:<18} ", style="bold")
+        if again:
+            line.append("now: ", style="bold")  # settled by a later answer: replaces its line
         line.append(plain_error(row.summary or row.title))
-        if row.finished is not None and row.status not in (StepStatus.SKIPPED,):
+        if row.finished is not None and row.status not in (StepStatus.SKIPPED,) and not again:
             line.append(f"  ({row.finished - row.started:.2f} s)", style="dim")
         self.console.print(line, soft_wrap=True)
         if row.status in (StepStatus.FAILED, StepStatus.ERROR):
