@@ -48,7 +48,12 @@ from dlmsdoctor.screens.probe_run import (
 )
 from dlmsdoctor.session import Session, StepRecord
 from dlmsdoctor.widgets.ladder import Ladder
-from dlmsdoctor.widgets.target_form import FormError, TargetForm, TargetValues
+from dlmsdoctor.widgets.target_form import (
+    FormError,
+    TargetForm,
+    TargetValues,
+    host_forms_line,
+)
 
 
 class ProbeScreen(Screen[None]):
@@ -79,7 +84,7 @@ class ProbeScreen(Screen[None]):
         self._frames_seen = 0
         self._logins = 0
         self._logins_left: int | None = None  # None: no run of ours (an opened session)
-        self._last_line = "Ready."
+        self._last_line = f"Ready. {host_forms_line()}"
         self._worker: Worker[None] | None = None
         self._opened_pending: Session | None = None
         self._ready = False  # composed and mounted (is_mounted is still False in on_mount)
@@ -102,7 +107,7 @@ class ProbeScreen(Screen[None]):
                     yield Button("Save", id="save-target", compact=True)
             with Vertical(id="probe-right"):
                 yield Ladder(id="ladder")
-                yield Static("Ready.", id="probe-status")
+                yield Static(Text(self._last_line), id="probe-status")
         yield Footer()
 
     # -- config ----------------------------------------------------------------------------
@@ -232,8 +237,8 @@ class ProbeScreen(Screen[None]):
         form = self.query_one(TargetForm)
         try:
             values = form.values()
-        except FormError as exc:
-            self.notify(str(exc), severity="error")
+        except FormError as exc:  # plain text: "[v6]:port" is not markup
+            self.notify(str(exc), severity="error", markup=False, timeout=10)
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
         if values.link != "tcp":  # [targets.NAME] holds host and port: no line settings yet
@@ -287,8 +292,8 @@ class ProbeScreen(Screen[None]):
         form = self.query_one(TargetForm)
         try:
             values = form.values()
-        except FormError as exc:
-            self.notify(str(exc), severity="error")
+        except FormError as exc:  # plain text: "[v6]:port" is not markup
+            self.notify(str(exc), severity="error", markup=False, timeout=10)
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
         try:
