@@ -1,10 +1,25 @@
-"""Hand-made sessions for the TUI tests: real frame bytes (built with the codec), fixed times.
+"""The one fixture module of the TUI tests: hand-made sessions, and the simulated meters the live
+tests drive the app against, with what every such test needs around them.
 
-The story: a meter behind a bridge; SNRM to the wrong address goes unanswered, SNRM to 1/17 gets
-a UA, the LLS login is rejected (authentication-failure), and one RX frame has a broken FCS.
+Sessions: real frame bytes (built with the codec), fixed times. The story: a meter behind a
+bridge; SNRM to the wrong address goes unanswered, SNRM to 1/17 gets a UA, the LLS login is
+rejected (authentication-failure), and one RX frame has a broken FCS.
+
+Meters: ``tcp_meter`` (the simulated meter on 127.0.0.1, a free port), ``serial_meter`` (the
+same on a pseudo-terminal, optionally behind an optical head); ``story_at(port)`` is the story
+whose working profile is that meter (what the object browser connects with); ``write_config``,
+``record_ladder`` and ``Keys`` are the config file, the ladder's states and the counted keys of
+the tests that probe them. ``tests/tui/conftest.py`` holds the pytest fixtures built on these.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
 
 from dlmsdoctor.codec.hdlc import ServerAddress, build_disc, build_i, build_snrm, build_ua
 from dlmsdoctor.events import Direction, StepStatus
@@ -22,7 +37,13 @@ from dlmsdoctor.session import (
     StepRecord,
     Target,
 )
+from dlmsdoctor.sim.meter import SimulatedMeter
+from dlmsdoctor.sim.profile import Profile
 from dlmsdoctor.widgets.frame_decode import classify
+from dlmsdoctor.widgets.ladder import Ladder
+from tests.engine.pty_meter import pty_meter as serial_meter
+
+__all__ = ["serial_meter"]  # the pty meter of tests/engine, for the TUI's serial tests
 
 SERVER = ServerAddress(1, 17, 2)
 WRONG = ServerAddress(1, 1, 2)
@@ -167,3 +188,83 @@ def big_session(count: int) -> Session:
         for i in range(count)
     ]
     return session
+
+
+# -- meters ------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def tcp_meter(
+    profile: str | Profile = "default", faults: Sequence[str] = ()
+) -> AsyncIterator[SimulatedMeter]:
+    """The simulated meter listening on 127.0.0.1 (a free port: ``meter.port``), stopped after."""
+    async with SimulatedMeter(profile, list(faults)) as meter:
+        assert meter.port is not None
+        yield meter
+
+
+def story_at(port: int, **profile: object) -> Session:
+    """The story session whose working profile is the meter on ``port`` (public client 16 by
+    default; ``client_sap=1, authentication="low", credential="mgmt"`` for a set)."""
+    session = story_session()
+    assert session.diagnosis is not None
+    fields: dict[str, object] = {"client_sap": 16, "authentication": "none", **profile}
+    session.diagnosis.profile = ConnectionProfile(
+        "127.0.0.1", port, "hdlc", 1, 1, 2, **fields  # type: ignore[arg-type]
+    )
+    return session
+
+
+def mgmt_set(password: str) -> str:
+    """The config's credential set ``mgmt``: client 1, LLS with ``password``."""
+    return f'[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "{password}"\n'
+
+
+def write_config(root: Path, text: str) -> Path:
+    """``text`` as the config file under ``root`` (the hermetic dirs' config folder)."""
+    folder = root / "config"
+    folder.mkdir(exist_ok=True)
+    path = folder / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def record_ladder(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, StepStatus]]:
+    """Every (rung, state) the ladder is asked to show, in order."""
+    seen: list[tuple[str, StepStatus]] = []
+    original = Ladder.update_step
+
+    def spy(self: Ladder, step: StepRecord) -> None:
+        seen.append((step.id, step.status))
+        original(self, step)
+
+    monkeypatch.setattr(Ladder, "update_step", spy)
+    return seen
+
+
+class Keys:
+    """Presses keys and counts them (typed text counts one key a character)."""
+
+    def __init__(self, pilot: Pilot) -> None:
+        self.pilot = pilot
+        self.count = 0
+
+    async def __call__(self, *keys: str) -> None:
+        for key in keys:
+            await self.pilot.press(key)
+            self.count += 1
+        await self.pilot.pause()
+
+    async def type(self, text: str) -> None:
+        await self(*text)
+
+    async def settle(self) -> None:
+        await self.pilot.app.workers.wait_for_complete()
+        await self.pilot.pause()
+
+    async def probe(self, port: int) -> None:
+        """From the app's first screen: ``127.0.0.1:PORT`` in Host, ctrl+r, the run's end."""
+        await self.settle()
+        await self.type(f"127.0.0.1:{port}")
+        await self("ctrl+r")
+        await self.settle()

@@ -8,23 +8,19 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Static, Tree
 
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.screens.browser import BrowserScreen
-from dlmsdoctor.session import ConnectionProfile
-from dlmsdoctor.sim.meter import SimulatedMeter
 from dlmsdoctor.sim.profile import load_profile
-from tests.tui.fixtures import story_session
+from tests.tui.fixtures import mgmt_set, story_at, story_session, tcp_meter, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _app(port: int, folder: Path) -> DoctorApp:
-    session = story_session()
-    assert session.diagnosis is not None
-    session.diagnosis.profile = ConnectionProfile("127.0.0.1", port, "hdlc", 1, 1, 2, 16, "none")
-    return create_app(session, start_screen="diagnosis", sessions_dir=folder)
+    return create_app(story_at(port), start_screen="diagnosis", sessions_dir=folder)
 
 
 def _node(tree: Tree, obis: str, attribute: int | None = None):  # type: ignore[no-untyped-def]
@@ -37,16 +33,31 @@ def _node(tree: Tree, obis: str, attribute: int | None = None):  # type: ignore[
     raise AssertionError(f"{obis} not in the tree")
 
 
+async def _connect(pilot: Pilot) -> None:
+    """F7, ctrl+r: the browser associates with the working profile and lists the objects."""
+    await pilot.press("f7", "ctrl+r")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _read(pilot: Pilot, tree: Tree, leaf) -> None:  # type: ignore[no-untyped-def]
+    """Open the attribute's object, put the cursor on it and read it (enter)."""
+    leaf.parent.expand()
+    await pilot.pause()
+    tree.move_cursor(leaf)
+    tree.focus()
+    await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def test_list_read_register_and_clock_release_on_quit(tmp_path: Path) -> None:
     profile = load_profile("default")
     assert (profile.objects.voltage, profile.objects.voltage_scaler) == (2305, -1)
-    async with SimulatedMeter(profile) as meter:
-        assert meter.port is not None
+    async with tcp_meter(profile) as meter:
         app = _app(meter.port, tmp_path / "sessions")
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("f7", "ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _connect(pilot)
             screen = app.screen
             assert isinstance(screen, BrowserScreen) and screen.connected
             tree = screen.query_one("#objects", Tree)
@@ -58,23 +69,12 @@ async def test_list_read_register_and_clock_release_on_quit(tmp_path: Path) -> N
 
             # the register's value: its scaler is read and applied
             leaf = _node(tree, "1.0.32.7.0.255", 2)
-            voltage.expand()
-            await pilot.pause()
-            tree.move_cursor(leaf)
-            tree.focus()
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _read(pilot, tree, leaf)
             assert "230.5 V" in str(leaf.label), leaf.label
             assert "230.5 V" in str(screen.query_one("#value", Static).render())
 
             clock = _node(tree, "0.0.1.0.0.255", 2)
-            clock.parent.expand()  # type: ignore[union-attr]
-            await pilot.pause()
-            tree.move_cursor(clock)
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _read(pilot, tree, clock)
             label = str(clock.label)
             assert "time = 20" in label and ":" in label, label  # a date, not hex
 
@@ -99,24 +99,15 @@ async def test_list_read_register_and_clock_release_on_quit(tmp_path: Path) -> N
 
 
 async def test_esc_releases_and_the_session_is_saved_with_the_reads(tmp_path: Path) -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         folder = tmp_path / "sessions"
         app = _app(meter.port, folder)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("f7", "ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _connect(pilot)
             screen = app.screen
             assert isinstance(screen, BrowserScreen)
             tree = screen.query_one("#objects", Tree)
-            leaf = _node(tree, "1.0.1.8.0.255", 2)
-            leaf.parent.expand()  # type: ignore[union-attr]
-            await pilot.pause()
-            tree.move_cursor(leaf)
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _read(pilot, tree, _node(tree, "1.0.1.8.0.255", 2))
             await pilot.press("escape")
             await app.workers.wait_for_complete()
             await pilot.pause()
@@ -155,23 +146,12 @@ async def test_browser_logs_in_with_the_profiles_credential_set(
     rung, the ledger records it) and a probe cannot start while the browser holds the meter."""
     from dlmsdoctor.ledger import LoginLedger
 
-    config = hermetic_dirs / "config"
-    config.mkdir(exist_ok=True)
-    (config / "config.toml").write_text(
-        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "00000000"\n', "utf-8"
-    )
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
-        session = story_session()
-        assert session.diagnosis is not None
-        session.diagnosis.profile = ConnectionProfile(
-            "127.0.0.1", meter.port, "hdlc", 1, 1, 2, 1, "low", "mgmt"
-        )
+    write_config(hermetic_dirs, mgmt_set("00000000"))
+    async with tcp_meter() as meter:
+        session = story_at(meter.port, client_sap=1, authentication="low", credential="mgmt")
         app = create_app(session, sessions_dir=tmp_path / "sessions")
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("f7", "ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _connect(pilot)
             screen = app.screen
             assert isinstance(screen, BrowserScreen) and screen.connected
             assert screen.query_one("#objects", Tree).root.children
@@ -192,8 +172,7 @@ async def test_browser_logs_in_with_the_profiles_credential_set(
 
 async def test_keyboard_only_read_with_the_filter(tmp_path: Path) -> None:
     """F7, ctrl+r, /, the OBIS code, enter (the value attribute is under the cursor), enter."""
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         app = _app(meter.port, tmp_path / "sessions")
         async with app.run_test(size=(80, 24)) as pilot:
             pressed = ["f7", "ctrl+r"]

@@ -16,7 +16,7 @@ from textual.widgets import Input, TextArea
 
 from dlmsdoctor.app import create_app
 from dlmsdoctor.screens.frames import TREE_INTERVAL, FramesScreen
-from tests.tui.fixtures import story_session
+from tests.tui.fixtures import mgmt_set, story_session, write_config
 
 SIZES = [(80, 24), (100, 30), (160, 50)]
 
@@ -131,11 +131,7 @@ def test_screen_snapshot(
     keys: tuple[str, ...],
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a relative sessions folder: the same picture on every run
-    config = tmp_path / "config"
-    config.mkdir(exist_ok=True)
-    (config / "config.toml").write_text(
-        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "s3cret"\n', "utf-8"
-    )
+    write_config(tmp_path, mgmt_set("s3cret"))
     folder = Path("sessions")
     folder.mkdir()
     (folder / "story.json").write_text(story_session().dumps(), encoding="utf-8")
