@@ -36,8 +36,8 @@ class HostForm:
 # parser). The help (F1), Host's placeholder, tooltip and empty-Host message are built from this
 # table; tests/tui/test_host_forms.py reads targets.py and fails on a form that is not here.
 HOST_FORMS = (
-    HostForm("host", "meter-7.example"),
     HostForm("host:port", "192.0.2.10:4061"),
+    HostForm("host", "meter-7.example"),
     HostForm("[v6]:port", "[2001:db8::7]:4061"),
     HostForm("/dev/ttyUSB0", "/dev/ttyUSB0"),
     HostForm("COM3", "COM3"),
@@ -74,17 +74,28 @@ def _words(text: str) -> str:
     return text.format(**names)
 
 
+def _groups() -> dict[str, list[str]]:
+    """link -> the forms the parser gives that link, in HOST_FORMS' order."""
+    groups: dict[str, list[str]] = {}
+    for form in HOST_FORMS:
+        groups.setdefault(host_link(form), []).append(form.shown)
+    return groups
+
+
 def host_forms_line() -> str:
     """Every form in one sentence: the empty-Host message, Host's tooltip, the status line."""
-    forms = ", ".join(f.shown for f in HOST_FORMS if host_link(f) != "rfc2217")
-    bridges = ", ".join(f.shown for f in HOST_FORMS if host_link(f) == "rfc2217")
+    groups = _groups()
     fields = ", ".join(label for _, label in SERIAL_FIELDS)
-    return (f"Host takes {forms} (a serial line: {fields}), {bridges} or {SAVED_TARGET} "
-            "(F1: what each means).")
+    said = [", ".join(shown) + (f" (a serial line: {fields})" if link == "serial" else "")
+            for link, shown in groups.items()]
+    return f"Host takes {'; '.join(said)}; or {SAVED_TARGET} (F1: what each means)."
 
 
 def host_placeholder() -> str:
-    return ", ".join(f.shown for f in HOST_FORMS)
+    """Every form, one of each link first: the start is what a narrow field shows (80x24:
+    "host:port, /dev/ttyUSB0, ")."""
+    firsts = [shown[0] for shown in _groups().values()]
+    return ", ".join(firsts + [f.shown for f in HOST_FORMS if f.shown not in firsts])
 
 
 def host_forms_help(indent: int) -> list[str]:
@@ -92,12 +103,9 @@ def host_forms_help(indent: int) -> list[str]:
     followed by what it means; the optical head (a serial line with Optical ticked) after the
     serial forms."""
     pad, deeper = " " * indent, " " * (indent + 4)
-    groups: dict[str, list[str]] = {}
-    for form in HOST_FORMS:
-        groups.setdefault(host_link(form), []).append(form.shown)
     optical = dict(SERIAL_FIELDS)["optical"]
     lines: list[str] = []
-    for link, shown in groups.items():
+    for link, shown in _groups().items():
         lines += [pad + ", ".join(shown), deeper + _words(LINK_MEANINGS[link])]
         if link == "serial":
             lines += [pad + f"the same with {optical} ticked ({cli_flag('optical')})",

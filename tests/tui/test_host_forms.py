@@ -128,8 +128,10 @@ def test_each_example_is_taken_by_the_parser_as_the_help_says() -> None:
     for form in HOST_FORMS:
         options = targets.options_for(form.example)  # raises on a form the CLI refuses
         assert options.link == targets.link_of(form.example)
-    host, port = (targets.options_for(f.example) for f in HOST_FORMS[:3:2])
-    assert (host.port, port.host, port.port) == (4059, "2001:db8::7", 4061)
+    parsed = {f.shown: targets.options_for(f.example) for f in HOST_FORMS}
+    assert parsed["host"].port == 4059  # the default port
+    assert (parsed["[v6]:port"].host, parsed["[v6]:port"].port) == ("2001:db8::7", 4061)
+    assert (parsed["host:port"].host, parsed["host:port"].port) == ("192.0.2.10", 4061)
 
 
 def test_the_words_name_every_form_and_option() -> None:
