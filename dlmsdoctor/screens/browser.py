@@ -22,11 +22,19 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from dlmsdoctor.browse import BrowseError, BrowseSession, OpenResult, ReadResult, options_for
+from dlmsdoctor.browse import (
+    SESSION_KIND,
+    BrowseError,
+    BrowseSession,
+    OpenResult,
+    ReadResult,
+    options_for,
+)
 from dlmsdoctor.config import ConfigError, Credential
 from dlmsdoctor.cosem_values import ObjectEntry, attribute_name, readable
 from dlmsdoctor.events import Event, FrameReceived, FrameSent
 from dlmsdoctor.screens import probe_messages as pm
+from dlmsdoctor.screens.kinds import reads_line
 from dlmsdoctor.screens.layout import BREAKPOINTS
 from dlmsdoctor.screens.probe_run import live_frame, new_session
 from dlmsdoctor.session import ConnectionProfile, Session
@@ -159,7 +167,7 @@ class BrowserScreen(Screen[None]):
         ledger = preset.ledger if preset is not None else None
         self._live = new_session(TargetValues(
             profile.host, profile.port, profile.framing, None, profile.address_size, None,
-            profile.credential))
+            profile.credential), kind=SESSION_KIND)
         self.post_message(pm.LiveSessionStarted(self._live))
         self._browser = BrowseSession(options, ledger=ledger, on_event=self._on_event)
         self._opening = True
@@ -376,10 +384,11 @@ class BrowserScreen(Screen[None]):
 
             sessions_dir = getattr(self.app, "sessions_dir", None)
             try:
-                saved = f" Session saved: {save_session(session, sessions_dir)}"
+                saved = f" Browsing session saved: {save_session(session, sessions_dir)}"
             except OSError as exc:
-                saved = f" The session could not be saved: {exc.strerror or exc}"
-        self._status(f"Released ({release.summary if release else 'no release rung'}).{saved}")
+                saved = f" The browsing session could not be saved: {exc.strerror or exc}"
+        self._status(f"Released ({release.summary if release else 'no release rung'}); "
+                     f"{reads_line(session)}.{saved}")
         self.post_message(pm.RunCompleted(session))
 
 

@@ -31,6 +31,7 @@ from dlmsdoctor.events import (
 )
 from dlmsdoctor.screens import probe_messages as pm
 from dlmsdoctor.screens.credentials import CredentialStore
+from dlmsdoctor.screens.kinds import kind_name, reads_line
 from dlmsdoctor.screens.layout import BREAKPOINTS, SHORT_BREAKPOINTS
 from dlmsdoctor.screens.probe_run import (
     Prelude,
@@ -227,7 +228,12 @@ class ProbeScreen(Screen[None]):
         self.query_one(Ladder).reset(session.steps)
         headline = session.diagnosis.headline if session.diagnosis else ""
         when = session.started_at.replace("T", " ")[:19]
-        self._status(f"Session of {when} (opened). {headline}  ctrl+r probes again.".strip())
+        if session.kind == "browse":  # its reads are rungs of the ladder, each with its value
+            self._status(f"Browsing session of {when} (opened): {reads_line(session)}. "
+                         f"{headline}  F7, ctrl+r browses again.".strip())
+            return
+        name = "Session" if session.kind == "probe" else kind_name(session).capitalize()
+        self._status(f"{name} of {when} (opened). {headline}  ctrl+r probes again.".strip())
 
     @on(Button.Pressed, "#save-target")
     def action_save_target(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Static, Tree
+from textual.widgets import DataTable, Input, Static, Tree
 
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.screens.browser import BrowserScreen
@@ -196,3 +196,73 @@ async def test_keyboard_only_read_with_the_filter(tmp_path: Path) -> None:
             await app.workers.wait_for_complete()
             await pilot.pause()
         assert meter.open_associations() == []
+
+
+async def test_a_browsing_session_is_listed_reopened_exported_and_run_again_as_one(
+    tmp_path: Path, hermetic_dirs: Path
+) -> None:
+    """Kind "browse" from the browser to History (kind column, notes), reopened (its reads on
+    Diagnosis and F2, in a browsing session's words), exported (the dialog and the report say
+    so) and run again from History: the browser connects, not a probe."""
+    folder = tmp_path / "sessions"
+    async with tcp_meter() as meter:
+        app = _app(meter.port, folder)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _connect(pilot)
+            assert app.session is not None and app.session.kind == "browse"  # the live one too
+            tree = app.screen.query_one("#objects", Tree)
+            await _read(pilot, tree, _node(tree, "1.0.32.7.0.255", 2))
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            status = str(app.screen.query_one("#browser-status", Static).render())
+            assert "3 reads" in status and "Browsing session saved" in status, status
+        (saved,) = folder.glob("*.json")
+        assert '"kind": "browse"' in saved.read_text(encoding="utf-8")
+
+        app = create_app(sessions_dir=folder)  # the next morning
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f5")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            table = app.screen.query_one(DataTable)
+            assert table.get_row_at(0)[-1] == "browse"
+            notes = str(app.screen.query_one("#history-notes", Static).render())
+            assert notes.startswith("browse (3 reads) ok:"), notes
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen.id == "diagnosis"
+            reads = str(app.screen.query_one("#browse-reads", Static).render())
+            assert reads.startswith("Browsing session: 3 reads"), reads
+            assert "1.0.32.7.0.255 value = 230.5 V" in reads
+            await pilot.press("f2")
+            await pilot.pause()
+            status = str(app.screen.query_one("#probe-status", Static).render())
+            assert "Browsing session of" in status and "probes again" not in status, status
+
+            await pilot.press("f4", "r")
+            await pilot.pause()
+            title = str(app.screen.query_one(".modal-title", Static).render())
+            assert title == "Export the report of the browsing session"
+            app.screen.query_one("#export-path", Input).value = str(tmp_path / "r.md")
+            await pilot.press("enter")
+            await pilot.pause()
+            shown = " ".join(str(n.message) for n in app._notifications)
+            assert "Report of the browsing session written" in shown, shown
+            report = (tmp_path / "r.md").read_text(encoding="utf-8")
+            assert "object browser read" in report and "230.5 V" in report
+
+            await pilot.press("f5")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("ctrl+r")  # run again: browse again
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BrowserScreen) and screen.connected
+            assert not app.get_screen("probe").running  # type: ignore[attr-defined]
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []
+        assert len(list(folder.glob("*.json"))) == 2  # the second browsing session, saved
