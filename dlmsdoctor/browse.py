@@ -101,15 +101,25 @@ def options_for(
     credential: Credential | None = None,
     base: ProbeOptions | None = None,
 ) -> ProbeOptions:
-    """Probe options that go straight to a working profile: no ping, no discovery."""
+    """Probe options that go straight to a working profile: no ping, no discovery. A serial
+    profile opens its line again at the rate and format that answered (an optical head signs
+    on again), as ``dlmsdoctor probe DEVICE --baud RATE`` would."""
     server = ProbeOptions.parse_server_address(
         f"{profile.server_logical}"
         + (f"/{profile.server_physical}" if profile.server_physical is not None else "")
     )
+    if base is None and profile.link != "tcp":
+        from dlmsdoctor.targets import options_for as target_options
+
+        optical = profile.link == "optical"
+        base = target_options(profile.device or profile.host,
+                              baud=str(profile.baud) if profile.baud else None,
+                              serial_format=None if optical else profile.format,
+                              optical=optical)
     base = base or ProbeOptions(host=profile.host)
     return dataclasses.replace(
         base,
-        host=profile.host,
+        host=base.host if profile.link != "tcp" else profile.host,
         port=profile.port,
         framing=profile.framing if profile.framing in ("hdlc", "wrapper") else "auto",
         server_address=server,

@@ -32,6 +32,7 @@ from dlmsdoctor.browse import (
 )
 from dlmsdoctor.config import ConfigError, Credential
 from dlmsdoctor.cosem_values import ObjectEntry, attribute_name, readable
+from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import Event, FrameReceived, FrameSent
 from dlmsdoctor.screens import probe_messages as pm
 from dlmsdoctor.screens.kinds import reads_line
@@ -119,7 +120,7 @@ class BrowserScreen(Screen[None]):
         if self._browser is not None:
             o = self._browser.options
             who = o.credentials[0].name if o.credentials else "public client 16"
-            title.update(f"Object browser: {o.host}:{o.port} as {who}  (esc releases)")
+            title.update(f"Object browser: {_where(o)} as {who}  (esc releases)")
             return
         profile = self._profile()
         if profile is None:
@@ -128,7 +129,7 @@ class BrowserScreen(Screen[None]):
                          "working profile it found.")
         else:
             who = profile.credential or "public client 16"
-            title.update(f"Object browser: {profile.host}:{profile.port}, {who}")
+            title.update(f"Object browser: {_where(options_for(profile))}, {who}")
             self._status("ctrl+r connects (GET only; the meter is released on esc or quit).")
 
     def _status(self, line: str) -> None:
@@ -172,7 +173,7 @@ class BrowserScreen(Screen[None]):
         self._browser = BrowseSession(options, ledger=ledger, on_event=self._on_event)
         self._opening = True
         self.query_one("#objects", Tree).clear()
-        self._status(f"Associating with {profile.host}:{profile.port}…")
+        self._status(f"Associating with {_where(options)}…")
         self._title()
         self._open(self._browser)
 
@@ -390,6 +391,13 @@ class BrowserScreen(Screen[None]):
         self._status(f"Released ({release.summary if release else 'no release rung'}); "
                      f"{reads_line(session)}.{saved}")
         self.post_message(pm.RunCompleted(session))
+
+
+def _where(options: ProbeOptions) -> str:
+    """host:port, or the serial line with its rate and format (the Probe screen's words)."""
+    from dlmsdoctor.targets import describe
+
+    return describe(options)
 
 
 def _matches(entry: ObjectEntry, pattern: str) -> bool:

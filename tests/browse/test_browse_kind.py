@@ -97,3 +97,38 @@ async def test_a_probe_run_stays_a_probe() -> None:
     assert result.session.kind == "probe" and reads_of(result.session) == []
     md = render_report(result.session, "md", "en")
     assert "dlmsdoctor tested" in md and "object browser read" not in md
+
+
+async def test_a_serial_profile_is_browsed_on_its_line(tmp_path: Path) -> None:
+    """The working profile of a serial run opens the same line again at the rate that answered
+    (not a TCP connection to the device's path), and an optical one signs on again."""
+    from dlmsdoctor.browse import options_for
+    from tests.tui.fixtures import serial_meter
+
+    for optical in (False, True):
+        async with serial_meter(optical=optical) as meter:
+            probed = await probe_and_diagnose(
+                targets_options(str(meter.serial_path), optical), ledger=MemoryLedger(),
+                save=False)
+            assert probed.session.diagnosis is not None
+            profile = probed.session.diagnosis.profile
+            assert profile is not None and profile.link == ("optical" if optical else "serial")
+            options = options_for(profile)
+            assert (options.link, options.host, options.port) == (
+                profile.link, str(meter.serial_path), 0)
+            browser = BrowseSession(options, ledger=MemoryLedger())
+            opened = await browser.open()
+            assert opened.ok, opened.reason
+            voltage = await browser.read(3, VOLTAGE, 2)
+            session = await browser.close()
+            assert voltage.text.startswith("230.5 V"), voltage.text
+            assert session.kind == "browse" and session.target.link == profile.link
+            assert meter.unreleased_associations() == []
+
+
+def targets_options(device: str, optical: bool) -> ProbeOptions:
+    import dataclasses
+
+    from dlmsdoctor.targets import options_for
+
+    return dataclasses.replace(options_for(device, optical=optical), timeout=1.0)
