@@ -268,3 +268,36 @@ class Keys:
         await self.type(f"127.0.0.1:{port}")
         await self("ctrl+r")
         await self.settle()
+
+
+def browse_session() -> Session:
+    """A browsing session of the story's meter as the object browser records it (kind
+    "browse"): the rungs to the association, three reads (one refused), the release."""
+    session = story_session()
+    ok, warn = StepStatus.OK, StepStatus.WARNING
+    session.id = "20260101-000500-browse"
+    session.kind = "browse"
+    session.steps = [
+        StepRecord("tcp.connect", "TCP connection", "tcp", ok, 0.0, 0.05, "connected in 1 ms"),
+        StepRecord("hdlc.snrm", "HDLC link (SNRM/UA)", "hdlc", ok, 0.05, 0.1,
+                   "UA from 1/17 (2-byte): max info 128/128, window 1/1"),
+        StepRecord("assoc.public", "Public association (client 16, no authentication)",
+                   "association", ok, 0.1, 0.15, "accepted: client 16, none, max PDU 1024"),
+        StepRecord("browse", "Object browser (GET only)", "cosem", warn, 0.15, 9.5,
+                   "3 read(s), 1 refused or unanswered; closed by the user"),
+        StepRecord("browse.get.1", "GET 0.0.40.0.0.255 class 15 attribute 2", "cosem", ok,
+                   0.15, 0.2, "0.0.40.0.0.255 object_list = 9 objects"),
+        StepRecord("browse.get.2", "GET 1.0.32.7.0.255 class 3 attribute 2", "cosem", ok,
+                   4.0, 4.1, "1.0.32.7.0.255 value = 230.5 V  (raw 2305, scaler -1)"),
+        StepRecord("browse.get.3", "GET 0.0.96.1.0.255 class 1 attribute 2", "cosem", warn,
+                   7.0, 7.1, "0.0.96.1.0.255 value: read-write-denied",
+                   {"error": "read-write-denied"}),
+        StepRecord("release", "Release (RLRQ, DISC, TCP close)", "release", ok, 9.5, 9.6,
+                   "RLRQ/RLRE, DISC/UA, TCP FIN"),
+    ]
+    session.findings, session.logins = [], []
+    assert session.diagnosis is not None
+    session.diagnosis = Diagnosis(
+        "ok", "The meter works: HDLC server 1/17 (2-byte), client 16, authentication none.",
+        profile=ConnectionProfile("192.0.2.10", 4059, "hdlc", 1, 17, 2, 16, "none"))
+    return session

@@ -16,7 +16,7 @@ from textual.widgets import Input, TextArea
 
 from dlmsdoctor.app import create_app
 from dlmsdoctor.screens.frames import TREE_INTERVAL, FramesScreen
-from tests.tui.fixtures import mgmt_set, story_session, write_config
+from tests.tui.fixtures import browse_session, mgmt_set, story_session, write_config
 
 SIZES = [(80, 24), (100, 30), (160, 50)]
 
@@ -136,4 +136,23 @@ def test_screen_snapshot(
     folder.mkdir()
     (folder / "story.json").write_text(story_session().dumps(), encoding="utf-8")
     app = create_app(story_session(), sessions_dir=folder)
+    assert snap_compare(app, terminal_size=size, run_before=_before(*keys))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("keys", [(), ("f2",), ("f5",)], ids=["diagnosis", "probe", "history"])
+def test_browsing_session_snapshot(
+    snap_compare: Callable[..., bool],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    size: tuple[int, int],
+    keys: tuple[str, ...],
+) -> None:
+    """A browsing session reopened: its reads on Diagnosis, its ladder and words on Probe, its
+    kind and reads in History."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path("sessions")
+    folder.mkdir()
+    (folder / "browse.json").write_text(browse_session().dumps(), encoding="utf-8")
+    app = create_app(browse_session(), sessions_dir=folder)
     assert snap_compare(app, terminal_size=size, run_before=_before(*keys))
