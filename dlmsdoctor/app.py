@@ -22,7 +22,13 @@ from dlmsdoctor.screens.browser import BrowserScreen
 from dlmsdoctor.screens.credentials import CredentialStore
 from dlmsdoctor.screens.decode import DecodeScreen
 from dlmsdoctor.screens.diagnosis import DiagnosisScreen, profile_text
-from dlmsdoctor.screens.export import ExportRequest, ExportScreen, default_export_path, export
+from dlmsdoctor.screens.export import (
+    ExportRequest,
+    ExportScreen,
+    default_export_path,
+    export,
+    of_kind,
+)
 from dlmsdoctor.screens.frames import FramesScreen
 from dlmsdoctor.screens.history import HistoryScreen
 from dlmsdoctor.screens.modals import HelpScreen, OpenSessionScreen
@@ -320,7 +326,7 @@ class DoctorApp(App[int]):
                 self.notify(str(exc), title="Export failed", severity="error", timeout=10)
 
         default = default_export_path(session, what)
-        self.push_screen(ExportScreen(what, default), write)
+        self.push_screen(ExportScreen(what, default, of_kind(session)), write)
 
     def open_session_file(self, path: Path | None) -> None:
         if path is None:
@@ -378,6 +384,16 @@ class DoctorApp(App[int]):
             session = load_session(event.path)
         except (OSError, ValueError) as exc:
             self.notify(f"Cannot open {event.path}: {exc}", severity="error", timeout=8)
+            return
+        if session.kind == "browse" and event.start:
+            # a browsing session runs again as one: the browser, with the profile it used
+            browser = self.get_screen("browser", BrowserScreen)
+            if browser.connected:
+                self.notify("The object browser holds a meter: release it first (F7, esc).",
+                            severity="warning")
+                return
+            self.show_session(session, screen="browser")
+            self.call_after_refresh(browser.action_connect)
             return
         self.action_show("probe")
         self.get_screen("probe", ProbeScreen).fill_from(session, start=event.start)

@@ -43,9 +43,11 @@ from dlmsdoctor.link.channel import ChannelFactory
 from dlmsdoctor.probes import apdus, wire
 from dlmsdoctor.probes.association import report_late
 from dlmsdoctor.probes.base import Probe, ProbeContext
-from dlmsdoctor.session import ConnectionProfile, Session
+from dlmsdoctor.session import ConnectionProfile, Session, StepRecord
 
 OBJECT_LIST_OBIS = bytes((0, 0, 40, 0, 0, 255))
+SESSION_KIND = "browse"  # Session.kind of a browsing session
+READ_STEP = "browse.get."  # each read is a step browse.get.1, browse.get.2, ...
 MAX_BLOCKS = 4096  # a meter that never says "last block" must not hold the browser forever
 
 
@@ -99,15 +101,25 @@ def options_for(
     credential: Credential | None = None,
     base: ProbeOptions | None = None,
 ) -> ProbeOptions:
-    """Probe options that go straight to a working profile: no ping, no discovery."""
+    """Probe options that go straight to a working profile: no ping, no discovery. A serial
+    profile opens its line again at the rate and format that answered (an optical head signs
+    on again), as ``dlmsdoctor probe DEVICE --baud RATE`` would."""
     server = ProbeOptions.parse_server_address(
         f"{profile.server_logical}"
         + (f"/{profile.server_physical}" if profile.server_physical is not None else "")
     )
+    if base is None and profile.link != "tcp":
+        from dlmsdoctor.targets import options_for as target_options
+
+        optical = profile.link == "optical"
+        base = target_options(profile.device or profile.host,
+                              baud=str(profile.baud) if profile.baud else None,
+                              serial_format=None if optical else profile.format,
+                              optical=optical)
     base = base or ProbeOptions(host=profile.host)
     return dataclasses.replace(
         base,
-        host=profile.host,
+        host=base.host if profile.link != "tcp" else profile.host,
         port=profile.port,
         framing=profile.framing if profile.framing in ("hdlc", "wrapper") else "auto",
         server_address=server,
@@ -146,7 +158,7 @@ class BrowseProbe(Probe):
                     stop = "cancelled"
                 break
             reads += 1
-            step_id = f"browse.get.{reads}"
+            step_id = f"{READ_STEP}{reads}"
             title = (f"GET {dotted_obis(request.obis)} class {request.class_id} attribute "
                      f"{request.attribute}")
             yield ctx.started(step_id, title, "cosem")
@@ -164,8 +176,8 @@ class BrowseProbe(Probe):
                                    blocks=result.blocks, length=len(result.data or b""))
             else:
                 failed += 1
-                yield ctx.finished(step_id, StepStatus.WARNING, result.error,
-                                   error=result.error)
+                yield ctx.finished(step_id, StepStatus.WARNING,  # which object, and why
+                                   f"{result.label}: {result.error}", error=result.error)
             if wire.peer_closed(ctx):
                 stop = "the meter closed the connection"
                 break
@@ -188,6 +200,8 @@ class BrowseProbe(Probe):
 
 def _summary(result: ReadResult) -> str:
     text = result.text or (result.decoded.text if result.decoded else "")
+    if (result.class_id, result.attribute) == (15, 2) and result.decoded is not None:
+        text = f"{len(object_list(result.decoded))} objects"  # the tree shows them
     if len(text) > 120:
         text = text[:119] + "…"
     blocks = f" ({result.blocks} blocks)" if result.blocks else ""
@@ -353,9 +367,7 @@ class BrowseSession:
                 ready.set_result(ctx)
 
         probe = BrowseProbe(self._association_step(), self._queue, on_ready)
-        self._task = asyncio.ensure_future(run_probe(
-            self.options, on_event=self._on_event, cancel=self._cancel, ledger=self._ledger,
-            channel_factory=self._channel_factory, plan=self.plan(probe)))
+        self._task = asyncio.ensure_future(self._run(probe))
         waits: set[asyncio.Future[Any]] = {ready, self._task}
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
@@ -365,6 +377,15 @@ class BrowseSession:
         listing = await self.read(15, OBJECT_LIST_OBIS, 2)
         self.objects = object_list(listing.decoded) if listing.decoded else []
         return OpenResult(True, listing.error, list(self.objects), listing, self.max_pdu_size)
+
+    async def _run(self, probe: BrowseProbe) -> Session:
+        """The engine's run, recorded as a browsing session (kind "browse"): History, the
+        report and the capture then say the technician read objects, not that a probe ran."""
+        session = await run_probe(
+            self.options, on_event=self._on_event, cancel=self._cancel, ledger=self._ledger,
+            channel_factory=self._channel_factory, plan=self.plan(probe))
+        session.kind = SESSION_KIND
+        return session
 
     async def read(self, class_id: int, obis: bytes, attribute: int) -> ReadResult:
         """GET one attribute; a value with a scaler (register) gets it read once and applied."""
@@ -413,6 +434,12 @@ class BrowseSession:
             raise
         self._ctx = None
         return self.session
+
+
+def reads_of(session: Session) -> list[StepRecord]:
+    """The reads of a browsing session in the order they were made (the object list first):
+    their steps, each with the value (or why there is none) as its summary."""
+    return [step for step in session.steps if step.id.startswith(READ_STEP)]
 
 
 def _why_not(session: Session, assoc_step: str) -> str:

@@ -201,7 +201,9 @@ class Session:
     tool_version: str
     started_at: str  # ISO 8601 wall clock (UTC) at run time 0.0
     target: Target
-    kind: str = "probe"  # probe, tap (a relayed poller), capture (read from a pcap/pcapng)
+    # probe, tap (a relayed poller), capture (read from a pcap/pcapng), browse (the TUI's
+    # object browser: the engine's rungs to an association, then the reads the user asked for)
+    kind: str = "probe"
     settings: dict[str, Any] = field(default_factory=dict)  # timeouts, budgets, credential names
     finished_at: str | None = None
     duration: float | None = None

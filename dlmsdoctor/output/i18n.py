@@ -880,6 +880,48 @@ def pick(table: dict[str, dict[str, str]], key: str, lang: str, default: str = "
 
 KIND_S.update({f"tap:{key}": words for key, words in KIND_S_TAP.items()})  # dlmsdoctor tap
 
+# A browsing session (``Session.kind == "browse"``, the TUI's object browser): the engine's rungs
+# to an association, then the reads the technician asked for; "tested" and "probe" would mislead.
+KIND_S.update({
+    "browse:sum_run": {
+        "en": "dlmsdoctor's object browser read {host}:{port} on {date} for {duration} s: "
+        "{frames} frames on {conns} TCP connection(s).",
+        "es": "El navegador de objetos de dlmsdoctor leyó {host}:{port} el {date} durante "
+        "{duration} s: {frames} tramas en {conns} conexión(es) TCP.",
+    },
+    "browse:sum_run_serial": {
+        "en": "dlmsdoctor's object browser read {host} on {date} for {duration} s: {frames} "
+        "frames on the serial line.",
+        "es": "El navegador de objetos de dlmsdoctor leyó {host} el {date} durante {duration} "
+        "s: {frames} tramas por la línea serial.",
+    },
+    "browse:rungs": {
+        "en": "How the meter was reached, and every object read",
+        "es": "Cómo se llegó al medidor, y cada objeto leído",
+    },
+    "browse:findings": {"en": "Findings while browsing",
+                        "es": "Hallazgos durante la navegación"},
+    "browse:no_profile": {
+        "en": "This browsing session found no working connection profile.",
+        "es": "En esta sesión de navegación no se encontró un perfil de conexión que funcione.",
+    },
+    "browse:profile_intro": {
+        "en": "These settings worked in this browsing session; copy them into the reading "
+        "system's configuration:",
+        "es": "Esta configuración funcionó en esta sesión de navegación; cópiela en la "
+        "configuración del sistema de lectura:",
+    },
+    "browse:appendix_intro": {
+        "en": "Times are seconds since the start of the browsing session. TX = sent by "
+        "dlmsdoctor's object browser, RX = received from the meter or bridge. Offsets are "
+        "bytes from the start of the frame.",
+        "es": "Los tiempos son segundos desde el inicio de la sesión de navegación. TX = "
+        "enviado por el navegador de objetos de dlmsdoctor, RX = recibido del medidor o del "
+        "puente. Los desplazamientos son bytes desde el inicio de la trama. Las decodificaciones "
+        "usan los términos del estándar (en inglés), igual que Wireshark.",
+    },
+})
+
 
 def number(value: float, lang: str, digits: int = 1) -> str:
     """A decimal number the way each language writes it (Spanish: decimal comma)."""

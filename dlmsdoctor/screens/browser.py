@@ -22,11 +22,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from dlmsdoctor.browse import BrowseError, BrowseSession, OpenResult, ReadResult, options_for
+from dlmsdoctor.browse import (
+    SESSION_KIND,
+    BrowseError,
+    BrowseSession,
+    OpenResult,
+    ReadResult,
+    options_for,
+)
 from dlmsdoctor.config import ConfigError, Credential
 from dlmsdoctor.cosem_values import ObjectEntry, attribute_name, readable
+from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import Event, FrameReceived, FrameSent
 from dlmsdoctor.screens import probe_messages as pm
+from dlmsdoctor.screens.kinds import reads_line
 from dlmsdoctor.screens.layout import BREAKPOINTS
 from dlmsdoctor.screens.probe_run import live_frame, new_session
 from dlmsdoctor.session import ConnectionProfile, Session
@@ -111,7 +120,7 @@ class BrowserScreen(Screen[None]):
         if self._browser is not None:
             o = self._browser.options
             who = o.credentials[0].name if o.credentials else "public client 16"
-            title.update(f"Object browser: {o.host}:{o.port} as {who}  (esc releases)")
+            title.update(f"Object browser: {_where(o)} as {who}  (esc releases)")
             return
         profile = self._profile()
         if profile is None:
@@ -120,7 +129,7 @@ class BrowserScreen(Screen[None]):
                          "working profile it found.")
         else:
             who = profile.credential or "public client 16"
-            title.update(f"Object browser: {profile.host}:{profile.port}, {who}")
+            title.update(f"Object browser: {_where(options_for(profile))}, {who}")
             self._status("ctrl+r connects (GET only; the meter is released on esc or quit).")
 
     def _status(self, line: str) -> None:
@@ -159,12 +168,12 @@ class BrowserScreen(Screen[None]):
         ledger = preset.ledger if preset is not None else None
         self._live = new_session(TargetValues(
             profile.host, profile.port, profile.framing, None, profile.address_size, None,
-            profile.credential))
+            profile.credential), kind=SESSION_KIND)
         self.post_message(pm.LiveSessionStarted(self._live))
         self._browser = BrowseSession(options, ledger=ledger, on_event=self._on_event)
         self._opening = True
         self.query_one("#objects", Tree).clear()
-        self._status(f"Associating with {profile.host}:{profile.port}…")
+        self._status(f"Associating with {_where(options)}…")
         self._title()
         self._open(self._browser)
 
@@ -376,11 +385,19 @@ class BrowserScreen(Screen[None]):
 
             sessions_dir = getattr(self.app, "sessions_dir", None)
             try:
-                saved = f" Session saved: {save_session(session, sessions_dir)}"
+                saved = f" Browsing session saved: {save_session(session, sessions_dir)}"
             except OSError as exc:
-                saved = f" The session could not be saved: {exc.strerror or exc}"
-        self._status(f"Released ({release.summary if release else 'no release rung'}).{saved}")
+                saved = f" The browsing session could not be saved: {exc.strerror or exc}"
+        self._status(f"Released ({release.summary if release else 'no release rung'}); "
+                     f"{reads_line(session)}.{saved}")
         self.post_message(pm.RunCompleted(session))
+
+
+def _where(options: ProbeOptions) -> str:
+    """host:port, or the serial line with its rate and format (the Probe screen's words)."""
+    from dlmsdoctor.targets import describe
+
+    return describe(options)
 
 
 def _matches(entry: ObjectEntry, pattern: str) -> bool:

@@ -15,6 +15,7 @@ from textual.widgets import Button, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from dlmsdoctor.events import Direction
+from dlmsdoctor.screens.kinds import reads_line
 from dlmsdoctor.screens.layout import BREAKPOINTS
 from dlmsdoctor.screens.probe_messages import StepFramesRequested
 from dlmsdoctor.session import Cause, ConnectionProfile, Evidence, Session
@@ -91,6 +92,23 @@ def identity_text(identity: dict[str, object]) -> Text:
     return text
 
 
+def reads_text(session: Session | None) -> Text:
+    """A browsing session's reads, one a line with its value (a long one wraps: the value is
+    what the technician came for) or why there is none; a probe run, a tap, a capture: nothing."""
+    text = Text()
+    if session is None or session.kind != "browse":
+        return text
+    from dlmsdoctor.browse import reads_of
+    from dlmsdoctor.events import StepStatus
+
+    text.append(f"Browsing session: {reads_line(session)}", style="bold")
+    for step in reads_of(session):
+        ok = step.status is StepStatus.OK
+        text.append("\n  ✓ " if ok else "\n  ! ", style="bold green" if ok else "bold yellow")
+        text.append(step.summary or step.title)
+    return text
+
+
 class DiagnosisScreen(Screen[None]):
     CSS_PATH = "diagnosis.tcss"
     # The app owns these actions (one meaning per key everywhere); shown here in the footer.
@@ -132,6 +150,7 @@ class DiagnosisScreen(Screen[None]):
                 )
                 yield OptionList(id="evidence")
                 yield Static("", id="cause-actions")
+                yield Static("", id="browse-reads")
                 yield Static("", id="profile")
             # wide terminals: the session's ladder under the causes (enter: its frames); after
             # the detail so that tab goes causes -> evidence -> ladder
@@ -156,6 +175,10 @@ class DiagnosisScreen(Screen[None]):
         causes.clear_options()
         self.query_one("#diagnosis-ladder", Ladder).reset(session.steps if session else [])
         diagnosis = session.diagnosis if session else None
+        # a browsing session: what was read (once it is over; the live record has no steps)
+        reads = self.query_one("#browse-reads", Static)
+        reads.display = diagnosis is not None and session is not None and session.kind == "browse"
+        reads.update(reads_text(session) if reads.display else "")
         if diagnosis is None:
             self._causes = []
             headline.update("No diagnosis yet: run a probe (F2) or open a session (ctrl+o).")

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from dlmsdoctor import paths
+from dlmsdoctor.screens.kinds import kind_name
 from dlmsdoctor.session import Session
 
 
@@ -39,14 +40,20 @@ def export(session: Session, request: ExportRequest) -> str:
     from dlmsdoctor.output.report import FORMATS, write_report
 
     paths.ensure_dir(request.path.parent)
+    of = of_kind(session)
     if request.what == "capture":
         stats = write_capture(session, request.path, show_secrets=request.show_secrets)
-        return f"Capture written: {request.path} ({stats.packets} packets)"
+        return f"Capture{of} written: {request.path} ({stats.packets} packets)"
     fmt = request.path.suffix.lstrip(".").lower() or "md"
     if fmt not in FORMATS:
         raise ValueError(f"report format from the file name: use .{', .'.join(FORMATS)}")
     write_report(session, request.path, fmt=fmt, show_secrets=request.show_secrets)
-    return f"Report written: {request.path}"
+    return f"Report{of} written: {request.path}"
+
+
+def of_kind(session: Session) -> str:
+    """" of the browsing session" (a tap, a capture too); "" for a probe run, the usual case."""
+    return "" if session.kind == "probe" else f" of the {kind_name(session)}"
 
 
 class ExportScreen(ModalScreen[ExportRequest | None]):
@@ -54,15 +61,17 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, what: str, default: Path) -> None:
+    def __init__(self, what: str, default: Path, of: str = "") -> None:
         super().__init__()
         self._what = what
         self._default = default
+        self._of = of  # " of the browsing session": what the file will hold
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box", classes="modal-box"):
             title = (
-                "Export the capture (pcapng)" if self._what == "capture" else "Export the report"
+                f"Export the capture{self._of} (pcapng)" if self._what == "capture"
+                else f"Export the report{self._of}"
             )
             yield Static(title, classes="modal-title")
             if self._what == "report":

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from dlmsdoctor.screens.kinds import reads_line
 from dlmsdoctor.screens.recent import opened_files
 
 
@@ -26,7 +27,8 @@ class SessionSummary:
     headline: str
     frames: int
     source: str = "run"  # run: saved by a probe; opened: a file opened in the TUI
-    kind: str = "probe"  # Session.kind: probe, tap (a relayed poller), capture
+    kind: str = "probe"  # Session.kind: probe, tap (a relayed poller), capture, browse
+    reads: str = ""  # a browsing session's reads ("4 reads, 1 refused or unanswered")
 
 
 def summarize(path: Path, source: str = "run") -> SessionSummary:
@@ -49,6 +51,7 @@ def summarize(path: Path, source: str = "run") -> SessionSummary:
         frames=len(session.frames),
         source=source,
         kind=session.kind,
+        reads=reads_line(session),
     )
 
 
@@ -210,6 +213,8 @@ class HistoryScreen(Screen[None]):
             notes = self.query_one("#history-notes", Static)
             # the whole headline, which the table cuts at 80 columns, then the meter's ledger
             kind = "" if row.kind == "?" else f"{row.kind} "  # a tap's, a capture's
+            if row.reads:  # a browsing session: ctrl+r browses again
+                kind = f"{row.kind} ({row.reads}) "
             notes.update(Text.assemble((f"{kind}{row.status}: ", "bold"),
                                        row.headline or "-", "\n",
                                        (ledger_line(row.target), "dim")))

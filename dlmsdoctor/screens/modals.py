@@ -15,12 +15,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dlmsdoctor.widgets.target_form import host_forms_help
+
 HELP_TEXT = """\
 Why does the meter not answer? dlmsdoctor finds out, with proof.
 
 Every action above is also in the command palette (ctrl+p); each key
 means one thing everywhere. Keys in a screen:
-  Probe      Host takes host:port, [v6]:port or a saved target's name;
+  Probe      Host takes what `dlmsdoctor probe` takes:
+{host_forms}
              F2 again goes back to Host; enter on a rung opens its frames
   Diagnosis  enter on evidence opens the frame
   History    enter reopens (ladder, frames, diagnosis); ctrl+r runs it
@@ -40,7 +43,7 @@ Frames
   hex view: arrows move a byte cursor and select its field
   decode tree: moving onto a field highlights its bytes
   red underline: bytes with a finding; * masks a secret
-"""
+""".format(host_forms="\n".join(host_forms_help(13)))
 
 
 class HelpScreen(ModalScreen[str | None]):

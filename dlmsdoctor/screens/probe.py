@@ -32,6 +32,7 @@ from dlmsdoctor.events import (
 )
 from dlmsdoctor.screens import probe_messages as pm
 from dlmsdoctor.screens.credentials import CredentialStore
+from dlmsdoctor.screens.kinds import kind_name, reads_line
 from dlmsdoctor.screens.layout import BREAKPOINTS, SHORT_BREAKPOINTS
 from dlmsdoctor.screens.probe_run import (
     Prelude,
@@ -49,7 +50,12 @@ from dlmsdoctor.screens.probe_run import (
 )
 from dlmsdoctor.session import Session, StepRecord
 from dlmsdoctor.widgets.ladder import Ladder
-from dlmsdoctor.widgets.target_form import FormError, TargetForm, TargetValues
+from dlmsdoctor.widgets.target_form import (
+    FormError,
+    TargetForm,
+    TargetValues,
+    host_forms_line,
+)
 
 
 class ProbeScreen(Screen[None]):
@@ -80,7 +86,7 @@ class ProbeScreen(Screen[None]):
         self._frames_seen = 0
         self._logins = 0
         self._logins_left: int | None = None  # None: no run of ours (an opened session)
-        self._last_line = "Ready."
+        self._last_line = f"Ready. {host_forms_line()}"
         self._worker: Worker[None] | None = None
         self._opened_pending: Session | None = None
         self._ready = False  # composed and mounted (is_mounted is still False in on_mount)
@@ -103,7 +109,7 @@ class ProbeScreen(Screen[None]):
                     yield Button("Save", id="save-target", compact=True)
             with Vertical(id="probe-right"):
                 yield Ladder(id="ladder")
-                yield Static("Ready.", id="probe-status")
+                yield Static(Text(self._last_line), id="probe-status")
         yield Footer()
 
     # -- config ----------------------------------------------------------------------------
@@ -223,7 +229,12 @@ class ProbeScreen(Screen[None]):
         self.query_one(Ladder).reset(session.steps)
         headline = session.diagnosis.headline if session.diagnosis else ""
         when = session.started_at.replace("T", " ")[:19]
-        self._status(f"Session of {when} (opened). {headline}  ctrl+r probes again.".strip())
+        if session.kind == "browse":  # its reads are rungs of the ladder, each with its value
+            self._status(f"Browsing session of {when} (opened): {reads_line(session)}. "
+                         f"{headline}  F7, ctrl+r browses again.".strip())
+            return
+        name = "Session" if session.kind == "probe" else kind_name(session).capitalize()
+        self._status(f"{name} of {when} (opened). {headline}  ctrl+r probes again.".strip())
 
     @on(Button.Pressed, "#save-target")
     def action_save_target(self) -> None:
@@ -233,8 +244,8 @@ class ProbeScreen(Screen[None]):
         form = self.query_one(TargetForm)
         try:
             values = form.values()
-        except FormError as exc:
-            self.notify(str(exc), severity="error")
+        except FormError as exc:  # plain text: "[v6]:port" is not markup
+            self.notify(str(exc), severity="error", markup=False, timeout=10)
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
         from dlmsdoctor.screens.modals import NameScreen
@@ -285,8 +296,8 @@ class ProbeScreen(Screen[None]):
         form = self.query_one(TargetForm)
         try:
             values = form.values()
-        except FormError as exc:
-            self.notify(str(exc), severity="error")
+        except FormError as exc:  # plain text: "[v6]:port" is not markup
+            self.notify(str(exc), severity="error", markup=False, timeout=10)
             form.query_one(f"#{exc.field_id}", Input).focus()
             return
         try:

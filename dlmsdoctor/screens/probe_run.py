@@ -198,12 +198,14 @@ def planned_steps(options: ProbeOptions) -> list[StepRecord]:
     return [StepRecord(p.id, p.title, p.layer) for p in default_plan(options)]
 
 
-def new_session(values: TargetValues) -> Session:
-    """The live record the viewers show while the engine runs; replaced by the engine's own."""
+def new_session(values: TargetValues, kind: str = "probe") -> Session:
+    """The live record the viewers show while the engine runs; replaced by the engine's own.
+    ``kind``: the Session.kind the run will have ("browse" for the object browser)."""
     return Session(
         id=f"live-{uuid.uuid4().hex[:8]}",
         tool_version=__version__,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        kind=kind,
         target=Target(
             host=values.host,
             port=values.port,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -20,6 +21,97 @@ BAUDS = [("auto", "auto")] + [
     (str(rate), str(rate)) for rate in (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 ]
 SERIAL_FORMATS = [(fmt, fmt) for fmt in ("8N1", "8E1", "8O1", "7E1", "8N2")]
+
+
+@dataclass(frozen=True, slots=True)
+class HostForm:
+    """One way to write Host: ``shown`` as the help writes it, ``example`` a value the CLI's
+    parser (``dlmsdoctor.targets``) takes, so its link is the parser's word, not ours."""
+
+    shown: str
+    example: str
+
+
+# Every way to write a target, as `dlmsdoctor probe TARGET` takes it (dlmsdoctor.targets, the one
+# parser). The help (F1), Host's placeholder, tooltip and empty-Host message are built from this
+# table; tests/tui/test_host_forms.py reads targets.py and fails on a form that is not here.
+HOST_FORMS = (
+    HostForm("host:port", "192.0.2.10:4061"),
+    HostForm("host", "meter-7.example"),
+    HostForm("[v6]:port", "[2001:db8::7]:4061"),
+    HostForm("/dev/ttyUSB0", "/dev/ttyUSB0"),
+    HostForm("COM3", "COM3"),
+    HostForm("serial:NAME", "serial:ttyS1"),
+    HostForm("rfc2217://HOST:PORT", "rfc2217://192.0.2.20:7001"),
+)
+# The serial options of targets.options_for (the CLI's --baud, --serial-format, --optical) and
+# the form's field for each; the optical head is a serial line with the Optical switch ticked.
+SERIAL_FIELDS = (("baud", "Baud"), ("serial_format", "Format"), ("optical", "Optical"))
+SAVED_TARGET = "a saved target's name"  # [targets.NAME] of the config (the CLI takes it too)
+
+
+def cli_flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def host_link(form: HostForm) -> str:
+    """tcp, serial or rfc2217, as the parser classifies the form's example."""
+    return link_of(form.example)
+
+
+# What each link means, in the help; {Baud} etc. name the form's fields, {--baud} the CLI's.
+LINK_MEANINGS = {
+    "tcp": "a meter or bridge over TCP (port 4059 when none is given)",
+    "serial": "a serial line: {Baud} and {Format} ({--baud}, {--serial-format})",
+    "optical": "an optical head: IEC 62056-21 mode E sign-on, then HDLC",
+    "rfc2217": "a serial port behind an RFC 2217 bridge (ser2net)",
+}
+
+
+def _words(text: str) -> str:
+    names = {label: label for _, label in SERIAL_FIELDS}
+    names |= {cli_flag(option): cli_flag(option) for option, _ in SERIAL_FIELDS}
+    return text.format(**names)
+
+
+def _groups() -> dict[str, list[str]]:
+    """link -> the forms the parser gives that link, in HOST_FORMS' order."""
+    groups: dict[str, list[str]] = {}
+    for form in HOST_FORMS:
+        groups.setdefault(host_link(form), []).append(form.shown)
+    return groups
+
+
+def host_forms_line() -> str:
+    """Every form in one sentence: the empty-Host message, Host's tooltip, the status line."""
+    groups = _groups()
+    fields = ", ".join(label for _, label in SERIAL_FIELDS)
+    said = [", ".join(shown) + (f" (a serial line: {fields})" if link == "serial" else "")
+            for link, shown in groups.items()]
+    return f"Host takes {'; '.join(said)}; or {SAVED_TARGET} (F1: what each means)."
+
+
+def host_placeholder() -> str:
+    """Every form, one of each link first: the start is what a narrow field shows (80x24:
+    "host:port, /dev/ttyUSB0, ")."""
+    firsts = [shown[0] for shown in _groups().values()]
+    return ", ".join(firsts + [f.shown for f in HOST_FORMS if f.shown not in firsts])
+
+
+def host_forms_help(indent: int) -> list[str]:
+    """The help's lines on Host: the forms grouped by the link the parser gives them, each group
+    followed by what it means; the optical head (a serial line with Optical ticked) after the
+    serial forms."""
+    pad, deeper = " " * indent, " " * (indent + 4)
+    optical = dict(SERIAL_FIELDS)["optical"]
+    lines: list[str] = []
+    for link, shown in _groups().items():
+        lines += [pad + ", ".join(shown), deeper + _words(LINK_MEANINGS[link])]
+        if link == "serial":
+            lines += [pad + f"the same with {optical} ticked ({cli_flag('optical')})",
+                      deeper + _words(LINK_MEANINGS["optical"])]
+    lines += [pad + SAVED_TARGET, deeper + "its [targets.NAME] in the config fills the form"]
+    return lines
 
 
 class FormError(ValueError):
@@ -87,9 +179,9 @@ class TargetForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("Host")
-            yield Input(
-                self._host, placeholder="host:port, /dev/tty…", id="host", compact=True
-            )
+            host = Input(self._host, placeholder=host_placeholder(), id="host", compact=True)
+            host.tooltip = Text(host_forms_line())  # plain: "[v6]" is not markup
+            yield host
         with Horizontal(classes="tcp-only"):
             yield Label("Port")
             yield Input(str(self._port), id="port", type="integer", compact=True)
@@ -232,7 +324,7 @@ class TargetForm(VerticalScroll):
         host_input = self.query_one("#host", Input)
         host = host_input.value.strip()
         if not host:
-            raise FormError("host", "Enter the meter's (or bridge's) host name or IP address.")
+            raise FormError("host", f"Host is empty. {host_forms_line()}")
         target = self._targets.get(host)
         if target is not None:
             self.fill_target(target)

@@ -11,8 +11,8 @@ from dlmsdoctor.config import parse_credential
 from dlmsdoctor.engine import ProbeOptions
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.ledger import MemoryLedger
-from dlmsdoctor.sim.meter import SimulatedMeter
 from dlmsdoctor.sim.profile import load_profile
+from tests.tui.fixtures import tcp_meter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,8 +32,7 @@ async def _settle() -> None:
 
 
 async def test_lists_reads_scaled_register_and_clock_then_releases() -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         browser = BrowseSession(_opts(meter.port), ledger=MemoryLedger())
         opened = await browser.open()
         assert opened.ok, opened.reason
@@ -73,8 +72,7 @@ async def test_lists_reads_scaled_register_and_clock_then_releases() -> None:
 
 async def test_block_transfer_followed_within_the_negotiated_pdu() -> None:
     profile = load_profile("default").with_changes(max_pdu_size=64)
-    async with SimulatedMeter(profile) as meter:
-        assert meter.port is not None
+    async with tcp_meter(profile) as meter:
         browser = BrowseSession(_opts(meter.port), ledger=MemoryLedger())
         opened = await browser.open()
         try:
@@ -94,8 +92,7 @@ async def test_block_transfer_followed_within_the_negotiated_pdu() -> None:
 
 
 async def test_login_with_credential_goes_through_the_budget() -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         ledger = MemoryLedger()
         wrong = parse_credential("mgmt=1:low:wrongpass")
         browser = BrowseSession(_opts(meter.port, credentials=(wrong,), public=False),
@@ -114,8 +111,7 @@ async def test_login_with_credential_goes_through_the_budget() -> None:
 
 
 async def test_quit_mid_session_releases() -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         browser = BrowseSession(_opts(meter.port), ledger=MemoryLedger())
         assert (await browser.open()).ok
         session = await browser.cancel()
@@ -143,8 +139,7 @@ async def test_reads_appear_in_the_report_and_capture(tmp_path: object) -> None:
     from dlmsdoctor.output.report import write_report
 
     folder = Path(str(tmp_path))
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         browser = BrowseSession(_opts(meter.port), ledger=MemoryLedger())
         assert (await browser.open()).ok
         await browser.read(3, VOLTAGE, 2)
@@ -158,8 +153,7 @@ async def test_reads_appear_in_the_report_and_capture(tmp_path: object) -> None:
 
 
 async def test_wrapper_meter_browsed_too() -> None:
-    async with SimulatedMeter("wrapper") as meter:
-        assert meter.port is not None
+    async with tcp_meter("wrapper") as meter:
         browser = BrowseSession(_opts(meter.port, framing="wrapper"), ledger=MemoryLedger())
         opened = await browser.open()
         try:

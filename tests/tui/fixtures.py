@@ -1,10 +1,25 @@
-"""Hand-made sessions for the TUI tests: real frame bytes (built with the codec), fixed times.
+"""The one fixture module of the TUI tests: hand-made sessions, and the simulated meters the live
+tests drive the app against, with what every such test needs around them.
 
-The story: a meter behind a bridge; SNRM to the wrong address goes unanswered, SNRM to 1/17 gets
-a UA, the LLS login is rejected (authentication-failure), and one RX frame has a broken FCS.
+Sessions: real frame bytes (built with the codec), fixed times. The story: a meter behind a
+bridge; SNRM to the wrong address goes unanswered, SNRM to 1/17 gets a UA, the LLS login is
+rejected (authentication-failure), and one RX frame has a broken FCS.
+
+Meters: ``tcp_meter`` (the simulated meter on 127.0.0.1, a free port), ``serial_meter`` (the
+same on a pseudo-terminal, optionally behind an optical head); ``story_at(port)`` is the story
+whose working profile is that meter (what the object browser connects with); ``write_config``,
+``record_ladder`` and ``Keys`` are the config file, the ladder's states and the counted keys of
+the tests that probe them. ``tests/tui/conftest.py`` holds the pytest fixtures built on these.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
 
 from dlmsdoctor.codec.hdlc import ServerAddress, build_disc, build_i, build_snrm, build_ua
 from dlmsdoctor.events import Direction, StepStatus
@@ -22,7 +37,13 @@ from dlmsdoctor.session import (
     StepRecord,
     Target,
 )
+from dlmsdoctor.sim.meter import SimulatedMeter
+from dlmsdoctor.sim.profile import Profile
 from dlmsdoctor.widgets.frame_decode import classify
+from dlmsdoctor.widgets.ladder import Ladder
+from tests.engine.pty_meter import pty_meter as serial_meter
+
+__all__ = ["serial_meter"]  # the pty meter of tests/engine, for the TUI's serial tests
 
 SERVER = ServerAddress(1, 17, 2)
 WRONG = ServerAddress(1, 1, 2)
@@ -166,4 +187,117 @@ def big_session(count: int) -> Session:
         )
         for i in range(count)
     ]
+    return session
+
+
+# -- meters ------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def tcp_meter(
+    profile: str | Profile = "default", faults: Sequence[str] = ()
+) -> AsyncIterator[SimulatedMeter]:
+    """The simulated meter listening on 127.0.0.1 (a free port: ``meter.port``), stopped after."""
+    async with SimulatedMeter(profile, list(faults)) as meter:
+        assert meter.port is not None
+        yield meter
+
+
+def story_at(port: int, **profile: object) -> Session:
+    """The story session whose working profile is the meter on ``port`` (public client 16 by
+    default; ``client_sap=1, authentication="low", credential="mgmt"`` for a set)."""
+    session = story_session()
+    assert session.diagnosis is not None
+    fields: dict[str, object] = {"client_sap": 16, "authentication": "none", **profile}
+    session.diagnosis.profile = ConnectionProfile(
+        "127.0.0.1", port, "hdlc", 1, 1, 2, **fields  # type: ignore[arg-type]
+    )
+    return session
+
+
+def mgmt_set(password: str) -> str:
+    """The config's credential set ``mgmt``: client 1, LLS with ``password``."""
+    return f'[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "{password}"\n'
+
+
+def write_config(root: Path, text: str) -> Path:
+    """``text`` as the config file under ``root`` (the hermetic dirs' config folder)."""
+    folder = root / "config"
+    folder.mkdir(exist_ok=True)
+    path = folder / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def record_ladder(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, StepStatus]]:
+    """Every (rung, state) the ladder is asked to show, in order."""
+    seen: list[tuple[str, StepStatus]] = []
+    original = Ladder.update_step
+
+    def spy(self: Ladder, step: StepRecord) -> None:
+        seen.append((step.id, step.status))
+        original(self, step)
+
+    monkeypatch.setattr(Ladder, "update_step", spy)
+    return seen
+
+
+class Keys:
+    """Presses keys and counts them (typed text counts one key a character)."""
+
+    def __init__(self, pilot: Pilot) -> None:
+        self.pilot = pilot
+        self.count = 0
+
+    async def __call__(self, *keys: str) -> None:
+        for key in keys:
+            await self.pilot.press(key)
+            self.count += 1
+        await self.pilot.pause()
+
+    async def type(self, text: str) -> None:
+        await self(*text)
+
+    async def settle(self) -> None:
+        await self.pilot.app.workers.wait_for_complete()
+        await self.pilot.pause()
+
+    async def probe(self, port: int) -> None:
+        """From the app's first screen: ``127.0.0.1:PORT`` in Host, ctrl+r, the run's end."""
+        await self.settle()
+        await self.type(f"127.0.0.1:{port}")
+        await self("ctrl+r")
+        await self.settle()
+
+
+def browse_session() -> Session:
+    """A browsing session of the story's meter as the object browser records it (kind
+    "browse"): the rungs to the association, three reads (one refused), the release."""
+    session = story_session()
+    ok, warn = StepStatus.OK, StepStatus.WARNING
+    session.id = "20260101-000500-browse"
+    session.kind = "browse"
+    session.steps = [
+        StepRecord("tcp.connect", "TCP connection", "tcp", ok, 0.0, 0.05, "connected in 1 ms"),
+        StepRecord("hdlc.snrm", "HDLC link (SNRM/UA)", "hdlc", ok, 0.05, 0.1,
+                   "UA from 1/17 (2-byte): max info 128/128, window 1/1"),
+        StepRecord("assoc.public", "Public association (client 16, no authentication)",
+                   "association", ok, 0.1, 0.15, "accepted: client 16, none, max PDU 1024"),
+        StepRecord("browse", "Object browser (GET only)", "cosem", warn, 0.15, 9.5,
+                   "3 read(s), 1 refused or unanswered; closed by the user"),
+        StepRecord("browse.get.1", "GET 0.0.40.0.0.255 class 15 attribute 2", "cosem", ok,
+                   0.15, 0.2, "0.0.40.0.0.255 object_list = 9 objects"),
+        StepRecord("browse.get.2", "GET 1.0.32.7.0.255 class 3 attribute 2", "cosem", ok,
+                   4.0, 4.1, "1.0.32.7.0.255 value = 230.5 V  (raw 2305, scaler -1)"),
+        StepRecord("browse.get.3", "GET 0.0.96.1.0.255 class 1 attribute 2", "cosem", warn,
+                   7.0, 7.1, "0.0.96.1.0.255 value: read-write-denied",
+                   {"error": "read-write-denied"}),
+        StepRecord("release", "Release (RLRQ, DISC, TCP close)", "release", ok, 9.5, 9.6,
+                   "RLRQ/RLRE, DISC/UA, TCP FIN"),
+    ]
+    session.findings, session.logins = [], []
+    assert session.diagnosis is not None
+    session.diagnosis = Diagnosis(
+        "ok", "The meter works: HDLC server 1/17 (2-byte), client 16, authentication none.",
+        profile=ConnectionProfile("192.0.2.10", 4059, "hdlc", 1, 17, 2, 16, "none"))
     return session

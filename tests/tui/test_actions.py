@@ -251,7 +251,7 @@ async def test_probe_actions_before_its_first_visit(story_app: DoctorApp) -> Non
         await pilot.pause()
         assert story_app.screen.id == "probe"  # the form being saved comes into view
         shown = " ".join(str(n.message) for n in story_app._notifications)
-        assert "host name or IP address" in shown  # nothing to save yet: Host is empty
+        assert "Host is empty" in shown  # nothing to save yet
         assert story_app.focused is story_app.screen.query_one("#host", Input)
 
 

@@ -8,23 +8,19 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static, Tree
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static, Tree
 
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.screens.browser import BrowserScreen
-from dlmsdoctor.session import ConnectionProfile
-from dlmsdoctor.sim.meter import SimulatedMeter
 from dlmsdoctor.sim.profile import load_profile
-from tests.tui.fixtures import story_session
+from tests.tui.fixtures import mgmt_set, story_at, story_session, tcp_meter, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _app(port: int, folder: Path) -> DoctorApp:
-    session = story_session()
-    assert session.diagnosis is not None
-    session.diagnosis.profile = ConnectionProfile("127.0.0.1", port, "hdlc", 1, 1, 2, 16, "none")
-    return create_app(session, start_screen="diagnosis", sessions_dir=folder)
+    return create_app(story_at(port), start_screen="diagnosis", sessions_dir=folder)
 
 
 def _node(tree: Tree, obis: str, attribute: int | None = None):  # type: ignore[no-untyped-def]
@@ -37,16 +33,31 @@ def _node(tree: Tree, obis: str, attribute: int | None = None):  # type: ignore[
     raise AssertionError(f"{obis} not in the tree")
 
 
+async def _connect(pilot: Pilot) -> None:
+    """F7, ctrl+r: the browser associates with the working profile and lists the objects."""
+    await pilot.press("f7", "ctrl+r")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _read(pilot: Pilot, tree: Tree, leaf) -> None:  # type: ignore[no-untyped-def]
+    """Open the attribute's object, put the cursor on it and read it (enter)."""
+    leaf.parent.expand()
+    await pilot.pause()
+    tree.move_cursor(leaf)
+    tree.focus()
+    await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def test_list_read_register_and_clock_release_on_quit(tmp_path: Path) -> None:
     profile = load_profile("default")
     assert (profile.objects.voltage, profile.objects.voltage_scaler) == (2305, -1)
-    async with SimulatedMeter(profile) as meter:
-        assert meter.port is not None
+    async with tcp_meter(profile) as meter:
         app = _app(meter.port, tmp_path / "sessions")
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("f7", "ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _connect(pilot)
             screen = app.screen
             assert isinstance(screen, BrowserScreen) and screen.connected
             tree = screen.query_one("#objects", Tree)
@@ -58,23 +69,12 @@ async def test_list_read_register_and_clock_release_on_quit(tmp_path: Path) -> N
 
             # the register's value: its scaler is read and applied
             leaf = _node(tree, "1.0.32.7.0.255", 2)
-            voltage.expand()
-            await pilot.pause()
-            tree.move_cursor(leaf)
-            tree.focus()
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _read(pilot, tree, leaf)
             assert "230.5 V" in str(leaf.label), leaf.label
             assert "230.5 V" in str(screen.query_one("#value", Static).render())
 
             clock = _node(tree, "0.0.1.0.0.255", 2)
-            clock.parent.expand()  # type: ignore[union-attr]
-            await pilot.pause()
-            tree.move_cursor(clock)
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _read(pilot, tree, clock)
             label = str(clock.label)
             assert "time = 20" in label and ":" in label, label  # a date, not hex
 
@@ -99,24 +99,15 @@ async def test_list_read_register_and_clock_release_on_quit(tmp_path: Path) -> N
 
 
 async def test_esc_releases_and_the_session_is_saved_with_the_reads(tmp_path: Path) -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         folder = tmp_path / "sessions"
         app = _app(meter.port, folder)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("f7", "ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _connect(pilot)
             screen = app.screen
             assert isinstance(screen, BrowserScreen)
             tree = screen.query_one("#objects", Tree)
-            leaf = _node(tree, "1.0.1.8.0.255", 2)
-            leaf.parent.expand()  # type: ignore[union-attr]
-            await pilot.pause()
-            tree.move_cursor(leaf)
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _read(pilot, tree, _node(tree, "1.0.1.8.0.255", 2))
             await pilot.press("escape")
             await app.workers.wait_for_complete()
             await pilot.pause()
@@ -155,23 +146,12 @@ async def test_browser_logs_in_with_the_profiles_credential_set(
     rung, the ledger records it) and a probe cannot start while the browser holds the meter."""
     from dlmsdoctor.ledger import LoginLedger
 
-    config = hermetic_dirs / "config"
-    config.mkdir(exist_ok=True)
-    (config / "config.toml").write_text(
-        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "00000000"\n', "utf-8"
-    )
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
-        session = story_session()
-        assert session.diagnosis is not None
-        session.diagnosis.profile = ConnectionProfile(
-            "127.0.0.1", meter.port, "hdlc", 1, 1, 2, 1, "low", "mgmt"
-        )
+    write_config(hermetic_dirs, mgmt_set("00000000"))
+    async with tcp_meter() as meter:
+        session = story_at(meter.port, client_sap=1, authentication="low", credential="mgmt")
         app = create_app(session, sessions_dir=tmp_path / "sessions")
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("f7", "ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await _connect(pilot)
             screen = app.screen
             assert isinstance(screen, BrowserScreen) and screen.connected
             assert screen.query_one("#objects", Tree).root.children
@@ -192,8 +172,7 @@ async def test_browser_logs_in_with_the_profiles_credential_set(
 
 async def test_keyboard_only_read_with_the_filter(tmp_path: Path) -> None:
     """F7, ctrl+r, /, the OBIS code, enter (the value attribute is under the cursor), enter."""
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         app = _app(meter.port, tmp_path / "sessions")
         async with app.run_test(size=(80, 24)) as pilot:
             pressed = ["f7", "ctrl+r"]
@@ -217,3 +196,73 @@ async def test_keyboard_only_read_with_the_filter(tmp_path: Path) -> None:
             await app.workers.wait_for_complete()
             await pilot.pause()
         assert meter.open_associations() == []
+
+
+async def test_a_browsing_session_is_listed_reopened_exported_and_run_again_as_one(
+    tmp_path: Path, hermetic_dirs: Path
+) -> None:
+    """Kind "browse" from the browser to History (kind column, notes), reopened (its reads on
+    Diagnosis and F2, in a browsing session's words), exported (the dialog and the report say
+    so) and run again from History: the browser connects, not a probe."""
+    folder = tmp_path / "sessions"
+    async with tcp_meter() as meter:
+        app = _app(meter.port, folder)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _connect(pilot)
+            assert app.session is not None and app.session.kind == "browse"  # the live one too
+            tree = app.screen.query_one("#objects", Tree)
+            await _read(pilot, tree, _node(tree, "1.0.32.7.0.255", 2))
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            status = str(app.screen.query_one("#browser-status", Static).render())
+            assert "3 reads" in status and "Browsing session saved" in status, status
+        (saved,) = folder.glob("*.json")
+        assert '"kind": "browse"' in saved.read_text(encoding="utf-8")
+
+        app = create_app(sessions_dir=folder)  # the next morning
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f5")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            table = app.screen.query_one(DataTable)
+            assert table.get_row_at(0)[-1] == "browse"
+            notes = str(app.screen.query_one("#history-notes", Static).render())
+            assert notes.startswith("browse (3 reads) ok:"), notes
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen.id == "diagnosis"
+            reads = str(app.screen.query_one("#browse-reads", Static).render())
+            assert reads.startswith("Browsing session: 3 reads"), reads
+            assert "1.0.32.7.0.255 value = 230.5 V" in reads
+            await pilot.press("f2")
+            await pilot.pause()
+            status = str(app.screen.query_one("#probe-status", Static).render())
+            assert "Browsing session of" in status and "probes again" not in status, status
+
+            await pilot.press("f4", "r")
+            await pilot.pause()
+            title = str(app.screen.query_one(".modal-title", Static).render())
+            assert title == "Export the report of the browsing session"
+            app.screen.query_one("#export-path", Input).value = str(tmp_path / "r.md")
+            await pilot.press("enter")
+            await pilot.pause()
+            shown = " ".join(str(n.message) for n in app._notifications)
+            assert "Report of the browsing session written" in shown, shown
+            report = (tmp_path / "r.md").read_text(encoding="utf-8")
+            assert "object browser read" in report and "230.5 V" in report
+
+            await pilot.press("f5")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("ctrl+r")  # run again: browse again
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BrowserScreen) and screen.connected
+            assert not app.get_screen("probe").running  # type: ignore[attr-defined]
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert meter.open_associations() == [] and meter.unreleased_associations() == []
+        assert len(list(folder.glob("*.json"))) == 2  # the second browsing session, saved

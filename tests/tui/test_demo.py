@@ -10,30 +10,16 @@ import pytest
 from dlmsdoctor.cli.demo_cmd import SCENARIOS, demo_app, demo_meter
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.screens.probe import ProbeScreen
-from dlmsdoctor.session import StepRecord
-from dlmsdoctor.widgets.ladder import Ladder
 from dlmsdoctor.widgets.target_form import TargetForm
+from tests.tui.fixtures import record_ladder
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _record_ladder(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, StepStatus]]:
-    """Every (rung, state) the ladder is asked to show, in order."""
-    seen: list[tuple[str, StepStatus]] = []
-    original = Ladder.update_step
-
-    def spy(self: Ladder, step: StepRecord) -> None:
-        seen.append((step.id, step.status))
-        original(self, step)
-
-    monkeypatch.setattr(Ladder, "update_step", spy)
-    return seen
 
 
 async def test_demo_opens_on_the_probe_screen_and_diagnoses_live(
     hermetic_dirs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = _record_ladder(monkeypatch)
+    seen = record_ladder(monkeypatch)
     scenario = SCENARIOS["wrong-address"]
     workdir = hermetic_dirs / "demo-tmp"
     with demo_meter(scenario) as meter:

@@ -9,53 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList
 
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.screens.probe import ProbeScreen
-from dlmsdoctor.sim.meter import SimulatedMeter
 from dlmsdoctor.widgets.frame_list import FrameList
 from dlmsdoctor.widgets.ladder import Ladder
+from tests.tui.fixtures import Keys, mgmt_set, tcp_meter, write_config
 
 pytestmark = pytest.mark.timeout(90)
 
 
-class Keys:
-    """Presses keys and counts them."""
-
-    def __init__(self, pilot: Pilot) -> None:
-        self.pilot = pilot
-        self.count = 0
-
-    async def __call__(self, *keys: str) -> None:
-        for key in keys:
-            await self.pilot.press(key)
-            self.count += 1
-        await self.pilot.pause()
-
-    async def type(self, text: str) -> None:
-        await self(*text)
-
-    async def settle(self) -> None:
-        await self.pilot.app.workers.wait_for_complete()
-        await self.pilot.pause()
-
-
 def _config(root: Path, port: int, password: str = "wrongpass") -> None:
-    folder = root / "config"
-    folder.mkdir(exist_ok=True)
-    (folder / "config.toml").write_text(
-        f'[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "{password}"\n\n'
-        f'[targets.m]\nhost = "127.0.0.1"\nport = {port}\ncredentials = ["mgmt"]\n',
-        encoding="utf-8",
-    )
+    write_config(root, mgmt_set(password) + f'\n[targets.m]\nhost = "127.0.0.1"\nport = {port}\n'
+                 'credentials = ["mgmt"]\n')
 
 
 async def test_host_port_run_diagnosis_evidence_frame(hermetic_dirs: Path) -> None:
     """Host:port typed in Host -> run -> diagnosis -> evidence -> the frame."""
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         _config(hermetic_dirs, meter.port)
         app: DoctorApp = create_app()
         async with app.run_test(size=(80, 24)) as pilot:
@@ -106,15 +78,11 @@ async def test_host_port_run_diagnosis_evidence_frame(hermetic_dirs: Path) -> No
 
 
 async def test_history_reopen_and_run_again(hermetic_dirs: Path) -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         app: DoctorApp = create_app()
         async with app.run_test(size=(100, 30)) as pilot:
             keys = Keys(pilot)
-            await keys.settle()
-            await keys.type(f"127.0.0.1:{meter.port}")
-            await keys("ctrl+r")
-            await keys.settle()
+            await keys.probe(meter.port)
             first = app.session
             assert first is not None and first.diagnosis is not None
             # a new app, as the next morning: History -> reopen -> ladder, frames, diagnosis
@@ -151,15 +119,11 @@ async def test_history_reopen_and_run_again(hermetic_dirs: Path) -> None:
 
 
 async def test_save_target_writes_the_working_profile(hermetic_dirs: Path) -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         app: DoctorApp = create_app()
         async with app.run_test(size=(80, 24)) as pilot:
             keys = Keys(pilot)
-            await keys.settle()
-            await keys.type(f"127.0.0.1:{meter.port}")
-            await keys("ctrl+r")
-            await keys.settle()
+            await keys.probe(meter.port)
             await keys("ctrl+s")
             name = app.screen.query_one("#name-input", Input)
             name.value = ""
@@ -180,15 +144,11 @@ async def test_save_target_writes_the_working_profile(hermetic_dirs: Path) -> No
 
 async def test_run_again_straight_from_history(hermetic_dirs: Path) -> None:
     """The app opened on History (the Probe screen never shown): ctrl+r still runs."""
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         app: DoctorApp = create_app()
         async with app.run_test(size=(80, 24)) as pilot:
             keys = Keys(pilot)
-            await keys.settle()
-            await keys.type(f"127.0.0.1:{meter.port}")
-            await keys("ctrl+r")
-            await keys.settle()
+            await keys.probe(meter.port)
         app = create_app(start_screen="history")
         async with app.run_test(size=(80, 24)) as pilot:
             keys = Keys(pilot)
@@ -205,8 +165,7 @@ async def test_run_again_straight_from_history(hermetic_dirs: Path) -> None:
 async def test_a_set_kept_for_the_session_logs_in_and_is_never_written(
     hermetic_dirs: Path,
 ) -> None:
-    async with SimulatedMeter("default") as meter:
-        assert meter.port is not None
+    async with tcp_meter() as meter:
         app: DoctorApp = create_app()
         async with app.run_test(size=(80, 24)) as pilot:
             keys = Keys(pilot)

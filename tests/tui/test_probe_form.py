@@ -9,7 +9,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 from dlmsdoctor.app import create_app
 from dlmsdoctor.ledger import Attempt, LoginLedger
 from dlmsdoctor.screens.credentials import MASK, CredentialsScreen
-from tests.tui.fixtures import story_session
+from tests.tui.fixtures import story_session, write_config
 
 CONFIG = """
 [credentials.mgmt]
@@ -26,8 +26,7 @@ credentials = ["mgmt"]
 
 
 def _setup(root: Path) -> Path:
-    (root / "config").mkdir(exist_ok=True)
-    (root / "config" / "config.toml").write_text(CONFIG, encoding="utf-8")
+    write_config(root, CONFIG)
     sessions = root / "data" / "sessions"
     sessions.mkdir(parents=True)
     (sessions / "story.json").write_text(story_session().dumps(), encoding="utf-8")

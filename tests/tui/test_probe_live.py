@@ -11,21 +11,12 @@ from textual.widgets import Checkbox, DataTable, Input, Select
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.screens.probe import ProbeScreen
-from dlmsdoctor.session import Session, StepRecord
-from dlmsdoctor.sim.meter import SimulatedMeter
+from dlmsdoctor.session import Session
 from dlmsdoctor.widgets.frame_list import FrameList
 from dlmsdoctor.widgets.ladder import Ladder
+from tests.tui.fixtures import mgmt_set, record_ladder, tcp_meter, write_config
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _write_config(root: Path) -> None:
-    folder = root / "config"
-    folder.mkdir(exist_ok=True)
-    (folder / "config.toml").write_text(
-        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "11111111"\n',
-        encoding="utf-8",
-    )
 
 
 async def _fill(pilot: Pilot, port: int | None, credential: str | None = None) -> ProbeScreen:
@@ -41,22 +32,9 @@ async def _fill(pilot: Pilot, port: int | None, credential: str | None = None) -
     return screen
 
 
-def _record_ladder(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, StepStatus]]:
-    """Every (rung, state) the ladder is asked to show, in order."""
-    seen: list[tuple[str, StepStatus]] = []
-    original = Ladder.update_step
-
-    def spy(self: Ladder, step: StepRecord) -> None:
-        seen.append((step.id, step.status))
-        original(self, step)
-
-    monkeypatch.setattr(Ladder, "update_step", spy)
-    return seen
-
-
 async def test_probe_runs_live_and_diagnoses(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _record_ladder(monkeypatch)
-    async with SimulatedMeter("default") as meter:
+    seen = record_ladder(monkeypatch)
+    async with tcp_meter() as meter:
         app: DoctorApp = create_app(start_screen="probe")
         async with app.run_test(size=(120, 40)) as pilot:
             await _fill(pilot, meter.port)
@@ -96,8 +74,8 @@ async def test_probe_runs_live_and_diagnoses(monkeypatch: pytest.MonkeyPatch) ->
 
 
 async def test_wrong_password_shows_the_cause(hermetic_dirs: Path) -> None:
-    _write_config(hermetic_dirs)
-    async with SimulatedMeter("default") as meter:
+    write_config(hermetic_dirs, mgmt_set("11111111"))
+    async with tcp_meter() as meter:
         app = create_app(start_screen="probe")
         async with app.run_test(size=(120, 40)) as pilot:
             await _fill(pilot, meter.port, credential="mgmt")
@@ -118,7 +96,7 @@ async def test_wrong_password_shows_the_cause(hermetic_dirs: Path) -> None:
 
 async def test_cancel_releases_the_session() -> None:
     # Slow replies so the run is still inside the association when cancel arrives.
-    async with SimulatedMeter("default", faults=["delay=0.2"]) as meter:
+    async with tcp_meter(faults=["delay=0.2"]) as meter:
         app = create_app(start_screen="probe")
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await _fill(pilot, meter.port)
@@ -144,7 +122,7 @@ async def test_cancel_releases_the_session() -> None:
 
 
 async def test_quit_during_a_run_releases_first(hermetic_dirs: Path) -> None:
-    async with SimulatedMeter("default", faults=["delay=0.2"]) as meter:
+    async with tcp_meter(faults=["delay=0.2"]) as meter:
         app = create_app(start_screen="probe")
         async with app.run_test(size=(120, 40)) as pilot:
             await _fill(pilot, meter.port)

@@ -15,31 +15,17 @@ from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.events import StepStatus
 from dlmsdoctor.screens.ports import PortsScreen
 from dlmsdoctor.screens.probe_run import session_values
-from dlmsdoctor.session import StepRecord
-from dlmsdoctor.widgets.ladder import Ladder
 from dlmsdoctor.widgets.target_form import TargetForm
-from tests.engine.pty_meter import pty_meter
+from tests.tui.fixtures import record_ladder, serial_meter
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _record_ladder(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, StepStatus]]:
-    seen: list[tuple[str, StepStatus]] = []
-    original = Ladder.update_step
-
-    def spy(self: Ladder, step: StepRecord) -> None:
-        seen.append((step.id, step.status))
-        original(self, step)
-
-    monkeypatch.setattr(Ladder, "update_step", spy)
-    return seen
 
 
 async def test_a_serial_path_in_host_runs_the_serial_ladder(
     hermetic_dirs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = _record_ladder(monkeypatch)
-    async with pty_meter() as meter:
+    seen = record_ladder(monkeypatch)
+    async with serial_meter() as meter:
         app: DoctorApp = create_app(start_screen="probe")
         async with app.run_test(size=(100, 30)) as pilot:
             form = app.screen.query_one(TargetForm)
@@ -81,8 +67,8 @@ async def test_a_serial_path_in_host_runs_the_serial_ladder(
 async def test_the_optical_switch_signs_on_in_mode_e(
     hermetic_dirs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = _record_ladder(monkeypatch)
-    async with pty_meter(optical=True) as meter:
+    seen = record_ladder(monkeypatch)
+    async with serial_meter(optical=True) as meter:
         app: DoctorApp = create_app(start_screen="probe")
         async with app.run_test(size=(100, 30)) as pilot:
             form = app.screen.query_one(TargetForm)

@@ -16,7 +16,7 @@ from textual.widgets import Input, TextArea
 
 from dlmsdoctor.app import create_app
 from dlmsdoctor.screens.frames import TREE_INTERVAL, FramesScreen
-from tests.tui.fixtures import story_session
+from tests.tui.fixtures import browse_session, mgmt_set, story_session, write_config
 
 SIZES = [(80, 24), (100, 30), (160, 50)]
 
@@ -131,13 +131,28 @@ def test_screen_snapshot(
     keys: tuple[str, ...],
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a relative sessions folder: the same picture on every run
-    config = tmp_path / "config"
-    config.mkdir(exist_ok=True)
-    (config / "config.toml").write_text(
-        '[credentials.mgmt]\nclient_sap = 1\nauth = "low"\npassword = "s3cret"\n', "utf-8"
-    )
+    write_config(tmp_path, mgmt_set("s3cret"))
     folder = Path("sessions")
     folder.mkdir()
     (folder / "story.json").write_text(story_session().dumps(), encoding="utf-8")
     app = create_app(story_session(), sessions_dir=folder)
+    assert snap_compare(app, terminal_size=size, run_before=_before(*keys))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("keys", [(), ("f2",), ("f5",)], ids=["diagnosis", "probe", "history"])
+def test_browsing_session_snapshot(
+    snap_compare: Callable[..., bool],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    size: tuple[int, int],
+    keys: tuple[str, ...],
+) -> None:
+    """A browsing session reopened: its reads on Diagnosis, its ladder and words on Probe, its
+    kind and reads in History."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path("sessions")
+    folder.mkdir()
+    (folder / "browse.json").write_text(browse_session().dumps(), encoding="utf-8")
+    app = create_app(browse_session(), sessions_dir=folder)
     assert snap_compare(app, terminal_size=size, run_before=_before(*keys))
