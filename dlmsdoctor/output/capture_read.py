@@ -336,13 +336,19 @@ def _ip_of(packet: RawPacket) -> IpPacket | None:
         src, dst = ".".join(map(str, data[12:16])), ".".join(map(str, data[16:20]))
         return IpPacket(src, dst, data[9], data[ihl : max(total, ihl)])
     if len(data) >= 40 and data[0] >> 4 == 6:
-        import ipaddress
-
         plen = struct.unpack_from("!H", data, 4)[0]
-        src = str(ipaddress.IPv6Address(data[8:24]))
-        dst = str(ipaddress.IPv6Address(data[24:40]))
+        src, dst = _ipv6_text(data[8:24]), _ipv6_text(data[24:40])
         return IpPacket(src, dst, data[6], data[40 : 40 + plen])
     return None
+
+
+def _ipv6_text(packed: bytes) -> str:
+    """An IPv6 address as people write it; an IPv4-mapped one as ``::ffff:127.0.0.1``."""
+    import ipaddress
+
+    addr = ipaddress.IPv6Address(packed)
+    mapped = addr.ipv4_mapped
+    return f"::ffff:{mapped}" if mapped is not None else str(addr)
 
 
 @dataclass(slots=True)
