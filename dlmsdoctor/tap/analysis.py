@@ -32,6 +32,15 @@ LOCKOUT_AFTER = 3  # failed logins that lock a typical meter (DOMAIN.md: one bra
 LOCKOUT_WINDOW = 900.0  # seconds those failures are counted over (the login budget's window)
 IDLE_CUT_MIN = 1.0  # a close by the meter side after this long without traffic is "idle"
 INACTIVITY_SETUP = ("0.0.22.0.0.255", 8)  # IEC HDLC setup, inactivity timeout
+# Identity objects a poller often reads (DOMAIN.md 1): (OBIS, attribute) -> Session.identity key,
+# the names the probe's identity rung uses.
+IDENTITY_READS = {
+    ("0.0.42.0.0.255", 2): "logical_device_name",
+    ("0.0.96.1.0.255", 2): "serial_number",
+    ("1.0.0.2.0.255", 2): "firmware",
+    ("0.0.1.0.0.255", 2): "clock",
+    INACTIVITY_SETUP: "hdlc_inactivity_timeout",
+}
 STEP = "tap"
 
 # codec findings on a poller frame that make a meter drop it (or that break addressing)
@@ -101,6 +110,7 @@ class Request:
     malformed: tuple[str, ...] = ()  # codec codes that make a meter drop it
     superseded: float | None = None  # the poller sent its next request at this time
     confused: bool = False  # a stale answer arrived in its place
+    reads: tuple[str, int] | None = None  # a GET's (OBIS, attribute)
 
 
 @dataclass(slots=True)
@@ -179,6 +189,7 @@ class TapAnalyzer:
         self.inactivity_read = False
         self.idle_cuts: list[float] = []
         self.answered_late: set[str] = set()  # no_answer keys whose answer came on a later conn
+        self.identity: dict[str, Any] = {}  # the meter's identity, as the poller read it
 
     # -- findings ----------------------------------------------------------------------------
     def raise_(self, code: str, key: str, severity: Severity, message: str, at: float,
@@ -335,10 +346,13 @@ class TapAnalyzer:
                     if not earlier.answered and earlier.superseded is None and \
                             earlier.service in _EXPECTED:
                         earlier.superseded = at
+            reads = None
+            if apdu is not None and service == "GET" and isinstance(apdu.get("attribute"), int):
+                reads = (str(apdu.get("obis")), int(apdu["attribute"]))
             c.pending.append(Request(index, at, service, c.id,
                                      invoke if isinstance(invoke, int) else None, server,
                                      client_sap, bytes(frame.data),
-                                     malformed=tuple(f.code for f in bad)))
+                                     malformed=tuple(f.code for f in bad), reads=reads))
             while len(c.pending) > 16:
                 c.pending.popleft()
 
@@ -538,12 +552,24 @@ class TapAnalyzer:
                             "drops it (or takes it for another request).", at,
                             (req.index, index), request=req.invoke_id, answer=invoke)
             result = apdu.get("access_result")
+            read = IDENTITY_READS.get(req.reads) if req.reads is not None else None
+            if read is not None and result == "success" and apdu.get("value") is not None:
+                self._identity(read, apdu["value"])
             if isinstance(result, str) and result != "success":
                 what = f"{req.service}: {result}"
                 self.refusals[what] = self.refusals.get(what, 0) + 1
                 self.raise_("tap.meter.refused", what, Severity.INFO,
                             f"The meter refused a {req.service}: {result}.", at,
                             (req.index, index), what=what)
+
+    def _identity(self, key: str, value: Any) -> None:
+        """What the poller read of the meter's identity (the first value of each kept)."""
+        if key in self.identity:
+            return
+        value = plain_value(value)
+        self.identity[key] = value
+        if key == "logical_device_name" and isinstance(value, str) and len(value) >= 3:
+            self.identity.setdefault("manufacturer", value[:3])  # the FLAG id (DOMAIN.md)
 
     def _login_failed(self, c: Conn, at: float, index: int, req: Request,
                       apdu: dict[str, Any]) -> None:
@@ -790,6 +816,21 @@ def _answered_request(c: Conn, frame: DecodedFrame) -> Request | None:
         if same is not None:
             return same
     return waiting[0] if waiting else None
+
+
+def plain_value(value: Any) -> Any:
+    """A decoded COSEM value ready for JSON: text for printable bytes, else spaced hex."""
+    if isinstance(value, bytes | bytearray):
+        if value and all(32 <= b < 127 for b in value):
+            return bytes(value).decode("ascii")
+        return bytes(value).hex(" ").upper()
+    if isinstance(value, dict):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _silence_key(req: Request) -> str:

@@ -450,6 +450,7 @@ class Tap(RelayObserver):
         summary["internal_errors"] = self.internal_errors
         summary["connections_kept"] = len(s.connections)
         s.settings["tap"] = summary
+        s.identity = dict(self.analyzer.identity)  # what the poller read of the meter
         s.settings["stopped_reason"] = reason
         s.cancelled = False  # stopping a tap is how it ends, not a cancelled run
         from dlmsdoctor.tap.rules import diagnose

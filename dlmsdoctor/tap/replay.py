@@ -25,7 +25,7 @@ from dlmsdoctor.session import ConnectionRecord, Session
 _OPEN, _GAP, _DATA, _CLOSE, _END = range(5)
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class _Step:
     at: float
     what: int
@@ -129,7 +129,7 @@ def judge_as_poller(session: Session) -> Session:
     session.frames = judged.frames
     session.findings = [f for f in session.findings if not f.code.startswith("tap.")]
     session.findings += judged.findings
-    session.steps, session.logins, session.identity = [], [], {}
+    session.steps, session.logins, session.identity = [], [], judged.identity
     summary = dict(judged.settings.get("tap", {}))
     summary.pop("connections_kept", None)
     session.settings["tap"] = summary

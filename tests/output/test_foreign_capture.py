@@ -184,6 +184,9 @@ def test_a_refused_login_is_the_pollers_with_the_meters_aare(tmp_path: Path) -> 
     assert session.diagnosis is not None
     assert session.diagnosis.headline == "The meter refuses your poller's login"
     assert session.settings["tap"]["logins"] == {"accepted": 1, "failed": 1}
+    # what the poller read of the meter (its public association's GETs)
+    assert session.identity["serial_number"] == "12345678"
+    assert session.identity["manufacturer"] == "DLD"
     from dlmsdoctor.output.report import render_report
 
     es = render_report(session, "md", "es")

@@ -95,6 +95,9 @@ def test_the_run_made_both_pollers_and_the_tap_diagnosis(tap_files: dict[str, An
     hosts = {c.client.rpartition(":")[0] for c in session.connections}
     assert hosts == {POLLER_A, POLLER_B}
     assert _codes(session)[0] == "tap.poller.login_retries"
+    # poller B read the logical device name: the tap keeps what the poller read of the meter
+    assert str(session.identity.get("logical_device_name", "")).startswith(
+        session.identity.get("manufacturer", "?"))
 
 
 @pytest.mark.parametrize("which", ["json", "pcapng"])
