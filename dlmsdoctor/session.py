@@ -99,6 +99,11 @@ class ConnectionRecord:
     link: str = "tcp"
     client: str = ""  # tap: the poller's "host:port"
     bytes_dropped: int = 0  # received bytes not kept (a flood past the per-connection cap)
+    # The end that did not close first, when it closed too (tap: the other leg's far end;
+    # capture: the other side's FIN or RST); closed_at/close_how are the first close.
+    then_closed_at: float | None = None
+    then_close_how: CloseHow | None = None
+    relay_from: str = ""  # tap: its own "host:port" on its connection to the meter
 
 
 @dataclass(slots=True)

@@ -6,8 +6,9 @@ import click
 
 from dlmsdoctor.cli.exit_codes import ExitCode
 from dlmsdoctor.cli.report_cmd import emit_report, load_or_exit, pick_format
+from dlmsdoctor.events import CloseHow
 from dlmsdoctor.private_files import write_private
-from dlmsdoctor.session import Session, format_host_port
+from dlmsdoctor.session import ConnectionRecord, Session, format_host_port
 
 _EPILOG = """\b
 Examples:
@@ -53,9 +54,20 @@ def summary_lines(session: Session) -> list[str]:
             lines.append("summary part of the capture was counted, not kept")
     counts = Counter(f.conn_id for f in session.frames)  # once: per connection was quadratic
     for conn in session.connections[:MAX_CONNECTION_LINES]:
+        count = counts[conn.id]
+        if session.kind == "tap":  # two TCP connections: the poller's and the tap's own
+            from dlmsdoctor.tap.text import leg_lines
+
+            listen = str(session.settings.get("listen") or "")
+            lines.append(f"  conn {conn.id}  {count} frame(s)")
+            lines += [f"    {line}" for line in leg_lines(
+                conn, listen, format_host_port(target.host, target.port))]
+            continue
+        if session.kind == "capture" and conn.client:  # another client's, as captured
+            lines.append(_captured_line(conn, count))
+            continue
         how = conn.failed or (conn.close_how.value if conn.close_how else "open")
         who = " by peer" if conn.closed_by_peer else ""
-        count = counts[conn.id]
         address = format_host_port(conn.host, conn.port)
         lines.append(f"  conn {conn.id}  {address}  {count} frame(s), "
                      f"closed: {how}{who}")
@@ -83,6 +95,29 @@ def summary_lines(session: Session) -> list[str]:
             if is_note(cause):  # an observation, not a fault: never ranked among the causes
                 lines.append(f"  note     {cause.code}: {cause.title}")
     return lines
+
+
+def _captured_line(conn: ConnectionRecord, count: int) -> str:
+    """A captured connection of another client: its ends, when it opened, who closed it and
+    how (the client is the poller: a capture dlmsdoctor did not write is never its own)."""
+    address = format_host_port(conn.host, conn.port)
+    text = f"  conn {conn.id}  poller {conn.client} -> {address}  {count} frame(s)"
+    if conn.failed:
+        return text + f", could not connect ({conn.failed})"
+    if conn.opened_at is not None:
+        text += f", connected t+{conn.opened_at:.3f} s"
+        if conn.connect_time is not None:
+            text += f" in {conn.connect_time * 1000:.1f} ms"
+    closes = []
+    if conn.close_how is not None and conn.closed_at is not None:
+        first = "the meter side" if conn.closed_by_peer else "the poller"
+        how = "RST" if conn.close_how is CloseHow.RST else "FIN"
+        closes.append(f"{first} {how} t+{conn.closed_at:.3f} s")
+        if conn.then_closed_at is not None and conn.then_close_how is not None:
+            other = "the poller" if conn.closed_by_peer else "the meter side"
+            closes.append(f"{other} {conn.then_close_how.value.upper()} "
+                          f"t+{conn.then_closed_at:.3f} s")
+    return text + ", closed: " + ("; ".join(closes) or "still open when the capture ended")
 
 
 @click.command(epilog=_EPILOG)

@@ -1,8 +1,10 @@
 """Write a Session as a pcapng file a vendor's engineer opens in Wireshark.
 
 The blocks are written with ``struct`` (scapy 2.8's PcapNgWriter cannot set a section comment or
-the per-packet direction flags), over LINKTYPE_RAW (101: bare IPv4 packets). Each connection
-becomes a synthetic but consistent IPv4/TCP stream: three-way handshake, contiguous seq/ack, one
+the per-packet direction flags), over LINKTYPE_RAW (101: bare IP packets, IPv4 or IPv6 by their
+first nibble). Each connection becomes a synthetic but consistent TCP stream over IPv4, or over
+IPv6 when the meter's address is IPv6 (a tap relaying ::1 to ::1): three-way handshake, contiguous
+seq/ack, one
 HDLC frame or wrapper PDU per segment (Wireshark's DLMS dissector expects exactly that), the close
 as observed (FIN or RST, and by whom), real timestamps (``started_at`` + ``frame.at``) and right
 checksums. Pings become ICMP echo request/reply with their id and sequence.
@@ -32,13 +34,14 @@ from dlmsdoctor.session import ConnectionRecord, Session
 LINKTYPE_RAW = 101
 SESSION_COMMENT_PREFIX = "dlmsdoctor-session-json: "
 SESSION_COMMENT_MORE = "dlmsdoctor-session-json+: "  # continuation: an option holds < 64 KiB
-MAX_SEGMENT = 65_000  # TCP payload bytes per packet: IPv4 total length is 16-bit
+MAX_SEGMENT = 65_000  # TCP payload bytes per packet: IPv4 total and IPv6 payload length are 16-bit
 OPTION_LIMIT = 60_000  # bytes of one comment; pcapng option lengths are 16-bit
 FRAME_COMMENT_PREFIX = "dlmsdoctor:frame "
 FLAG_INBOUND = 0b01  # epb_flags direction bits (pcapng spec, section 4.3.1)
 FLAG_OUTBOUND = 0b10
-# Addresses from the documentation ranges (RFC 5737) when the real ones are unknown.
+# Addresses from the documentation ranges (RFC 5737, RFC 3849) when the real ones are unknown.
 CLIENT_STANDIN = "192.0.2.100"
+CLIENT_STANDIN6 = "2001:db8::100"
 # A serial line's bytes travel in a synthetic TCP stream to DLMS's port, so Wireshark decodes
 # them without Decode As; the section comment says it was a serial line (docs/captures.md).
 SERIAL_STANDIN_PORT = 4059
@@ -97,14 +100,40 @@ def tcp_segment(
         "!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, _WINDOW,
         0, 0,
     )
-    pseudo = struct.pack("!4s4sBBH", src, dst, 0, 6, len(header) + len(payload))
+    pseudo = _pseudo_header(src, dst, 6, len(header) + len(payload))
     checksum = inet_checksum(pseudo + header + payload)
     return header[:16] + struct.pack("!H", checksum) + header[18:] + payload
 
 
-def icmp_echo(reply: bool, ident: int, seq: int, payload: bytes) -> bytes:
-    header = struct.pack("!BBHHH", 0 if reply else 8, 0, 0, ident & 0xFFFF, seq & 0xFFFF)
-    checksum = inet_checksum(header + payload)
+def ipv6_packet(src: bytes, dst: bytes, next_header: int, payload: bytes) -> bytes:
+    """An IPv6 header (no extension headers, flow label 0, hop limit 64) and its payload."""
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), next_header, 64, src, dst) + payload
+
+
+def ip_packet(src: bytes, dst: bytes, proto: int, payload: bytes, ident: int) -> bytes:
+    """IPv4 or IPv6 by the addresses' size (4 or 16 bytes)."""
+    if len(src) == 16:
+        return ipv6_packet(src, dst, proto, payload)
+    return ipv4_packet(src, dst, proto, payload, ident)
+
+
+def _pseudo_header(src: bytes, dst: bytes, proto: int, length: int) -> bytes:
+    """What the TCP and ICMPv6 checksums cover besides the segment (RFC 793, RFC 8200 8.1)."""
+    if len(src) == 16:
+        return struct.pack("!16s16sI3xB", src, dst, length, proto)
+    return struct.pack("!4s4sBBH", src, dst, 0, proto, length)
+
+
+def icmp_echo(reply: bool, ident: int, seq: int, payload: bytes,
+              ipv6: tuple[bytes, bytes] | None = None) -> bytes:
+    """An ICMP echo request or reply; ICMPv6 (types 128/129, checksum over the pseudo-header)
+    when ``ipv6`` gives the (source, destination) addresses."""
+    request_type, reply_type = (8, 0) if ipv6 is None else (128, 129)
+    kind = reply_type if reply else request_type
+    header = struct.pack("!BBHHH", kind, 0, 0, ident & 0xFFFF, seq & 0xFFFF)
+    pseudo = b"" if ipv6 is None else _pseudo_header(
+        ipv6[0], ipv6[1], 58, len(header) + len(payload))
+    checksum = inet_checksum(pseudo + header + payload)
     return header[:2] + struct.pack("!H", checksum) + header[4:] + payload
 
 
@@ -138,7 +167,7 @@ def section_header(comments: list[str], application: str) -> bytes:
     return _block(0x0A0D0D0A, body)
 
 
-def interface_description(name: str) -> bytes:
+def interface_description(name: str) -> bytes:  # LINKTYPE_RAW: IPv4 and IPv6 alike
     options = _option(2, name.encode()) + _option(9, bytes([6])) + _option(0, b"")
     return _block(1, struct.pack("<HHI", LINKTYPE_RAW, 0, 0) + options)
 
@@ -169,12 +198,14 @@ def start_epoch_us(session: Session) -> int:
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds
 
-def _ipv4(host: str) -> bytes | None:
+def _ip(host: str) -> bytes | None:
+    """The packed address (4 or 16 bytes) of an IP address written as text; None otherwise.
+    An IPv6 scope (``fe80::1%eth0``) is not on the wire: left out."""
     try:
-        addr = ipaddress.ip_address(host)
+        addr = ipaddress.ip_address(host.strip("[]").partition("%")[0])
     except ValueError:
         return None
-    return addr.packed if addr.version == 4 else None
+    return addr.packed
 
 
 @dataclass(slots=True)
@@ -184,21 +215,34 @@ class _Endpoints:
     standin_note: str = ""
 
 
+def _same_family(client: bytes | None, server: bytes) -> bytes | None:
+    """``client`` in the server's family: an IPv4 client of an IPv6 meter as its IPv4-mapped
+    address (``::ffff:a.b.c.d``, RFC 4291 2.5.5.2); an IPv6 client of an IPv4 meter cannot be
+    drawn (None)."""
+    if client is None or len(client) == len(server):
+        return client
+    if len(server) == 16:
+        return ipaddress.IPv6Address(b"\x00" * 10 + b"\xff\xff" + client).packed
+    return None
+
+
 def endpoints(session: Session) -> _Endpoints:
-    server = _ipv4(session.target.host)
+    server = _ip(session.target.host) if session.target.link == "tcp" else None
     note = ""
     if server is None and session.target.link != "tcp":
         server = ipaddress.IPv4Address(SERVER_STANDIN).packed  # a serial line: no address
     elif server is None:
         server = ipaddress.IPv4Address(SERVER_STANDIN).packed
         note = (
-            f"the meter's address {session.target.host!r} is not IPv4: shown as {SERVER_STANDIN}"
+            f"the meter's address {session.target.host!r} is not an IP address: shown as "
+            f"{SERVER_STANDIN}"
         )
     local = str(session.settings.get("local_host", "")) if session.settings else ""
-    client = _ipv4(local)
+    client = _same_family(_ip(local), server)
     if client is None:
-        loopback = ipaddress.IPv4Address(server).is_loopback
-        client = server if loopback else ipaddress.IPv4Address(CLIENT_STANDIN).packed
+        loopback = ipaddress.ip_address(server).is_loopback
+        standin = CLIENT_STANDIN6 if len(server) == 16 else CLIENT_STANDIN
+        client = server if loopback else ipaddress.ip_address(standin).packed
     return _Endpoints(server, client, note)
 
 
@@ -248,37 +292,50 @@ def machine_comment(note: FrameNote, kind: str) -> str:
 
 
 def poller_ends(conn: ConnectionRecord, ends: _Endpoints) -> _Endpoints:
-    """The endpoints of a tap's connection: its poller's IPv4 address as the client (an IPv6
-    poller keeps the shared stand-in: this capture draws IPv4 only)."""
+    """The endpoints of a tap's connection: its poller's own address as the client, in the
+    meter's family (an IPv4 poller of an IPv6 meter as its IPv4-mapped address; an IPv6
+    poller of an IPv4 meter keeps the shared stand-in)."""
     if not conn.client:
         return ends
-    client = _ipv4(conn.client.rpartition(":")[0].strip("[]"))
+    client = _same_family(_ip(conn.client.rpartition(":")[0]), ends.server)
     return ends if client is None else _Endpoints(ends.server, client, ends.standin_note)
 
 
-def tap_section(session: Session) -> str:
+def tap_section(session: Session, ends: _Endpoints | None = None) -> str:
     """The section comment of a tap session: what was relayed, between what."""
-    pollers = sorted({c.client.rpartition(":")[0] for c in session.connections if c.client})
-    ipv6 = [p for p in pollers if _ipv4(p.strip("[]")) is None]
+    pollers = sorted({c.client.rpartition(":")[0].strip("[]")
+                      for c in session.connections if c.client})
+    server = (ends or endpoints(session)).server
+    stood_in = [p for p in pollers if _same_family(_ip(p), server) is None]
     target = session.target
     listen = session.settings.get("listen") or "?"
     text = (f"TAP: dlmsdoctor tap listened on {listen} and relayed each poller connection to "
-            f"the meter side {target.host}:{target.port}, every byte unchanged and in order; "
+            f"the meter side {_hp(target.host, target.port)}, every byte unchanged and in order; "
             f"it sent nothing of its own. Pollers: {', '.join(pollers) or 'none'}. Each TCP "
             "stream here is one poller connection, drawn from the poller's own address and "
             "port straight to the meter side (the tap's own connection to the meter, from "
             "another port, is not drawn): TX = poller -> meter, RX = meter -> poller, at the "
             "times the tap saw them, closed first by whom the tap saw close first.")
-    if ipv6:
-        text += (f" IPv6 pollers ({', '.join(ipv6)}) are drawn from the IPv4 stand-in above "
-                 "(this capture holds IPv4 only); the packet comments keep their addresses.")
+    if stood_in:
+        family = "IPv4" if len(server) == 4 else "IPv6"
+        text += (f" Pollers of another address family than the meter's ({', '.join(stood_in)}) "
+                 f"are drawn from the {family} stand-in (one TCP stream is one family); the "
+                 "section's session keeps their addresses.")
+    elif any(_ip(p) is not None and len(_ip(p) or b"") != len(server) for p in pollers):
+        text += (" IPv4 pollers of this IPv6 meter side are drawn from their IPv4-mapped "
+                 "addresses (::ffff:a.b.c.d).")
     return text
+
+
+def _hp(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class _Stream:
     """One TCP connection's sequence numbers; packets are appended to ``out``."""
 
-    def __init__(self, conn: ConnectionRecord, ends: _Endpoints, t0: int, out: list[Packet]):
+    def __init__(self, conn: ConnectionRecord, ends: _Endpoints, t0: int, out: list[Packet],
+                 relayed: bool = False):
         self.conn = conn
         self.ends = ends
         self.t0 = t0
@@ -289,9 +346,11 @@ class _Stream:
         self.cseq = (0x1000_0000 * conn.id + 0x0100) & 0xFFFFFFFF
         self.sseq = (0x8000_0000 + 0x0100_0000 * conn.id) & 0xFFFFFFFF
         self.ident = {True: 0x1000 * conn.id, False: 0x8000 + 0x100 * conn.id}
-        # a tap's connection is drawn from its own poller (address and port), not dlmsdoctor
+        # a tap's connection is drawn from its own poller (address and port), not dlmsdoctor;
+        # so is another client's capture written again
         self.ends = poller_ends(conn, ends)
         self.client_name = "the poller" if conn.client else "dlmsdoctor"
+        self.relayed = relayed  # a tap's: its own close is the tap's, when it stopped
 
     def ts(self, at: float) -> int:
         return self.t0 + round(at * 1_000_000)
@@ -306,7 +365,7 @@ class _Stream:
             ack = 0
         segment = tcp_segment(src, dst, sport, dport, seq, ack, flags, payload)
         self.ident[from_client] += 1
-        packet = ipv4_packet(src, dst, 6, segment, self.ident[from_client])
+        packet = ip_packet(src, dst, 6, segment, self.ident[from_client])
         self.out.append(Packet(self.ts(at), packet, from_client, comments, len(self.out)))
         advance = len(payload) + (1 if flags & (_TCP_SYN | _TCP_FIN) else 0)
         if from_client:
@@ -330,7 +389,7 @@ def _tcp_packets(session: Session, ends: _Endpoints, t0: int, show_secrets: bool
                                       connect_time=0.0, note="connection not recorded"))
     host = session.target.host
     for conn in conns:
-        stream = _Stream(conn, ends, t0, out)
+        stream = _Stream(conn, ends, t0, out, relayed=session.kind == "tap")
         where = f"{host}:{conn.port}" if conn.port else f"serial line {host}"
         frames = [session.frames[p] for p in by_conn.get(conn.id, [])]
         if not frames and (conn.failed or conn.opened_at is None):
@@ -402,28 +461,42 @@ def _close(stream: _Stream, conn: ConnectionRecord, at: float) -> None:
         stream.send(at, not by_peer, _TCP_RST | _TCP_ACK, b"",
                     [f"connection {cid}: reset (RST) by {who}"])
         return
+    then_at = None if conn.then_closed_at is None else max(conn.then_closed_at, at)
     if how is CloseHow.FIN and conn.closed_by_peer:
         stream.send(at, False, _TCP_FIN | _TCP_ACK, b"",
                     [f"connection {cid}: closed by the meter/bridge (FIN) {conn.note}".rstrip()])
-        stream.send(at, True, _TCP_FIN | _TCP_ACK, b"",
+        if conn.then_close_how is CloseHow.RST and then_at is not None:
+            stream.send(then_at, True, _TCP_RST | _TCP_ACK, b"",
+                        [f"connection {cid}: then reset (RST) by {stream.client_name}"])
+            return
+        stream.send(at if then_at is None else then_at, True, _TCP_FIN | _TCP_ACK, b"",
                     [f"connection {cid}: {stream.client_name} closes its side too"])
         return
     reason = "after a timeout" if how is CloseHow.TIMEOUT else "when done"
     who = stream.client_name
-    if how is CloseHow.LOCAL and conn.client:
+    if how is CloseHow.LOCAL and stream.relayed:
         who, reason = "the tap", "when it stopped"
-    # Only our FIN is known: the peer's answer to it is not recorded, so it is not invented.
     stream.send(at, True, _TCP_FIN | _TCP_ACK, b"",
                 [f"connection {cid}: closed by {who} (FIN) {reason}"])
+    # The peer's answer to this FIN, when it was recorded (a tap, a capture); else it is not
+    # invented.
+    if then_at is not None and conn.then_close_how is not None:
+        rst = conn.then_close_how is CloseHow.RST
+        stream.send(then_at, False, (_TCP_RST if rst else _TCP_FIN) | _TCP_ACK, b"",
+                    [f"connection {cid}: then {'reset (RST)' if rst else 'closed (FIN)'} by "
+                     "the meter/bridge"])
 
 def _icmp_packets(session: Session, ends: _Endpoints, t0: int, out: list[Packet],
                   stats: CaptureStats) -> None:
     ident = 0x4000
+    v6 = len(ends.server) == 16
+    proto = 58 if v6 else 1  # ICMPv6 or ICMP
     for ping in session.pings:
         ident += 1
-        request = icmp_echo(False, ping.ident, ping.seq, ping.payload)
+        request = icmp_echo(False, ping.ident, ping.seq, ping.payload,
+                            (ends.client, ends.server) if v6 else None)
         out.append(Packet(t0 + round(ping.at * 1_000_000),
-                          ipv4_packet(ends.client, ends.server, 1, request, ident), True,
+                          ip_packet(ends.client, ends.server, proto, request, ident), True,
                           [f"ping id=0x{ping.ident:04x} seq={ping.seq}"], len(out)))
         stats.icmp += 1
         reply_at = ping.reply_at
@@ -432,10 +505,11 @@ def _icmp_packets(session: Session, ends: _Endpoints, t0: int, out: list[Packet]
         if reply_at is None:
             out[-1].comments.append("no reply")
             continue
-        reply = icmp_echo(True, ping.ident, ping.seq, ping.payload)
+        reply = icmp_echo(True, ping.ident, ping.seq, ping.payload,
+                          (ends.server, ends.client) if v6 else None)
         rtt = (ping.rtt if ping.rtt is not None else reply_at - ping.at) * 1000
         out.append(Packet(t0 + round(reply_at * 1_000_000),
-                          ipv4_packet(ends.server, ends.client, 1, reply, ident + 0x8000), False,
+                          ip_packet(ends.server, ends.client, proto, reply, ident + 0x8000), False,
                           [f"ping reply id=0x{ping.ident:04x} seq={ping.seq}, RTT {rtt:.1f} ms"],
                           len(out)))
         stats.icmp += 1
@@ -485,7 +559,7 @@ def header_comments(session: Session, ends: _Endpoints, stats: CaptureStats) -> 
         lines.append("Wireshark 4.6+ decodes DLMS on port 4059 by itself; older versions show "
                      "TCP only: read the packet comments.")
     if session.kind == "tap":
-        lines.append(tap_section(session))
+        lines.append(tap_section(session, ends))
     if ends.standin_note:
         lines.append(ends.standin_note)
     if stats.masked_bytes:
@@ -519,7 +593,8 @@ def build_capture(session: Session, show_secrets: bool = False) -> tuple[bytes, 
 
     out = [
         section_header(header_comments(session, ends, stats), f"dlmsdoctor {__version__}"),
-        interface_description("dlmsdoctor-synthetic-ipv4"),
+        interface_description("dlmsdoctor-synthetic-ipv6" if len(ends.server) == 16
+                              else "dlmsdoctor-synthetic-ipv4"),
     ]
     out += [enhanced_packet(p) for p in packets]
     return b"".join(out), stats

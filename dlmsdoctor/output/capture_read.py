@@ -44,6 +44,7 @@ from dlmsdoctor.session import (
     Session,
     SessionFormatError,
     Target,
+    format_host_port,
 )
 
 PCAPNG_SHB = 0x0A0D0D0A
@@ -335,13 +336,19 @@ def _ip_of(packet: RawPacket) -> IpPacket | None:
         src, dst = ".".join(map(str, data[12:16])), ".".join(map(str, data[16:20]))
         return IpPacket(src, dst, data[9], data[ihl : max(total, ihl)])
     if len(data) >= 40 and data[0] >> 4 == 6:
-        import ipaddress
-
         plen = struct.unpack_from("!H", data, 4)[0]
-        src = str(ipaddress.IPv6Address(data[8:24]))
-        dst = str(ipaddress.IPv6Address(data[24:40]))
+        src, dst = _ipv6_text(data[8:24]), _ipv6_text(data[24:40])
         return IpPacket(src, dst, data[6], data[40 : 40 + plen])
     return None
+
+
+def _ipv6_text(packed: bytes) -> str:
+    """An IPv6 address as people write it; an IPv4-mapped one as ``::ffff:127.0.0.1``."""
+    import ipaddress
+
+    addr = ipaddress.IPv6Address(packed)
+    mapped = addr.ipv4_mapped
+    return f"::ffff:{mapped}" if mapped is not None else str(addr)
 
 
 @dataclass(slots=True)
@@ -488,6 +495,7 @@ class _Flow:
     synack_ts: int | None = None
     any_rst: bool = False
     end: tuple[int, bool, int] | None = None  # (time, by server, flags) of the first FIN/RST
+    then: tuple[int, int] | None = None  # (time, flags) of the other side's FIN/RST after it
     dlms: bool | None = None  # None: not known yet (segments held)
     ended: bool = False  # over while not known to be DLMS (judged if its server proves so)
     held: list[TcpSegment] = field(default_factory=list)
@@ -614,7 +622,7 @@ class _CaptureReader:
             if seg is not None:
                 self._time(seg.ts_us)
                 self.segment(seg)
-        elif ip.proto == 1:
+        elif ip.proto in (1, 58):  # ICMP, ICMPv6
             self._time(packet.ts_us)
             if len(self.icmp) < 100_000:  # pings, not a flood of them
                 self.icmp.append((packet.ts_us, ip))
@@ -680,8 +688,11 @@ class _CaptureReader:
         if flags & 0x01:
             flow.fins |= 2 if (seg.src, seg.sport) == flow.server else 1
         if flags & 0x05:
+            by_server = (seg.src, seg.sport) == flow.server
             if flow.end is None and not first_syn:
-                flow.end = (seg.ts_us, (seg.src, seg.sport) == flow.server, flags)
+                flow.end = (seg.ts_us, by_server, flags)
+            elif flow.end is not None and flow.then is None and by_server != flow.end[1]:
+                flow.then = (seg.ts_us, flags)
             flow.closed = True
 
     def _judge(self, flow: _Flow, seg: TcpSegment) -> None:
@@ -906,11 +917,20 @@ def _foreign_session(packets: Iterator[RawPacket], source: str, port: int | None
     ]
     session.pings = _pings(reader.icmp, host, t0)
     session.duration = (reader.t_last - t0) / 1_000_000
-    from dlmsdoctor.output.capture_steps import infer_rungs
-
-    infer_rungs(session)  # the rungs the frames show, so the rules judge it like a run
-    _note_summary(session, reader, flows, t0)
+    _note_summary(session, reader, flows, t0)  # first: the replay needs to know what was cut
+    judge_foreign(session)
     return session
+
+
+def judge_foreign(session: Session) -> Session:
+    """A capture dlmsdoctor did not write shows another client (the user's poller, a head-end,
+    GXDLMSDirector), never dlmsdoctor: its traffic is read as the tap reads a relayed poller
+    (``tap.replay``), so the verdict and every finding speak of the poller, not of "our" frames,
+    and no probe rule (ladder rungs, login budget) judges someone else's client."""
+    from dlmsdoctor.tap.replay import judge_as_poller
+
+    session.kind = "capture"
+    return judge_as_poller(session)
 
 
 def _note_summary(session: Session, reader: _CaptureReader, flows: list[_Flow],
@@ -991,16 +1011,21 @@ def summary_text(doc: dict[str, Any]) -> str:
 
 def _connection(flow: _Flow, t0: int) -> ConnectionRecord:
     host, port = flow.server
-    conn = ConnectionRecord(id=flow.conn_id, host=host, port=port, local_port=flow.client[1])
+    client_host, client_port = flow.client
+    conn = ConnectionRecord(id=flow.conn_id, host=host, port=port, local_port=client_port,
+                            client=format_host_port(client_host, client_port))
     start = flow.syn[0] if flow.syn else flow.first_ts
     if flow.synack_ts is not None:
         conn.opened_at = (flow.synack_ts - t0) / 1_000_000
         conn.connect_time = (flow.synack_ts - start) / 1_000_000
-    elif flow.syn is not None and flow.any_rst:
-        conn.failed = "refused"  # never opened: opened_at stays None, as in a probe run
-        conn.note = f"refused {(flow.last_ts - start) / 1_000:.1f} ms after the SYN"
     elif flow.syn is not None:
-        conn.failed = "timeout"
+        # never opened: opened_at stays None, as in a probe run; when it was given up on (the
+        # RST, or the last SYN) is its close, how long that took its connect time
+        conn.failed = "refused" if flow.any_rst else "timeout"
+        conn.closed_at = (flow.last_ts - t0) / 1_000_000
+        conn.connect_time = (flow.last_ts - start) / 1_000_000
+        if flow.any_rst:
+            conn.note = f"refused {(flow.last_ts - start) / 1_000:.1f} ms after the SYN"
     else:
         conn.opened_at = (start - t0) / 1_000_000  # capture began mid-connection
         conn.note = "capture started after the connection opened"
@@ -1012,6 +1037,9 @@ def _connection(flow: _Flow, t0: int) -> ConnectionRecord:
             conn.close_how = CloseHow.RST
         else:
             conn.close_how = CloseHow.FIN if by_server else CloseHow.LOCAL
+        if flow.then is not None:  # the other side's own close (FIN or RST)
+            conn.then_closed_at = (flow.then[0] - t0) / 1_000_000
+            conn.then_close_how = CloseHow.RST if flow.then[1] & 0x04 else CloseHow.FIN
     return conn
 
 
@@ -1022,9 +1050,10 @@ def _pings(icmp: list[tuple[int, IpPacket]], host: str, t0: int) -> list[PingRec
         if len(p) < 8:
             continue
         ident, seq = struct.unpack_from("!HH", p, 4)
-        if p[0] == 8 and ip.dst == host:
+        request, reply = (128, 129) if ip.proto == 58 else (8, 0)  # ICMPv6 or ICMP echo
+        if p[0] == request and ip.dst == host:
             pings.setdefault((ident, seq), PingRecord((ts - t0) / 1e6, ident, seq, p[8:]))
-        elif p[0] == 0 and ip.src == host and (ident, seq) in pings:
+        elif p[0] == reply and ip.src == host and (ident, seq) in pings:
             ping = pings[(ident, seq)]
             ping.reply_at = (ts - t0) / 1e6
             ping.rtt = round(ping.reply_at - ping.at, 6)
@@ -1074,7 +1103,7 @@ def load_and_diagnose(path: str | Path, port: int | None = None,
     and the TUI must all say what the rules say now (one source). A rule bug must not cost the
     user the frames: ``warn`` gets one line and the file's own diagnosis (if any) stays."""
     session = load_session_file(path, port)
-    if session.kind != "tap" and not session.frames and not session.steps:
+    if session.kind not in ("tap", "capture") and not session.frames and not session.steps:
         return session
     try:
         session.diagnosis = _diagnose(session)
@@ -1086,8 +1115,11 @@ def load_and_diagnose(path: str | Path, port: int | None = None,
 
 def _diagnose(session: Session) -> Any:
     """The rules for the session's kind: a tap's (the poller's own traffic: no steps, its
-    findings and counts) or the probe's (steps and frames; captures too)."""
-    if session.kind == "tap":
+    findings and counts) for a tap run and for a capture of another client, or the probe's
+    (dlmsdoctor's own run: steps and frames)."""
+    if session.kind == "capture" and not isinstance(session.settings.get("tap"), dict):
+        judge_foreign(session)  # saved by an older dlmsdoctor with the probe's rungs
+    if session.kind in ("tap", "capture"):
         from dlmsdoctor.tap.rules import diagnose as diagnose_tap
 
         return diagnose_tap(session)

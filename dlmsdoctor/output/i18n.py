@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dlmsdoctor.output.i18n_tap import CAUSE_ES_TAP, FINDING_ES_TAP, KIND_S_TAP
+from dlmsdoctor.output.i18n_tap import CAUSE_ES_TAP, FINDING_ES_TAP, KIND_S_CAPTURE, KIND_S_TAP
 
 LANGS = ("en", "es")
 
@@ -879,6 +879,7 @@ def pick(table: dict[str, dict[str, str]], key: str, lang: str, default: str = "
 
 
 KIND_S.update({f"tap:{key}": words for key, words in KIND_S_TAP.items()})  # dlmsdoctor tap
+KIND_S.update({f"capture:{key}": words for key, words in KIND_S_CAPTURE.items()})  # as a poller
 
 # A browsing session (``Session.kind == "browse"``, the TUI's object browser): the engine's rungs
 # to an association, then the reads the technician asked for; "tested" and "probe" would mislead.

@@ -2,7 +2,8 @@
 
 Merged into ``i18n.CAUSE_ES`` and ``i18n.FINDING_ES`` by two lines in ``i18n.py``; ``TAP_S`` holds
 the tap report's own sentences in both languages (``output.report_tap`` uses them); ``KIND_S_TAP``
-the report's words where a probe's would mislead (``i18n.KIND_S["tap"]``) and ``ROLES`` who TX
+the report's words where a probe's would mislead (``i18n.KIND_S["tap"]``; ``KIND_S_CAPTURE`` for
+a capture of another client, read by the tap's rules) and ``ROLES`` who TX
 and RX are for each kind of session (dlmsdoctor, the user's poller, a capture's client).
 Written as a Latin American utility technician says it; the recorded evidence keeps the specifics.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 # (title, explanation, [(when, action)]) as i18n.CAUSE_ES
 CAUSE_ES_TAP: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "tap.target.unreachable": (
-        "No se puede llegar al medidor desde aquí",
-        "El tap no pudo conectarse al destino; cerró la conexión del sistema de lectura igual "
-        "que lo haría un destino caído.",
+        "No se puede llegar al medidor",
+        "La conexión con el lado del medidor fue rechazada o quedó sin respuesta: el medidor o "
+        "el puente está apagado, la dirección o el puerto no son los correctos, o un firewall "
+        "la impide.",
         [("now", "Verifique la dirección y el puerto del destino, y que el medidor o el puente "
                  "esté encendido.")],
     ),
@@ -87,6 +89,23 @@ CAUSE_ES_TAP: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         [("now", "Compare la dirección de servidor y el SAP de cliente del sistema de lectura "
                  "con los del medidor; dlmsdoctor probe encuentra la dirección a la que "
                  "responde.")],
+    ),
+    "tap.meter.foreign_protocol": (
+        "El lado del medidor habla otro protocolo (texto IEC 62056-21 o telnet)",
+        "El puerto responde con la lectura IEC 62056-21 (espera el saludo del modo E antes de "
+        "HDLC) o el puente negocia telnet en lugar de pasar bytes crudos.",
+        [("now", "Para texto IEC 62056-21: use el puerto HDLC del medidor o el saludo del modo "
+                 "E (óptico: dlmsdoctor probe --optical); para bytes telnet: ponga el puerto "
+                 "del puente en modo raw.")],
+    ),
+    "tap.meter.damaged": (
+        "Las tramas del lado del medidor llegan dañadas (sumas de control, longitudes, "
+        "cortadas)",
+        "Ruido en la línea, una velocidad o paridad equivocada detrás del puente o del módem, "
+        "o respuestas cortadas.",
+        [("now", "Revise la línea detrás del puente o del módem: velocidad y paridad, "
+                 "cableado, ruido; el sistema de lectura debe descartar esas tramas y volver a "
+                 "pedir.")],
     ),
     "tap.meter.closed_on_request": (
         "El lado del medidor cierra la conexión ante la solicitud de su sistema de lectura",
@@ -168,6 +187,11 @@ TAP_S: dict[str, dict[str, str]] = {
         "es": "El tap no vio fallas en el tráfico del sistema de lectura ni en las respuestas "
               "del medidor.",
     },
+    "sum_ok_capture": {
+        "en": "No fault shows in the poller's traffic or the meter's answers in this capture.",
+        "es": "En esta captura no se ven fallas en el tráfico del sistema de lectura ni en las "
+              "respuestas del medidor.",
+    },
     "sum_kept": {
         "en": "{kept} of {total} frames are in this report; the session's frames file has "
               "them all.",
@@ -235,6 +259,22 @@ TAP_S: dict[str, dict[str, str]] = {
         "es": "El medidor respondió {service} a los {answer}, pero su sistema de lectura se "
               "rindió a los {waited}.",
     },
+    "headline_ok_capture": {
+        "en": "The poller and the meter talk without a fault in this capture ({frames} frames, "
+              "{logins} associations).",
+        "es": "El sistema de lectura y el medidor se comunican sin fallas en esta captura "
+              "({frames} tramas, {logins} asociaciones).",
+    },
+    "headline_idle_capture": {
+        "en": "The capture holds no traffic of the poller to the meter.",
+        "es": "La captura no contiene tráfico del sistema de lectura hacia el medidor.",
+    },
+    "close_failed_capture": {
+        "en": "meter side unreachable ({reason})",
+        "es": "lado del medidor inalcanzable ({reason})",
+    },
+    "close_end_capture": {"en": "still open when the capture ended",
+                          "es": "seguía abierta al terminar la captura"},
     "headline_idle": {
         "en": "No poller traffic went through the tap: point the poller at the tap's listening "
               "address.",
@@ -257,6 +297,7 @@ TAP_SETTING: dict[str, dict[str, str]] = {
                     "es": "tramas guardadas en memoria (las primeras)"},
     "frames_file": {"en": "every frame in", "es": "todas las tramas en"},
     "stopped_reason": {"en": "tap stopped by", "es": "tap detenido por"},
+    "source": {"en": "read from the capture", "es": "leído de la captura"},
 }
 TAP_STOPPED: dict[str, dict[str, str]] = {
     "duration": {"en": "its --duration", "es": "su --duration"},
@@ -309,5 +350,22 @@ KIND_S_TAP: dict[str, dict[str, str]] = {
               "lectura; dlmsdoctor solo los retransmitió. Los desplazamientos son bytes desde el "
               "inicio de la trama. Las decodificaciones usan los términos del estándar (en "
               "inglés), igual que Wireshark.",
+    },
+}
+
+
+# A capture of another client (``Session.kind`` "capture", read by the tap's rules): the
+# report's words where the probe's would mislead (``i18n.KIND_S["capture"]`` has the rest).
+KIND_S_CAPTURE: dict[str, dict[str, str]] = {
+    "rungs": KIND_S_TAP["rungs"],
+    "tool_line": {
+        "en": "Written by dlmsdoctor {report_version} from {session}, a capture of another "
+              "client's traffic (dlmsdoctor did not write it).",
+        "es": "Generado por dlmsdoctor {report_version} a partir de {session}, una captura del "
+              "tráfico de otro cliente (no la escribió dlmsdoctor).",
+    },
+    "no_steps": {
+        "en": "The meter answered nothing in this capture that could be timed.",
+        "es": "En esta captura el medidor no respondió nada que se pudiera medir.",
     },
 }

@@ -740,7 +740,9 @@ def build_report(session: Session, lang: str = "en", show_secrets: bool = False)
     from dlmsdoctor.output.i18n_tap import roles
 
     doc["roles"] = roles(session.kind, lang)
-    if session.kind == "tap":  # a relayed poller: its own summary and sections
+    if session.kind == "tap" or (session.kind == "capture"
+                                 and isinstance(session.settings.get("tap"), dict)):
+        # a relayed poller, or another client's capture read as one: the tap's sections
         from dlmsdoctor.output.report_tap import tap_sections
 
         tap_sections(doc, session, lang)
@@ -912,8 +914,9 @@ def about_lines(doc: dict[str, Any]) -> list[str]:
     """The closing lines: which tool and session made the report, when, and how to check it."""
     lang, s = doc["lang"], doc["session"]
     return [
-        t(lang, "tool_line", report_version=doc["report_version"], session=s["id"],
-          tool_version=s["tool_version"]),
+        i18n.tk(lang, "tool_line", str(s.get("kind") or "probe"),
+                report_version=doc["report_version"], session=s["id"],
+                tool_version=s["tool_version"]),
         t(lang, "times_line", started=i18n.when_text(s["started_at"]),
           finished=i18n.when_text(s["finished_at"]),
           duration=i18n.number(s["duration"] or 0.0, lang)),

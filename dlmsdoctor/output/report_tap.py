@@ -1,4 +1,6 @@
-"""The report's own sections for a tap session (``Session.kind == "tap"``).
+"""The report's own sections for a tap session (``Session.kind == "tap"``), and for a capture of
+another client, read by the tap's rules (``kind == "capture"``: its first line says what the
+capture shows; there is no tap, so the client's own close is the poller's).
 
 A tap has no ladder of steps and dlmsdoctor is not a party: TX is the user's poller, RX the
 meter. ``report.build_report`` calls ``tap_sections`` for such a session, and the shared
@@ -34,15 +36,17 @@ def _ms(value: object, lang: str) -> str:
     return f"{i18n.number(value * 1000, lang)} ms"
 
 
-def close_text(conn: ConnectionRecord, lang: str) -> str:
-    """Who closed a relayed connection first: the poller, the meter side, or the tap."""
+def close_text(conn: ConnectionRecord, lang: str, kind: str = "tap") -> str:
+    """Who closed a relayed connection first: the poller, the meter side, or the tap (in a
+    capture of another client there is no tap: the client's own close is the poller's)."""
+    capture = kind == "capture"
     if conn.failed:
-        return _s(lang, "close_failed",
+        return _s(lang, "close_failed_capture" if capture else "close_failed",
                   reason=i18n.pick(i18n.CONNECT_FAILED, conn.failed, lang, conn.failed))
     how = conn.close_how
     if how is None:
-        return i18n.t(lang, "close_open")
-    if how is CloseHow.LOCAL:
+        return _s(lang, "close_end_capture") if capture else i18n.t(lang, "close_open")
+    if how is CloseHow.LOCAL and not capture:
         return _s(lang, "closed_tap")
     rst = "rst" if how is CloseHow.RST else "fin"
     return _s(lang, f"close_{rst}_{'meter' if conn.closed_by_peer else 'poller'}")
@@ -56,11 +60,19 @@ def _host(client: str) -> str:
 def _summary(doc: dict[str, Any], session: Session, tap: dict[str, Any], lang: str
              ) -> list[str]:
     frames = tap.get("frames", {})
-    lines = [_s(lang, "sum_tap", target=f"{session.target.host}:{session.target.port}",
-                started=i18n.when_text(session.started_at),
-                duration=i18n.number(session.duration or 0.0, lang, 1),
-                connections=tap.get("connections_total", tap.get("connections", 0)),
-                poller=frames.get("poller", 0), meter=frames.get("meter", 0))]
+    if session.kind == "capture":  # what the capture shows (the report's own first line)
+        from dlmsdoctor.output.report import _key_figures
+
+        lines = doc["summary"][:1]
+        figures = _key_figures(doc, lang)
+        if figures:
+            lines.append(i18n.t(lang, "sum_figures", items="; ".join(figures)))
+    else:
+        lines = [_s(lang, "sum_tap", target=f"{session.target.host}:{session.target.port}",
+                    started=i18n.when_text(session.started_at),
+                    duration=i18n.number(session.duration or 0.0, lang, 1),
+                    connections=tap.get("connections_total", tap.get("connections", 0)),
+                    poller=frames.get("poller", 0), meter=frames.get("meter", 0))]
     pollers = Counter(_host(c.client) for c in session.connections if c.client)
     if pollers:
         lines.append(_s(lang, "pollers", items="; ".join(
@@ -74,7 +86,7 @@ def _summary(doc: dict[str, Any], session: Session, tap: dict[str, Any], lang: s
         if now:
             lines.append(_s(lang, "sum_first_action", action=now[0]["text"]))
     elif session.diagnosis is not None:
-        lines.append(_s(lang, "sum_ok"))
+        lines.append(_s(lang, "sum_ok_capture" if session.kind == "capture" else "sum_ok"))
     total, kept = tap.get("frames_total", 0), tap.get("frames_kept", 0)
     if total and kept < total:
         lines.append(_s(lang, "sum_kept", kept=kept, total=total))
@@ -114,10 +126,11 @@ def _headline(session: Session, doc: dict[str, Any], tap: dict[str, Any], lang: 
     """The headline in ``lang`` when no cause gives it (a clean run, or no traffic)."""
     frames = tap.get("frames", {})
     relayed = sum(frames.values()) if isinstance(frames, dict) else 0
+    capture = "_capture" if session.kind == "capture" else ""
     if not relayed:
-        return _s(lang, "headline_idle")
+        return _s(lang, "headline_idle" + capture)
     logins = tap.get("logins", {})
-    return _s(lang, "headline_ok", frames=relayed,
+    return _s(lang, "headline_ok" + capture, frames=relayed,
               logins=logins.get("accepted", 0) if isinstance(logins, dict) else 0)
 
 
@@ -207,7 +220,7 @@ def tap_sections(doc: dict[str, Any], session: Session, lang: str) -> None:
     for conn, record in zip(doc["measurements"]["connections"], session.connections,
                             strict=True):
         conn["client"] = record.client or None
-        conn["close_text"] = close_text(record, lang)
+        conn["close_text"] = close_text(record, lang, session.kind)
     for frame in doc["frames"]:
         client = clients.get(frame["conn"]) or "?"
         frame["route"] = _s(lang, "route_tx" if frame["dir"] == "tx" else "route_rx",

@@ -32,6 +32,15 @@ LOCKOUT_AFTER = 3  # failed logins that lock a typical meter (DOMAIN.md: one bra
 LOCKOUT_WINDOW = 900.0  # seconds those failures are counted over (the login budget's window)
 IDLE_CUT_MIN = 1.0  # a close by the meter side after this long without traffic is "idle"
 INACTIVITY_SETUP = ("0.0.22.0.0.255", 8)  # IEC HDLC setup, inactivity timeout
+# Identity objects a poller often reads (DOMAIN.md 1): (OBIS, attribute) -> Session.identity key,
+# the names the probe's identity rung uses.
+IDENTITY_READS = {
+    ("0.0.42.0.0.255", 2): "logical_device_name",
+    ("0.0.96.1.0.255", 2): "serial_number",
+    ("1.0.0.2.0.255", 2): "firmware",
+    ("0.0.1.0.0.255", 2): "clock",
+    INACTIVITY_SETUP: "hdlc_inactivity_timeout",
+}
 STEP = "tap"
 
 # codec findings on a poller frame that make a meter drop it (or that break addressing)
@@ -41,6 +50,11 @@ MALFORMED_CODES = frozenset({
     "hdlc.address.size3", "hdlc.address.unterminated", "hdlc.address.client_size",
     "hdlc.frame.short", "hdlc.control.unknown", "stream.truncated", "stream.bytes_outside_frame",
     "wrapper.version", "wrapper.length",
+})
+# codec findings on a meter frame that make a poller drop it (a line or bridge problem)
+_DAMAGE_CODES = frozenset({
+    "hdlc.fcs.mismatch", "hdlc.hcs.mismatch", "hdlc.length.mismatch", "hdlc.frame.short",
+    "stream.truncated", "wrapper.version", "wrapper.length",
 })
 # what a request expects back; anything else in its place is a stale or wrong answer
 _EXPECTED = {
@@ -96,6 +110,7 @@ class Request:
     malformed: tuple[str, ...] = ()  # codec codes that make a meter drop it
     superseded: float | None = None  # the poller sent its next request at this time
     confused: bool = False  # a stale answer arrived in its place
+    reads: tuple[str, int] | None = None  # a GET's (OBIS, attribute)
 
 
 @dataclass(slots=True)
@@ -137,6 +152,7 @@ class Conn:
     how: CloseHow | None = None
     closed_by: str = ""
     wrapper: bool = False
+    resumed: bool = False  # after a gap (a capture's cut middle), until the poller speaks
 
 
 class TapAnalyzer:
@@ -145,8 +161,11 @@ class TapAnalyzer:
     def __init__(self, emit: Callable[[FindingRaised], None], *,
                  meter_address: tuple[int, int | None] | None = None,
                  lockout_after: int = LOCKOUT_AFTER, lockout_window: float = LOCKOUT_WINDOW,
-                 seed: int = 0) -> None:
+                 seed: int = 0, vantage: str = "tap") -> None:
         self.emit = emit
+        # "tap": dlmsdoctor relays the poller; "capture": a recorded client's traffic (a foreign
+        # capture), where the tap was never there: the few words about the tap itself differ.
+        self.vantage = vantage
         self.meter_address = meter_address
         self.lockout_after = lockout_after
         self.lockout_window = lockout_window
@@ -170,6 +189,7 @@ class TapAnalyzer:
         self.inactivity_read = False
         self.idle_cuts: list[float] = []
         self.answered_late: set[str] = set()  # no_answer keys whose answer came on a later conn
+        self.identity: dict[str, Any] = {}  # the meter's identity, as the poller read it
 
     # -- findings ----------------------------------------------------------------------------
     def raise_(self, code: str, key: str, severity: Severity, message: str, at: float,
@@ -196,11 +216,16 @@ class TapAnalyzer:
 
     def failed(self, conn: int, client: str, at: float, reason: str, message: str) -> None:
         self.failed_connects[reason] = self.failed_connects.get(reason, 0) + 1
-        self.raise_("tap.target.unreachable", reason, Severity.ERROR,
-                    f"The tap could not reach the meter side ({message}); the poller's "
-                    f"connection from {client} was closed the way a dead target closes it "
-                    f"({'reset' if reason != 'timeout' else 'closed after the connect timeout'}).",
-                    at, (), reason=reason, client=client)
+        if self.vantage == "capture":
+            message = (f"The poller at {client} could not connect to the meter side "
+                       f"({message}).")
+        else:
+            mirrored = "reset" if reason != "timeout" else "closed after the connect timeout"
+            message = (f"The tap could not reach the meter side ({message}); the poller's "
+                       f"connection from {client} was closed the way a dead target closes it "
+                       f"({mirrored}).")
+        self.raise_("tap.target.unreachable", reason, Severity.ERROR, message, at, (),
+                    reason=reason, client=client)
 
     def closed(self, conn: int, side: str, at: float, how: CloseHow) -> None:
         """A side closed (FIN) or reset (findings go through ``emit``)."""
@@ -219,13 +244,28 @@ class TapAnalyzer:
             else:
                 self._meter_closed_first(c, at, how)
 
+    def gap(self, conn: int) -> None:
+        """Frames of this connection were not recorded (a capture that kept only the ends of
+        a long connection): what was waiting was answered unseen, and the sequence numbers
+        resume where nothing was counted. Judged again from the next SNRM and UA."""
+        c = self.conns.get(conn)
+        if c is None:
+            return
+        c.pending.clear()
+        c.link_up = None  # no sequence check until the next UA
+        c.resumed = True  # answers to requests in the gap may come first: not stale bytes
+
     def ended(self, conn: int, at: float) -> None:
         c = self.conns.pop(conn, None)
         if c is None:
             return
-        for req in c.pending:
-            if not req.answered:
-                self.orphans.append(req)
+        if c.closed_by != "meter":
+            # the poller gave up on these: behind a bridge their late answers may reach a
+            # later connection; a request the meter side closed the connection on is its own
+            # finding (closed_on_request), not a late answer in the making
+            for req in c.pending:
+                if not req.answered:
+                    self.orphans.append(req)
         self._silence(c, at)
 
     # -- frames ------------------------------------------------------------------------------
@@ -243,6 +283,7 @@ class TapAnalyzer:
         if side == "poller":
             c.last_poller_at = at
             c.poller_frames += 1
+            c.resumed = False
             self._poller_frame(c, at, index, frame, apdu)
             return None, False
         c.meter_frames += 1
@@ -305,10 +346,13 @@ class TapAnalyzer:
                     if not earlier.answered and earlier.superseded is None and \
                             earlier.service in _EXPECTED:
                         earlier.superseded = at
+            reads = None
+            if apdu is not None and service == "GET" and isinstance(apdu.get("attribute"), int):
+                reads = (str(apdu.get("obis")), int(apdu["attribute"]))
             c.pending.append(Request(index, at, service, c.id,
                                      invoke if isinstance(invoke, int) else None, server,
                                      client_sap, bytes(frame.data),
-                                     malformed=tuple(f.code for f in bad)))
+                                     malformed=tuple(f.code for f in bad), reads=reads))
             while len(c.pending) > 16:
                 c.pending.popleft()
 
@@ -364,6 +408,7 @@ class TapAnalyzer:
         if frame.kind is FrameKind.BRIDGE_MESSAGE:
             self._bridge_text(c, at, index, frame)
             return None, False
+        self._meter_damage(at, index, frame)
         service = service_of(frame, apdu)
         ftype = str(fields.get("frame_type", "")) if frame.kind is FrameKind.HDLC else ""
         if ftype == "I":
@@ -379,8 +424,10 @@ class TapAnalyzer:
             # bytes before the poller said anything: stale answers a bridge buffered, a banner
             self._stale(c, at, index, frame, service, before_request=True)
             return None, False
-        req = next((r for r in c.pending if not r.answered), None)
+        req = _answered_request(c, frame)
         if req is None:
+            if c.resumed:
+                return None, False  # the answer to a request in the capture's cut middle
             if frame.kind is FrameKind.HDLC and ftype in ("UA", "I", "DM", "FRMR", "RR"):
                 self._stale(c, at, index, frame, service, before_request=False)
             return None, False
@@ -418,6 +465,40 @@ class TapAnalyzer:
                         answer_time=round(elapsed, 6), service=req.service)
         self._answer(c, at, index, frame, apdu, req, ftype)
         return req.index, late
+
+    def _meter_damage(self, at: float, index: int, frame: DecodedFrame) -> None:
+        """Bytes from the meter side the poller cannot take: a damaged frame (checksum,
+        length, cut short, noise) or another protocol (IEC 62056-21 text, telnet)."""
+        kind = frame.kind
+        size = len(frame.data)
+        if kind is FrameKind.IEC62056_21:
+            self.raise_("tap.meter.foreign_protocol", kind.value, Severity.ERROR,
+                        f"The meter side answered with IEC 62056-21 text ({frame.summary}): "
+                        "that port speaks the IEC readout and wants the mode E handshake "
+                        "before HDLC; the poller's frames are not understood there.",
+                        at, (index,), protocol=kind.value)
+        elif kind is FrameKind.TELNET:
+            self.raise_("tap.meter.foreign_protocol", kind.value, Severity.ERROR,
+                        f"The meter side sent telnet negotiation ({size} byte(s), FF FB ...): "
+                        "the bridge's port is in telnet or RFC 2217 mode, not raw; those bytes "
+                        "reach the poller mixed with the meter's.", at, (index,),
+                        protocol=kind.value)
+        elif kind is FrameKind.PARTIAL:
+            self.raise_("tap.meter.damaged", kind.value, Severity.WARNING,
+                        f"A frame from the meter side was cut short ({size} byte(s), its end "
+                        "never came).", at, (index,), codec=kind.value)
+        elif kind in (FrameKind.GARBAGE, FrameKind.TEXT):
+            self.raise_("tap.meter.damaged", kind.value, Severity.WARNING,
+                        f"The meter side sent {size} byte(s) that are no DLMS frame.",
+                        at, (index,), codec=kind.value)
+        for f in frame.findings:
+            if f.code in _DAMAGE_CODES and f.severity is not Severity.INFO:
+                self.raise_("tap.meter.damaged", f.code, Severity.ERROR,
+                            f"A frame from the meter side arrived damaged: {f.message}"
+                            + (f" (expected {f.expected}, found {f.found})"
+                               if f.expected and f.found else "")
+                            + ". The poller must drop it and ask again.",
+                            at, (index,), codec=f.code, expected=f.expected, found=f.found)
 
     def _answer(self, c: Conn, at: float, index: int, frame: DecodedFrame,
                 apdu: dict[str, Any] | None, req: Request, ftype: str) -> None:
@@ -471,12 +552,24 @@ class TapAnalyzer:
                             "drops it (or takes it for another request).", at,
                             (req.index, index), request=req.invoke_id, answer=invoke)
             result = apdu.get("access_result")
+            read = IDENTITY_READS.get(req.reads) if req.reads is not None else None
+            if read is not None and result == "success" and apdu.get("value") is not None:
+                self._identity(read, apdu["value"])
             if isinstance(result, str) and result != "success":
                 what = f"{req.service}: {result}"
                 self.refusals[what] = self.refusals.get(what, 0) + 1
                 self.raise_("tap.meter.refused", what, Severity.INFO,
                             f"The meter refused a {req.service}: {result}.", at,
                             (req.index, index), what=what)
+
+    def _identity(self, key: str, value: Any) -> None:
+        """What the poller read of the meter's identity (the first value of each kept)."""
+        if key in self.identity:
+            return
+        value = plain_value(value)
+        self.identity[key] = value
+        if key == "logical_device_name" and isinstance(value, str) and len(value) >= 3:
+            self.identity.setdefault("manufacturer", value[:3])  # the FLAG id (DOMAIN.md)
 
     def _login_failed(self, c: Conn, at: float, index: int, req: Request,
                       apdu: dict[str, Any]) -> None:
@@ -521,12 +614,15 @@ class TapAnalyzer:
                   if o.id != c.id and o.poller_closed is None and o.meter_closed is None]
         if "in use" in text.lower():
             holders = ", ".join(f"connection {o.id} from {o.client}" for o in others)
+            where, outside = (("in this capture", "not in the capture")
+                              if self.vantage == "capture" else
+                              ("through this tap", "outside the tap"))
             message = (f"The bridge refused connection {c.id} from {c.client}: '{text}'. "
-                       + (f"Its only connection was held by {holders} through this tap: "
+                       + (f"Its only connection was held by {holders} {where}: "
                           "several clients compete for a single-connection bridge."
                           if others else
-                          "Nothing else was connected through this tap: another client "
-                          "(outside the tap) holds the bridge, or it was still closing the "
+                          f"Nothing else was connected {where}: another client "
+                          f"({outside}) holds the bridge, or it was still closing the "
                           "previous connection."))
             self.raise_("tap.bridge.busy", "through-tap" if others else "outside",
                         Severity.ERROR, message, at, (index,), text=text,
@@ -700,6 +796,41 @@ class TapAnalyzer:
                                     + f" The meter did answer at {', '.join(answered)}.")
             out.append((event, self.counts[k], list(self.evidence.get(k, []))))
         return out
+
+
+def _answered_request(c: Conn, frame: DecodedFrame) -> Request | None:
+    """The request an answer belongs to: the oldest waiting one sent to the address the answer
+    comes from (a poller that tries several HDLC addresses, or the wrapper then HDLC, leaves
+    the silent ones waiting: the UA of the right address answers its own SNRM, not the first
+    one sent); the oldest waiting one when the address says nothing."""
+    waiting = [r for r in c.pending if not r.answered]
+    fields = frame.fields
+    if frame.kind is FrameKind.HDLC:
+        source = _server_text(fields.get("src"))
+    elif frame.kind is FrameKind.WRAPPER:
+        source = f"wPort {fields.get('src_wport')}"
+    else:
+        source = ""
+    if source:
+        same = next((r for r in waiting if r.server == source), None)
+        if same is not None:
+            return same
+    return waiting[0] if waiting else None
+
+
+def plain_value(value: Any) -> Any:
+    """A decoded COSEM value ready for JSON: text for printable bytes, else spaced hex."""
+    if isinstance(value, bytes | bytearray):
+        if value and all(32 <= b < 127 for b in value):
+            return bytes(value).decode("ascii")
+        return bytes(value).hex(" ").upper()
+    if isinstance(value, dict):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _silence_key(req: Request) -> str:

@@ -101,9 +101,12 @@ class Tap(RelayObserver):
 
     def __init__(self, options: TapOptions, *, on_event: Callable[[Event], None] | None = None,
                  frames_path: Path | None = None, wall: datetime | None = None,
-                 on_record: Callable[[FrameRecord], None] | None = None) -> None:
+                 on_record: Callable[[FrameRecord], None] | None = None,
+                 vantage: str = "tap") -> None:
         """``on_record``: each FrameRecord as recorded (decoded, secrets masked), for a live
-        frame list (the TUI)."""
+        frame list (the TUI). ``vantage``: "tap" (relaying, live) or "capture" (a recorded
+        client's traffic replayed by ``tap.replay``; the findings then say what a capture
+        shows, not what the tap did)."""
         self.options = options
         self.on_event = on_event
         self.on_record = on_record
@@ -118,7 +121,8 @@ class Tap(RelayObserver):
         )
         self.relay = Relay(options.listen_host, options.listen_port, options.target_host,
                            options.target_port, self, connect_timeout=options.connect_timeout)
-        self.analyzer = TapAnalyzer(self._finding, meter_address=options.meter_address)
+        self.analyzer = TapAnalyzer(self._finding, meter_address=options.meter_address,
+                                    vantage=vantage)
         self.frames_path = frames_path
         self._file: IO[str] | None = None
         self._dirs: dict[tuple[int, str], _Direction] = {}
@@ -210,6 +214,10 @@ class Tap(RelayObserver):
     def ended(self, conn: int, at: float) -> None:
         self._enqueue(self._ended, (conn, at))
 
+    def gap(self, conn: int, at: float) -> None:
+        """Not from the relay: a replayed capture kept only the ends of this connection."""
+        self._enqueue(self._gap, (conn, at))
+
     def _enqueue(self, fn: Callable[..., None], args: tuple[Any, ...], size: int = 0) -> None:
         self._queue.append((fn, args, size))
         self._backlog += size
@@ -253,7 +261,7 @@ class Tap(RelayObserver):
         record = ConnectionRecord(conn, self.options.target_host, self.options.target_port,
                                   at - connect_time, connect_time,
                                   local_port=int(port) if port.isdigit() else 0,
-                                  client=client,
+                                  client=client, relay_from=_hp(*local),
                                   note=f"relayed by the tap from {_hp(*local)}")
         self._conns[conn] = record
         self._keep_connection(record)
@@ -269,7 +277,7 @@ class Tap(RelayObserver):
     def _failed(self, conn: int, client: str, at: float, reason: str, message: str,
                elapsed: float) -> None:
         record = ConnectionRecord(conn, self.options.target_host, self.options.target_port,
-                                  at - elapsed, failed=reason, client=client,
+                                  at - elapsed, failed=reason, closed_at=at, client=client,
                                   note=f"{message}; the poller's connection was "
                                   f"{'closed' if reason == 'timeout' else 'reset'} likewise")
         self._keep_connection(record)
@@ -303,7 +311,17 @@ class Tap(RelayObserver):
             self._emit(ConnectionClosed(conn, at, how, by_peer,
                                         note=f"the {side} closed first ({how.value.upper()})"))
         else:
+            if record.then_closed_at is None and side != self._first_close[conn][0]:
+                record.then_closed_at, record.then_close_how = at, how  # the other leg's end
             record.note += f"; the {side} closed ({how.value.upper()}) at t+{at:.3f} s"
+
+    def _gap(self, conn: int, at: float) -> None:
+        for side in (POLLER, METER):
+            direction = self._dirs.get((conn, side))
+            if direction is not None:  # a frame cut by the gap is not a frame: let it go
+                direction.splitter = StreamSplitter(direction="tx" if side == POLLER else "rx")
+                direction.reassembler.reset()
+        self.analyzer.gap(conn)
 
     def _ended(self, conn: int, at: float) -> None:
         for side in (POLLER, METER):
@@ -398,8 +416,10 @@ class Tap(RelayObserver):
         self._emit(event)
 
     # -- the end -----------------------------------------------------------------------------
-    def finish(self, reason: str) -> Session:
-        at = self.now() if self.relay._t0 else 0.0
+    def finish(self, reason: str, at: float | None = None) -> Session:
+        """The diagnosed Session; ``at``: the end time (a replay's; else the relay's clock)."""
+        if at is None:
+            at = self.now() if self.relay._t0 else 0.0
         self._drain_now()
         for conn in list(self.analyzer.conns):
             self._ended(conn, at)
@@ -430,6 +450,7 @@ class Tap(RelayObserver):
         summary["internal_errors"] = self.internal_errors
         summary["connections_kept"] = len(s.connections)
         s.settings["tap"] = summary
+        s.identity = dict(self.analyzer.identity)  # what the poller read of the meter
         s.settings["stopped_reason"] = reason
         s.cancelled = False  # stopping a tap is how it ends, not a cancelled run
         from dlmsdoctor.tap.rules import diagnose

@@ -1,6 +1,9 @@
 """The tap's diagnosis: its findings -> ranked causes, each with the frames that prove it.
 
-A tap session has no ladder of steps; its evidence is the poller's own traffic. The rules here
+A tap session has no ladder of steps; its evidence is the poller's own traffic. So has a foreign
+capture (tcpdump, Wireshark: ``Session.kind`` "capture"), replayed through the same analysis by
+``tap.replay``: another client's traffic is judged as a poller's, never by the probe's ladder.
+The rules here
 read the tap findings (``tap.*`` codes, raised live by ``analysis``) and the counts in
 ``settings["tap"]``; whose fault it is leads each cause (``poller``, ``meter``, ``bridge``,
 ``network``).
@@ -24,7 +27,7 @@ class Rule:
 # Ordered by how much each blocks the reading: the first that applies leads the headline.
 RULES: dict[str, Rule] = {
     "tap.target.unreachable": Rule(
-        "The meter side cannot be reached from here", "network", 0.9,
+        "The meter side cannot be reached", "network", 0.9,
         (("now", "Check the target address and port, and that the meter or bridge is up."),)),
     "tap.poller.login_retries": Rule(
         "Your poller keeps retrying a refused login: the meter will lock", "poller", 0.95,
@@ -63,6 +66,16 @@ RULES: dict[str, Rule] = {
         "Your poller's requests get no answer (wrong address, client SAP or frame)", "poller",
         0.75, (("now", "Compare the poller's server address and client SAP with the meter's; "
                        "dlmsdoctor probe finds the address the meter answers."),)),
+    "tap.meter.foreign_protocol": Rule(
+        "The meter side speaks another protocol (IEC 62056-21 text or telnet)", "meter", 0.85,
+        (("now", "For IEC 62056-21 text: use the meter's HDLC port or the mode E handshake "
+                 "(optical: dlmsdoctor probe --optical); for telnet bytes: set the bridge's "
+                 "port to raw mode."),)),
+    "tap.meter.damaged": Rule(
+        "Frames from the meter side arrive damaged (checksums, lengths, cut short)", "network",
+        0.75,
+        (("now", "Check the line behind the bridge or modem: baud rate and parity, cabling, "
+                 "noise; a poller must drop such frames and ask again."),)),
     "tap.meter.closed_on_request": Rule(
         "The meter side closes the connection on your poller's request", "meter", 0.7,
         (("now", "Check the framing (HDLC or wrapper) and whether another session or a lockout "
@@ -128,12 +141,15 @@ def diagnose(session: Session) -> Diagnosis:
     frames = tap.get("frames", {}) if isinstance(tap, dict) else {}
     relayed = sum(frames.values()) if isinstance(frames, dict) else 0
     errors = any(f.severity == "error" for c in codes for f in by_code[c])
+    capture = session.kind == "capture"  # a recorded poller (a foreign capture): no tap
     if not relayed and not causes:
-        return Diagnosis("degraded", "No poller traffic went through the tap: point the "
-                         "poller at the tap's listening address.", causes)
+        return Diagnosis("degraded", "The capture holds no traffic of the poller to the "
+                         "meter." if capture else "No poller traffic went through the tap: "
+                         "point the poller at the tap's listening address.", causes)
     if not causes:
         logins = tap.get("logins", {}) if isinstance(tap, dict) else {}
-        return Diagnosis("ok", f"The poller and the meter talk without a fault the tap can "
-                         f"see ({relayed} frames, {logins.get('accepted', 0)} associations).",
+        seen = "in this capture" if capture else "the tap can see"
+        return Diagnosis("ok", f"The poller and the meter talk without a fault {seen} "
+                         f"({relayed} frames, {logins.get('accepted', 0)} associations).",
                          causes)
     return Diagnosis("failed" if errors else "degraded", causes[0].title, causes)

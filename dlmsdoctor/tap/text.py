@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from dlmsdoctor.events import (
+    CloseHow,
     ConnectionClosed,
     ConnectionFailed,
     ConnectionOpened,
@@ -18,7 +19,7 @@ from dlmsdoctor.events import (
     FrameReceived,
     FrameSent,
 )
-from dlmsdoctor.session import Session
+from dlmsdoctor.session import ConnectionRecord, Session
 
 TAP_SCHEMA = "dlmsdoctor.tap"
 TAP_SCHEMA_VERSION = 1
@@ -59,6 +60,83 @@ def event_text(event: Event, *, frames: bool = False) -> str | None:
 
 def _hp(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------- the two legs
+# A relayed connection is two TCP connections: the poller's to the tap (leg "poller") and the
+# tap's own to the meter side (leg "meter"). The tap passes each close on to the other leg at
+# once (FIN as FIN, RST as RST), so a leg ends by its far end's own close or by the tap passing
+# on the other end's. The ConnectionRecord holds the first close (closed_at, close_how,
+# closed_by_peer), the other end's (then_closed_at, then_close_how) and the tap's own address
+# toward the meter (relay_from); ``legs`` reads both legs back from them.
+
+def _close(by: str, how: str, at: float | None, **more: Any) -> dict[str, Any]:
+    return {"by": by, "how": how, "at": at, **more}
+
+
+def legs(conn: ConnectionRecord, listen: str, target: str) -> list[dict[str, Any]]:
+    """The poller's leg and the meter's leg of a relayed connection: their ends, when each
+    opened, and every close on it in time order (``by`` poller, meter or tap; ``how`` fin or
+    rst; ``passed_on`` when the tap passed on the other end's close; ``stopped`` when the tap
+    closed it because it stopped)."""
+    poller: dict[str, Any] = {"leg": "poller", "from": conn.client or "?", "to": listen or "?",
+                              "opened_at": conn.opened_at, "closes": []}
+    meter: dict[str, Any] = {"leg": "meter", "from": conn.relay_from or "?", "to": target,
+                             "opened_at": None, "connect_time": conn.connect_time,
+                             "closes": []}
+    if conn.failed:  # the tap closes the poller's leg the way a dead target would
+        meter["failed"] = conn.failed
+        how = "fin" if conn.failed == "timeout" else "rst"
+        poller["closes"].append(_close("tap", how, conn.closed_at, passed_on="meter"))
+        return [poller, meter]
+    if conn.opened_at is not None and conn.connect_time is not None:
+        meter["opened_at"] = round(conn.opened_at + conn.connect_time, 6)
+    first_how = conn.close_how
+    if first_how is CloseHow.LOCAL:  # the tap stopped with the connection open
+        for leg in (poller, meter):
+            leg["closes"].append(_close("tap", "fin", conn.closed_at, stopped=True))
+        return [poller, meter]
+    if first_how is None or conn.closed_at is None:
+        return [poller, meter]  # still open
+    first = "meter" if conn.closed_by_peer else "poller"
+    other = "poller" if first == "meter" else "meter"
+    by_leg = {"poller": poller, "meter": meter}
+    how = "rst" if first_how is CloseHow.RST else "fin"
+    by_leg[first]["closes"].append(_close(first, how, conn.closed_at))
+    by_leg[other]["closes"].append(_close("tap", how, conn.closed_at, passed_on=first))
+    if conn.then_closed_at is not None and conn.then_close_how is not None:
+        then = "rst" if conn.then_close_how is CloseHow.RST else "fin"
+        by_leg[other]["closes"].append(_close(other, then, conn.then_closed_at))
+        by_leg[first]["closes"].append(_close("tap", then, conn.then_closed_at,
+                                              passed_on=other))
+    return [poller, meter]
+
+
+_WHO = {"poller": "the poller", "meter": "the meter side", "tap": "the tap"}
+
+
+def leg_lines(conn: ConnectionRecord, listen: str, target: str) -> list[str]:
+    """Two lines, one per leg: its ends, when it opened and how it closed (``open``)."""
+    out = []
+    for leg in legs(conn, listen, target):
+        name = "poller leg" if leg["leg"] == "poller" else "meter leg "
+        text = f"{name}  {leg['from']} -> {leg['to']}"
+        if leg.get("failed"):
+            text += f"  could not connect ({leg['failed']})"
+        elif leg["opened_at"] is not None:
+            verb = "accepted" if leg["leg"] == "poller" else "connected"
+            text += f"  {verb} t+{leg['opened_at']:.3f} s"
+            if leg["leg"] == "meter" and isinstance(leg.get("connect_time"), int | float):
+                text += f" in {leg['connect_time'] * 1000:.1f} ms"
+        closes = []
+        for c in leg["closes"]:
+            at = "" if c["at"] is None else f" t+{c['at']:.3f} s"
+            why = (", tap stopped" if c.get("stopped") else
+                   f", passing on {_WHO[c['passed_on']]}'s" if c.get("passed_on") else "")
+            closes.append(f"{_WHO[c['by']]} {c['how'].upper()}{at}{why}")
+        text += "  closed: " + ("; ".join(closes) if closes else "still open")
+        out.append(text)
+    return out
 
 
 def _ms(seconds: object) -> str:
@@ -128,7 +206,9 @@ def tap_document(session: Session, *, exit_code: int | None = None, saved: str |
              "connect_time": c.connect_time, "failed": c.failed, "closed_at": c.closed_at,
              "close_how": c.close_how.value if c.close_how else None,
              "closed_by": None if c.closed_by_peer is None else
-             ("meter" if c.closed_by_peer else "poller"), "note": c.note}
+             ("meter" if c.closed_by_peer else "poller"), "note": c.note,
+             "legs": legs(c, str(session.settings.get("listen") or ""),
+                          _hp(session.target.host, session.target.port))}
             for c in session.connections
         ],
         "findings": [asdict(f) for f in session.findings],

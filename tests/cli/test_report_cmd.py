@@ -124,7 +124,8 @@ def test_bad_option_is_a_usage_error(session_json: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (tshark package) missing")
 def test_a_plain_pcap_gets_diagnosed_before_the_report(tmp_path: Path) -> None:
-    """A tcpdump-style capture has frames only: the diagnosis rules run on it."""
+    """A tcpdump-style capture has frames only: the rules run on it (the tap's: another
+    client's traffic is a poller's)."""
     ours = tmp_path / "s.pcapng"
     write_capture(seed_session(), ours, show_secrets=True)
     plain = tmp_path / "tcpdump.pcap"
@@ -134,5 +135,6 @@ def test_a_plain_pcap_gets_diagnosed_before_the_report(tmp_path: Path) -> None:
     assert code == ExitCode.OK
     doc = json.loads(out)
     codes = [c["code"] for c in doc["diagnosis"]["causes"]]
-    assert "hdlc.wrong_address" in codes  # SNRMs to 1/1 unanswered, UA from 1/6678
+    assert "tap.poller.no_answer" in codes  # SNRMs to 1/1 unanswered, UA from 1/6678
+    assert "tap.poller.malformed" in codes  # the seed's SNRM: group length 18 for 20 bytes
     assert doc["session"]["tool_version"] == "(foreign capture)"

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 from dlmsdoctor.cli import open_cmd
 from dlmsdoctor.cli.main import cli
 from dlmsdoctor.codec.stream import split_stream
-from dlmsdoctor.diagnosis import diagnose
 from dlmsdoctor.events import CloseHow, Direction
 from dlmsdoctor.output import capture_read
 from dlmsdoctor.output.capture_read import read_capture
 from dlmsdoctor.session import Session
+from dlmsdoctor.tap.rules import diagnose  # a foreign capture is a poller's traffic
 
 SMALL_CONNECTION = (20, 5)
 SMALL_RUN = (300, 150, 100)
@@ -85,7 +85,7 @@ def test_a_failure_in_the_middle_is_kept_and_the_verdict_is_the_same(poller: Pat
     capped = read_capture(poller, keep_connection=SMALL_CONNECTION, keep_run=SMALL_RUN)
     reset = [c for c in capped.connections if c.close_how is CloseHow.RST]
     assert len(reset) == 1 and reset[0].closed_by_peer
-    assert "assoc.no_answer" in _verdict(whole)[1]
+    assert "tap.meter.closed_on_request" in _verdict(whole)[1]
     assert _verdict(capped) == _verdict(whole)
     # without the connections that show something, the reset would be summarised away
     blind = read_capture(poller, keep_connection=SMALL_CONNECTION, keep_run=(300, 150, 0))
@@ -151,13 +151,15 @@ def test_open_says_what_was_summarised(tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     path = _pcap(tmp_path, "open.pcap", 0.3)
     monkeypatch.setattr(capture_read, "KEEP_FRAMES_PER_RUN", (100, 50, 50))
-    monkeypatch.setattr(open_cmd, "MAX_STEP_LINES", 5)
+    monkeypatch.setattr(open_cmd, "MAX_CONNECTION_LINES", 5)
     result = CliRunner().invoke(cli, ["open", str(path)])
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if x.startswith("summary "))
     assert "frames" in line and "counted but not kept" in line
     assert "connections summarised whole (closed: " in line
-    assert "step " in result.output and "more step(s) that went well" in result.output
+    # a poller's capture: its connections (the first few), no probe rungs
+    assert "  conn 1  poller " in result.output and "more connection(s)" in result.output
+    assert "step " not in result.output
 
 
 @pytest.mark.slow

@@ -19,8 +19,9 @@ class TapThread:
     session`` holds the diagnosed Session after the block (or after ``stop()``)."""
 
     def __init__(self, target_port: int, *, frames_path: Path | None = None,
-                 listen_host: str = "127.0.0.1", **options: Any) -> None:
-        opts = TapOptions(listen_host, 0, "127.0.0.1", target_port,
+                 listen_host: str = "127.0.0.1", target_host: str = "127.0.0.1",
+                 **options: Any) -> None:
+        opts = TapOptions(listen_host, 0, target_host, target_port,
                           **{"show_secrets": True, **options})
         self.events: list[Event] = []
         self._lock = threading.Lock()
