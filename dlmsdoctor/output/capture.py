@@ -285,9 +285,16 @@ def frame_comment(note: FrameNote) -> str:
     return "\n".join(lines)
 
 
-def machine_comment(note: FrameNote, kind: str) -> str:
-    meta = {"index": note.index, "conn": note.conn_id, "dir": note.direction.value,
-            "at": round(note.at, 6), "step": note.step_id, "kind": kind}
+def machine_comment(note: FrameNote, kind: str, answers: int | None = None,
+                    late: bool = False) -> str:
+    """The frame's record for our reader; ``answers``/``late``: the request a received frame
+    answers and whether after its wait (a capture opened later judges time as the run did)."""
+    meta: dict[str, object] = {"index": note.index, "conn": note.conn_id,
+                               "dir": note.direction.value, "at": round(note.at, 6),
+                               "step": note.step_id, "kind": kind}
+    if answers is not None:
+        meta["answers"] = answers
+        meta["late"] = late
     return FRAME_COMMENT_PREFIX + json.dumps(meta, separators=(",", ":"))
 
 
@@ -421,7 +428,7 @@ def _tcp_packets(session: Session, ends: _Endpoints, t0: int, show_secrets: bool
                 human = frame_comment(note)
                 if len(parts) > 1:
                     human = f"part {number} of {len(parts)} of one received chunk\n{human}"
-                machine = machine_comment(note, frame.kind)
+                machine = machine_comment(note, frame.kind, frame.answers, frame.late)
                 # An IPv4 packet holds under 64 KiB: a longer chunk (noise from a bridge) goes
                 # out in several segments; the reader joins them by the frame index.
                 pieces = [note.data[i : i + MAX_SEGMENT]

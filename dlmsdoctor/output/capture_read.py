@@ -446,8 +446,12 @@ def _frame_note(info: Any, where: str, data: bytes) -> FrameRecord:
     kind = info.get("kind", "")
     if not isinstance(step, str) or not isinstance(kind, str):
         raise CaptureFormatError(f"{where}: step and kind: expected strings")
+    answers = info.get("answers")  # written since the frames carry them; older files lack it
+    if answers is not None and not counter(answers):
+        raise CaptureFormatError(f"{where}: answers: expected a frame number")
     return FrameRecord(index=index, conn_id=conn, direction=Direction(direction),
-                       at=float(at), data=data, step_id=step, kind=kind)
+                       at=float(at), data=data, step_id=step, kind=kind, answers=answers,
+                       late=info.get("late") is True)
 
 
 # --------------------------------------------------------------------------- foreign captures

@@ -41,6 +41,23 @@ def test_round_trip_same_frames_directions_and_microsecond_times(tmp_path: Path)
     assert back.to_json() == original.to_json()  # steps, diagnosis, pings: everything
 
 
+def test_round_trip_keeps_which_request_each_answer_answers_and_whether_late(
+        tmp_path: Path) -> None:
+    """QA: a capture of a slow meter opened later read "80%, answers the association late"
+    where the run had said "65%, works but slowly": the frames lost their answers/late marks,
+    and time is evidence."""
+    original = seed_session()
+    rx = [f for f in original.frames if f.direction is Direction.RX]
+    tx = [f for f in original.frames if f.direction is Direction.TX]
+    rx[0].answers, rx[0].late = tx[0].index, True
+    rx[1].answers = tx[1].index
+    path = tmp_path / "s.pcapng"
+    write_capture(original, path, show_secrets=True)
+    back = {f.index: f for f in read_capture(path).frames}
+    assert [(back[f.index].answers, back[f.index].late) for f in original.frames] == [
+        (f.answers, f.late) for f in original.frames]
+
+
 def test_round_trip_of_a_masked_capture_keeps_the_mask(tmp_path: Path) -> None:
     path = tmp_path / "s.pcapng"
     write_capture(seed_session(), path)
