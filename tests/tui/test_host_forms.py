@@ -1,10 +1,11 @@
 """Host takes every target the CLI takes, and the TUI says so in F1, Host's placeholder and
 tooltip, the status line and the empty-Host message.
 
-The forms are checked against dlmsdoctor/targets.py, the one parser: the prefixes it tests a
-target with, the patterns it matches and the links it returns are read from its source, and
-each must be met by a form of ``target_form.HOST_FORMS``. A form added to targets.py and not
-shown in the TUI fails here (the mutated sources below prove the check can fail).
+The forms are checked against the one parser (dlmsdoctor/target_rules.py and targets.py): the
+prefixes it tests a target with, the patterns it matches and the links it returns are read
+from its source, and each must be met by a form of ``target_form.HOST_FORMS``. A form added to
+the parser and not shown in the TUI fails here (the mutated sources below prove the check can
+fail).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
+import dlmsdoctor.target_rules as target_rules
 import dlmsdoctor.targets as targets
 from dlmsdoctor.app import DoctorApp, create_app
 from dlmsdoctor.screens.modals import HELP_TEXT
@@ -31,7 +33,10 @@ from dlmsdoctor.widgets.target_form import (
     host_placeholder,
 )
 
-SOURCE = Path(targets.__file__).read_text(encoding="utf-8")
+# The one parser lives in two modules: target_rules.py (the forms: link_of, the patterns) and
+# targets.py (options_for); read as one source.
+SOURCE = "\n".join(Path(m.__file__).read_text(encoding="utf-8")  # type: ignore[arg-type]
+                    for m in (target_rules, targets))
 
 
 def _strings(node: ast.AST) -> set[str]:
@@ -55,6 +60,9 @@ def parser_forms(source: str) -> tuple[set[str], list[re.Pattern[str]], set[str]
                 prefixes |= _strings(arg)
         elif isinstance(node, ast.keyword) and node.arg == "link":
             links |= _strings(node.value)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "Line" and node.args):  # target_rules: Line(link, ...)
+            links |= _strings(node.args[0])
         elif isinstance(node, ast.FunctionDef) and node.name == "link_of":
             for ret in ast.walk(node):
                 if isinstance(ret, ast.Return) and ret.value is not None:
