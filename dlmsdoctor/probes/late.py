@@ -17,7 +17,7 @@ from dlmsdoctor.probes.base import ProbeContext, UnsettledLogin
 
 
 def report_refusal(ctx: ProbeContext, step_id: str, f: dict[str, object],
-                    frames: tuple[int, ...], who: dict[str, object]) -> str:
+                   frames: tuple[int, ...], who: dict[str, object]) -> str:
     """The findings of an AARE that refused the association (or of a failed HLS pass 4); the
     diagnostic in plain words."""
     diag = f.get("diagnostic")
@@ -97,7 +97,7 @@ def report_late(ctx: ProbeContext, step_id: str, late: list[tuple[int, bytes]]) 
 
 
 def settle_login(ctx: ProbeContext, login: UnsettledLogin, fields: dict[str, object],
-                  frames: tuple[int, ...], delay: float | None) -> None:
+                 frames: tuple[int, ...], delay: float | None) -> None:
     """A login recorded as "no-answer" got its AARE late: the ledger, the session's logins and
     the login's rung now say what the meter answered. A refused secret is then known refused
     (never sent again); an accepted one is not a failure."""
