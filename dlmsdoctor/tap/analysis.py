@@ -68,6 +68,34 @@ _EXPECTED = {
 }
 
 
+_AUTH_OF_MECHANISM = {"none": "none", "LLS": "low", "HLS-GMAC": "gmac"}
+
+
+def _worked(frame: DecodedFrame, req: Request, aare: dict[str, Any],
+            negotiated: dict[str, Any]) -> dict[str, Any] | None:
+    """The settings the poller's accepted association used, as a working profile takes them:
+    framing, the server address the AARE came from, the client, the authentication (only
+    those a profile can say: none, low, gmac), the negotiated sizes."""
+    auth = _AUTH_OF_MECHANISM.get(req.mechanism or "")
+    if auth is None:
+        return None
+    out: dict[str, Any] = {"authentication": auth, "max_pdu_size": aare.get("max_pdu_size")}
+    if frame.kind is FrameKind.WRAPPER and len(frame.data) >= 8:
+        # the meter's source wPort is its logical device; the destination is the client
+        out.update(framing="wrapper", logical=int.from_bytes(frame.data[2:4], "big"),
+                   physical=None, size=0, client_sap=int.from_bytes(frame.data[4:6], "big"))
+        return out
+    src, dest = frame.fields.get("src"), frame.fields.get("dest")
+    if not isinstance(src, dict) or not isinstance(dest, dict) or not isinstance(
+            src.get("logical"), int) or not isinstance(dest.get("sap"), int):
+        return None
+    out.update(framing="hdlc", logical=src["logical"], physical=src.get("physical"),
+               size=src.get("size") or 1, client_sap=dest["sap"])
+    out.update({k: negotiated[k] for k in ("max_info_tx", "max_info_rx", "window_tx",
+                                           "window_rx") if k in negotiated})
+    return out
+
+
 def service_of(frame: DecodedFrame, apdu: dict[str, Any] | None) -> str:
     """A short name for what a frame asks or answers: SNRM, UA, AARQ, GET, RR, ..."""
     if apdu is not None:
@@ -111,6 +139,7 @@ class Request:
     superseded: float | None = None  # the poller sent its next request at this time
     confused: bool = False  # a stale answer arrived in its place
     reads: tuple[str, int] | None = None  # a GET's (OBIS, attribute)
+    mechanism: str | None = None  # an AARQ's authentication mechanism ("none": no auth)
 
 
 @dataclass(slots=True)
@@ -190,6 +219,8 @@ class TapAnalyzer:
         self.idle_cuts: list[float] = []
         self.answered_late: set[str] = set()  # no_answer keys whose answer came on a later conn
         self.identity: dict[str, Any] = {}  # the meter's identity, as the poller read it
+        # the settings of the first association the meter accepted (a working profile)
+        self.worked: dict[str, Any] | None = None
 
     # -- findings ----------------------------------------------------------------------------
     def raise_(self, code: str, key: str, severity: Severity, message: str, at: float,
@@ -349,10 +380,14 @@ class TapAnalyzer:
             reads = None
             if apdu is not None and service == "GET" and isinstance(apdu.get("attribute"), int):
                 reads = (str(apdu.get("obis")), int(apdu["attribute"]))
+            mechanism = None
+            if apdu is not None and apdu.get("apdu_type") == "AARQ":
+                mechanism = str(apdu.get("mechanism") or "none")
             c.pending.append(Request(index, at, service, c.id,
                                      invoke if isinstance(invoke, int) else None, server,
                                      client_sap, bytes(frame.data),
-                                     malformed=tuple(f.code for f in bad), reads=reads))
+                                     malformed=tuple(f.code for f in bad), reads=reads,
+                                     mechanism=mechanism))
             while len(c.pending) > 16:
                 c.pending.popleft()
 
@@ -531,6 +566,13 @@ class TapAnalyzer:
             if result == 0:
                 c.associated = index
                 self.logins_ok += 1
+                # the first accepted one; an authenticated one beats a public one (the poller
+                # reads its data with it: that is what a configuration needs)
+                worked = _worked(frame, req, apdu, self.negotiated)
+                if worked is not None and (self.worked is None or (
+                        self.worked["authentication"] == "none"
+                        and worked["authentication"] != "none")):
+                    self.worked = worked
             else:
                 self._login_failed(c, at, index, req, apdu)
         elif kind == "RLRE":
@@ -771,6 +813,7 @@ class TapAnalyzer:
             "refusals": dict(self.refusals),
             "negotiated": {k: v for k, v in self.negotiated.items()},
             "logins": {"accepted": self.logins_ok, "failed": self.failed_total},
+            "worked": self.worked,
             "finding_counts": {f"{code}|{key}": n for (code, key), n in self.counts.items()},
             "idle_cuts": [round(x, 3) for x in self.idle_cuts[:20]],
         }

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlmsdoctor.session import Action, Cause, Diagnosis, Evidence, ProbeFinding, Session
+from dlmsdoctor.session import (
+    Action,
+    Cause,
+    ConnectionProfile,
+    Diagnosis,
+    Evidence,
+    ProbeFinding,
+    Session,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +154,38 @@ def diagnose(session: Session) -> Diagnosis:
         return Diagnosis("degraded", "The capture holds no traffic of the poller to the "
                          "meter." if capture else "No poller traffic went through the tap: "
                          "point the poller at the tap's listening address.", causes)
+    profile = observed_profile(session)
     if not causes:
         logins = tap.get("logins", {}) if isinstance(tap, dict) else {}
         seen = "in this capture" if capture else "the tap can see"
         return Diagnosis("ok", f"The poller and the meter talk without a fault {seen} "
                          f"({relayed} frames, {logins.get('accepted', 0)} associations).",
-                         causes)
-    return Diagnosis("failed" if errors else "degraded", causes[0].title, causes)
+                         causes, profile)
+    return Diagnosis("failed" if errors else "degraded", causes[0].title, causes, profile)
+
+
+def observed_profile(session: Session) -> ConnectionProfile | None:
+    """The settings that worked, as the poller used them (its first association the meter
+    accepted): the same "works with" a probe run gives, for a tap run or a capture of one.
+    None when no association was accepted (or its authentication is one a profile cannot
+    say)."""
+    tap = session.settings.get("tap")
+    worked = tap.get("worked") if isinstance(tap, dict) else None
+    if not isinstance(worked, dict):
+        return None
+
+    def number(key: str) -> int | None:
+        value = worked.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    logical, client = number("logical"), number("client_sap")
+    if logical is None or client is None or worked.get("framing") not in ("hdlc", "wrapper"):
+        return None
+    return ConnectionProfile(
+        host=session.target.host, port=session.target.port, framing=str(worked["framing"]),
+        server_logical=logical, server_physical=number("physical"),
+        address_size=number("size") or 0, client_sap=client,
+        authentication=str(worked.get("authentication") or "none"),
+        max_info_tx=number("max_info_tx"), max_info_rx=number("max_info_rx"),
+        window_tx=number("window_tx"), window_rx=number("window_rx"),
+        max_pdu_size=number("max_pdu_size"))

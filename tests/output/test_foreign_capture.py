@@ -126,6 +126,29 @@ def test_plain_pcap_is_judged_as_a_poller(name: str, tmp_path: Path) -> None:
     assert not any(c.code.startswith("tap.") for c in own.diagnosis.causes)
 
 
+def _settings(session: Session) -> tuple[object, ...] | None:
+    profile = session.diagnosis.profile if session.diagnosis is not None else None
+    if profile is None:
+        return None
+    return (profile.framing, profile.server_logical, profile.server_physical,
+            profile.address_size, profile.client_sap, profile.authentication,
+            profile.max_pdu_size)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_a_capture_of_a_working_client_gives_the_settings_the_probe_found(
+        name: str, tmp_path: Path) -> None:
+    """What worked is part of the verdict: the same bytes read as another client's traffic
+    give the working profile the probe's own run gave (none where nothing was accepted)."""
+    pcap = _plain_pcap(ROOT / "captures" / f"{name}.pcapng", tmp_path / f"{name}.pcap")
+    foreign = load_and_diagnose(pcap)
+    own = load_and_diagnose(ROOT / "captures" / f"{name}.pcapng")
+    assert _settings(foreign) == _settings(own)
+    if _settings(own) is not None:
+        report = _cli("open", str(pcap), "--report", "-", "--format", "md")
+        assert "## Working connection profile" in report
+
+
 @pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt install tshark)")
 @pytest.mark.parametrize("name", SAMPLES)
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
@@ -317,7 +340,9 @@ DEMO_EXPECTED = {
     "wrong-password": "tap.poller.login_failed", "dm": "tap.meter.refused",
     "echo": "tap.meter.stale_bytes", "iec62056-21": "tap.meter.foreign_protocol",
     "stale-bytes": "tap.meter.stale_bytes", "bad-fcs": "tap.meter.damaged",
-    "cut-reply": "tap.meter.damaged", "inactivity": None, "slow": None,
+    "cut-reply": "tap.meter.damaged", "inactivity": None,
+    # the probe, seen from outside, waits 0.3 s for a meter that answers after 0.8 s
+    "slow": "tap.poller.timeout_too_short",
 }
 
 
