@@ -19,7 +19,7 @@ from dlmsdoctor.events import CloseHow
 from dlmsdoctor.session import Session
 from dlmsdoctor.tap.text import leg_lines, legs
 from tests.tap.helpers import TapThread
-from tests.tap.test_relay import Target, _recv_all, _rst
+from tests.tap.test_relay import Target, _recv_all, reset_through_tap
 
 
 @pytest.fixture(autouse=True)
@@ -86,24 +86,9 @@ def test_poller_closes_first_then_the_meter(tmp_path: Path) -> None:
 
 
 def test_a_reset_by_the_meter_is_passed_on_as_a_reset(tmp_path: Path) -> None:
-    target = Target()
-    with TapThread(target.port) as tap:
-        client = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
-        server = target.accept()
-        client.sendall(b"x")
-        assert server.recv(10) == b"x"
-        _rst(server)
-        with pytest.raises(ConnectionResetError):
-            for _ in range(50):
-                if not client.recv(10):
-                    break
-                time.sleep(0.02)
-        client.close()
-        time.sleep(0.1)
-        session = tap.stop()
-    target.close()
+    session, meter_port = reset_through_tap("meter")
     conn = session.connections[0]
-    poller, meter = legs(conn, str(session.settings["listen"]), f"127.0.0.1:{target.port}")
+    poller, meter = legs(conn, str(session.settings["listen"]), f"127.0.0.1:{meter_port}")
     assert [(c["by"], c["how"]) for c in meter["closes"]][:1] == [("meter", "rst")]
     assert [(c["by"], c["how"], c.get("passed_on")) for c in poller["closes"]][:1] == [
         ("tap", "rst", "meter")]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dlmsdoctor.events import CloseHow, Direction
+from dlmsdoctor.session import Session
 from dlmsdoctor.tap.core import load_all_frames
 from tests.tap.helpers import TapThread
 
@@ -111,8 +112,9 @@ def test_fin_is_a_half_close_and_the_answer_still_flows() -> None:
     assert "the meter closed (FIN)" in conn.note
 
 
-@pytest.mark.parametrize("who", ["poller", "meter"])
-def test_rst_is_mirrored_as_rst(who: str) -> None:
+def reset_through_tap(who: str) -> tuple[Session, int]:
+    """One byte relayed, then ``who`` ("poller" or "meter") resets its connection; the other
+    side must see a reset. The tap's session and the meter's port."""
     target = Target()
     with TapThread(target.port) as tap:
         client = socket.create_connection(("127.0.0.1", tap.port), timeout=3)
@@ -130,6 +132,12 @@ def test_rst_is_mirrored_as_rst(who: str) -> None:
         time.sleep(0.1)
         session = tap.stop()
     target.close()
+    return session, target.port
+
+
+@pytest.mark.parametrize("who", ["poller", "meter"])
+def test_rst_is_mirrored_as_rst(who: str) -> None:
+    session, _ = reset_through_tap(who)
     conn = session.connections[0]
     assert conn.close_how is CloseHow.RST
     assert conn.closed_by_peer is (who == "meter")
