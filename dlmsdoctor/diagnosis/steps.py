@@ -78,11 +78,11 @@ def settle(session: Session, facts: SessionFacts, diagnosis: Diagnosis) -> None:
             if rescuer is not None:
                 _set(step, StepStatus.RECOVERED)
                 step.details[RECOVERED_BY] = rescuer.id
-    _same_severity_for_reads(session)
+    _same_severity_for_reads(session, facts)
     _say_what_framing_got(session, facts)
 
 
-def _same_severity_for_reads(session: Session) -> None:
+def _same_severity_for_reads(session: Session, facts: SessionFacts) -> None:
     """Objects the meter would not serve (missing, denied) are a warning in every read step: the
     association works; only silence or a lost link fails a read step. A read whose answer
     came after the run gave up on it (met during a later step) was slow, not unanswered."""
@@ -100,8 +100,8 @@ def _same_severity_for_reads(session: Session) -> None:
         if refused and "no answer" not in step.summary:
             _set(step, StepStatus.WARNING)
             continue
-        sent = [f.index for f in session.frames if f.step_id == step.id
-                and f.direction is Direction.TX and frame_facts(f).apdu_tag is not None]
+        sent = [x.index for x in facts.frames if x.record.step_id == step.id
+                and x.tx and x.apdu_tag is not None]
         if sent and all(i in answered for i in sent) and any(answered[i][1] for i in sent):
             slowest = max(answered[i][0] for i in sent)
             _set(step, StepStatus.WARNING,

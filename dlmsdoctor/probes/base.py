@@ -203,9 +203,9 @@ class ProbeContext:
         self.bytes_kept = 0  # received bytes recorded this run (wire.py caps them)
         # logins recorded as "no-answer" whose AARE may still come: AARQ frame index -> login
         self.unsettled_logins: dict[int, UnsettledLogin] = {}
-        # received frame index -> seconds since the request it answers (wire.py matches them)
-        self.answer_delays: dict[int, float] = {}
-        self.answer_of: dict[int, int] = {}  # received frame index -> the request it answers
+        # received frame index -> (the request it answers, seconds since it was sent), as
+        # wire.py matches them on arrival
+        self.answered_requests: dict[int, tuple[int, float]] = {}
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:

@@ -76,8 +76,9 @@ async def link_request(
     # in order) is not this SNRM's answer; kept in case nothing else comes (a meter that never
     # answered that DISC and answers this SNRM with a UA without parameters).
     earlier: wire.Reply | None = None
-    # (for a DISC the release itself reports a late UA to its SNRM, then waits on)
-    skip_earlier = hd.parse_hdlc(frame, 0, "tx").fields.get("frame_type") == "SNRM"
+    # Only for an SNRM (the one request given ``pending``): for a DISC the release itself
+    # reports a late UA to its SNRM, then waits on.
+    skip_earlier = pending is not None
     while True:
         # after the deadline this still drains what has arrived already (a burst of late
         # answers may hold this request's own)

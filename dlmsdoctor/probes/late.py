@@ -58,12 +58,11 @@ def report_late(ctx: ProbeContext, step_id: str, late: list[tuple[int, bytes]]) 
             accepted = fields.get("result") == 0
             pending = facts.assoc_pending
             # the AARQ it answers: as matched on arrival, else the last one left unanswered
-            request = ctx.answer_of.get(index)
+            request, seconds = ctx.answered_requests.get(index, (None, None))
             if request is None and pending is not None and pending.request_index >= 0:
                 request = pending.request_index
             delay = None
             frames: tuple[int, ...] = (index,)
-            seconds = ctx.answer_delays.get(index)
             if seconds is None and pending is not None:
                 seconds = ctx.now() - pending.sent_at
             if seconds is not None:

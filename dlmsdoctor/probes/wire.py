@@ -345,8 +345,7 @@ def _take(ctx: ProbeContext, channel: Channel, step_id: str, frames: list[Decode
         ctx.emit(FrameReceived(channel.conn_id, step_id, at, frame.data, request.index, late))
         state.matched[index] = (request.index, late)
         state.pending.append((index, frame))
-        ctx.answer_delays[index] = at - request.sent_at
-        ctx.answer_of[index] = request.index
+        ctx.answered_requests[index] = (request.index, at - request.sent_at)
         # A meter answers in order: while it was still answering an earlier request, ours
         # waited in its queue. Its own time runs from when the meter was free for it.
         free_at = request.sent_at
